@@ -1,0 +1,178 @@
+//! One user's backend on one engine: what exists, what is ours, and how to find its parts.
+use std::collections::HashMap;
+
+use bollard::{
+    models::ContainerInspectResponse,
+    query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder},
+    Docker,
+};
+
+use crate::{
+    buildkit::BuildkitClient,
+    engine::is_not_found,
+    error::{Error, Result},
+    labels::{self, BackendLabels, Role},
+    names::Names,
+};
+
+/// The handle every operation goes through: an engine connection and a user's names.
+#[derive(Clone)]
+pub struct Backend {
+    pub(crate) docker: Docker,
+    pub(crate) names: Names,
+}
+
+/// A backend container of ours, as the engine reports it.
+#[derive(Debug, Clone)]
+pub struct OurContainer {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    pub running: bool,
+    pub started_at: Option<String>,
+    pub image_id: String,
+    pub config: BackendLabels,
+    pub gateway: Option<String>,
+}
+
+/// What holds the backend's name on the engine.
+#[derive(Debug, Clone)]
+pub enum Presence {
+    Absent,
+    /// A container with our name that we did not create.
+    Foreign,
+    Ours(OurContainer),
+}
+
+/// A sidecar of ours, found by its labels.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Sidecar {
+    pub id: String,
+    pub name: String,
+    pub port: Option<u16>,
+    pub state: String,
+    pub backend_id: String,
+}
+
+impl Backend {
+    pub fn new(docker: Docker, names: Names) -> Self {
+        Self { docker, names }
+    }
+
+    /// Connects to the engine for the current user (see [`Names::for_current_user`]).
+    pub async fn connect() -> Result<Self> {
+        Ok(Self::new(crate::engine::connect().await?, Names::for_current_user()))
+    }
+
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    pub async fn presence(&self) -> Result<Presence> {
+        let name = self.names.backend();
+        let inspect = match self.docker.inspect_container(&name, None).await {
+            Ok(inspect) => inspect,
+            Err(err) if is_not_found(&err) => return Ok(Presence::Absent),
+            Err(err) => return Err(Error::docker(format!("inspecting container {name}"))(err)),
+        };
+        let container_labels = inspect.config.as_ref().and_then(|c| c.labels.as_ref());
+        if !labels::is_ours(container_labels, &self.names, Role::Backend) {
+            return Ok(Presence::Foreign);
+        }
+        match our_container(&inspect) {
+            Some(container) => Ok(Presence::Ours(container)),
+            // Ours by owner and role, but the rest of the record is damaged: treat it as foreign
+            // rather than guess what start decided.
+            None => Ok(Presence::Foreign),
+        }
+    }
+
+    /// The running backend, or the reason there is none.
+    pub async fn running(&self) -> Result<OurContainer> {
+        match self.presence().await? {
+            Presence::Ours(container) if container.running => Ok(container),
+            Presence::Foreign => Err(Error::ForeignContainer { name: self.names.backend() }),
+            _ => Err(Error::NotRunning),
+        }
+    }
+
+    /// A BuildKit connection to the running backend.
+    pub async fn buildkit(&self) -> Result<BuildkitClient> {
+        let container = self.running().await?;
+        BuildkitClient::connect(&self.docker, &container.id).await
+    }
+
+    /// Every sidecar of ours, running or not, sorted by port.
+    pub async fn sidecars(&self) -> Result<Vec<Sidecar>> {
+        let filters = HashMap::from([("label".to_string(), labels::filter(&self.names, Role::Proxy))]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(Error::docker("listing the sidecar containers"))?;
+        let mut sidecars: Vec<Sidecar> = list
+            .into_iter()
+            .map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                Sidecar {
+                    id: c.id.unwrap_or_default(),
+                    name: c.names.and_then(|n| n.into_iter().next()).unwrap_or_default().trim_start_matches('/').to_string(),
+                    port: labels.get(labels::PORT).and_then(|p| p.parse().ok()),
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    backend_id: labels.get(labels::BACKEND).cloned().unwrap_or_default(),
+                }
+            })
+            .collect();
+        sidecars.sort_by_key(|s| s.port);
+        Ok(sidecars)
+    }
+
+    /// Force-removes a container we own, with its anonymous volumes (never named ones).
+    pub(crate) async fn remove_container(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            // Already gone (another client, or removal in progress): the goal is reached.
+            Err(err) if is_not_found(&err) || crate::engine::is_conflict(&err) => Ok(()),
+            Err(err) => Err(Error::docker(format!("removing container {id}"))(err)),
+        }
+    }
+
+    /// Removes every sidecar of ours (of any backend of this user).
+    pub(crate) async fn remove_sidecars(&self) -> Result<Vec<Sidecar>> {
+        let sidecars = self.sidecars().await?;
+        for sidecar in &sidecars {
+            self.remove_container(&sidecar.id).await?;
+        }
+        Ok(sidecars)
+    }
+}
+
+fn our_container(inspect: &ContainerInspectResponse) -> Option<OurContainer> {
+    let config = labels::read_backend(inspect.config.as_ref()?.labels.as_ref()?)?;
+    let state = inspect.state.as_ref();
+    let gateway = inspect
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .and_then(|networks| {
+            let mut names: Vec<_> = networks.keys().collect();
+            names.sort();
+            names.into_iter().find_map(|n| networks[n].gateway.clone().filter(|g| !g.is_empty()))
+        });
+    Some(OurContainer {
+        id: inspect.id.clone()?,
+        name: inspect.name.clone().unwrap_or_default().trim_start_matches('/').to_string(),
+        state: state.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()),
+        running: state.and_then(|s| s.running).unwrap_or(false),
+        started_at: state.and_then(|s| s.started_at.clone()),
+        image_id: inspect.image.clone().unwrap_or_default(),
+        config,
+        gateway,
+    })
+}

@@ -1,0 +1,329 @@
+//! BuildKit's control API (gRPC `moby.buildkit.v1.Control`) over `buildctl dial-stdio`, run in the
+//! backend container through a Docker exec stream, the way `docker buildx` reaches a
+//! docker-container builder. One exec carries one HTTP/2 connection; keep a [`BuildkitClient`]
+//! to make several calls over it.
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    io,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bollard::{
+    container::LogOutput,
+    exec::{CreateExecOptions, StartExecOptions, StartExecResults},
+    Docker,
+};
+use bollard_buildkit_proto::moby::buildkit::v1::{
+    control_client::ControlClient, DiskUsageRequest, InfoRequest, ListWorkersRequest, PruneRequest, UsageRecord,
+};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::io::StreamReader;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::error::{Error, Result};
+
+/// Bounds one connection attempt (exec + HTTP/2 handshake), so a wedged daemon cannot hang us.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds one call; disk usage on a large cache is the slowest we make.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A BuildKit worker, as `info` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Worker {
+    pub id: String,
+    pub platforms: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub buildkit_version: Option<String>,
+}
+
+/// One build cache record, as `cache usage` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CacheRecord {
+    pub id: String,
+    pub record_type: String,
+    pub size: i64,
+    pub in_use: bool,
+    pub shared: bool,
+    pub mutable: bool,
+    /// Seconds since the Unix epoch; `None` when never used.
+    pub last_used: Option<i64>,
+    pub usage_count: i64,
+    pub description: String,
+}
+
+impl CacheRecord {
+    /// Freed by a purge: anything not held by a running build.
+    pub fn reclaimable(&self) -> bool {
+        !self.in_use
+    }
+}
+
+/// Totals over a set of cache records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CacheTotals {
+    pub entries: usize,
+    pub total: i64,
+    pub in_use: i64,
+    pub reclaimable: i64,
+    pub shared: i64,
+}
+
+impl CacheTotals {
+    pub fn of(records: &[CacheRecord]) -> Self {
+        records.iter().fold(Self::default(), |mut t, r| {
+            t.entries += 1;
+            t.total += r.size;
+            if r.in_use {
+                t.in_use += r.size;
+            } else {
+                t.reclaimable += r.size;
+            }
+            if r.shared {
+                t.shared += r.size;
+            }
+            t
+        })
+    }
+
+    /// Bytes per record type, for a breakdown.
+    pub fn by_type(records: &[CacheRecord]) -> BTreeMap<String, i64> {
+        let mut by_type = BTreeMap::new();
+        for record in records {
+            *by_type.entry(record.record_type.clone()).or_insert(0) += record.size;
+        }
+        by_type
+    }
+}
+
+/// A connection to one backend's BuildKit daemon.
+#[derive(Clone)]
+pub struct BuildkitClient {
+    control: ControlClient<Channel>,
+}
+
+impl BuildkitClient {
+    /// Opens the exec stream and the HTTP/2 connection over it.
+    pub async fn connect(docker: &Docker, container: &str) -> Result<Self> {
+        let connector = ExecConnector { docker: docker.clone(), container: container.to_string() };
+        // The URI is never dialled: the connector supplies the byte stream.
+        let channel = Endpoint::from_static("http://buildkitd.invalid")
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(CALL_TIMEOUT)
+            .connect_with_connector(connector)
+            .await
+            .map_err(|e| Error::Buildkit(describe(&e)))?;
+        Ok(Self { control: ControlClient::new(channel).max_decoding_message_size(64 * 1024 * 1024) })
+    }
+
+    pub async fn workers(&self) -> Result<Vec<Worker>> {
+        let response = self
+            .control
+            .clone()
+            .list_workers(ListWorkersRequest::default())
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        Ok(response.record.into_iter().map(worker_from_record).collect())
+    }
+
+    /// The daemon's version string (e.g. `v0.25.1`).
+    pub async fn version(&self) -> Result<String> {
+        let response = self.control.clone().info(InfoRequest {}).await.map_err(status_error)?.into_inner();
+        Ok(response.buildkit_version.map(|v| v.version).unwrap_or_default())
+    }
+
+    pub async fn disk_usage(&self) -> Result<Vec<CacheRecord>> {
+        let response = self
+            .control
+            .clone()
+            .disk_usage(DiskUsageRequest::default())
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        Ok(response.record.into_iter().map(cache_record).collect())
+    }
+
+    /// Removes every cache record not in use; returns the records removed.
+    pub async fn prune_all(&self) -> Result<Vec<CacheRecord>> {
+        let request = PruneRequest { all: true, ..Default::default() };
+        let mut stream = self.control.clone().prune(request).await.map_err(status_error)?.into_inner();
+        let mut removed = Vec::new();
+        while let Some(record) = stream.next().await {
+            removed.push(cache_record(record.map_err(status_error)?));
+        }
+        Ok(removed)
+    }
+}
+
+fn status_error(status: tonic::Status) -> Error {
+    Error::Buildkit(format!("{} ({:?})", status.message(), status.code()))
+}
+
+fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+fn worker_from_record(record: bollard_buildkit_proto::moby::buildkit::v1::types::WorkerRecord) -> Worker {
+    Worker {
+        id: record.id,
+        platforms: record
+            .platforms
+            .into_iter()
+            .map(|p| {
+                let mut text = format!("{}/{}", p.os, p.architecture);
+                if !p.variant.is_empty() {
+                    text.push('/');
+                    text.push_str(&p.variant);
+                }
+                text
+            })
+            .collect(),
+        labels: record.labels.into_iter().collect(),
+        buildkit_version: record.buildkit_version.map(|v| v.version).filter(|v| !v.is_empty()),
+    }
+}
+
+fn cache_record(record: UsageRecord) -> CacheRecord {
+    CacheRecord {
+        id: record.id,
+        record_type: if record.record_type.is_empty() { "regular".into() } else { record.record_type.to_lowercase() },
+        size: record.size,
+        in_use: record.in_use,
+        shared: record.shared,
+        mutable: record.mutable,
+        last_used: record.last_used_at.map(|t| t.seconds),
+        usage_count: record.usage_count,
+        description: record.description,
+    }
+}
+
+/// Dials BuildKit by running `buildctl dial-stdio` in the container and using its stdio.
+#[derive(Clone)]
+struct ExecConnector {
+    docker: Docker,
+    container: String,
+}
+
+impl tower_service::Service<Uri> for ExecConnector {
+    type Response = TokioIo<ExecStream>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Uri) -> Self::Future {
+        let (docker, container) = (self.docker.clone(), self.container.clone());
+        Box::pin(async move {
+            let exec = docker
+                .create_exec(
+                    &container,
+                    CreateExecOptions {
+                        attach_stdin: Some(true),
+                        attach_stdout: Some(true),
+                        attach_stderr: Some(true),
+                        cmd: Some(vec!["buildctl", "dial-stdio"]),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(Error::docker(format!("running buildctl dial-stdio in {container}")))?;
+            let started = docker
+                .start_exec(&exec.id, Some(StartExecOptions { output_capacity: Some(64 * 1024), ..Default::default() }))
+                .await
+                .map_err(Error::docker(format!("attaching to buildctl dial-stdio in {container}")))?;
+            match started {
+                StartExecResults::Attached { output, input } => Ok(TokioIo::new(ExecStream {
+                    reader: StreamReader::new(stdout_only(output)),
+                    writer: input,
+                })),
+                StartExecResults::Detached => Err(Error::Buildkit("the exec stream was detached".into())),
+            }
+        })
+    }
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// The gRPC bytes are buildctl's stdout; its stderr carries only diagnostics.
+fn stdout_only(
+    output: Pin<Box<dyn Stream<Item = std::result::Result<LogOutput, bollard::errors::Error>> + Send>>,
+) -> ByteStream {
+    Box::pin(output.filter_map(|item| async move {
+        match item {
+            Ok(LogOutput::StdOut { message }) => Some(Ok(message)),
+            Ok(_) => None,
+            Err(err) => Some(Err(io::Error::other(err))),
+        }
+    }))
+}
+
+/// The exec's stdout (read) and stdin (write) as one duplex byte stream.
+struct ExecStream {
+    reader: StreamReader<ByteStream, Bytes>,
+    writer: Pin<Box<dyn AsyncWrite + Send>>,
+}
+
+impl AsyncRead for ExecStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.reader).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ExecStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.writer.as_mut().poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.writer.as_mut().poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.writer.as_mut().poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(size: i64, in_use: bool, shared: bool, kind: &str) -> CacheRecord {
+        CacheRecord {
+            id: "x".into(),
+            record_type: kind.into(),
+            size,
+            in_use,
+            shared,
+            mutable: false,
+            last_used: None,
+            usage_count: 0,
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn totals_split_in_use_from_reclaimable() {
+        let records = [record(100, true, false, "regular"), record(50, false, true, "source.local"), record(7, false, false, "regular")];
+        let totals = CacheTotals::of(&records);
+        assert_eq!(totals, CacheTotals { entries: 3, total: 157, in_use: 100, reclaimable: 57, shared: 50 });
+        let by_type = CacheTotals::by_type(&records);
+        assert_eq!(by_type.get("regular"), Some(&107));
+        assert_eq!(by_type.get("source.local"), Some(&50));
+    }
+}

@@ -1,0 +1,65 @@
+//! Which volume holds the build cache: `--cache-volume` wins, else the default volume when it
+//! exists, else an anonymous volume that goes with the backend.
+use bollard::models::VolumeCreateRequest;
+use serde::Serialize;
+
+use crate::{
+    backend::Backend,
+    engine::is_not_found,
+    error::{Error, Result},
+    labels::{self, Role},
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum CacheChoice {
+    /// A named volume: survives stop. `created` when this start had to create it.
+    Named { name: String, default: bool, created: bool },
+    /// No named volume: the cache is lost when the backend stops.
+    Anonymous,
+}
+
+impl CacheChoice {
+    pub fn volume_name(&self) -> Option<&str> {
+        match self {
+            CacheChoice::Named { name, .. } => Some(name),
+            CacheChoice::Anonymous => None,
+        }
+    }
+}
+
+pub(crate) async fn resolve(backend: &Backend, requested: Option<&str>) -> Result<CacheChoice> {
+    if let Some(name) = requested {
+        let created = !volume_exists(backend, name).await?;
+        if created {
+            // Like `docker run -v name:/path`, a named volume that is missing is made, but with
+            // our labels so that it is clear where it came from. It is never removed by stop.
+            let request = VolumeCreateRequest {
+                name: Some(name.to_string()),
+                labels: Some(labels::common(&backend.names, Role::Cache)),
+                ..Default::default()
+            };
+            backend
+                .docker
+                .create_volume(request)
+                .await
+                .map_err(Error::docker(format!("creating cache volume {name}")))?;
+        }
+        let default = name == backend.names.default_cache_volume();
+        return Ok(CacheChoice::Named { name: name.to_string(), default, created });
+    }
+    let default = backend.names.default_cache_volume();
+    if volume_exists(backend, &default).await? {
+        Ok(CacheChoice::Named { name: default, default: true, created: false })
+    } else {
+        Ok(CacheChoice::Anonymous)
+    }
+}
+
+async fn volume_exists(backend: &Backend, name: &str) -> Result<bool> {
+    match backend.docker.inspect_volume(name).await {
+        Ok(_) => Ok(true),
+        Err(err) if is_not_found(&err) => Ok(false),
+        Err(err) => Err(Error::docker(format!("inspecting volume {name}"))(err)),
+    }
+}

@@ -1,0 +1,90 @@
+//! `info`: the backend as the original page describes it, read from the engine and BuildKit.
+use serde::Serialize;
+
+use crate::{
+    backend::{Backend, Presence, Sidecar},
+    buildkit::{CacheRecord, CacheTotals, Worker},
+    error::{Error, Result},
+    labels::SecurityMode,
+    ports::PortSet,
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendInfo {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    pub started_at: Option<String>,
+    /// The image as requested at start.
+    pub image: String,
+    /// `repo@sha256:…` when the engine knows a registry digest, else `ref@<image id>`.
+    pub image_digest: String,
+    pub ports: PortSet,
+    pub cache_volume: Option<String>,
+    pub security: SecurityMode,
+    pub version: String,
+    pub sidecars: Vec<Sidecar>,
+    pub workers: Vec<Worker>,
+    pub buildkit_version: Option<String>,
+    pub cache: CacheTotals,
+}
+
+impl Backend {
+    /// Everything `info` shows. BuildKit is asked over one connection, both calls at once.
+    pub async fn info(&self) -> Result<BackendInfo> {
+        let container = match self.presence().await? {
+            Presence::Ours(c) if c.running => c,
+            Presence::Foreign => return Err(Error::ForeignContainer { name: self.names.backend() }),
+            _ => return Err(Error::NotRunning),
+        };
+        let client = crate::buildkit::BuildkitClient::connect(&self.docker, &container.id).await?;
+        let (workers, records, sidecars, digest) = tokio::join!(
+            client.workers(),
+            client.disk_usage(),
+            self.sidecars(),
+            self.image_digest(&container.config.image, &container.image_id)
+        );
+        let workers = workers?;
+        let records: Vec<CacheRecord> = records?;
+        Ok(BackendInfo {
+            buildkit_version: workers.iter().find_map(|w| w.buildkit_version.clone()),
+            id: container.id,
+            name: container.name,
+            state: container.state,
+            started_at: container.started_at,
+            image: container.config.image,
+            image_digest: digest,
+            ports: container.config.ports,
+            cache_volume: container.config.cache_volume,
+            security: container.config.security,
+            version: container.config.version,
+            sidecars: sidecars?,
+            workers,
+            cache: CacheTotals::of(&records),
+        })
+    }
+
+    async fn image_digest(&self, reference: &str, image_id: &str) -> String {
+        let repository = crate::image::split_reference(reference).0.split('@').next().unwrap_or(reference).to_string();
+        let repo_digest = match self.docker.inspect_image(image_id).await {
+            Ok(image) => image
+                .repo_digests
+                .unwrap_or_default()
+                .into_iter()
+                .find(|d| d.starts_with(&format!("{repository}@")))
+                .or(None),
+            Err(_) => None,
+        };
+        repo_digest.unwrap_or_else(|| format!("{repository}@{image_id}"))
+    }
+
+    /// The cache records, for `cache usage`.
+    pub async fn cache_usage(&self) -> Result<Vec<CacheRecord>> {
+        self.buildkit().await?.disk_usage().await
+    }
+
+    /// Removes every cache record not in use; returns what was removed.
+    pub async fn cache_purge(&self) -> Result<Vec<CacheRecord>> {
+        self.buildkit().await?.prune_all().await
+    }
+}

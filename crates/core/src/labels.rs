@@ -1,0 +1,153 @@
+//! Our labels: what `start` decided, written on everything it creates, and read back by `info`,
+//! `stop` and the app. A container without the owner label is not ours and is never touched.
+use std::collections::HashMap;
+
+use crate::{names::Names, ports::PortSet};
+
+pub const PREFIX: &str = "com.docker.assemble.backend";
+pub const OWNER: &str = "com.docker.assemble.backend.owner";
+pub const ROLE: &str = "com.docker.assemble.backend.role";
+pub const PORTS: &str = "com.docker.assemble.backend.ports";
+pub const PORT: &str = "com.docker.assemble.backend.port";
+pub const CACHE_VOLUME: &str = "com.docker.assemble.backend.cache-volume";
+pub const IMAGE: &str = "com.docker.assemble.backend.image";
+pub const VERSION: &str = "com.docker.assemble.backend.version";
+pub const SECURITY: &str = "com.docker.assemble.backend.security";
+pub const BACKEND: &str = "com.docker.assemble.backend.backend";
+
+/// This build's version, recorded on every container it creates.
+pub const OUR_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Backend,
+    Proxy,
+    Cache,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Backend => "backend",
+            Role::Proxy => "proxy",
+            Role::Cache => "cache",
+        }
+    }
+}
+
+/// How the backend container was granted its powers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecurityMode {
+    /// `--privileged`, as `docker buildx` and the original run BuildKit.
+    Privileged,
+    /// All capabilities but SYS_RESOURCE, unconfined profiles, cgroups remounted rw: for engines
+    /// that refuse `--privileged`.
+    Capabilities,
+}
+
+impl SecurityMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityMode::Privileged => "privileged",
+            SecurityMode::Capabilities => "capabilities",
+        }
+    }
+}
+
+/// The running configuration of a backend, as its labels record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendLabels {
+    pub ports: PortSet,
+    /// `None`: anonymous cache, lost on stop.
+    pub cache_volume: Option<String>,
+    pub image: String,
+    pub version: String,
+    pub security: SecurityMode,
+}
+
+pub fn common(names: &Names, role: Role) -> HashMap<String, String> {
+    HashMap::from([
+        (OWNER.to_string(), names.user().to_string()),
+        (ROLE.to_string(), role.as_str().to_string()),
+        (VERSION.to_string(), OUR_VERSION.to_string()),
+    ])
+}
+
+pub fn for_backend(names: &Names, config: &BackendLabels) -> HashMap<String, String> {
+    let mut labels = common(names, Role::Backend);
+    labels.insert(PORTS.into(), config.ports.to_label());
+    labels.insert(CACHE_VOLUME.into(), config.cache_volume.clone().unwrap_or_default());
+    labels.insert(IMAGE.into(), config.image.clone());
+    labels.insert(SECURITY.into(), config.security.as_str().into());
+    labels
+}
+
+pub fn for_proxy(names: &Names, port: u16, backend_id: &str) -> HashMap<String, String> {
+    let mut labels = common(names, Role::Proxy);
+    labels.insert(PORT.into(), port.to_string());
+    labels.insert(BACKEND.into(), backend_id.to_string());
+    labels
+}
+
+/// True when `labels` mark a resource of `names`' user in `role`.
+pub fn is_ours(labels: Option<&HashMap<String, String>>, names: &Names, role: Role) -> bool {
+    labels.is_some_and(|l| {
+        l.get(OWNER).map(String::as_str) == Some(names.user()) && l.get(ROLE).map(String::as_str) == Some(role.as_str())
+    })
+}
+
+/// Reads a backend's labels back; `None` when they are missing or damaged.
+pub fn read_backend(labels: &HashMap<String, String>) -> Option<BackendLabels> {
+    Some(BackendLabels {
+        ports: PortSet::from_label(labels.get(PORTS)?)?,
+        cache_volume: labels.get(CACHE_VOLUME).filter(|v| !v.is_empty()).cloned(),
+        image: labels.get(IMAGE)?.clone(),
+        version: labels.get(VERSION).cloned().unwrap_or_default(),
+        security: match labels.get(SECURITY).map(String::as_str) {
+            Some("capabilities") => SecurityMode::Capabilities,
+            _ => SecurityMode::Privileged,
+        },
+    })
+}
+
+/// Docker filter values selecting one user's resources of one role.
+pub fn filter(names: &Names, role: Role) -> Vec<String> {
+    vec![format!("{OWNER}={}", names.user()), format!("{ROLE}={}", role.as_str())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_labels_round_trip() {
+        let names = Names::for_user("u");
+        let config = BackendLabels {
+            ports: PortSet::from_ports([5000, 6000]),
+            cache_volume: Some("vol".into()),
+            image: "moby/buildkit:v0.25.1".into(),
+            version: OUR_VERSION.into(),
+            security: SecurityMode::Capabilities,
+        };
+        let labels = for_backend(&names, &config);
+        assert!(is_ours(Some(&labels), &names, Role::Backend));
+        assert!(!is_ours(Some(&labels), &Names::for_user("other"), Role::Backend));
+        assert!(!is_ours(Some(&labels), &names, Role::Proxy));
+        assert!(!is_ours(None, &names, Role::Backend));
+        assert_eq!(read_backend(&labels), Some(config));
+    }
+
+    #[test]
+    fn anonymous_cache_reads_back_as_none() {
+        let names = Names::for_user("u");
+        let config = BackendLabels {
+            ports: PortSet::none(),
+            cache_volume: None,
+            image: "img".into(),
+            version: OUR_VERSION.into(),
+            security: SecurityMode::Privileged,
+        };
+        assert_eq!(read_backend(&for_backend(&names, &config)), Some(config));
+    }
+}

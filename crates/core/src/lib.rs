@@ -1,0 +1,32 @@
+//! Assemble Backend's engine: a personal BuildKit backend on the local Docker Engine, with
+//! host-port sidecars and a persistent cache. The CLI and the app only translate to and from it.
+pub mod backend;
+pub mod buildkit;
+pub mod cache;
+pub mod engine;
+pub mod error;
+pub mod image;
+pub mod info;
+pub mod labels;
+pub mod lock;
+pub mod logs;
+pub mod names;
+pub mod ports;
+pub mod progress;
+pub mod proxy_image;
+pub mod spec;
+pub mod start;
+pub mod stop;
+pub mod units;
+
+pub use backend::{Backend, Presence, Sidecar};
+pub use buildkit::{BuildkitClient, CacheRecord, CacheTotals, Worker};
+pub use cache::CacheChoice;
+pub use error::{Error, Result};
+pub use info::BackendInfo;
+pub use logs::{LogChunk, LogOptions};
+pub use names::Names;
+pub use ports::{PortError, PortSet};
+pub use progress::StartEvent;
+pub use start::{StartOutcome, StartRequest};
+pub use stop::StopOutcome;

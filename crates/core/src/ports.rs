@@ -1,0 +1,160 @@
+//! The `--allow-host-port` rule: repeatable, comma lists, default 5000, `0` alone means none.
+use std::{collections::BTreeSet, fmt};
+
+/// The port proxied when the user names none: the usual local registry.
+pub const DEFAULT_PORT: u16 = 5000;
+
+/// A validated, sorted, duplicate-free set of host ports to proxy (possibly empty).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PortSet(BTreeSet<u16>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("--allow-host-port was given an empty value; give a port number such as 5000, or 0 for no ports")]
+    Empty,
+    #[error("--allow-host-port {0:?} is not a port number; give a number from 1 to 65535, or 0 for no ports")]
+    NotANumber(String),
+    #[error("--allow-host-port {0} is out of range; ports go from 1 to 65535 (0 alone means no ports)")]
+    OutOfRange(String),
+    #[error("--allow-host-port 0 means \"no ports\" and cannot be combined with other ports; give 0 alone or only real ports")]
+    ZeroMixed,
+}
+
+impl PortSet {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Parses every `--allow-host-port` occurrence. No occurrence at all gives the default port.
+    pub fn parse<S: AsRef<str>>(values: &[S]) -> Result<Self, PortError> {
+        if values.is_empty() {
+            return Ok(Self::from_ports([DEFAULT_PORT]));
+        }
+        let mut ports = BTreeSet::new();
+        let mut saw_zero = false;
+        for item in values.iter().flat_map(|v| v.as_ref().split(',')) {
+            match parse_one(item.trim())? {
+                0 => saw_zero = true,
+                port => {
+                    ports.insert(port);
+                }
+            }
+        }
+        if saw_zero && !ports.is_empty() {
+            return Err(PortError::ZeroMixed);
+        }
+        Ok(Self(ports))
+    }
+
+    pub fn from_ports(ports: impl IntoIterator<Item = u16>) -> Self {
+        Self(ports.into_iter().filter(|p| *p != 0).collect())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn contains(&self, port: u16) -> bool {
+        self.0.contains(&port)
+    }
+
+    /// The label form: `5000,6000`, or empty for none. Parsed back by [`PortSet::from_label`].
+    pub fn to_label(&self) -> String {
+        self.0.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn from_label(label: &str) -> Option<Self> {
+        if label.trim().is_empty() {
+            return Some(Self::none());
+        }
+        let ports: Option<BTreeSet<u16>> =
+            label.split(',').map(|p| p.trim().parse::<u16>().ok().filter(|p| *p != 0)).collect();
+        ports.map(Self)
+    }
+}
+
+impl fmt::Display for PortSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&self.to_label())
+        }
+    }
+}
+
+impl serde::Serialize for PortSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+fn parse_one(item: &str) -> Result<u16, PortError> {
+    if item.is_empty() {
+        return Err(PortError::Empty);
+    }
+    if !item.bytes().all(|b| b.is_ascii_digit()) {
+        // `-1` and `+5` are not numbers to us: a port has digits only.
+        return Err(PortError::NotANumber(item.to_string()));
+    }
+    item.parse::<u16>().map_err(|_| PortError::OutOfRange(item.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ports(values: &[&str]) -> Result<Vec<u16>, PortError> {
+        PortSet::parse(values).map(|set| set.iter().collect())
+    }
+
+    #[test]
+    fn default_is_5000() {
+        assert_eq!(ports(&[]), Ok(vec![5000]));
+    }
+
+    #[test]
+    fn repeats_and_comma_lists_combine_and_duplicates_collapse() {
+        assert_eq!(ports(&["6000"]), Ok(vec![6000]));
+        assert_eq!(ports(&["6000,7000"]), Ok(vec![6000, 7000]));
+        assert_eq!(ports(&["7000", "6000"]), Ok(vec![6000, 7000]));
+        assert_eq!(ports(&["6000,6000", "6000"]), Ok(vec![6000]));
+        assert_eq!(ports(&[" 6000 , 7000 "]), Ok(vec![6000, 7000]));
+    }
+
+    #[test]
+    fn zero_alone_means_none() {
+        assert_eq!(ports(&["0"]), Ok(vec![]));
+        assert_eq!(ports(&["0", "0"]), Ok(vec![]));
+    }
+
+    #[test]
+    fn invalid_forms_are_refused_with_a_reason() {
+        assert_eq!(ports(&["0,5000"]), Err(PortError::ZeroMixed));
+        assert_eq!(ports(&["5000", "0"]), Err(PortError::ZeroMixed));
+        assert_eq!(ports(&["65536"]), Err(PortError::OutOfRange("65536".into())));
+        assert_eq!(ports(&["99999999999999999999"]), Err(PortError::OutOfRange("99999999999999999999".into())));
+        assert_eq!(ports(&["abc"]), Err(PortError::NotANumber("abc".into())));
+        assert_eq!(ports(&["-1"]), Err(PortError::NotANumber("-1".into())));
+        assert_eq!(ports(&[""]), Err(PortError::Empty));
+        assert_eq!(ports(&["5000,"]), Err(PortError::Empty));
+        assert!(PortError::ZeroMixed.to_string().contains("0 alone"));
+    }
+
+    #[test]
+    fn label_round_trips() {
+        let set = PortSet::parse(&["7000,5000"]).unwrap();
+        assert_eq!(set.to_label(), "5000,7000");
+        assert_eq!(PortSet::from_label("5000,7000"), Some(set));
+        assert_eq!(PortSet::from_label(""), Some(PortSet::none()));
+        assert_eq!(PortSet::from_label("x"), None);
+    }
+}

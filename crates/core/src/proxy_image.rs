@@ -1,0 +1,97 @@
+//! The sidecar image: our static relay binary and nothing else, made on the engine on first use
+//! (an import of a one-file tarball), so no registry is ever needed for it.
+use bollard::{body_full, query_parameters::CreateImageOptionsBuilder, Docker};
+use futures_util::TryStreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    engine::is_not_found,
+    error::{Error, Result},
+    labels,
+    progress::{Reporter, StartEvent},
+};
+
+/// The relay, compiled static by build.rs from `crates/proxy`.
+static RELAY_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/assemble-proxy"));
+
+/// Where the relay sits in its image.
+pub const RELAY_PATH: &str = "/assemble-proxy";
+
+const REPOSITORY: &str = "docker-assemble-backend-proxy";
+
+/// `docker-assemble-backend-proxy:<version>-<hash of the binary>`: a new relay gets a new tag, an
+/// unchanged one is found again and not rebuilt.
+pub fn reference() -> String {
+    format!("{REPOSITORY}:{}", tag())
+}
+
+fn tag() -> String {
+    let digest = Sha256::digest(RELAY_BINARY);
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}", labels::OUR_VERSION)
+}
+
+/// Makes the sidecar image unless the engine has it already; returns its reference.
+pub async fn ensure(docker: &Docker, report: Reporter<'_>) -> Result<String> {
+    let reference = reference();
+    match docker.inspect_image(&reference).await {
+        Ok(_) => return Ok(reference),
+        Err(err) if is_not_found(&err) => {}
+        Err(err) => return Err(Error::docker(format!("inspecting image {reference}"))(err)),
+    }
+    let tarball = rootfs_tarball().map_err(|e| Error::ProxyImage(format!("packing the relay: {e}")))?;
+    let options = CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo(REPOSITORY)
+        .tag(&tag())
+        .changes(vec![
+            format!("ENTRYPOINT [\"{RELAY_PATH}\"]"),
+            format!("LABEL {}={} {}={}", labels::ROLE, "proxy-image", labels::VERSION, labels::OUR_VERSION),
+        ])
+        .build();
+    docker
+        .create_image(Some(options), Some(body_full(tarball.into())), None)
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(|e| Error::ProxyImage(format!("importing {reference}: {e}")))?;
+    report(StartEvent::ProxyImageBuilt { image: reference.clone() });
+    Ok(reference)
+}
+
+fn rootfs_tarball() -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(RELAY_BINARY.len() as u64);
+    header.set_mode(0o755);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_cksum();
+    builder.append_data(&mut header, RELAY_PATH.trim_start_matches('/'), RELAY_BINARY)?;
+    builder.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_relay_is_a_static_elf() {
+        assert_eq!(&RELAY_BINARY[..4], b"\x7fELF");
+        // A dynamically linked ELF64 has a PT_INTERP (type 3) program header; a static one has none.
+        let read_u16 = |at: usize| u16::from_le_bytes([RELAY_BINARY[at], RELAY_BINARY[at + 1]]) as usize;
+        let program_headers = u64::from_le_bytes(RELAY_BINARY[0x20..0x28].try_into().unwrap()) as usize;
+        let (entry_size, count) = (read_u16(0x36), read_u16(0x38));
+        assert!(count > 0);
+        let has_interpreter = (0..count).any(|i| {
+            let at = program_headers + i * entry_size;
+            u32::from_le_bytes(RELAY_BINARY[at..at + 4].try_into().unwrap()) == 3
+        });
+        assert!(!has_interpreter, "the relay must be statically linked");
+    }
+
+    #[test]
+    fn the_tag_follows_the_binary() {
+        assert!(reference().starts_with("docker-assemble-backend-proxy:"));
+        assert_eq!(reference(), reference());
+    }
+}

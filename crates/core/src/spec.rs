@@ -1,0 +1,133 @@
+//! The container specifications: the backend in either security mode, and a sidecar.
+use std::collections::HashMap;
+
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions};
+
+use crate::{
+    labels::{self, BackendLabels, SecurityMode},
+    names::Names,
+    proxy_image::RELAY_PATH,
+};
+
+/// Where BuildKit keeps its state, and so the build cache.
+pub const STATE_DIR: &str = "/var/lib/buildkit";
+
+/// Without `--privileged` the cgroup mounts are read-only, and runc cannot place `RUN` steps in
+/// cgroups. With CAP_SYS_ADMIN we may remount them read-write, before buildkitd starts, on every
+/// start of the container.
+const REMOUNT_CGROUPS_THEN_EXEC: &str = r#"for m in $(awk '$3=="cgroup"||$3=="cgroup2"{print $2}' /proc/mounts); do mount -o remount,bind,rw "$m" 2>/dev/null || echo "assemble: could not remount $m read-write" >&2; done; exec buildkitd "$@""#;
+
+pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
+    let cache_mount = Mount {
+        target: Some(STATE_DIR.into()),
+        // No source: an anonymous volume, removed with the container.
+        source: config.cache_volume.clone(),
+        typ: Some(MountType::VOLUME),
+        volume_options: config.cache_volume.is_none().then(|| MountVolumeOptions {
+            labels: Some(labels::common(names, labels::Role::Cache)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut host_config = HostConfig { mounts: Some(vec![cache_mount]), init: Some(false), ..Default::default() };
+    let mut entrypoint = None;
+    let mut cmd = None;
+    match config.security {
+        SecurityMode::Privileged => host_config.privileged = Some(true),
+        SecurityMode::Capabilities => {
+            host_config.cap_add = Some(vec!["ALL".into()]);
+            host_config.cap_drop = Some(vec!["SYS_RESOURCE".into()]);
+            host_config.security_opt = Some(vec![
+                "seccomp=unconfined".into(),
+                "apparmor=unconfined".into(),
+                "systempaths=unconfined".into(),
+            ]);
+            entrypoint = Some(vec!["/bin/sh".into(), "-c".into(), REMOUNT_CGROUPS_THEN_EXEC.into(), "buildkitd".into()]);
+            cmd = Some(vec![]);
+        }
+    }
+    ContainerCreateBody {
+        image: Some(config.image.clone()),
+        hostname: Some(names.backend().chars().take(63).collect()),
+        labels: Some(labels::for_backend(names, config)),
+        entrypoint,
+        cmd,
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}
+
+pub fn sidecar(names: &Names, port: u16, backend_id: &str, gateway: &str, image: &str) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        entrypoint: Some(vec![RELAY_PATH.into()]),
+        cmd: Some(vec!["--port".into(), port.to_string(), "--target".into(), target(gateway, port)]),
+        labels: Some(labels::for_proxy(names, port, backend_id)),
+        host_config: Some(HostConfig {
+            network_mode: Some(format!("container:{backend_id}")),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn target(gateway: &str, port: u16) -> String {
+    if gateway.contains(':') {
+        format!("[{gateway}]:{port}")
+    } else {
+        format!("{gateway}:{port}")
+    }
+}
+
+/// Keeps only the labels of ours, for display.
+pub fn our_labels(labels: &HashMap<String, String>) -> HashMap<String, String> {
+    labels.iter().filter(|(k, _)| k.starts_with(labels::PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::PortSet;
+
+    fn config(security: SecurityMode, cache_volume: Option<&str>) -> BackendLabels {
+        BackendLabels {
+            ports: PortSet::from_ports([5000]),
+            cache_volume: cache_volume.map(String::from),
+            image: "img".into(),
+            version: labels::OUR_VERSION.into(),
+            security,
+        }
+    }
+
+    #[test]
+    fn privileged_backend_keeps_the_image_entrypoint() {
+        let body = backend(&Names::for_user("u"), &config(SecurityMode::Privileged, Some("vol")));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.privileged, Some(true));
+        assert!(body.entrypoint.is_none());
+        let mount = &host.mounts.unwrap()[0];
+        assert_eq!(mount.source.as_deref(), Some("vol"));
+        assert!(mount.volume_options.is_none());
+    }
+
+    #[test]
+    fn capability_backend_remounts_cgroups_and_labels_its_anonymous_cache() {
+        let body = backend(&Names::for_user("u"), &config(SecurityMode::Capabilities, None));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.privileged, None);
+        assert_eq!(host.cap_drop, Some(vec!["SYS_RESOURCE".to_string()]));
+        assert!(body.entrypoint.unwrap()[2].contains("remount,bind,rw"));
+        let mount = &host.mounts.unwrap()[0];
+        assert_eq!(mount.source, None);
+        let volume_labels = mount.volume_options.as_ref().unwrap().labels.as_ref().unwrap();
+        assert_eq!(volume_labels.get(labels::ROLE).map(String::as_str), Some("cache"));
+    }
+
+    #[test]
+    fn sidecar_joins_the_backend_and_targets_the_gateway() {
+        let body = sidecar(&Names::for_user("u"), 6000, "abc", "172.17.0.1", "proxy:1");
+        assert_eq!(body.host_config.unwrap().network_mode.as_deref(), Some("container:abc"));
+        assert_eq!(body.cmd.unwrap(), ["--port", "6000", "--target", "172.17.0.1:6000"]);
+        assert_eq!(target("fd00::1", 5000), "[fd00::1]:5000");
+    }
+}

@@ -1,0 +1,315 @@
+//! `start`: create the backend and its sidecars, or find them running. Idempotent, single-flight,
+//! and all-or-nothing: a start that fails removes whatever it created.
+use std::time::{Duration, Instant};
+
+use bollard::{
+    query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder},
+    Docker,
+};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::{
+    backend::{Backend, OurContainer, Presence},
+    buildkit::BuildkitClient,
+    cache::{self, CacheChoice},
+    engine::{is_conflict, is_not_found},
+    error::{Error, Result},
+    image,
+    labels::{self, BackendLabels, SecurityMode},
+    lock::OperationLock,
+    ports::PortSet,
+    progress::{Reporter, StartEvent},
+    proxy_image, spec,
+};
+
+/// The production backend image, pinned; `--image` or `$ASSEMBLE_BACKEND_IMAGE` override it.
+pub const DEFAULT_IMAGE: &str = "moby/buildkit:v0.25.1";
+pub const IMAGE_ENV: &str = "ASSEMBLE_BACKEND_IMAGE";
+/// How long BuildKit may take to answer after its container starts.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+const READY_POLL: Duration = Duration::from_millis(50);
+const LOG_LINES_ON_FAILURE: &str = "20";
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    pub ports: PortSet,
+    /// `--cache-volume`; `None` means the default volume if it exists, else anonymous.
+    pub cache_volume: Option<String>,
+    pub image: String,
+    pub ready_timeout: Duration,
+}
+
+impl StartRequest {
+    /// The image from `$ASSEMBLE_BACKEND_IMAGE`, else [`DEFAULT_IMAGE`].
+    pub fn default_image() -> String {
+        std::env::var(IMAGE_ENV).ok().filter(|i| !i.trim().is_empty()).unwrap_or_else(|| DEFAULT_IMAGE.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum StartOutcome {
+    Started {
+        id: String,
+        name: String,
+        ports: PortSet,
+        cache: CacheChoice,
+        security: SecurityMode,
+        pulled: bool,
+    },
+    /// It was running already; it was left as it is (missing sidecars are put back).
+    AlreadyRunning { id: String, name: String, ports: PortSet, requested_ports: PortSet },
+}
+
+impl Backend {
+    pub async fn start(&self, request: &StartRequest, report: Reporter<'_>) -> Result<StartOutcome> {
+        validate(request)?;
+        let _lock = OperationLock::acquire(&self.names).await?;
+        match self.presence().await? {
+            Presence::Foreign => return Err(Error::ForeignContainer { name: self.names.backend() }),
+            Presence::Ours(running) if running.running => return self.keep_running(running, request).await,
+            // Stopped, exited or dead: a leftover of ours. Its cache, if named, stays in its volume.
+            Presence::Ours(stale) => {
+                self.remove_sidecars().await?;
+                self.remove_container(&stale.id).await?;
+            }
+            Presence::Absent => {}
+        }
+        self.check_sidecar_names(&request.ports).await?;
+
+        let mut created = Created::default();
+        match self.create_all(request, report, &mut created).await {
+            Ok(outcome) => Ok(outcome),
+            Err(err) => {
+                created.undo(self).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn create_all(&self, request: &StartRequest, report: Reporter<'_>, created: &mut Created) -> Result<StartOutcome> {
+        let pulled = image::ensure(&self.docker, &request.image, report).await?;
+        let proxy_image = if request.ports.is_empty() { None } else { Some(proxy_image::ensure(&self.docker, report).await?) };
+        let cache = cache::resolve(self, request.cache_volume.as_deref()).await?;
+        if let CacheChoice::Named { name, created: true, .. } = &cache {
+            created.volumes.push(name.clone());
+            report(StartEvent::CacheVolumeCreated { name: name.clone() });
+        }
+
+        let mut config = BackendLabels {
+            ports: request.ports.clone(),
+            cache_volume: cache.volume_name().map(String::from),
+            image: request.image.clone(),
+            version: labels::OUR_VERSION.to_string(),
+            security: SecurityMode::Privileged,
+        };
+        let id = match self.create_and_run(&config, created).await? {
+            Ok(id) => id,
+            Err(refusal) => {
+                report(StartEvent::PrivilegedRefused { reason: refusal });
+                config.security = SecurityMode::Capabilities;
+                self.create_and_run(&config, created).await?.map_err(|reason| Error::Docker {
+                    action: format!("starting container {}", self.names.backend()),
+                    source: bollard::errors::Error::DockerStreamError { error: reason },
+                })?
+            }
+        };
+        report(StartEvent::BackendCreated { id: id.clone() });
+        report(StartEvent::WaitingForBuildkit);
+        self.wait_until_ready(&id, request.ready_timeout).await?;
+
+        if let Some(proxy_image) = proxy_image {
+            let backend = self.running().await?;
+            self.start_sidecars(&backend, &request.ports, &proxy_image, report, created).await?;
+        }
+        Ok(StartOutcome::Started {
+            id,
+            name: self.names.backend(),
+            ports: request.ports.clone(),
+            cache,
+            security: config.security,
+            pulled,
+        })
+    }
+
+    /// Creates and starts the backend container. The inner `Err` carries the engine's refusal to
+    /// start it, after the container has been removed again, so the caller may retry in another
+    /// mode; the outer one is a failure to create it at all.
+    async fn create_and_run(
+        &self,
+        config: &BackendLabels,
+        created: &mut Created,
+    ) -> Result<std::result::Result<String, String>> {
+        let name = self.names.backend();
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let response = match self.docker.create_container(Some(options), spec::backend(&self.names, config)).await {
+            Ok(response) => response,
+            // Someone outside our lock (another machine on the same engine) won the race.
+            Err(err) if is_conflict(&err) => return Err(Error::ForeignContainer { name }),
+            Err(err) => return Err(Error::docker(format!("creating container {name}"))(err)),
+        };
+        created.containers.push(response.id.clone());
+        if let Err(err) = self.docker.start_container(&response.id, None).await {
+            self.remove_container(&response.id).await?;
+            created.containers.retain(|c| c != &response.id);
+            return Ok(Err(engine_message(&err)));
+        }
+        Ok(Ok(response.id))
+    }
+
+    /// Polls BuildKit's API until a worker answers, the container dies, or time runs out.
+    async fn wait_until_ready(&self, id: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(client) = BuildkitClient::connect(&self.docker, id).await {
+                if client.workers().await.is_ok_and(|w| !w.is_empty()) {
+                    return Ok(());
+                }
+            }
+            let inspect = self.docker.inspect_container(id, None).await.map_err(Error::docker(format!("inspecting {id}")))?;
+            if !inspect.state.and_then(|s| s.running).unwrap_or(false) {
+                return Err(Error::BackendExited { name: self.names.backend(), logs: last_log_lines(&self.docker, id).await });
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::NotReady { seconds: timeout.as_secs(), logs: last_log_lines(&self.docker, id).await });
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+
+    async fn start_sidecars(
+        &self,
+        backend: &OurContainer,
+        ports: &PortSet,
+        image: &str,
+        report: Reporter<'_>,
+        created: &mut Created,
+    ) -> Result<()> {
+        let gateway = backend.gateway.clone().ok_or_else(|| Error::Docker {
+            action: "finding the backend's network gateway".into(),
+            source: bollard::errors::Error::DockerStreamError {
+                error: "the backend container has no network gateway, so host ports cannot be proxied".into(),
+            },
+        })?;
+        for port in ports.iter() {
+            let name = self.names.proxy(port);
+            let options = CreateContainerOptionsBuilder::default().name(&name).build();
+            let body = spec::sidecar(&self.names, port, &backend.id, &gateway, image);
+            let response = self
+                .docker
+                .create_container(Some(options), body)
+                .await
+                .map_err(Error::docker(format!("creating sidecar {name}")))?;
+            created.containers.push(response.id.clone());
+            self.docker
+                .start_container(&response.id, None)
+                .await
+                .map_err(Error::docker(format!("starting sidecar {name}")))?;
+            report(StartEvent::ProxyStarted { port, id: response.id });
+        }
+        Ok(())
+    }
+
+    /// Start on a running backend: leave it alone, but put back sidecars that went missing.
+    async fn keep_running(&self, backend: OurContainer, request: &StartRequest) -> Result<StartOutcome> {
+        let sidecars = self.sidecars().await?;
+        let missing: Vec<u16> = backend
+            .config
+            .ports
+            .iter()
+            .filter(|port| !sidecars.iter().any(|s| s.port == Some(*port) && s.state == "running" && s.backend_id == backend.id))
+            .collect();
+        if !missing.is_empty() {
+            for sidecar in sidecars.iter().filter(|s| s.port.is_some_and(|p| missing.contains(&p))) {
+                self.remove_container(&sidecar.id).await?;
+            }
+            let image = proxy_image::ensure(&self.docker, &crate::progress::silent).await?;
+            let mut created = Created::default();
+            let result = self
+                .start_sidecars(&backend, &PortSet::from_ports(missing), &image, &crate::progress::silent, &mut created)
+                .await;
+            if let Err(err) = result {
+                created.undo(self).await;
+                return Err(err);
+            }
+        }
+        Ok(StartOutcome::AlreadyRunning {
+            id: backend.id,
+            name: backend.name,
+            ports: backend.config.ports,
+            requested_ports: request.ports.clone(),
+        })
+    }
+
+    /// Refuses before anything is created if a sidecar name is held by someone else; clears
+    /// leftovers of ours.
+    async fn check_sidecar_names(&self, ports: &PortSet) -> Result<()> {
+        for sidecar in self.sidecars().await? {
+            self.remove_container(&sidecar.id).await?;
+        }
+        for port in ports.iter() {
+            let name = self.names.proxy(port);
+            match self.docker.inspect_container(&name, None).await {
+                Ok(_) => return Err(Error::ForeignContainer { name }),
+                Err(err) if is_not_found(&err) => {}
+                Err(err) => return Err(Error::docker(format!("inspecting container {name}"))(err)),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate(request: &StartRequest) -> Result<()> {
+    if request.image.trim().is_empty() {
+        return Err(Error::EmptyImage);
+    }
+    if let Some(volume) = &request.cache_volume {
+        if !crate::names::is_valid_volume_name(volume) {
+            return Err(Error::InvalidVolumeName(volume.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn engine_message(err: &bollard::errors::Error) -> String {
+    match err {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The last lines a container logged, for error messages.
+pub(crate) async fn last_log_lines(docker: &Docker, id: &str) -> String {
+    let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(LOG_LINES_ON_FAILURE).build();
+    let mut stream = docker.logs(id, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    if text.trim().is_empty() {
+        "(no log output)".to_string()
+    } else {
+        text.trim_end().lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// What this start created, so a failure can take it all back.
+#[derive(Default)]
+struct Created {
+    containers: Vec<String>,
+    volumes: Vec<String>,
+}
+
+impl Created {
+    async fn undo(self, backend: &Backend) {
+        for id in self.containers.iter().rev() {
+            let _ = backend.remove_container(id).await;
+        }
+        for volume in &self.volumes {
+            let _ = backend.docker.remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
+        }
+    }
+}
+

@@ -1,0 +1,40 @@
+//! `stop`: remove the backend and its sidecars. Named cache volumes always stay.
+use serde::Serialize;
+
+use crate::{
+    backend::{Backend, Presence},
+    error::{Error, Result},
+    lock::OperationLock,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum StopOutcome {
+    Stopped { id: String, name: String, sidecars: usize, cache_volume: Option<String> },
+    /// Nothing was running: success, quietly.
+    NotRunning { removed_sidecars: usize },
+}
+
+impl Backend {
+    pub async fn stop(&self) -> Result<StopOutcome> {
+        let _lock = OperationLock::acquire(&self.names).await?;
+        match self.presence().await? {
+            Presence::Foreign => Err(Error::ForeignContainer { name: self.names.backend() }),
+            Presence::Absent => {
+                // Sidecars whose backend vanished (e.g. `docker rm -f` of the backend) are ours to clear.
+                let removed = self.remove_sidecars().await?;
+                Ok(StopOutcome::NotRunning { removed_sidecars: removed.len() })
+            }
+            Presence::Ours(container) => {
+                let sidecars = self.remove_sidecars().await?;
+                self.remove_container(&container.id).await?;
+                Ok(StopOutcome::Stopped {
+                    id: container.id,
+                    name: container.name,
+                    sidecars: sidecars.len(),
+                    cache_volume: container.config.cache_volume,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The relay itself: one thread per direction per connection, large buffers, half-close
+//! propagated so that protocols which shut down their write side (HTTP/1.0, `nc -q`) still work.
+use std::{
+    io::{self, Read, Write},
+    net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream},
+    thread,
+};
+
+use crate::args::Config;
+
+/// Large enough that a registry push is not limited by syscalls per byte.
+const BUFFER_SIZE: usize = 256 * 1024;
+
+/// Binds both loopback addresses (IPv6 only when the namespace has it) and relays until killed.
+pub fn serve(config: &Config) -> io::Result<()> {
+    let listeners = bind_loopback(config.port)?;
+    let handles: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            let target = config.target;
+            thread::spawn(move || accept_loop(listener, target))
+        })
+        .collect();
+    for handle in handles {
+        // accept_loop only returns on a listener error; keep serving on the other listener.
+        if let Ok(Err(err)) = handle.join() {
+            eprintln!("assemble-proxy: listener stopped: {err}");
+        }
+    }
+    Err(io::Error::other("all listeners stopped"))
+}
+
+pub fn bind_loopback(port: u16) -> io::Result<Vec<TcpListener>> {
+    let v4 = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+    let mut listeners = vec![v4];
+    match TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port))) {
+        Ok(v6) => listeners.push(v6),
+        // A namespace with IPv6 disabled has no ::1; IPv4 loopback alone is then "localhost".
+        Err(err) => eprintln!("assemble-proxy: not listening on [::1]:{port}: {err}"),
+    }
+    Ok(listeners)
+}
+
+pub fn accept_loop(listener: TcpListener, target: SocketAddr) -> io::Result<()> {
+    loop {
+        let (client, _) = listener.accept()?;
+        thread::spawn(move || {
+            if let Err(err) = relay_connection(client, target) {
+                eprintln!("assemble-proxy: connection to {target} failed: {err}");
+            }
+        });
+    }
+}
+
+fn relay_connection(client: TcpStream, target: SocketAddr) -> io::Result<()> {
+    let upstream = TcpStream::connect(target)?;
+    client.set_nodelay(true)?;
+    upstream.set_nodelay(true)?;
+    let (client_read, upstream_write) = (client.try_clone()?, upstream.try_clone()?);
+    let to_upstream = thread::spawn(move || pump(client_read, upstream_write));
+    let to_client = pump(upstream, client);
+    let to_upstream = to_upstream.join().unwrap_or_else(|_| Err(io::Error::other("relay thread panicked")));
+    to_client.and(to_upstream)
+}
+
+/// Copies until EOF, then half-closes the destination so the peer sees the end of the stream.
+fn pump(mut from: TcpStream, mut to: TcpStream) -> io::Result<()> {
+    let mut buffer = vec![0u8; BUFFER_SIZE];
+    let result = loop {
+        match from.read(&mut buffer) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                if let Err(err) = to.write_all(&buffer[..n]) {
+                    break Err(err);
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => break Err(err),
+        }
+    };
+    let _ = to.shutdown(Shutdown::Write);
+    if result.is_err() {
+        let _ = from.shutdown(Shutdown::Read);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// An echo server that upper-cases, so a reply proves it went through the target.
+    fn upper_echo_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                thread::spawn(move || {
+                    let mut data = Vec::new();
+                    stream.read_to_end(&mut data).unwrap();
+                    stream.write_all(&data.to_ascii_uppercase()).unwrap();
+                });
+            }
+        });
+        addr
+    }
+
+    fn start_relay(target: SocketAddr) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || accept_loop(listener, target));
+        addr
+    }
+
+    #[test]
+    fn relays_both_ways_and_propagates_half_close() {
+        let relay = start_relay(upper_echo_server());
+        let mut client = TcpStream::connect(relay).unwrap();
+        client.write_all(b"hello registry").unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "HELLO REGISTRY");
+    }
+
+    #[test]
+    fn relays_large_payloads_intact() {
+        let relay = start_relay(upper_echo_server());
+        let payload: Vec<u8> = (0..3 * BUFFER_SIZE + 17).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut client = TcpStream::connect(relay).unwrap();
+        let writer = {
+            let mut client = client.try_clone().unwrap();
+            let payload = payload.clone();
+            thread::spawn(move || {
+                client.write_all(&payload).unwrap();
+                client.shutdown(Shutdown::Write).unwrap();
+            })
+        };
+        let mut reply = Vec::new();
+        client.read_to_end(&mut reply).unwrap();
+        writer.join().unwrap();
+        assert_eq!(reply, payload.to_ascii_uppercase());
+    }
+
+    #[test]
+    fn closes_the_client_when_the_target_refuses() {
+        let unused = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let relay = start_relay(unused); // the listener above is dropped: nothing listens there
+        let mut client = TcpStream::connect(relay).unwrap();
+        let mut reply = Vec::new();
+        assert_eq!(client.read_to_end(&mut reply).unwrap_or(0), 0);
+    }
+}
