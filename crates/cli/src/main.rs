@@ -1,1 +1,184 @@
-fn main(){}
+//! `assemble` (and `docker-assemble`, the Docker CLI plugin): parses, calls the core, prints.
+mod args;
+mod progress;
+mod render;
+
+use std::{
+    io::Write,
+    process::ExitCode,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use args::{BackendCommand, CacheCommand, Cli, Command, Format, LogsArgs, StartArgs};
+use assemble_core::{
+    plugin, Backend, CacheChoice, Error, LogChunk, LogOptions, PortSet, StartOutcome, StartRequest, StopOutcome,
+};
+use clap::Parser;
+use futures_util::StreamExt;
+
+fn main() -> ExitCode {
+    let args = plugin::strip_plugin_argument(std::env::args().collect());
+    if args.get(1).map(String::as_str) == Some(plugin::METADATA_COMMAND) {
+        println!("{}", plugin::metadata());
+        return ExitCode::SUCCESS;
+    }
+    let cli = Cli::parse_from(args);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("Error: could not start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::InstallPlugin { force } => {
+            let exe = std::env::current_exe().map_err(|e| Error::Io { action: "finding this program".into(), source: e })?;
+            let link = plugin::install(&exe, &plugin::plugin_dir()?, force)?;
+            println!("Installed {} -> {}\n`docker assemble backend …` now runs this program.", link.display(), exe.display());
+            Ok(())
+        }
+        Command::Backend(command) => backend(command).await,
+    }
+}
+
+async fn backend(command: BackendCommand) -> Result<(), Error> {
+    // Validate everything the user typed before touching the engine.
+    let start_request = match &command {
+        BackendCommand::Start(args) => Some(start_request(args)?),
+        _ => None,
+    };
+    let log_options = match &command {
+        BackendCommand::Logs(args) => Some(log_options(args)?),
+        _ => None,
+    };
+    let backend = Backend::connect().await?;
+    match command {
+        BackendCommand::Start(_) => start(&backend, &start_request.expect("parsed above")).await,
+        BackendCommand::Stop => stop(&backend).await,
+        BackendCommand::Info(format) => info(&backend, format.format).await,
+        BackendCommand::Logs(_) => logs(&backend, &log_options.expect("parsed above")).await,
+        BackendCommand::Cache(CacheCommand::Usage(format)) => cache_usage(&backend, format.format).await,
+        BackendCommand::Cache(CacheCommand::Purge) => {
+            print!("{}", render::purge(&backend.cache_purge().await?));
+            Ok(())
+        }
+    }
+}
+
+fn start_request(args: &StartArgs) -> Result<StartRequest, Error> {
+    Ok(StartRequest {
+        ports: PortSet::parse(&args.allow_host_port)?,
+        cache_volume: args.cache_volume.clone(),
+        image: args.image.clone().unwrap_or_else(StartRequest::default_image),
+        ready_timeout: Duration::from_secs(args.ready_timeout),
+    })
+}
+
+fn log_options(args: &LogsArgs) -> Result<LogOptions, Error> {
+    let tail = match args.tail.as_deref() {
+        None | Some("all") => None,
+        Some(n) => Some(n.parse::<u64>().map_err(|_| Error::Io {
+            action: "reading --tail".into(),
+            source: std::io::Error::other(format!("{n:?} is not a number of lines; give a whole number or \"all\"")),
+        })?),
+    };
+    Ok(LogOptions { follow: args.follow, tail, timestamps: args.timestamps })
+}
+
+async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
+    let printer = progress::StartPrinter::new();
+    let report = |event| printer.event(event);
+    match backend.start(request, &report).await? {
+        StartOutcome::Started { id, name, cache, .. } => {
+            println!("Started container {name:?} ({})", &id[..id.len().min(12)]);
+            if cache == CacheChoice::Anonymous {
+                eprintln!(
+                    "Note: the build cache is not kept when the backend stops. To keep it, create the volume {} \
+                     (docker volume create {}) or pass --cache-volume.",
+                    backend.names().default_cache_volume(),
+                    backend.names().default_cache_volume()
+                );
+            }
+        }
+        StartOutcome::AlreadyRunning { id, name, ports, requested_ports } => {
+            println!("Container {name:?} ({}) is already running", &id[..id.len().min(12)]);
+            if ports != requested_ports {
+                eprintln!(
+                    "Note: it proxies host ports {ports}, not {requested_ports} as asked; stop it and start again to change them."
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn stop(backend: &Backend) -> Result<(), Error> {
+    match backend.stop().await? {
+        StopOutcome::Stopped { name, id, cache_volume, .. } => {
+            println!("Stopped container {name:?} ({})", &id[..id.len().min(12)]);
+            if let Some(volume) = cache_volume {
+                println!("The build cache stays in volume {volume:?}.");
+            }
+        }
+        StopOutcome::NotRunning { .. } => println!("The backend is not running."),
+    }
+    Ok(())
+}
+
+async fn info(backend: &Backend, format: Format) -> Result<(), Error> {
+    match (backend.info().await, format) {
+        (Ok(info), Format::Text) => print!("{}", render::info(&info)),
+        (Ok(info), Format::Json) => println!("{}", serde_json::to_string_pretty(&info).unwrap_or_default()),
+        (Err(Error::NotRunning), Format::Text) => {
+            println!("The backend {:?} is not running; start it with `docker assemble backend start`.", backend.names().backend())
+        }
+        (Err(Error::NotRunning), Format::Json) => {
+            println!("{}", serde_json::json!({ "name": backend.names().backend(), "state": "not-running" }))
+        }
+        (Err(err), _) => return Err(err),
+    }
+    Ok(())
+}
+
+async fn logs(backend: &Backend, options: &LogOptions) -> Result<(), Error> {
+    let mut stream = Box::pin(backend.logs(options).await?);
+    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+    while let Some(chunk) = stream.next().await {
+        let written = match chunk? {
+            LogChunk::Stdout(bytes) => stdout.write_all(&bytes).and_then(|_| stdout.flush()),
+            LogChunk::Stderr(bytes) => stderr.write_all(&bytes),
+        };
+        // A closed pipe (`| head`) ends the command quietly, as with docker logs.
+        if written.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn cache_usage(backend: &Backend, format: Format) -> Result<(), Error> {
+    let records = backend.cache_usage().await?;
+    match format {
+        Format::Text => {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            print!("{}", render::cache_usage(&records, now));
+        }
+        Format::Json => {
+            let totals = assemble_core::CacheTotals::of(&records);
+            let by_type = assemble_core::CacheTotals::by_type(&records);
+            let value = serde_json::json!({ "records": records, "totals": totals, "by_type": by_type });
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        }
+    }
+    Ok(())
+}

@@ -11,6 +11,7 @@ pub mod labels;
 pub mod lock;
 pub mod logs;
 pub mod names;
+pub mod plugin;
 pub mod ports;
 pub mod progress;
 pub mod proxy_image;

@@ -37,11 +37,11 @@ pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
         SecurityMode::Capabilities => {
             host_config.cap_add = Some(vec!["ALL".into()]);
             host_config.cap_drop = Some(vec!["SYS_RESOURCE".into()]);
-            host_config.security_opt = Some(vec![
-                "seccomp=unconfined".into(),
-                "apparmor=unconfined".into(),
-                "systempaths=unconfined".into(),
-            ]);
+            host_config.security_opt = Some(vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()]);
+            // `--security-opt systempaths=unconfined` is a docker CLI option; the API form is
+            // empty masked and read-only path lists.
+            host_config.masked_paths = Some(vec![]);
+            host_config.readonly_paths = Some(vec![]);
             entrypoint = Some(vec!["/bin/sh".into(), "-c".into(), REMOUNT_CGROUPS_THEN_EXEC.into(), "buildkitd".into()]);
             cmd = Some(vec![]);
         }

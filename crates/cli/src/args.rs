@@ -1,0 +1,88 @@
+//! The command line, word for word as the original `docker assemble backend …`.
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "assemble", version, about = "Run and manage a personal BuildKit backend on the local Docker Engine")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Manage the build backend
+    #[command(subcommand)]
+    Backend(BackendCommand),
+    /// Install this binary as the Docker CLI plugin `docker assemble`
+    InstallPlugin {
+        /// Replace a file at the plugin path even if it is not our link
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BackendCommand {
+    /// Start the backend (pulling its image if needed) and its host-port sidecars
+    Start(StartArgs),
+    /// Remove the backend and its sidecars; cache volumes are kept
+    Stop,
+    /// Describe the backend: container, image, sidecars, workers and cache
+    Info(FormatArgs),
+    /// Show the backend's logs
+    Logs(LogsArgs),
+    /// Inspect or clean the build cache
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Host port to make reachable as localhost:PORT inside the backend; repeat it or give a
+    /// comma-separated list. Default 5000; 0 alone means none.
+    #[arg(long = "allow-host-port", value_name = "PORT", allow_hyphen_values = true)]
+    pub allow_host_port: Vec<String>,
+    /// Named volume for the build cache (default: docker-assemble-backend-cache-<user> if it exists)
+    #[arg(long = "cache-volume", value_name = "NAME")]
+    pub cache_volume: Option<String>,
+    /// BuildKit image to run (default: $ASSEMBLE_BACKEND_IMAGE, else the pinned moby/buildkit)
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Seconds to wait for BuildKit to answer
+    #[arg(long = "ready-timeout", value_name = "SECONDS", default_value_t = 60)]
+    pub ready_timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct FormatArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs ("all" for every line)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub tail: Option<String>,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// List the build cache records and totals
+    Usage(FormatArgs),
+    /// Remove the build cache records and show what was freed
+    Purge,
+}

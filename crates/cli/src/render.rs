@@ -1,0 +1,77 @@
+//! Text output, in the shape of the original documentation page.
+use std::fmt::Write;
+
+use assemble_core::{
+    units::{ago, human_size},
+    BackendInfo, CacheRecord, CacheTotals,
+};
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+pub fn info(info: &BackendInfo) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "ID: {} ({})", info.id, info.state);
+    let _ = writeln!(out, "Image: {}", info.image_digest);
+    let _ = writeln!(out, "\nSidecar containers:");
+    if info.sidecars.is_empty() {
+        let _ = writeln!(out, " (none: no host ports are proxied)");
+    }
+    for sidecar in &info.sidecars {
+        let _ = writeln!(out, " - {} {} ({})", short(&sidecar.id), sidecar.name, sidecar.state);
+    }
+    let _ = writeln!(out, "\nFound {} worker(s):", info.workers.len());
+    for worker in &info.workers {
+        let _ = writeln!(out, "\n - {}", worker.id);
+        let _ = writeln!(out, "   Platforms:");
+        for platform in &worker.platforms {
+            let _ = writeln!(out, "    - {platform}");
+        }
+        let _ = writeln!(out, "   Labels:");
+        for (key, value) in &worker.labels {
+            let _ = writeln!(out, "    - {key}: {value}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nBuild cache contains {} entries, total size {} ({} currently in use)",
+        info.cache.entries,
+        human_size(info.cache.total),
+        human_size(info.cache.in_use)
+    );
+    out
+}
+
+pub fn cache_usage(records: &[CacheRecord], now: i64) -> String {
+    let mut out = String::new();
+    let rows: Vec<[String; 5]> = records
+        .iter()
+        .map(|r| {
+            [
+                if r.in_use { format!("{}*", r.id) } else { r.id.clone() },
+                r.record_type.clone(),
+                human_size(r.size),
+                r.reclaimable().to_string(),
+                r.last_used.map(|t| ago(t, now)).unwrap_or_else(|| "never".into()),
+            ]
+        })
+        .collect();
+    let headers = ["ID", "TYPE", "SIZE", "RECLAIMABLE", "LAST USED"].map(String::from);
+    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].len()).chain([headers[i].len()]).max().unwrap_or(0)).collect();
+    for row in std::iter::once(&headers).chain(rows.iter()) {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        let _ = writeln!(out, "{}", line.join("   ").trim_end());
+    }
+    let totals = CacheTotals::of(records);
+    let _ = writeln!(out, "\nEntries:\t{}", totals.entries);
+    let _ = writeln!(out, "In use:\t\t{}", human_size(totals.in_use));
+    let _ = writeln!(out, "Reclaimable:\t{}", human_size(totals.reclaimable));
+    let _ = writeln!(out, "Total:\t\t{}", human_size(totals.total));
+    out
+}
+
+pub fn purge(removed: &[CacheRecord]) -> String {
+    let freed: i64 = removed.iter().map(|r| r.size).sum();
+    format!("Deleted {} build cache entries\nTotal reclaimed space: {}\n", removed.len(), human_size(freed))
+}
