@@ -1,1 +1,296 @@
+//! The end-to-end harness: unique users so runs never collide with each other or with a
+//! developer's own backend, cleanup that runs even when a test fails, a real registry on the
+//! host, and the real `assemble` binary.
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Mutex,
+    },
+    time::{Duration, Instant},
+};
 
+use assemble_core::Names;
+use bollard::{
+    exec::{CreateExecOptions, StartExecResults},
+    query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder},
+    Docker,
+};
+use futures_util::StreamExt;
+
+/// The BuildKit image the tests run (made by scripts/build-buildkit-image.sh).
+pub fn test_image() -> String {
+    std::env::var("ASSEMBLE_TEST_IMAGE").unwrap_or_else(|_| "assemble-buildkit:v0.25-debian".into())
+}
+
+/// An image with /bin/sh but no buildkitd: a backend made from it exits at once.
+pub fn broken_backend_image() -> String {
+    std::env::var("ASSEMBLE_TEST_SOCAT_IMAGE").unwrap_or_else(|_| "assemble-socat:debian".into())
+}
+
+pub async fn docker() -> Docker {
+    assemble_core::engine::connect().await.expect("the tests need a running Docker Engine")
+}
+
+/// The output of one CLI run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    #[track_caller]
+    pub fn expect_ok(self) -> Self {
+        assert!(self.ok(), "command failed: {self:#?}");
+        self
+    }
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A throw-away user: everything named after it is removed when it drops, pass or fail.
+pub struct TestUser {
+    pub names: Names,
+    volumes: Mutex<Vec<String>>,
+}
+
+impl TestUser {
+    pub fn new(tag: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let user = format!("e2e-{tag}-{}-{n}", std::process::id());
+        Self { names: Names::for_user(&user), volumes: Mutex::new(Vec::new()) }
+    }
+
+    pub fn user(&self) -> &str {
+        self.names.user()
+    }
+
+    /// Volumes to remove at the end (ones the test or the product created for this user).
+    pub fn own_volume(&self, name: &str) {
+        self.volumes.lock().expect("volume list").push(name.to_string());
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(assemble_binary());
+        command
+            .args(args)
+            .env("ASSEMBLE_BACKEND_USER", self.user())
+            .env("ASSEMBLE_BACKEND_IMAGE", test_image())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// Runs `assemble ARGS` for this user, bounded in time.
+    pub fn run(&self, args: &[&str]) -> Run {
+        run_bounded(self.command(args))
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let prefix = self.names.backend();
+        let volumes = self.volumes.lock().map(|v| v.clone()).unwrap_or_default();
+        // Drop may run while a test's runtime unwinds: clean up on a runtime of our own.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("cleanup runtime");
+            runtime.block_on(async move {
+                let docker = docker().await;
+                remove_containers_named(&docker, &prefix).await;
+                for volume in volumes {
+                    let _ = docker.remove_volume(&volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Removes every container whose name starts with `prefix` (tests only: ours or planted).
+pub async fn remove_containers_named(docker: &Docker, prefix: &str) {
+    for (id, _) in containers_named(docker, prefix).await {
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        let _ = docker.remove_container(&id, Some(options)).await;
+    }
+}
+
+/// `(id, name)` of every container, running or not, whose name starts with `prefix`.
+pub async fn containers_named(docker: &Docker, prefix: &str) -> Vec<(String, String)> {
+    let filters = std::collections::HashMap::from([("name".to_string(), vec![prefix.to_string()])]);
+    let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    let list = docker.list_containers(Some(options)).await.expect("listing containers");
+    let mut found: Vec<(String, String)> = list
+        .into_iter()
+        .filter_map(|c| {
+            let name = c.names?.into_iter().next()?.trim_start_matches('/').to_string();
+            name.starts_with(prefix).then(|| (c.id.unwrap_or_default(), name))
+        })
+        .collect();
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    found
+}
+
+pub async fn volume_exists(docker: &Docker, name: &str) -> bool {
+    docker.inspect_volume(name).await.is_ok()
+}
+
+/// The `assemble` binary of this build (`cargo build --bins` makes it).
+pub fn assemble_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let target_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let binary = target_dir.join("assemble");
+    assert!(binary.exists(), "{} is missing: run `cargo build --workspace --bins` before the tests", binary.display());
+    binary
+}
+
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// Runs a command to its end, killing it if it outlives [`COMMAND_TIMEOUT`].
+pub fn run_bounded(mut command: Command) -> Run {
+    let mut child = command.spawn().expect("spawning a command");
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    let readers = (
+        std::thread::spawn(move || read_all(out.as_mut())),
+        std::thread::spawn(move || read_all(err.as_mut())),
+    );
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for a command") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        code: status.and_then(|s| s.code()),
+        stdout: readers.0.join().unwrap_or_default(),
+        stderr: readers.1.join().unwrap_or_default(),
+    }
+}
+
+fn read_all(stream: Option<&mut impl Read>) -> String {
+    let mut text = String::new();
+    if let Some(stream) = stream {
+        let _ = stream.read_to_string(&mut text);
+    }
+    text
+}
+
+/// Runs a command in a container; returns its exit code and combined output.
+pub async fn exec(docker: &Docker, container: &str, cmd: &[&str]) -> (i64, String) {
+    let exec = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create exec");
+    let mut output = String::new();
+    if let StartExecResults::Attached { output: mut stream, .. } = docker.start_exec(&exec.id, None).await.expect("start exec") {
+        while let Some(Ok(chunk)) = stream.next().await {
+            output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+    }
+    let code = docker.inspect_exec(&exec.id).await.expect("inspect exec").exit_code.unwrap_or(-1);
+    (code, output)
+}
+
+/// Builds `FROM scratch` + `COPY` inside the backend and pushes it to `reference`.
+pub async fn build_and_push(docker: &Docker, backend: &str, reference: &str, content: &str) -> (i64, String) {
+    let script = format!(
+        "set -e; d=$(mktemp -d); echo '{content}' > $d/hello.txt; printf 'FROM scratch\\nCOPY hello.txt /\\n' > $d/Dockerfile; \
+         buildctl build --progress=plain --frontend dockerfile.v0 --local context=$d --local dockerfile=$d \
+         --output type=image,name={reference},push=true"
+    );
+    exec(docker, backend, &["sh", "-c", &script]).await
+}
+
+/// A real registry (Debian's docker-registry) on the host at 0.0.0.0:<free port>.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl Registry {
+    pub fn start() -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("assemble-e2e-registry-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("registry dir");
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 0.0.0.0:{port}\n",
+                dir.join("data").display()
+            ),
+        )
+        .expect("registry config");
+        let binary = std::env::var("ASSEMBLE_TEST_REGISTRY").unwrap_or_else(|_| "docker-registry".into());
+        let child = Command::new(&binary)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {binary} (apt-get install docker-registry): {e}"));
+        let registry = Self { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while registry.get("/v2/").is_none() {
+            assert!(Instant::now() < deadline, "the registry on port {port} did not answer");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+
+    pub fn catalog(&self) -> String {
+        self.get("/v2/_catalog").unwrap_or_default()
+    }
+
+    /// A plain HTTP/1.0 GET on loopback; the body, if the registry answered.
+    fn get(&self, path: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A port free on all addresses now; never 5000, so no developer's registry is touched.
+pub fn free_port() -> u16 {
+    loop {
+        let port = TcpListener::bind("0.0.0.0:0").expect("bind").local_addr().expect("addr").port();
+        if port != 5000 {
+            return port;
+        }
+    }
+}

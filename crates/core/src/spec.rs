@@ -29,7 +29,13 @@ pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
         }),
         ..Default::default()
     };
-    let mut host_config = HostConfig { mounts: Some(vec![cache_mount]), init: Some(false), ..Default::default() };
+    let mut host_config = HostConfig {
+        mounts: Some(vec![cache_mount]),
+        // Engines without IPv6 networks disable it even on loopback; the sidecars listen on ::1
+        // too, because `localhost` may resolve there first.
+        sysctls: Some(HashMap::from([("net.ipv6.conf.lo.disable_ipv6".to_string(), "0".to_string())])),
+        ..Default::default()
+    };
     let mut entrypoint = None;
     let mut cmd = None;
     match config.security {
@@ -77,11 +83,6 @@ fn target(gateway: &str, port: u16) -> String {
     } else {
         format!("{gateway}:{port}")
     }
-}
-
-/// Keeps only the labels of ours, for display.
-pub fn our_labels(labels: &HashMap<String, String>) -> HashMap<String, String> {
-    labels.iter().filter(|(k, _)| k.starts_with(labels::PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,102 @@
+//! Bad input and hostile surroundings: a clear sentence, a non-zero exit, nothing left behind.
+use assemble_e2e::{broken_backend_image, containers_named, docker, run_bounded, test_image, volume_exists, Run, TestUser};
+use bollard::{models::ContainerCreateBody, query_parameters::CreateContainerOptionsBuilder};
+
+#[track_caller]
+fn assert_refused(run: &Run, words: &str) {
+    assert_eq!(run.code, Some(1), "expected exit 1: {run:#?}");
+    assert!(run.stderr.starts_with("Error: "), "{run:#?}");
+    assert!(run.stderr.contains(words), "expected {words:?} in {run:#?}");
+    assert_eq!(run.stderr.trim_end().lines().count(), 1, "one sentence, not a stack: {run:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_invalid_port_form_is_refused_before_anything_is_created() {
+    let docker = docker().await;
+    let user = TestUser::new("ports");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--allow-host-port", "0,5000"], "cannot be combined"),
+        (&["--allow-host-port", "5000", "--allow-host-port", "0"], "cannot be combined"),
+        (&["--allow-host-port", "65536"], "out of range"),
+        (&["--allow-host-port", "abc"], "not a port number"),
+        (&["--allow-host-port", "-1"], "not a port number"),
+        (&["--allow-host-port", ""], "empty value"),
+        (&["--allow-host-port", "5000,"], "empty value"),
+        (&["--cache-volume", "bad/name"], "not a valid volume name"),
+        (&["--image", " "], "image reference is empty"),
+    ];
+    for (flags, words) in cases {
+        let mut args = vec!["backend", "start"];
+        args.extend_from_slice(flags);
+        assert_refused(&user.run(&args), words);
+    }
+    assert!(containers_named(&docker, &user.names.backend()).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_foreign_container_with_our_name_is_reported_and_never_touched() {
+    let docker = docker().await;
+    let user = TestUser::new("foreign");
+    for name in [user.names.backend(), user.names.proxy(6010)] {
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let body = ContainerCreateBody { image: Some(test_image()), ..Default::default() };
+        let planted = docker.create_container(Some(options), body).await.expect("plant a foreign container").id;
+
+        let refused = user.run(&["backend", "start", "--allow-host-port", "6010"]);
+        assert_refused(&refused, "was not created by Assemble Backend");
+        assert!(refused.stderr.contains(&name), "{refused:?}");
+        let left = containers_named(&docker, &user.names.backend()).await;
+        assert_eq!(left, vec![(planted.clone(), name.clone())], "only the planted container may exist");
+
+        if name == user.names.backend() {
+            assert_refused(&user.run(&["backend", "stop"]), "was not created by Assemble Backend");
+            assert_refused(&user.run(&["backend", "info"]), "was not created by Assemble Backend");
+        }
+        assert_eq!(docker.inspect_container(&planted, None).await.unwrap().id.unwrap(), planted);
+        docker.remove_container(&planted, None).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_unreachable_gives_one_sentence() {
+    let user = TestUser::new("nodocker");
+    for host in ["unix:///nonexistent/assemble-e2e.sock", "tcp://127.0.0.1:1"] {
+        for args in [&["backend", "start"][..], &["backend", "info"], &["backend", "stop"]] {
+            let mut command = user.command(args);
+            command.env("DOCKER_HOST", host);
+            let run = run_bounded(command);
+            assert_refused(&run, &format!("Cannot reach the Docker Engine at {host}"));
+            assert!(run.stderr.contains("Start Docker"), "{run:?}");
+        }
+    }
+    let mut command = user.command(&["backend", "info"]);
+    command.env("DOCKER_HOST", "bogus://x");
+    assert_refused(&run_bounded(command), "not a valid engine address");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_image_with_no_registry_is_a_clear_error_and_leaves_nothing() {
+    let docker = docker().await;
+    let user = TestUser::new("noimage");
+    let volume = format!("{}-never", user.user());
+    user.own_volume(&volume);
+    let run = user.run(&["backend", "start", "--image", "assemble-e2e/not-there:1", "--cache-volume", &volume]);
+    assert_refused(&run, "image assemble-e2e/not-there:1 is not present and could not be pulled");
+    assert!(containers_named(&docker, &user.names.backend()).await.is_empty());
+    assert!(!volume_exists(&docker, &volume).await, "a refused start must not leave a volume");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_that_fails_half_way_removes_what_it_created_and_shows_the_logs() {
+    let docker = docker().await;
+    let user = TestUser::new("halfway");
+    let volume = format!("{}-halfway", user.user());
+    user.own_volume(&volume);
+    let image = broken_backend_image();
+    let run = user.run(&["backend", "start", "--image", &image, "--cache-volume", &volume, "--allow-host-port", "6020"]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stderr.contains("stopped while starting; its last log lines:"), "{run:#?}");
+    assert!(run.stderr.contains("buildkitd"), "the backend's own words should be shown: {run:#?}");
+    assert!(containers_named(&docker, &user.names.backend()).await.is_empty(), "containers left behind");
+    assert!(!volume_exists(&docker, &volume).await, "the volume this start created must go too");
+}

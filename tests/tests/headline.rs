@@ -1,0 +1,33 @@
+//! The headline: a build inside the backend pushes to `localhost:P`, a registry on the host.
+use assemble_e2e::{build_and_push, docker, exec, Registry, TestUser};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_pushes_to_a_host_registry_through_the_sidecar_and_not_without_it() {
+    let docker = docker().await;
+    let registry = Registry::start();
+    let user = TestUser::new("headline");
+    let port = registry.port.to_string();
+    let backend = user.names.backend();
+
+    let started = user.run(&["backend", "start", "--allow-host-port", &port]).expect_ok();
+    assert!(started.stdout.contains(&format!("Started container \"{backend}\" (")), "{started:?}");
+
+    let reference = format!("localhost:{port}/e2e/hello:1");
+    let (code, output) = build_and_push(&docker, &backend, &reference, "through the sidecar").await;
+    assert_eq!(code, 0, "the push through the sidecar failed:\n{output}");
+    assert!(registry.catalog().contains("e2e/hello"), "catalog: {}", registry.catalog());
+
+    // The sidecar answers on IPv6 loopback too.
+    let v6 = format!("http://[::1]:{port}/v2/_catalog");
+    let (code, output) = exec(&docker, &backend, &["wget", "-q", "-O", "-", &v6]).await;
+    assert_eq!(code, 0, "no answer on [::1]:{port}: {output}");
+    assert!(output.contains("e2e/hello"), "{output}");
+
+    user.run(&["backend", "stop"]).expect_ok();
+    user.run(&["backend", "start", "--allow-host-port", "0"]).expect_ok();
+    let other = format!("localhost:{port}/e2e/blocked:1");
+    let (code, output) = build_and_push(&docker, &backend, &other, "no sidecar").await;
+    assert_ne!(code, 0, "with --allow-host-port 0 the push must fail:\n{output}");
+    assert!(!registry.catalog().contains("e2e/blocked"), "catalog: {}", registry.catalog());
+    user.run(&["backend", "stop"]).expect_ok();
+}
