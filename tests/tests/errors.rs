@@ -100,3 +100,20 @@ async fn a_start_that_fails_half_way_removes_what_it_created_and_shows_the_logs(
     assert!(containers_named(&docker, &user.names.backend()).await.is_empty(), "containers left behind");
     assert!(!volume_exists(&docker, &volume).await, "the volume this start created must go too");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_start_removes_what_it_created() {
+    let docker = docker().await;
+    let user = TestUser::new("cancel");
+    let backend = assemble_core::Backend::new(docker.clone(), user.names.clone());
+    let request = assemble_core::StartRequest {
+        ports: assemble_core::PortSet::from_ports([6050]),
+        cache_volume: None,
+        image: test_image(),
+        ready_timeout: std::time::Duration::from_secs(60),
+    };
+    let cancel = tokio::time::sleep(std::time::Duration::from_millis(400));
+    let result = backend.start_until(&request, &assemble_core::progress::silent, cancel).await;
+    assert!(matches!(result, Err(assemble_core::Error::Cancelled)), "{result:?}");
+    assert!(containers_named(&docker, &user.names.backend()).await.is_empty(), "an interrupted start left containers");
+}

@@ -85,20 +85,20 @@ fn start_request(args: &StartArgs) -> Result<StartRequest, Error> {
 }
 
 fn log_options(args: &LogsArgs) -> Result<LogOptions, Error> {
-    let tail = match args.tail.as_deref() {
-        None | Some("all") => None,
-        Some(n) => Some(n.parse::<u64>().map_err(|_| Error::Io {
-            action: "reading --tail".into(),
-            source: std::io::Error::other(format!("{n:?} is not a number of lines; give a whole number or \"all\"")),
-        })?),
-    };
+    let tail = LogOptions::parse_tail(args.tail.as_deref())?;
     Ok(LogOptions { follow: args.follow, tail, timestamps: args.timestamps })
 }
 
 async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
     let printer = progress::StartPrinter::new();
     let report = |event| printer.event(event);
-    match backend.start(request, &report).await? {
+    let interrupted = async {
+        // If the handler cannot be installed, never cancel: the start simply runs to its end.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    match backend.start_until(request, &report, interrupted).await? {
         StartOutcome::Started { id, name, cache, .. } => {
             println!("Started container {name:?} ({})", &id[..id.len().min(12)]);
             if cache == CacheChoice::Anonymous {

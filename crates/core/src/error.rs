@@ -35,6 +35,12 @@ pub enum Error {
     #[error("the backend container {name:?} stopped while starting; its last log lines:\n{logs}")]
     BackendExited { name: String, logs: String },
 
+    #[error("--tail {0:?} is not a number of lines; give a whole number or \"all\"")]
+    InvalidTail(String),
+
+    #[error("the start was interrupted; everything it had created was removed")]
+    Cancelled,
+
     #[error("the backend is not running; start it with `docker assemble backend start`")]
     NotRunning,
 

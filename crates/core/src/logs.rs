@@ -15,6 +15,16 @@ pub struct LogOptions {
     pub timestamps: bool,
 }
 
+impl LogOptions {
+    /// `--tail` as `docker logs` takes it: a number of lines, or `all`.
+    pub fn parse_tail(value: Option<&str>) -> Result<Option<u64>> {
+        match value.map(str::trim) {
+            None | Some("all") => Ok(None),
+            Some(n) => n.parse().map(Some).map_err(|_| Error::InvalidTail(n.to_string())),
+        }
+    }
+}
+
 /// One chunk of output, tagged with the stream it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogChunk {
@@ -50,5 +60,19 @@ impl Backend {
                 }
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_takes_numbers_and_all() {
+        assert_eq!(LogOptions::parse_tail(None).unwrap(), None);
+        assert_eq!(LogOptions::parse_tail(Some("all")).unwrap(), None);
+        assert_eq!(LogOptions::parse_tail(Some("20")).unwrap(), Some(20));
+        assert!(matches!(LogOptions::parse_tail(Some("x")), Err(Error::InvalidTail(_))));
+        assert!(matches!(LogOptions::parse_tail(Some("-1")), Err(Error::InvalidTail(_))));
     }
 }

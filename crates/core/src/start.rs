@@ -65,6 +65,17 @@ pub enum StartOutcome {
 
 impl Backend {
     pub async fn start(&self, request: &StartRequest, report: Reporter<'_>) -> Result<StartOutcome> {
+        self.start_until(request, report, std::future::pending()).await
+    }
+
+    /// [`Backend::start`], abandoned when `cancel` completes (Ctrl-C, Quit): what was created
+    /// so far is removed and [`Error::Cancelled`] returned.
+    pub async fn start_until(
+        &self,
+        request: &StartRequest,
+        report: Reporter<'_>,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<StartOutcome> {
         validate(request)?;
         let _lock = OperationLock::acquire(&self.names).await?;
         match self.presence().await? {
@@ -80,13 +91,14 @@ impl Backend {
         self.check_sidecar_names(&request.ports).await?;
 
         let mut created = Created::default();
-        match self.create_all(request, report, &mut created).await {
-            Ok(outcome) => Ok(outcome),
-            Err(err) => {
-                created.undo(self).await;
-                Err(err)
-            }
+        let result = tokio::select! {
+            result = self.create_all(request, report, &mut created) => result,
+            () = cancel => Err(Error::Cancelled),
+        };
+        if result.is_err() {
+            created.undo(self).await;
         }
+        result
     }
 
     async fn create_all(&self, request: &StartRequest, report: Reporter<'_>, created: &mut Created) -> Result<StartOutcome> {
