@@ -117,3 +117,22 @@ async fn an_interrupted_start_removes_what_it_created() {
     assert!(matches!(result, Err(assemble_core::Error::Cancelled)), "{result:?}");
     assert!(containers_named(&docker, &user.names.backend()).await.is_empty(), "an interrupted start left containers");
 }
+
+/// Run as `nobody`, who may not open the root-owned engine socket.
+#[tokio::test(flavor = "multi_thread")]
+async fn permission_denied_on_the_socket_gives_one_sentence() {
+    let user = TestUser::new("perm");
+    let copy = std::env::temp_dir().join(format!("assemble-e2e-{}", user.user()));
+    std::fs::copy(assemble_e2e::assemble_binary(), &copy).expect("copy the binary where nobody can run it");
+    let mut command = std::process::Command::new("runuser");
+    command
+        .args(["-u", "nobody", "--"])
+        .arg(&copy)
+        .args(["backend", "info"])
+        .env_remove("DOCKER_HOST")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let run = run_bounded(command);
+    let _ = std::fs::remove_file(&copy);
+    assert_refused(&run, "permission denied. Add your user to the `docker` group");
+}
