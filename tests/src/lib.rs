@@ -159,10 +159,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(240);
 pub fn run_bounded(mut command: Command) -> Run {
     let mut child = command.spawn().expect("spawning a command");
     let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
-    let readers = (
-        std::thread::spawn(move || read_all(out.as_mut())),
-        std::thread::spawn(move || read_all(err.as_mut())),
-    );
+    let readers =
+        (std::thread::spawn(move || read_all(out.as_mut())), std::thread::spawn(move || read_all(err.as_mut())));
     let deadline = Instant::now() + COMMAND_TIMEOUT;
     let status = loop {
         if let Some(status) = child.try_wait().expect("waiting for a command") {
@@ -205,7 +203,9 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[&str]) -> (i64, Strin
         .await
         .expect("create exec");
     let mut output = String::new();
-    if let StartExecResults::Attached { output: mut stream, .. } = docker.start_exec(&exec.id, None).await.expect("start exec") {
+    if let StartExecResults::Attached { output: mut stream, .. } =
+        docker.start_exec(&exec.id, None).await.expect("start exec")
+    {
         while let Some(Ok(chunk)) = stream.next().await {
             output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
         }

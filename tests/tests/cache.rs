@@ -81,7 +81,13 @@ async fn cache_volume_flag_wins_and_without_any_the_cache_is_anonymous_and_goes_
     let started = user.run(&["backend", "start", "--allow-host-port", "0"]).expect_ok();
     assert!(started.stderr.contains("not kept"), "the user must be told the cache is lost on stop: {started:?}");
     let inspect = docker.inspect_container(&backend, None).await.unwrap();
-    let anonymous = inspect.mounts.unwrap_or_default().into_iter().find(|m| m.destination.as_deref() == Some("/var/lib/buildkit")).and_then(|m| m.name).expect("cache mount");
+    let anonymous = inspect
+        .mounts
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.destination.as_deref() == Some("/var/lib/buildkit"))
+        .and_then(|m| m.name)
+        .expect("cache mount");
     assert_ne!(anonymous, named);
     assert!(volume_exists(&docker, &anonymous).await);
     user.run(&["backend", "stop"]).expect_ok();

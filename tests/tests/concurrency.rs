@@ -19,7 +19,8 @@ async fn concurrent_starts_give_one_backend_and_one_set_of_sidecars() {
     let already = runs.iter().filter(|r| r.stdout.contains("is already running")).count();
     assert_eq!((started, already), (1, 3), "{runs:#?}");
 
-    let names: Vec<String> = containers_named(&docker, &user.names.backend()).await.into_iter().map(|(_, n)| n).collect();
+    let names: Vec<String> =
+        containers_named(&docker, &user.names.backend()).await.into_iter().map(|(_, n)| n).collect();
     assert_eq!(names, vec![user.names.backend(), user.names.proxy(6031), user.names.proxy(6032)]);
 
     let stops: Vec<_> = (0..3)

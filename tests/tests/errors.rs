@@ -1,5 +1,7 @@
 //! Bad input and hostile surroundings: a clear sentence, a non-zero exit, nothing left behind.
-use assemble_e2e::{broken_backend_image, containers_named, docker, run_bounded, test_image, volume_exists, Run, TestUser};
+use assemble_e2e::{
+    broken_backend_image, containers_named, docker, run_bounded, test_image, volume_exists, Run, TestUser,
+};
 use bollard::{models::ContainerCreateBody, query_parameters::CreateContainerOptionsBuilder};
 
 #[track_caller]
@@ -93,7 +95,8 @@ async fn a_start_that_fails_half_way_removes_what_it_created_and_shows_the_logs(
     let volume = format!("{}-halfway", user.user());
     user.own_volume(&volume);
     let image = broken_backend_image();
-    let run = user.run(&["backend", "start", "--image", &image, "--cache-volume", &volume, "--allow-host-port", "6020"]);
+    let run =
+        user.run(&["backend", "start", "--image", &image, "--cache-volume", &volume, "--allow-host-port", "6020"]);
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert!(run.stderr.contains("stopped while starting; its last log lines:"), "{run:#?}");
     assert!(run.stderr.contains("buildkitd"), "the backend's own words should be shown: {run:#?}");

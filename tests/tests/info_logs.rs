@@ -23,9 +23,15 @@ async fn info_has_the_original_shape_and_labels_record_the_configuration() {
     assert!(info.contains("   Labels:\n    - org.mobyproject.buildkit.worker.executor: oci"), "{info}");
     assert!(info.contains(&format!("    - org.mobyproject.buildkit.worker.hostname: {backend}")), "{info}");
     let last = lines.last().unwrap();
-    assert!(last.starts_with("Build cache contains ") && last.contains(", total size ") && last.ends_with(" currently in use)"), "{info}");
+    assert!(
+        last.starts_with("Build cache contains ")
+            && last.contains(", total size ")
+            && last.ends_with(" currently in use)"),
+        "{info}"
+    );
 
-    let json: serde_json::Value = serde_json::from_str(&user.run(&["backend", "info", "--format", "json"]).expect_ok().stdout).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&user.run(&["backend", "info", "--format", "json"]).expect_ok().stdout).unwrap();
     assert_eq!(json["id"], id.as_str());
     assert_eq!(json["ports"], serde_json::json!([6001, 6002]));
     assert_eq!(json["workers"][0]["platforms"][0], "linux/amd64");
@@ -71,7 +77,11 @@ async fn start_on_a_running_backend_leaves_it_and_puts_back_a_lost_sidecar() {
 
     let again = user.run(&["backend", "start", "--allow-host-port", "6003"]).expect_ok();
     assert!(again.stdout.contains("is already running"), "{again:?}");
-    assert_eq!(docker.inspect_container(&backend, None).await.unwrap().id.unwrap(), id, "the backend must be left running");
+    assert_eq!(
+        docker.inspect_container(&backend, None).await.unwrap().id.unwrap(),
+        id,
+        "the backend must be left running"
+    );
     let healed = docker.inspect_container(&sidecar, None).await.expect("the lost sidecar is back");
     assert_eq!(healed.state.and_then(|s| s.running), Some(true));
 

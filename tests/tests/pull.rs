@@ -22,9 +22,15 @@ async fn start_pulls_a_missing_image_and_info_shows_its_registry_digest() {
     let _untag = Untag(reference.clone());
     let started = started.expect_ok();
     let lines: Vec<&str> = started.stdout.lines().collect();
-    assert!(lines.iter().any(|l| l.starts_with(&format!("Pulling image {reference}: ")) && l.ends_with(" layers")), "no progress lines: {started:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!("Pulling image {reference}: ")) && l.ends_with(" layers")),
+        "no progress lines: {started:?}"
+    );
     assert_eq!(lines[lines.len() - 2], format!("Pulling image {reference}: Success"), "{started:?}");
-    assert!(lines[lines.len() - 1].starts_with(&format!("Started container \"{}\" (", user.names.backend())), "{started:?}");
+    assert!(
+        lines[lines.len() - 1].starts_with(&format!("Started container \"{}\" (", user.names.backend())),
+        "{started:?}"
+    );
 
     let info = user.run(&["backend", "info"]).expect_ok().stdout;
     let image_line = info.lines().nth(1).unwrap_or_default();

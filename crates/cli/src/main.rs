@@ -42,9 +42,14 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::InstallPlugin { force } => {
-            let exe = std::env::current_exe().map_err(|e| Error::Io { action: "finding this program".into(), source: e })?;
+            let exe =
+                std::env::current_exe().map_err(|e| Error::Io { action: "finding this program".into(), source: e })?;
             let link = plugin::install(&exe, &plugin::plugin_dir()?, force)?;
-            println!("Installed {} -> {}\n`docker assemble backend …` now runs this program.", link.display(), exe.display());
+            println!(
+                "Installed {} -> {}\n`docker assemble backend …` now runs this program.",
+                link.display(),
+                exe.display()
+            );
             Ok(())
         }
         Command::Backend(command) => backend(command).await,
@@ -140,7 +145,10 @@ async fn info(backend: &Backend, format: Format) -> Result<(), Error> {
         (Ok(info), Format::Text) => print!("{}", render::info(&info)),
         (Ok(info), Format::Json) => println!("{}", serde_json::to_string_pretty(&info).unwrap_or_default()),
         (Err(Error::NotRunning), Format::Text) => {
-            println!("The backend {:?} is not running; start it with `docker assemble backend start`.", backend.names().backend())
+            println!(
+                "The backend {:?} is not running; start it with `docker assemble backend start`.",
+                backend.names().backend()
+            )
         }
         (Err(Error::NotRunning), Format::Json) => {
             println!("{}", serde_json::json!({ "name": backend.names().backend(), "state": "not-running" }))

@@ -22,7 +22,7 @@ impl StartPrinter {
         match event {
             StartEvent::PullProgress { image, downloaded, total, layers_done, layers } => {
                 if self.terminal {
-                    let percent = if total > 0 { downloaded * 100 / total } else { 0 };
+                    let percent = (downloaded * 100).checked_div(total).unwrap_or(0);
                     let _ = write!(
                         stdout,
                         "\r\x1b[2KPulling image {image}: {percent:>3}% ({} of {}, {layers_done}/{layers} layers)",

@@ -58,7 +58,8 @@ pub fn cache_usage(records: &[CacheRecord], now: i64) -> String {
         })
         .collect();
     let headers = ["ID", "TYPE", "SIZE", "RECLAIMABLE", "LAST USED"].map(String::from);
-    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].len()).chain([headers[i].len()]).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> =
+        (0..5).map(|i| rows.iter().map(|r| r[i].len()).chain([headers[i].len()]).max().unwrap_or(0)).collect();
     for row in std::iter::once(&headers).chain(rows.iter()) {
         let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         let _ = writeln!(out, "{}", line.join("   ").trim_end());

@@ -41,7 +41,7 @@ pub enum Presence {
     Absent,
     /// A container with our name that we did not create.
     Foreign,
-    Ours(OurContainer),
+    Ours(Box<OurContainer>),
 }
 
 /// A sidecar of ours, found by its labels.
@@ -84,7 +84,7 @@ impl Backend {
             return Ok(Presence::Foreign);
         }
         match our_container(&inspect) {
-            Some(container) => Ok(Presence::Ours(container)),
+            Some(container) => Ok(Presence::Ours(Box::new(container))),
             // Ours by owner and role, but the rest of the record is damaged: treat it as foreign
             // rather than guess what start decided.
             None => Ok(Presence::Foreign),
@@ -94,7 +94,7 @@ impl Backend {
     /// The running backend, or the reason there is none.
     pub async fn running(&self) -> Result<OurContainer> {
         match self.presence().await? {
-            Presence::Ours(container) if container.running => Ok(container),
+            Presence::Ours(container) if container.running => Ok(*container),
             Presence::Foreign => Err(Error::ForeignContainer { name: self.names.backend() }),
             _ => Err(Error::NotRunning),
         }
@@ -121,7 +121,12 @@ impl Backend {
                 let labels = c.labels.unwrap_or_default();
                 Sidecar {
                     id: c.id.unwrap_or_default(),
-                    name: c.names.and_then(|n| n.into_iter().next()).unwrap_or_default().trim_start_matches('/').to_string(),
+                    name: c
+                        .names
+                        .and_then(|n| n.into_iter().next())
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                        .to_string(),
                     port: labels.get(labels::PORT).and_then(|p| p.parse().ok()),
                     state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                     backend_id: labels.get(labels::BACKEND).cloned().unwrap_or_default(),
@@ -156,15 +161,11 @@ impl Backend {
 fn our_container(inspect: &ContainerInspectResponse) -> Option<OurContainer> {
     let config = labels::read_backend(inspect.config.as_ref()?.labels.as_ref()?)?;
     let state = inspect.state.as_ref();
-    let gateway = inspect
-        .network_settings
-        .as_ref()
-        .and_then(|n| n.networks.as_ref())
-        .and_then(|networks| {
-            let mut names: Vec<_> = networks.keys().collect();
-            names.sort();
-            names.into_iter().find_map(|n| networks[n].gateway.clone().filter(|g| !g.is_empty()))
-        });
+    let gateway = inspect.network_settings.as_ref().and_then(|n| n.networks.as_ref()).and_then(|networks| {
+        let mut names: Vec<_> = networks.keys().collect();
+        names.sort();
+        names.into_iter().find_map(|n| networks[n].gateway.clone().filter(|g| !g.is_empty()))
+    });
     Some(OurContainer {
         id: inspect.id.clone()?,
         name: inspect.name.clone().unwrap_or_default().trim_start_matches('/').to_string(),

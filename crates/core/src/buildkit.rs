@@ -123,13 +123,8 @@ impl BuildkitClient {
     }
 
     pub async fn workers(&self) -> Result<Vec<Worker>> {
-        let response = self
-            .control
-            .clone()
-            .list_workers(ListWorkersRequest::default())
-            .await
-            .map_err(status_error)?
-            .into_inner();
+        let response =
+            self.control.clone().list_workers(ListWorkersRequest::default()).await.map_err(status_error)?.into_inner();
         Ok(response.record.into_iter().map(worker_from_record).collect())
     }
 
@@ -140,13 +135,8 @@ impl BuildkitClient {
     }
 
     pub async fn disk_usage(&self) -> Result<Vec<CacheRecord>> {
-        let response = self
-            .control
-            .clone()
-            .disk_usage(DiskUsageRequest::default())
-            .await
-            .map_err(status_error)?
-            .into_inner();
+        let response =
+            self.control.clone().disk_usage(DiskUsageRequest::default()).await.map_err(status_error)?.into_inner();
         Ok(response.record.into_iter().map(cache_record).collect())
     }
 
@@ -248,10 +238,9 @@ impl tower_service::Service<Uri> for ExecConnector {
                 .await
                 .map_err(Error::docker(format!("attaching to buildctl dial-stdio in {container}")))?;
             match started {
-                StartExecResults::Attached { output, input } => Ok(TokioIo::new(ExecStream {
-                    reader: StreamReader::new(stdout_only(output)),
-                    writer: input,
-                })),
+                StartExecResults::Attached { output, input } => {
+                    Ok(TokioIo::new(ExecStream { reader: StreamReader::new(stdout_only(output)), writer: input }))
+                }
                 StartExecResults::Detached => Err(Error::Buildkit("the exec stream was detached".into())),
             }
         })
@@ -319,7 +308,11 @@ mod tests {
 
     #[test]
     fn totals_split_in_use_from_reclaimable() {
-        let records = [record(100, true, false, "regular"), record(50, false, true, "source.local"), record(7, false, false, "regular")];
+        let records = [
+            record(100, true, false, "regular"),
+            record(50, false, true, "source.local"),
+            record(7, false, false, "regular"),
+        ];
         let totals = CacheTotals::of(&records);
         assert_eq!(totals, CacheTotals { entries: 3, total: 157, in_use: 100, reclaimable: 57, shared: 50 });
         let by_type = CacheTotals::by_type(&records);

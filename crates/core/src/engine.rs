@@ -74,5 +74,6 @@ pub(crate) fn is_conflict(err: &DockerError) -> bool {
 
 /// The engine could not be reached at all (as opposed to refusing a request).
 pub(crate) fn is_connection_failure(err: &DockerError) -> bool {
-    io_kind(err).is_some() || matches!(err, DockerError::SocketNotFoundError(_) | DockerError::HyperResponseError { .. })
+    io_kind(err).is_some()
+        || matches!(err, DockerError::SocketNotFoundError(_) | DockerError::HyperResponseError { .. })
 }

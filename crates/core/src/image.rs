@@ -47,10 +47,10 @@ async fn pull(docker: &Docker, image: &str, report: Reporter<'_>) -> Result<()> 
         }
     }
     // A pull that "succeeds" without producing the image (some engines) is still a failure.
-    docker.inspect_image(image).await.map_err(|err| Error::ImageUnavailable {
-        image: image.to_string(),
-        reason: pull_reason(&err),
-    })?;
+    docker
+        .inspect_image(image)
+        .await
+        .map_err(|err| Error::ImageUnavailable { image: image.to_string(), reason: pull_reason(&err) })?;
     report(StartEvent::PullDone { image: image.to_string() });
     Ok(())
 }

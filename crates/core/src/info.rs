@@ -33,7 +33,7 @@ impl Backend {
     /// Everything `info` shows. BuildKit is asked over one connection, both calls at once.
     pub async fn info(&self) -> Result<BackendInfo> {
         let container = match self.presence().await? {
-            Presence::Ours(c) if c.running => c,
+            Presence::Ours(c) if c.running => *c,
             Presence::Foreign => return Err(Error::ForeignContainer { name: self.names.backend() }),
             _ => return Err(Error::NotRunning),
         };

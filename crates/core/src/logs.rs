@@ -53,7 +53,9 @@ impl Backend {
             let action = action.clone();
             async move {
                 match item {
-                    Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => Some(Ok(LogChunk::Stdout(message))),
+                    Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                        Some(Ok(LogChunk::Stdout(message)))
+                    }
                     Ok(LogOutput::StdErr { message }) => Some(Ok(LogChunk::Stderr(message))),
                     Ok(LogOutput::StdIn { .. }) => None,
                     Err(err) => Some(Err(Error::docker(action)(err))),

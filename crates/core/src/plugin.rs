@@ -47,7 +47,9 @@ pub fn install(executable: &Path, dir: &Path, force: bool) -> Result<PathBuf> {
         Ok(_) => {
             return Err(Error::Io {
                 action: format!("installing {}", link.display()),
-                source: std::io::Error::other("a file that is not our link is already there; move it away or pass --force"),
+                source: std::io::Error::other(
+                    "a file that is not our link is already there; move it away or pass --force",
+                ),
             })
         }
         Err(_) => {}
@@ -71,8 +73,14 @@ mod tests {
     #[test]
     fn plugin_mode_drops_the_plugin_name() {
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(strip_plugin_argument(args(&["docker-assemble", "assemble", "backend", "info"])), args(&["docker-assemble", "backend", "info"]));
-        assert_eq!(strip_plugin_argument(args(&["assemble", "backend", "info"])), args(&["assemble", "backend", "info"]));
+        assert_eq!(
+            strip_plugin_argument(args(&["docker-assemble", "assemble", "backend", "info"])),
+            args(&["docker-assemble", "backend", "info"])
+        );
+        assert_eq!(
+            strip_plugin_argument(args(&["assemble", "backend", "info"])),
+            args(&["assemble", "backend", "info"])
+        );
     }
 
     #[test]

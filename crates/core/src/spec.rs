@@ -48,7 +48,8 @@ pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
             // empty masked and read-only path lists.
             host_config.masked_paths = Some(vec![]);
             host_config.readonly_paths = Some(vec![]);
-            entrypoint = Some(vec!["/bin/sh".into(), "-c".into(), REMOUNT_CGROUPS_THEN_EXEC.into(), "buildkitd".into()]);
+            entrypoint =
+                Some(vec!["/bin/sh".into(), "-c".into(), REMOUNT_CGROUPS_THEN_EXEC.into(), "buildkitd".into()]);
             cmd = Some(vec![]);
         }
     }
@@ -69,10 +70,7 @@ pub fn sidecar(names: &Names, port: u16, backend_id: &str, gateway: &str, image:
         entrypoint: Some(vec![RELAY_PATH.into()]),
         cmd: Some(vec!["--port".into(), port.to_string(), "--target".into(), target(gateway, port)]),
         labels: Some(labels::for_proxy(names, port, backend_id)),
-        host_config: Some(HostConfig {
-            network_mode: Some(format!("container:{backend_id}")),
-            ..Default::default()
-        }),
+        host_config: Some(HostConfig { network_mode: Some(format!("container:{backend_id}")), ..Default::default() }),
         ..Default::default()
     }
 }

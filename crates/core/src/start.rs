@@ -60,7 +60,12 @@ pub enum StartOutcome {
         pulled: bool,
     },
     /// It was running already; it was left as it is (missing sidecars are put back).
-    AlreadyRunning { id: String, name: String, ports: PortSet, requested_ports: PortSet },
+    AlreadyRunning {
+        id: String,
+        name: String,
+        ports: PortSet,
+        requested_ports: PortSet,
+    },
 }
 
 impl Backend {
@@ -80,7 +85,7 @@ impl Backend {
         let _lock = OperationLock::acquire(&self.names).await?;
         match self.presence().await? {
             Presence::Foreign => return Err(Error::ForeignContainer { name: self.names.backend() }),
-            Presence::Ours(running) if running.running => return self.keep_running(running, request).await,
+            Presence::Ours(running) if running.running => return self.keep_running(*running, request).await,
             // Stopped, exited or dead: a leftover of ours. Its cache, if named, stays in its volume.
             Presence::Ours(stale) => {
                 self.remove_sidecars().await?;
@@ -101,9 +106,15 @@ impl Backend {
         result
     }
 
-    async fn create_all(&self, request: &StartRequest, report: Reporter<'_>, created: &mut Created) -> Result<StartOutcome> {
+    async fn create_all(
+        &self,
+        request: &StartRequest,
+        report: Reporter<'_>,
+        created: &mut Created,
+    ) -> Result<StartOutcome> {
         let pulled = image::ensure(&self.docker, &request.image, report).await?;
-        let proxy_image = if request.ports.is_empty() { None } else { Some(proxy_image::ensure(&self.docker, report).await?) };
+        let proxy_image =
+            if request.ports.is_empty() { None } else { Some(proxy_image::ensure(&self.docker, report).await?) };
         let cache = cache::resolve(self, request.cache_volume.as_deref()).await?;
         if let CacheChoice::Named { name, created: true, .. } = &cache {
             created.volumes.push(name.clone());
@@ -180,12 +191,19 @@ impl Backend {
                     return Ok(());
                 }
             }
-            let inspect = self.docker.inspect_container(id, None).await.map_err(Error::docker(format!("inspecting {id}")))?;
+            let inspect =
+                self.docker.inspect_container(id, None).await.map_err(Error::docker(format!("inspecting {id}")))?;
             if !inspect.state.and_then(|s| s.running).unwrap_or(false) {
-                return Err(Error::BackendExited { name: self.names.backend(), logs: last_log_lines(&self.docker, id).await });
+                return Err(Error::BackendExited {
+                    name: self.names.backend(),
+                    logs: last_log_lines(&self.docker, id).await,
+                });
             }
             if Instant::now() >= deadline {
-                return Err(Error::NotReady { seconds: timeout.as_secs(), logs: last_log_lines(&self.docker, id).await });
+                return Err(Error::NotReady {
+                    seconds: timeout.as_secs(),
+                    logs: last_log_lines(&self.docker, id).await,
+                });
             }
             tokio::time::sleep(READY_POLL).await;
         }
@@ -231,7 +249,9 @@ impl Backend {
             .config
             .ports
             .iter()
-            .filter(|port| !sidecars.iter().any(|s| s.port == Some(*port) && s.state == "running" && s.backend_id == backend.id))
+            .filter(|port| {
+                !sidecars.iter().any(|s| s.port == Some(*port) && s.state == "running" && s.backend_id == backend.id)
+            })
             .collect();
         if !missing.is_empty() {
             for sidecar in sidecars.iter().filter(|s| s.port.is_some_and(|p| missing.contains(&p))) {
@@ -324,4 +344,3 @@ impl Created {
         }
     }
 }
-

@@ -10,9 +10,16 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum StopOutcome {
-    Stopped { id: String, name: String, sidecars: usize, cache_volume: Option<String> },
+    Stopped {
+        id: String,
+        name: String,
+        sidecars: usize,
+        cache_volume: Option<String>,
+    },
     /// Nothing was running: success, quietly.
-    NotRunning { removed_sidecars: usize },
+    NotRunning {
+        removed_sidecars: usize,
+    },
 }
 
 impl Backend {

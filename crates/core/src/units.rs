@@ -13,7 +13,15 @@ pub fn human_size(bytes: i64) -> String {
 
 /// Go's `%.4g`: four significant digits, trailing zeros dropped.
 fn four_significant(value: f64) -> String {
-    let decimals = if value >= 1000.0 { 0 } else if value >= 100.0 { 1 } else if value >= 10.0 { 2 } else { 3 };
+    let decimals = if value >= 1000.0 {
+        0
+    } else if value >= 100.0 {
+        1
+    } else if value >= 10.0 {
+        2
+    } else {
+        3
+    };
     let text = format!("{value:.decimals$}");
     if text.contains('.') {
         text.trim_end_matches('0').trim_end_matches('.').to_string()

@@ -33,10 +33,7 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Config, String> {
             other => return Err(format!("unknown option {other:?}")),
         }
     }
-    Ok(Config {
-        port: port.ok_or("--port is required")?,
-        target: target.ok_or("--target is required")?,
-    })
+    Ok(Config { port: port.ok_or("--port is required")?, target: target.ok_or("--target is required")? })
 }
 
 #[cfg(test)]
