@@ -79,12 +79,18 @@ impl TestUser {
         self.volumes.lock().expect("volume list").push(name.to_string());
     }
 
+    /// This user's own settings folder, so no test reads a developer's settings.
+    pub fn config_dir(&self) -> PathBuf {
+        std::env::temp_dir().join(format!("assemble-e2e-config-{}", self.user()))
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(assemble_binary());
         command
             .args(args)
             .env("ASSEMBLE_BACKEND_USER", self.user())
             .env("ASSEMBLE_BACKEND_IMAGE", test_image())
+            .env("ASSEMBLE_CONFIG_DIR", self.config_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -99,6 +105,7 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.config_dir());
         let prefix = self.names.backend();
         let volumes = self.volumes.lock().map(|v| v.clone()).unwrap_or_default();
         // Drop may run while a test's runtime unwinds: clean up on a runtime of our own.

@@ -111,7 +111,7 @@ async fn an_interrupted_start_removes_what_it_created() {
     let backend = assemble_core::Backend::new(docker.clone(), user.names.clone());
     let request = assemble_core::StartRequest {
         ports: assemble_core::PortSet::from_ports([6050]),
-        cache_volume: None,
+        cache: assemble_core::CacheSetting::Anonymous,
         image: test_image(),
         ready_timeout: std::time::Duration::from_secs(60),
     };

@@ -21,6 +21,7 @@ fn docker_assemble_backend_info_works_through_the_docker_cli() {
             .env("DOCKER_CONFIG", &config)
             .env("ASSEMBLE_BACKEND_USER", user.user())
             .env("ASSEMBLE_BACKEND_IMAGE", assemble_e2e::test_image())
+            .env("ASSEMBLE_CONFIG_DIR", user.config_dir())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         run_bounded(command)

@@ -11,7 +11,8 @@ use std::{
 
 use args::{BackendCommand, CacheCommand, Cli, Command, Format, LogsArgs, StartArgs};
 use assemble_core::{
-    plugin, Backend, CacheChoice, Error, LogChunk, LogOptions, PortSet, StartOutcome, StartRequest, StopOutcome,
+    plugin, settings, Backend, CacheChoice, Error, LogChunk, LogOptions, StartFlags, StartOutcome, StartRequest,
+    StopOutcome,
 };
 use clap::Parser;
 use futures_util::StreamExt;
@@ -81,12 +82,17 @@ async fn backend(command: BackendCommand) -> Result<(), Error> {
 }
 
 fn start_request(args: &StartArgs) -> Result<StartRequest, Error> {
-    Ok(StartRequest {
-        ports: PortSet::parse(&args.allow_host_port)?,
+    let loaded = settings::load();
+    if let Some(warning) = &loaded.warning {
+        eprintln!("Warning: {warning}");
+    }
+    let flags = StartFlags {
+        allow_host_port: args.allow_host_port.clone(),
         cache_volume: args.cache_volume.clone(),
-        image: args.image.clone().unwrap_or_else(StartRequest::default_image),
-        ready_timeout: Duration::from_secs(args.ready_timeout),
-    })
+        image: args.image.clone(),
+        ready_timeout: Some(Duration::from_secs(args.ready_timeout)),
+    };
+    StartRequest::resolve(&flags, &loaded.settings)
 }
 
 fn log_options(args: &LogsArgs) -> Result<LogOptions, Error> {

@@ -1,5 +1,5 @@
-//! Which volume holds the build cache: `--cache-volume` wins, else the default volume when it
-//! exists, else an anonymous volume that goes with the backend.
+//! Which volume holds the build cache: `--cache-volume` (or the settings' volume) wins, else the
+//! default volume when it exists, else an anonymous volume that goes with the backend.
 use bollard::models::VolumeCreateRequest;
 use serde::Serialize;
 
@@ -8,6 +8,7 @@ use crate::{
     engine::is_not_found,
     error::{Error, Result},
     labels::{self, Role},
+    settings::CacheSetting,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,7 +29,12 @@ impl CacheChoice {
     }
 }
 
-pub(crate) async fn resolve(backend: &Backend, requested: Option<&str>) -> Result<CacheChoice> {
+pub(crate) async fn resolve(backend: &Backend, setting: &CacheSetting) -> Result<CacheChoice> {
+    let requested = match setting {
+        CacheSetting::Anonymous => return Ok(CacheChoice::Anonymous),
+        CacheSetting::Named(name) => Some(name.as_str()),
+        CacheSetting::Auto => None,
+    };
     if let Some(name) = requested {
         let created = !volume_exists(backend, name).await?;
         if created {

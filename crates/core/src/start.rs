@@ -20,7 +20,9 @@ use crate::{
     lock::OperationLock,
     ports::PortSet,
     progress::{Reporter, StartEvent},
-    proxy_image, spec,
+    proxy_image,
+    settings::{CacheSetting, Settings},
+    spec,
 };
 
 /// The production backend image, pinned; `--image` or `$ASSEMBLE_BACKEND_IMAGE` override it.
@@ -35,16 +37,46 @@ const LOG_LINES_ON_FAILURE: &str = "20";
 #[derive(Debug, Clone)]
 pub struct StartRequest {
     pub ports: PortSet,
-    /// `--cache-volume`; `None` means the default volume if it exists, else anonymous.
-    pub cache_volume: Option<String>,
+    pub cache: CacheSetting,
     pub image: String,
     pub ready_timeout: Duration,
 }
 
+/// The start options as typed on the command line, before the settings fill the gaps.
+#[derive(Debug, Clone, Default)]
+pub struct StartFlags {
+    /// Every `--allow-host-port` value, unparsed.
+    pub allow_host_port: Vec<String>,
+    pub cache_volume: Option<String>,
+    pub image: Option<String>,
+    pub ready_timeout: Option<Duration>,
+}
+
 impl StartRequest {
-    /// The image from `$ASSEMBLE_BACKEND_IMAGE`, else [`DEFAULT_IMAGE`].
-    pub fn default_image() -> String {
-        std::env::var(IMAGE_ENV).ok().filter(|i| !i.trim().is_empty()).unwrap_or_else(|| DEFAULT_IMAGE.to_string())
+    /// Flags win, then `$ASSEMBLE_BACKEND_IMAGE` (for the image), then the settings file.
+    pub fn resolve(flags: &StartFlags, settings: &Settings) -> Result<Self> {
+        let ports = if flags.allow_host_port.is_empty() {
+            settings.port_set()?
+        } else {
+            PortSet::parse(&flags.allow_host_port)?
+        };
+        let cache = match &flags.cache_volume {
+            Some(name) => CacheSetting::Named(name.clone()),
+            None => settings.cache.clone(),
+        };
+        let image = Self::effective_image(flags.image.as_deref(), settings);
+        let request = Self { ports, cache, image, ready_timeout: flags.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT) };
+        validate(&request)?;
+        Ok(request)
+    }
+
+    /// The image to run: the flag, else `$ASSEMBLE_BACKEND_IMAGE`, else the settings' image, else
+    /// [`DEFAULT_IMAGE`].
+    pub fn effective_image(flag: Option<&str>, settings: &Settings) -> String {
+        flag.map(String::from)
+            .or_else(|| std::env::var(IMAGE_ENV).ok().filter(|i| !i.trim().is_empty()))
+            .or_else(|| settings.image.clone())
+            .unwrap_or_else(|| DEFAULT_IMAGE.to_string())
     }
 }
 
@@ -115,7 +147,7 @@ impl Backend {
         let pulled = image::ensure(&self.docker, &request.image, report).await?;
         let proxy_image =
             if request.ports.is_empty() { None } else { Some(proxy_image::ensure(&self.docker, report).await?) };
-        let cache = cache::resolve(self, request.cache_volume.as_deref()).await?;
+        let cache = cache::resolve(self, &request.cache).await?;
         if let CacheChoice::Named { name, created: true, .. } = &cache {
             created.volumes.push(name.clone());
             report(StartEvent::CacheVolumeCreated { name: name.clone() });
@@ -297,7 +329,7 @@ fn validate(request: &StartRequest) -> Result<()> {
     if request.image.trim().is_empty() {
         return Err(Error::EmptyImage);
     }
-    if let Some(volume) = &request.cache_volume {
+    if let CacheSetting::Named(volume) = &request.cache {
         if !crate::names::is_valid_volume_name(volume) {
             return Err(Error::InvalidVolumeName(volume.clone()));
         }
@@ -342,5 +374,47 @@ impl Created {
         for volume in &self.volumes {
             let _ = backend.docker.remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(ports: &[&str], volume: Option<&str>, image: Option<&str>) -> StartFlags {
+        StartFlags {
+            allow_host_port: ports.iter().map(|p| p.to_string()).collect(),
+            cache_volume: volume.map(String::from),
+            image: image.map(String::from),
+            ready_timeout: None,
+        }
+    }
+
+    #[test]
+    fn flags_win_over_settings() {
+        let settings =
+            Settings { ports: vec![7000], cache: CacheSetting::Anonymous, image: Some("settings-img".into()) };
+        let request = StartRequest::resolve(&flags(&["6000"], Some("vol"), Some("flag-img")), &settings).unwrap();
+        assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![6000]);
+        assert_eq!(request.cache, CacheSetting::Named("vol".into()));
+        assert_eq!(request.image, "flag-img");
+    }
+
+    #[test]
+    fn settings_fill_what_flags_leave_out() {
+        let settings = Settings { ports: vec![7000], cache: CacheSetting::Anonymous, image: None };
+        let request = StartRequest::resolve(&flags(&[], None, Some("x")), &settings).unwrap();
+        assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![7000]);
+        assert_eq!(request.cache, CacheSetting::Anonymous);
+        let none = Settings { ports: vec![], ..Settings::default() };
+        assert!(StartRequest::resolve(&flags(&[], None, Some("x")), &none).unwrap().ports.is_empty());
+    }
+
+    #[test]
+    fn bad_flags_are_refused() {
+        let settings = Settings::default();
+        assert!(StartRequest::resolve(&flags(&["0,1"], None, Some("x")), &settings).is_err());
+        assert!(StartRequest::resolve(&flags(&[], Some("a/b"), Some("x")), &settings).is_err());
+        assert!(StartRequest::resolve(&flags(&[], None, Some(" ")), &settings).is_err());
     }
 }

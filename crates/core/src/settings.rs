@@ -1,0 +1,281 @@
+//! The settings file: the wish for the next start, shared by the app and the CLI (flags win).
+//! `$ASSEMBLE_CONFIG_DIR/settings.json`, else `$XDG_CONFIG_HOME/assemble-backend/settings.json`,
+//! else `~/.config/assemble-backend/settings.json`.
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::{Error, Result},
+    labels::BackendLabels,
+    names::{is_valid_volume_name, Names},
+    ports::{PortError, PortSet},
+};
+
+pub const CONFIG_DIR_ENV: &str = "ASSEMBLE_CONFIG_DIR";
+const FILE_NAME: &str = "settings.json";
+
+/// Where the build cache goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", content = "name", rename_all = "kebab-case")]
+pub enum CacheSetting {
+    /// The original rule: the default volume if it exists, else anonymous.
+    #[default]
+    Auto,
+    /// This named volume, created at start if missing; kept on stop.
+    Named(String),
+    /// No volume: the cache is lost when the backend stops.
+    Anonymous,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Host ports to proxy; empty means none.
+    pub ports: Vec<u16>,
+    pub cache: CacheSetting,
+    /// `None`: `$ASSEMBLE_BACKEND_IMAGE`, else the pinned default.
+    pub image: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { ports: vec![crate::ports::DEFAULT_PORT], cache: CacheSetting::Auto, image: None }
+    }
+}
+
+/// Settings as loaded, with what the user must be told about the file.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub settings: Settings,
+    /// Set when the file was unreadable or invalid: it was moved aside and defaults are in use.
+    pub warning: Option<String>,
+}
+
+impl Settings {
+    /// Checks every field by the same rules as the CLI flags.
+    pub fn validate(&self) -> Result<()> {
+        self.port_set()?;
+        if let CacheSetting::Named(name) = &self.cache {
+            if !is_valid_volume_name(name) {
+                return Err(Error::InvalidVolumeName(name.clone()));
+            }
+        }
+        if self.image.as_deref().is_some_and(|i| i.trim().is_empty()) {
+            return Err(Error::EmptyImage);
+        }
+        Ok(())
+    }
+
+    pub fn port_set(&self) -> Result<PortSet> {
+        if self.ports.contains(&0) {
+            return Err(PortError::ZeroMixed.into());
+        }
+        Ok(PortSet::from_ports(self.ports.iter().copied()))
+    }
+
+    /// What in this wish differs from a running backend, in words, for "Apply now (restart)".
+    pub fn differences(&self, running: &BackendLabels, names: &Names, default_volume_exists: bool) -> Vec<String> {
+        let mut differences = Vec::new();
+        let ports = PortSet::from_ports(self.ports.iter().copied());
+        if ports != running.ports {
+            differences.push(format!("host ports: running {}, settings {}", running.ports, ports));
+        }
+        let wanted_volume = match &self.cache {
+            CacheSetting::Auto => default_volume_exists.then(|| names.default_cache_volume()),
+            CacheSetting::Named(name) => Some(name.clone()),
+            CacheSetting::Anonymous => None,
+        };
+        if wanted_volume != running.cache_volume {
+            let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none (lost on stop)".into());
+            differences.push(format!(
+                "cache volume: running {}, settings {}",
+                show(&running.cache_volume),
+                show(&wanted_volume)
+            ));
+        }
+        let image = crate::start::StartRequest::effective_image(None, self);
+        if image != running.image {
+            differences.push(format!("image: running {}, settings {image}", running.image));
+        }
+        differences
+    }
+}
+
+/// Adds one port typed by the user to a list, by the CLI's rules.
+pub fn add_port(ports: &[u16], typed: &str) -> Result<Vec<u16>> {
+    let parsed = PortSet::parse(&[typed])?;
+    if parsed.is_empty() {
+        // "0" alone: on the command line it means "no ports"; here, removing them all does that.
+        return Err(PortError::ZeroMixed.into());
+    }
+    Ok(PortSet::from_ports(ports.iter().copied().chain(parsed.iter())).iter().collect())
+}
+
+pub fn path() -> PathBuf {
+    config_dir().join(FILE_NAME)
+}
+
+fn config_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("assemble-backend")
+}
+
+/// Loads the settings; a missing file gives defaults, a bad one is moved aside (never deleted).
+pub fn load() -> Loaded {
+    load_from(&path())
+}
+
+pub fn load_from(file: &Path) -> Loaded {
+    let text = match std::fs::read(file) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Loaded { settings: Settings::default(), warning: None }
+        }
+        Err(err) => {
+            return Loaded {
+                settings: Settings::default(),
+                warning: Some(format!("Could not read {}: {err}. Using the default settings.", file.display())),
+            }
+        }
+    };
+    let problem = match serde_json::from_slice::<Settings>(&text) {
+        Ok(settings) => match settings.validate() {
+            Ok(()) => return Loaded { settings, warning: None },
+            Err(err) => err.to_string(),
+        },
+        Err(err) => format!("it is not valid settings JSON ({err})"),
+    };
+    let aside = set_aside(file);
+    let kept = match &aside {
+        Ok(path) => format!("The file was kept as {}.", path.display()),
+        Err(err) => format!("It could not be moved aside ({err}) and was left as it is."),
+    };
+    Loaded {
+        settings: Settings::default(),
+        warning: Some(format!(
+            "The settings file {} was not used: {problem}. {kept} Using the default settings.",
+            file.display()
+        )),
+    }
+}
+
+fn set_aside(file: &Path) -> std::io::Result<PathBuf> {
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let aside = file.with_extension(format!("json.bad-{stamp}"));
+    std::fs::rename(file, &aside)?;
+    Ok(aside)
+}
+
+/// Validates, then writes atomically (a temporary file renamed over the old one).
+pub fn save(settings: &Settings) -> Result<PathBuf> {
+    save_to(&path(), settings)
+}
+
+pub fn save_to(file: &Path, settings: &Settings) -> Result<PathBuf> {
+    settings.validate()?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    let mut normalised = settings.clone();
+    normalised.ports = PortSet::from_ports(settings.ports.iter().copied()).iter().collect();
+    let text = serde_json::to_vec_pretty(&normalised)
+        .map_err(|e| Error::io("encoding the settings")(std::io::Error::other(e)))?;
+    let temporary = file.with_extension("json.tmp");
+    std::fs::write(&temporary, text).map_err(Error::io(format!("writing {}", temporary.display())))?;
+    std::fs::rename(&temporary, file).map_err(Error::io(format!("replacing {}", file.display())))?;
+    Ok(file.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("assemble-settings-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(FILE_NAME)
+    }
+
+    #[test]
+    fn missing_file_gives_defaults_silently() {
+        let loaded = load_from(&scratch("missing"));
+        assert_eq!(loaded.settings, Settings::default());
+        assert!(loaded.warning.is_none());
+    }
+
+    #[test]
+    fn save_and_load_round_trip() {
+        let file = scratch("roundtrip");
+        let settings = Settings {
+            ports: vec![7000, 6000, 7000],
+            cache: CacheSetting::Named("vol".into()),
+            image: Some("img".into()),
+        };
+        save_to(&file, &settings).unwrap();
+        let loaded = load_from(&file);
+        assert_eq!(loaded.settings.ports, vec![6000, 7000]);
+        assert_eq!(loaded.settings.cache, CacheSetting::Named("vol".into()));
+        assert!(loaded.warning.is_none());
+    }
+
+    #[test]
+    fn a_corrupt_file_is_kept_aside_and_defaults_are_used() {
+        let file = scratch("corrupt");
+        std::fs::write(&file, b"{ not json").unwrap();
+        let loaded = load_from(&file);
+        assert_eq!(loaded.settings, Settings::default());
+        let warning = loaded.warning.unwrap();
+        assert!(warning.contains("not valid settings JSON") && warning.contains("kept as"), "{warning}");
+        assert!(!file.exists());
+        let aside: Vec<_> = std::fs::read_dir(file.parent().unwrap()).unwrap().flatten().collect();
+        assert_eq!(aside.len(), 1);
+        assert_eq!(std::fs::read(aside[0].path()).unwrap(), b"{ not json");
+    }
+
+    #[test]
+    fn invalid_values_in_the_file_are_refused_like_flags() {
+        let file = scratch("invalid");
+        std::fs::write(&file, br#"{"ports":[0,5000]}"#).unwrap();
+        assert!(load_from(&file).warning.unwrap().contains("cannot be combined"));
+        std::fs::write(&file, br#"{"ports":[70000]}"#).unwrap();
+        assert!(load_from(&file).warning.is_some());
+        assert!(save_to(&file, &Settings { cache: CacheSetting::Named("a/b".into()), ..Settings::default() }).is_err());
+    }
+
+    #[test]
+    fn adding_ports_uses_the_cli_rules() {
+        assert_eq!(add_port(&[5000], "6000").unwrap(), vec![5000, 6000]);
+        assert_eq!(add_port(&[5000], "6000,7000").unwrap(), vec![5000, 6000, 7000]);
+        assert_eq!(add_port(&[5000], "5000").unwrap(), vec![5000]);
+        assert!(add_port(&[], "0").is_err());
+        assert!(add_port(&[], "abc").unwrap_err().to_string().contains("not a port number"));
+        assert!(add_port(&[], "65536").unwrap_err().to_string().contains("out of range"));
+    }
+
+    #[test]
+    fn differences_name_what_a_restart_would_change() {
+        let names = Names::for_user("u");
+        let same = Settings { ports: vec![5000], cache: CacheSetting::Auto, image: Some("img".into()) };
+        let running = BackendLabels {
+            ports: PortSet::from_ports([5000]),
+            cache_volume: None,
+            // $ASSEMBLE_BACKEND_IMAGE, when set, outranks the settings' image.
+            image: crate::start::StartRequest::effective_image(None, &same),
+            version: "0".into(),
+            security: crate::labels::SecurityMode::Privileged,
+        };
+        assert!(same.differences(&running, &names, false).is_empty());
+        let other = Settings { ports: vec![6000], cache: CacheSetting::Named("v".into()), ..same.clone() };
+        let differences = other.differences(&running, &names, false);
+        assert_eq!(differences.len(), 2, "{differences:?}");
+        assert!(differences[0].contains("running 5000, settings 6000"));
+    }
+}

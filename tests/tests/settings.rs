@@ -1,0 +1,31 @@
+//! The CLI reads the settings file the app writes; flags win; a corrupt file is kept aside.
+use assemble_e2e::{containers_named, docker, TestUser};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_starts_with_the_settings_ports_and_flags_win() {
+    let docker = docker().await;
+    let user = TestUser::new("settings");
+    std::fs::create_dir_all(user.config_dir()).unwrap();
+    let file = user.config_dir().join("settings.json");
+    std::fs::write(&file, r#"{"ports":[6061,6062],"cache":{"kind":"anonymous"}}"#).unwrap();
+
+    user.run(&["backend", "start"]).expect_ok();
+    let names: Vec<String> =
+        containers_named(&docker, &user.names.backend()).await.into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, vec![user.names.backend(), user.names.proxy(6061), user.names.proxy(6062)]);
+    user.run(&["backend", "stop"]).expect_ok();
+
+    user.run(&["backend", "start", "--allow-host-port", "6063"]).expect_ok();
+    let names: Vec<String> =
+        containers_named(&docker, &user.names.backend()).await.into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, vec![user.names.backend(), user.names.proxy(6063)]);
+    user.run(&["backend", "stop"]).expect_ok();
+
+    std::fs::write(&file, "{ broken").unwrap();
+    let run = user.run(&["backend", "start", "--allow-host-port", "0"]).expect_ok();
+    assert!(run.stderr.contains("was not used") && run.stderr.contains("kept as"), "{run:?}");
+    let kept: Vec<_> = std::fs::read_dir(user.config_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].to_string_lossy().starts_with("settings.json.bad-"));
+    user.run(&["backend", "stop"]).expect_ok();
+}
