@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Builds the `assemble` CLI, makes sure Docker runs and the backend image is there (pulled, or,
-# where no registry answers, built locally from Debian packages), then runs `assemble ARGS`
-# (default: `backend start`).
-# Usage: scripts/run.sh [assemble arguments…]
+# Builds and starts the Assemble Backend tray app (or, with `cli`, runs the CLI), after making
+# sure Docker runs and the backend image is there: pulled, or, where no registry answers, built
+# locally from Debian packages.
+# Usage: scripts/run.sh                 the app (tray + panel)
+#        scripts/run.sh cli [ARGS…]     `assemble ARGS` (default: backend start)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-cargo build --release --locked -p assemble-cli
-BIN=$PWD/target/release/assemble
+MODE=app
+if [ "${1:-}" = cli ]; then MODE=cli; shift; fi
+if [ $MODE = app ]; then bash scripts/setup.sh --app; else bash scripts/setup.sh; fi
 
 PINNED=moby/buildkit:v0.25.1
 LOCAL=assemble-buildkit:v0.25-debian
@@ -20,6 +21,12 @@ if [ -z "${ASSEMBLE_BACKEND_IMAGE:-}" ]; then
     export ASSEMBLE_BACKEND_IMAGE=$LOCAL
   fi
 fi
-echo "run: $BIN (backend image $ASSEMBLE_BACKEND_IMAGE)" >&2
-[ $# -gt 0 ] || set -- backend start
-exec "$BIN" "$@"
+
+if [ $MODE = cli ]; then
+  cargo build --release --locked -p assemble-cli
+  [ $# -gt 0 ] || set -- backend start
+  exec target/release/assemble "$@"
+fi
+cargo build --release --locked -p assemble-app
+echo "run: starting the app (backend image $ASSEMBLE_BACKEND_IMAGE)" >&2
+exec target/release/assemble-backend "$@"

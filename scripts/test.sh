@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Every test: unit tests and end-to-end tests against a real Docker Engine, the BuildKit test
-# image and a real registry. Sets up a fresh Debian machine first (see scripts/setup.sh).
+# Every test: unit tests, end-to-end tests of the engine and CLI against a real Docker Engine, the
+# BuildKit test image and a real registry, and end-to-end tests of the real app window under Xvfb
+# (tauri-driver + WebKitWebDriver, tray driven over D-Bus). Sets up a fresh Debian machine first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --test-images
+bash scripts/setup.sh --test-images --ui-tests
+export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
+rm -rf target/ui-screenshots
+xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- target/ui-venv/bin/python -m pytest tests/ui -v -p no:cacheprovider
+echo "UI screenshots: target/ui-screenshots/"

@@ -137,6 +137,18 @@ impl Backend {
         Ok(sidecars)
     }
 
+    /// Names of every volume on the engine, for choosing a cache volume.
+    pub async fn volume_names(&self) -> Result<Vec<String>> {
+        let list = self
+            .docker
+            .list_volumes(None::<bollard::query_parameters::ListVolumesOptions>)
+            .await
+            .map_err(Error::docker("listing volumes"))?;
+        let mut names: Vec<String> = list.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Force-removes a container we own, with its anonymous volumes (never named ones).
     pub(crate) async fn remove_container(&self, id: &str) -> Result<()> {
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();

@@ -1,7 +1,8 @@
 //! The connection to the Docker Engine, and the one sentence a user sees when there is none.
 use std::{error::Error as _, io, time::Duration};
 
-use bollard::{errors::Error as DockerError, Docker};
+use bollard::errors::Error as DockerError;
+pub use bollard::Docker;
 
 use crate::error::{Error, Result};
 

@@ -66,6 +66,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// The settings field an error is about, so a form can show it next to that field.
+    pub fn settings_field(&self) -> Option<&'static str> {
+        match self {
+            Error::InvalidPorts(_) => Some("ports"),
+            Error::InvalidVolumeName(_) => Some("cache"),
+            Error::EmptyImage => Some("image"),
+            _ => None,
+        }
+    }
+
     pub(crate) fn docker(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Error {
         let action = action.into();
         move |source| Error::Docker { action, source }

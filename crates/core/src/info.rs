@@ -27,6 +27,10 @@ pub struct BackendInfo {
     pub workers: Vec<Worker>,
     pub buildkit_version: Option<String>,
     pub cache: CacheTotals,
+    /// Bytes per cache record type.
+    pub cache_by_type: std::collections::BTreeMap<String, i64>,
+    /// The sizes above as people read them (`3.65GB`), so no window formats sizes itself.
+    pub cache_text: std::collections::BTreeMap<String, String>,
 }
 
 impl Backend {
@@ -61,6 +65,8 @@ impl Backend {
             sidecars: sidecars?,
             workers,
             cache: CacheTotals::of(&records),
+            cache_by_type: CacheTotals::by_type(&records),
+            cache_text: cache_text(&records),
         })
     }
 
@@ -87,4 +93,17 @@ impl Backend {
     pub async fn cache_purge(&self) -> Result<Vec<CacheRecord>> {
         self.buildkit().await?.prune_all().await
     }
+}
+
+fn cache_text(records: &[CacheRecord]) -> std::collections::BTreeMap<String, String> {
+    use crate::units::human_size;
+    let totals = CacheTotals::of(records);
+    let mut text: std::collections::BTreeMap<String, String> = CacheTotals::by_type(records)
+        .into_iter()
+        .map(|(kind, size)| (format!("type:{kind}"), human_size(size)))
+        .collect();
+    for (key, size) in [("total", totals.total), ("in_use", totals.in_use), ("reclaimable", totals.reclaimable)] {
+        text.insert(key.to_string(), human_size(size));
+    }
+    text
 }

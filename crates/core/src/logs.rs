@@ -32,6 +32,53 @@ pub enum LogChunk {
     Stderr(bytes::Bytes),
 }
 
+/// Splits the RFC 3339 timestamp `docker logs --timestamps` puts before a line from the line.
+pub fn split_timestamp(line: &str) -> (Option<&str>, &str) {
+    match line.split_once(' ') {
+        Some((stamp, rest)) if stamp.len() >= 20 && stamp.as_bytes()[4] == b'-' && stamp.ends_with('Z') => {
+            (Some(stamp), rest)
+        }
+        _ => (None, line),
+    }
+}
+
+/// Splits output chunks into whole lines, per stream, so a line cut between two chunks is joined.
+#[derive(Default)]
+pub struct LineSplitter {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl LineSplitter {
+    /// The complete lines in `chunk` (without their newline), marked `true` for stderr.
+    pub fn push(&mut self, chunk: &LogChunk) -> Vec<(bool, String)> {
+        let (is_err, pending, bytes) = match chunk {
+            LogChunk::Stdout(b) => (false, &mut self.stdout, b),
+            LogChunk::Stderr(b) => (true, &mut self.stderr, b),
+        };
+        pending.extend_from_slice(bytes);
+        let mut lines = Vec::new();
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+            lines.push((is_err, text.trim_end_matches('\r').to_string()));
+        }
+        lines
+    }
+
+    /// What is left without a final newline, at the end of the stream.
+    pub fn finish(&mut self) -> Vec<(bool, String)> {
+        let mut rest = Vec::new();
+        for (is_err, pending) in [(false, &mut self.stdout), (true, &mut self.stderr)] {
+            if !pending.is_empty() {
+                rest.push((is_err, String::from_utf8_lossy(pending).into_owned()));
+                pending.clear();
+            }
+        }
+        rest
+    }
+}
+
 impl Backend {
     /// The backend's logs. Works on a stopped-but-present backend too, like `docker logs`.
     pub async fn logs(&self, options: &LogOptions) -> Result<impl Stream<Item = Result<LogChunk>> + use<>> {
@@ -68,6 +115,26 @@ impl Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_cut_between_chunks_are_joined_per_stream() {
+        let mut splitter = LineSplitter::default();
+        let out = |s: &str| LogChunk::Stdout(bytes::Bytes::from(s.to_string()));
+        let err = |s: &str| LogChunk::Stderr(bytes::Bytes::from(s.to_string()));
+        assert_eq!(splitter.push(&out("one\ntw")), vec![(false, "one".to_string())]);
+        assert_eq!(splitter.push(&err("e1\r\n")), vec![(true, "e1".to_string())]);
+        assert_eq!(splitter.push(&out("o\nthree")), vec![(false, "two".to_string())]);
+        assert_eq!(splitter.finish(), vec![(false, "three".to_string())]);
+    }
+
+    #[test]
+    fn timestamps_are_split_off() {
+        assert_eq!(
+            split_timestamp("2026-11-22T04:30:44.123456789Z hello world"),
+            (Some("2026-11-22T04:30:44.123456789Z"), "hello world")
+        );
+        assert_eq!(split_timestamp("plain line"), (None, "plain line"));
+    }
 
     #[test]
     fn tail_takes_numbers_and_all() {

@@ -45,3 +45,15 @@ impl Backend {
         }
     }
 }
+
+impl Backend {
+    /// Stop, then start with `request`: how new settings are applied.
+    pub async fn restart(
+        &self,
+        request: &crate::start::StartRequest,
+        report: crate::progress::Reporter<'_>,
+    ) -> Result<crate::start::StartOutcome> {
+        self.stop().await?;
+        self.start(request, report).await
+    }
+}

@@ -1,0 +1,23 @@
+fn main() {
+    // Only our own commands exist in the ACL; each window's capability names the ones it may call.
+    let manifest = tauri_build::AppManifest::new().commands(&[
+        "snapshot",
+        "start_backend",
+        "stop_backend",
+        "restart_backend",
+        "purge_preview",
+        "purge_cache",
+        "get_settings",
+        "save_settings",
+        "add_port",
+        "list_volumes",
+        "follow_logs",
+        "stop_logs",
+        "save_text",
+        "open_window",
+    ]);
+    // src-tauri/tauri.conf.json links to the root config; its paths are relative to src-tauri, which
+    // is what both this build and `cargo tauri` expect.
+    let attributes = tauri_build::Attributes::new().app_manifest(manifest);
+    tauri_build::try_build(attributes).expect("tauri build step");
+}

@@ -1,0 +1,197 @@
+//! The commands the windows call: thin wrappers over the core, errors as sentences.
+use std::sync::atomic::Ordering;
+
+use assemble_core::{
+    logs::split_timestamp, settings, CacheTotals, LineSplitter, LogOptions, Settings, Snapshot, StartRequest,
+};
+use futures_util::StreamExt;
+use serde::Serialize;
+use tauri::{ipc::Channel, AppHandle, Manager, Runtime, State};
+
+use crate::{
+    actions::{self, Action},
+    live,
+    state::AppState,
+    windows,
+};
+
+type Reply<T> = Result<T, String>;
+
+#[tauri::command]
+pub fn snapshot(state: State<'_, AppState>) -> Snapshot {
+    state.latest()
+}
+
+#[tauri::command]
+pub async fn start_backend<R: Runtime>(app: AppHandle<R>) -> Reply<()> {
+    actions::run(&app, Action::Start).await
+}
+
+#[tauri::command]
+pub async fn stop_backend<R: Runtime>(app: AppHandle<R>) -> Reply<()> {
+    actions::run(&app, Action::Stop).await
+}
+
+#[tauri::command]
+pub async fn restart_backend<R: Runtime>(app: AppHandle<R>) -> Reply<()> {
+    actions::run(&app, Action::Restart).await
+}
+
+#[derive(Serialize)]
+pub struct PurgePreview {
+    entries: usize,
+    reclaimable: i64,
+    reclaimable_text: String,
+}
+
+#[tauri::command]
+pub async fn purge_preview(state: State<'_, AppState>) -> Reply<PurgePreview> {
+    let backend = state.backend().await.map_err(|e| e.to_string())?;
+    let records = backend.cache_usage().await.map_err(|e| e.to_string())?;
+    let totals = CacheTotals::of(&records);
+    let reclaimable_entries = records.iter().filter(|r| r.reclaimable()).count();
+    Ok(PurgePreview {
+        entries: reclaimable_entries,
+        reclaimable: totals.reclaimable,
+        reclaimable_text: assemble_core::units::human_size(totals.reclaimable),
+    })
+}
+
+#[derive(Serialize)]
+pub struct PurgeResult {
+    entries: usize,
+    freed_text: String,
+}
+
+#[tauri::command]
+pub async fn purge_cache<R: Runtime>(app: AppHandle<R>) -> Reply<PurgeResult> {
+    let state = app.state::<AppState>();
+    let backend = state.backend().await.map_err(|e| e.to_string())?;
+    let removed = backend.cache_purge().await.map_err(|e| e.to_string())?;
+    live::refresh(&app).await;
+    Ok(PurgeResult {
+        entries: removed.len(),
+        freed_text: assemble_core::units::human_size(removed.iter().map(|r| r.size).sum()),
+    })
+}
+
+#[derive(Serialize)]
+pub struct SettingsView {
+    settings: Settings,
+    warning: Option<String>,
+    default_volume: String,
+    default_image: String,
+    path: String,
+}
+
+#[tauri::command]
+pub fn get_settings(state: State<'_, AppState>) -> SettingsView {
+    SettingsView {
+        settings: state.settings(),
+        warning: state.settings_warning(),
+        default_volume: state.names.default_cache_volume(),
+        default_image: StartRequest::effective_image(None, &Settings { image: None, ..Settings::default() }),
+        path: settings::path().display().to_string(),
+    }
+}
+
+/// An error tied to a form field when it is about one.
+#[derive(Serialize)]
+pub struct FieldError {
+    field: Option<&'static str>,
+    message: String,
+}
+
+#[tauri::command]
+pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) -> Result<(), FieldError> {
+    settings::save(&settings).map_err(|e| FieldError { field: e.settings_field(), message: e.to_string() })?;
+    app.state::<AppState>().set_settings(settings);
+    live::refresh(&app).await;
+    Ok(())
+}
+
+#[tauri::command]
+pub fn add_port(ports: Vec<u16>, typed: String) -> Reply<Vec<u16>> {
+    settings::add_port(&ports, &typed).map_err(|e| e.to_string())
+}
+
+#[tauri::command]
+pub async fn list_volumes(state: State<'_, AppState>) -> Reply<Vec<String>> {
+    let backend = state.backend().await.map_err(|e| e.to_string())?;
+    backend.volume_names().await.map_err(|e| e.to_string())
+}
+
+/// One log line: its timestamp, whether it came from stderr, and its text.
+#[derive(Serialize)]
+pub struct LogLine {
+    t: Option<String>,
+    e: bool,
+    s: String,
+}
+
+/// Lines per message to the window: large enough to stream a million lines quickly.
+const LOG_BATCH: usize = 2000;
+
+/// Streams the backend's logs to `channel` (all of them, then live) until `stop_logs` is called,
+/// another follow starts, or the window goes away.
+#[tauri::command]
+pub async fn follow_logs(state: State<'_, AppState>, channel: Channel<Vec<LogLine>>) -> Reply<()> {
+    let generation = state.logs_generation.fetch_add(1, Ordering::SeqCst) + 1;
+    let backend = state.backend().await.map_err(|e| e.to_string())?;
+    let options = LogOptions { follow: true, tail: None, timestamps: true };
+    let mut stream = Box::pin(backend.logs(&options).await.map_err(|e| e.to_string())?);
+    let mut splitter = LineSplitter::default();
+    let mut batch = Vec::new();
+    let to_line = |(is_err, text): (bool, String)| {
+        let (stamp, rest) = split_timestamp(&text);
+        LogLine { t: stamp.map(String::from), e: is_err, s: rest.to_string() }
+    };
+    loop {
+        let next = tokio::time::timeout(std::time::Duration::from_millis(50), stream.next()).await;
+        if state.logs_generation.load(Ordering::SeqCst) != generation {
+            return Ok(());
+        }
+        match next {
+            Ok(Some(Ok(chunk))) => {
+                batch.extend(splitter.push(&chunk).into_iter().map(to_line));
+                if batch.len() < LOG_BATCH {
+                    continue;
+                }
+            }
+            Ok(Some(Err(err))) => return Err(err.to_string()),
+            Ok(None) => {
+                batch.extend(splitter.finish().into_iter().map(to_line));
+                let _ = channel.send(std::mem::take(&mut batch));
+                return Ok(());
+            }
+            Err(_) => {} // quiet for a moment: send what we have
+        }
+        if !batch.is_empty() && channel.send(std::mem::take(&mut batch)).is_err() {
+            return Ok(()); // the window is gone
+        }
+    }
+}
+
+#[tauri::command]
+pub fn stop_logs(state: State<'_, AppState>) {
+    state.logs_generation.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Saves text (the log viewer's lines) to a new file in the user's downloads folder.
+#[tauri::command]
+pub fn save_text(name: String, text: String) -> Reply<String> {
+    let dir = std::env::var_os("XDG_DOWNLOAD_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join("Downloads")))
+        .unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("Could not create {}: {e}", dir.display()))?;
+    let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
+    let path = dir.join(if safe.is_empty() { "assemble-backend.log".into() } else { safe });
+    std::fs::write(&path, text).map_err(|e| format!("Could not write {}: {e}", path.display()))?;
+    Ok(path.display().to_string())
+}
+
+#[tauri::command]
+pub fn open_window<R: Runtime>(app: AppHandle<R>, kind: windows::Kind) {
+    windows::show(&app, kind);
+}

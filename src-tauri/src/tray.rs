@@ -1,0 +1,107 @@
+//! The tray: an icon per state, a status line, and the actions that make sense now.
+use assemble_core::{Snapshot, State};
+use tauri::{
+    image::Image,
+    menu::{Menu, MenuItem, PredefinedMenuItem},
+    tray::TrayIconBuilder,
+    AppHandle, Manager, Runtime,
+};
+
+use crate::{
+    actions::{self, Action},
+    state::AppState,
+    windows::{self, Kind},
+};
+
+const TRAY_ID: &str = "main";
+
+/// The menu items we change as the state changes.
+pub struct TrayItems<R: Runtime> {
+    status: MenuItem<R>,
+    start: MenuItem<R>,
+    stop: MenuItem<R>,
+    restart: MenuItem<R>,
+}
+
+pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
+    let status = MenuItem::with_id(app, "status", "Backend: …", false, None::<&str>)?;
+    let start = MenuItem::with_id(app, "start", "Start", false, None::<&str>)?;
+    let stop = MenuItem::with_id(app, "stop", "Stop", false, None::<&str>)?;
+    let restart = MenuItem::with_id(app, "restart", "Restart", false, None::<&str>)?;
+    let panel = MenuItem::with_id(app, "panel", "Open panel", true, None::<&str>)?;
+    let settings = MenuItem::with_id(app, "settings", "Settings…", true, None::<&str>)?;
+    let logs = MenuItem::with_id(app, "logs", "Logs…", true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
+    let menu = Menu::with_items(
+        app,
+        &[
+            &status,
+            &PredefinedMenuItem::separator(app)?,
+            &start,
+            &stop,
+            &restart,
+            &PredefinedMenuItem::separator(app)?,
+            &panel,
+            &settings,
+            &logs,
+            &PredefinedMenuItem::separator(app)?,
+            &quit,
+        ],
+    )?;
+    TrayIconBuilder::with_id(TRAY_ID)
+        .icon(icon(State::Stopped)?)
+        .tooltip("Assemble Backend")
+        .menu(&menu)
+        .show_menu_on_left_click(true)
+        .on_menu_event(|app, event| on_menu(app, event.id().as_ref()))
+        .build(app)?;
+    app.manage(TrayItems { status, start, stop, restart });
+    Ok(())
+}
+
+fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
+    let action = match id {
+        "start" => Action::Start,
+        "stop" => Action::Stop,
+        "restart" => Action::Restart,
+        "panel" => return windows::show(app, Kind::Panel),
+        "settings" => return windows::show(app, Kind::Settings),
+        "logs" => return windows::show(app, Kind::Logs),
+        "quit" => {
+            app.state::<AppState>().quit();
+            return app.exit(0);
+        }
+        _ => return,
+    };
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        // Errors reach the windows as `action-error` events and the status line.
+        let _ = actions::run(&app, action).await;
+    });
+}
+
+pub fn update<R: Runtime>(app: &AppHandle<R>, snapshot: &Snapshot) {
+    if let Some(items) = app.try_state::<TrayItems<R>>() {
+        let _ = items.status.set_text(&snapshot.status_line);
+        let _ = items.start.set_enabled(snapshot.can_start);
+        let _ = items.stop.set_enabled(snapshot.can_stop);
+        let _ = items.restart.set_enabled(snapshot.can_restart);
+    }
+    if let Some(tray) = app.tray_by_id(TRAY_ID) {
+        if let Ok(image) = icon(snapshot.state) {
+            let _ = tray.set_icon(Some(image));
+        }
+        let _ = tray.set_tooltip(Some(&snapshot.status_line));
+    }
+}
+
+fn icon(state: State) -> tauri::Result<Image<'static>> {
+    let bytes: &'static [u8] = match state {
+        State::Stopped | State::Stopping => include_bytes!("../../icons/tray-stopped.png"),
+        State::Starting => include_bytes!("../../icons/tray-starting.png"),
+        State::Running => include_bytes!("../../icons/tray-running.png"),
+        State::Error => include_bytes!("../../icons/tray-error.png"),
+        State::DockerUnavailable => include_bytes!("../../icons/tray-unavailable.png"),
+    };
+    Image::from_bytes(bytes)
+}

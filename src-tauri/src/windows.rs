@@ -1,0 +1,63 @@
+//! The three windows, made on first use and shown again afterwards.
+use serde::Deserialize;
+use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Panel,
+    Settings,
+    Logs,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Panel => "panel",
+            Kind::Settings => "settings",
+            Kind::Logs => "logs",
+        }
+    }
+
+    fn page(self) -> &'static str {
+        match self {
+            Kind::Panel => "panel.html",
+            Kind::Settings => "settings.html",
+            Kind::Logs => "logs.html",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Kind::Panel => "Assemble Backend",
+            Kind::Settings => "Assemble Backend Settings",
+            Kind::Logs => "Assemble Backend Logs",
+        }
+    }
+
+    fn size(self) -> (f64, f64) {
+        match self {
+            Kind::Panel => (760.0, 720.0),
+            Kind::Settings => (700.0, 720.0),
+            Kind::Logs => (980.0, 640.0),
+        }
+    }
+}
+
+pub fn show<R: Runtime>(app: &AppHandle<R>, kind: Kind) {
+    if let Some(window) = app.get_webview_window(kind.label()) {
+        let _ = window.show();
+        let _ = window.unminimize();
+        let _ = window.set_focus();
+        return;
+    }
+    let (width, height) = kind.size();
+    let built = WebviewWindowBuilder::new(app, kind.label(), WebviewUrl::App(kind.page().into()))
+        .title(kind.title())
+        .inner_size(width, height)
+        .min_inner_size(480.0, 360.0)
+        .build();
+    if let Err(err) = built {
+        eprintln!("assemble-backend: could not open the {} window: {err}", kind.label());
+    }
+}

@@ -1,0 +1,137 @@
+"""Fixtures for end-to-end tests of the real app: the app binary driven by tauri-driver with
+WebKitWebDriver, under Xvfb, on a private D-Bus session with our tray watcher, against the real
+Docker Engine and the BuildKit test image. Run it with scripts/test.sh (or see README)."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.options import ArgOptions
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from sni import Tray
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+APP = os.path.join(ROOT, "target", "debug", "assemble-backend")
+SCREENSHOTS = os.path.join(ROOT, "target", "ui-screenshots")
+TEST_IMAGE = os.environ.get("ASSEMBLE_TEST_IMAGE", "assemble-buildkit:v0.25-debian")
+
+
+def docker(*args, check=True):
+    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True, timeout=120)
+
+
+def container_names(prefix):
+    out = docker("ps", "-a", "--filter", f"name={prefix}", "--format", "{{.Names}}").stdout
+    return sorted(n for n in out.split() if n.startswith(prefix))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class App:
+    """The running app, its windows, and the names of its backend."""
+
+    def __init__(self, driver, user, tray):
+        self.driver = driver
+        self.user = user
+        self.tray = tray
+        self.backend = f"docker-assemble-backend-{user}"
+
+    def window(self, title, timeout=20):
+        """Switches to the window with this title (each window is a WebDriver handle)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for handle in self.driver.window_handles:
+                self.driver.switch_to.window(handle)
+                if self.driver.title == title:
+                    WebDriverWait(self.driver, timeout).until(
+                        lambda d: d.execute_script("return document.readyState") == "complete")
+                    return
+            time.sleep(0.2)
+        raise AssertionError(f"no window titled {title!r}")
+
+    def find(self, css):
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def type_into(self, css, text):
+        """Replaces a field's text (WebKitWebDriver's clear() does not always empty a field)."""
+        field = self.find(css)
+        self.driver.execute_script("arguments[0].value = ''; arguments[0].dispatchEvent(new Event('input'));", field)
+        if text:
+            field.send_keys(text)
+
+    def text(self, css):
+        return self.find(css).text
+
+    def wait(self, condition, timeout=60, message=""):
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(lambda d: condition(), message)
+
+    def screenshot(self, name):
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        path = os.path.join(SCREENSHOTS, f"{name}.png")
+        assert self.driver.save_screenshot(path), f"no screenshot for {name}"
+        return path
+
+
+@pytest.fixture(scope="session")
+def app():
+    assert os.path.exists(APP), f"{APP} is missing: run `cargo build --workspace --bins` first"
+    assert os.environ.get("DISPLAY"), "run under Xvfb (xvfb-run)"
+    assert os.environ.get("DBUS_SESSION_BUS_ADDRESS"), "run under dbus-run-session"
+    user = f"ui-{os.getpid()}"
+    config = tempfile.mkdtemp(prefix="assemble-ui-config-")
+    tray = Tray()
+    env = dict(os.environ, ASSEMBLE_BACKEND_USER=user, ASSEMBLE_BACKEND_IMAGE=TEST_IMAGE,
+               ASSEMBLE_CONFIG_DIR=config, XDG_DOWNLOAD_DIR=config)
+    port, native_port = free_port(), free_port()
+    driver_log = open(os.path.join(config, "tauri-driver.log"), "w")
+    tauri_driver = subprocess.Popen(["tauri-driver", "--port", str(port), "--native-port", str(native_port)],
+                                    env=env, stdout=driver_log, stderr=subprocess.STDOUT)
+    driver = None
+    try:
+        options = ArgOptions()
+        options.set_capability("browserName", "wry")
+        options.set_capability("tauri:options", {"application": APP})
+        deadline = time.time() + 30
+        while True:
+            try:
+                driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=options)
+                break
+            except Exception:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield App(driver, user, tray)
+    finally:
+        if driver is not None:
+            driver.quit()
+        tauri_driver.terminate()
+        try:
+            tauri_driver.wait(10)
+        except subprocess.TimeoutExpired:
+            tauri_driver.kill()
+        for name in container_names(f"docker-assemble-backend-{user}"):
+            docker("rm", "-f", "-v", name, check=False)
+        shutil.rmtree(config, ignore_errors=True)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, keep a screenshot of the window the test was looking at."""
+    outcome = yield
+    report = outcome.get_result()
+    app = item.funcargs.get("app")
+    if report.when == "call" and report.failed and app is not None:
+        try:
+            app.screenshot(f"FAILED-{item.name}")
+        except Exception:  # the app may be gone; the failure itself is what matters
+            pass

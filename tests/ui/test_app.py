@@ -1,0 +1,111 @@
+"""The real app, end to end: panel, settings, logs, live state and the tray, in order."""
+import time
+
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+
+from conftest import container_names, docker
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_start_from_the_panel_brings_the_backend_up_with_workers(app):
+    app.window("Assemble Backend")
+    app.wait(lambda: app.text("#state") == "Stopped", 30, "the panel should first show the backend stopped")
+    app.screenshot("01-panel-stopped")
+    app.find("#start").click()
+    app.wait(lambda: app.text("#state").startswith("Running"), 90, "the panel never showed Running")
+    app.wait(lambda: "linux/amd64" in app.text("#workers"), 30, "no workers shown")
+    assert docker("inspect", "-f", "{{.State.Running}}", app.backend).stdout.strip() == "true"
+    assert app.text("#container-id") == docker("inspect", "-f", "{{.Id}}", app.backend).stdout.strip()
+    assert "5000" in app.text("#ports") and "running" in app.text("#ports")
+    assert app.find("#stop").is_enabled() and not app.find("#start").is_enabled()
+    app.screenshot("02-panel-running")
+
+
+def test_settings_ports_are_validated_and_applying_gives_the_matching_sidecars(app):
+    app.window("Assemble Backend")
+    app.find("#open-settings").click()
+    app.window("Assemble Backend Settings")
+    app.wait(lambda: "5000" in app.text("#ports"), 10)
+    app.type_into("#port-input", "70000")
+    app.find("#add-port").click()
+    app.wait(lambda: "out of range" in app.text("#ports-error"), 10, "no error next to the ports field")
+    app.screenshot("03-settings-invalid-port")
+    app.type_into("#port-input", "6071,6072")
+    app.find("#add-port").click()
+    app.wait(lambda: "6071" in app.text("#ports") and app.text("#ports-error") == "", 10,
+             f"adding 6071,6072 failed: {app.text('#ports-error')!r}")
+    app.find("button[aria-label='Remove 5000']").click()
+    app.find("#save").click()
+    app.wait(lambda: app.text("#saved") == "Saved.", 10,
+             "not saved: " + " | ".join(app.text(f"#{f}-error") for f in ("ports", "cache", "image")))
+    app.wait(lambda: app.find("#differences").is_displayed(), 20, "no offer to apply the changed settings")
+    assert "running 5000, settings 6071,6072" in app.text("#differences")
+    app.screenshot("04-settings-apply")
+    app.find("#apply").click()
+    expected = [app.backend, f"{app.backend}-proxy-port-6071", f"{app.backend}-proxy-port-6072"]
+    app.wait(lambda: container_names(app.backend) == expected, 90, "the sidecars do not match the settings")
+    app.wait(lambda: not app.find("#differences").is_displayed(), 30, "the settings still differ after applying")
+
+
+def test_the_log_viewer_shows_buildkit_lines_and_search_finds_one(app):
+    app.window("Assemble Backend")
+    app.find("#open-logs").click()
+    app.window("Assemble Backend Logs")
+    app.wait(lambda: "running server on" in app.text("#lines"), 30, "buildkitd's lines are not shown")
+    app.type_into("#search", "running server on")
+    app.wait(lambda: app.text("#matches").startswith("1 of "), 10, "the search found nothing")
+    marks = app.driver.find_elements(By.CSS_SELECTOR, "#lines mark")
+    assert marks and marks[0].text == "running server on"
+    current = app.find("#lines .line.current")
+    assert "running server on" in current.text
+    app.screenshot("05-logs-search")
+
+
+def test_a_log_line_with_markup_renders_as_text(app):
+    app.window("Assemble Backend Logs")
+    app.type_into("#search", "")
+    app.find("#follow").click() if app.text("#follow") == "Follow" else None
+    # buildkitd is PID 1: what it writes to stdout is the container's log.
+    docker("exec", app.backend, "sh", "-c", f"echo '{XSS}' > /proc/1/fd/1")
+    app.wait(lambda: XSS in app.text("#lines"), 20, "the markup line never appeared")
+    assert app.driver.find_elements(By.CSS_SELECTOR, "#lines img") == []
+    try:
+        alert = app.driver.switch_to.alert.text
+        raise AssertionError(f"the log line ran as HTML: alert {alert!r}")
+    except NoAlertPresentException:
+        pass
+    app.screenshot("06-logs-markup-as-text")
+
+
+def test_docker_rm_of_the_backend_turns_panel_and_tray_to_stopped(app):
+    app.window("Assemble Backend")
+    app.wait(lambda: app.text("#state").startswith("Running"), 30)
+    assert app.tray.item("Backend:")["label"].startswith("Backend: Running")
+    removed_at = time.time()
+    docker("rm", "-f", app.backend)
+    app.wait(lambda: app.text("#state") == "Stopped", 10, "the panel did not notice the removal")
+    panel_seconds = time.time() - removed_at
+    app.wait(lambda: app.tray.item("Backend:")["label"] == "Backend: Stopped", 10, "the tray did not notice")
+    assert panel_seconds < 5, f"the panel took {panel_seconds:.1f}s"
+    assert app.tray.item("Start")["enabled"] and not app.tray.item("Stop")["enabled"]
+    app.screenshot("07-panel-after-docker-rm")
+    # The sidecars of the removed backend are left for the next start or stop to clear.
+    docker("rm", "-f", f"{app.backend}-proxy-port-6071", f"{app.backend}-proxy-port-6072", check=False)
+
+
+def test_the_tray_menu_starts_and_stops_the_backend(app):
+    labels = [entry["label"] for entry in app.tray.menu()]
+    for expected in ["Start", "Stop", "Restart", "Open panel", "Settings…", "Logs…", "Quit"]:
+        assert expected in labels, f"{expected!r} missing from the tray menu {labels}"
+    app.tray.click("Start")
+    app.wait(lambda: app.tray.item("Backend:")["label"].startswith("Backend: Running"), 90, "tray Start did not start")
+    assert docker("inspect", "-f", "{{.State.Running}}", app.backend).stdout.strip() == "true"
+    app.window("Assemble Backend")
+    app.wait(lambda: app.text("#state").startswith("Running"), 10)
+    app.tray.click("Stop")
+    app.wait(lambda: container_names(app.backend) == [], 60, "tray Stop left containers")
+    app.wait(lambda: app.text("#state") == "Stopped", 10)
+    app.window("Assemble Backend Settings")
+    app.screenshot("08-settings")

@@ -1,0 +1,141 @@
+// The panel: the backend's state, ports, workers and cache, with Start/Stop/Restart and Purge.
+"use strict";
+
+let current = null;
+const STATE_LABELS = {
+  stopped: "Stopped", starting: "Starting…", running: "Running", stopping: "Stopping…",
+  error: "Error", "docker-unavailable": "Docker unavailable",
+};
+
+function render(snapshot) {
+  current = snapshot;
+  const state = $("state");
+  state.textContent = STATE_LABELS[snapshot.state] || snapshot.state;
+  $("status-line").textContent = snapshot.status_line.replace(/^Backend: [^·]*·? ?/, "");
+  state.className = "badge " + snapshot.state;
+  $("start").disabled = !snapshot.can_start;
+  $("stop").disabled = !snapshot.can_stop;
+  $("restart").disabled = !snapshot.can_restart;
+  $("message").textContent = snapshot.message || "";
+  show($("message"), Boolean(snapshot.message));
+  show($("differences"), snapshot.differences.length > 0);
+  $("difference-list").textContent = snapshot.differences.join("; ");
+  if (snapshot.state !== "starting") show($("pull"), false);
+
+  const info = snapshot.info;
+  $("name").textContent = snapshot.name;
+  $("container-id").textContent = info ? info.id : "—";
+  $("image").textContent = info ? info.image_digest : "—";
+  $("buildkit-version").textContent = info && info.buildkit_version ? info.buildkit_version : "—";
+  $("cache-volume").textContent = info ? (info.cache_volume || "none (the cache is lost on stop)") : "—";
+  $("security").textContent = info ? (info.security === "privileged" ? "privileged" : "capabilities (engine refused --privileged)") : "—";
+  renderUptime();
+  renderPorts(snapshot);
+  renderWorkers(info);
+  renderCache(info);
+  $("purge").disabled = !info;
+}
+
+function renderUptime() {
+  const info = current && current.info;
+  $("uptime").textContent = info && info.started_at ? since(info.started_at) : "—";
+}
+
+function renderPorts(snapshot) {
+  const rows = snapshot.ports.map((p) =>
+    el("tr", {}, el("td", { text: String(p.port) }), el("td", { text: p.sidecar || "—" }),
+      el("td", { class: "state-" + p.state, text: p.state })));
+  $("ports").replaceChildren(...rows);
+  show($("no-ports"), Boolean(snapshot.info) && rows.length === 0);
+}
+
+function renderWorkers(info) {
+  if (!info) { $("workers").replaceChildren("—"); return; }
+  const workers = info.workers.map((w) =>
+    el("div", { class: "worker" },
+      el("div", {}, el("strong", { text: w.id }), w.buildkit_version ? el("span", { class: "muted", text: "  BuildKit " + w.buildkit_version }) : null),
+      el("div", {}, el("span", { class: "muted", text: "Platforms: " }), w.platforms.join(", ")),
+      el("details", {}, el("summary", { text: `Labels (${Object.keys(w.labels).length})` }),
+        el("dl", { class: "facts" }, Object.entries(w.labels).flatMap(([k, v]) => [el("dt", { text: k.replace("org.mobyproject.buildkit.worker.", "") }), el("dd", { text: v })])))));
+  $("workers").replaceChildren(...(workers.length ? workers : ["No workers."]));
+}
+
+function renderCache(info) {
+  const total = info ? info.cache.total : 0;
+  const pct = (n) => (total > 0 ? (100 * n) / total : 0) + "%";
+  $("bar-in-use").style.width = info ? pct(info.cache.in_use) : "0%";
+  $("bar-reclaimable").style.width = info ? pct(info.cache.reclaimable) : "0%";
+  const text = info ? info.cache_text : {};
+  $("legend-in-use").textContent = "In use " + (text.in_use || "—");
+  $("legend-reclaimable").textContent = "Reclaimable " + (text.reclaimable || "—");
+  $("legend-total").textContent = info ? `Total ${text.total} in ${info.cache.entries} entries` : "Total —";
+  const types = info ? Object.entries(info.cache_by_type).sort((a, b) => b[1] - a[1]) : [];
+  const largest = types.length ? types[0][1] : 0;
+  $("types").replaceChildren(...types.map(([kind, size]) => {
+    const mini = el("div", { class: "mini" });
+    mini.style.width = (largest > 0 ? (100 * size) / largest : 0) + "%";
+    return el("div", {}, el("span", { text: kind }), mini, el("span", { class: "muted", text: text["type:" + kind] || "" }));
+  }));
+}
+
+async function act(command) {
+  try {
+    await invoke(command);
+  } catch (error) {
+    showError(sentence(error));
+  }
+}
+
+function showError(text) {
+  $("message").textContent = text;
+  show($("message"), true);
+}
+
+async function askPurge() {
+  try {
+    const preview = await invoke("purge_preview");
+    $("confirm-text").textContent =
+      `This removes ${preview.entries} cache entries and frees ${preview.reclaimable_text}. Entries in use by a running build are kept.`;
+    show($("confirm"), true);
+  } catch (error) {
+    showError(sentence(error));
+  }
+}
+
+async function purge() {
+  show($("confirm"), false);
+  try {
+    const result = await invoke("purge_cache");
+    $("legend-total").textContent = `Purged ${result.entries} entries, freed ${result.freed_text}`;
+  } catch (error) {
+    showError(sentence(error));
+  }
+}
+
+function pullProgress(event) {
+  if (event.event === "pull-progress") {
+    show($("pull"), true);
+    const pct = event.total > 0 ? Math.floor((100 * event.downloaded) / event.total) : 0;
+    $("pull-bar").style.width = pct + "%";
+    $("pull-text").textContent = `${event.image}: ${pct}% (${event.layers_done}/${event.layers} layers)`;
+  } else if (event.event === "pull-done") {
+    $("pull-bar").style.width = "100%";
+    $("pull-text").textContent = `${event.image}: pulled`;
+  }
+}
+
+window.addEventListener("DOMContentLoaded", async () => {
+  $("start").addEventListener("click", () => act("start_backend"));
+  $("stop").addEventListener("click", () => act("stop_backend"));
+  $("restart").addEventListener("click", () => act("restart_backend"));
+  $("apply").addEventListener("click", () => act("restart_backend"));
+  $("purge").addEventListener("click", askPurge);
+  $("confirm-cancel").addEventListener("click", () => show($("confirm"), false));
+  $("confirm-ok").addEventListener("click", purge);
+  $("open-settings").addEventListener("click", () => openWindow("settings"));
+  $("open-logs").addEventListener("click", () => openWindow("logs"));
+  await listen("snapshot", (event) => render(event.payload));
+  await listen("start-progress", (event) => pullProgress(event.payload));
+  render(await invoke("snapshot"));
+  setInterval(renderUptime, 1000);
+});

@@ -1,0 +1,98 @@
+// Settings: ports, cache volume and image, validated by the core (the same rules as the CLI).
+"use strict";
+
+let ports = [];
+let view = null;
+
+function renderPorts() {
+  $("ports").replaceChildren(...ports.map((port) =>
+    el("span", { class: "chip" }, String(port),
+      el("button", { title: `Remove ${port}`, "aria-label": `Remove ${port}`, onclick: () => { ports = ports.filter((p) => p !== port); renderPorts(); } }, "×"))));
+  if (ports.length === 0) $("ports").append(el("span", { class: "muted", text: "No ports: builds cannot reach the host." }));
+}
+
+function fieldError(field, text) {
+  $(field + "-error").textContent = text || "";
+  if (field === "ports") $("port-input").classList.toggle("invalid", Boolean(text));
+  if (field === "image") $("image").classList.toggle("invalid", Boolean(text));
+}
+
+async function addPort() {
+  fieldError("ports", "");
+  try {
+    ports = await invoke("add_port", { ports, typed: $("port-input").value });
+    $("port-input").value = "";
+    renderPorts();
+  } catch (error) {
+    fieldError("ports", sentence(error));
+  }
+}
+
+function chosenCache() {
+  const choice = document.querySelector("input[name=cache]:checked").value;
+  switch (choice) {
+    case "auto": return { kind: "auto" };
+    case "default": return { kind: "named", name: view.default_volume };
+    case "existing": return { kind: "named", name: $("volume-list").value };
+    case "new": return { kind: "named", name: $("new-volume").value.trim() };
+    default: return { kind: "anonymous" };
+  }
+}
+
+function selectCache(cache, volumes) {
+  let choice = "auto";
+  if (cache.kind === "anonymous") choice = "none";
+  else if (cache.kind === "named" && cache.name === view.default_volume) choice = "default";
+  else if (cache.kind === "named" && volumes.includes(cache.name)) { choice = "existing"; $("volume-list").value = cache.name; }
+  else if (cache.kind === "named") { choice = "new"; $("new-volume").value = cache.name; }
+  document.querySelector(`input[name=cache][value=${choice}]`).checked = true;
+  updateNoneWarning();
+}
+
+function updateNoneWarning() {
+  show($("none-warning"), document.querySelector("input[name=cache]:checked").value === "none");
+}
+
+async function save() {
+  ["ports", "cache", "image"].forEach((f) => fieldError(f, ""));
+  $("saved").textContent = "";
+  const image = $("image").value.trim();
+  const settings = { ports, cache: chosenCache(), image: image === "" ? null : image };
+  try {
+    await invoke("save_settings", { settings });
+    $("saved").textContent = "Saved.";
+  } catch (error) {
+    fieldError(error && error.field ? error.field : "image", sentence(error));
+  }
+}
+
+function renderDifferences(snapshot) {
+  show($("differences"), snapshot.differences.length > 0);
+  $("difference-list").textContent = snapshot.differences.join("; ");
+}
+
+window.addEventListener("DOMContentLoaded", async () => {
+  view = await invoke("get_settings");
+  $("path").textContent = view.path;
+  $("default-volume").textContent = view.default_volume;
+  $("default-volume-auto").textContent = view.default_volume;
+  $("default-image").textContent = view.default_image;
+  $("image").placeholder = view.default_image;
+  $("image").value = view.settings.image || "";
+  if (view.warning) { $("load-warning-text").textContent = view.warning; show($("load-warning"), true); }
+  ports = view.settings.ports.slice();
+  renderPorts();
+  let volumes = [];
+  try { volumes = await invoke("list_volumes"); } catch (error) { fieldError("cache", sentence(error)); }
+  $("volume-list").replaceChildren(...volumes.map((v) => el("option", { value: v, text: v })));
+  selectCache(view.settings.cache, volumes);
+  document.querySelectorAll("input[name=cache]").forEach((r) => r.addEventListener("change", updateNoneWarning));
+  $("add-port").addEventListener("click", addPort);
+  $("port-input").addEventListener("keydown", (e) => { if (e.key === "Enter") addPort(); });
+  $("save").addEventListener("click", save);
+  $("apply").addEventListener("click", async () => {
+    try { await invoke("restart_backend"); } catch (error) { $("saved").textContent = sentence(error); }
+  });
+  await listen("snapshot", (event) => renderDifferences(event.payload));
+  renderDifferences(await invoke("snapshot"));
+});
