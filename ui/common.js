@@ -47,3 +47,8 @@ function since(iso) {
   if (minutes) return `${minutes}m ${seconds}s`;
   return `${seconds}s`;
 }
+
+/** Opens our documentation in the user's browser (the shell plugin allows only docs.docker.com). */
+function openDocs() {
+  tauri.shell.open("https://docs.docker.com/assemble/advanced/");
+}

@@ -11,7 +11,8 @@ function render(snapshot) {
   current = snapshot;
   const state = $("state");
   state.textContent = STATE_LABELS[snapshot.state] || snapshot.state;
-  $("status-line").textContent = snapshot.status_line.replace(/^Backend: [^·]*·? ?/, "");
+  const proxied = snapshot.status_line.split(" · ")[1];
+  $("status-line").textContent = proxied ? "· " + proxied : "";
   state.className = "badge " + snapshot.state;
   $("start").disabled = !snapshot.can_start;
   $("stop").disabled = !snapshot.can_stop;
@@ -46,11 +47,12 @@ function renderPorts(snapshot) {
     el("tr", {}, el("td", { text: String(p.port) }), el("td", { text: p.sidecar || "—" }),
       el("td", { class: "state-" + p.state, text: p.state })));
   $("ports").replaceChildren(...rows);
-  show($("no-ports"), Boolean(snapshot.info) && rows.length === 0);
+  $("no-ports").textContent = snapshot.info ? "No host ports are proxied." : "The backend is not running.";
+  show($("no-ports"), rows.length === 0);
 }
 
 function renderWorkers(info) {
-  if (!info) { $("workers").replaceChildren("—"); return; }
+  if (!info) { $("workers").replaceChildren("The backend is not running."); return; }
   const workers = info.workers.map((w) =>
     el("div", { class: "worker" },
       el("div", {}, el("strong", { text: w.id }), w.buildkit_version ? el("span", { class: "muted", text: "  BuildKit " + w.buildkit_version }) : null),
@@ -134,6 +136,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("confirm-ok").addEventListener("click", purge);
   $("open-settings").addEventListener("click", () => openWindow("settings"));
   $("open-logs").addEventListener("click", () => openWindow("logs"));
+  $("docs").addEventListener("click", openDocs);
   await listen("snapshot", (event) => render(event.payload));
   await listen("start-progress", (event) => pullProgress(event.payload));
   render(await invoke("snapshot"));

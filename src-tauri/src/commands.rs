@@ -195,3 +195,53 @@ pub fn save_text(name: String, text: String) -> Reply<String> {
 pub fn open_window<R: Runtime>(app: AppHandle<R>, kind: windows::Kind) {
     windows::show(&app, kind);
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tauri::{
+        ipc::{CallbackFn, InvokeBody},
+        test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY},
+        webview::InvokeRequest,
+        WebviewWindow, WebviewWindowBuilder,
+    };
+
+    fn window() -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
+        let app = mock_builder()
+            .invoke_handler(tauri::generate_handler![super::add_port])
+            .build(mock_context(noop_assets()))
+            .expect("mock app");
+        let window = WebviewWindowBuilder::new(&app, "settings", Default::default()).build().expect("mock window");
+        (app, window)
+    }
+
+    fn invoke(
+        window: &WebviewWindow<MockRuntime>,
+        cmd: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, serde_json::Value> {
+        let request = InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().expect("url"),
+            body: InvokeBody::Json(body),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        };
+        get_ipc_response(window, request).map(|r| r.deserialize::<serde_json::Value>().expect("json reply"))
+    }
+
+    /// The argument names are the ones the settings window sends, and errors arrive as sentences.
+    #[test]
+    fn add_port_speaks_the_settings_window_language() {
+        let (_app, window) = window();
+        assert_eq!(
+            invoke(&window, "add_port", json!({"ports": [5000], "typed": "7000,6000"})),
+            Ok(json!([5000, 6000, 7000]))
+        );
+        let refused =
+            invoke(&window, "add_port", json!({"ports": [5000], "typed": "abc"})).expect_err("abc is refused");
+        assert!(refused.as_str().is_some_and(|s| s.contains("\"abc\" is not a port number")), "{refused}");
+    }
+}

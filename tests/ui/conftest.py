@@ -49,15 +49,18 @@ class App:
     def window(self, title, timeout=20):
         """Switches to the window with this title (each window is a WebDriver handle)."""
         deadline = time.time() + timeout
+        seen = []
         while time.time() < deadline:
+            seen = []
             for handle in self.driver.window_handles:
                 self.driver.switch_to.window(handle)
-                if self.driver.title == title:
+                seen.append(self.driver.title)
+                if seen[-1] == title:
                     WebDriverWait(self.driver, timeout).until(
                         lambda d: d.execute_script("return document.readyState") == "complete")
                     return
             time.sleep(0.2)
-        raise AssertionError(f"no window titled {title!r}")
+        raise AssertionError(f"no window titled {title!r}; the windows are {seen!r}")
 
     def find(self, css):
         return self.driver.find_element(By.CSS_SELECTOR, css)
@@ -121,6 +124,10 @@ def app():
             tauri_driver.kill()
         for name in container_names(f"docker-assemble-backend-{user}"):
             docker("rm", "-f", "-v", name, check=False)
+        driver_log.close()
+        log = os.path.join(config, "tauri-driver.log")
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        shutil.copy(log, os.path.join(SCREENSHOTS, "tauri-driver.log"))  # the app's own output, for failures
         shutil.rmtree(config, ignore_errors=True)
 
 

@@ -49,6 +49,18 @@ def test_settings_ports_are_validated_and_applying_gives_the_matching_sidecars(a
     app.wait(lambda: not app.find("#differences").is_displayed(), 30, "the settings still differ after applying")
 
 
+def test_a_sidecar_that_dies_shows_in_the_panel(app):
+    app.window("Assemble Backend")
+    sidecar = f"{app.backend}-proxy-port-6071"
+    app.wait(lambda: "6071" in app.text("#ports") and "exited" not in app.text("#ports"), 30)
+    docker("kill", sidecar)
+    app.wait(lambda: "exited" in app.text("#ports"), 10, "the dead sidecar does not show")
+    assert app.text("#state") == "Running", "a dead sidecar does not stop the backend"
+    app.screenshot("05-panel-dead-sidecar")
+    docker("start", sidecar)
+    app.wait(lambda: "exited" not in app.text("#ports"), 10)
+
+
 def test_the_log_viewer_shows_buildkit_lines_and_search_finds_one(app):
     app.window("Assemble Backend")
     app.find("#open-logs").click()
@@ -60,7 +72,7 @@ def test_the_log_viewer_shows_buildkit_lines_and_search_finds_one(app):
     assert marks and marks[0].text == "running server on"
     current = app.find("#lines .line.current")
     assert "running server on" in current.text
-    app.screenshot("05-logs-search")
+    app.screenshot("06-logs-search")
 
 
 def test_a_log_line_with_markup_renders_as_text(app):
@@ -76,7 +88,7 @@ def test_a_log_line_with_markup_renders_as_text(app):
         raise AssertionError(f"the log line ran as HTML: alert {alert!r}")
     except NoAlertPresentException:
         pass
-    app.screenshot("06-logs-markup-as-text")
+    app.screenshot("07-logs-markup-as-text")
 
 
 def test_docker_rm_of_the_backend_turns_panel_and_tray_to_stopped(app):
@@ -90,7 +102,7 @@ def test_docker_rm_of_the_backend_turns_panel_and_tray_to_stopped(app):
     app.wait(lambda: app.tray.item("Backend:")["label"] == "Backend: Stopped", 10, "the tray did not notice")
     assert panel_seconds < 5, f"the panel took {panel_seconds:.1f}s"
     assert app.tray.item("Start")["enabled"] and not app.tray.item("Stop")["enabled"]
-    app.screenshot("07-panel-after-docker-rm")
+    app.screenshot("08-panel-after-docker-rm")
     # The sidecars of the removed backend are left for the next start or stop to clear.
     docker("rm", "-f", f"{app.backend}-proxy-port-6071", f"{app.backend}-proxy-port-6072", check=False)
 
@@ -108,4 +120,4 @@ def test_the_tray_menu_starts_and_stops_the_backend(app):
     app.wait(lambda: container_names(app.backend) == [], 60, "tray Stop left containers")
     app.wait(lambda: app.text("#state") == "Stopped", 10)
     app.window("Assemble Backend Settings")
-    app.screenshot("08-settings")
+    app.screenshot("09-settings")
