@@ -108,7 +108,7 @@ async function purge() {
   show($("confirm"), false);
   try {
     const result = await invoke("purge_cache");
-    $("legend-total").textContent = `Purged ${result.entries} entries, freed ${result.freed_text}`;
+    $("purge-result").textContent = `Purged ${result.entries} entries, freed ${result.freed_text}.`;
   } catch (error) {
     showError(sentence(error));
   }
@@ -132,6 +132,9 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("restart").addEventListener("click", () => act("restart_backend"));
   $("apply").addEventListener("click", () => act("restart_backend"));
   $("purge").addEventListener("click", askPurge);
+  $("refresh-cache").addEventListener("click", () => invoke("refresh").catch((e) => showError(sentence(e))));
+  // Builds change the cache without a Docker event: read it again when the panel comes forward.
+  window.addEventListener("focus", () => invoke("refresh").catch(() => {}));
   $("confirm-cancel").addEventListener("click", () => show($("confirm"), false));
   $("confirm-ok").addEventListener("click", purge);
   $("open-settings").addEventListener("click", () => openWindow("settings"));

@@ -22,6 +22,12 @@ pub fn snapshot(state: State<'_, AppState>) -> Snapshot {
     state.latest()
 }
 
+/// Reads the state again now (cache figures change with builds, which are not Docker events).
+#[tauri::command]
+pub async fn refresh<R: Runtime>(app: AppHandle<R>) -> Snapshot {
+    live::refresh(&app).await
+}
+
 #[tauri::command]
 pub async fn start_backend<R: Runtime>(app: AppHandle<R>) -> Reply<()> {
     actions::run(&app, Action::Start).await
@@ -49,9 +55,8 @@ pub async fn purge_preview(state: State<'_, AppState>) -> Reply<PurgePreview> {
     let backend = state.backend().await.map_err(|e| e.to_string())?;
     let records = backend.cache_usage().await.map_err(|e| e.to_string())?;
     let totals = CacheTotals::of(&records);
-    let reclaimable_entries = records.iter().filter(|r| r.reclaimable()).count();
     Ok(PurgePreview {
-        entries: reclaimable_entries,
+        entries: totals.reclaimable_entries,
         reclaimable: totals.reclaimable,
         reclaimable_text: assemble_core::units::human_size(totals.reclaimable),
     })

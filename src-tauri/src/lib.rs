@@ -24,6 +24,7 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) {
         .manage(AppState::load())
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
+            commands::refresh,
             commands::start_backend,
             commands::stop_backend,
             commands::restart_backend,

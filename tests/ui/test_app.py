@@ -61,6 +61,23 @@ def test_a_sidecar_that_dies_shows_in_the_panel(app):
     app.wait(lambda: "exited" not in app.text("#ports"), 10)
 
 
+def test_purge_says_what_it_frees_and_empties_the_cache(app):
+    app.window("Assemble Backend")
+    build = ("d=$(mktemp -d); echo cached > $d/f; printf 'FROM scratch\\nCOPY f /\\n' > $d/Dockerfile; "
+             "buildctl build --frontend dockerfile.v0 --local context=$d --local dockerfile=$d")
+    docker("exec", app.backend, "sh", "-c", build)
+    app.find("#refresh-cache").click()
+    app.wait(lambda: not app.text("#legend-total").startswith("Total 0B"), 20, "the build's cache does not show")
+    app.find("#purge").click()
+    app.wait(lambda: app.find("#confirm").is_displayed(), 10)
+    question = app.text("#confirm-text")
+    assert "frees" in question and "B." in question, question
+    app.screenshot("06-panel-purge-confirm")
+    app.find("#confirm-ok").click()
+    app.wait(lambda: app.text("#purge-result").startswith("Purged "), 20, "no purge result")
+    app.wait(lambda: app.text("#legend-total") == "Total 0B in 0 entries", 20, "the cache is not empty after purge")
+
+
 def test_the_log_viewer_shows_buildkit_lines_and_search_finds_one(app):
     app.window("Assemble Backend")
     app.find("#open-logs").click()
@@ -72,7 +89,7 @@ def test_the_log_viewer_shows_buildkit_lines_and_search_finds_one(app):
     assert marks and marks[0].text == "running server on"
     current = app.find("#lines .line.current")
     assert "running server on" in current.text
-    app.screenshot("06-logs-search")
+    app.screenshot("07-logs-search")
 
 
 def test_a_log_line_with_markup_renders_as_text(app):
@@ -88,7 +105,7 @@ def test_a_log_line_with_markup_renders_as_text(app):
         raise AssertionError(f"the log line ran as HTML: alert {alert!r}")
     except NoAlertPresentException:
         pass
-    app.screenshot("07-logs-markup-as-text")
+    app.screenshot("08-logs-markup-as-text")
 
 
 def test_docker_rm_of_the_backend_turns_panel_and_tray_to_stopped(app):
@@ -102,7 +119,7 @@ def test_docker_rm_of_the_backend_turns_panel_and_tray_to_stopped(app):
     app.wait(lambda: app.tray.item("Backend:")["label"] == "Backend: Stopped", 10, "the tray did not notice")
     assert panel_seconds < 5, f"the panel took {panel_seconds:.1f}s"
     assert app.tray.item("Start")["enabled"] and not app.tray.item("Stop")["enabled"]
-    app.screenshot("08-panel-after-docker-rm")
+    app.screenshot("09-panel-after-docker-rm")
     # The sidecars of the removed backend are left for the next start or stop to clear.
     docker("rm", "-f", f"{app.backend}-proxy-port-6071", f"{app.backend}-proxy-port-6072", check=False)
 
@@ -120,4 +137,4 @@ def test_the_tray_menu_starts_and_stops_the_backend(app):
     app.wait(lambda: container_names(app.backend) == [], 60, "tray Stop left containers")
     app.wait(lambda: app.text("#state") == "Stopped", 10)
     app.window("Assemble Backend Settings")
-    app.screenshot("09-settings")
+    app.screenshot("10-settings")

@@ -69,6 +69,8 @@ impl CacheRecord {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct CacheTotals {
     pub entries: usize,
+    /// Entries a purge would remove.
+    pub reclaimable_entries: usize,
     pub total: i64,
     pub in_use: i64,
     pub reclaimable: i64,
@@ -84,6 +86,7 @@ impl CacheTotals {
                 t.in_use += r.size;
             } else {
                 t.reclaimable += r.size;
+                t.reclaimable_entries += 1;
             }
             if r.shared {
                 t.shared += r.size;
@@ -314,7 +317,10 @@ mod tests {
             record(7, false, false, "regular"),
         ];
         let totals = CacheTotals::of(&records);
-        assert_eq!(totals, CacheTotals { entries: 3, total: 157, in_use: 100, reclaimable: 57, shared: 50 });
+        assert_eq!(
+            totals,
+            CacheTotals { entries: 3, reclaimable_entries: 2, total: 157, in_use: 100, reclaimable: 57, shared: 50 }
+        );
         let by_type = CacheTotals::by_type(&records);
         assert_eq!(by_type.get("regular"), Some(&107));
         assert_eq!(by_type.get("source.local"), Some(&50));
