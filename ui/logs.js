@@ -33,7 +33,7 @@ function onBatch(batch) {
   scheduleRender();
 }
 
-/** Keeps at most MAX_LINES, dropping the oldest in blocks so trimming stays cheap. */
+/** Keeps at most MAX_LINES, dropping the oldest first. */
 function trim() {
   const excess = texts.length - MAX_LINES;
   if (excess <= 0) return;

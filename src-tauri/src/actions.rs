@@ -25,11 +25,10 @@ pub async fn run<R: Runtime>(app: &AppHandle<R>, action: Action) -> Result<(), S
     live::publish(app, state.store(state.latest()));
     let result = perform(app, &state, action).await;
     state.end();
-    let snapshot = live::refresh(app).await;
+    live::refresh(app).await;
     if let Err(message) = &result {
         // The failure also shows in every window, not only in the one that asked.
         let _ = app.emit("action-error", message);
-        let _ = snapshot;
     }
     result
 }
