@@ -49,16 +49,21 @@ def test_settings_ports_are_validated_and_applying_gives_the_matching_sidecars(a
     app.wait(lambda: not app.find("#differences").is_displayed(), 30, "the settings still differ after applying")
 
 
-def test_a_sidecar_that_dies_shows_in_the_panel(app):
+def test_a_sidecar_that_dies_is_put_back_by_the_app(app):
     app.window("Assemble Backend")
     sidecar = f"{app.backend}-proxy-port-6071"
     app.wait(lambda: "6071" in app.text("#ports") and "exited" not in app.text("#ports"), 30)
+    killed = docker("inspect", "-f", "{{.Id}}", sidecar).stdout.strip()
     docker("kill", sidecar)
-    app.wait(lambda: "exited" in app.text("#ports"), 10, "the dead sidecar does not show")
+
+    def replaced():
+        found = docker("inspect", "-f", "{{.Id}} {{.State.Running}}", sidecar, check=False).stdout.split()
+        return len(found) == 2 and found[0] != killed and found[1] == "true"
+    app.wait(replaced, 20, "the killed sidecar was not replaced by a running one")
+    app.wait(lambda: "exited" not in app.text("#ports") and "missing" not in app.text("#ports"), 10,
+             f"the panel does not show the port proxied again: {app.text('#ports')!r}")
     assert app.text("#state") == "Running", "a dead sidecar does not stop the backend"
-    app.screenshot("05-panel-dead-sidecar")
-    docker("start", sidecar)
-    app.wait(lambda: "exited" not in app.text("#ports"), 10)
+    app.screenshot("05-panel-sidecar-put-back")
 
 
 def test_purge_says_what_it_frees_and_empties_the_cache(app):

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod error;
 pub mod image;
 pub mod info;
+pub mod keeper;
 pub mod labels;
 pub mod lock;
 pub mod logs;

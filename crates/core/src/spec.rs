@@ -1,7 +1,9 @@
 //! The container specifications: the backend in either security mode, and a sidecar.
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions, RestartPolicy, RestartPolicyNameEnum,
+};
 
 use crate::{
     labels::{self, BackendLabels, SecurityMode},
@@ -17,6 +19,12 @@ pub const STATE_DIR: &str = "/var/lib/buildkit";
 /// start of the container.
 const REMOUNT_CGROUPS_THEN_EXEC: &str = r#"for m in $(awk '$3=="cgroup"||$3=="cgroup2"{print $2}' /proc/mounts); do mount -o remount,bind,rw "$m" 2>/dev/null || echo "assemble: could not remount $m read-write" >&2; done; exec buildkitd "$@""#;
 
+/// Like buildx's docker-container driver: back after an engine restart or a crash, but not after
+/// a `docker stop` or `docker kill`.
+fn restart_unless_stopped() -> Option<RestartPolicy> {
+    Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None })
+}
+
 pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
     let cache_mount = Mount {
         target: Some(STATE_DIR.into()),
@@ -31,6 +39,7 @@ pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
     };
     let mut host_config = HostConfig {
         mounts: Some(vec![cache_mount]),
+        restart_policy: restart_unless_stopped(),
         // Engines without IPv6 networks disable it even on loopback; the sidecars listen on ::1
         // too, because `localhost` may resolve there first.
         sysctls: Some(HashMap::from([("net.ipv6.conf.lo.disable_ipv6".to_string(), "0".to_string())])),
@@ -70,7 +79,11 @@ pub fn sidecar(names: &Names, port: u16, backend_id: &str, gateway: &str, image:
         entrypoint: Some(vec![RELAY_PATH.into()]),
         cmd: Some(vec!["--port".into(), port.to_string(), "--target".into(), target(gateway, port)]),
         labels: Some(labels::for_proxy(names, port, backend_id)),
-        host_config: Some(HostConfig { network_mode: Some(format!("container:{backend_id}")), ..Default::default() }),
+        host_config: Some(HostConfig {
+            network_mode: Some(format!("container:{backend_id}")),
+            restart_policy: restart_unless_stopped(),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -125,7 +138,9 @@ mod tests {
     #[test]
     fn sidecar_joins_the_backend_and_targets_the_gateway() {
         let body = sidecar(&Names::for_user("u"), 6000, "abc", "172.17.0.1", "proxy:1");
-        assert_eq!(body.host_config.unwrap().network_mode.as_deref(), Some("container:abc"));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("container:abc"));
+        assert_eq!(host.restart_policy.and_then(|p| p.name), Some(RestartPolicyNameEnum::UNLESS_STOPPED));
         assert_eq!(body.cmd.unwrap(), ["--port", "6000", "--target", "172.17.0.1:6000"]);
         assert_eq!(target("fd00::1", 5000), "[fd00::1]:5000");
     }

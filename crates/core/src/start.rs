@@ -241,7 +241,7 @@ impl Backend {
         }
     }
 
-    async fn start_sidecars(
+    pub(crate) async fn start_sidecars(
         &self,
         backend: &OurContainer,
         ports: &PortSet,
@@ -274,31 +274,10 @@ impl Backend {
         Ok(())
     }
 
-    /// Start on a running backend: leave it alone, but put back sidecars that went missing.
+    /// Start on a running backend: leave it alone, but repair its sidecars (missing, dead, or left
+    /// in the namespace of an earlier run).
     async fn keep_running(&self, backend: OurContainer, request: &StartRequest) -> Result<StartOutcome> {
-        let sidecars = self.sidecars().await?;
-        let missing: Vec<u16> = backend
-            .config
-            .ports
-            .iter()
-            .filter(|port| {
-                !sidecars.iter().any(|s| s.port == Some(*port) && s.state == "running" && s.backend_id == backend.id)
-            })
-            .collect();
-        if !missing.is_empty() {
-            for sidecar in sidecars.iter().filter(|s| s.port.is_some_and(|p| missing.contains(&p))) {
-                self.remove_container(&sidecar.id).await?;
-            }
-            let image = proxy_image::ensure(&self.docker, &crate::progress::silent).await?;
-            let mut created = Created::default();
-            let result = self
-                .start_sidecars(&backend, &PortSet::from_ports(missing), &image, &crate::progress::silent, &mut created)
-                .await;
-            if let Err(err) = result {
-                created.undo(self).await;
-                return Err(err);
-            }
-        }
+        self.repair_sidecars(&backend).await?;
         Ok(StartOutcome::AlreadyRunning {
             id: backend.id,
             name: backend.name,
@@ -361,13 +340,13 @@ pub(crate) async fn last_log_lines(docker: &Docker, id: &str) -> String {
 
 /// What this start created, so a failure can take it all back.
 #[derive(Default)]
-struct Created {
+pub(crate) struct Created {
     containers: Vec<String>,
     volumes: Vec<String>,
 }
 
 impl Created {
-    async fn undo(self, backend: &Backend) {
+    pub(crate) async fn undo(self, backend: &Backend) {
         for id in self.containers.iter().rev() {
             let _ = backend.remove_container(id).await;
         }
