@@ -3,7 +3,10 @@
 //! network namespace; while it does not run there are none. Docker's restart policy brings both
 //! back after an engine restart; this repairs what Docker cannot: a sidecar removed or killed, and
 //! sidecars left in the old namespace when the backend restarted without them.
+use std::{future::Future, time::Duration};
+
 use serde::Serialize;
+use tokio::sync::Notify;
 
 use crate::{
     backend::{Backend, OurContainer, Presence, Sidecar},
@@ -97,6 +100,38 @@ impl Backend {
             // The engine did not say: trust the running state rather than churn.
             _ => true,
         })
+    }
+}
+
+/// After a failed repair, wait this long before the next (doubling up to [`MAX_PAUSE`]): a repair
+/// that fails makes events of its own and would otherwise loop.
+const FIRST_PAUSE: Duration = Duration::from_secs(1);
+const MAX_PAUSE: Duration = Duration::from_secs(30);
+
+/// Repairs each time `changed` is notified (bursts coalesce), for as long as `report` returns
+/// true. This is what keeps the host ports working while the app runs.
+pub async fn repair_whenever<F, Fut>(changed: &Notify, mut backend: F, mut report: impl FnMut(&Result<Repairs>) -> bool)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Backend>>,
+{
+    let mut pause = FIRST_PAUSE;
+    loop {
+        changed.notified().await;
+        let result = match backend().await {
+            Ok(backend) => backend.repair().await,
+            Err(err) => Err(err),
+        };
+        let failed = result.is_err();
+        if !report(&result) {
+            return;
+        }
+        if failed {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+        } else {
+            pause = FIRST_PAUSE;
+        }
     }
 }
 

@@ -79,6 +79,9 @@ pub fn sidecar(names: &Names, port: u16, backend_id: &str, gateway: &str, image:
         entrypoint: Some(vec![RELAY_PATH.into()]),
         cmd: Some(vec!["--port".into(), port.to_string(), "--target".into(), target(gateway, port)]),
         labels: Some(labels::for_proxy(names, port, backend_id)),
+        // The relay holds no state; without this, `docker stop` and engine shutdown wait 10 s for
+        // a PID 1 that ignores SIGTERM.
+        stop_signal: Some("SIGKILL".into()),
         host_config: Some(HostConfig {
             network_mode: Some(format!("container:{backend_id}")),
             restart_policy: restart_unless_stopped(),

@@ -1,0 +1,144 @@
+//! The rules that must hold between operations, read straight from the engine (not through the
+//! core, which is what is under test) and from the CLI's `info --format json`.
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    time::{Duration, Instant},
+};
+
+use assemble_core::{labels, PortSet};
+use bollard::query_parameters::ListContainersOptionsBuilder;
+
+use crate::world::World;
+
+/// Our containers as the engine lists them.
+struct Seen {
+    /// (id, name, running, labelled ports)
+    backends: Vec<(String, String, bool, Option<PortSet>)>,
+    /// (name, port, running, backend id)
+    sidecars: Vec<(String, Option<u16>, bool, String)>,
+}
+
+async fn seen(world: &World) -> Result<Seen, String> {
+    let filters = HashMap::from([("label".to_string(), vec![format!("{}={}", labels::OWNER, world.names.user())])]);
+    let list = world
+        .docker
+        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+        .await
+        .map_err(|e| format!("listing containers: {e}"))?;
+    let mut seen = Seen { backends: Vec::new(), sidecars: Vec::new() };
+    for container in list {
+        let labels = container.labels.unwrap_or_default();
+        let name =
+            container.names.and_then(|n| n.into_iter().next()).unwrap_or_default().trim_start_matches('/').to_string();
+        let running = container.state.map(|s| s.to_string()).as_deref() == Some("running");
+        match labels.get(labels::ROLE).map(String::as_str) {
+            Some("backend") => {
+                let ports = labels.get(labels::PORTS).and_then(|p| PortSet::from_label(p));
+                seen.backends.push((container.id.unwrap_or_default(), name, running, ports));
+            }
+            Some("proxy") => {
+                let port = labels.get(labels::PORT).and_then(|p| p.parse().ok());
+                seen.sidecars.push((name, port, running, labels.get(labels::BACKEND).cloned().unwrap_or_default()));
+            }
+            _ => {}
+        }
+    }
+    Ok(seen)
+}
+
+/// Every rule that is broken now, as sentences.
+pub async fn broken(world: &World) -> Vec<String> {
+    let seen = match seen(world).await {
+        Ok(seen) => seen,
+        Err(err) => return vec![err],
+    };
+    let mut broken = Vec::new();
+    if seen.backends.len() > 1 {
+        broken.push(format!(
+            "{} backends: {:?}",
+            seen.backends.len(),
+            seen.backends.iter().map(|b| &b.1).collect::<Vec<_>>()
+        ));
+    }
+    let running = seen.backends.iter().find(|b| b.2);
+    match running {
+        Some((id, _, _, ports)) => {
+            let Some(ports) = ports else {
+                broken.push("the running backend has no readable ports label".into());
+                return broken;
+            };
+            let wanted: BTreeSet<u16> = ports.iter().collect();
+            let mut have: BTreeMap<u16, usize> = BTreeMap::new();
+            for (name, port, running, backend) in &seen.sidecars {
+                match port {
+                    Some(port) if *running && backend == id && wanted.contains(port) => {
+                        *have.entry(*port).or_default() += 1
+                    }
+                    _ => broken.push(format!("sidecar {name} does not belong (running {running}, port {port:?})")),
+                }
+            }
+            if have.keys().copied().collect::<BTreeSet<_>>() != wanted || have.values().any(|n| *n != 1) {
+                broken.push(format!("sidecars {have:?} do not match the labelled ports {wanted:?}"));
+            }
+        }
+        None => {
+            for (name, ..) in &seen.sidecars {
+                broken.push(format!("sidecar {name} exists while no backend runs"));
+            }
+        }
+    }
+    for volume in &world.named_volumes {
+        if world.docker.inspect_volume(volume).await.is_err() {
+            broken.push(format!("named cache volume {volume} is gone"));
+        }
+    }
+    broken.extend(info_disagrees(world, running.map(|b| b.0.as_str()), &seen).await);
+    broken
+}
+
+/// `info --format json` against what the engine says.
+async fn info_disagrees(world: &World, running: Option<&str>, seen: &Seen) -> Option<String> {
+    let run = world.cli(&["backend", "info", "--format", "json"]).await;
+    if !run.ok() {
+        return Some(format!("info failed: {}", run.describe()));
+    }
+    let info: serde_json::Value = match serde_json::from_str(&run.stdout) {
+        Ok(info) => info,
+        Err(err) => return Some(format!("info printed no JSON ({err}): {}", run.stdout)),
+    };
+    let state = info["state"].as_str().unwrap_or_default();
+    match running {
+        None if state == "not-running" => None,
+        None => Some(format!("info says {state:?} but the engine runs no backend")),
+        Some(id) => {
+            let sidecars: BTreeSet<String> = info["sidecars"]
+                .as_array()
+                .map(|list| list.iter().filter_map(|s| s["name"].as_str().map(String::from)).collect())
+                .unwrap_or_default();
+            let engine: BTreeSet<String> = seen.sidecars.iter().map(|s| s.0.clone()).collect();
+            if info["id"].as_str() != Some(id) || state != "running" {
+                Some(format!("info says {} {state:?}, the engine runs {id}", info["id"]))
+            } else if sidecars != engine {
+                Some(format!("info lists sidecars {sidecars:?}, the engine has {engine:?}"))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Waits until every rule holds (the app's repair works on events, so faults take a moment to
+/// heal), up to `deadline`; returns how long that took, or what was still broken.
+pub async fn settle(world: &World, deadline: Duration) -> Result<Duration, Vec<String>> {
+    let began = Instant::now();
+    loop {
+        let broken = broken(world).await;
+        if broken.is_empty() {
+            return Ok(began.elapsed());
+        }
+        if began.elapsed() >= deadline {
+            return Err(broken);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

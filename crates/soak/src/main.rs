@@ -1,0 +1,332 @@
+//! `assemble-soak`: a chaos soak. N random operations (users' and faults), and after every one the
+//! invariants. It stops by itself and prints what it ran, what it injected, and what broke.
+//!
+//!   assemble-soak [--ops N] [--seed S] [--image REF] [--shared-engine]
+//!
+//! By default it runs its own dockerd (own socket, data root and bridge), so that it may stop and
+//! restart the engine without touching anyone else's containers. `--shared-engine` (or a machine
+//! where a second dockerd cannot run) uses `$DOCKER_HOST`, without engine restarts.
+mod engine;
+mod invariants;
+mod keeper;
+mod ops;
+mod rng;
+mod world;
+
+use std::{
+    collections::BTreeMap,
+    process::ExitCode,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use assemble_core::Names;
+use engine::PrivateEngine;
+use ops::{Done, Op};
+use rng::Rng;
+use world::World;
+
+/// How long the app's repairs (and the engine's restart policy) may take to heal a fault.
+const SETTLE: Duration = Duration::from_secs(60);
+
+struct Args {
+    ops: usize,
+    seed: u64,
+    image: String,
+    shared_engine: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+    let image = std::env::var("ASSEMBLE_TEST_IMAGE").unwrap_or_else(|_| "assemble-buildkit:v0.25-debian".into());
+    let mut args = Args { ops: 100, seed, image, shared_engine: false };
+    let mut given = std::env::args().skip(1);
+    while let Some(flag) = given.next() {
+        let mut value = || given.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--ops" => args.ops = value()?.parse().map_err(|e| format!("--ops: {e}"))?,
+            "--seed" => args.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--image" => args.image = value()?,
+            "--shared-engine" => args.shared_engine = true,
+            other => return Err(format!(
+                "unknown argument {other}; usage: assemble-soak [--ops N] [--seed S] [--image REF] [--shared-engine]"
+            )),
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("assemble-soak: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    // The private engine comes first, on a runtime of its own, so that DOCKER_HOST is set before
+    // the soak's threads (and the core, which reads it) exist.
+    let engine = if args.shared_engine { Ok(None) } else { setup_engine(&args.image) };
+    let engine = match engine {
+        Ok(engine) => engine,
+        Err(reason) => {
+            println!("soak: engine restarts are not possible here ({reason}); using the machine's engine");
+            None
+        }
+    };
+    if let Some(engine) = &engine {
+        std::env::set_var("DOCKER_HOST", &engine.host);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("assemble-soak: starting the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(soak(args, engine)) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(message) => {
+            eprintln!("assemble-soak: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn setup_engine(image: &str) -> Result<Option<PrivateEngine>, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let machine = assemble_core::engine::connect().await.map_err(|e| e.to_string())?;
+        let engine = PrivateEngine::start().await?;
+        engine.load_images(&machine, &[image]).await?;
+        Ok(Some(engine))
+    })
+}
+
+async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, String> {
+    let docker = assemble_core::engine::connect().await.map_err(|e| e.to_string())?;
+    let user = if engine.is_some() { "soak".to_string() } else { format!("soak-{}", std::process::id()) };
+    let names = Names::for_user(&user);
+    let config_dir = std::env::temp_dir().join(format!("assemble-soak-{}", std::process::id()));
+    std::fs::create_dir_all(&config_dir).map_err(|e| format!("creating {}: {e}", config_dir.display()))?;
+    let registry = assemble_e2e::Registry::start();
+    let cli = std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("assemble");
+    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let named_volumes = vec![names.default_cache_volume(), format!("assemble-soak-extra-cache-{user}")];
+    let mut world = World {
+        docker,
+        names,
+        cli,
+        config_dir: config_dir.clone(),
+        image: args.image.clone(),
+        host,
+        registry_port: registry.port,
+        spare_ports: [assemble_e2e::free_port(), assemble_e2e::free_port()],
+        named_volumes,
+        panics: Default::default(),
+    };
+    // Leftovers of an interrupted run are ours: clear them, then make the volumes a user would.
+    world.cli(&["backend", "stop"]).await;
+    for volume in &world.named_volumes {
+        let options = bollard::models::VolumeCreateRequest { name: Some(volume.clone()), ..Default::default() };
+        world.docker.create_volume(options).await.map_err(|e| format!("creating volume {volume}: {e}"))?;
+    }
+    // The settings a plain `start` and the app use: the registry's port, so pushes can be checked.
+    let wished = assemble_core::Settings {
+        ports: vec![world.registry_port],
+        cache: assemble_core::CacheSetting::Auto,
+        image: Some(world.image.clone()),
+    };
+    assemble_core::settings::save_to(&config_dir.join("settings.json"), &wished).map_err(|e| e.to_string())?;
+    println!(
+        "soak: {} operations, seed {}, engine {}, user {user}, registry on 0.0.0.0:{}",
+        args.ops,
+        args.seed,
+        if engine.is_some() { "private dockerd (restarts allowed)" } else { "shared (no restarts)" },
+        world.registry_port
+    );
+
+    let keeper = keeper::Keeper::spawn(world.names.clone());
+    let mut rng = Rng::new(args.seed);
+    let schedule = schedule(&mut rng, args.ops, engine.is_some());
+    let mut tally = Tally::default();
+    let began = Instant::now();
+    for (serial, op) in schedule.into_iter().enumerate() {
+        let started = Instant::now();
+        let panics_before = world.panics.load(std::sync::atomic::Ordering::SeqCst);
+        let mut done = match op {
+            Op::Start => ops::cli_start(&world, &mut rng).await,
+            Op::Stop => ops::cli_stop(&world).await,
+            Op::Restart => ops::app_restart(&world).await,
+            Op::ChangePorts => ops::change_ports(&world, &mut rng).await,
+            Op::Purge => ops::purge(&world).await,
+            Op::Info => ops::info(&world).await,
+            Op::Push => ops::push(&world, serial).await,
+            Op::TwoClients => ops::two_clients(&world, &mut rng).await,
+            Op::KillBackend => ops::kill_backend(&world, false).await,
+            Op::StopBackend => ops::kill_backend(&world, true).await,
+            Op::RemoveSidecar => ops::remove_sidecar(&world, &mut rng).await,
+            Op::RestartEngine => restart_engine(&mut world, engine.as_mut(), serial).await,
+        };
+        // Users' operations must leave the rules true when they return; faults get the time the
+        // app's repair and the restart policy need.
+        if op.is_fault() {
+            match invariants::settle(&world, SETTLE).await {
+                Ok(took) if done.injected => tally.settle_times.push(took),
+                Ok(_) => {}
+                Err(broken) => done.violations.extend(broken),
+            }
+        } else {
+            done.violations.extend(invariants::broken(&world).await);
+        }
+        if world.panics.load(std::sync::atomic::Ordering::SeqCst) != panics_before {
+            done.violations.push("a CLI run panicked or hung (see the lines above)".into());
+        }
+        if keeper.died() {
+            done.violations.push("the app's repair task ended: it panicked".into());
+        }
+        println!(
+            "[{:>4}/{}] {:<24} {:>6.2}s  {}",
+            serial + 1,
+            args.ops,
+            op.name(),
+            started.elapsed().as_secs_f64(),
+            done.detail
+        );
+        for violation in &done.violations {
+            println!("           VIOLATION: {violation}");
+        }
+        tally.add(op, &done);
+    }
+    let elapsed = began.elapsed();
+    let repairs = keeper.counts.repairs.load(std::sync::atomic::Ordering::SeqCst);
+    keeper.stop();
+
+    let stop = world.cli(&["backend", "stop"]).await;
+    if !stop.ok() {
+        println!("soak: the final stop failed: {}", stop.describe());
+    }
+    for volume in &world.named_volumes {
+        let _ = world.docker.remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
+    }
+    let _ = std::fs::remove_dir_all(&config_dir);
+    drop(registry);
+    drop(engine);
+    tally.print(elapsed, repairs);
+    Ok(tally.violations)
+}
+
+/// Every kind once first (so even a short run covers them all), starting with a start, then
+/// weighted draws.
+fn schedule(rng: &mut Rng, count: usize, engine_restarts: bool) -> Vec<Op> {
+    let allowed: Vec<Op> = Op::ALL.into_iter().filter(|op| engine_restarts || *op != Op::RestartEngine).collect();
+    let mut cover: Vec<Op> = allowed.iter().copied().filter(|op| *op != Op::Start).collect();
+    rng.shuffle(&mut cover);
+    let mut schedule = vec![Op::Start];
+    schedule.extend(cover);
+    let total: u32 = allowed.iter().map(|op| op.weight()).sum();
+    while schedule.len() < count {
+        let mut pick = rng.below(total as u64) as u32;
+        for op in &allowed {
+            if pick < op.weight() {
+                schedule.push(*op);
+                break;
+            }
+            pick -= op.weight();
+        }
+    }
+    schedule.truncate(count);
+    schedule
+}
+
+/// Stops and starts the soak's own dockerd. The backend must come back by itself (restart
+/// policy), its sidecars must join its new network namespace, and a push must work again.
+async fn restart_engine(world: &mut World, engine: Option<&mut PrivateEngine>, serial: usize) -> Done {
+    let Some(engine) = engine else { return Done { detail: "not possible here".into(), ..Done::default() } };
+    let before = ops::running_backend(world).await;
+    let took = match engine.restart().await {
+        Ok(took) => took,
+        Err(err) => return Done { detail: "failed".into(), violations: vec![err], ..Done::default() },
+    };
+    match engine.docker().await {
+        Ok(docker) => world.docker = docker,
+        Err(err) => return Done { detail: "no engine".into(), violations: vec![err], ..Done::default() },
+    }
+    let mut done = Done { injected: true, ..Done::default() };
+    let settled = match invariants::settle(world, SETTLE).await {
+        Ok(settled) => settled,
+        Err(broken) => {
+            done.violations = broken;
+            return done;
+        }
+    };
+    let after = ops::running_backend(world).await;
+    done.detail = format!("engine back in {:.1}s, settled in {:.1}s", took.as_secs_f64(), settled.as_secs_f64());
+    match (&before, &after) {
+        (Some((id, _)), Some((again, _))) if id == again => {}
+        (Some((id, _)), other) => done
+            .violations
+            .push(format!("backend {} did not come back after the engine restart (now {other:?})", &id[..12])),
+        (None, Some(_)) => done.violations.push("a backend appeared after the engine restart".into()),
+        (None, None) => {}
+    }
+    if let Some((_, ports)) = after {
+        if ports.contains(world.registry_port) {
+            let push = ops::push(world, serial).await;
+            done.detail.push_str(&format!(", {}", push.detail));
+            done.pushed = push.pushed;
+            done.violations.extend(push.violations);
+        }
+    }
+    done
+}
+
+#[derive(Default)]
+struct Tally {
+    ran: BTreeMap<Op, usize>,
+    injected: BTreeMap<Op, usize>,
+    settle_times: Vec<Duration>,
+    pushes: (usize, usize),
+    violations: usize,
+}
+
+impl Tally {
+    fn add(&mut self, op: Op, done: &Done) {
+        *self.ran.entry(op).or_default() += 1;
+        if done.injected {
+            *self.injected.entry(op).or_default() += 1;
+        }
+        match done.pushed {
+            Some(true) => self.pushes.0 += 1,
+            Some(false) => self.pushes.1 += 1,
+            None => {}
+        }
+        self.violations += done.violations.len();
+    }
+
+    fn print(&mut self, elapsed: Duration, repairs: usize) {
+        let list = |map: &BTreeMap<Op, usize>| {
+            map.iter().map(|(op, n)| format!("{} {n}", op.name())).collect::<Vec<_>>().join(", ")
+        };
+        println!();
+        println!(
+            "soak: {} operations in {:.0}s: {}",
+            self.ran.values().sum::<usize>(),
+            elapsed.as_secs_f64(),
+            list(&self.ran)
+        );
+        println!("soak: faults injected: {} ({})", self.injected.values().sum::<usize>(), list(&self.injected));
+        self.settle_times.sort();
+        if let (Some(first), Some(last)) = (self.settle_times.first(), self.settle_times.last()) {
+            let median = self.settle_times[self.settle_times.len() / 2];
+            println!(
+                "soak: healed after faults in {:.2}s median, {:.2}–{:.2}s range; repairs by the app's keeper: {repairs}",
+                median.as_secs_f64(),
+                first.as_secs_f64(),
+                last.as_secs_f64()
+            );
+        }
+        println!("soak: pushes through the proxy: {} ok, {} failed", self.pushes.0, self.pushes.1);
+        println!("soak: invariant violations: {}", self.violations);
+    }
+}

@@ -1,0 +1,284 @@
+//! The operations: what users do (CLI and app), and the faults the world does to them.
+use std::collections::HashMap;
+
+use assemble_core::{labels, settings, CacheSetting, PortSet, Settings, StartFlags, StartRequest};
+use bollard::query_parameters::{KillContainerOptions, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder};
+
+use crate::{rng::Rng, world::World};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    /// `assemble backend start` (ports from a flag or from the settings).
+    Start,
+    /// `assemble backend stop`.
+    Stop,
+    /// The app's Restart.
+    Restart,
+    /// The app's settings window: new ports saved, then "Apply now" (restart).
+    ChangePorts,
+    /// `assemble backend cache purge`.
+    Purge,
+    /// `assemble backend info`.
+    Info,
+    /// A build inside the backend pushes to the host registry as `localhost:P`.
+    Push,
+    /// Two clients at once: two CLI processes, or the CLI and the app.
+    TwoClients,
+    /// Faults: `docker kill` / `docker stop` of the backend, `docker rm -f` of a sidecar, and the
+    /// engine itself stopped and started again.
+    KillBackend,
+    StopBackend,
+    RemoveSidecar,
+    RestartEngine,
+}
+
+impl Op {
+    pub const ALL: [Op; 12] = [
+        Op::Start,
+        Op::Stop,
+        Op::Restart,
+        Op::ChangePorts,
+        Op::Purge,
+        Op::Info,
+        Op::Push,
+        Op::TwoClients,
+        Op::KillBackend,
+        Op::StopBackend,
+        Op::RemoveSidecar,
+        Op::RestartEngine,
+    ];
+
+    /// How often each is drawn, out of the sum. Starts outweigh stops so that the faults mostly
+    /// meet a running backend.
+    pub fn weight(self) -> u32 {
+        match self {
+            Op::Start => 16,
+            Op::Stop => 7,
+            Op::Restart => 7,
+            Op::ChangePorts => 7,
+            Op::Purge => 5,
+            Op::Info => 7,
+            Op::Push => 8,
+            Op::TwoClients => 9,
+            Op::KillBackend => 8,
+            Op::StopBackend => 6,
+            Op::RemoveSidecar => 10,
+            Op::RestartEngine => 3,
+        }
+    }
+
+    pub fn is_fault(self) -> bool {
+        matches!(self, Op::KillBackend | Op::StopBackend | Op::RemoveSidecar | Op::RestartEngine)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::Restart => "restart (app)",
+            Op::ChangePorts => "change ports (app)",
+            Op::Purge => "cache purge",
+            Op::Info => "info",
+            Op::Push => "push through the proxy",
+            Op::TwoClients => "two clients at once",
+            Op::KillBackend => "docker kill backend",
+            Op::StopBackend => "docker stop backend",
+            Op::RemoveSidecar => "docker rm -f sidecar",
+            Op::RestartEngine => "dockerd restart",
+        }
+    }
+}
+
+/// What one operation did.
+#[derive(Default)]
+pub struct Done {
+    /// A short account for the log line.
+    pub detail: String,
+    /// It hit something (a fault on nothing injects nothing).
+    pub injected: bool,
+    pub violations: Vec<String>,
+    pub pushed: Option<bool>,
+}
+
+impl Done {
+    fn note(detail: impl Into<String>) -> Self {
+        Self { detail: detail.into(), ..Self::default() }
+    }
+
+    fn broken(detail: impl Into<String>, violation: String) -> Self {
+        Self { detail: detail.into(), violations: vec![violation], ..Self::default() }
+    }
+}
+
+/// The backend's id and labelled ports, if it runs.
+pub async fn running_backend(world: &World) -> Option<(String, PortSet)> {
+    let inspect = world.docker.inspect_container(&world.names.backend(), None).await.ok()?;
+    if !inspect.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
+        return None;
+    }
+    let ports = inspect.config?.labels?.get(labels::PORTS).and_then(|p| PortSet::from_label(p))?;
+    Some((inspect.id?, ports))
+}
+
+pub fn random_ports(world: &World, rng: &mut Rng) -> PortSet {
+    if rng.chance(1, 10) {
+        return PortSet::none();
+    }
+    let mut ports = Vec::new();
+    if rng.chance(4, 5) {
+        ports.push(world.registry_port);
+    }
+    for port in world.spare_ports {
+        if rng.chance(1, 2) {
+            ports.push(port);
+        }
+    }
+    if ports.is_empty() {
+        ports.push(world.registry_port);
+    }
+    PortSet::from_ports(ports)
+}
+
+pub async fn cli_start(world: &World, rng: &mut Rng) -> Done {
+    let ports = World::ports_argument(&random_ports(world, rng));
+    let mut args = vec!["backend", "start"];
+    // Half the starts take their ports from the settings file, as a plain `start` does.
+    if rng.chance(1, 2) {
+        args.extend(["--allow-host-port", &ports]);
+    }
+    let extra = world.named_volumes.last().cloned().unwrap_or_default();
+    if rng.chance(1, 5) {
+        args.extend(["--cache-volume", &extra]);
+    }
+    let run = world.cli(&args).await;
+    if run.ok() {
+        Done::note(run.stdout.lines().next().unwrap_or_default().to_string())
+    } else {
+        Done::broken(args.join(" "), run.describe())
+    }
+}
+
+pub async fn cli_stop(world: &World) -> Done {
+    let run = world.cli(&["backend", "stop"]).await;
+    if run.ok() {
+        Done::note(run.stdout.lines().next().unwrap_or_default().to_string())
+    } else {
+        Done::broken("stop", run.describe())
+    }
+}
+
+/// What the app does for Restart and for "Apply now": stop, then start from the settings.
+pub async fn app_restart(world: &World) -> Done {
+    let loaded = settings::load_from(&world.config_dir.join("settings.json"));
+    let flags = StartFlags { image: Some(world.image.clone()), ..StartFlags::default() };
+    let result = match StartRequest::resolve(&flags, &loaded.settings) {
+        Ok(request) => world.backend().restart(&request, &assemble_core::progress::silent).await.map(|_| request),
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(request) => Done::note(format!("restarted with ports {}", World::ports_argument(&request.ports))),
+        Err(err) => Done::broken("restart", format!("the app's restart failed: {err}")),
+    }
+}
+
+pub async fn change_ports(world: &World, rng: &mut Rng) -> Done {
+    let ports = random_ports(world, rng);
+    let wished =
+        Settings { ports: ports.iter().collect(), cache: CacheSetting::Auto, image: Some(world.image.clone()) };
+    if let Err(err) = settings::save_to(&world.config_dir.join("settings.json"), &wished) {
+        return Done::broken("save settings", format!("saving the settings failed: {err}"));
+    }
+    app_restart(world).await
+}
+
+pub async fn purge(world: &World) -> Done {
+    let running = running_backend(world).await.is_some();
+    let run = world.cli(&["backend", "cache", "purge"]).await;
+    match (running, run.ok()) {
+        (true, false) => Done::broken("purge", run.describe()),
+        (false, false) => Done::note(format!("refused: {}", run.stderr.trim())),
+        (_, true) => Done::note(run.stdout.lines().last().unwrap_or_default().to_string()),
+    }
+}
+
+pub async fn info(world: &World) -> Done {
+    let run = world.cli(&["backend", "info"]).await;
+    if run.ok() {
+        Done::note(run.stdout.lines().next().unwrap_or_default().to_string())
+    } else {
+        Done::broken("info", run.describe())
+    }
+}
+
+/// Through the sidecar when the registry's port is proxied; refused when it is not.
+pub async fn push(world: &World, serial: usize) -> Done {
+    let Some((_, ports)) = running_backend(world).await else { return Done::note("no backend running: skipped") };
+    let reference = format!("localhost:{}/soak/step{serial}:1", world.registry_port);
+    let (code, output) =
+        assemble_e2e::build_and_push(&world.docker, &world.names.backend(), &reference, &format!("step {serial}"))
+            .await;
+    let proxied = ports.contains(world.registry_port);
+    let tail = output.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
+    match (proxied, code == 0) {
+        (true, true) => Done { detail: "pushed".into(), pushed: Some(true), ..Done::default() },
+        (false, false) => Done::note("refused, the port is not proxied"),
+        (true, false) => Done {
+            detail: "push failed".into(),
+            violations: vec![format!("a push through the proxy failed: {tail}")],
+            pushed: Some(false),
+            ..Done::default()
+        },
+        (false, true) => Done::broken("pushed", "a push reached a port that is not proxied".into()),
+    }
+}
+
+pub async fn two_clients(world: &World, rng: &mut Rng) -> Done {
+    let first = rng.below(3);
+    let second = rng.below(3);
+    let (a, b) = tokio::join!(client(world, first, rng.next()), client(world, second, rng.next()));
+    let mut done = Done::note(format!("{} + {}", a.detail, b.detail));
+    done.violations = a.violations.into_iter().chain(b.violations).collect();
+    done
+}
+
+async fn client(world: &World, which: u64, seed: u64) -> Done {
+    let mut rng = Rng::new(seed);
+    match which {
+        0 => cli_start(world, &mut rng).await,
+        1 => cli_stop(world).await,
+        _ => app_restart(world).await,
+    }
+}
+
+pub async fn kill_backend(world: &World, stop: bool) -> Done {
+    if running_backend(world).await.is_none() {
+        return Done::note("no backend running");
+    }
+    let name = world.names.backend();
+    let result = if stop {
+        world.docker.stop_container(&name, Some(StopContainerOptionsBuilder::default().t(10).build())).await
+    } else {
+        world.docker.kill_container(&name, None::<KillContainerOptions>).await
+    };
+    match result {
+        Ok(()) => Done { detail: "done".into(), injected: true, ..Done::default() },
+        Err(err) => Done::note(format!("the engine refused: {err}")),
+    }
+}
+
+pub async fn remove_sidecar(world: &World, rng: &mut Rng) -> Done {
+    let filters = HashMap::from([("label".to_string(), labels::filter(&world.names, labels::Role::Proxy))]);
+    let options =
+        bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    let sidecars = world.docker.list_containers(Some(options)).await.unwrap_or_default();
+    if sidecars.is_empty() {
+        return Done::note("no sidecar");
+    }
+    let victim = &sidecars[rng.below(sidecars.len() as u64) as usize];
+    let name = victim.names.as_ref().and_then(|n| n.first()).cloned().unwrap_or_default();
+    let id = victim.id.clone().unwrap_or_default();
+    match world.docker.remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).build())).await {
+        Ok(()) => Done { detail: name.trim_start_matches('/').to_string(), injected: true, ..Done::default() },
+        Err(err) => Done::note(format!("the engine refused: {err}")),
+    }
+}
