@@ -1,5 +1,9 @@
 //! One user's backend on one engine: what exists, what is ours, and how to find its parts.
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex},
+};
 
 use bollard::{
     models::ContainerInspectResponse,
@@ -20,6 +24,9 @@ use crate::{
 pub struct Backend {
     pub(crate) docker: Docker,
     pub(crate) names: Names,
+    /// The BuildKit channel kept open across calls, with the container it reaches: opening one
+    /// (an exec of `buildctl dial-stdio`) costs more than the calls that use it.
+    channel: Arc<Mutex<Option<(String, BuildkitClient)>>>,
 }
 
 /// A backend container of ours, as the engine reports it.
@@ -56,7 +63,7 @@ pub struct Sidecar {
 
 impl Backend {
     pub fn new(docker: Docker, names: Names) -> Self {
-        Self { docker, names }
+        Self { docker, names, channel: Arc::default() }
     }
 
     /// Connects to the engine for the current user (see [`Names::for_current_user`]).
@@ -100,10 +107,37 @@ impl Backend {
         }
     }
 
-    /// A BuildKit connection to the running backend.
-    pub async fn buildkit(&self) -> Result<BuildkitClient> {
-        let container = self.running().await?;
-        BuildkitClient::connect(&self.docker, &container.id).await
+    /// Runs `call` against the running backend's BuildKit, over the kept channel when it still
+    /// reaches this container. A kept channel that fails (BuildKit restarted under it) is
+    /// replaced by a new one, once.
+    pub async fn with_buildkit<T, F, Fut>(&self, container_id: &str, call: F) -> Result<T>
+    where
+        F: Fn(BuildkitClient) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let kept = self.kept_channel().filter(|(id, _)| id == container_id).map(|(_, client)| client);
+        if let Some(client) = kept {
+            match call(client).await {
+                Ok(value) => return Ok(value),
+                Err(_) => self.keep_channel(None),
+            }
+        }
+        let client = BuildkitClient::connect(&self.docker, container_id).await?;
+        let result = call(client.clone()).await;
+        if result.is_ok() {
+            self.keep_channel(Some((container_id.to_string(), client)));
+        }
+        result
+    }
+
+    fn kept_channel(&self) -> Option<(String, BuildkitClient)> {
+        self.channel.lock().ok().and_then(|kept| kept.clone())
+    }
+
+    fn keep_channel(&self, channel: Option<(String, BuildkitClient)>) {
+        if let Ok(mut kept) = self.channel.lock() {
+            *kept = channel;
+        }
     }
 
     /// Every sidecar of ours, running or not, sorted by port.

@@ -34,22 +34,21 @@ pub struct BackendInfo {
 }
 
 impl Backend {
-    /// Everything `info` shows. BuildKit is asked over one connection, both calls at once.
+    /// Everything `info` shows. BuildKit is asked over the kept channel, both calls at once.
     pub async fn info(&self) -> Result<BackendInfo> {
         let container = match self.presence().await? {
             Presence::Ours(c) if c.running => *c,
             Presence::Foreign => return Err(Error::ForeignContainer { name: self.names.backend() }),
             _ => return Err(Error::NotRunning),
         };
-        let client = crate::buildkit::BuildkitClient::connect(&self.docker, &container.id).await?;
-        let (workers, records, sidecars, digest) = tokio::join!(
-            client.workers(),
-            client.disk_usage(),
+        let (buildkit, sidecars, digest) = tokio::join!(
+            self.with_buildkit(&container.id, |client| async move {
+                tokio::try_join!(client.workers(), client.disk_usage())
+            }),
             self.sidecars(),
             self.image_digest(&container.config.image, &container.image_id)
         );
-        let workers = workers?;
-        let records: Vec<CacheRecord> = records?;
+        let (workers, records): (Vec<Worker>, Vec<CacheRecord>) = buildkit?;
         Ok(BackendInfo {
             buildkit_version: workers.iter().find_map(|w| w.buildkit_version.clone()),
             id: container.id,
@@ -86,12 +85,14 @@ impl Backend {
 
     /// The cache records, for `cache usage`.
     pub async fn cache_usage(&self) -> Result<Vec<CacheRecord>> {
-        self.buildkit().await?.disk_usage().await
+        let container = self.running().await?;
+        self.with_buildkit(&container.id, |client| async move { client.disk_usage().await }).await
     }
 
     /// Removes every cache record not in use; returns what was removed.
     pub async fn cache_purge(&self) -> Result<Vec<CacheRecord>> {
-        self.buildkit().await?.prune_all().await
+        let container = self.running().await?;
+        self.with_buildkit(&container.id, |client| async move { client.prune_all().await }).await
     }
 }
 

@@ -47,9 +47,11 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => args.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--image" => args.image = value()?,
             "--shared-engine" => args.shared_engine = true,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown argument {other}; usage: assemble-soak [--ops N] [--seed S] [--image REF] [--shared-engine]"
-            )),
+            ))
+            }
         }
     }
     Ok(args)
@@ -147,11 +149,16 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
     );
 
     let keeper = keeper::Keeper::spawn(world.names.clone());
+    let interrupted = interruption();
     let mut rng = Rng::new(args.seed);
     let schedule = schedule(&mut rng, args.ops, engine.is_some());
     let mut tally = Tally::default();
     let began = Instant::now();
     for (serial, op) in schedule.into_iter().enumerate() {
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            println!("soak: interrupted after {serial} operations; cleaning up");
+            break;
+        }
         let started = Instant::now();
         let panics_before = world.panics.load(std::sync::atomic::Ordering::SeqCst);
         let mut done = match op {
@@ -214,6 +221,23 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
     drop(engine);
     tally.print(elapsed, repairs);
     Ok(tally.violations)
+}
+
+/// Set on Ctrl-C or SIGTERM: the soak finishes the operation under way, then cleans up (its
+/// engine, registry and volumes) instead of leaving them behind.
+fn interruption() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for kind in [SignalKind::interrupt(), SignalKind::terminate()] {
+        let flag = flag.clone();
+        if let Ok(mut stream) = signal(kind) {
+            tokio::spawn(async move {
+                stream.recv().await;
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+    }
+    flag
 }
 
 /// Every kind once first (so even a short run covers them all), starting with a start, then
