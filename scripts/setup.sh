@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 log() { echo "setup: $*" >&2; }
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
-PACKAGES=(docker.io docker-registry bc curl python3 python3-venv ca-certificates)
+PACKAGES=(docker.io docker-registry bc curl iproute2 python3 python3-venv ca-certificates)
 APP=0; UI=0; IMAGES=0
 for arg in "$@"; do
   case $arg in

@@ -6,6 +6,7 @@
 //! file in its image.
 mod args;
 mod relay;
+mod splice;
 
 use std::process::ExitCode;
 

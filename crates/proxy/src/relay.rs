@@ -1,12 +1,13 @@
-//! The relay itself: one thread per direction per connection, large buffers, half-close
-//! propagated so that protocols which shut down their write side (HTTP/1.0, `nc -q`) still work.
+//! The relay itself: one thread per direction per connection, bytes moved by `splice(2)` inside
+//! the kernel (large buffers where it cannot), half-close propagated so that protocols which shut
+//! down their write side (HTTP/1.0, `nc -q`) still work.
 use std::{
     io::{self, Read, Write},
     net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream},
     thread,
 };
 
-use crate::args::Config;
+use crate::{args::Config, splice};
 
 /// Large enough that a registry push is not limited by syscalls per byte.
 const BUFFER_SIZE: usize = 256 * 1024;
@@ -63,26 +64,30 @@ fn relay_connection(client: TcpStream, target: SocketAddr) -> io::Result<()> {
     to_client.and(to_upstream)
 }
 
-/// Copies until EOF, then half-closes the destination so the peer sees the end of the stream.
-fn pump(mut from: TcpStream, mut to: TcpStream) -> io::Result<()> {
-    let mut buffer = vec![0u8; BUFFER_SIZE];
-    let result = loop {
-        match from.read(&mut buffer) {
-            Ok(0) => break Ok(()),
-            Ok(n) => {
-                if let Err(err) = to.write_all(&buffer[..n]) {
-                    break Err(err);
-                }
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => break Err(err),
-        }
+/// Moves bytes until EOF, then half-closes the destination so the peer sees the end of the stream.
+fn pump(from: TcpStream, to: TcpStream) -> io::Result<()> {
+    let result = match splice::pump(&from, &to) {
+        splice::Outcome::Done(result) => result.map(|_| ()),
+        splice::Outcome::Unsupported => copy(&from, &to),
     };
     let _ = to.shutdown(Shutdown::Write);
     if result.is_err() {
         let _ = from.shutdown(Shutdown::Read);
     }
     result
+}
+
+/// The portable way: through a user-space buffer.
+fn copy(mut from: &TcpStream, mut to: &TcpStream) -> io::Result<()> {
+    let mut buffer = vec![0u8; BUFFER_SIZE];
+    loop {
+        match from.read(&mut buffer) {
+            Ok(0) => break Ok(()),
+            Ok(n) => to.write_all(&buffer[..n])?,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => break Err(err),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -142,6 +147,31 @@ mod tests {
         client.read_to_end(&mut reply).unwrap();
         writer.join().unwrap();
         assert_eq!(reply, payload.to_ascii_uppercase());
+    }
+
+    #[test]
+    fn the_copying_fallback_moves_the_same_bytes() {
+        let source = TcpListener::bind("127.0.0.1:0").unwrap();
+        let sink = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (source_addr, sink_addr) = (source.local_addr().unwrap(), sink.local_addr().unwrap());
+        let payload: Vec<u8> = (0..BUFFER_SIZE * 2 + 5).map(|i| (i % 251) as u8).collect();
+        let sent = payload.clone();
+        let writer = thread::spawn(move || {
+            let mut stream = TcpStream::connect(source_addr).unwrap();
+            stream.write_all(&sent).unwrap();
+        });
+        let reader = thread::spawn(move || {
+            let (mut stream, _) = sink.accept().unwrap();
+            let mut data = Vec::new();
+            stream.read_to_end(&mut data).unwrap();
+            data
+        });
+        let (from, _) = source.accept().unwrap();
+        let to = TcpStream::connect(sink_addr).unwrap();
+        copy(&from, &to).unwrap();
+        drop(to);
+        writer.join().unwrap();
+        assert_eq!(reader.join().unwrap(), payload);
     }
 
     #[test]
