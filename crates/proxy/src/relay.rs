@@ -149,6 +149,33 @@ mod tests {
         assert_eq!(reply, payload.to_ascii_uppercase());
     }
 
+    /// A request-reply exchange that keeps the connection open: nothing may wait for more data
+    /// (no corking), or the reply never comes.
+    #[test]
+    fn relays_a_one_byte_ping_pong_at_once() {
+        let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = echo.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut stream, _) = echo.accept().unwrap();
+            let mut byte = [0u8; 1];
+            while stream.read_exact(&mut byte).is_ok() {
+                stream.write_all(&byte).unwrap();
+            }
+        });
+        let mut client = TcpStream::connect(start_relay(target)).unwrap();
+        client.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let began = std::time::Instant::now();
+        for round in 0..10u8 {
+            client.write_all(&[round]).unwrap();
+            let mut reply = [0u8; 1];
+            client.read_exact(&mut reply).expect("the reply did not come through the relay within 5 s");
+            assert_eq!(reply, [round]);
+        }
+        // Not a speed claim: a corked byte waits about 200 ms per round, an uncorked one microseconds.
+        let took = began.elapsed();
+        assert!(took < std::time::Duration::from_secs(1), "10 round trips took {took:?}: bytes wait for more data");
+    }
+
     #[test]
     fn the_copying_fallback_moves_the_same_bytes() {
         let source = TcpListener::bind("127.0.0.1:0").unwrap();

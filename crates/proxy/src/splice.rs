@@ -4,7 +4,7 @@
 use std::{io, net::TcpStream, os::fd::AsRawFd};
 
 const SPLICE_F_MOVE: u32 = 1;
-const SPLICE_F_MORE: u32 = 4;
+// Never SPLICE_F_MORE: like MSG_MORE it corks the socket, and a request-reply exchange then waits.
 const O_CLOEXEC: i32 = 0o2_000_000;
 const F_SETPIPE_SZ: i32 = 1031;
 /// Asked for; the kernel may give less (pipe-max-size), which only means more rounds.
@@ -51,8 +51,7 @@ impl Drop for Pipe {
 fn splice_all(from: i32, to: i32, len: usize) -> io::Result<usize> {
     loop {
         // SAFETY: plain descriptors, no offsets (sockets and pipes have none).
-        let n =
-            unsafe { splice(from, std::ptr::null_mut(), to, std::ptr::null_mut(), len, SPLICE_F_MOVE | SPLICE_F_MORE) };
+        let n = unsafe { splice(from, std::ptr::null_mut(), to, std::ptr::null_mut(), len, SPLICE_F_MOVE) };
         if n >= 0 {
             return Ok(n as usize);
         }
