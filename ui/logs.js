@@ -5,6 +5,10 @@
 
 const MAX_LINES = 1000000;
 const LINE_HEIGHT = 18;
+// WebKit stops painting content placed beyond 2^24 px (a million lines are 18,000,000 px), so
+// the scrolled height is capped and, past the cap, the scroll position maps to a line in
+// proportion instead of one pixel row per pixel.
+const MAX_SCROLL_HEIGHT = 8000000;
 
 let texts = [];    // the lines, as received (may hold ANSI codes)
 let stamps = [];   // RFC 3339 timestamps, or null
@@ -40,7 +44,25 @@ function trim() {
   texts.splice(0, excess); stamps.splice(0, excess); errs.splice(0, excess);
   matches = matches.map((i) => i - excess).filter((i) => i >= 0);
   if (matchIndex >= matches.length) matchIndex = matches.length - 1;
-  if (!follow) setScroll(Math.max(0, viewport().scrollTop - excess * LINE_HEIGHT));
+  if (!follow) setScroll(scrollTopFor(Math.max(0, firstLineAt(viewport()) - excess)));
+}
+
+const scaled = () => texts.length * LINE_HEIGHT > MAX_SCROLL_HEIGHT;
+const visibleLines = (view) => Math.floor(view.clientHeight / LINE_HEIGHT);
+
+/** The first line shown at the view's scroll position. */
+function firstLineAt(view) {
+  if (!scaled()) return Math.floor(view.scrollTop / LINE_HEIGHT);
+  const range = Math.max(1, MAX_SCROLL_HEIGHT - view.clientHeight);
+  return Math.round((view.scrollTop / range) * Math.max(0, texts.length - visibleLines(view)));
+}
+
+/** The scroll position that shows `line` first. */
+function scrollTopFor(line) {
+  if (!scaled()) return line * LINE_HEIGHT;
+  const view = viewport();
+  const lines = Math.max(1, texts.length - visibleLines(view));
+  return (Math.min(line, lines) / lines) * (MAX_SCROLL_HEIGHT - view.clientHeight);
 }
 
 function matchesQuery(i) { return ansiStrip(texts[i]).toLowerCase().includes(query); }
@@ -52,15 +74,18 @@ function scheduleRender() {
 }
 
 function setScroll(top) {
-  programmaticScroll = true;
-  viewport().scrollTop = top;
+  const view = viewport();
+  const before = view.scrollTop;
+  view.scrollTop = top;
+  // Only a scroll that moved fires an event; a flag left set would swallow the user's next one.
+  if (view.scrollTop !== before) programmaticScroll = true;
 }
 
 function render() {
   const view = viewport();
-  $("spacer").style.height = texts.length * LINE_HEIGHT + "px";
+  $("spacer").style.height = Math.min(texts.length * LINE_HEIGHT, MAX_SCROLL_HEIGHT) + "px";
   if (follow) setScroll(view.scrollHeight);
-  const first = Math.max(0, Math.floor(view.scrollTop / LINE_HEIGHT));
+  const first = Math.max(0, Math.min(firstLineAt(view), texts.length - 1));
   const count = Math.ceil(view.clientHeight / LINE_HEIGHT) + 2;
   const showStamps = $("timestamps").checked;
   const current = matchIndex >= 0 ? matches[matchIndex] : -1;
@@ -72,7 +97,7 @@ function render() {
     rows.push(row);
   }
   const lines = $("lines");
-  lines.style.top = first * LINE_HEIGHT + "px";
+  lines.style.top = (scaled() ? view.scrollTop : first * LINE_HEIGHT) + "px";
   lines.replaceChildren(...rows);
   const where = follow ? "Following" : unseen ? `Paused: ${unseen} new line(s)` : "Paused";
   status(`${texts.length.toLocaleString()} lines · ${where}` + (streaming ? "" : " · not connected"));
@@ -113,7 +138,7 @@ function jump(step) {
   matchIndex = (matchIndex + step + matches.length) % matches.length;
   setFollow(false);
   const view = viewport();
-  setScroll(Math.max(0, matches[matchIndex] * LINE_HEIGHT - view.clientHeight / 2));
+  setScroll(scrollTopFor(Math.max(0, matches[matchIndex] - Math.floor(visibleLines(view) / 2))));
   updateMatchCount();
   scheduleRender();
 }

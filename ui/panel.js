@@ -39,7 +39,9 @@ function render(snapshot) {
 
 function renderUptime() {
   const info = current && current.info;
-  $("uptime").textContent = info && info.started_at ? since(info.started_at) : "—";
+  const text = info && info.started_at ? since(info.started_at) : "—";
+  // Written only when it changes, so an idle panel does not repaint.
+  if ($("uptime").textContent !== text) $("uptime").textContent = text;
 }
 
 function renderPorts(snapshot) {
