@@ -44,10 +44,10 @@ function since(iso) {
   const minutes = Math.floor(seconds / 60); seconds %= 60;
   if (days) return `${days}d ${hours}h ${minutes}m`;
   if (hours) return `${hours}h ${minutes}m`;
-  // Seconds only in the first minute: a label that changes every second repaints the window
-  // every second, which costs an idle panel a few percent of a core.
+  // Minutes at most: a label that changes every second repaints the window every second, which
+  // costs an idle panel a few percent of a core.
   if (minutes) return `${minutes}m`;
-  return `${seconds}s`;
+  return "less than a minute";
 }
 
 /** Opens our documentation in the user's browser (the shell plugin allows only docs.docker.com). */

@@ -115,8 +115,14 @@ async fn an_interrupted_start_removes_what_it_created() {
         image: test_image(),
         ready_timeout: std::time::Duration::from_secs(60),
     };
-    let cancel = tokio::time::sleep(std::time::Duration::from_millis(400));
-    let result = backend.start_until(&request, &assemble_core::progress::silent, cancel).await;
+    // Cancelled in the middle: once the backend exists and start waits for BuildKit.
+    let midway = tokio::sync::Notify::new();
+    let report = |event: assemble_core::StartEvent| {
+        if matches!(event, assemble_core::StartEvent::WaitingForBuildkit) {
+            midway.notify_one();
+        }
+    };
+    let result = backend.start_until(&request, &report, midway.notified()).await;
     assert!(matches!(result, Err(assemble_core::Error::Cancelled)), "{result:?}");
     assert!(containers_named(&docker, &user.names.backend()).await.is_empty(), "an interrupted start left containers");
 }

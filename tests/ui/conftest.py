@@ -37,6 +37,29 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_tauri_driver(env, log):
+    """tauri-driver on a free port, with this environment (the app it launches inherits it)."""
+    port, native_port = free_port(), free_port()
+    process = subprocess.Popen(["tauri-driver", "--port", str(port), "--native-port", str(native_port)],
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    return process, port
+
+
+def connect(port, application, timeout=30):
+    """A WebDriver session through the tauri-driver on this port: it launches the app binary."""
+    options = ArgOptions()
+    options.set_capability("browserName", "wry")
+    options.set_capability("tauri:options", {"application": application})
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=options)
+        except Exception:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 class App:
     """The running app, its windows, and the names of its backend."""
 
@@ -95,24 +118,11 @@ def app():
     tray = Tray()
     env = dict(os.environ, ASSEMBLE_BACKEND_USER=user, ASSEMBLE_BACKEND_IMAGE=TEST_IMAGE,
                ASSEMBLE_CONFIG_DIR=config, XDG_DOWNLOAD_DIR=config)
-    port, native_port = free_port(), free_port()
     driver_log = open(os.path.join(config, "tauri-driver.log"), "w")
-    tauri_driver = subprocess.Popen(["tauri-driver", "--port", str(port), "--native-port", str(native_port)],
-                                    env=env, stdout=driver_log, stderr=subprocess.STDOUT)
+    tauri_driver, port = start_tauri_driver(env, driver_log)
     driver = None
     try:
-        options = ArgOptions()
-        options.set_capability("browserName", "wry")
-        options.set_capability("tauri:options", {"application": APP})
-        deadline = time.time() + 30
-        while True:
-            try:
-                driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=options)
-                break
-            except Exception:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.5)
+        driver = connect(port, APP)
         yield App(driver, user, tray)
     finally:
         if driver is not None:

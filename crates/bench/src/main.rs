@@ -3,19 +3,49 @@
 //!   assemble-bench relay [--gib N] [--rounds R] [--image REF]
 //!       throughput and connection cost from inside the backend to a sink on the host, through
 //!       (a) our sidecar, (b) straight to the gateway (the limit), (c) a socat sidecar.
+//!   assemble-bench start [--rounds R] [--image REF] [--port P]
+//!       start to ready, image present, one host port: (A) `assemble backend start`, (B) a
+//!       buildx-style bootstrap with the docker CLI and a socat sidecar, and the floor.
+//!   assemble-bench info [--rounds R] [--warmup W] [--image REF] [--port P]
+//!       warm `info`: (A) our CLI, (B) `buildctl debug workers` + `buildctl du` through docker exec,
+//!       (A2) our library over one open BuildKit channel, (A3) `Backend::info()` with a new
+//!       channel, (A4) `Backend::info()` with its kept channel.
+//!   assemble-bench logs [--rounds R] [--lines N] [--image REF]
+//!       a backend log of a million lines read to EOF: (A) `assemble backend logs`, (B) `docker logs`.
 //!   assemble-bench client send|conns …   (internal: runs inside the backend's network namespace)
+//!
+//! start, info and logs need `assemble` (the CLI) next to this binary, and use only the default
+//! engine socket.
+mod common;
+mod info;
+mod logs;
 mod net;
 mod relay;
+mod socat;
+mod start;
 mod stats;
 
 use std::process::ExitCode;
+
+const USAGE: &str = "usage: assemble-bench relay [--gib N] [--rounds R] [--image REF]
+       assemble-bench start [--rounds R (10)] [--image REF] [--port P (5000)]
+       assemble-bench info [--rounds R (30)] [--warmup W (2)] [--image REF] [--port P (5000)]
+       assemble-bench logs [--rounds R (5)] [--lines N (1000000)] [--image REF]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("client") => client(&args[1..]),
         Some("relay") => relay::run(&args[1..]),
-        _ => Err("usage: assemble-bench relay [--gib N] [--rounds R] [--image REF]".to_string()),
+        Some(name @ ("start" | "info" | "logs")) => {
+            common::use_default_engine();
+            match name {
+                "start" => start::run(&args[1..]),
+                "info" => info::run(&args[1..]),
+                _ => logs::run(&args[1..]),
+            }
+        }
+        _ => Err(USAGE.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,15 +1,11 @@
 //! Relay benchmarks: the same client, in the backend's network namespace, against the same sink
 //! on the host, through three paths, alternated round by round.
-use std::{collections::HashMap, net::TcpListener, process::Command};
+use std::{net::TcpListener, process::Command};
 
 use assemble_core::{Backend, CacheSetting, Names, PortSet, StartRequest};
-use bollard::{
-    models::{ContainerCreateBody, HostConfig},
-    query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder},
-    Docker,
-};
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
 
-use crate::{net, stats};
+use crate::{net, socat, stats};
 
 struct Options {
     gib: f64,
@@ -106,35 +102,13 @@ async fn setup(
     let pid = inspect.state.and_then(|s| s.pid).ok_or("the backend has no PID")?;
     let mut socat = Vec::new();
     for port in [discard_port, echo_port] {
-        socat.push(socat_sidecar(&docker, names, &running.id, &gateway, port, &options.socat_image).await?);
+        // The classic alternative: socat in the backend's namespace, forwarding to the gateway.
+        let name = format!("{}-bench-socat-{port}", names.backend());
+        let listen = format!("TCP-LISTEN:{},bind=127.0.0.1,fork,reuseaddr", socat_port(port));
+        let connect = format!("TCP:{gateway}:{port}");
+        socat.push(socat::sidecar(&docker, &name, &running.id, listen, connect, &options.socat_image).await?);
     }
     Ok((backend, pid, gateway, socat))
-}
-
-/// The classic alternative: socat in the backend's namespace, forwarding to the gateway.
-async fn socat_sidecar(
-    docker: &Docker,
-    names: &Names,
-    backend_id: &str,
-    gateway: &str,
-    port: u16,
-    image: &str,
-) -> Result<String, String> {
-    let name = format!("{}-bench-socat-{port}", names.backend());
-    let body = ContainerCreateBody {
-        image: Some(image.to_string()),
-        cmd: Some(vec![
-            format!("TCP-LISTEN:{},bind=127.0.0.1,fork,reuseaddr", socat_port(port)),
-            format!("TCP:{gateway}:{port}"),
-        ]),
-        labels: Some(HashMap::from([("com.docker.assemble.backend.bench".to_string(), "socat".to_string())])),
-        host_config: Some(HostConfig { network_mode: Some(format!("container:{backend_id}")), ..Default::default() }),
-        ..Default::default()
-    };
-    let options = CreateContainerOptionsBuilder::default().name(&name).build();
-    let id = docker.create_container(Some(options), body).await.map_err(|e| format!("{name}: {e}"))?.id;
-    docker.start_container(&id, None).await.map_err(|e| format!("{name}: {e}"))?;
-    Ok(id)
 }
 
 /// Runs this binary's client half inside the backend's network namespace.

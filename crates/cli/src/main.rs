@@ -24,7 +24,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let cli = Cli::parse_from(args);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // One operation at a time, so one thread: the HTTP connection tasks and what reads from them
+    // never hand work across threads (that cost `logs` two thread wake-ups per log line).
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("Error: could not start the async runtime: {err}");
@@ -165,19 +167,25 @@ async fn info(backend: &Backend, format: Format) -> Result<(), Error> {
 }
 
 async fn logs(backend: &Backend, options: &LogOptions) -> Result<(), Error> {
-    let mut stream = Box::pin(backend.logs(options).await?);
-    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
-    while let Some(chunk) = stream.next().await {
-        let written = match chunk? {
-            LogChunk::Stdout(bytes) => stdout.write_all(&bytes).and_then(|_| stdout.flush()),
-            LogChunk::Stderr(bytes) => stderr.write_all(&bytes),
-        };
-        // A closed pipe (`| head`) ends the command quietly, as with docker logs.
-        if written.is_err() {
-            break;
+    let stream = backend.logs(options).await?;
+    // A task, not the main future: the runtime then runs it and the HTTP connection task that
+    // feeds it (one chunk per log line) back to back, instead of parking between every line.
+    let copy = tokio::spawn(async move {
+        let mut stream = Box::pin(stream);
+        let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+        while let Some(chunk) = stream.next().await {
+            let written = match chunk? {
+                LogChunk::Stdout(bytes) => stdout.write_all(&bytes).and_then(|_| stdout.flush()),
+                LogChunk::Stderr(bytes) => stderr.write_all(&bytes),
+            };
+            // A closed pipe (`| head`) ends the command quietly, as with docker logs.
+            if written.is_err() {
+                break;
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    });
+    copy.await.map_err(|e| Error::Io { action: "copying the logs".into(), source: std::io::Error::other(e) })?
 }
 
 async fn cache_usage(backend: &Backend, format: Format) -> Result<(), Error> {

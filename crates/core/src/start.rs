@@ -225,7 +225,11 @@ impl Backend {
             }
             let inspect =
                 self.docker.inspect_container(id, None).await.map_err(Error::docker(format!("inspecting {id}")))?;
-            if !inspect.state.and_then(|s| s.running).unwrap_or(false) {
+            // With the restart policy a backend that exits comes straight back: an exit during the
+            // start shows as a restart, not as a stopped container.
+            let restarted = inspect.restart_count.unwrap_or(0) > 0;
+            let state = inspect.state.unwrap_or_default();
+            if restarted || state.restarting.unwrap_or(false) || !state.running.unwrap_or(false) {
                 return Err(Error::BackendExited {
                     name: self.names.backend(),
                     logs: last_log_lines(&self.docker, id).await,
