@@ -6,6 +6,9 @@ pub use bollard::Docker;
 
 use crate::error::{Error, Result};
 
+/// Where the engine is when `DOCKER_HOST` does not say.
+pub const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
+
 /// How long we wait for the engine to answer a ping before calling it unreachable.
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -13,7 +16,7 @@ const PING_TIMEOUT: Duration = Duration::from_secs(10);
 /// version the engine speaks, and checks that it answers.
 pub async fn connect() -> Result<Docker> {
     let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
-    let endpoint = host.clone().unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+    let endpoint = host.clone().unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
     let docker = Docker::connect_with_defaults().map_err(|e| unavailable(&endpoint, &e))?;
     let docker = tokio::time::timeout(PING_TIMEOUT, docker.negotiate_version())
         .await

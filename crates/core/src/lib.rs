@@ -14,6 +14,7 @@ pub mod logs;
 pub mod names;
 pub mod plugin;
 pub mod ports;
+pub mod privilege_memo;
 pub mod progress;
 pub mod proxy_image;
 pub mod settings;

@@ -30,6 +30,10 @@ impl OperationLock {
 }
 
 fn lock_path(names: &Names) -> PathBuf {
-    let dir = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    dir.join(format!("{}.lock", names.backend()))
+    runtime_dir().join(format!("{}.lock", names.backend()))
+}
+
+/// Where per-machine, per-boot files go: `$XDG_RUNTIME_DIR`, else the temp folder.
+pub(crate) fn runtime_dir() -> PathBuf {
+    std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)
 }

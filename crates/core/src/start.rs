@@ -153,32 +153,45 @@ impl Backend {
             report(StartEvent::CacheVolumeCreated { name: name.clone() });
         }
 
+        // An engine that refused --privileged before is not asked again (see privilege_memo).
+        let remembered = crate::privilege_memo::refusal();
         let mut config = BackendLabels {
             ports: request.ports.clone(),
             cache_volume: cache.volume_name().map(String::from),
             image: request.image.clone(),
             version: labels::OUR_VERSION.to_string(),
-            security: SecurityMode::Privileged,
+            security: if remembered.is_some() { SecurityMode::Capabilities } else { SecurityMode::Privileged },
         };
+        if let Some(reason) = remembered {
+            report(StartEvent::PrivilegedRefused { reason: format!("{reason}; remembered from an earlier start") });
+        }
         let id = match self.create_and_run(&config, created).await? {
             Ok(id) => id,
-            Err(refusal) => {
-                report(StartEvent::PrivilegedRefused { reason: refusal });
+            Err(refusal) if config.security == SecurityMode::Privileged => {
+                report(StartEvent::PrivilegedRefused { reason: refusal.clone() });
                 config.security = SecurityMode::Capabilities;
-                self.create_and_run(&config, created).await?.map_err(|reason| Error::Docker {
-                    action: format!("starting container {}", self.names.backend()),
-                    source: bollard::errors::Error::DockerStreamError { error: reason },
-                })?
+                let id = self.create_and_run(&config, created).await?.map_err(|reason| start_failed(self, reason))?;
+                crate::privilege_memo::remember(&refusal);
+                id
             }
+            Err(reason) => return Err(start_failed(self, reason)),
         };
         report(StartEvent::BackendCreated { id: id.clone() });
         report(StartEvent::WaitingForBuildkit);
-        self.wait_until_ready(&id, request.ready_timeout).await?;
-
-        if let Some(proxy_image) = proxy_image {
-            let backend = self.running().await?;
-            self.start_sidecars(&backend, &request.ports, &proxy_image, report, created).await?;
-        }
+        // The sidecars join the backend's network namespace, which exists as soon as it runs: they
+        // start while BuildKit gets ready. A readiness failure is the one to report.
+        let sidecars = async {
+            match &proxy_image {
+                Some(proxy_image) => {
+                    let backend = self.running().await?;
+                    self.start_sidecars(&backend, &request.ports, proxy_image, report, created).await
+                }
+                None => Ok(()),
+            }
+        };
+        let (ready, sidecars) = tokio::join!(self.wait_until_ready(&id, request.ready_timeout), sidecars);
+        ready?;
+        sidecars?;
         Ok(StartOutcome::Started {
             id,
             name: self.names.backend(),
@@ -318,6 +331,13 @@ fn validate(request: &StartRequest) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn start_failed(backend: &Backend, reason: String) -> Error {
+    Error::Docker {
+        action: format!("starting container {}", backend.names.backend()),
+        source: bollard::errors::Error::DockerStreamError { error: reason },
+    }
 }
 
 fn engine_message(err: &bollard::errors::Error) -> String {

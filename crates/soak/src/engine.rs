@@ -19,14 +19,26 @@ const UP_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct PrivateEngine {
     child: Option<Child>,
     pub host: String,
+    /// One soak engine per machine at a time: its paths and bridge are fixed.
+    _lock: std::fs::File,
 }
 
 impl PrivateEngine {
     /// Starts the engine, or says why this machine cannot (not root, no bridge, no dockerd).
     pub async fn start() -> Result<Self, String> {
         std::fs::create_dir_all(ROOT).map_err(|e| format!("creating {ROOT}: {e}"))?;
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(format!("{ROOT}.lock"))
+            .map_err(|e| format!("opening {ROOT}.lock: {e}"))?;
+        if lock.try_lock().is_err() {
+            println!("soak: another soak is using the soak engine; waiting for it to finish");
+            lock.lock().map_err(|e| format!("locking {ROOT}.lock: {e}"))?;
+        }
         ensure_bridge()?;
-        let mut engine = Self { child: None, host: format!("unix://{ROOT}/docker.sock") };
+        let mut engine = Self { child: None, host: format!("unix://{ROOT}/docker.sock"), _lock: lock };
         engine.launch().await?;
         Ok(engine)
     }
