@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
-# Benchmarks, side by side with the alternatives in one run (see docs/benchmarks.md).
-# So far: the host-port relay (throughput, 100 streams, connection cost) against the direct path
-# and a socat sidecar. Needs root (nsenter into the backend's network namespace) and the test images.
-# Usage: scripts/bench.sh [--gib N] [--rounds R]
+# Benchmarks, side by side with the alternatives in one run (see docs/benchmarks.md): the relay
+# (throughput, 100 streams, connection cost) against direct and socat; start-to-ready against a
+# buildx-style bootstrap; warm `info` against `docker exec buildctl`; logs against `docker logs`;
+# and the app's footprint, cold start and log viewer (scripts/bench-app.sh).
+# Needs root (nsenter into the backend's network namespace) and the test images.
+# Usage: scripts/bench.sh            every benchmark, default sizes (about 20 minutes)
+#        scripts/bench.sh NAME [ARGS] one of relay, start, info, logs, app
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test-images
-cargo build --release --locked -p assemble-bench
-exec target/release/assemble-bench relay "$@"
+unset DOCKER_HOST  # the local engine only
+cargo build --release --locked -p assemble-bench -p assemble-cli
+bench=target/release/assemble-bench
+case "${1:-all}" in
+  all)
+    $bench relay --gib 2 --rounds 3
+    $bench start
+    $bench info
+    $bench logs
+    bash scripts/bench-app.sh ;;
+  app) shift; exec bash scripts/bench-app.sh "$@" ;;
+  relay|start|info|logs) exec $bench "$@" ;;
+  *) echo "usage: scripts/bench.sh [relay|start|info|logs|app] [ARGS]" >&2; exit 2 ;;
+esac
