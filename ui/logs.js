@@ -26,10 +26,11 @@ const viewport = () => $("viewport");
 
 function status(text) { $("status").textContent = text; }
 
+/** A batch comes column by column: texts `s`, timestamps `t`, stderr flags `e`. */
 function onBatch(batch) {
   const start = texts.length;
-  for (const line of batch) { texts.push(line.s); stamps.push(line.t); errs.push(line.e); }
-  if (!follow) unseen += batch.length;
+  for (let i = 0; i < batch.s.length; i++) { texts.push(batch.s[i]); stamps.push(batch.t[i]); errs.push(batch.e[i]); }
+  if (!follow) unseen += batch.s.length;
   if (query) {
     for (let i = start; i < texts.length; i++) if (matchesQuery(i)) matches.push(i);
   }

@@ -126,54 +126,73 @@ pub async fn list_volumes(state: State<'_, AppState>) -> Reply<Vec<String>> {
     backend.volume_names().await.map_err(|e| e.to_string())
 }
 
-/// One log line: its timestamp, whether it came from stderr, and its text.
-#[derive(Serialize)]
-pub struct LogLine {
-    t: Option<String>,
-    e: bool,
-    s: String,
+/// Log lines for the window, column by column (fewer bytes and objects than one record per
+/// line): the texts, their timestamps, and which came from stderr.
+#[derive(Serialize, Default)]
+pub struct LogBatch {
+    s: Vec<String>,
+    t: Vec<Option<String>>,
+    e: Vec<bool>,
+}
+
+impl LogBatch {
+    fn push(&mut self, (is_err, text): (bool, String)) {
+        let (stamp, rest) = split_timestamp(&text);
+        self.t.push(stamp.map(String::from));
+        self.s.push(rest.to_string());
+        self.e.push(is_err);
+    }
+
+    fn len(&self) -> usize {
+        self.s.len()
+    }
 }
 
 /// Lines per message to the window: large enough to stream a million lines quickly.
 const LOG_BATCH: usize = 2000;
+/// A partial batch waits at most this long, so quiet logs still show at once.
+const LOG_FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Streams the backend's logs to `channel` (all of them, then live) until `stop_logs` is called,
 /// another follow starts, or the window goes away.
 #[tauri::command]
-pub async fn follow_logs(state: State<'_, AppState>, channel: Channel<Vec<LogLine>>) -> Reply<()> {
+pub async fn follow_logs(state: State<'_, AppState>, channel: Channel<LogBatch>) -> Reply<()> {
     let generation = state.logs_generation.fetch_add(1, Ordering::SeqCst) + 1;
     let backend = state.backend().await.map_err(|e| e.to_string())?;
     let options = LogOptions { follow: true, tail: None, timestamps: true };
     let mut stream = Box::pin(backend.logs(&options).await.map_err(|e| e.to_string())?);
     let mut splitter = LineSplitter::default();
-    let mut batch = Vec::new();
-    let to_line = |(is_err, text): (bool, String)| {
-        let (stamp, rest) = split_timestamp(&text);
-        LogLine { t: stamp.map(String::from), e: is_err, s: rest.to_string() }
-    };
+    let mut batch = LogBatch::default();
+    // One timer for the whole stream, reset after each send: the engine sends a chunk per line,
+    // and a timer per chunk would cost more than the line.
+    let flush = tokio::time::sleep(LOG_FLUSH);
+    tokio::pin!(flush);
     loop {
-        let next = tokio::time::timeout(std::time::Duration::from_millis(50), stream.next()).await;
+        let full = tokio::select! {
+            next = stream.next() => match next {
+                Some(Ok(chunk)) => {
+                    splitter.push(&chunk).into_iter().for_each(|line| batch.push(line));
+                    batch.len() >= LOG_BATCH
+                }
+                Some(Err(err)) => return Err(err.to_string()),
+                None => {
+                    splitter.finish().into_iter().for_each(|line| batch.push(line));
+                    let _ = channel.send(batch);
+                    return Ok(());
+                }
+            },
+            () = &mut flush => true,
+        };
+        if !full {
+            continue;
+        }
         if state.logs_generation.load(Ordering::SeqCst) != generation {
             return Ok(());
         }
-        match next {
-            Ok(Some(Ok(chunk))) => {
-                batch.extend(splitter.push(&chunk).into_iter().map(to_line));
-                if batch.len() < LOG_BATCH {
-                    continue;
-                }
-            }
-            Ok(Some(Err(err))) => return Err(err.to_string()),
-            Ok(None) => {
-                batch.extend(splitter.finish().into_iter().map(to_line));
-                let _ = channel.send(std::mem::take(&mut batch));
-                return Ok(());
-            }
-            Err(_) => {} // quiet for a moment: send what we have
-        }
-        if !batch.is_empty() && channel.send(std::mem::take(&mut batch)).is_err() {
+        if batch.len() > 0 && channel.send(std::mem::take(&mut batch)).is_err() {
             return Ok(()); // the window is gone
         }
+        flush.as_mut().reset(tokio::time::Instant::now() + LOG_FLUSH);
     }
 }
 
