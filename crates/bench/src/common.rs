@@ -115,6 +115,31 @@ pub fn require_image(image: &str) -> Result<(), String> {
 
 /// Our CLI (`assemble`, next to this binary) with a bench user of its own and an empty config dir,
 /// so it never sees the real user's backend or settings.
+/// Starts a backend of the bench's own (user `cli.user`, anonymous cache), runs `measure` on it,
+/// and stops it afterwards whatever happened in between.
+pub fn with_backend<T>(
+    cli: &OurCli,
+    ports: assemble_core::PortSet,
+    image: &str,
+    measure: impl FnOnce(&tokio::runtime::Runtime, &assemble_core::Backend) -> Result<T, String>,
+) -> Result<T, String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let docker = runtime.block_on(assemble_core::engine::connect()).map_err(|e| e.to_string())?;
+    let backend = assemble_core::Backend::new(docker, assemble_core::Names::for_user(&cli.user));
+    let request = assemble_core::StartRequest {
+        ports,
+        cache: assemble_core::CacheSetting::Anonymous,
+        image: image.to_string(),
+        ready_timeout: assemble_core::start::DEFAULT_READY_TIMEOUT,
+    };
+    let result = runtime
+        .block_on(backend.start(&request, &assemble_core::progress::silent))
+        .map_err(|e| format!("starting the bench backend: {e}"))
+        .and_then(|_| measure(&runtime, &backend));
+    let stopped = runtime.block_on(backend.stop()).map_err(|e| format!("stopping the bench backend: {e}"));
+    result.and_then(|value| stopped.map(|_| value))
+}
+
 pub struct OurCli {
     exe: PathBuf,
     pub user: String,

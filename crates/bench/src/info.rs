@@ -6,7 +6,7 @@
 //! by round after untimed warm-up rounds.
 use std::{process::Stdio, time::Instant};
 
-use assemble_core::{Backend, BuildkitClient, CacheSetting, Names, PortSet, StartRequest};
+use assemble_core::{Backend, BuildkitClient, PortSet};
 
 use crate::common::{self, Flags, OurCli};
 
@@ -35,22 +35,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     common::require_image(&options.image)?;
     let cli = OurCli::new("info")?;
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let docker = runtime.block_on(assemble_core::engine::connect()).map_err(|e| e.to_string())?;
-    let backend = Backend::new(docker, Names::for_user(&cli.user));
-    let request = StartRequest {
-        ports: PortSet::from_ports([options.port]),
-        cache: CacheSetting::Anonymous,
-        image: options.image.clone(),
-        ready_timeout: assemble_core::start::DEFAULT_READY_TIMEOUT,
-    };
-    // The backend is stopped at the end whatever happened in between.
-    let result = runtime
-        .block_on(backend.start(&request, &assemble_core::progress::silent))
-        .map_err(|e| format!("starting the bench backend: {e}"))
-        .and_then(|_| measure(&options, &cli, &backend, &runtime));
-    let stopped = runtime.block_on(backend.stop()).map_err(|e| format!("stopping the bench backend: {e}"));
-    result.and(stopped.map(|_| ()))
+    common::with_backend(&cli, PortSet::from_ports([options.port]), &options.image, |runtime, backend| {
+        measure(&options, &cli, backend, runtime)
+    })
 }
 
 fn measure(

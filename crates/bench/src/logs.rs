@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use assemble_core::{Backend, CacheSetting, Names, PortSet, StartRequest};
+use assemble_core::PortSet;
 
 use crate::{
     common::{self, Drained, Flags, OurCli},
@@ -31,23 +31,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     common::require_image(&options.image)?;
     let cli = OurCli::new("logs")?;
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let docker = runtime.block_on(assemble_core::engine::connect()).map_err(|e| e.to_string())?;
-    let backend = Backend::new(docker, Names::for_user(&cli.user));
-    let request = StartRequest {
-        ports: PortSet::none(),
-        cache: CacheSetting::Anonymous,
-        image: options.image.clone(),
-        ready_timeout: assemble_core::start::DEFAULT_READY_TIMEOUT,
-    };
-    // The backend is stopped at the end whatever happened in between.
-    let result = runtime
-        .block_on(backend.start(&request, &assemble_core::progress::silent))
-        .map_err(|e| format!("starting the bench backend: {e}"))
-        .and_then(|_| runtime.block_on(backend.running()).map_err(|e| e.to_string()))
-        .and_then(|running| measure(&options, &cli, &running.id));
-    let stopped = runtime.block_on(backend.stop()).map_err(|e| format!("stopping the bench backend: {e}"));
-    result.and(stopped.map(|_| ()))
+    common::with_backend(&cli, PortSet::none(), &options.image, |runtime, backend| {
+        let running = runtime.block_on(backend.running()).map_err(|e| e.to_string())?;
+        measure(&options, &cli, &running.id)
+    })
 }
 
 fn docker_logs(id: &str) -> Result<Drained, String> {
