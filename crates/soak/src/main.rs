@@ -139,7 +139,7 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
         cache: assemble_core::CacheSetting::Auto,
         image: Some(world.image.clone()),
     };
-    assemble_core::settings::save_to(&config_dir.join("settings.json"), &wished).map_err(|e| e.to_string())?;
+    assemble_core::settings::save_to(&world.settings_file(), &wished).map_err(|e| e.to_string())?;
     println!(
         "soak: {} operations, seed {}, engine {}, user {user}, registry on 0.0.0.0:{}",
         args.ops,

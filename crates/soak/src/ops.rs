@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use assemble_core::{labels, settings, CacheSetting, PortSet, Settings, StartFlags, StartRequest};
 use bollard::query_parameters::{KillContainerOptions, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder};
 
-use crate::{rng::Rng, world::World};
+use crate::{
+    rng::Rng,
+    world::{CliRun, World},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
@@ -108,6 +111,15 @@ impl Done {
     fn broken(detail: impl Into<String>, violation: String) -> Self {
         Self { detail: detail.into(), violations: vec![violation], ..Self::default() }
     }
+
+    /// A CLI run that must succeed: its first line of output, or the failure as a violation.
+    fn from_run(run: &CliRun) -> Self {
+        if run.ok() {
+            Self::note(run.stdout.lines().next().unwrap_or_default().to_string())
+        } else {
+            Self::broken(run.args.clone(), run.describe())
+        }
+    }
 }
 
 /// The backend's id and labelled ports, if it runs.
@@ -150,26 +162,16 @@ pub async fn cli_start(world: &World, rng: &mut Rng) -> Done {
     if rng.chance(1, 5) {
         args.extend(["--cache-volume", &extra]);
     }
-    let run = world.cli(&args).await;
-    if run.ok() {
-        Done::note(run.stdout.lines().next().unwrap_or_default().to_string())
-    } else {
-        Done::broken(args.join(" "), run.describe())
-    }
+    Done::from_run(&world.cli(&args).await)
 }
 
 pub async fn cli_stop(world: &World) -> Done {
-    let run = world.cli(&["backend", "stop"]).await;
-    if run.ok() {
-        Done::note(run.stdout.lines().next().unwrap_or_default().to_string())
-    } else {
-        Done::broken("stop", run.describe())
-    }
+    Done::from_run(&world.cli(&["backend", "stop"]).await)
 }
 
 /// What the app does for Restart and for "Apply now": stop, then start from the settings.
 pub async fn app_restart(world: &World) -> Done {
-    let loaded = settings::load_from(&world.config_dir.join("settings.json"));
+    let loaded = settings::load_from(&world.settings_file());
     let flags = StartFlags { image: Some(world.image.clone()), ..StartFlags::default() };
     let result = match StartRequest::resolve(&flags, &loaded.settings) {
         Ok(request) => world.backend().restart(&request, &assemble_core::progress::silent).await.map(|_| request),
@@ -185,7 +187,7 @@ pub async fn change_ports(world: &World, rng: &mut Rng) -> Done {
     let ports = random_ports(world, rng);
     let wished =
         Settings { ports: ports.iter().collect(), cache: CacheSetting::Auto, image: Some(world.image.clone()) };
-    if let Err(err) = settings::save_to(&world.config_dir.join("settings.json"), &wished) {
+    if let Err(err) = settings::save_to(&world.settings_file(), &wished) {
         return Done::broken("save settings", format!("saving the settings failed: {err}"));
     }
     app_restart(world).await
@@ -202,12 +204,7 @@ pub async fn purge(world: &World) -> Done {
 }
 
 pub async fn info(world: &World) -> Done {
-    let run = world.cli(&["backend", "info"]).await;
-    if run.ok() {
-        Done::note(run.stdout.lines().next().unwrap_or_default().to_string())
-    } else {
-        Done::broken("info", run.describe())
-    }
+    Done::from_run(&world.cli(&["backend", "info"]).await)
 }
 
 /// Through the sidecar when the registry's port is proxied; refused when it is not.

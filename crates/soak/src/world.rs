@@ -66,6 +66,11 @@ impl World {
         Backend::new(self.docker.clone(), self.names.clone())
     }
 
+    /// The settings file the CLI and the app read for this user.
+    pub fn settings_file(&self) -> PathBuf {
+        self.config_dir.join("settings.json")
+    }
+
     /// Runs the real CLI, as a user on this engine would.
     pub async fn cli(&self, args: &[&str]) -> CliRun {
         let began = Instant::now();
