@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks, side by side with the alternatives in one run (see docs/benchmarks.md): the relay
 # (throughput, 100 streams, connection cost) against direct and socat; start-to-ready against a
-# buildx-style bootstrap; warm `info` against `docker exec buildctl`; logs against `docker logs`;
+# buildx-style bootstrap; warm `info` against `docker exec buildctl`, also over unix, TLS and ssh to a
+# second engine (`engines`); logs against `docker logs`;
 # and the app's footprint, cold start and log viewer (scripts/bench-app.sh).
 # Needs root (nsenter into the backend's network namespace) and the test images.
 # Usage: scripts/bench.sh            every benchmark, default sizes (about 20 minutes)
@@ -17,9 +18,10 @@ case "${1:-all}" in
     $bench relay --gib 2 --rounds 3
     $bench start
     $bench info
+    $bench engines
     $bench logs
     bash scripts/bench-app.sh ;;
   app) shift; exec bash scripts/bench-app.sh "$@" ;;
-  relay|start|info|logs) exec $bench "$@" ;;
-  *) echo "usage: scripts/bench.sh [relay|start|info|logs|app] [ARGS]" >&2; exit 2 ;;
+  relay|start|info|logs|engines) exec $bench "$@" ;;
+  *) echo "usage: scripts/bench.sh [relay|start|info|logs|engines|app] [ARGS]" >&2; exit 2 ;;
 esac

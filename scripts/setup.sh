@@ -4,7 +4,8 @@
 #   (always)       Debian packages for the engine and CLI, a running Docker Engine
 #   --app          the packages Tauri needs to build the tray app
 #   --ui-tests     Xvfb, WebKitWebDriver, D-Bus, tauri-driver, and a Python venv with selenium
-#   --test-images  the BuildKit and socat images, built from Debian packages (no registry here)
+#   --test-images  the BuildKit and socat images, built from Debian packages (no registry here),
+#                  and openssl and openssh for the engine tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,12 +13,14 @@ log() { echo "setup: $*" >&2; }
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
 PACKAGES=(docker.io docker-registry bc curl iproute2 python3 python3-venv ca-certificates)
+# The engine tests: TLS certificates (openssl) and an engine reached over ssh (a private sshd).
+ENGINE_TEST_PACKAGES=(openssl openssh-client openssh-server)
 APP=0; UI=0; IMAGES=0
 for arg in "$@"; do
   case $arg in
     --app) APP=1 ;;
     --ui-tests) UI=1; APP=1 ;;
-    --test-images) IMAGES=1 ;;
+    --test-images) IMAGES=1; PACKAGES+=("${ENGINE_TEST_PACKAGES[@]}") ;;
     *) log "unknown option $arg"; exit 2 ;;
   esac
 done

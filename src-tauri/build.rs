@@ -11,6 +11,7 @@ fn main() {
         "get_settings",
         "save_settings",
         "add_port",
+        "list_contexts",
         "list_volumes",
         "follow_logs",
         "stop_logs",

@@ -176,15 +176,26 @@ function clearAll() {
   scheduleRender();
 }
 
+// The latest snapshot, and the engine whose backend the lines come from: when docker's engine
+// changes, the app ends the old stream and the viewer starts again on the new engine.
+let latest = null;
+let followedEngine = null;
+const engineKey = (snapshot) => (snapshot && snapshot.engine ? snapshot.engine.context + " " + snapshot.engine.host : "");
+
 function startFollowing() {
   if (streaming) return;
   clearAll();
   streaming = true;
+  followedEngine = engineKey(latest);
   const channel = new tauri.core.Channel();
   channel.onmessage = onBatch;
   invoke("follow_logs", { channel })
     .catch((error) => status(sentence(error)))
-    .finally(() => { streaming = false; scheduleRender(); });
+    .finally(() => {
+      streaming = false;
+      scheduleRender();
+      if (latest && latest.state === "running" && engineKey(latest) !== followedEngine) startFollowing();
+    });
 }
 
 window.addEventListener("DOMContentLoaded", async () => {
@@ -210,6 +221,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   });
   window.addEventListener("resize", scheduleRender);
   window.addEventListener("beforeunload", () => invoke("stop_logs"));
-  await listen("snapshot", (event) => { if (event.payload.state === "running") startFollowing(); });
+  await listen("snapshot", (event) => { latest = event.payload; if (latest.state === "running") startFollowing(); });
+  latest = await invoke("snapshot");
   startFollowing();
 });

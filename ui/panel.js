@@ -24,6 +24,7 @@ function render(snapshot) {
   if (snapshot.state !== "starting") show($("pull"), false);
 
   const info = snapshot.info;
+  $("engine").textContent = engineText(snapshot.engine);
   $("name").textContent = snapshot.name;
   $("container-id").textContent = info ? info.id : "—";
   $("image").textContent = info ? info.image_digest : "—";
@@ -35,6 +36,12 @@ function render(snapshot) {
   renderWorkers(info);
   renderCache(info);
   $("purge").disabled = !info;
+}
+
+// "desktop-linux · unix:///home/me/.docker/desktop/docker.sock", as `info` names the engine.
+function engineText(engine) {
+  if (!engine) return "—";
+  return `${engine.context} · ${engine.host}${engine.tls ? " (TLS)" : ""}`;
 }
 
 function renderUptime() {

@@ -1,4 +1,4 @@
-// Settings: ports, cache volume and image, validated by the core (the same rules as the CLI).
+// Settings: the engine, ports, cache volume and image, validated by the core (the same rules as the CLI).
 "use strict";
 
 let ports = [];
@@ -15,6 +15,28 @@ function fieldError(field, text) {
   $(field + "-error").textContent = text || "";
   if (field === "ports") $("port-input").classList.toggle("invalid", Boolean(text));
   if (field === "image") $("image").classList.toggle("invalid", Boolean(text));
+}
+
+// The engine picker: docker's contexts, and what "follow" means right now.
+async function loadContexts(pinned) {
+  let picker = { contexts: [], docker_uses: null, docker_uses_error: null };
+  try { picker = await invoke("list_contexts"); } catch (error) { fieldError("context", sentence(error)); }
+  const names = picker.contexts.map((c) => c.name);
+  if (pinned && !names.includes(pinned)) names.push(pinned); // pinned, then removed from docker: keep it visible
+  $("context-list").replaceChildren(...names.map((name) => {
+    const entry = picker.contexts.find((c) => c.name === name);
+    return el("option", { value: name, text: entry ? `${name} (${entry.host})` : `${name} (not found)` });
+  }));
+  const uses = picker.docker_uses;
+  $("docker-uses").textContent = uses
+    ? `(now: ${uses.context} · ${uses.host}${picker.docker_uses_by ? ", chosen by " + picker.docker_uses_by : ""})`
+    : `(now: ${picker.docker_uses_error || "unknown"})`;
+  if (pinned) $("context-list").value = pinned;
+  document.querySelector(`input[name=engine][value=${pinned ? "pinned" : "follow"}]`).checked = true;
+}
+
+function chosenContext() {
+  return document.querySelector("input[name=engine]:checked").value === "pinned" ? $("context-list").value || null : null;
 }
 
 async function addPort() {
@@ -54,10 +76,10 @@ function updateNoneWarning() {
 }
 
 async function save() {
-  ["ports", "cache", "image"].forEach((f) => fieldError(f, ""));
+  ["context", "ports", "cache", "image"].forEach((f) => fieldError(f, ""));
   $("saved").textContent = "";
   const image = $("image").value.trim();
-  const settings = { ports, cache: chosenCache(), image: image === "" ? null : image };
+  const settings = { ports, cache: chosenCache(), image: image === "" ? null : image, context: chosenContext() };
   try {
     await invoke("save_settings", { settings });
     $("saved").textContent = "Saved.";
@@ -80,6 +102,8 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("image").placeholder = view.default_image;
   $("image").value = view.settings.image || "";
   if (view.warning) { $("load-warning-text").textContent = view.warning; show($("load-warning"), true); }
+  await loadContexts(view.settings.context);
+  $("context-list").addEventListener("change", () => { document.querySelector("input[name=engine][value=pinned]").checked = true; });
   ports = view.settings.ports.slice();
   renderPorts();
   let volumes = [];

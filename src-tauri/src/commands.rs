@@ -115,6 +115,12 @@ pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) ->
     Ok(())
 }
 
+/// Docker's contexts and the one docker would use now, for the settings window's engine picker.
+#[tauri::command]
+pub fn list_contexts() -> assemble_core::engine::ContextPicker {
+    assemble_core::engine::context_picker(&assemble_core::engine::Environment::from_process())
+}
+
 #[tauri::command]
 pub fn add_port(ports: Vec<u16>, typed: String) -> Reply<Vec<u16>> {
     settings::add_port(&ports, &typed).map_err(|e| e.to_string())

@@ -33,6 +33,7 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) {
             commands::get_settings,
             commands::save_settings,
             commands::add_port,
+            commands::list_contexts,
             commands::list_volumes,
             commands::follow_logs,
             commands::stop_logs,

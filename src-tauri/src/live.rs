@@ -16,11 +16,17 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>) {
     let (watcher_app, watcher_dirty, watcher_repair) = (app.clone(), dirty.clone(), repair_due.clone());
     tauri::async_runtime::spawn(async move {
         let names = watcher_app.state::<AppState>().names.clone();
-        watch::watch(names, |signal| {
+        // The settings are read at each resolution, so a newly pinned context is followed too.
+        let choice_app = watcher_app.clone();
+        let choice = move || choice_app.state::<AppState>().settings().engine_choice();
+        watch::watch(names, choice, |signal| {
             let state = watcher_app.state::<AppState>();
             match signal {
-                watch::Signal::EngineUp(docker) => {
-                    state.set_engine(Some(docker));
+                watch::Signal::EngineUp(engine) => {
+                    if state.set_engine(Some(engine)) {
+                        // Another engine: a log follow of the old one ends, the viewer starts anew.
+                        state.logs_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     watcher_dirty.notify_one();
                     watcher_repair.notify_one();
                 }
@@ -28,9 +34,9 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>) {
                     watcher_dirty.notify_one();
                     watcher_repair.notify_one();
                 }
-                watch::Signal::EngineLost(err) => {
+                watch::Signal::EngineLost { engine, error } => {
                     state.set_engine(None);
-                    publish(&watcher_app, state.store(state.unavailable(&err)));
+                    publish(&watcher_app, state.store(state.unavailable(engine, &error)));
                 }
             }
             !state.quitting()
@@ -71,7 +77,7 @@ pub async fn refresh<R: Runtime>(app: &AppHandle<R>) -> Snapshot {
     let state = app.state::<AppState>();
     let snapshot = match state.backend().await {
         Ok(backend) => backend.snapshot(&state.settings()).await,
-        Err(err) => state.unavailable(&err),
+        Err(err) => state.unavailable(None, &err),
     };
     let shown = state.store(snapshot);
     publish(app, shown.clone());

@@ -5,7 +5,10 @@ use std::sync::{
     Mutex,
 };
 
-use assemble_core::{settings, status, Backend, Names, Settings, Snapshot, State};
+use assemble_core::{
+    engine::{Engine, EngineView},
+    settings, status, Backend, Names, Settings, Snapshot, State,
+};
 
 pub struct AppState {
     pub names: Names,
@@ -35,19 +38,26 @@ impl AppState {
         }
     }
 
-    /// The engine handle, connecting on first use (and after the engine was lost).
+    /// The engine handle, connecting on first use (and after the engine was lost or changed) to
+    /// the engine the settings and docker's own configuration choose.
     pub async fn backend(&self) -> assemble_core::Result<Backend> {
         if let Some(backend) = lock(&self.backend).clone() {
             return Ok(backend);
         }
-        let docker = assemble_core::engine::connect().await?;
-        let backend = Backend::new(docker, self.names.clone());
+        let engine = Engine::connect(&self.settings().engine_choice()).await?;
+        let backend = Backend::new(engine, self.names.clone());
         *lock(&self.backend) = Some(backend.clone());
         Ok(backend)
     }
 
-    pub fn set_engine(&self, docker: Option<assemble_core::engine::Docker>) {
-        *lock(&self.backend) = docker.map(|d| Backend::new(d, self.names.clone()));
+    /// The engine the watcher reached (or none, when it lost it). Returns whether it is another
+    /// engine than before.
+    pub fn set_engine(&self, engine: Option<Engine>) -> bool {
+        let mut backend = lock(&self.backend);
+        let before = backend.as_ref().map(|b| b.engine().endpoint().view());
+        let after = engine.as_ref().map(|e| e.endpoint().view());
+        *backend = engine.map(|e| Backend::new(e, self.names.clone()));
+        before.is_some() && after.is_some() && before != after
     }
 
     pub fn latest(&self) -> Snapshot {
@@ -83,7 +93,12 @@ impl AppState {
     }
 
     pub fn set_settings(&self, settings: Settings) {
-        *lock(&self.settings) = settings;
+        let mut current = lock(&self.settings);
+        if current.engine_choice() != settings.engine_choice() {
+            // Another engine is wished for: the next call connects to it.
+            *lock(&self.backend) = None;
+        }
+        *current = settings;
         *lock(&self.settings_warning) = None;
     }
 
@@ -99,9 +114,9 @@ impl AppState {
         self.quitting.load(Ordering::SeqCst)
     }
 
-    /// A snapshot for an engine that cannot be reached.
-    pub fn unavailable(&self, err: &assemble_core::Error) -> Snapshot {
-        status::unavailable(self.names.backend(), err)
+    /// A snapshot for an engine that cannot be reached (or found).
+    pub fn unavailable(&self, engine: Option<EngineView>, err: &assemble_core::Error) -> Snapshot {
+        status::unavailable(self.names.backend(), engine, err)
     }
 }
 

@@ -18,6 +18,7 @@ const TRAY_ID: &str = "main";
 /// The menu items we change as the state changes.
 pub struct TrayItems<R: Runtime> {
     status: MenuItem<R>,
+    engine: MenuItem<R>,
     start: MenuItem<R>,
     stop: MenuItem<R>,
     restart: MenuItem<R>,
@@ -25,6 +26,7 @@ pub struct TrayItems<R: Runtime> {
 
 pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let status = MenuItem::with_id(app, "status", "Backend: …", false, None::<&str>)?;
+    let engine = MenuItem::with_id(app, "engine", "Engine: …", false, None::<&str>)?;
     let start = MenuItem::with_id(app, "start", "Start", false, None::<&str>)?;
     let stop = MenuItem::with_id(app, "stop", "Stop", false, None::<&str>)?;
     let restart = MenuItem::with_id(app, "restart", "Restart", false, None::<&str>)?;
@@ -36,6 +38,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         app,
         &[
             &status,
+            &engine,
             &PredefinedMenuItem::separator(app)?,
             &start,
             &stop,
@@ -55,7 +58,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         .show_menu_on_left_click(true)
         .on_menu_event(|app, event| on_menu(app, event.id().as_ref()))
         .build(app)?;
-    app.manage(TrayItems { status, start, stop, restart });
+    app.manage(TrayItems { status, engine, start, stop, restart });
     Ok(())
 }
 
@@ -83,6 +86,7 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
 pub fn update<R: Runtime>(app: &AppHandle<R>, snapshot: &Snapshot) {
     if let Some(items) = app.try_state::<TrayItems<R>>() {
         let _ = items.status.set_text(&snapshot.status_line);
+        let _ = items.engine.set_text(&snapshot.engine_line);
         let _ = items.start.set_enabled(snapshot.can_start);
         let _ = items.stop.set_enabled(snapshot.can_stop);
         let _ = items.restart.set_enabled(snapshot.can_restart);
@@ -91,7 +95,7 @@ pub fn update<R: Runtime>(app: &AppHandle<R>, snapshot: &Snapshot) {
         if let Ok(image) = icon(snapshot.state) {
             let _ = tray.set_icon(Some(image));
         }
-        let _ = tray.set_tooltip(Some(&snapshot.status_line));
+        let _ = tray.set_tooltip(Some(format!("{}\n{}", snapshot.status_line, snapshot.engine_line)));
     }
 }
 

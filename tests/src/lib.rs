@@ -13,7 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use assemble_core::Names;
+pub mod private_engine;
+pub mod sshd;
+
+use assemble_core::{engine::Engine, Names};
 use bollard::{
     exec::{CreateExecOptions, StartExecResults},
     query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder},
@@ -31,8 +34,13 @@ pub fn broken_backend_image() -> String {
     std::env::var("ASSEMBLE_TEST_SOCAT_IMAGE").unwrap_or_else(|_| "assemble-socat:debian".into())
 }
 
+/// The machine's engine, found as the CLI finds it.
+pub async fn engine() -> Engine {
+    Engine::connect(&Default::default()).await.expect("the tests need a running Docker Engine")
+}
+
 pub async fn docker() -> Docker {
-    assemble_core::engine::connect().await.expect("the tests need a running Docker Engine")
+    engine().await.docker().clone()
 }
 
 /// The output of one CLI run.
@@ -61,13 +69,15 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 pub struct TestUser {
     pub names: Names,
     volumes: Mutex<Vec<String>>,
+    /// Other engines (unix sockets) the user's containers may be on, cleaned too.
+    engines: Mutex<Vec<String>>,
 }
 
 impl TestUser {
     pub fn new(tag: &str) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let user = format!("e2e-{tag}-{}-{n}", std::process::id());
-        Self { names: Names::for_user(&user), volumes: Mutex::new(Vec::new()) }
+        Self { names: Names::for_user(&user), volumes: Mutex::new(Vec::new()), engines: Mutex::new(Vec::new()) }
     }
 
     pub fn user(&self) -> &str {
@@ -77,6 +87,11 @@ impl TestUser {
     /// Volumes to remove at the end (ones the test or the product created for this user).
     pub fn own_volume(&self, name: &str) {
         self.volumes.lock().expect("volume list").push(name.to_string());
+    }
+
+    /// Cleans the engine at `host` (`unix://…`) too when the user drops.
+    pub fn also_clean_on(&self, host: &str) {
+        self.engines.lock().expect("engine list").push(host.to_string());
     }
 
     /// This user's own settings folder, so no test reads a developer's settings.
@@ -108,14 +123,25 @@ impl Drop for TestUser {
         let _ = std::fs::remove_dir_all(self.config_dir());
         let prefix = self.names.backend();
         let volumes = self.volumes.lock().map(|v| v.clone()).unwrap_or_default();
+        let engines = self.engines.lock().map(|e| e.clone()).unwrap_or_default();
         // Drop may run while a test's runtime unwinds: clean up on a runtime of our own.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().expect("cleanup runtime");
             runtime.block_on(async move {
                 let docker = docker().await;
                 remove_containers_named(&docker, &prefix).await;
-                for volume in volumes {
-                    let _ = docker.remove_volume(&volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
+                for volume in &volumes {
+                    let _ = docker.remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
+                }
+                for host in engines {
+                    if let Ok(other) = Docker::connect_with_unix(&host, 30, bollard::API_DEFAULT_VERSION) {
+                        remove_containers_named(&other, &prefix).await;
+                        for volume in &volumes {
+                            let _ = other
+                                .remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                                .await;
+                        }
+                    }
                 }
             });
         });

@@ -73,7 +73,10 @@ async fn docker_unreachable_gives_one_sentence() {
     }
     let mut command = user.command(&["backend", "info"]);
     command.env("DOCKER_HOST", "bogus://x");
-    assert_refused(&run_bounded(command), "not a valid engine address");
+    assert_refused(
+        &run_bounded(command),
+        "\"bogus://x\" is not a Docker Engine address: the scheme bogus:// is not one docker knows",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -106,9 +109,10 @@ async fn a_start_that_fails_half_way_removes_what_it_created_and_shows_the_logs(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_start_removes_what_it_created() {
-    let docker = docker().await;
+    let engine = assemble_e2e::engine().await;
+    let docker = engine.docker().clone();
     let user = TestUser::new("cancel");
-    let backend = assemble_core::Backend::new(docker.clone(), user.names.clone());
+    let backend = assemble_core::Backend::new(engine, user.names.clone());
     let request = assemble_core::StartRequest {
         ports: assemble_core::PortSet::from_ports([6050]),
         cache: assemble_core::CacheSetting::Anonymous,

@@ -13,13 +13,14 @@ async fn info_has_the_original_shape_and_labels_record_the_configuration() {
     let id = docker.inspect_container(&backend, None).await.unwrap().id.unwrap();
     assert_eq!(lines[0], format!("ID: {id} (running)"), "{info}");
     assert!(lines[1].starts_with("Image: assemble-buildkit@sha256:"), "{info}");
-    assert_eq!(lines[3], "Sidecar containers:", "{info}");
-    for (line, port) in lines[4..6].iter().zip([6001, 6002]) {
+    assert_eq!(lines[2], "Context: default (unix:///var/run/docker.sock)", "info names the engine: {info}");
+    assert_eq!(lines[4], "Sidecar containers:", "{info}");
+    for (line, port) in lines[5..7].iter().zip([6001, 6002]) {
         let expected = format!(" {}-proxy-port-{port} (running)", backend);
         assert!(line.starts_with(" - ") && line.ends_with(&expected), "{line:?} in {info}");
     }
-    assert_eq!(lines[7], "Found 1 worker(s):", "{info}");
-    assert!(lines[9].starts_with(" - ") && lines[10] == "   Platforms:" && lines[11] == "    - linux/amd64", "{info}");
+    assert_eq!(lines[8], "Found 1 worker(s):", "{info}");
+    assert!(lines[10].starts_with(" - ") && lines[11] == "   Platforms:" && lines[12] == "    - linux/amd64", "{info}");
     assert!(info.contains("   Labels:\n    - org.mobyproject.buildkit.worker.executor: oci"), "{info}");
     assert!(info.contains(&format!("    - org.mobyproject.buildkit.worker.hostname: {backend}")), "{info}");
     let last = lines.last().unwrap();

@@ -18,6 +18,7 @@ from sni import Tray
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 APP = os.path.join(ROOT, "target", "debug", "assemble-backend")
+TEST_ENGINE = os.path.join(ROOT, "target", "debug", "assemble-test-engine")
 SCREENSHOTS = os.path.join(ROOT, "target", "ui-screenshots")
 TEST_IMAGE = os.environ.get("ASSEMBLE_TEST_IMAGE", "assemble-buildkit:v0.25-debian")
 
@@ -63,11 +64,17 @@ def connect(port, application, timeout=30):
 class App:
     """The running app, its windows, and the names of its backend."""
 
-    def __init__(self, driver, user, tray):
+    def __init__(self, driver, user, tray, docker_config):
         self.driver = driver
         self.user = user
         self.tray = tray
         self.backend = f"docker-assemble-backend-{user}"
+        self.docker_config = docker_config
+
+    def docker_context(self, *args):
+        """`docker context …` on the app's own docker config folder (its contexts, its current one)."""
+        return subprocess.run(["docker", "--config", self.docker_config, "context", *args],
+                              check=True, capture_output=True, text=True, timeout=60)
 
     def window(self, title, timeout=20):
         """Switches to the window with this title (each window is a WebDriver handle)."""
@@ -104,6 +111,9 @@ class App:
     def screenshot(self, name):
         os.makedirs(SCREENSHOTS, exist_ok=True)
         path = os.path.join(SCREENSHOTS, f"{name}.png")
+        # Let the window paint what the test just saw: a snapshot can show an older frame.
+        self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(done));")
         assert self.driver.save_screenshot(path), f"no screenshot for {name}"
         return path
 
@@ -116,14 +126,19 @@ def app():
     user = f"ui-{os.getpid()}"
     config = tempfile.mkdtemp(prefix="assemble-ui-config-")
     tray = Tray()
+    # A docker config folder of the test's own, so the test can switch docker's current context.
+    docker_config = os.path.join(config, "docker")
+    os.makedirs(docker_config)
     env = dict(os.environ, ASSEMBLE_BACKEND_USER=user, ASSEMBLE_BACKEND_IMAGE=TEST_IMAGE,
-               ASSEMBLE_CONFIG_DIR=config, XDG_DOWNLOAD_DIR=config)
+               ASSEMBLE_CONFIG_DIR=config, XDG_DOWNLOAD_DIR=config, DOCKER_CONFIG=docker_config)
+    for name in ("DOCKER_HOST", "DOCKER_CONTEXT"):
+        env.pop(name, None)
     driver_log = open(os.path.join(config, "tauri-driver.log"), "w")
     tauri_driver, port = start_tauri_driver(env, driver_log)
     driver = None
     try:
         driver = connect(port, APP)
-        yield App(driver, user, tray)
+        yield App(driver, user, tray, docker_config)
     finally:
         if driver is not None:
             driver.quit()
@@ -139,6 +154,24 @@ def app():
         os.makedirs(SCREENSHOTS, exist_ok=True)
         shutil.copy(log, os.path.join(SCREENSHOTS, "tauri-driver.log"))  # the app's own output, for failures
         shutil.rmtree(config, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def second_engine():
+    """A second Docker Engine (the tests' private dockerd), as Docker Desktop's would be: yields its
+    address, stops it at the end."""
+    assert os.path.exists(TEST_ENGINE), f"{TEST_ENGINE} is missing: run `cargo build --workspace --bins` first"
+    process = subprocess.Popen([TEST_ENGINE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline().strip()
+        assert line.startswith("ready "), f"the second engine did not start ({line!r}); see its output above"
+        yield line.split(" ", 1)[1]
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,10 +1,11 @@
 """The real app, end to end: panel, settings, logs, live state and the tray, in order."""
+import os
 import time
 
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
-from conftest import container_names, docker
+from conftest import SCREENSHOTS, container_names, docker
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -21,6 +22,54 @@ def test_start_from_the_panel_brings_the_backend_up_with_workers(app):
     assert "5000" in app.text("#ports") and "running" in app.text("#ports")
     assert app.find("#stop").is_enabled() and not app.find("#start").is_enabled()
     app.screenshot("02-panel-running")
+
+
+def test_panel_and_tray_follow_a_switch_of_dockers_current_context(app, second_engine):
+    """Docker Desktop makes its context current when it starts; the app follows, and says so."""
+    app.window("Assemble Backend")
+    app.wait(lambda: app.text("#state").startswith("Running"), 30)
+    assert app.text("#engine") == "default · unix:///var/run/docker.sock", app.text("#engine")
+    assert app.tray.item("Engine:")["label"] == "Engine: default (unix:///var/run/docker.sock)"
+    app.docker_context("create", "desktop-linux", "--docker", f"host={second_engine}")
+    timings = []
+    for context, host, state in [("desktop-linux", second_engine, "Stopped"),
+                                 ("default", "unix:///var/run/docker.sock", "Running")]:
+        switched = time.time()
+        app.docker_context("use", context)
+        app.wait(lambda: app.text("#engine") == f"{context} · {host}" and app.text("#state").startswith(state), 10,
+                 f"the panel did not follow to {context}: {app.text('#engine')!r} {app.text('#state')!r}")
+        panel = time.time() - switched
+        app.wait(lambda: app.tray.item("Engine:")["label"].startswith(f"Engine: {context}")
+                 and app.tray.item("Backend:")["label"].startswith(f"Backend: {state}"), 10,
+                 f"the tray did not follow to {context}")
+        timings.append(f"{context}: panel {panel:.2f}s, tray {time.time() - switched:.2f}s")
+        app.screenshot(f"02b-panel-engine-{context}")
+    # Our own backend stayed where it was: on the machine's engine, running.
+    assert docker("inspect", "-f", "{{.State.Running}}", app.backend).stdout.strip() == "true"
+
+    # The settings can pin a context over docker's current one, and go back to following docker.
+    app.find("#open-settings").click()
+    app.window("Assemble Backend Settings")
+    app.wait(lambda: "now: default · unix:///var/run/docker.sock" in app.text("#docker-uses"), 10, app.text("#docker-uses"))
+    options = [o.get_attribute("value") for o in app.driver.find_elements(By.CSS_SELECTOR, "#context-list option")]
+    assert options == ["default", "desktop-linux"], options
+    assert app.find("input[name=engine][value=follow]").is_selected()
+    app.driver.execute_script("arguments[0].value = 'desktop-linux'; arguments[0].dispatchEvent(new Event('change'));",
+                              app.find("#context-list"))
+    assert app.find("input[name=engine][value=pinned]").is_selected()
+    app.screenshot("02c-settings-engine-pinned")
+    for expected_context, expected_host, expected_state in [("desktop-linux", second_engine, "Stopped"),
+                                                            ("default", "unix:///var/run/docker.sock", "Running")]:
+        app.find("#save").click()
+        app.wait(lambda: app.text("#saved") == "Saved.", 10, f"not saved: {app.text('#context-error')!r}")
+        app.window("Assemble Backend")
+        app.wait(lambda: app.text("#engine") == f"{expected_context} · {expected_host}"
+                 and app.text("#state").startswith(expected_state), 10,
+                 f"the panel does not show {expected_context}: {app.text('#engine')!r}")
+        app.window("Assemble Backend Settings")
+        app.find("input[name=engine][value=follow]").click()
+    with open(os.path.join(SCREENSHOTS, "engine-switch.txt"), "w") as out:
+        out.write("\n".join(timings) + "\n")
 
 
 def test_settings_ports_are_validated_and_applying_gives_the_matching_sidecars(app):

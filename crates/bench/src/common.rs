@@ -124,8 +124,9 @@ pub fn with_backend<T>(
     measure: impl FnOnce(&tokio::runtime::Runtime, &assemble_core::Backend) -> Result<T, String>,
 ) -> Result<T, String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let docker = runtime.block_on(assemble_core::engine::connect()).map_err(|e| e.to_string())?;
-    let backend = assemble_core::Backend::new(docker, assemble_core::Names::for_user(&cli.user));
+    let engine =
+        runtime.block_on(assemble_core::engine::Engine::connect(&Default::default())).map_err(|e| e.to_string())?;
+    let backend = assemble_core::Backend::new(engine, assemble_core::Names::for_user(&cli.user));
     let request = assemble_core::StartRequest {
         ports,
         cache: assemble_core::CacheSetting::Anonymous,

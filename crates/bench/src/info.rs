@@ -82,7 +82,7 @@ fn measure(
                 }
             })?,
             3 => {
-                let fresh = Backend::new(backend.docker().clone(), backend.names().clone());
+                let fresh = Backend::new(backend.engine().clone(), backend.names().clone());
                 runtime.block_on(fresh.info()).map_err(|e| format!("Backend::info: {e}"))?;
             }
             _ => {

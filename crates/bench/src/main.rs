@@ -12,11 +12,15 @@
 //!       channel, (A4) `Backend::info()` with its kept channel.
 //!   assemble-bench logs [--rounds R] [--lines N] [--image REF]
 //!       a backend log of a million lines read to EOF: (A) `assemble backend logs`, (B) `docker logs`.
+//!   assemble-bench engines [--rounds R] [--warmup W] [--image REF]
+//!       warm `info` over unix, TLS and ssh to a second dockerd: (A) `assemble --context X backend
+//!       info`, (B) `docker --context X exec <backend> buildctl debug workers`.
 //!   assemble-bench client send|conns …   (internal: runs inside the backend's network namespace)
 //!
 //! start, info and logs need `assemble` (the CLI) next to this binary, and use only the default
 //! engine socket.
 mod common;
+mod engines;
 mod info;
 mod logs;
 mod net;
@@ -30,13 +34,15 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: assemble-bench relay [--gib N] [--rounds R] [--image REF]
        assemble-bench start [--rounds R (10)] [--image REF] [--port P (5000)]
        assemble-bench info [--rounds R (30)] [--warmup W (2)] [--image REF] [--port P (5000)]
-       assemble-bench logs [--rounds R (5)] [--lines N (1000000)] [--image REF]";
+       assemble-bench logs [--rounds R (5)] [--lines N (1000000)] [--image REF]
+       assemble-bench engines [--rounds R (20)] [--warmup W (2)] [--image REF]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("client") => client(&args[1..]),
         Some("relay") => relay::run(&args[1..]),
+        Some("engines") => engines::run(&args[1..]),
         Some(name @ ("start" | "info" | "logs")) => {
             common::use_default_engine();
             match name {

@@ -87,8 +87,9 @@ async fn setup(
     discard_port: u16,
     echo_port: u16,
 ) -> Result<(Backend, i64, String, Vec<String>), String> {
-    let docker = assemble_core::engine::connect().await.map_err(|e| e.to_string())?;
-    let backend = Backend::new(docker.clone(), names.clone());
+    let engine = assemble_core::engine::Engine::connect(&Default::default()).await.map_err(|e| e.to_string())?;
+    let docker = engine.docker().clone();
+    let backend = Backend::new(engine, names.clone());
     let request = StartRequest {
         ports: PortSet::from_ports([discard_port, echo_port]),
         cache: CacheSetting::Anonymous,

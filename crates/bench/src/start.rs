@@ -45,7 +45,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     common::require_image(&options.socat_image)?;
     let cli = OurCli::new("start")?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let docker = runtime.block_on(assemble_core::engine::connect()).map_err(|e| e.to_string())?;
+    let docker = runtime
+        .block_on(assemble_core::engine::Engine::connect(&Default::default()))
+        .map_err(|e| e.to_string())?
+        .docker()
+        .clone();
     let bench = Bench { run_args: docker_run_args(&options.image)?, options, cli, runtime, docker };
     eprintln!("B and the floor run: docker run -d --name <name> {}", bench.run_args.join(" "));
 

@@ -1,11 +1,51 @@
-//! The command line, word for word as the original `docker assemble backend …`.
+//! The command line, word for word as the original `docker assemble backend …`, with docker's own
+//! global options for choosing the engine.
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "assemble", version, about = "Run and manage a personal BuildKit backend on the local Docker Engine")]
+#[command(name = "assemble", version, about = "Run and manage a personal BuildKit backend on a Docker Engine")]
 pub struct Cli {
+    #[command(flatten)]
+    pub engine: EngineArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// docker's global options, with docker's meaning. In plugin mode docker passes them through.
+#[derive(Args, Debug, Default)]
+pub struct EngineArgs {
+    /// Name of the docker context to use (overrides DOCKER_HOST and `docker context use`)
+    #[arg(short = 'c', long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Docker Engine to connect to (unix:///path, tcp://host:port or ssh://[user@]host)
+    #[arg(short = 'H', long, global = true, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Location of docker's client config files (default: $DOCKER_CONFIG, else ~/.docker)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config: Option<PathBuf>,
+    /// Use TLS; implied by --tlsverify
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// Use TLS and verify the remote
+    #[arg(long, global = true)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA (default: ca.pem in $DOCKER_CERT_PATH)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tlscacert: Option<PathBuf>,
+    /// Path to TLS certificate file (default: cert.pem in $DOCKER_CERT_PATH)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tlscert: Option<PathBuf>,
+    /// Path to TLS key file (default: key.pem in $DOCKER_CERT_PATH)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tlskey: Option<PathBuf>,
+    /// Accepted because docker passes it to plugins; it changes nothing here
+    #[arg(short = 'D', long, global = true, hide = true)]
+    pub debug: bool,
+    /// Accepted because docker passes it to plugins; it changes nothing here
+    #[arg(short = 'l', long = "log-level", global = true, hide = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

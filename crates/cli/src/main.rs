@@ -9,10 +9,11 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use args::{BackendCommand, CacheCommand, Cli, Command, Format, LogsArgs, StartArgs};
+use args::{BackendCommand, CacheCommand, Cli, Command, EngineArgs, Format, LogsArgs, StartArgs};
 use assemble_core::{
-    plugin, settings, Backend, CacheChoice, Error, LogChunk, LogOptions, StartFlags, StartOutcome, StartRequest,
-    StopOutcome,
+    engine::{self, Engine, EngineChoice, EngineView, Environment},
+    plugin, settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, Settings, StartFlags, StartOutcome,
+    StartRequest, StopOutcome,
 };
 use clap::Parser;
 use futures_util::StreamExt;
@@ -55,21 +56,29 @@ async fn run(cli: Cli) -> Result<(), Error> {
             );
             Ok(())
         }
-        Command::Backend(command) => backend(command).await,
+        Command::Backend(command) => backend(&cli.engine, command).await,
     }
 }
 
-async fn backend(command: BackendCommand) -> Result<(), Error> {
+async fn backend(engine_args: &EngineArgs, command: BackendCommand) -> Result<(), Error> {
+    let loaded = settings::load();
+    if let Some(warning) = &loaded.warning {
+        eprintln!("Warning: {warning}");
+    }
     // Validate everything the user typed before touching the engine.
     let start_request = match &command {
-        BackendCommand::Start(args) => Some(start_request(args)?),
+        BackendCommand::Start(args) => Some(start_request(args, &loaded.settings)?),
         _ => None,
     };
     let log_options = match &command {
         BackendCommand::Logs(args) => Some(log_options(args)?),
         _ => None,
     };
-    let backend = Backend::connect().await?;
+    let endpoint = engine::resolve(&engine_choice(engine_args, &loaded.settings), &Environment::from_process())?;
+    if let Some(warning) = &endpoint.warning {
+        eprintln!("Warning: {warning}");
+    }
+    let backend = Backend::new(Engine::connect_to(endpoint).await?, Names::for_current_user());
     match command {
         BackendCommand::Start(_) => start(&backend, &start_request.expect("parsed above")).await,
         BackendCommand::Stop => stop(&backend).await,
@@ -83,18 +92,29 @@ async fn backend(command: BackendCommand) -> Result<(), Error> {
     }
 }
 
-fn start_request(args: &StartArgs) -> Result<StartRequest, Error> {
-    let loaded = settings::load();
-    if let Some(warning) = &loaded.warning {
-        eprintln!("Warning: {warning}");
+/// docker's global options; the settings' pinned context fills in (the core ranks them).
+fn engine_choice(args: &EngineArgs, settings: &Settings) -> EngineChoice {
+    EngineChoice {
+        context: args.context.clone(),
+        host: args.host.clone(),
+        config_dir: args.config.clone(),
+        tls: args.tls,
+        tls_verify: args.tlsverify,
+        tls_ca: args.tlscacert.clone(),
+        tls_cert: args.tlscert.clone(),
+        tls_key: args.tlskey.clone(),
+        ..settings.engine_choice()
     }
+}
+
+fn start_request(args: &StartArgs, settings: &Settings) -> Result<StartRequest, Error> {
     let flags = StartFlags {
         allow_host_port: args.allow_host_port.clone(),
         cache_volume: args.cache_volume.clone(),
         image: args.image.clone(),
         ready_timeout: Some(Duration::from_secs(args.ready_timeout)),
     };
-    StartRequest::resolve(&flags, &loaded.settings)
+    StartRequest::resolve(&flags, settings)
 }
 
 fn log_options(args: &LogsArgs) -> Result<LogOptions, Error> {
@@ -114,6 +134,10 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
     match backend.start_until(request, &report, interrupted).await? {
         StartOutcome::Started { id, name, cache, .. } => {
             println!("Started container {name:?} ({})", &id[..id.len().min(12)]);
+            let engine = backend.engine().endpoint().view();
+            if !is_local_default(&engine) {
+                println!("{}", render::engine_line(&engine));
+            }
             if cache == CacheChoice::Anonymous {
                 eprintln!(
                     "Note: the build cache is not kept when the backend stops. To keep it, create the volume {} \
@@ -154,16 +178,26 @@ async fn info(backend: &Backend, format: Format) -> Result<(), Error> {
         (Ok(info), Format::Json) => println!("{}", serde_json::to_string_pretty(&info).unwrap_or_default()),
         (Err(Error::NotRunning), Format::Text) => {
             println!(
-                "The backend {:?} is not running; start it with `docker assemble backend start`.",
-                backend.names().backend()
+                "The backend {:?} is not running on {}; start it with `docker assemble backend start`.",
+                backend.names().backend(),
+                render::engine_text(&backend.engine().endpoint().view())
             )
         }
         (Err(Error::NotRunning), Format::Json) => {
-            println!("{}", serde_json::json!({ "name": backend.names().backend(), "state": "not-running" }))
+            let engine = backend.engine().endpoint().view();
+            println!(
+                "{}",
+                serde_json::json!({ "name": backend.names().backend(), "state": "not-running", "engine": engine })
+            )
         }
         (Err(err), _) => return Err(err),
     }
     Ok(())
+}
+
+/// The engine docker reaches when nothing chooses another: not worth a line of its own.
+fn is_local_default(engine: &EngineView) -> bool {
+    engine.context == engine::DEFAULT_CONTEXT && engine.host == engine::DEFAULT_HOST
 }
 
 async fn logs(backend: &Backend, options: &LogOptions) -> Result<(), Error> {

@@ -2,6 +2,7 @@
 use std::fmt::Write;
 
 use assemble_core::{
+    engine::EngineView,
     units::{ago, human_size},
     BackendInfo, CacheRecord, CacheTotals,
 };
@@ -14,6 +15,7 @@ pub fn info(info: &BackendInfo) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "ID: {} ({})", info.id, info.state);
     let _ = writeln!(out, "Image: {}", info.image_digest);
+    let _ = writeln!(out, "{}", engine_line(&info.engine));
     let _ = writeln!(out, "\nSidecar containers:");
     if info.sidecars.is_empty() {
         let _ = writeln!(out, " (none: no host ports are proxied)");
@@ -41,6 +43,20 @@ pub fn info(info: &BackendInfo) -> String {
         human_size(info.cache.in_use)
     );
     out
+}
+
+/// `context "desktop-linux" (unix:///…)`, for sentences.
+pub fn engine_text(engine: &EngineView) -> String {
+    format!("context {:?} {}", engine.context, address(engine))
+}
+
+/// `Context: desktop-linux (unix:///…)`, the line `info` and `start` print.
+pub fn engine_line(engine: &EngineView) -> String {
+    format!("Context: {} {}", engine.context, address(engine))
+}
+
+fn address(engine: &EngineView) -> String {
+    format!("({}{})", engine.host, if engine.tls { ", TLS" } else { "" })
 }
 
 pub fn cache_usage(records: &[CacheRecord], now: i64) -> String {

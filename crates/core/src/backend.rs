@@ -13,7 +13,7 @@ use bollard::{
 
 use crate::{
     buildkit::BuildkitClient,
-    engine::is_not_found,
+    engine::{is_not_found, Engine, EngineChoice},
     error::{Error, Result},
     labels::{self, BackendLabels, Role},
     names::Names,
@@ -22,6 +22,7 @@ use crate::{
 /// The handle every operation goes through: an engine connection and a user's names.
 #[derive(Clone)]
 pub struct Backend {
+    pub(crate) engine: Engine,
     pub(crate) docker: Docker,
     pub(crate) names: Names,
     /// The BuildKit channel kept open across calls, with the container it reaches: opening one
@@ -62,21 +63,30 @@ pub struct Sidecar {
 }
 
 impl Backend {
-    pub fn new(docker: Docker, names: Names) -> Self {
-        Self { docker, names, channel: Arc::default() }
+    /// `names`' backend on `engine`.
+    pub fn new(engine: Engine, names: Names) -> Self {
+        Self { docker: engine.docker().clone(), engine, names, channel: Arc::default() }
     }
 
-    /// Connects to the engine for the current user (see [`Names::for_current_user`]).
-    pub async fn connect() -> Result<Self> {
-        Ok(Self::new(crate::engine::connect().await?, Names::for_current_user()))
+    /// Connects to the engine `choice` resolves to, for the current user (see
+    /// [`Names::for_current_user`]).
+    pub async fn connect(choice: &EngineChoice) -> Result<Self> {
+        Ok(Self::new(Engine::connect(choice).await?, Names::for_current_user()))
     }
 
+    /// The names of this user's containers and volumes.
     pub fn names(&self) -> &Names {
         &self.names
     }
 
+    /// The bollard client.
     pub fn docker(&self) -> &Docker {
         &self.docker
+    }
+
+    /// The engine this backend lives on.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     pub async fn presence(&self) -> Result<Presence> {

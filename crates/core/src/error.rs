@@ -1,4 +1,6 @@
 //! Every failure the core reports, as a sentence that says what happened and what to do.
+use std::path::{Path, PathBuf};
+
 use crate::ports::PortError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -16,6 +18,66 @@ pub enum Error {
 
     #[error("{0}")]
     DockerUnavailable(String),
+
+    #[error("Cannot reach the Docker Engine at {host} ({place}): {reason}")]
+    EngineUnreachable { host: String, place: String, reason: String },
+
+    #[error("{address:?} is not a Docker Engine address: {reason}")]
+    InvalidEngineAddress { address: String, reason: String },
+
+    #[error("conflicting options: cannot specify both --host and --context (as in docker); give one of them")]
+    ConflictingEngineOptions,
+
+    #[error(
+        "there is no docker context named {name:?}; the contexts are: {known}. Choose one with --context NAME, \
+         or make one current with `docker context use NAME`",
+        known = known.join(", ")
+    )]
+    UnknownContext { name: String, known: Vec<String> },
+
+    #[error(
+        "the docker context {name:?} cannot be used: {}: {reason}; fix the file, or remove the context with \
+         `docker context rm {name}`",
+        file.display()
+    )]
+    ContextUnreadable { name: String, file: PathBuf, reason: String },
+
+    #[error("{0:?} is not a docker context name: use letters, digits, '_', '.', '+' or '-', starting with a letter or digit")]
+    InvalidContextName(String),
+
+    #[error(
+        "the TLS {what} {} does not exist; put the engine's {} there, or point DOCKER_CERT_PATH (or {}) at the right file",
+        path.display(), file_name(path), what.flag()
+    )]
+    TlsFileMissing { what: TlsFile, path: PathBuf },
+
+    #[error("the TLS {what} {} cannot be used: {reason}", path.display())]
+    TlsFileInvalid { what: TlsFile, path: PathBuf, reason: String },
+
+    #[error("{0}")]
+    Tls(String),
+
+    #[error(
+        "the Docker Engine at {host} presented a certificate that does not verify against {}: {problem}. \
+         Check that DOCKER_CERT_PATH (or the context's TLS files) belong to this engine",
+        trusted(ca)
+    )]
+    TlsUntrusted { host: String, ca: Option<PathBuf>, problem: String },
+
+    #[error(
+        "the Docker Engine at {host} refused our TLS connection ({alert}): it wants a client certificate it trusts; \
+         put cert.pem and key.pem beside ca.pem (in DOCKER_CERT_PATH, or the context's TLS files)"
+    )]
+    TlsRefused { host: String, alert: String },
+
+    #[error("ssh to {host} failed ({status}): {last_line}")]
+    Ssh { host: String, status: String, last_line: String },
+
+    #[error(
+        "the ssh command was not found; install OpenSSH's client (for example `sudo apt-get install openssh-client`) \
+         to reach ssh:// engines"
+    )]
+    SshMissing,
 
     #[error(
         "a container named {name:?} exists but was not created by Assemble Backend, so it is left alone; \
@@ -65,6 +127,49 @@ pub enum Error {
     },
 }
 
+/// The TLS files docker reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFile {
+    /// `ca.pem`.
+    Ca,
+    /// `cert.pem`.
+    ClientCertificate,
+    /// `key.pem`.
+    ClientKey,
+}
+
+impl TlsFile {
+    /// The docker flag that names this file.
+    pub fn flag(self) -> &'static str {
+        match self {
+            TlsFile::Ca => "--tlscacert",
+            TlsFile::ClientCertificate => "--tlscert",
+            TlsFile::ClientKey => "--tlskey",
+        }
+    }
+}
+
+impl std::fmt::Display for TlsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsFile::Ca => "CA certificate",
+            TlsFile::ClientCertificate => "client certificate",
+            TlsFile::ClientKey => "client key",
+        })
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}
+
+fn trusted(ca: &Option<PathBuf>) -> String {
+    match ca {
+        Some(ca) => format!("the CA in {}", ca.display()),
+        None => "the system's trusted CAs".to_string(),
+    }
+}
+
 impl Error {
     /// The settings field an error is about, so a form can show it next to that field.
     pub fn settings_field(&self) -> Option<&'static str> {
@@ -72,7 +177,29 @@ impl Error {
             Error::InvalidPorts(_) => Some("ports"),
             Error::InvalidVolumeName(_) => Some("cache"),
             Error::EmptyImage => Some("image"),
+            Error::InvalidContextName(_) => Some("context"),
             _ => None,
+        }
+    }
+
+    /// The engine could not be found or reached (as opposed to refusing a request).
+    pub fn is_engine_unavailable(&self) -> bool {
+        match self {
+            Error::DockerUnavailable(_)
+            | Error::EngineUnreachable { .. }
+            | Error::InvalidEngineAddress { .. }
+            | Error::ConflictingEngineOptions
+            | Error::UnknownContext { .. }
+            | Error::ContextUnreadable { .. }
+            | Error::TlsFileMissing { .. }
+            | Error::TlsFileInvalid { .. }
+            | Error::Tls(_)
+            | Error::TlsUntrusted { .. }
+            | Error::TlsRefused { .. }
+            | Error::Ssh { .. }
+            | Error::SshMissing => true,
+            Error::Docker { source, .. } => crate::failure::is_connection_failure(source),
+            _ => false,
         }
     }
 

@@ -4,6 +4,7 @@ use serde::Serialize;
 use crate::{
     backend::{Backend, Presence, Sidecar},
     buildkit::{CacheRecord, CacheTotals, Worker},
+    engine::EngineView,
     error::{Error, Result},
     labels::SecurityMode,
     ports::PortSet,
@@ -11,6 +12,8 @@ use crate::{
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BackendInfo {
+    /// The engine it runs on: its docker context and address.
+    pub engine: EngineView,
     pub id: String,
     pub name: String,
     pub state: String,
@@ -50,6 +53,7 @@ impl Backend {
         );
         let (workers, records): (Vec<Worker>, Vec<CacheRecord>) = buildkit?;
         Ok(BackendInfo {
+            engine: self.engine.endpoint().view(),
             buildkit_version: workers.iter().find_map(|w| w.buildkit_version.clone()),
             id: container.id,
             name: container.name,

@@ -37,7 +37,7 @@ impl Backend {
     /// Makes the sidecars match the backend (see the module doc). Waits for any start or stop in
     /// progress, so it never works against one.
     pub async fn repair(&self) -> Result<Repairs> {
-        let _lock = OperationLock::acquire(&self.names).await?;
+        let _lock = OperationLock::acquire(&self.names, self.engine.endpoint()).await?;
         match self.presence().await? {
             // Not ours: touch nothing, not even sidecars that name it.
             Presence::Foreign => Ok(Repairs::default()),

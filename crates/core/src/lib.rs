@@ -5,6 +5,7 @@ pub mod buildkit;
 pub mod cache;
 pub mod engine;
 pub mod error;
+mod failure;
 pub mod image;
 pub mod info;
 pub mod keeper;

@@ -1,9 +1,11 @@
-//! Single flight: one start or stop at a time per user on this machine, across processes (CLI and
-//! app) and within one (tray and window). Each operation opens the lock file anew, so the kernel's
-//! per-open-file `flock` serialises callers in the same process too.
+//! Single flight: one start or stop at a time per user and engine on this machine, across
+//! processes (CLI and app) and within one (tray and window). Each operation opens the lock file
+//! anew, so the kernel's per-open-file `flock` serialises callers in the same process too. The
+//! engine is part of the key: a start on one engine never waits for a stop on another.
 use std::{fs::File, path::PathBuf};
 
 use crate::{
+    engine::Endpoint,
     error::{Error, Result},
     names::Names,
 };
@@ -13,9 +15,9 @@ pub struct OperationLock {
 }
 
 impl OperationLock {
-    /// Waits until no other start or stop of `names`' backend is running here, then holds it.
-    pub async fn acquire(names: &Names) -> Result<Self> {
-        let path = lock_path(names);
+    /// Waits until no other start or stop of `names`' backend on `engine` runs here, then holds it.
+    pub async fn acquire(names: &Names, engine: &Endpoint) -> Result<Self> {
+        let path = lock_path(names, engine);
         let shown = path.display().to_string();
         tokio::task::spawn_blocking(move || {
             let file = File::options().create(true).truncate(false).write(true).open(&path)?;
@@ -29,11 +31,6 @@ impl OperationLock {
     }
 }
 
-fn lock_path(names: &Names) -> PathBuf {
-    runtime_dir().join(format!("{}.lock", names.backend()))
-}
-
-/// Where per-machine, per-boot files go: `$XDG_RUNTIME_DIR`, else the temp folder.
-pub(crate) fn runtime_dir() -> PathBuf {
-    std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)
+fn lock_path(names: &Names, engine: &Endpoint) -> PathBuf {
+    crate::names::runtime_dir().join(format!("{}-{}.lock", names.backend(), engine.file_key()))
 }

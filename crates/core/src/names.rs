@@ -57,6 +57,12 @@ fn docker_safe(raw: &str) -> String {
     }
 }
 
+/// Where per-machine, per-boot files go (locks, memos, ssh control sockets): `$XDG_RUNTIME_DIR`,
+/// else the temp folder.
+pub(crate) fn runtime_dir() -> std::path::PathBuf {
+    std::env::var_os("XDG_RUNTIME_DIR").map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir)
+}
+
 /// Docker's rule for volume names, checked before we create or mount anything.
 pub fn is_valid_volume_name(name: &str) -> bool {
     let mut chars = name.chars();

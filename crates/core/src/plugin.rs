@@ -58,10 +58,28 @@ pub fn install(executable: &Path, dir: &Path, force: bool) -> Result<PathBuf> {
     Ok(link)
 }
 
-/// Arguments as the CLI should parse them: in plugin mode docker passes `assemble` first.
+/// docker's global options that take a value, which docker passes before the plugin's name.
+const DOCKER_VALUE_OPTIONS: [&str; 10] =
+    ["--context", "-c", "--host", "-H", "--config", "--log-level", "-l", "--tlscacert", "--tlscert", "--tlskey"];
+
+/// Arguments as the CLI should parse them. In plugin mode docker runs us with all of its own
+/// arguments, so its global options come first, then `assemble`, then ours
+/// (`docker-assemble --context x assemble backend info`): the plugin's name goes, the options stay
+/// (we take docker's global options too).
 pub fn strip_plugin_argument(mut args: Vec<String>) -> Vec<String> {
-    if args.get(1).map(String::as_str) == Some(PLUGIN_COMMAND) {
-        args.remove(1);
+    let mut at = 1;
+    while let Some(arg) = args.get(at) {
+        if arg == PLUGIN_COMMAND {
+            args.remove(at);
+            break;
+        }
+        if DOCKER_VALUE_OPTIONS.contains(&arg.as_str()) {
+            at += 2;
+        } else if arg.starts_with('-') {
+            at += 1;
+        } else {
+            break;
+        }
     }
     args
 }
@@ -80,6 +98,34 @@ mod tests {
         assert_eq!(
             strip_plugin_argument(args(&["assemble", "backend", "info"])),
             args(&["assemble", "backend", "info"])
+        );
+        // docker's global options come before the plugin's name and stay.
+        assert_eq!(
+            strip_plugin_argument(args(&[
+                "docker-assemble",
+                "--context",
+                "assemble",
+                "-D",
+                "--tls",
+                "assemble",
+                "backend"
+            ])),
+            args(&["docker-assemble", "--context", "assemble", "-D", "--tls", "backend"])
+        );
+        assert_eq!(
+            strip_plugin_argument(args(&[
+                "docker-assemble",
+                "-Hunix:///x.sock",
+                "--log-level=info",
+                "assemble",
+                "backend"
+            ])),
+            args(&["docker-assemble", "-Hunix:///x.sock", "--log-level=info", "backend"])
+        );
+        // Standalone, a later "assemble" is a value, not the plugin's name.
+        assert_eq!(
+            strip_plugin_argument(args(&["assemble", "backend", "start", "--cache-volume", "assemble"])),
+            args(&["assemble", "backend", "start", "--cache-volume", "assemble"])
         );
     }
 

@@ -36,11 +36,14 @@ pub struct Settings {
     pub cache: CacheSetting,
     /// `None`: `$ASSEMBLE_BACKEND_IMAGE`, else the pinned default.
     pub image: Option<String>,
+    /// A docker context to use always; `None` follows docker (`DOCKER_HOST`, `DOCKER_CONTEXT`,
+    /// `docker context use`). `--context` and `-H` on the command line win over it.
+    pub context: Option<String>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { ports: vec![crate::ports::DEFAULT_PORT], cache: CacheSetting::Auto, image: None }
+        Self { ports: vec![crate::ports::DEFAULT_PORT], cache: CacheSetting::Auto, image: None, context: None }
     }
 }
 
@@ -64,7 +67,19 @@ impl Settings {
         if self.image.as_deref().is_some_and(|i| i.trim().is_empty()) {
             return Err(Error::EmptyImage);
         }
+        // Only the form: a pinned context that was removed since is reported when it is used,
+        // and the file keeps the user's choice.
+        if let Some(context) = &self.context {
+            if !crate::engine::is_valid_context_name(context) {
+                return Err(Error::InvalidContextName(context.clone()));
+            }
+        }
         Ok(())
+    }
+
+    /// The engine options these settings give: the pinned context, if any.
+    pub fn engine_choice(&self) -> crate::engine::EngineChoice {
+        crate::engine::EngineChoice { pinned_context: self.context.clone(), ..Default::default() }
     }
 
     pub fn port_set(&self) -> Result<PortSet> {
@@ -218,12 +233,33 @@ mod tests {
             ports: vec![7000, 6000, 7000],
             cache: CacheSetting::Named("vol".into()),
             image: Some("img".into()),
+            context: Some("desktop-linux".into()),
         };
         save_to(&file, &settings).unwrap();
         let loaded = load_from(&file);
         assert_eq!(loaded.settings.ports, vec![6000, 7000]);
         assert_eq!(loaded.settings.cache, CacheSetting::Named("vol".into()));
+        assert_eq!(loaded.settings.context.as_deref(), Some("desktop-linux"));
         assert!(loaded.warning.is_none());
+    }
+
+    #[test]
+    fn a_file_without_a_context_follows_docker() {
+        let file = scratch("nocontext");
+        std::fs::write(&file, br#"{"ports":[5000],"cache":{"kind":"auto"},"image":null}"#).unwrap();
+        let loaded = load_from(&file);
+        assert_eq!(loaded.warning, None);
+        assert_eq!(loaded.settings.context, None);
+        assert_eq!(loaded.settings.engine_choice(), crate::engine::EngineChoice::default());
+    }
+
+    #[test]
+    fn a_pinned_context_must_be_a_context_name() {
+        let file = scratch("badcontext");
+        let bad = Settings { context: Some("a/b".into()), ..Settings::default() };
+        let err = save_to(&file, &bad).unwrap_err();
+        assert_eq!(err.settings_field(), Some("context"));
+        assert!(err.to_string().contains("\"a/b\" is not a docker context name"), "{err}");
     }
 
     #[test]
@@ -263,7 +299,7 @@ mod tests {
     #[test]
     fn differences_name_what_a_restart_would_change() {
         let names = Names::for_user("u");
-        let same = Settings { ports: vec![5000], cache: CacheSetting::Auto, image: Some("img".into()) };
+        let same = Settings { ports: vec![5000], cache: CacheSetting::Auto, image: Some("img".into()), context: None };
         let running = BackendLabels {
             ports: PortSet::from_ports([5000]),
             cache_volume: None,

@@ -114,7 +114,7 @@ impl Backend {
         cancel: impl std::future::Future<Output = ()>,
     ) -> Result<StartOutcome> {
         validate(request)?;
-        let _lock = OperationLock::acquire(&self.names).await?;
+        let _lock = OperationLock::acquire(&self.names, self.engine.endpoint()).await?;
         match self.presence().await? {
             Presence::Foreign => return Err(Error::ForeignContainer { name: self.names.backend() }),
             Presence::Ours(running) if running.running => return self.keep_running(*running, request).await,
@@ -154,7 +154,7 @@ impl Backend {
         }
 
         // An engine that refused --privileged before is not asked again (see privilege_memo).
-        let remembered = crate::privilege_memo::refusal();
+        let remembered = crate::privilege_memo::refusal(self.engine.endpoint());
         let mut config = BackendLabels {
             ports: request.ports.clone(),
             cache_volume: cache.volume_name().map(String::from),
@@ -171,7 +171,7 @@ impl Backend {
                 report(StartEvent::PrivilegedRefused { reason: refusal.clone() });
                 config.security = SecurityMode::Capabilities;
                 let id = self.create_and_run(&config, created).await?.map_err(|reason| start_failed(self, reason))?;
-                crate::privilege_memo::remember(&refusal);
+                crate::privilege_memo::remember(self.engine.endpoint(), &refusal);
                 id
             }
             Err(reason) => return Err(start_failed(self, reason)),
@@ -395,8 +395,12 @@ mod tests {
 
     #[test]
     fn flags_win_over_settings() {
-        let settings =
-            Settings { ports: vec![7000], cache: CacheSetting::Anonymous, image: Some("settings-img".into()) };
+        let settings = Settings {
+            ports: vec![7000],
+            cache: CacheSetting::Anonymous,
+            image: Some("settings-img".into()),
+            context: None,
+        };
         let request = StartRequest::resolve(&flags(&["6000"], Some("vol"), Some("flag-img")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![6000]);
         assert_eq!(request.cache, CacheSetting::Named("vol".into()));
@@ -405,7 +409,7 @@ mod tests {
 
     #[test]
     fn settings_fill_what_flags_leave_out() {
-        let settings = Settings { ports: vec![7000], cache: CacheSetting::Anonymous, image: None };
+        let settings = Settings { ports: vec![7000], cache: CacheSetting::Anonymous, image: None, context: None };
         let request = StartRequest::resolve(&flags(&[], None, Some("x")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![7000]);
         assert_eq!(request.cache, CacheSetting::Anonymous);

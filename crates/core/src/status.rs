@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::{
     backend::{Backend, Presence},
+    engine::EngineView,
     error::Error,
     info::BackendInfo,
     settings::Settings,
@@ -67,6 +68,10 @@ pub struct Snapshot {
     pub status_line: String,
     /// How the settings differ from the running backend ("Apply now (restart)" when not empty).
     pub differences: Vec<String>,
+    /// The engine this is about, when one was resolved.
+    pub engine: Option<EngineView>,
+    /// The engine as the tray names it ("Engine: desktop-linux").
+    pub engine_line: String,
 }
 
 impl Snapshot {
@@ -88,7 +93,16 @@ impl Snapshot {
             can_restart: state.can_restart(),
             status_line,
             differences: Vec::new(),
+            engine: None,
+            engine_line: engine_line(None),
         }
+    }
+
+    /// The same snapshot, about `engine`.
+    pub fn on_engine(mut self, engine: Option<EngineView>) -> Self {
+        self.engine_line = engine_line(engine.as_ref());
+        self.engine = engine;
+        self
     }
 
     /// The same snapshot during an operation of ours (start, stop, restart).
@@ -96,7 +110,18 @@ impl Snapshot {
         let name = std::mem::take(&mut self.name);
         let mut during = Snapshot::new(state, name, self.message.take(), self.info.take());
         during.differences = self.differences;
-        during
+        during.on_engine(self.engine)
+    }
+}
+
+/// "Engine: desktop-linux"; the context's name is what users switch between (`docker context use`).
+fn engine_line(engine: Option<&EngineView>) -> String {
+    match engine {
+        Some(engine) if engine.context == crate::engine::DEFAULT_CONTEXT => {
+            format!("Engine: default ({})", engine.host)
+        }
+        Some(engine) => format!("Engine: {}", engine.context),
+        None => "Engine: not resolved".to_string(),
     }
 }
 
@@ -117,6 +142,11 @@ fn port_statuses(info: &BackendInfo) -> Vec<PortStatus> {
 impl Backend {
     /// Reads the state from the engine and BuildKit; never fails, the failure is the state.
     pub async fn snapshot(&self, settings: &Settings) -> Snapshot {
+        let engine = Some(self.engine.endpoint().view());
+        self.read_snapshot(settings).await.on_engine(engine)
+    }
+
+    async fn read_snapshot(&self, settings: &Settings) -> Snapshot {
         let name = self.names.backend();
         let presence = match self.presence().await {
             Ok(presence) => presence,
@@ -147,16 +177,16 @@ impl Backend {
     }
 }
 
-/// Snapshot of an engine that cannot be reached.
-pub fn unavailable(name: String, err: &Error) -> Snapshot {
-    Snapshot::new(State::DockerUnavailable, name, Some(err.to_string()), None)
+/// Snapshot of an engine that cannot be reached (or found), naming it when it is known.
+pub fn unavailable(name: String, engine: Option<EngineView>, err: &Error) -> Snapshot {
+    Snapshot::new(State::DockerUnavailable, name, Some(err.to_string()), None).on_engine(engine)
 }
 
 fn unavailable_or_error(err: &Error) -> State {
-    match err {
-        Error::DockerUnavailable(_) => State::DockerUnavailable,
-        Error::Docker { source, .. } if crate::engine::is_connection_failure(source) => State::DockerUnavailable,
-        _ => State::Error,
+    if err.is_engine_unavailable() {
+        State::DockerUnavailable
+    } else {
+        State::Error
     }
 }
 
@@ -171,6 +201,18 @@ mod tests {
         assert!(!State::Starting.can_start() && !State::Starting.can_stop());
         assert!(!State::DockerUnavailable.can_start() && !State::DockerUnavailable.can_stop());
         assert!(State::Error.can_start() && State::Error.can_stop());
+    }
+
+    #[test]
+    fn engine_line_names_the_context() {
+        let view = |context: &str, host: &str| EngineView { context: context.into(), host: host.into(), tls: false };
+        let stopped = || Snapshot::new(State::Stopped, "b".into(), None, None);
+        assert_eq!(stopped().engine_line, "Engine: not resolved");
+        let desktop = stopped().on_engine(Some(view("desktop-linux", "unix:///home/u/.docker/desktop/docker.sock")));
+        assert_eq!(desktop.engine_line, "Engine: desktop-linux");
+        assert_eq!(desktop.during(State::Starting).engine_line, "Engine: desktop-linux", "kept during an operation");
+        let default = stopped().on_engine(Some(view("default", "unix:///var/run/docker.sock")));
+        assert_eq!(default.engine_line, "Engine: default (unix:///var/run/docker.sock)");
     }
 
     #[test]

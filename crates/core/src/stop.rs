@@ -24,7 +24,7 @@ pub enum StopOutcome {
 
 impl Backend {
     pub async fn stop(&self) -> Result<StopOutcome> {
-        let _lock = OperationLock::acquire(&self.names).await?;
+        let _lock = OperationLock::acquire(&self.names, self.engine.endpoint()).await?;
         match self.presence().await? {
             Presence::Foreign => Err(Error::ForeignContainer { name: self.names.backend() }),
             Presence::Absent => {

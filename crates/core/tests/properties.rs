@@ -80,9 +80,9 @@ proptest! {
     }
 
     #[test]
-    fn settings_that_save_load_back_unchanged(ports in prop::collection::vec(1u16..=65535, 0..6), volume in "[a-z][a-z0-9_.-]{1,20}", image in proptest::option::of("[a-z]{1,10}(:[a-z0-9.]{1,8})?")) {
+    fn settings_that_save_load_back_unchanged(ports in prop::collection::vec(1u16..=65535, 0..6), volume in "[a-z][a-z0-9_.-]{1,20}", image in proptest::option::of("[a-z]{1,10}(:[a-z0-9.]{1,8})?"), context in proptest::option::of("[a-z0-9][a-z0-9_.+-]{1,20}")) {
         let file = scratch_file("roundtrip");
-        let wanted = settings::Settings { ports, cache: settings::CacheSetting::Named(volume), image };
+        let wanted = settings::Settings { ports, cache: settings::CacheSetting::Named(volume), image, context };
         settings::save_to(&file, &wanted).expect("valid settings save");
         let loaded = settings::load_from(&file);
         prop_assert!(loaded.warning.is_none());
@@ -92,5 +92,6 @@ proptest! {
         prop_assert_eq!(loaded.settings.ports, normalised);
         prop_assert_eq!(loaded.settings.cache, wanted.cache);
         prop_assert_eq!(loaded.settings.image, wanted.image);
+        prop_assert_eq!(loaded.settings.context, wanted.context);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{
     Arc,
 };
 
-use assemble_core::{engine, keeper, watch, Backend, Names};
+use assemble_core::{engine::Engine, keeper, watch, Backend, Names};
 use tokio::{sync::Notify, task::JoinHandle};
 
 #[derive(Default)]
@@ -28,7 +28,7 @@ impl Keeper {
         let due = Arc::new(Notify::new());
         let (watch_stop, watch_due, watch_names) = (stop.clone(), due.clone(), names.clone());
         let watcher = tokio::spawn(async move {
-            watch::watch(watch_names, |_| {
+            watch::watch(watch_names, Default::default, |_| {
                 watch_due.notify_one();
                 !watch_stop.load(Ordering::SeqCst)
             })
@@ -38,7 +38,7 @@ impl Keeper {
         let repairer = tokio::spawn(async move {
             let connect = || {
                 let names = names.clone();
-                async move { Ok(Backend::new(engine::connect().await?, names)) }
+                async move { Ok(Backend::new(Engine::connect(&Default::default()).await?, names)) }
             };
             keeper::repair_whenever(&due, connect, |result| {
                 match result {

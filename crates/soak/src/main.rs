@@ -6,7 +6,6 @@
 //! By default it runs its own dockerd (own socket, data root and bridge), so that it may stop and
 //! restart the engine without touching anyone else's containers. `--shared-engine` (or a machine
 //! where a second dockerd cannot run) uses `$DOCKER_HOST`, without engine restarts.
-mod engine;
 mod invariants;
 mod keeper;
 mod ops;
@@ -19,8 +18,9 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use assemble_core::engine::Engine;
 use assemble_core::Names;
-use engine::PrivateEngine;
+use assemble_e2e::private_engine::{EngineSpec, PrivateEngine};
 use ops::{Done, Op};
 use rng::Rng;
 use world::World;
@@ -98,15 +98,17 @@ fn main() -> ExitCode {
 fn setup_engine(image: &str) -> Result<Option<PrivateEngine>, String> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let machine = assemble_core::engine::connect().await.map_err(|e| e.to_string())?;
-        let engine = PrivateEngine::start().await?;
-        engine.load_images(&machine, &[image]).await?;
+        let machine = Engine::connect(&Default::default()).await.map_err(|e| e.to_string())?;
+        let machine = machine.docker();
+        let engine = PrivateEngine::start(EngineSpec::soak()).await?;
+        engine.load_images(machine, &[image]).await?;
         Ok(Some(engine))
     })
 }
 
 async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, String> {
-    let docker = assemble_core::engine::connect().await.map_err(|e| e.to_string())?;
+    let connected = Engine::connect(&Default::default()).await.map_err(|e| e.to_string())?;
+    let docker = connected.docker().clone();
     let user = if engine.is_some() { "soak".to_string() } else { format!("soak-{}", std::process::id()) };
     let names = Names::for_user(&user);
     let config_dir = std::env::temp_dir().join(format!("assemble-soak-{}", std::process::id()));
@@ -116,6 +118,7 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
     let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let named_volumes = vec![names.default_cache_volume(), format!("assemble-soak-extra-cache-{user}")];
     let mut world = World {
+        engine: connected,
         docker,
         names,
         cli,
@@ -138,6 +141,7 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
         ports: vec![world.registry_port],
         cache: assemble_core::CacheSetting::Auto,
         image: Some(world.image.clone()),
+        context: None,
     };
     assemble_core::settings::save_to(&world.settings_file(), &wished).map_err(|e| e.to_string())?;
     println!(

@@ -185,8 +185,12 @@ pub async fn app_restart(world: &World) -> Done {
 
 pub async fn change_ports(world: &World, rng: &mut Rng) -> Done {
     let ports = random_ports(world, rng);
-    let wished =
-        Settings { ports: ports.iter().collect(), cache: CacheSetting::Auto, image: Some(world.image.clone()) };
+    let wished = Settings {
+        ports: ports.iter().collect(),
+        cache: CacheSetting::Auto,
+        image: Some(world.image.clone()),
+        context: None,
+    };
     if let Err(err) = settings::save_to(&world.settings_file(), &wished) {
         return Done::broken("save settings", format!("saving the settings failed: {err}"));
     }

@@ -8,13 +8,15 @@ use std::{
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use assemble_core::{Backend, Names, PortSet};
+use assemble_core::{engine::Engine, Backend, Names, PortSet};
 use bollard::Docker;
 
 /// How long one CLI run may take before it counts as hung.
 const CLI_TIMEOUT: Duration = Duration::from_secs(180);
 
 pub struct World {
+    /// The engine the soak runs on.
+    pub engine: Engine,
     pub docker: Docker,
     pub names: Names,
     pub cli: PathBuf,
@@ -63,7 +65,7 @@ impl CliRun {
 
 impl World {
     pub fn backend(&self) -> Backend {
-        Backend::new(self.docker.clone(), self.names.clone())
+        Backend::new(self.engine.clone(), self.names.clone())
     }
 
     /// The settings file the CLI and the app read for this user.
