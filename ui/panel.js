@@ -2,17 +2,12 @@
 "use strict";
 
 let current = null;
-const STATE_LABELS = {
-  stopped: "Stopped", starting: "Starting…", running: "Running", stopping: "Stopping…",
-  error: "Error", "docker-unavailable": "Docker unavailable",
-};
 
 function render(snapshot) {
   current = snapshot;
   const state = $("state");
-  state.textContent = STATE_LABELS[snapshot.state] || snapshot.state;
-  const proxied = snapshot.status_line.split(" · ")[1];
-  $("status-line").textContent = proxied ? "· " + proxied : "";
+  state.textContent = snapshot.state_label;
+  $("status-line").textContent = snapshot.ports_line ? "· " + snapshot.ports_line : "";
   state.className = "badge " + snapshot.state;
   $("start").disabled = !snapshot.can_start;
   $("stop").disabled = !snapshot.can_stop;

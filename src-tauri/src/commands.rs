@@ -1,9 +1,7 @@
 //! The commands the windows call: thin wrappers over the core, errors as sentences.
 use std::sync::atomic::Ordering;
 
-use assemble_core::{
-    logs::split_timestamp, settings, CacheTotals, LineSplitter, LogOptions, Settings, Snapshot, StartRequest,
-};
+use assemble_core::{logs::split_timestamp, settings, CacheTotals, LineSplitter, LogOptions, Settings, Snapshot};
 use futures_util::StreamExt;
 use serde::Serialize;
 use tauri::{ipc::Channel, AppHandle, Manager, Runtime, State};
@@ -95,7 +93,7 @@ pub fn get_settings(state: State<'_, AppState>) -> SettingsView {
         settings: state.settings(),
         warning: state.settings_warning(),
         default_volume: state.names.default_cache_volume(),
-        default_image: StartRequest::effective_image(None, &Settings { image: None, ..Settings::default() }),
+        default_image: assemble_core::request::effective_image(None, &Settings { image: None, ..Settings::default() }),
         path: settings::path().display().to_string(),
     }
 }

@@ -8,7 +8,7 @@ use assemble_core::{keeper, watch, Snapshot};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::Notify;
 
-use crate::{state::AppState, tray};
+use crate::state::AppState;
 
 pub fn spawn<R: Runtime>(app: AppHandle<R>) {
     let dirty = Arc::new(Notify::new());
@@ -84,7 +84,9 @@ pub async fn refresh<R: Runtime>(app: &AppHandle<R>) -> Snapshot {
     shown
 }
 
+/// Shows `snapshot` in every window (the `snapshot` event) and to the tray, which follows the
+/// state's channel.
 pub fn publish<R: Runtime>(app: &AppHandle<R>, snapshot: Snapshot) {
-    tray::update(app, &snapshot);
     let _ = app.emit("snapshot", &snapshot);
+    app.state::<AppState>().show(snapshot);
 }

@@ -14,6 +14,8 @@ pub struct AppState {
     pub names: Names,
     backend: Mutex<Option<Backend>>,
     latest: Mutex<Snapshot>,
+    /// Every snapshot shown, for those that follow them (the tray).
+    shown: tokio::sync::watch::Sender<Snapshot>,
     operation: Mutex<Option<State>>,
     settings: Mutex<Settings>,
     settings_warning: Mutex<Option<String>>,
@@ -26,8 +28,10 @@ impl AppState {
     pub fn load() -> Self {
         let names = Names::for_current_user();
         let loaded = settings::load();
+        let first = Snapshot::new(State::Stopped, names.backend(), None, None);
         Self {
-            latest: Mutex::new(Snapshot::new(State::Stopped, names.backend(), None, None)),
+            latest: Mutex::new(first.clone()),
+            shown: tokio::sync::watch::channel(first).0,
             names,
             backend: Mutex::new(None),
             operation: Mutex::new(None),
@@ -58,6 +62,16 @@ impl AppState {
         let after = engine.as_ref().map(|e| e.endpoint().view());
         *backend = engine.map(|e| Backend::new(e, self.names.clone()));
         before.is_some() && after.is_some() && before != after
+    }
+
+    /// Tells the followers (see [`AppState::follow_shown`]) that `snapshot` is now shown.
+    pub fn show(&self, snapshot: Snapshot) {
+        self.shown.send_replace(snapshot);
+    }
+
+    /// The snapshots as they are shown, from now on.
+    pub fn follow_shown(&self) -> tokio::sync::watch::Receiver<Snapshot> {
+        self.shown.subscribe()
     }
 
     pub fn latest(&self) -> Snapshot {

@@ -59,6 +59,15 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         .on_menu_event(|app, event| on_menu(app, event.id().as_ref()))
         .build(app)?;
     app.manage(TrayItems { status, engine, start, stop, restart });
+    // The tray follows the snapshots the app shows, so that what publishes them needs no tray.
+    let mut shown = app.state::<AppState>().follow_shown();
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        while shown.changed().await.is_ok() {
+            let snapshot = shown.borrow_and_update().clone();
+            update(&app, &snapshot);
+        }
+    });
     Ok(())
 }
 
@@ -83,7 +92,7 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
     });
 }
 
-pub fn update<R: Runtime>(app: &AppHandle<R>, snapshot: &Snapshot) {
+fn update<R: Runtime>(app: &AppHandle<R>, snapshot: &Snapshot) {
     if let Some(items) = app.try_state::<TrayItems<R>>() {
         let _ = items.status.set_text(&snapshot.status_line);
         let _ = items.engine.set_text(&snapshot.engine_line);

@@ -119,7 +119,7 @@ async fn a_current_context_like_docker_desktops_chooses_the_engine() {
         (vec![], vec!["--context", "default", "backend", "info", "--format", "json"]),
     ] {
         let other = json(assemble(&user, &config, &env, &args));
-        assert_eq!(other["state"], "not-running", "{env:?} {args:?}: {other}");
+        assert_eq!(other["state"], "stopped", "{env:?} {args:?}: {other}");
         assert_eq!(other["engine"]["context"], "default", "{other}");
         assert_eq!(other["engine"]["host"], machine_host, "{other}");
     }

@@ -86,7 +86,20 @@ async fn start_on_a_running_backend_leaves_it_and_puts_back_a_lost_sidecar() {
     let healed = docker.inspect_container(&sidecar, None).await.expect("the lost sidecar is back");
     assert_eq!(healed.state.and_then(|s| s.running), Some(true));
 
-    let other_ports = user.run(&["backend", "start", "--allow-host-port", "7000"]).expect_ok();
-    assert!(other_ports.stderr.contains("proxies host ports 6003, not 7000"), "{other_ports:?}");
+    // Every option that differs is named, and nothing is changed or created for it.
+    let volume = format!("{}-other", user.names.default_cache_volume());
+    let other = user
+        .run(&["backend", "start", "--allow-host-port", "7000", "--cache-volume", &volume, "--image", "other/image:1"])
+        .expect_ok();
+    for difference in [
+        "host ports: running 6003, asked 7000".to_string(),
+        format!("cache volume: running none (lost on stop), asked {volume}"),
+        "asked other/image:1".to_string(),
+    ] {
+        assert!(other.stderr.contains(&difference), "{difference:?} missing in {other:?}");
+    }
+    assert!(other.stderr.contains("stop it and start again"), "{other:?}");
+    assert!(docker.inspect_volume(&volume).await.is_err(), "no volume is made for a start that changes nothing");
+    assert_eq!(docker.inspect_container(&backend, None).await.unwrap().id.unwrap(), id);
     user.run(&["backend", "stop"]).expect_ok();
 }

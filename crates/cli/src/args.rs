@@ -89,7 +89,7 @@ pub struct StartArgs {
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,
     /// Seconds to wait for BuildKit to answer
-    #[arg(long = "ready-timeout", value_name = "SECONDS", default_value_t = 60)]
+    #[arg(long = "ready-timeout", value_name = "SECONDS", default_value_t = assemble_core::request::DEFAULT_READY_TIMEOUT.as_secs())]
     pub ready_timeout: u64,
 }
 

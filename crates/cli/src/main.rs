@@ -13,7 +13,7 @@ use args::{BackendCommand, CacheCommand, Cli, Command, EngineArgs, Format, LogsA
 use assemble_core::{
     engine::{self, Engine, EngineChoice, EngineView, Environment},
     plugin, settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, Settings, StartFlags, StartOutcome,
-    StartRequest, StopOutcome,
+    StartRequest, State, StopOutcome,
 };
 use clap::Parser;
 use futures_util::StreamExt;
@@ -147,11 +147,13 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
                 );
             }
         }
-        StartOutcome::AlreadyRunning { id, name, ports, requested_ports } => {
+        StartOutcome::AlreadyRunning { id, name, differences, .. } => {
             println!("Container {name:?} ({}) is already running", &id[..id.len().min(12)]);
-            if ports != requested_ports {
+            if !differences.is_empty() {
+                let list: Vec<String> = differences.iter().map(|d| d.sentence("asked")).collect();
                 eprintln!(
-                    "Note: it proxies host ports {ports}, not {requested_ports} as asked; stop it and start again to change them."
+                    "Note: it runs with other options than asked, which were not applied: {}. To apply them, stop it and start again.",
+                    list.join("; ")
                 );
             }
         }
@@ -187,7 +189,7 @@ async fn info(backend: &Backend, format: Format) -> Result<(), Error> {
             let engine = backend.engine().endpoint().view();
             println!(
                 "{}",
-                serde_json::json!({ "name": backend.names().backend(), "state": "not-running", "engine": engine })
+                serde_json::json!({ "name": backend.names().backend(), "state": State::Stopped, "engine": engine })
             )
         }
         (Err(err), _) => return Err(err),

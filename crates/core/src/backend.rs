@@ -30,12 +30,74 @@ pub struct Backend {
     channel: Arc<Mutex<Option<(String, BuildkitClient)>>>,
 }
 
+/// A container's state, in the engine's words (`docker ps`' STATUS column); `missing` when there is
+/// no container where one belongs (a port without its sidecar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContainerState {
+    /// Made, never started.
+    Created,
+    /// Running.
+    Running,
+    /// Paused (`docker pause`).
+    Paused,
+    /// Between two runs under a restart policy.
+    Restarting,
+    /// Being removed.
+    Removing,
+    /// Stopped.
+    Exited,
+    /// The engine failed to stop or remove it.
+    Dead,
+    /// There is no such container.
+    Missing,
+    /// A state this version does not know.
+    Unknown,
+}
+
+impl ContainerState {
+    /// The engine's word for a state (`running`, `exited`, …).
+    pub fn from_engine(word: &str) -> Self {
+        match word {
+            "created" => Self::Created,
+            "running" => Self::Running,
+            "paused" => Self::Paused,
+            "restarting" => Self::Restarting,
+            "removing" => Self::Removing,
+            "exited" => Self::Exited,
+            "dead" => Self::Dead,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// The word the engine and `docker ps` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Restarting => "restarting",
+            Self::Removing => "removing",
+            Self::Exited => "exited",
+            Self::Dead => "dead",
+            Self::Missing => "missing",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ContainerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A backend container of ours, as the engine reports it.
 #[derive(Debug, Clone)]
 pub struct OurContainer {
     pub id: String,
     pub name: String,
-    pub state: String,
+    pub state: ContainerState,
     pub running: bool,
     pub started_at: Option<String>,
     pub image_id: String,
@@ -58,7 +120,7 @@ pub struct Sidecar {
     pub id: String,
     pub name: String,
     pub port: Option<u16>,
-    pub state: String,
+    pub state: ContainerState,
     pub backend_id: String,
 }
 
@@ -172,7 +234,7 @@ impl Backend {
                         .trim_start_matches('/')
                         .to_string(),
                     port: labels.get(labels::PORT).and_then(|p| p.parse().ok()),
-                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    state: c.state.map_or(ContainerState::Unknown, |s| ContainerState::from_engine(s.as_ref())),
                     backend_id: labels.get(labels::BACKEND).cloned().unwrap_or_default(),
                 }
             })
@@ -225,7 +287,9 @@ fn our_container(inspect: &ContainerInspectResponse) -> Option<OurContainer> {
     Some(OurContainer {
         id: inspect.id.clone()?,
         name: inspect.name.clone().unwrap_or_default().trim_start_matches('/').to_string(),
-        state: state.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()),
+        state: state
+            .and_then(|s| s.status)
+            .map_or(ContainerState::Unknown, |s| ContainerState::from_engine(s.as_ref())),
         running: state.and_then(|s| s.running).unwrap_or(false),
         started_at: state.and_then(|s| s.started_at.clone()),
         image_id: inspect.image.clone().unwrap_or_default(),

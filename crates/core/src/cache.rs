@@ -8,7 +8,7 @@ use crate::{
     engine::is_not_found,
     error::{Error, Result},
     labels::{self, Role},
-    settings::CacheSetting,
+    request::{wanted_volume, CacheSetting},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,36 +29,32 @@ impl CacheChoice {
     }
 }
 
+/// Makes the volume that [`wanted_volume`] chooses ready: a named one that is missing is created.
 pub(crate) async fn resolve(backend: &Backend, setting: &CacheSetting) -> Result<CacheChoice> {
-    let requested = match setting {
-        CacheSetting::Anonymous => return Ok(CacheChoice::Anonymous),
-        CacheSetting::Named(name) => Some(name.as_str()),
-        CacheSetting::Auto => None,
+    let default_exists = default_volume_exists(backend, setting).await?;
+    let Some(name) = wanted_volume(setting, &backend.names, default_exists) else {
+        return Ok(CacheChoice::Anonymous);
     };
-    if let Some(name) = requested {
-        let created = !volume_exists(backend, name).await?;
-        if created {
-            // Like `docker run -v name:/path`, a named volume that is missing is made, but with
-            // our labels so that it is clear where it came from. It is never removed by stop.
-            let request = VolumeCreateRequest {
-                name: Some(name.to_string()),
-                labels: Some(labels::common(&backend.names, Role::Cache)),
-                ..Default::default()
-            };
-            backend
-                .docker
-                .create_volume(request)
-                .await
-                .map_err(Error::docker(format!("creating cache volume {name}")))?;
-        }
-        let default = name == backend.names.default_cache_volume();
-        return Ok(CacheChoice::Named { name: name.to_string(), default, created });
+    let created = !volume_exists(backend, &name).await?;
+    if created {
+        // Like `docker run -v name:/path`, a named volume that is missing is made, but with
+        // our labels so that it is clear where it came from. It is never removed by stop.
+        let request = VolumeCreateRequest {
+            name: Some(name.clone()),
+            labels: Some(labels::common(&backend.names, Role::Cache)),
+            ..Default::default()
+        };
+        backend.docker.create_volume(request).await.map_err(Error::docker(format!("creating cache volume {name}")))?;
     }
-    let default = backend.names.default_cache_volume();
-    if volume_exists(backend, &default).await? {
-        Ok(CacheChoice::Named { name: default, default: true, created: false })
-    } else {
-        Ok(CacheChoice::Anonymous)
+    let default = name == backend.names.default_cache_volume();
+    Ok(CacheChoice::Named { name, default, created })
+}
+
+/// Whether the user's default cache volume exists, asked only when `setting` depends on it.
+pub(crate) async fn default_volume_exists(backend: &Backend, setting: &CacheSetting) -> Result<bool> {
+    match setting {
+        CacheSetting::Auto => volume_exists(backend, &backend.names.default_cache_volume()).await,
+        CacheSetting::Named(_) | CacheSetting::Anonymous => Ok(false),
     }
 }
 

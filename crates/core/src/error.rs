@@ -97,6 +97,21 @@ pub enum Error {
     #[error("the backend container {name:?} stopped while starting; its last log lines:\n{logs}")]
     BackendExited { name: String, logs: String },
 
+    #[error("the Docker Engine refused to start the backend container {name:?}: {reason}")]
+    StartRefused { name: String, reason: String },
+
+    #[error(
+        "the backend container {name:?} has no network gateway, so host ports cannot be proxied; check the engine's \
+         default bridge network (docker network inspect bridge), or start without host ports (--allow-host-port 0)"
+    )]
+    NoGateway { name: String },
+
+    #[error("{} is already there and is not our link; move it away, or pass --force to replace it", path.display())]
+    PluginPathTaken { path: PathBuf },
+
+    #[error("HOME is not set, so the Docker CLI plugin folder is unknown; set HOME or DOCKER_CONFIG")]
+    HomeUnset,
+
     #[error("--tail {0:?} is not a number of lines; give a whole number or \"all\"")]
     InvalidTail(String),
 

@@ -16,7 +16,7 @@ pub struct BackendInfo {
     pub engine: EngineView,
     pub id: String,
     pub name: String,
-    pub state: String,
+    pub state: crate::backend::ContainerState,
     pub started_at: Option<String>,
     /// The image as requested at start.
     pub image: String,

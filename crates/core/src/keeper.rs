@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::{
-    backend::{Backend, OurContainer, Presence, Sidecar},
+    backend::{Backend, ContainerState, OurContainer, Presence, Sidecar},
     engine::is_not_found,
     error::{Error, Result},
     lock::OperationLock,
@@ -86,7 +86,7 @@ impl Backend {
     /// Running, made for this backend, and started after it: a sidecar started before the
     /// backend's last start still sits in the namespace the backend had then.
     async fn is_attached(&self, sidecar: &Sidecar, backend: &OurContainer) -> Result<bool> {
-        if sidecar.state != "running" || sidecar.backend_id != backend.id {
+        if sidecar.state != ContainerState::Running || sidecar.backend_id != backend.id {
             return Ok(false);
         }
         let inspect = match self.docker.inspect_container(&sidecar.id, None).await {

@@ -27,10 +27,7 @@ pub fn plugin_dir() -> Result<PathBuf> {
     if let Some(config) = std::env::var_os("DOCKER_CONFIG").filter(|c| !c.is_empty()) {
         return Ok(PathBuf::from(config).join("cli-plugins"));
     }
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or_else(|| Error::Io {
-        action: "finding the Docker CLI plugin folder".into(),
-        source: std::io::Error::other("HOME is not set; set HOME or DOCKER_CONFIG"),
-    })?;
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or(Error::HomeUnset)?;
     Ok(PathBuf::from(home).join(".docker").join("cli-plugins"))
 }
 
@@ -44,14 +41,7 @@ pub fn install(executable: &Path, dir: &Path, force: bool) -> Result<PathBuf> {
         Ok(meta) if meta.file_type().is_symlink() || force => {
             std::fs::remove_file(&link).map_err(Error::io(format!("replacing {}", link.display())))?;
         }
-        Ok(_) => {
-            return Err(Error::Io {
-                action: format!("installing {}", link.display()),
-                source: std::io::Error::other(
-                    "a file that is not our link is already there; move it away or pass --force",
-                ),
-            })
-        }
+        Ok(_) => return Err(Error::PluginPathTaken { path: link }),
         Err(_) => {}
     }
     std::os::unix::fs::symlink(&target, &link).map_err(Error::io(format!("linking {}", link.display())))?;
@@ -146,8 +136,12 @@ mod tests {
         install(&exe, &dir, false).unwrap();
         std::fs::remove_file(&link).unwrap();
         std::fs::write(&link, b"someone else's plugin").unwrap();
-        assert!(install(&exe, &dir, false).is_err());
+        let err = install(&exe, &dir, false).unwrap_err();
+        assert!(matches!(&err, Error::PluginPathTaken { path } if path == &link), "{err:?}");
+        assert!(err.to_string().ends_with("is not our link; move it away, or pass --force to replace it"), "{err}");
         assert_eq!(std::fs::read(&link).unwrap(), b"someone else's plugin");
+        install(&exe, &dir, true).unwrap();
+        assert_eq!(std::fs::read_link(&link).unwrap(), std::fs::canonicalize(&exe).unwrap(), "--force replaces it");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

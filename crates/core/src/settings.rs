@@ -3,130 +3,26 @@
 //! else `~/.config/assemble-backend/settings.json`.
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::request::{add_port, CacheSetting, Settings};
 use crate::{
     error::{Error, Result},
-    labels::BackendLabels,
-    names::{is_valid_volume_name, Names},
-    ports::{PortError, PortSet},
+    ports::PortSet,
 };
 
+/// Overrides the folder of the settings file (the tests use it).
 pub const CONFIG_DIR_ENV: &str = "ASSEMBLE_CONFIG_DIR";
 const FILE_NAME: &str = "settings.json";
-
-/// Where the build cache goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(tag = "kind", content = "name", rename_all = "kebab-case")]
-pub enum CacheSetting {
-    /// The original rule: the default volume if it exists, else anonymous.
-    #[default]
-    Auto,
-    /// This named volume, created at start if missing; kept on stop.
-    Named(String),
-    /// No volume: the cache is lost when the backend stops.
-    Anonymous,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    /// Host ports to proxy; empty means none.
-    pub ports: Vec<u16>,
-    pub cache: CacheSetting,
-    /// `None`: `$ASSEMBLE_BACKEND_IMAGE`, else the pinned default.
-    pub image: Option<String>,
-    /// A docker context to use always; `None` follows docker (`DOCKER_HOST`, `DOCKER_CONTEXT`,
-    /// `docker context use`). `--context` and `-H` on the command line win over it.
-    pub context: Option<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self { ports: vec![crate::ports::DEFAULT_PORT], cache: CacheSetting::Auto, image: None, context: None }
-    }
-}
 
 /// Settings as loaded, with what the user must be told about the file.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The settings in use: the file's, or the defaults when it was missing or not usable.
     pub settings: Settings,
     /// Set when the file was unreadable or invalid: it was moved aside and defaults are in use.
     pub warning: Option<String>,
 }
 
-impl Settings {
-    /// Checks every field by the same rules as the CLI flags.
-    pub fn validate(&self) -> Result<()> {
-        self.port_set()?;
-        if let CacheSetting::Named(name) = &self.cache {
-            if !is_valid_volume_name(name) {
-                return Err(Error::InvalidVolumeName(name.clone()));
-            }
-        }
-        if self.image.as_deref().is_some_and(|i| i.trim().is_empty()) {
-            return Err(Error::EmptyImage);
-        }
-        // Only the form: a pinned context that was removed since is reported when it is used,
-        // and the file keeps the user's choice.
-        if let Some(context) = &self.context {
-            if !crate::engine::is_valid_context_name(context) {
-                return Err(Error::InvalidContextName(context.clone()));
-            }
-        }
-        Ok(())
-    }
-
-    /// The engine options these settings give: the pinned context, if any.
-    pub fn engine_choice(&self) -> crate::engine::EngineChoice {
-        crate::engine::EngineChoice { pinned_context: self.context.clone(), ..Default::default() }
-    }
-
-    pub fn port_set(&self) -> Result<PortSet> {
-        if self.ports.contains(&0) {
-            return Err(PortError::ZeroMixed.into());
-        }
-        Ok(PortSet::from_ports(self.ports.iter().copied()))
-    }
-
-    /// What in this wish differs from a running backend, in words, for "Apply now (restart)".
-    pub fn differences(&self, running: &BackendLabels, names: &Names, default_volume_exists: bool) -> Vec<String> {
-        let mut differences = Vec::new();
-        let ports = PortSet::from_ports(self.ports.iter().copied());
-        if ports != running.ports {
-            differences.push(format!("host ports: running {}, settings {}", running.ports, ports));
-        }
-        let wanted_volume = match &self.cache {
-            CacheSetting::Auto => default_volume_exists.then(|| names.default_cache_volume()),
-            CacheSetting::Named(name) => Some(name.clone()),
-            CacheSetting::Anonymous => None,
-        };
-        if wanted_volume != running.cache_volume {
-            let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none (lost on stop)".into());
-            differences.push(format!(
-                "cache volume: running {}, settings {}",
-                show(&running.cache_volume),
-                show(&wanted_volume)
-            ));
-        }
-        let image = crate::start::StartRequest::effective_image(None, self);
-        if image != running.image {
-            differences.push(format!("image: running {}, settings {image}", running.image));
-        }
-        differences
-    }
-}
-
-/// Adds one port typed by the user to a list, by the CLI's rules.
-pub fn add_port(ports: &[u16], typed: &str) -> Result<Vec<u16>> {
-    let parsed = PortSet::parse(&[typed])?;
-    if parsed.is_empty() {
-        // "0" alone: on the command line it means "no ports"; here, removing them all does that.
-        return Err(PortError::ZeroMixed.into());
-    }
-    Ok(PortSet::from_ports(ports.iter().copied().chain(parsed.iter())).iter().collect())
-}
-
+/// Where the settings file is.
 pub fn path() -> PathBuf {
     config_dir().join(FILE_NAME)
 }
@@ -284,34 +180,5 @@ mod tests {
         std::fs::write(&file, br#"{"ports":[70000]}"#).unwrap();
         assert!(load_from(&file).warning.is_some());
         assert!(save_to(&file, &Settings { cache: CacheSetting::Named("a/b".into()), ..Settings::default() }).is_err());
-    }
-
-    #[test]
-    fn adding_ports_uses_the_cli_rules() {
-        assert_eq!(add_port(&[5000], "6000").unwrap(), vec![5000, 6000]);
-        assert_eq!(add_port(&[5000], "6000,7000").unwrap(), vec![5000, 6000, 7000]);
-        assert_eq!(add_port(&[5000], "5000").unwrap(), vec![5000]);
-        assert!(add_port(&[], "0").is_err());
-        assert!(add_port(&[], "abc").unwrap_err().to_string().contains("not a port number"));
-        assert!(add_port(&[], "65536").unwrap_err().to_string().contains("out of range"));
-    }
-
-    #[test]
-    fn differences_name_what_a_restart_would_change() {
-        let names = Names::for_user("u");
-        let same = Settings { ports: vec![5000], cache: CacheSetting::Auto, image: Some("img".into()), context: None };
-        let running = BackendLabels {
-            ports: PortSet::from_ports([5000]),
-            cache_volume: None,
-            // $ASSEMBLE_BACKEND_IMAGE, when set, outranks the settings' image.
-            image: crate::start::StartRequest::effective_image(None, &same),
-            version: "0".into(),
-            security: crate::labels::SecurityMode::Privileged,
-        };
-        assert!(same.differences(&running, &names, false).is_empty());
-        let other = Settings { ports: vec![6000], cache: CacheSetting::Named("v".into()), ..same.clone() };
-        let differences = other.differences(&running, &names, false);
-        assert_eq!(differences.len(), 2, "{differences:?}");
-        assert!(differences[0].contains("running 5000, settings 6000"));
     }
 }

@@ -21,64 +21,14 @@ use crate::{
     ports::PortSet,
     progress::{Reporter, StartEvent},
     proxy_image,
-    settings::{CacheSetting, Settings},
+    request::{self, Difference},
     spec,
 };
 
-/// The production backend image, pinned; `--image` or `$ASSEMBLE_BACKEND_IMAGE` override it.
-pub const DEFAULT_IMAGE: &str = "moby/buildkit:v0.25.1";
-pub const IMAGE_ENV: &str = "ASSEMBLE_BACKEND_IMAGE";
-/// How long BuildKit may take to answer after its container starts.
-pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+pub use crate::request::{StartFlags, StartRequest, DEFAULT_IMAGE, DEFAULT_READY_TIMEOUT, IMAGE_ENV};
+
 const READY_POLL: Duration = Duration::from_millis(50);
 const LOG_LINES_ON_FAILURE: &str = "20";
-
-/// What the user asked for.
-#[derive(Debug, Clone)]
-pub struct StartRequest {
-    pub ports: PortSet,
-    pub cache: CacheSetting,
-    pub image: String,
-    pub ready_timeout: Duration,
-}
-
-/// The start options as typed on the command line, before the settings fill the gaps.
-#[derive(Debug, Clone, Default)]
-pub struct StartFlags {
-    /// Every `--allow-host-port` value, unparsed.
-    pub allow_host_port: Vec<String>,
-    pub cache_volume: Option<String>,
-    pub image: Option<String>,
-    pub ready_timeout: Option<Duration>,
-}
-
-impl StartRequest {
-    /// Flags win, then `$ASSEMBLE_BACKEND_IMAGE` (for the image), then the settings file.
-    pub fn resolve(flags: &StartFlags, settings: &Settings) -> Result<Self> {
-        let ports = if flags.allow_host_port.is_empty() {
-            settings.port_set()?
-        } else {
-            PortSet::parse(&flags.allow_host_port)?
-        };
-        let cache = match &flags.cache_volume {
-            Some(name) => CacheSetting::Named(name.clone()),
-            None => settings.cache.clone(),
-        };
-        let image = Self::effective_image(flags.image.as_deref(), settings);
-        let request = Self { ports, cache, image, ready_timeout: flags.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT) };
-        validate(&request)?;
-        Ok(request)
-    }
-
-    /// The image to run: the flag, else `$ASSEMBLE_BACKEND_IMAGE`, else the settings' image, else
-    /// [`DEFAULT_IMAGE`].
-    pub fn effective_image(flag: Option<&str>, settings: &Settings) -> String {
-        flag.map(String::from)
-            .or_else(|| std::env::var(IMAGE_ENV).ok().filter(|i| !i.trim().is_empty()))
-            .or_else(|| settings.image.clone())
-            .unwrap_or_else(|| DEFAULT_IMAGE.to_string())
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
@@ -96,7 +46,8 @@ pub enum StartOutcome {
         id: String,
         name: String,
         ports: PortSet,
-        requested_ports: PortSet,
+        /// How the running backend differs from the request; a restart would apply them.
+        differences: Vec<Difference>,
     },
 }
 
@@ -113,7 +64,7 @@ impl Backend {
         report: Reporter<'_>,
         cancel: impl std::future::Future<Output = ()>,
     ) -> Result<StartOutcome> {
-        validate(request)?;
+        request.validate()?;
         let _lock = OperationLock::acquire(&self.names, self.engine.endpoint()).await?;
         match self.presence().await? {
             Presence::Foreign => return Err(Error::ForeignContainer { name: self.names.backend() }),
@@ -266,12 +217,7 @@ impl Backend {
         report: Reporter<'_>,
         created: &mut Created,
     ) -> Result<()> {
-        let gateway = backend.gateway.clone().ok_or_else(|| Error::Docker {
-            action: "finding the backend's network gateway".into(),
-            source: bollard::errors::Error::DockerStreamError {
-                error: "the backend container has no network gateway, so host ports cannot be proxied".into(),
-            },
-        })?;
+        let gateway = backend.gateway.clone().ok_or_else(|| Error::NoGateway { name: backend.name.clone() })?;
         for port in ports.iter() {
             let name = self.names.proxy(port);
             let options = CreateContainerOptionsBuilder::default().name(&name).build();
@@ -295,11 +241,13 @@ impl Backend {
     /// in the namespace of an earlier run).
     async fn keep_running(&self, backend: OurContainer, request: &StartRequest) -> Result<StartOutcome> {
         self.repair_sidecars(&backend).await?;
+        let default_volume_exists = cache::default_volume_exists(self, &request.cache).await?;
+        let differences = request::differences(&request.wanted(&self.names, default_volume_exists), &backend.config);
         Ok(StartOutcome::AlreadyRunning {
             id: backend.id,
             name: backend.name,
             ports: backend.config.ports,
-            requested_ports: request.ports.clone(),
+            differences,
         })
     }
 
@@ -321,23 +269,8 @@ impl Backend {
     }
 }
 
-fn validate(request: &StartRequest) -> Result<()> {
-    if request.image.trim().is_empty() {
-        return Err(Error::EmptyImage);
-    }
-    if let CacheSetting::Named(volume) = &request.cache {
-        if !crate::names::is_valid_volume_name(volume) {
-            return Err(Error::InvalidVolumeName(volume.clone()));
-        }
-    }
-    Ok(())
-}
-
 fn start_failed(backend: &Backend, reason: String) -> Error {
-    Error::Docker {
-        action: format!("starting container {}", backend.names.backend()),
-        source: bollard::errors::Error::DockerStreamError { error: reason },
-    }
+    Error::StartRefused { name: backend.names.backend(), reason }
 }
 
 fn engine_message(err: &bollard::errors::Error) -> String {
@@ -377,51 +310,5 @@ impl Created {
         for volume in &self.volumes {
             let _ = backend.docker.remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn flags(ports: &[&str], volume: Option<&str>, image: Option<&str>) -> StartFlags {
-        StartFlags {
-            allow_host_port: ports.iter().map(|p| p.to_string()).collect(),
-            cache_volume: volume.map(String::from),
-            image: image.map(String::from),
-            ready_timeout: None,
-        }
-    }
-
-    #[test]
-    fn flags_win_over_settings() {
-        let settings = Settings {
-            ports: vec![7000],
-            cache: CacheSetting::Anonymous,
-            image: Some("settings-img".into()),
-            context: None,
-        };
-        let request = StartRequest::resolve(&flags(&["6000"], Some("vol"), Some("flag-img")), &settings).unwrap();
-        assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![6000]);
-        assert_eq!(request.cache, CacheSetting::Named("vol".into()));
-        assert_eq!(request.image, "flag-img");
-    }
-
-    #[test]
-    fn settings_fill_what_flags_leave_out() {
-        let settings = Settings { ports: vec![7000], cache: CacheSetting::Anonymous, image: None, context: None };
-        let request = StartRequest::resolve(&flags(&[], None, Some("x")), &settings).unwrap();
-        assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![7000]);
-        assert_eq!(request.cache, CacheSetting::Anonymous);
-        let none = Settings { ports: vec![], ..Settings::default() };
-        assert!(StartRequest::resolve(&flags(&[], None, Some("x")), &none).unwrap().ports.is_empty());
-    }
-
-    #[test]
-    fn bad_flags_are_refused() {
-        let settings = Settings::default();
-        assert!(StartRequest::resolve(&flags(&["0,1"], None, Some("x")), &settings).is_err());
-        assert!(StartRequest::resolve(&flags(&[], Some("a/b"), Some("x")), &settings).is_err());
-        assert!(StartRequest::resolve(&flags(&[], None, Some(" ")), &settings).is_err());
     }
 }

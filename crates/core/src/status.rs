@@ -3,11 +3,11 @@
 use serde::Serialize;
 
 use crate::{
-    backend::{Backend, Presence},
+    backend::{Backend, ContainerState, Presence},
     engine::EngineView,
     error::Error,
     info::BackendInfo,
-    settings::Settings,
+    request::{self, Settings},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,14 +49,21 @@ impl State {
 /// A host port and its sidecar's state (`missing` when the sidecar is gone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PortStatus {
+    /// The host port.
     pub port: u16,
+    /// The sidecar's container name, when there is one.
     pub sidecar: Option<String>,
-    pub state: String,
+    /// The sidecar's state.
+    pub state: ContainerState,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
     pub state: State,
+    /// The state as the user reads it ("Docker unavailable").
+    pub state_label: &'static str,
+    /// "1 of 2 port(s) proxied" while it runs.
+    pub ports_line: Option<String>,
     /// A sentence for the user when something is wrong or noteworthy.
     pub message: Option<String>,
     pub name: String,
@@ -77,13 +84,16 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn new(state: State, name: String, message: Option<String>, info: Option<BackendInfo>) -> Self {
         let ports = info.as_ref().map(port_statuses).unwrap_or_default();
-        let proxied = ports.iter().filter(|p| p.state == "running").count();
-        let status_line = match state {
-            State::Running => format!("Backend: Running · {proxied} of {} port(s) proxied", ports.len()),
-            other => format!("Backend: {}", other.label()),
+        let proxied = ports.iter().filter(|p| p.state == ContainerState::Running).count();
+        let ports_line = (state == State::Running).then(|| format!("{proxied} of {} port(s) proxied", ports.len()));
+        let status_line = match &ports_line {
+            Some(line) => format!("Backend: {} · {line}", state.label()),
+            None => format!("Backend: {}", state.label()),
         };
         Self {
             state,
+            state_label: state.label(),
+            ports_line,
             message,
             name,
             info,
@@ -133,7 +143,7 @@ fn port_statuses(info: &BackendInfo) -> Vec<PortStatus> {
             PortStatus {
                 port,
                 sidecar: sidecar.map(|s| s.name.clone()),
-                state: sidecar.map(|s| s.state.clone()).unwrap_or_else(|| "missing".into()),
+                state: sidecar.map_or(ContainerState::Missing, |s| s.state),
             }
         })
         .collect()
@@ -166,9 +176,18 @@ impl Backend {
             ),
             Presence::Ours(container) => match self.info().await {
                 Ok(info) => {
-                    let default_exists = self.docker.inspect_volume(&self.names.default_cache_volume()).await.is_ok();
                     let mut snapshot = Snapshot::new(State::Running, name, None, Some(info));
-                    snapshot.differences = settings.differences(&container.config, &self.names, default_exists);
+                    match crate::cache::default_volume_exists(self, &settings.cache).await {
+                        Ok(default_exists) => {
+                            let wanted = settings.wanted(&self.names, default_exists);
+                            snapshot.differences = request::differences(&wanted, &container.config)
+                                .iter()
+                                .map(|d| d.sentence("settings"))
+                                .collect();
+                        }
+                        // Running, but what the settings would change is unknown: say so.
+                        Err(err) => snapshot.message = Some(err.to_string()),
+                    }
                     snapshot
                 }
                 Err(err) => Snapshot::new(State::Error, name, Some(err.to_string()), None),
@@ -219,6 +238,61 @@ mod tests {
     fn status_line_names_the_state() {
         let snapshot = Snapshot::new(State::Stopped, "b".into(), None, None);
         assert_eq!(snapshot.status_line, "Backend: Stopped");
-        assert_eq!(snapshot.during(State::Starting).status_line, "Backend: Starting…");
+        assert_eq!(snapshot.ports_line, None);
+        let starting = snapshot.during(State::Starting);
+        assert_eq!((starting.status_line.as_str(), starting.state_label), ("Backend: Starting…", "Starting…"));
+    }
+
+    fn sidecar(port: u16, state: ContainerState, backend_id: &str) -> crate::backend::Sidecar {
+        crate::backend::Sidecar {
+            id: format!("s{port}"),
+            name: format!("proxy-{port}"),
+            port: Some(port),
+            state,
+            backend_id: backend_id.into(),
+        }
+    }
+
+    #[test]
+    fn a_port_is_proxied_only_by_a_running_sidecar_of_this_backend() {
+        let info = BackendInfo {
+            engine: EngineView { context: "default".into(), host: "unix:///var/run/docker.sock".into(), tls: false },
+            id: "b1".into(),
+            name: "b".into(),
+            state: ContainerState::Running,
+            started_at: None,
+            image: "img".into(),
+            image_digest: "img@sha256:0".into(),
+            ports: crate::ports::PortSet::from_ports([5000, 6000, 7000, 8000]),
+            cache_volume: None,
+            security: crate::labels::SecurityMode::Capabilities,
+            version: "0".into(),
+            // 6000's sidecar belongs to an earlier backend; 7000's has exited; 8000 has none.
+            sidecars: vec![
+                sidecar(5000, ContainerState::Running, "b1"),
+                sidecar(6000, ContainerState::Running, "b0"),
+                sidecar(7000, ContainerState::Exited, "b1"),
+            ],
+            workers: vec![],
+            cache: Default::default(),
+            cache_by_type: Default::default(),
+            cache_text: Default::default(),
+            buildkit_version: None,
+        };
+        let snapshot = Snapshot::new(State::Running, "b".into(), None, Some(info));
+        let states: Vec<_> = snapshot.ports.iter().map(|p| (p.port, p.state)).collect();
+        assert_eq!(
+            states,
+            vec![
+                (5000, ContainerState::Running),
+                (6000, ContainerState::Missing),
+                (7000, ContainerState::Exited),
+                (8000, ContainerState::Missing)
+            ]
+        );
+        assert_eq!(snapshot.ports_line.as_deref(), Some("1 of 4 port(s) proxied"));
+        assert_eq!(snapshot.status_line, "Backend: Running · 1 of 4 port(s) proxied");
+        let json = serde_json::to_value(&snapshot).unwrap();
+        assert_eq!((json["state"].as_str(), json["ports"][2]["state"].as_str()), (Some("running"), Some("exited")));
     }
 }

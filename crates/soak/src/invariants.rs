@@ -108,7 +108,7 @@ async fn info_disagrees(world: &World, running: Option<&str>, seen: &Seen) -> Op
     };
     let state = info["state"].as_str().unwrap_or_default();
     match running {
-        None if state == "not-running" => None,
+        None if state == "stopped" => None,
         None => Some(format!("info says {state:?} but the engine runs no backend")),
         Some(id) => {
             let sidecars: BTreeSet<String> = info["sidecars"]
