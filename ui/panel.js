@@ -85,11 +85,13 @@ function renderCache(info) {
 }
 
 async function act(command) {
-  try {
-    await invoke(command);
-  } catch (error) {
-    showError(sentence(error));
-  }
+  // A failure also arrives as the `action-error` event, for every window and the tray alike.
+  await invoke(command).catch((error) => showActionError(error));
+}
+
+function showActionError(error) {
+  $("action-error").textContent = error ? sentence(error) : "";
+  show($("action-error"), Boolean(error));
 }
 
 function showError(text) {
@@ -145,6 +147,9 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("open-logs").addEventListener("click", () => openWindow("logs"));
   $("docs").addEventListener("click", openDocs);
   await listen("snapshot", (event) => render(event.payload));
+  // A failed start, stop or restart, from here or from the tray; null when a new one begins.
+  await listen("action-error", (event) => showActionError(event.payload));
+  showActionError(await invoke("action_error"));
   await listen("start-progress", (event) => pullProgress(event.payload));
   render(await invoke("snapshot"));
   setInterval(renderUptime, 1000);

@@ -119,4 +119,15 @@ window.addEventListener("DOMContentLoaded", async () => {
   });
   await listen("snapshot", (event) => renderDifferences(event.payload));
   renderDifferences(await invoke("snapshot"));
+  await loadAutostart();
 });
+
+async function loadAutostart() {
+  const box = $("autostart");
+  try { box.checked = await invoke("autostart"); } catch (error) { fieldError("autostart", sentence(error)); }
+  box.addEventListener("change", async () => {
+    fieldError("autostart", "");
+    try { box.checked = await invoke("set_autostart", { enabled: box.checked }); }
+    catch (error) { box.checked = !box.checked; fieldError("autostart", sentence(error)); }
+  });
+}

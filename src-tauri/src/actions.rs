@@ -1,9 +1,10 @@
 //! Start, stop and restart, shared by the tray and the windows: one at a time, the transient
-//! state shown while they run, progress forwarded as `start-progress` events.
+//! state shown while they run, progress forwarded as `start-progress` events, and a failure shown
+//! in every window (`action-error`) and, when no window asked, as a desktop notification.
 use assemble_core::{Error, StartEvent, StartFlags, StartRequest, State};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
-use crate::{live, state::AppState};
+use crate::{errors::CommandError, live, notify, state::AppState};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Action {
@@ -12,43 +13,65 @@ pub enum Action {
     Restart,
 }
 
-/// Runs `action`; the error is the sentence to show.
-pub async fn run<R: Runtime>(app: &AppHandle<R>, action: Action) -> Result<(), String> {
+impl Action {
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
+        }
+    }
+}
+
+/// Who asked: a window shows its own failure; the tray has no place for one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Tray,
+    Window,
+}
+
+/// Runs `action`. A Quit during a start makes it roll back before the app exits.
+pub async fn run<R: Runtime>(app: &AppHandle<R>, action: Action, origin: Origin) -> Result<(), CommandError> {
     let state = app.state::<AppState>();
     let transient = match action {
         Action::Stop => State::Stopping,
         Action::Start | Action::Restart => State::Starting,
     };
-    if !state.begin(transient) {
-        return Err("Another start or stop is under way; wait for it to finish.".into());
-    }
+    let Some(operation) = state.begin(transient) else {
+        return Err(Error::OperationUnderWay.into());
+    };
+    // A new attempt clears the last failure everywhere.
+    state.set_action_error(None);
+    let _ = app.emit("action-error", None::<CommandError>);
     live::publish(app, state.store(state.latest()));
-    let result = perform(app, &state, action).await;
-    state.end();
+    let result = perform(app, &state, action).await.map_err(CommandError::from);
+    drop(operation);
     live::refresh(app).await;
-    if let Err(message) = &result {
-        // The failure also shows in every window, not only in the one that asked.
-        let _ = app.emit("action-error", message);
+    if let Err(error) = &result {
+        state.set_action_error(Some(error.clone()));
+        let _ = app.emit("action-error", Some(error));
+        if origin == Origin::Tray || !notify::any_window_visible(app) {
+            notify::show(app, &format!("Could not {} the backend", action.verb()), &error.message);
+        }
     }
     result
 }
 
-async fn perform<R: Runtime>(app: &AppHandle<R>, state: &AppState, action: Action) -> Result<(), String> {
-    let backend = state.backend().await.map_err(|e| e.to_string())?;
+async fn perform<R: Runtime>(app: &AppHandle<R>, state: &AppState, action: Action) -> Result<(), Error> {
+    let backend = state.backend().await?;
     let report = |event: StartEvent| {
         let _ = app.emit("start-progress", &event);
     };
     let request = || StartRequest::resolve(&StartFlags::default(), &state.settings());
-    let outcome: Result<(), Error> = match action {
-        Action::Start => match request() {
-            Ok(request) => backend.start(&request, &report).await.map(|_| ()),
-            Err(err) => Err(err),
-        },
+    match action {
+        Action::Start => {
+            let mut quit = state.shutdown();
+            backend.start_until(&request()?, &report, quit.recv()).await.map(|_| ())
+        }
         Action::Stop => backend.stop().await.map(|_| ()),
-        Action::Restart => match request() {
-            Ok(request) => backend.restart(&request, &report).await.map(|_| ()),
-            Err(err) => Err(err),
-        },
-    };
-    outcome.map_err(|e| e.to_string())
+        Action::Restart => {
+            let mut quit = state.shutdown();
+            backend.restart_until(&request()?, &report, quit.recv()).await.map(|_| ())
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! The commands the windows call: thin wrappers over the core, errors as sentences.
+//! The commands the windows call: thin wrappers over the core; errors arrive as
+//! [`CommandError`]s (a sentence in the app's terms and the settings field it is about).
 use std::sync::atomic::Ordering;
 
 use assemble_core::{logs::split_timestamp, settings, CacheTotals, LineSplitter, LogOptions, Settings, Snapshot};
@@ -7,13 +8,12 @@ use serde::Serialize;
 use tauri::{ipc::Channel, AppHandle, Manager, Runtime, State};
 
 use crate::{
-    actions::{self, Action},
+    actions::{self, Action, Origin},
+    errors::{CommandError, Reply},
     live,
     state::AppState,
     windows,
 };
-
-type Reply<T> = Result<T, String>;
 
 #[tauri::command]
 pub fn snapshot(state: State<'_, AppState>) -> Snapshot {
@@ -28,17 +28,17 @@ pub async fn refresh<R: Runtime>(app: AppHandle<R>) -> Snapshot {
 
 #[tauri::command]
 pub async fn start_backend<R: Runtime>(app: AppHandle<R>) -> Reply<()> {
-    actions::run(&app, Action::Start).await
+    actions::run(&app, Action::Start, Origin::Window).await
 }
 
 #[tauri::command]
 pub async fn stop_backend<R: Runtime>(app: AppHandle<R>) -> Reply<()> {
-    actions::run(&app, Action::Stop).await
+    actions::run(&app, Action::Stop, Origin::Window).await
 }
 
 #[tauri::command]
 pub async fn restart_backend<R: Runtime>(app: AppHandle<R>) -> Reply<()> {
-    actions::run(&app, Action::Restart).await
+    actions::run(&app, Action::Restart, Origin::Window).await
 }
 
 #[derive(Serialize)]
@@ -50,8 +50,7 @@ pub struct PurgePreview {
 
 #[tauri::command]
 pub async fn purge_preview(state: State<'_, AppState>) -> Reply<PurgePreview> {
-    let backend = state.backend().await.map_err(|e| e.to_string())?;
-    let records = backend.cache_usage().await.map_err(|e| e.to_string())?;
+    let records = state.backend().await?.cache_usage().await?;
     let totals = CacheTotals::of(&records);
     Ok(PurgePreview {
         entries: totals.reclaimable_entries,
@@ -69,8 +68,7 @@ pub struct PurgeResult {
 #[tauri::command]
 pub async fn purge_cache<R: Runtime>(app: AppHandle<R>) -> Reply<PurgeResult> {
     let state = app.state::<AppState>();
-    let backend = state.backend().await.map_err(|e| e.to_string())?;
-    let removed = backend.cache_purge().await.map_err(|e| e.to_string())?;
+    let removed = state.backend().await?.cache_purge().await?;
     live::refresh(&app).await;
     Ok(PurgeResult {
         entries: removed.len(),
@@ -98,19 +96,18 @@ pub fn get_settings(state: State<'_, AppState>) -> SettingsView {
     }
 }
 
-/// An error tied to a form field when it is about one.
-#[derive(Serialize)]
-pub struct FieldError {
-    field: Option<&'static str>,
-    message: String,
-}
-
 #[tauri::command]
-pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) -> Result<(), FieldError> {
-    settings::save(&settings).map_err(|e| FieldError { field: e.settings_field(), message: e.to_string() })?;
+pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) -> Reply<()> {
+    settings::save(&settings)?;
     app.state::<AppState>().set_settings(settings);
     live::refresh(&app).await;
     Ok(())
+}
+
+/// The last start, stop or restart that failed, for a panel opened after it.
+#[tauri::command]
+pub fn action_error(state: State<'_, AppState>) -> Option<CommandError> {
+    state.action_error()
 }
 
 /// Docker's contexts and the one docker would use now, for the settings window's engine picker.
@@ -121,13 +118,12 @@ pub fn list_contexts() -> assemble_core::engine::ContextPicker {
 
 #[tauri::command]
 pub fn add_port(ports: Vec<u16>, typed: String) -> Reply<Vec<u16>> {
-    settings::add_port(&ports, &typed).map_err(|e| e.to_string())
+    Ok(settings::add_port(&ports, &typed)?)
 }
 
 #[tauri::command]
 pub async fn list_volumes(state: State<'_, AppState>) -> Reply<Vec<String>> {
-    let backend = state.backend().await.map_err(|e| e.to_string())?;
-    backend.volume_names().await.map_err(|e| e.to_string())
+    Ok(state.backend().await?.volume_names().await?)
 }
 
 /// Log lines for the window, column by column (fewer bytes and objects than one record per
@@ -162,9 +158,10 @@ const LOG_FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
 #[tauri::command]
 pub async fn follow_logs(state: State<'_, AppState>, channel: Channel<LogBatch>) -> Reply<()> {
     let generation = state.logs_generation.fetch_add(1, Ordering::SeqCst) + 1;
-    let backend = state.backend().await.map_err(|e| e.to_string())?;
+    let backend = state.backend().await?;
     let options = LogOptions { follow: true, tail: None, timestamps: true };
-    let mut stream = Box::pin(backend.logs(&options).await.map_err(|e| e.to_string())?);
+    let mut stream = Box::pin(backend.logs(&options).await?);
+    let mut quit = state.shutdown();
     let mut splitter = LineSplitter::default();
     let mut batch = LogBatch::default();
     // One timer for the whole stream, reset after each send: the engine sends a chunk per line,
@@ -178,7 +175,7 @@ pub async fn follow_logs(state: State<'_, AppState>, channel: Channel<LogBatch>)
                     splitter.push(&chunk).into_iter().for_each(|line| batch.push(line));
                     batch.len() >= LOG_BATCH
                 }
-                Some(Err(err)) => return Err(err.to_string()),
+                Some(Err(err)) => return Err(err.into()),
                 None => {
                     splitter.finish().into_iter().for_each(|line| batch.push(line));
                     let _ = channel.send(batch);
@@ -186,6 +183,7 @@ pub async fn follow_logs(state: State<'_, AppState>, channel: Channel<LogBatch>)
                 }
             },
             () = &mut flush => true,
+            () = quit.recv() => return Ok(()),
         };
         if !full {
             continue;
@@ -212,11 +210,29 @@ pub fn save_text(name: String, text: String) -> Reply<String> {
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join("Downloads")))
         .unwrap_or_else(std::env::temp_dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("Could not create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CommandError::plain(format!("Could not create {}: {e}", dir.display())))?;
     let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
     let path = dir.join(if safe.is_empty() { "assemble-backend.log".into() } else { safe });
-    std::fs::write(&path, text).map_err(|e| format!("Could not write {}: {e}", path.display()))?;
+    std::fs::write(&path, text).map_err(|e| CommandError::plain(format!("Could not write {}: {e}", path.display())))?;
     Ok(path.display().to_string())
+}
+
+/// Whether the app starts (to the tray) when the user logs in.
+#[tauri::command]
+pub fn autostart<R: Runtime>(app: AppHandle<R>) -> Reply<bool> {
+    use tauri_plugin_autostart::ManagerExt;
+    app.autolaunch().is_enabled().map_err(|e| CommandError::plain(format!("Could not read the login item: {e}")))
+}
+
+/// Turns starting at login on or off; the app then starts with `--hidden`, to the tray only.
+#[tauri::command]
+pub fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Reply<bool> {
+    use tauri_plugin_autostart::ManagerExt;
+    let launcher = app.autolaunch();
+    let changed = if enabled { launcher.enable() } else { launcher.disable() };
+    changed.map_err(|e| CommandError::plain(format!("Could not change the login item: {e}")))?;
+    launcher.is_enabled().map_err(|e| CommandError::plain(format!("Could not read the login item: {e}")))
 }
 
 #[tauri::command]
@@ -270,6 +286,12 @@ mod tests {
         );
         let refused =
             invoke(&window, "add_port", json!({"ports": [5000], "typed": "abc"})).expect_err("abc is refused");
-        assert!(refused.as_str().is_some_and(|s| s.contains("\"abc\" is not a port number")), "{refused}");
+        assert_eq!(
+            refused,
+            json!({"message": "\"abc\" is not a port number; type a number from 1 to 65535", "field": "ports"})
+        );
+        // The window has a list, not a flag: the way out names the list.
+        let zero = invoke(&window, "add_port", json!({"ports": [5000], "typed": "0"})).expect_err("0 is refused");
+        assert_eq!(zero["message"], "0 is not a port; to proxy no host ports, remove every port from the list");
     }
 }

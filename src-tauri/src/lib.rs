@@ -2,7 +2,9 @@
 //! lives here; this crate only translates between the core and the UI.
 mod actions;
 mod commands;
+mod errors;
 mod live;
+mod notify;
 mod state;
 mod tray;
 mod windows;
@@ -21,6 +23,10 @@ pub fn run() {
 pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) {
     let app = builder
         .plugin(tauri_plugin_shell::init())
+        .plugin(tauri_plugin_notification::init())
+        // Off until the user turns it on in Settings; a login start shows only the tray.
+        // (~/.config/autostart/assemble-backend.desktop on Linux, as the .deb's desktop entry is named)
+        .plugin(tauri_plugin_autostart::Builder::new().app_name("assemble-backend").arg("--hidden").build())
         .manage(AppState::load())
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
@@ -32,6 +38,9 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) {
             commands::purge_cache,
             commands::get_settings,
             commands::save_settings,
+            commands::action_error,
+            commands::autostart,
+            commands::set_autostart,
             commands::add_port,
             commands::list_contexts,
             commands::list_volumes,

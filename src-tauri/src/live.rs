@@ -1,72 +1,53 @@
-//! Live state: Docker events (through the core's watcher) become snapshots, which go to every
-//! window as the `snapshot` event and to the tray. Bursts of events coalesce into one refresh.
-//! Each burst also has the core repair the sidecars (killed, removed, or left behind by a backend
-//! that restarted), so the host ports keep working while the app runs.
+//! Live state: Docker events (through the core's keeper, which also repairs the sidecars after
+//! each burst) become snapshots, which go to every window as the `snapshot` event and to the
+//! tray. Bursts of events coalesce into one refresh. Everything here ends with Quit.
 use std::sync::Arc;
 
-use assemble_core::{keeper, watch, Snapshot};
+use assemble_core::{keeper, notice, watch::Signal, Snapshot};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::Notify;
 
-use crate::state::AppState;
+use crate::{notify, state::AppState};
 
 pub fn spawn<R: Runtime>(app: AppHandle<R>) {
     let dirty = Arc::new(Notify::new());
-    let repair_due = Arc::new(Notify::new());
-    let (watcher_app, watcher_dirty, watcher_repair) = (app.clone(), dirty.clone(), repair_due.clone());
+    let (keeper_app, keeper_dirty) = (app.clone(), dirty.clone());
     tauri::async_runtime::spawn(async move {
-        let names = watcher_app.state::<AppState>().names.clone();
+        let state = keeper_app.state::<AppState>();
         // The settings are read at each resolution, so a newly pinned context is followed too.
-        let choice_app = watcher_app.clone();
-        let choice = move || choice_app.state::<AppState>().settings().engine_choice();
-        watch::watch(names, choice, |signal| {
-            let state = watcher_app.state::<AppState>();
-            match signal {
-                watch::Signal::EngineUp(engine) => {
-                    if state.set_engine(Some(engine)) {
-                        // Another engine: a log follow of the old one ends, the viewer starts anew.
-                        state.logs_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    }
-                    watcher_dirty.notify_one();
-                    watcher_repair.notify_one();
+        let choice = || state.settings().engine_choice();
+        let on_signal = |signal: Signal| match signal {
+            Signal::EngineUp(engine) => {
+                if state.set_engine(Some(engine)) {
+                    // Another engine: a log follow of the old one ends, the viewer starts anew.
+                    state.logs_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
-                watch::Signal::Changed => {
-                    watcher_dirty.notify_one();
-                    watcher_repair.notify_one();
-                }
-                watch::Signal::EngineLost { engine, error } => {
-                    state.set_engine(None);
-                    publish(&watcher_app, state.store(state.unavailable(engine, &error)));
-                }
+                keeper_dirty.notify_one();
             }
-            !state.quitting()
-        })
-        .await;
-    });
-    let repair_app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        let state = repair_app.state::<AppState>();
-        keeper::repair_whenever(
-            &repair_due,
-            || state.backend(),
-            |result| {
-                match result {
-                    Ok(repairs) if !repairs.is_empty() => eprintln!(
-                        "assemble: repaired the sidecars: removed {:?}, started {:?}",
-                        repairs.removed, repairs.started
-                    ),
-                    Ok(_) => {}
-                    // The refresh shows the engine's state; this is for whoever reads the log.
-                    Err(err) => eprintln!("assemble: could not repair the sidecars: {err}"),
-                }
-                !state.quitting()
-            },
-        )
-        .await;
+            Signal::Changed => keeper_dirty.notify_one(),
+            Signal::EngineLost { engine, error } => {
+                state.set_engine(None);
+                show_fresh(&keeper_app, state.unavailable(engine, &error));
+            }
+        };
+        let on_repair = |result: &assemble_core::Result<assemble_core::sidecars::Repairs>| match result {
+            Ok(repairs) if !repairs.is_empty() => eprintln!(
+                "assemble: repaired the sidecars: removed {:?}, started {:?}",
+                repairs.removed, repairs.started
+            ),
+            Ok(_) => {}
+            // The refresh shows the engine's state; this is for whoever reads the log.
+            Err(err) => eprintln!("assemble: could not repair the sidecars: {err}"),
+        };
+        keeper::keep(state.names.clone(), choice, || state.backend(), state.shutdown(), on_signal, on_repair).await;
     });
     tauri::async_runtime::spawn(async move {
+        let mut quit = app.state::<AppState>().shutdown();
         loop {
-            dirty.notified().await;
+            tokio::select! {
+                () = dirty.notified() => {}
+                () = quit.recv() => return,
+            }
             refresh(&app).await;
         }
     });
@@ -79,7 +60,20 @@ pub async fn refresh<R: Runtime>(app: &AppHandle<R>) -> Snapshot {
         Ok(backend) => backend.snapshot(&state.settings()).await,
         Err(err) => state.unavailable(None, &err),
     };
+    show_fresh(app, snapshot)
+}
+
+/// Stores a fresh reading and shows it; a loss nobody asked for is also told as a notification
+/// while no window is open.
+fn show_fresh<R: Runtime>(app: &AppHandle<R>, snapshot: Snapshot) -> Snapshot {
+    let state = app.state::<AppState>();
+    let before = state.latest();
     let shown = state.store(snapshot);
+    if let Some(notice) = notice::unexpected_change(&before, &shown) {
+        if !state.quitting() && !notify::any_window_visible(app) {
+            notify::show(app, &notice.title, &notice.body);
+        }
+    }
     publish(app, shown.clone());
     shown
 }

@@ -1,25 +1,30 @@
 //! What the app remembers between commands: the engine handle, the latest snapshot, the
 //! settings, and which operation (if any) is under way.
-use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    Mutex,
-};
+use std::sync::Mutex;
 
 use assemble_core::{
     engine::{Engine, EngineView},
-    settings, status, Backend, Names, Settings, Snapshot, State,
+    settings, status, Backend, Names, Settings, Shutdown, ShutdownTrigger, Snapshot, State,
 };
+use tokio::sync::watch;
+
+use crate::errors::CommandError;
 
 pub struct AppState {
     pub names: Names,
     backend: Mutex<Option<Backend>>,
     latest: Mutex<Snapshot>,
     /// Every snapshot shown, for those that follow them (the tray).
-    shown: tokio::sync::watch::Sender<Snapshot>,
-    operation: Mutex<Option<State>>,
+    shown: watch::Sender<Snapshot>,
+    /// The operation under way, if any; watched by Quit, which waits for it to end.
+    operation: watch::Sender<Option<State>>,
     settings: Mutex<Settings>,
     settings_warning: Mutex<Option<String>>,
-    quitting: AtomicBool,
+    /// Fired by Quit: a start rolls back, log follows and background tasks end.
+    shutdown: ShutdownTrigger,
+    /// The last start, stop or restart that failed, until the next one begins; a panel opened
+    /// later shows it too.
+    action_error: Mutex<Option<CommandError>>,
     /// Bumped to end a running log follow.
     pub logs_generation: std::sync::atomic::AtomicU64,
 }
@@ -31,13 +36,14 @@ impl AppState {
         let first = Snapshot::new(State::Stopped, names.backend(), None, None);
         Self {
             latest: Mutex::new(first.clone()),
-            shown: tokio::sync::watch::channel(first).0,
+            shown: watch::channel(first).0,
             names,
             backend: Mutex::new(None),
-            operation: Mutex::new(None),
+            operation: watch::channel(None).0,
             settings: Mutex::new(loaded.settings),
             settings_warning: Mutex::new(loaded.warning),
-            quitting: AtomicBool::new(false),
+            shutdown: ShutdownTrigger::new(),
+            action_error: Mutex::new(None),
             logs_generation: Default::default(),
         }
     }
@@ -70,7 +76,7 @@ impl AppState {
     }
 
     /// The snapshots as they are shown, from now on.
-    pub fn follow_shown(&self) -> tokio::sync::watch::Receiver<Snapshot> {
+    pub fn follow_shown(&self) -> watch::Receiver<Snapshot> {
         self.shown.subscribe()
     }
 
@@ -80,7 +86,7 @@ impl AppState {
 
     /// Stores a fresh reading, shown through the lens of an operation under way.
     pub fn store(&self, snapshot: Snapshot) -> Snapshot {
-        let shown = match *lock(&self.operation) {
+        let shown = match *self.operation.borrow() {
             Some(op) => snapshot.during(op),
             None => snapshot,
         };
@@ -88,18 +94,25 @@ impl AppState {
         shown
     }
 
-    /// Marks an operation as under way; `false` when another one already is (single flight).
-    pub fn begin(&self, op: State) -> bool {
-        let mut operation = lock(&self.operation);
-        if operation.is_some() {
-            return false;
-        }
-        *operation = Some(op);
-        true
+    /// Marks an operation as under way until the guard is dropped (also by a panic, so the app
+    /// cannot stay "Starting…"); `None` when another one already is (single flight) or the app
+    /// is quitting.
+    pub fn begin(&self, op: State) -> Option<OperationGuard<'_>> {
+        let mut began = false;
+        self.operation.send_if_modified(|operation| {
+            began = operation.is_none() && !self.shutdown.is_triggered();
+            if began {
+                *operation = Some(op);
+            }
+            began
+        });
+        // Not `then_some`: a guard made for a refused begin would end the operation under way.
+        began.then(|| OperationGuard { state: self })
     }
 
-    pub fn end(&self) {
-        *lock(&self.operation) = None;
+    /// Waits until no operation is under way.
+    pub async fn operation_ended(&self) {
+        let _ = self.operation.subscribe().wait_for(Option::is_none).await;
     }
 
     pub fn settings(&self) -> Settings {
@@ -120,12 +133,26 @@ impl AppState {
         lock(&self.settings_warning).clone()
     }
 
+    pub fn action_error(&self) -> Option<CommandError> {
+        lock(&self.action_error).clone()
+    }
+
+    pub fn set_action_error(&self, error: Option<CommandError>) {
+        *lock(&self.action_error) = error;
+    }
+
+    /// Tells every task to end: a start under way rolls back, log follows end.
     pub fn quit(&self) {
-        self.quitting.store(true, Ordering::SeqCst);
+        self.shutdown.trigger();
     }
 
     pub fn quitting(&self) -> bool {
-        self.quitting.load(Ordering::SeqCst)
+        self.shutdown.is_triggered()
+    }
+
+    /// A listener for Quit, for one task.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.subscribe()
     }
 
     /// A snapshot for an engine that cannot be reached (or found).
@@ -134,7 +161,45 @@ impl AppState {
     }
 }
 
+/// An operation under way; dropping it ends the operation.
+pub struct OperationGuard<'a> {
+    state: &'a AppState,
+}
+
+impl Drop for OperationGuard<'_> {
+    fn drop(&mut self) {
+        self.state.operation.send_replace(None);
+    }
+}
+
 /// A poisoned lock only means a panic elsewhere; the data is still the best we have.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operation_ends_even_when_it_panics() {
+        let state = AppState::load();
+        let guard = state.begin(State::Starting).expect("nothing under way yet");
+        assert!(state.begin(State::Stopping).is_none(), "one operation at a time");
+        assert_eq!(state.store(state.latest()).state, State::Starting, "shown through the operation's lens");
+        drop(guard);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _guard = state.begin(State::Starting).expect("free again");
+            panic!("a bug in the middle of a start");
+        }));
+        assert!(panicked.is_err());
+        assert!(state.begin(State::Stopping).is_some(), "the panic released the operation");
+    }
+
+    #[test]
+    fn nothing_begins_once_quit_was_asked() {
+        let state = AppState::load();
+        state.quit();
+        assert!(state.begin(State::Starting).is_none());
+    }
 }

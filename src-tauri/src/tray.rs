@@ -8,7 +8,7 @@ use tauri::{
 };
 
 use crate::{
-    actions::{self, Action},
+    actions::{self, Action, Origin},
     state::AppState,
     windows::{self, Kind},
 };
@@ -63,7 +63,12 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let mut shown = app.state::<AppState>().follow_shown();
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        while shown.changed().await.is_ok() {
+        let mut quit = app.state::<AppState>().shutdown();
+        loop {
+            tokio::select! {
+                changed = shown.changed() => if changed.is_err() { return },
+                () = quit.recv() => return,
+            }
             let snapshot = shown.borrow_and_update().clone();
             update(&app, &snapshot);
         }
@@ -79,16 +84,30 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
         "panel" => return windows::show(app, Kind::Panel),
         "settings" => return windows::show(app, Kind::Settings),
         "logs" => return windows::show(app, Kind::Logs),
-        "quit" => {
-            app.state::<AppState>().quit();
-            return app.exit(0);
-        }
+        "quit" => return quit(app),
         _ => return,
     };
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        // Errors reach the windows as `action-error` events and the status line.
-        let _ = actions::run(&app, action).await;
+        // A failure is shown as a notification, in the panel (`action-error`) and in the status line.
+        let _ = actions::run(&app, action, Origin::Tray).await;
+    });
+}
+
+/// How long Quit waits for a start under way to finish rolling back.
+const QUIT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Ends the app once no operation is under way: a start is told to roll back, and the process
+/// exits only after it did, so no half-made backend is left.
+fn quit<R: Runtime>(app: &AppHandle<R>) {
+    app.state::<AppState>().quit();
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        if tokio::time::timeout(QUIT_WAIT, state.operation_ended()).await.is_err() {
+            eprintln!("assemble-backend: an operation did not end within {QUIT_WAIT:?}; quitting anyway");
+        }
+        app.exit(0);
     });
 }
 

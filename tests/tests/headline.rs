@@ -1,5 +1,5 @@
 //! The headline: a build inside the backend pushes to `localhost:P`, a registry on the host.
-use assemble_e2e::{build_and_push, docker, exec, Registry, TestUser};
+use assemble_e2e::{build_and_push, docker, exec, run_bounded, Registry, TestUser};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_build_pushes_to_a_host_registry_through_the_sidecar_and_not_without_it() {
@@ -38,17 +38,38 @@ async fn run_steps_work_in_the_backend_whatever_the_security_mode() {
     let docker = docker().await;
     let user = TestUser::new("run");
     let started = user.run(&["backend", "start", "--allow-host-port", "0"]).expect_ok();
-    let backend = user.names.backend();
-    let labels = docker.inspect_container(&backend, None).await.unwrap().config.unwrap().labels.unwrap();
-    let mode = labels["com.docker.assemble.backend.security"].as_str();
+    let mode = security_mode(&docker, &user).await;
     let told = started.stderr.contains("refused a privileged container");
     assert_eq!(mode == "capabilities", told, "the user is told exactly when the fallback is used: {started:?}");
+    assert_run_step_works(&docker, &user, &mode).await;
+    user.run(&["backend", "stop"]).expect_ok();
+}
 
+/// The capability mode on demand, so that it is covered on hosts that grant `--privileged` too.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_capability_mode_can_be_asked_for_and_runs_steps() {
+    let docker = docker().await;
+    let user = TestUser::new("caps");
+    let mut command = user.command(&["backend", "start", "--allow-host-port", "0"]);
+    command.env("ASSEMBLE_BACKEND_SECURITY", "capabilities");
+    let started = run_bounded(command).expect_ok();
+    assert!(!started.stderr.contains("refused a privileged container"), "nothing was refused: {started:?}");
+    assert_eq!(security_mode(&docker, &user).await, "capabilities");
+    assert_run_step_works(&docker, &user, "capabilities").await;
+    user.run(&["backend", "stop"]).expect_ok();
+}
+
+async fn security_mode(docker: &bollard::Docker, user: &TestUser) -> String {
+    let inspect = docker.inspect_container(&user.names.backend(), None).await.expect("the backend exists");
+    let labels = inspect.config.and_then(|c| c.labels).expect("the backend has labels");
+    labels["com.docker.assemble.backend.security"].clone()
+}
+
+async fn assert_run_step_works(docker: &bollard::Docker, user: &TestUser, mode: &str) {
     let script = "set -e; d=$(mktemp -d); cp /bin/busybox $d/; \
         printf 'FROM scratch\\nCOPY busybox /bin/busybox\\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo ran-inside-$((6*7))\"]\\n' > $d/Dockerfile; \
         buildctl build --progress=plain --frontend dockerfile.v0 --local context=$d --local dockerfile=$d";
-    let (code, output) = exec(&docker, &backend, &["sh", "-c", script]).await;
+    let (code, output) = exec(docker, &user.names.backend(), &["sh", "-c", script]).await;
     assert_eq!(code, 0, "a RUN step failed in {mode} mode:\n{output}");
     assert!(output.contains("ran-inside-42"), "{output}");
-    user.run(&["backend", "stop"]).expect_ok();
 }

@@ -180,8 +180,9 @@ impl Backend {
     }
 
     /// Runs `call` against the running backend's BuildKit, over the kept channel when it still
-    /// reaches this container. A kept channel that fails (BuildKit restarted under it) is
-    /// replaced by a new one, once.
+    /// reaches this container. A kept channel that broke (BuildKit restarted under it) is
+    /// replaced by a new one, once; an answer from BuildKit, even a refusal, is final, so that a
+    /// call with effects (a purge) never runs twice.
     pub async fn with_buildkit<T, F, Fut>(&self, container_id: &str, call: F) -> Result<T>
     where
         F: Fn(BuildkitClient) -> Fut,
@@ -190,8 +191,8 @@ impl Backend {
         let kept = self.kept_channel().filter(|(id, _)| id == container_id).map(|(_, client)| client);
         if let Some(client) = kept {
             match call(client).await {
-                Ok(value) => return Ok(value),
-                Err(_) => self.keep_channel(None),
+                Err(err) if err.is_buildkit_transport() => self.keep_channel(None),
+                other => return other,
             }
         }
         let client = BuildkitClient::connect(&self.docker, container_id).await?;

@@ -126,37 +126,56 @@ impl BuildkitClient {
     }
 
     pub async fn workers(&self) -> Result<Vec<Worker>> {
-        let response =
-            self.control.clone().list_workers(ListWorkersRequest::default()).await.map_err(status_error)?.into_inner();
+        let response = self
+            .control
+            .clone()
+            .list_workers(ListWorkersRequest::default())
+            .await
+            .map_err(status_error("list its workers"))?
+            .into_inner();
         Ok(response.record.into_iter().map(worker_from_record).collect())
     }
 
     /// The daemon's version string (e.g. `v0.25.1`).
     pub async fn version(&self) -> Result<String> {
-        let response = self.control.clone().info(InfoRequest {}).await.map_err(status_error)?.into_inner();
+        let response =
+            self.control.clone().info(InfoRequest {}).await.map_err(status_error("tell its version"))?.into_inner();
         Ok(response.buildkit_version.map(|v| v.version).unwrap_or_default())
     }
 
     pub async fn disk_usage(&self) -> Result<Vec<CacheRecord>> {
-        let response =
-            self.control.clone().disk_usage(DiskUsageRequest::default()).await.map_err(status_error)?.into_inner();
+        let response = self
+            .control
+            .clone()
+            .disk_usage(DiskUsageRequest::default())
+            .await
+            .map_err(status_error("list its cache"))?
+            .into_inner();
         Ok(response.record.into_iter().map(cache_record).collect())
     }
 
     /// Removes every cache record not in use; returns the records removed.
     pub async fn prune_all(&self) -> Result<Vec<CacheRecord>> {
         let request = PruneRequest { all: true, ..Default::default() };
-        let mut stream = self.control.clone().prune(request).await.map_err(status_error)?.into_inner();
+        let mut stream =
+            self.control.clone().prune(request).await.map_err(status_error("purge its cache"))?.into_inner();
         let mut removed = Vec::new();
         while let Some(record) = stream.next().await {
-            removed.push(cache_record(record.map_err(status_error)?));
+            removed.push(cache_record(record.map_err(status_error("purge its cache"))?));
         }
         Ok(removed)
     }
 }
 
-fn status_error(status: tonic::Status) -> Error {
-    Error::Buildkit(format!("{} ({:?})", status.message(), status.code()))
+/// BuildKit's answer kept as it is: its gRPC code, its message, and whether the call broke in
+/// transit (tonic then carries the connection's error as the status's source).
+fn status_error(call: &'static str) -> impl Fn(tonic::Status) -> Error {
+    move |status| Error::BuildkitStatus {
+        call,
+        code: status.code(),
+        message: status.message().to_string(),
+        transport: std::error::Error::source(&status).is_some() || status.code() == tonic::Code::Unavailable,
+    }
 }
 
 fn describe(err: &(dyn std::error::Error + 'static)) -> String {

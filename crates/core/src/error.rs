@@ -115,14 +115,47 @@ pub enum Error {
     #[error("--tail {0:?} is not a number of lines; give a whole number or \"all\"")]
     InvalidTail(String),
 
+    /// The app runs one start, stop or restart at a time.
+    #[error("another start or stop is under way; wait for it to finish")]
+    OperationUnderWay,
+
     #[error("the start was interrupted; everything it had created was removed")]
     Cancelled,
+
+    /// A start failed (or was interrupted) and taking back what it had created failed too.
+    #[error(
+        "{cause}; and removing what the start had created failed: {}. Remove what is left yourself: {}",
+        failures.join("; "),
+        leftover_commands(left)
+    )]
+    RollbackIncomplete {
+        /// Why the start did not complete.
+        cause: Box<Error>,
+        /// One sentence per object that could not be removed.
+        failures: Vec<String>,
+        /// What is left: containers and volumes, as `docker rm -f` / `docker volume rm` arguments.
+        left: Vec<Leftover>,
+    },
 
     #[error("the backend is not running; start it with `docker assemble backend start`")]
     NotRunning,
 
+    /// BuildKit could not be reached: the exec stream or the HTTP/2 connection failed.
     #[error("the backend is running but BuildKit does not answer: {0}")]
     Buildkit(String),
+
+    /// BuildKit answered, and refused or failed the call; `code` is its gRPC status.
+    #[error("BuildKit could not {call}: {message} (gRPC status {code:?})")]
+    BuildkitStatus {
+        /// What we asked for, as a verb phrase ("list its workers").
+        call: &'static str,
+        /// BuildKit's gRPC status code.
+        code: tonic::Code,
+        /// BuildKit's message.
+        message: String,
+        /// The call failed in transit (the connection broke), not in BuildKit.
+        transport: bool,
+    },
 
     #[error("could not prepare the sidecar proxy image: {0}")]
     ProxyImage(String),
@@ -140,6 +173,30 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Something a start created and could not remove again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leftover {
+    /// A container, by name or ID.
+    Container(String),
+    /// A volume, by name.
+    Volume(String),
+}
+
+fn leftover_commands(left: &[Leftover]) -> String {
+    let containers: Vec<&str> =
+        left.iter().filter_map(|l| if let Leftover::Container(c) = l { Some(c.as_str()) } else { None }).collect();
+    let volumes: Vec<&str> =
+        left.iter().filter_map(|l| if let Leftover::Volume(v) = l { Some(v.as_str()) } else { None }).collect();
+    let mut commands = Vec::new();
+    if !containers.is_empty() {
+        commands.push(format!("`docker rm -f {}`", containers.join(" ")));
+    }
+    if !volumes.is_empty() {
+        commands.push(format!("`docker volume rm {}`", volumes.join(" ")));
+    }
+    commands.join(" and ")
 }
 
 /// The TLS files docker reads.
@@ -185,7 +242,47 @@ fn trusted(ca: &Option<PathBuf>) -> String {
     }
 }
 
+/// Where a sentence is shown, so that its way out names what the reader can do there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// The CLI: flags and commands.
+    CommandLine,
+    /// The app's windows and tray: buttons and the settings window, no flags.
+    App,
+}
+
 impl Error {
+    /// The sentence for `place`: the error's own text on the command line; in the app, the same
+    /// facts with a way out in the app's terms where the text would name a flag.
+    pub fn sentence(&self, place: Place) -> String {
+        if place == Place::CommandLine {
+            return self.to_string();
+        }
+        match self {
+            Error::InvalidPorts(port) => port.in_settings(),
+            Error::NoGateway { name } => format!(
+                "the backend container {name:?} has no network gateway, so host ports cannot be proxied; check the \
+                 engine's default bridge network (docker network inspect bridge), or remove the host ports in Settings"
+            ),
+            Error::ImageUnavailable { image, reason } => format!(
+                "image {image} is not present and could not be pulled ({reason}); load or build it locally, or \
+                 choose another image in Settings"
+            ),
+            Error::UnknownContext { name, known } => format!(
+                "there is no docker context named {name:?}; the contexts are: {}. Choose one in Settings",
+                known.join(", ")
+            ),
+            Error::NotRunning => "the backend is not running; start it with Start".to_string(),
+            Error::RollbackIncomplete { cause, .. } => {
+                // The cause in the app's terms, then the cleanup's own sentence.
+                let full = self.to_string();
+                let cleanup = full.strip_prefix(&cause.to_string()).unwrap_or_default().to_string();
+                cause.sentence(place) + &cleanup
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The settings field an error is about, so a form can show it next to that field.
     pub fn settings_field(&self) -> Option<&'static str> {
         match self {
@@ -214,6 +311,16 @@ impl Error {
             | Error::Ssh { .. }
             | Error::SshMissing => true,
             Error::Docker { source, .. } => crate::failure::is_connection_failure(source),
+            _ => false,
+        }
+    }
+
+    /// A failure in reaching BuildKit, where trying again over a new connection may succeed; a
+    /// refusal by BuildKit itself is final (retrying a failed purge would run it twice).
+    pub fn is_buildkit_transport(&self) -> bool {
+        match self {
+            Error::Buildkit(_) => true,
+            Error::BuildkitStatus { transport, .. } => *transport,
             _ => false,
         }
     }

@@ -83,3 +83,11 @@ mod tests {
         assert_eq!(io_kind(&docker), Some(io::ErrorKind::InvalidData));
     }
 }
+
+/// The engine's own message for a refused request (the part a user can act on), or the error.
+pub(crate) fn engine_message(err: &DockerError) -> String {
+    match err {
+        DockerError::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        other => other.to_string(),
+    }
+}

@@ -20,6 +20,22 @@ pub enum PortError {
     ZeroMixed,
 }
 
+impl PortError {
+    /// The same fact for the settings window, where ports are typed into a list and no flag exists.
+    pub fn in_settings(&self) -> String {
+        match self {
+            PortError::Empty => "type a port number such as 5000".to_string(),
+            PortError::NotANumber(value) => {
+                format!("{value:?} is not a port number; type a number from 1 to 65535")
+            }
+            PortError::OutOfRange(value) => format!("{value} is out of range; ports go from 1 to 65535"),
+            PortError::ZeroMixed => {
+                "0 is not a port; to proxy no host ports, remove every port from the list".to_string()
+            }
+        }
+    }
+}
+
 impl PortSet {
     pub fn none() -> Self {
         Self::default()

@@ -6,6 +6,15 @@ use std::path::PathBuf;
 
 use crate::engine::Endpoint;
 
+/// Set to `capabilities`, a start skips `--privileged` and uses the capability mode: for engines
+/// where a privileged container is unwanted, and for tests of that mode on hosts that allow one.
+pub const SECURITY_ENV: &str = "ASSEMBLE_BACKEND_SECURITY";
+
+/// Whether [`SECURITY_ENV`] asks for the capability mode.
+pub fn capabilities_forced() -> bool {
+    std::env::var(SECURITY_ENV).is_ok_and(|mode| mode.trim() == "capabilities")
+}
+
 /// The refusal remembered for `endpoint`'s engine, if any.
 pub fn refusal(endpoint: &Endpoint) -> Option<String> {
     std::fs::read_to_string(path(endpoint)).ok().map(|reason| reason.trim().to_string()).filter(|r| !r.is_empty())

@@ -13,8 +13,9 @@ use crate::{
     backend::{Backend, OurContainer, Presence},
     buildkit::BuildkitClient,
     cache::{self, CacheChoice},
-    engine::{is_conflict, is_not_found},
+    engine::is_conflict,
     error::{Error, Result},
+    failure::engine_message,
     image,
     labels::{self, BackendLabels, SecurityMode},
     lock::OperationLock,
@@ -22,6 +23,7 @@ use crate::{
     progress::{Reporter, StartEvent},
     proxy_image,
     request::{self, Difference},
+    rollback::Created,
     spec,
 };
 
@@ -78,15 +80,12 @@ impl Backend {
         }
         self.check_sidecar_names(&request.ports).await?;
 
-        let mut created = Created::default();
+        let mut created = Created::new(&self.docker);
         let result = tokio::select! {
             result = self.create_all(request, report, &mut created) => result,
             () = cancel => Err(Error::Cancelled),
         };
-        if result.is_err() {
-            created.undo(self).await;
-        }
-        result
+        created.settle(result).await
     }
 
     async fn create_all(
@@ -100,18 +99,24 @@ impl Backend {
             if request.ports.is_empty() { None } else { Some(proxy_image::ensure(&self.docker, report).await?) };
         let cache = cache::resolve(self, &request.cache).await?;
         if let CacheChoice::Named { name, created: true, .. } = &cache {
-            created.volumes.push(name.clone());
+            created.volume(name);
             report(StartEvent::CacheVolumeCreated { name: name.clone() });
         }
 
         // An engine that refused --privileged before is not asked again (see privilege_memo).
-        let remembered = crate::privilege_memo::refusal(self.engine.endpoint());
+        // Asked for by the user (see privilege_memo::SECURITY_ENV): no attempt, nothing to tell.
+        let forced = crate::privilege_memo::capabilities_forced();
+        let remembered = if forced { None } else { crate::privilege_memo::refusal(self.engine.endpoint()) };
         let mut config = BackendLabels {
             ports: request.ports.clone(),
             cache_volume: cache.volume_name().map(String::from),
             image: request.image.clone(),
             version: labels::OUR_VERSION.to_string(),
-            security: if remembered.is_some() { SecurityMode::Capabilities } else { SecurityMode::Privileged },
+            security: if forced || remembered.is_some() {
+                SecurityMode::Capabilities
+            } else {
+                SecurityMode::Privileged
+            },
         };
         if let Some(reason) = remembered {
             report(StartEvent::PrivilegedRefused { reason: format!("{reason}; remembered from an earlier start") });
@@ -169,10 +174,10 @@ impl Backend {
             Err(err) if is_conflict(&err) => return Err(Error::ForeignContainer { name }),
             Err(err) => return Err(Error::docker(format!("creating container {name}"))(err)),
         };
-        created.containers.push(response.id.clone());
+        created.container(&response.id);
         if let Err(err) = self.docker.start_container(&response.id, None).await {
             self.remove_container(&response.id).await?;
-            created.containers.retain(|c| c != &response.id);
+            created.forget_container(&response.id);
             return Ok(Err(engine_message(&err)));
         }
         Ok(Ok(response.id))
@@ -209,34 +214,6 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn start_sidecars(
-        &self,
-        backend: &OurContainer,
-        ports: &PortSet,
-        image: &str,
-        report: Reporter<'_>,
-        created: &mut Created,
-    ) -> Result<()> {
-        let gateway = backend.gateway.clone().ok_or_else(|| Error::NoGateway { name: backend.name.clone() })?;
-        for port in ports.iter() {
-            let name = self.names.proxy(port);
-            let options = CreateContainerOptionsBuilder::default().name(&name).build();
-            let body = spec::sidecar(&self.names, port, &backend.id, &gateway, image);
-            let response = self
-                .docker
-                .create_container(Some(options), body)
-                .await
-                .map_err(Error::docker(format!("creating sidecar {name}")))?;
-            created.containers.push(response.id.clone());
-            self.docker
-                .start_container(&response.id, None)
-                .await
-                .map_err(Error::docker(format!("starting sidecar {name}")))?;
-            report(StartEvent::ProxyStarted { port, id: response.id });
-        }
-        Ok(())
-    }
-
     /// Start on a running backend: leave it alone, but repair its sidecars (missing, dead, or left
     /// in the namespace of an earlier run).
     async fn keep_running(&self, backend: OurContainer, request: &StartRequest) -> Result<StartOutcome> {
@@ -250,34 +227,10 @@ impl Backend {
             differences,
         })
     }
-
-    /// Refuses before anything is created if a sidecar name is held by someone else; clears
-    /// leftovers of ours.
-    async fn check_sidecar_names(&self, ports: &PortSet) -> Result<()> {
-        for sidecar in self.sidecars().await? {
-            self.remove_container(&sidecar.id).await?;
-        }
-        for port in ports.iter() {
-            let name = self.names.proxy(port);
-            match self.docker.inspect_container(&name, None).await {
-                Ok(_) => return Err(Error::ForeignContainer { name }),
-                Err(err) if is_not_found(&err) => {}
-                Err(err) => return Err(Error::docker(format!("inspecting container {name}"))(err)),
-            }
-        }
-        Ok(())
-    }
 }
 
 fn start_failed(backend: &Backend, reason: String) -> Error {
     Error::StartRefused { name: backend.names.backend(), reason }
-}
-
-fn engine_message(err: &bollard::errors::Error) -> String {
-    match err {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message.trim().to_string(),
-        other => other.to_string(),
-    }
 }
 
 /// The last lines a container logged, for error messages.
@@ -292,23 +245,5 @@ pub(crate) async fn last_log_lines(docker: &Docker, id: &str) -> String {
         "(no log output)".to_string()
     } else {
         text.trim_end().lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
-    }
-}
-
-/// What this start created, so a failure can take it all back.
-#[derive(Default)]
-pub(crate) struct Created {
-    containers: Vec<String>,
-    volumes: Vec<String>,
-}
-
-impl Created {
-    pub(crate) async fn undo(self, backend: &Backend) {
-        for id in self.containers.iter().rev() {
-            let _ = backend.remove_container(id).await;
-        }
-        for volume in &self.volumes {
-            let _ = backend.docker.remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
-        }
     }
 }

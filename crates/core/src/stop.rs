@@ -53,7 +53,17 @@ impl Backend {
         request: &crate::start::StartRequest,
         report: crate::progress::Reporter<'_>,
     ) -> Result<crate::start::StartOutcome> {
+        self.restart_until(request, report, std::future::pending()).await
+    }
+
+    /// [`Backend::restart`], whose start is abandoned (and rolled back) when `cancel` completes.
+    pub async fn restart_until(
+        &self,
+        request: &crate::start::StartRequest,
+        report: crate::progress::Reporter<'_>,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<crate::start::StartOutcome> {
         self.stop().await?;
-        self.start(request, report).await
+        self.start_until(request, report, cancel).await
     }
 }

@@ -1,13 +1,13 @@
-//! The app's part in the soak: while the tray app runs it follows Docker events and has the core
-//! repair the sidecars after each burst (src-tauri/src/live.rs). The soak runs the same core
-//! calls in-process, so the faults meet what a user with the app open would have.
+//! The app's part in the soak: while the tray app runs it keeps the sidecars repaired through
+//! `assemble_core::keeper::keep`. The soak runs that same function in-process, so the faults meet
+//! what a user with the app open would have.
 use std::sync::{
-    atomic::{AtomicBool, AtomicUsize, Ordering},
+    atomic::{AtomicUsize, Ordering},
     Arc,
 };
 
-use assemble_core::{engine::Engine, keeper, watch, Backend, Names};
-use tokio::{sync::Notify, task::JoinHandle};
+use assemble_core::{engine::Engine, keeper, sidecars::Repairs, Backend, Names, ShutdownTrigger};
+use tokio::task::JoinHandle;
 
 #[derive(Default)]
 pub struct KeeperCounts {
@@ -17,51 +17,39 @@ pub struct KeeperCounts {
 
 pub struct Keeper {
     pub counts: Arc<KeeperCounts>,
-    stop: Arc<AtomicBool>,
-    tasks: [JoinHandle<()>; 2],
+    shutdown: ShutdownTrigger,
+    task: JoinHandle<()>,
 }
 
 impl Keeper {
     pub fn spawn(names: Names) -> Self {
         let counts = Arc::new(KeeperCounts::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let due = Arc::new(Notify::new());
-        let (watch_stop, watch_due, watch_names) = (stop.clone(), due.clone(), names.clone());
-        let watcher = tokio::spawn(async move {
-            watch::watch(watch_names, Default::default, |_| {
-                watch_due.notify_one();
-                !watch_stop.load(Ordering::SeqCst)
-            })
-            .await;
-        });
-        let (repair_stop, repair_counts) = (stop.clone(), counts.clone());
-        let repairer = tokio::spawn(async move {
+        let shutdown = ShutdownTrigger::new();
+        let (listener, task_counts) = (shutdown.subscribe(), counts.clone());
+        let task = tokio::spawn(async move {
             let connect = || {
                 let names = names.clone();
                 async move { Ok(Backend::new(Engine::connect(&Default::default()).await?, names)) }
             };
-            keeper::repair_whenever(&due, connect, |result| {
+            let on_repair = |result: &assemble_core::Result<Repairs>| {
                 match result {
-                    Ok(repairs) if !repairs.is_empty() => repair_counts.repairs.fetch_add(1, Ordering::SeqCst),
+                    Ok(repairs) if !repairs.is_empty() => task_counts.repairs.fetch_add(1, Ordering::SeqCst),
                     Ok(_) => 0,
-                    Err(_) => repair_counts.failures.fetch_add(1, Ordering::SeqCst),
+                    Err(_) => task_counts.failures.fetch_add(1, Ordering::SeqCst),
                 };
-                !repair_stop.load(Ordering::SeqCst)
-            })
-            .await;
+            };
+            keeper::keep(names.clone(), Default::default, connect, listener, |_| {}, on_repair).await;
         });
-        Self { counts, stop, tasks: [watcher, repairer] }
+        Self { counts, shutdown, task }
     }
 
-    /// Its tasks only end when told to: one that ended by itself panicked.
+    /// Its task only ends when told to: one that ended by itself panicked or lost its watcher.
     pub fn died(&self) -> bool {
-        self.tasks.iter().any(|t| t.is_finished())
+        self.task.is_finished()
     }
 
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for task in self.tasks {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        let _ = self.task.await;
     }
 }

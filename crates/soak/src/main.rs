@@ -211,7 +211,7 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
     }
     let elapsed = began.elapsed();
     let repairs = keeper.counts.repairs.load(std::sync::atomic::Ordering::SeqCst);
-    keeper.stop();
+    keeper.stop().await;
 
     let stop = world.cli(&["backend", "stop"]).await;
     if !stop.ok() {
