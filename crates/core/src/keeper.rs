@@ -28,6 +28,7 @@ pub struct Repairs {
 }
 
 impl Repairs {
+    /// True when the repair changed nothing.
     pub fn is_empty(&self) -> bool {
         self.removed.is_empty() && self.started.is_empty()
     }
