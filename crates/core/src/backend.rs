@@ -95,32 +95,47 @@ impl std::fmt::Display for ContainerState {
 /// A backend container of ours, as the engine reports it.
 #[derive(Debug, Clone)]
 pub struct OurContainer {
+    /// The container's ID.
     pub id: String,
+    /// Its name, without the leading `/`.
     pub name: String,
+    /// Its state, in the engine's words.
     pub state: ContainerState,
+    /// The engine's `Running` flag.
     pub running: bool,
+    /// When it last started (RFC 3339, as the engine writes it).
     pub started_at: Option<String>,
+    /// The ID of the image it runs.
     pub image_id: String,
+    /// What `start` decided, read back from its labels.
     pub config: BackendLabels,
+    /// The gateway of its first network (by name) that has one: the sidecars reach the host's ports there.
     pub gateway: Option<String>,
 }
 
 /// What holds the backend's name on the engine.
 #[derive(Debug, Clone)]
 pub enum Presence {
+    /// No container has the name.
     Absent,
     /// A container with our name that we did not create.
     Foreign,
+    /// Our backend container.
     Ours(Box<OurContainer>),
 }
 
 /// A sidecar of ours, found by its labels.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Sidecar {
+    /// The container's ID.
     pub id: String,
+    /// Its name, without the leading `/`.
     pub name: String,
+    /// The host port it proxies, from its label; `None` when the label is missing or damaged.
     pub port: Option<u16>,
+    /// Its state, in the engine's words.
     pub state: ContainerState,
+    /// The ID of the backend container it was made for (its label); empty when missing.
     pub backend_id: String,
 }
 
@@ -151,6 +166,8 @@ impl Backend {
         &self.engine
     }
 
+    /// What holds the backend's name. A container labelled ours whose other labels are damaged counts
+    /// as foreign, rather than guess what start decided.
     pub async fn presence(&self) -> Result<Presence> {
         let name = self.names.backend();
         let inspect = match self.docker.inspect_container(&name, None).await {

@@ -37,24 +37,36 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// A BuildKit worker, as `info` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Worker {
+    /// The worker's ID.
     pub id: String,
+    /// The platforms it builds for, as `os/arch[/variant]`.
     pub platforms: Vec<String>,
+    /// Its labels (executor, hostname, snapshotter, …).
     pub labels: BTreeMap<String, String>,
+    /// The BuildKit version it reports, when it does.
     pub buildkit_version: Option<String>,
 }
 
 /// One build cache record, as `cache usage` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CacheRecord {
+    /// The record's ID.
     pub id: String,
+    /// Its type in lower case (`regular`, `source.local`, …); `regular` when BuildKit gives none.
     pub record_type: String,
+    /// Its size in bytes.
     pub size: i64,
+    /// Held by a running build.
     pub in_use: bool,
+    /// Its data is shared with other records.
     pub shared: bool,
+    /// A mutable snapshot rather than a committed one.
     pub mutable: bool,
     /// Seconds since the Unix epoch; `None` when never used.
     pub last_used: Option<i64>,
+    /// How many times it has been used.
     pub usage_count: i64,
+    /// BuildKit's description of it (often the step that made it).
     pub description: String,
 }
 
@@ -68,16 +80,22 @@ impl CacheRecord {
 /// Totals over a set of cache records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct CacheTotals {
+    /// How many records.
     pub entries: usize,
     /// Entries a purge would remove.
     pub reclaimable_entries: usize,
+    /// Bytes in all records.
     pub total: i64,
+    /// Bytes held by running builds.
     pub in_use: i64,
+    /// Bytes a purge would free.
     pub reclaimable: i64,
+    /// Bytes in shared records.
     pub shared: i64,
 }
 
 impl CacheTotals {
+    /// Sums `records`: counts, and bytes in use, reclaimable and shared.
     pub fn of(records: &[CacheRecord]) -> Self {
         records.iter().fold(Self::default(), |mut t, r| {
             t.entries += 1;
@@ -125,6 +143,7 @@ impl BuildkitClient {
         Ok(Self { control: ControlClient::new(channel).max_decoding_message_size(64 * 1024 * 1024) })
     }
 
+    /// The daemon's workers; BuildKit is ready once it lists one.
     pub async fn workers(&self) -> Result<Vec<Worker>> {
         let response = self
             .control
@@ -143,6 +162,7 @@ impl BuildkitClient {
         Ok(response.buildkit_version.map(|v| v.version).unwrap_or_default())
     }
 
+    /// Every build cache record, for `cache usage` and `info`.
     pub async fn disk_usage(&self) -> Result<Vec<CacheRecord>> {
         let response = self
             .control

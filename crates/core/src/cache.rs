@@ -11,16 +11,25 @@ use crate::{
     request::{wanted_volume, CacheSetting},
 };
 
+/// The volume a start chose for the build cache.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum CacheChoice {
     /// A named volume: survives stop. `created` when this start had to create it.
-    Named { name: String, default: bool, created: bool },
+    Named {
+        /// The volume's name.
+        name: String,
+        /// It is the user's default cache volume.
+        default: bool,
+        /// This start created it.
+        created: bool,
+    },
     /// No named volume: the cache is lost when the backend stops.
     Anonymous,
 }
 
 impl CacheChoice {
+    /// The named volume, if any.
     pub fn volume_name(&self) -> Option<&str> {
         match self {
             CacheChoice::Named { name, .. } => Some(name),

@@ -3,115 +3,227 @@ use std::path::{Path, PathBuf};
 
 use crate::ports::PortError;
 
+/// The result of every fallible call in the core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Everything that can go wrong in the core; its `Display` is the sentence the user sees.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Host ports that break the `--allow-host-port` rule.
     #[error("{0}")]
     InvalidPorts(#[from] PortError),
 
+    /// A cache volume name docker would refuse.
     #[error("{0:?} is not a valid volume name: use letters, digits, '_', '.' or '-', starting with a letter or digit")]
     InvalidVolumeName(String),
 
+    /// A blank image reference.
     #[error("the image reference is empty: give an image such as moby/buildkit:v0.25.1")]
     EmptyImage,
 
+    /// The engine went away, in a sentence of its own (its event stream closed).
     #[error("{0}")]
     DockerUnavailable(String),
 
+    /// The chosen engine cannot be reached: nothing listens, no permission, no answer, or not a Docker Engine.
     #[error("Cannot reach the Docker Engine at {host} ({place}): {reason}")]
-    EngineUnreachable { host: String, place: String, reason: String },
+    EngineUnreachable {
+        /// The address tried, as docker prints it.
+        host: String,
+        /// The context that named it, and what chose that context.
+        place: String,
+        /// What went wrong and the way out.
+        reason: String,
+    },
 
+    /// An engine address (`-H`, `DOCKER_HOST`, a context's host) that cannot be dialled.
     #[error("{address:?} is not a Docker Engine address: {reason}")]
-    InvalidEngineAddress { address: String, reason: String },
+    InvalidEngineAddress {
+        /// The address as given.
+        address: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
 
+    /// Both `--host` and `--context` were given.
     #[error("conflicting options: cannot specify both --host and --context (as in docker); give one of them")]
     ConflictingEngineOptions,
 
+    /// No docker context has this name.
     #[error(
         "there is no docker context named {name:?}; the contexts are: {known}. Choose one with --context NAME, \
          or make one current with `docker context use NAME`",
         known = known.join(", ")
     )]
-    UnknownContext { name: String, known: Vec<String> },
+    UnknownContext {
+        /// The name asked for.
+        name: String,
+        /// Every context there is, `default` first.
+        known: Vec<String>,
+    },
 
+    /// A context whose `meta.json` cannot be read or makes no sense.
     #[error(
         "the docker context {name:?} cannot be used: {}: {reason}; fix the file, or remove the context with \
          `docker context rm {name}`",
         file.display()
     )]
-    ContextUnreadable { name: String, file: PathBuf, reason: String },
+    ContextUnreadable {
+        /// The context's name.
+        name: String,
+        /// Its `meta.json`.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 
+    /// A context name docker would refuse (the settings' pinned context).
     #[error("{0:?} is not a docker context name: use letters, digits, '_', '.', '+' or '-', starting with a letter or digit")]
     InvalidContextName(String),
 
+    /// A TLS file that is needed and does not exist.
     #[error(
         "the TLS {what} {} does not exist; put the engine's {} there, or point DOCKER_CERT_PATH (or {}) at the right file",
         path.display(), file_name(path), what.flag()
     )]
-    TlsFileMissing { what: TlsFile, path: PathBuf },
+    TlsFileMissing {
+        /// Which file.
+        what: TlsFile,
+        /// Where it should be.
+        path: PathBuf,
+    },
 
+    /// A TLS file that is there but cannot be used (not PEM, or not what it should hold).
     #[error("the TLS {what} {} cannot be used: {reason}", path.display())]
-    TlsFileInvalid { what: TlsFile, path: PathBuf, reason: String },
+    TlsFileInvalid {
+        /// Which file.
+        what: TlsFile,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 
+    /// TLS could not be set up or spoken, in a sentence of its own.
     #[error("{0}")]
     Tls(String),
 
+    /// The engine's certificate does not verify against the trusted CAs.
     #[error(
         "the Docker Engine at {host} presented a certificate that does not verify against {}: {problem}. \
          Check that DOCKER_CERT_PATH (or the context's TLS files) belong to this engine",
         trusted(ca)
     )]
-    TlsUntrusted { host: String, ca: Option<PathBuf>, problem: String },
+    TlsUntrusted {
+        /// The engine's address.
+        host: String,
+        /// The CA file trusted; `None` for the system's trusted CAs.
+        ca: Option<PathBuf>,
+        /// Why the certificate does not verify.
+        problem: String,
+    },
 
+    /// The engine ended our TLS handshake with an alert, usually for want of a client certificate.
     #[error(
         "the Docker Engine at {host} refused our TLS connection ({alert}): it wants a client certificate it trusts; \
          put cert.pem and key.pem beside ca.pem (in DOCKER_CERT_PATH, or the context's TLS files)"
     )]
-    TlsRefused { host: String, alert: String },
+    TlsRefused {
+        /// The engine's address.
+        host: String,
+        /// The TLS alert it sent.
+        alert: String,
+    },
 
+    /// ssh to an `ssh://` engine failed.
     #[error("ssh to {host} failed ({status}): {last_line}")]
-    Ssh { host: String, status: String, last_line: String },
+    Ssh {
+        /// The engine's address.
+        host: String,
+        /// How ssh ended ("exit status 255").
+        status: String,
+        /// ssh's last line on stderr: the explanation.
+        last_line: String,
+    },
 
+    /// The `ssh` command is not installed.
     #[error(
         "the ssh command was not found; install OpenSSH's client (for example `sudo apt-get install openssh-client`) \
          to reach ssh:// engines"
     )]
     SshMissing,
 
+    /// A container we did not create holds the backend's or a sidecar's name.
     #[error(
         "a container named {name:?} exists but was not created by Assemble Backend, so it is left alone; \
          remove or rename it yourself (docker rm -f {name}) and try again"
     )]
-    ForeignContainer { name: String },
+    ForeignContainer {
+        /// The container's name.
+        name: String,
+    },
 
+    /// The image is not on the engine and could not be pulled.
     #[error(
         "image {image} is not present and could not be pulled ({reason}); load or build it locally, \
          or choose another with --image"
     )]
-    ImageUnavailable { image: String, reason: String },
+    ImageUnavailable {
+        /// The image reference.
+        image: String,
+        /// Why the pull failed, in the engine's words.
+        reason: String,
+    },
 
+    /// BuildKit did not answer within the ready timeout.
     #[error("the backend did not become ready within {seconds}s; its last log lines:\n{logs}")]
-    NotReady { seconds: u64, logs: String },
+    NotReady {
+        /// The timeout, in seconds.
+        seconds: u64,
+        /// The container's last log lines, indented.
+        logs: String,
+    },
 
+    /// The backend container exited (or was restarted) before BuildKit was ready.
     #[error("the backend container {name:?} stopped while starting; its last log lines:\n{logs}")]
-    BackendExited { name: String, logs: String },
+    BackendExited {
+        /// The container's name.
+        name: String,
+        /// Its last log lines, indented.
+        logs: String,
+    },
 
+    /// The engine refused to start the backend container, in the last security mode tried.
     #[error("the Docker Engine refused to start the backend container {name:?}: {reason}")]
-    StartRefused { name: String, reason: String },
+    StartRefused {
+        /// The container's name.
+        name: String,
+        /// The engine's message.
+        reason: String,
+    },
 
+    /// The backend has no network gateway for its sidecars to relay host ports to.
     #[error(
         "the backend container {name:?} has no network gateway, so host ports cannot be proxied; check the engine's \
          default bridge network (docker network inspect bridge), or start without host ports (--allow-host-port 0)"
     )]
-    NoGateway { name: String },
+    NoGateway {
+        /// The backend container's name.
+        name: String,
+    },
 
+    /// The plugin's path holds a file that is not our link.
     #[error("{} is already there and is not our link; move it away, or pass --force to replace it", path.display())]
-    PluginPathTaken { path: PathBuf },
+    PluginPathTaken {
+        /// The path.
+        path: PathBuf,
+    },
 
+    /// Neither `DOCKER_CONFIG` nor `HOME` is set, so there is no plugin folder.
     #[error("HOME is not set, so the Docker CLI plugin folder is unknown; set HOME or DOCKER_CONFIG")]
     HomeUnset,
 
+    /// A `--tail` value that is neither a number nor `all`.
     #[error("--tail {0:?} is not a number of lines; give a whole number or \"all\"")]
     InvalidTail(String),
 
@@ -119,6 +231,7 @@ pub enum Error {
     #[error("another start or stop is under way; wait for it to finish")]
     OperationUnderWay,
 
+    /// The start was cancelled; what it had created was removed.
     #[error("the start was interrupted; everything it had created was removed")]
     Cancelled,
 
@@ -137,6 +250,7 @@ pub enum Error {
         left: Vec<Leftover>,
     },
 
+    /// The operation needs the backend, and it is not running.
     #[error("the backend is not running; start it with `docker assemble backend start`")]
     NotRunning,
 
@@ -157,19 +271,26 @@ pub enum Error {
         transport: bool,
     },
 
+    /// The sidecar image could not be packed or imported.
     #[error("could not prepare the sidecar proxy image: {0}")]
     ProxyImage(String),
 
+    /// A request to the engine failed.
     #[error("{action}: {source}")]
     Docker {
+        /// What we were doing ("creating container …").
         action: String,
+        /// bollard's error.
         #[source]
         source: bollard::errors::Error,
     },
 
+    /// A local file or process operation failed.
     #[error("{action}: {source}")]
     Io {
+        /// What we were doing ("writing …").
         action: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },

@@ -10,25 +10,39 @@ use crate::{
     ports::PortSet,
 };
 
+/// The running backend as `info` shows it: its container, what `start` decided, its sidecars,
+/// and BuildKit's workers and cache.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackendInfo {
     /// The engine it runs on: its docker context and address.
     pub engine: EngineView,
+    /// The container's ID.
     pub id: String,
+    /// The container's name.
     pub name: String,
+    /// The container's state.
     pub state: crate::backend::ContainerState,
+    /// When it last started (RFC 3339).
     pub started_at: Option<String>,
     /// The image as requested at start.
     pub image: String,
     /// `repo@sha256:…` when the engine knows a registry digest, else `ref@<image id>`.
     pub image_digest: String,
+    /// The host ports it was started with.
     pub ports: PortSet,
+    /// The named cache volume; `None` for an anonymous one, lost on stop.
     pub cache_volume: Option<String>,
+    /// How it was granted its powers.
     pub security: SecurityMode,
+    /// The version of Assemble Backend that created it.
     pub version: String,
+    /// Every sidecar of ours, running or not, by port.
     pub sidecars: Vec<Sidecar>,
+    /// BuildKit's workers.
     pub workers: Vec<Worker>,
+    /// BuildKit's version, from the first worker that reports one.
     pub buildkit_version: Option<String>,
+    /// Totals over the build cache.
     pub cache: CacheTotals,
     /// Bytes per cache record type.
     pub cache_by_type: std::collections::BTreeMap<String, i64>,

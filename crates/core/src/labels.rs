@@ -4,28 +4,43 @@ use std::collections::HashMap;
 
 use crate::{names::Names, ports::PortSet};
 
+/// The prefix of all our labels.
 pub const PREFIX: &str = "com.docker.assemble.backend";
+/// The user a resource belongs to (their docker-safe name): what makes it ours.
 pub const OWNER: &str = "com.docker.assemble.backend.owner";
+/// What a resource is: a [`Role`] (the sidecar image says `proxy-image`).
 pub const ROLE: &str = "com.docker.assemble.backend.role";
+/// On the backend: the host ports it proxies, as `5000,6000`.
 pub const PORTS: &str = "com.docker.assemble.backend.ports";
+/// On a sidecar: the host port it proxies.
 pub const PORT: &str = "com.docker.assemble.backend.port";
+/// On the backend: its named cache volume; empty for an anonymous one.
 pub const CACHE_VOLUME: &str = "com.docker.assemble.backend.cache-volume";
+/// On the backend: the image as requested at start.
 pub const IMAGE: &str = "com.docker.assemble.backend.image";
+/// The version of Assemble Backend that created the resource.
 pub const VERSION: &str = "com.docker.assemble.backend.version";
+/// On the backend: its [`SecurityMode`].
 pub const SECURITY: &str = "com.docker.assemble.backend.security";
+/// On a sidecar: the ID of the backend container it was made for.
 pub const BACKEND: &str = "com.docker.assemble.backend.backend";
 
 /// This build's version, recorded on every container it creates.
 pub const OUR_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// What one of our resources is, as its role label says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// The BuildKit container.
     Backend,
+    /// A sidecar that proxies one host port.
     Proxy,
+    /// A cache volume: a named one we created, or the backend's anonymous one.
     Cache,
 }
 
 impl Role {
+    /// The role label's value.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Backend => "backend",
@@ -47,6 +62,7 @@ pub enum SecurityMode {
 }
 
 impl SecurityMode {
+    /// The security label's value.
     pub fn as_str(self) -> &'static str {
         match self {
             SecurityMode::Privileged => "privileged",
@@ -58,14 +74,19 @@ impl SecurityMode {
 /// The running configuration of a backend, as its labels record it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendLabels {
+    /// The host ports to proxy.
     pub ports: PortSet,
     /// `None`: anonymous cache, lost on stop.
     pub cache_volume: Option<String>,
+    /// The image as requested at start.
     pub image: String,
+    /// The version of Assemble Backend that created it.
     pub version: String,
+    /// How it was granted its powers.
     pub security: SecurityMode,
 }
 
+/// The labels on everything we create: owner, role and our version.
 pub fn common(names: &Names, role: Role) -> HashMap<String, String> {
     HashMap::from([
         (OWNER.to_string(), names.user().to_string()),
@@ -74,6 +95,7 @@ pub fn common(names: &Names, role: Role) -> HashMap<String, String> {
     ])
 }
 
+/// The backend container's labels: the common ones and what `config` records.
 pub fn for_backend(names: &Names, config: &BackendLabels) -> HashMap<String, String> {
     let mut labels = common(names, Role::Backend);
     labels.insert(PORTS.into(), config.ports.to_label());
@@ -83,6 +105,7 @@ pub fn for_backend(names: &Names, config: &BackendLabels) -> HashMap<String, Str
     labels
 }
 
+/// A sidecar's labels: the common ones, its port and its backend's ID.
 pub fn for_proxy(names: &Names, port: u16, backend_id: &str) -> HashMap<String, String> {
     let mut labels = common(names, Role::Proxy);
     labels.insert(PORT.into(), port.to_string());

@@ -1,5 +1,6 @@
 //! Assemble Backend's engine: a personal BuildKit backend on the local Docker Engine, with
 //! host-port sidecars and a persistent cache. The CLI and the app only translate to and from it.
+#![warn(missing_docs)]
 pub mod backend;
 pub mod buildkit;
 pub mod cache;

@@ -10,6 +10,7 @@ use crate::{
     names::Names,
 };
 
+/// The single-flight lock for one user's backend on one engine; held until dropped.
 pub struct OperationLock {
     _file: File,
 }

@@ -7,11 +7,14 @@ use crate::{
     error::{Error, Result},
 };
 
+/// What `logs` shows, as `docker logs` takes it.
 #[derive(Debug, Clone, Default)]
 pub struct LogOptions {
+    /// Keep streaming new output (`--follow`).
     pub follow: bool,
     /// Lines from the end; `None` for all.
     pub tail: Option<u64>,
+    /// Put the time before each line (`--timestamps`).
     pub timestamps: bool,
 }
 
@@ -28,7 +31,9 @@ impl LogOptions {
 /// One chunk of output, tagged with the stream it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogChunk {
+    /// From standard output, or the console of a container with a TTY.
     Stdout(bytes::Bytes),
+    /// From standard error.
     Stderr(bytes::Bytes),
 }
 

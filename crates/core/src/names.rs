@@ -20,22 +20,27 @@ impl Names {
         Self::for_user(&raw)
     }
 
+    /// For the user `raw`, made docker-safe: lower case, `_` for anything docker refuses.
     pub fn for_user(raw: &str) -> Self {
         Self { user: docker_safe(raw) }
     }
 
+    /// The docker-safe user name every other name derives from.
     pub fn user(&self) -> &str {
         &self.user
     }
 
+    /// The backend container's name: `docker-assemble-backend-<user>`.
     pub fn backend(&self) -> String {
         format!("docker-assemble-backend-{}", self.user)
     }
 
+    /// The name of the sidecar for host port `port`.
     pub fn proxy(&self, port: u16) -> String {
         format!("{}-proxy-port-{port}", self.backend())
     }
 
+    /// The cache volume the automatic rule uses when it exists.
     pub fn default_cache_volume(&self) -> String {
         format!("docker-assemble-backend-cache-{}", self.user)
     }

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 pub const METADATA_COMMAND: &str = "docker-cli-plugin-metadata";
 /// The name docker passes as the first argument when it runs the plugin.
 pub const PLUGIN_COMMAND: &str = "assemble";
+/// The plugin's file name: docker finds plugins as `docker-<command>`.
 pub const PLUGIN_FILE: &str = "docker-assemble";
 
 /// The JSON docker expects from `docker-assemble docker-cli-plugin-metadata`.

@@ -8,14 +8,19 @@ pub const DEFAULT_PORT: u16 = 5000;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PortSet(BTreeSet<u16>);
 
+/// Why an `--allow-host-port` value is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortError {
+    /// An empty value or list item.
     #[error("--allow-host-port was given an empty value; give a port number such as 5000, or 0 for no ports")]
     Empty,
+    /// A value with anything but digits in it (`-1`, `+5`, `abc`).
     #[error("--allow-host-port {0:?} is not a port number; give a number from 1 to 65535, or 0 for no ports")]
     NotANumber(String),
+    /// Digits, but above 65535.
     #[error("--allow-host-port {0} is out of range; ports go from 1 to 65535 (0 alone means no ports)")]
     OutOfRange(String),
+    /// `0` (no ports) together with real ports.
     #[error("--allow-host-port 0 means \"no ports\" and cannot be combined with other ports; give 0 alone or only real ports")]
     ZeroMixed,
 }
@@ -37,6 +42,7 @@ impl PortError {
 }
 
 impl PortSet {
+    /// No ports.
     pub fn none() -> Self {
         Self::default()
     }
@@ -62,22 +68,27 @@ impl PortSet {
         Ok(Self(ports))
     }
 
+    /// The given ports, sorted and without duplicates; `0` is dropped.
     pub fn from_ports(ports: impl IntoIterator<Item = u16>) -> Self {
         Self(ports.into_iter().filter(|p| *p != 0).collect())
     }
 
+    /// The ports in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
         self.0.iter().copied()
     }
 
+    /// True for no ports.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// How many ports.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether `port` is in the set.
     pub fn contains(&self, port: u16) -> bool {
         self.0.contains(&port)
     }
@@ -87,6 +98,7 @@ impl PortSet {
         self.0.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
     }
 
+    /// Reads [`PortSet::to_label`]'s form back; `None` when any part is not a port from 1 to 65535.
     pub fn from_label(label: &str) -> Option<Self> {
         if label.trim().is_empty() {
             return Some(Self::none());

@@ -1,41 +1,60 @@
 //! What a start reports while it works, for the CLI to print and the app to show.
 use serde::Serialize;
 
+/// One step of a start, reported as it happens.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum StartEvent {
     /// The image is already on the engine; nothing to pull.
     ImagePresent {
+        /// The image reference.
         image: String,
     },
     /// Overall progress of a pull, summed over its layers.
     PullProgress {
+        /// The image reference.
         image: String,
+        /// Bytes downloaded so far.
         downloaded: u64,
+        /// Bytes to download, as far as the layers seen so far say.
         total: u64,
+        /// Layers extracted, or already on the engine.
         layers_done: usize,
+        /// Layers seen so far.
         layers: usize,
     },
+    /// The pull finished and the image is on the engine.
     PullDone {
+        /// The image reference.
         image: String,
     },
     /// The sidecar image was made locally from the embedded relay.
     ProxyImageBuilt {
+        /// The sidecar image's reference.
         image: String,
     },
+    /// A named cache volume was missing, so it was created.
     CacheVolumeCreated {
+        /// The volume's name.
         name: String,
     },
     /// The engine refused `--privileged`; running with the explicit capability set instead.
     PrivilegedRefused {
+        /// The engine's reason, or that it was remembered from an earlier start.
         reason: String,
     },
+    /// The backend container was created and started.
     BackendCreated {
+        /// Its container ID.
         id: String,
     },
+    /// Waiting for BuildKit to answer; the sidecars start meanwhile.
     WaitingForBuildkit,
+    /// A sidecar was started.
     ProxyStarted {
+        /// The host port it proxies.
         port: u16,
+        /// Its container ID.
         id: String,
     },
 }

@@ -44,6 +44,7 @@ pub fn load() -> Loaded {
     load_from(&path())
 }
 
+/// [`load`], from `file`.
 pub fn load_from(file: &Path) -> Loaded {
     let text = match std::fs::read(file) {
         Ok(text) => text,
@@ -90,6 +91,7 @@ pub fn save(settings: &Settings) -> Result<PathBuf> {
     save_to(&path(), settings)
 }
 
+/// [`save`], to `file`; returns its path.
 pub fn save_to(file: &Path, settings: &Settings) -> Result<PathBuf> {
     settings.validate()?;
     let dir = file.parent().unwrap_or(Path::new("."));

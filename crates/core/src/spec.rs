@@ -25,6 +25,8 @@ fn restart_unless_stopped() -> Option<RestartPolicy> {
     Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None })
 }
 
+/// The backend container as `config` says: BuildKit with its state on the cache volume (anonymous
+/// when none is named), in its security mode, restarted unless stopped.
 pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
     let cache_mount = Mount {
         target: Some(STATE_DIR.into()),
@@ -73,6 +75,8 @@ pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
     }
 }
 
+/// The sidecar for `port`: the relay in the backend's network namespace, forwarding to `port` on
+/// `gateway`, the host as the backend sees it.
 pub fn sidecar(names: &Names, port: u16, backend_id: &str, gateway: &str, image: &str) -> ContainerCreateBody {
     ContainerCreateBody {
         image: Some(image.to_string()),

@@ -32,21 +32,32 @@ pub use crate::request::{StartFlags, StartRequest, DEFAULT_IMAGE, DEFAULT_READY_
 const READY_POLL: Duration = Duration::from_millis(50);
 const LOG_LINES_ON_FAILURE: &str = "20";
 
+/// How a start ended.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum StartOutcome {
+    /// The backend was created and BuildKit answers.
     Started {
+        /// The backend container's ID.
         id: String,
+        /// Its name.
         name: String,
+        /// The host ports proxied.
         ports: PortSet,
+        /// Where the build cache is.
         cache: CacheChoice,
+        /// How it was granted its powers.
         security: SecurityMode,
+        /// Whether its image had to be pulled.
         pulled: bool,
     },
     /// It was running already; it was left as it is (missing sidecars are put back).
     AlreadyRunning {
+        /// The backend container's ID.
         id: String,
+        /// Its name.
         name: String,
+        /// The host ports it was started with.
         ports: PortSet,
         /// How the running backend differs from the request; a restart would apply them.
         differences: Vec<Difference>,
@@ -54,6 +65,7 @@ pub enum StartOutcome {
 }
 
 impl Backend {
+    /// Starts the backend as `request` says, or finds it running; see the module doc.
     pub async fn start(&self, request: &StartRequest, report: Reporter<'_>) -> Result<StartOutcome> {
         self.start_until(request, report, std::future::pending()).await
     }

@@ -10,30 +10,41 @@ use crate::{
     request::{self, Settings},
 };
 
+/// The backend's one state, as the tray and the windows show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum State {
+    /// Not running: no container, or a stopped one.
     Stopped,
+    /// A start of ours is under way.
     Starting,
+    /// Running, and BuildKit answers.
     Running,
+    /// A stop of ours is under way.
     Stopping,
+    /// Something is wrong: a foreign container holds the name, or the engine or BuildKit failed a request.
     Error,
+    /// The engine cannot be found or reached.
     DockerUnavailable,
 }
 
 impl State {
+    /// Whether Start is offered in this state.
     pub fn can_start(self) -> bool {
         matches!(self, State::Stopped | State::Error)
     }
 
+    /// Whether Stop is offered in this state.
     pub fn can_stop(self) -> bool {
         matches!(self, State::Running | State::Error)
     }
 
+    /// Whether Restart is offered in this state.
     pub fn can_restart(self) -> bool {
         self == State::Running
     }
 
+    /// The state as the user reads it.
     pub fn label(self) -> &'static str {
         match self {
             State::Stopped => "Stopped",
@@ -57,8 +68,10 @@ pub struct PortStatus {
     pub state: ContainerState,
 }
 
+/// The backend at one moment, as the tray and the windows show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
+    /// The state.
     pub state: State,
     /// The state as the user reads it ("Docker unavailable").
     pub state_label: &'static str,
@@ -66,12 +79,19 @@ pub struct Snapshot {
     pub ports_line: Option<String>,
     /// A sentence for the user when something is wrong or noteworthy.
     pub message: Option<String>,
+    /// The backend container's name.
     pub name: String,
+    /// The running backend's details, when they were read.
     pub info: Option<BackendInfo>,
+    /// Each host port and its sidecar's state, from `info`.
     pub ports: Vec<PortStatus>,
+    /// Whether Start is offered.
     pub can_start: bool,
+    /// Whether Stop is offered.
     pub can_stop: bool,
+    /// Whether Restart is offered.
     pub can_restart: bool,
+    /// The tray's status line ("Backend: Running · 1 of 2 port(s) proxied").
     pub status_line: String,
     /// How the settings differ from the running backend ("Apply now (restart)" when not empty).
     pub differences: Vec<String>,
@@ -82,6 +102,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A snapshot in `state`; the ports, the lines and the actions follow from `state` and `info`.
     pub fn new(state: State, name: String, message: Option<String>, info: Option<BackendInfo>) -> Self {
         let ports = info.as_ref().map(port_statuses).unwrap_or_default();
         let proxied = ports.iter().filter(|p| p.state == ContainerState::Running).count();

@@ -7,22 +7,31 @@ use crate::{
     lock::OperationLock,
 };
 
+/// How a stop ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum StopOutcome {
+    /// The backend container and its sidecars were removed.
     Stopped {
+        /// The backend container's ID.
         id: String,
+        /// Its name.
         name: String,
+        /// How many sidecars were removed.
         sidecars: usize,
+        /// The named cache volume, which stays; `None` when the cache was anonymous and is gone.
         cache_volume: Option<String>,
     },
     /// Nothing was running: success, quietly.
     NotRunning {
+        /// How many leftover sidecars were removed.
         removed_sidecars: usize,
     },
 }
 
 impl Backend {
+    /// Removes the backend and every sidecar of ours; named cache volumes stay. Waits for any start
+    /// or stop in progress.
     pub async fn stop(&self) -> Result<StopOutcome> {
         let _lock = OperationLock::acquire(&self.names, self.engine.endpoint()).await?;
         match self.presence().await? {

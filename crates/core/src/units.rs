@@ -1,5 +1,6 @@
 //! Sizes as Docker prints them (go-units `HumanSize`: decimal units, four significant digits).
 
+/// `bytes` as docker prints a size (`3.65GB`); below zero is `0B`.
 pub fn human_size(bytes: i64) -> String {
     const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
     let mut size = bytes.max(0) as f64;
