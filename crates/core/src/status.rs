@@ -212,14 +212,50 @@ fn unavailable_or_error(err: &Error) -> State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{backend::Sidecar, labels::SecurityMode, ports::PortSet};
+
+    const NAME: &str = "docker-assemble-backend-u";
+
+    /// A snapshot's state and what the tray shows for it.
+    fn shown(snapshot: &Snapshot) -> (State, &'static str, bool, bool, bool, &str) {
+        (
+            snapshot.state,
+            snapshot.state_label,
+            snapshot.can_start,
+            snapshot.can_stop,
+            snapshot.can_restart,
+            snapshot.status_line.as_str(),
+        )
+    }
 
     #[test]
-    fn actions_follow_the_state() {
-        assert!(State::Stopped.can_start() && !State::Stopped.can_stop() && !State::Stopped.can_restart());
-        assert!(!State::Running.can_start() && State::Running.can_stop() && State::Running.can_restart());
-        assert!(!State::Starting.can_start() && !State::Starting.can_stop());
-        assert!(!State::DockerUnavailable.can_start() && !State::DockerUnavailable.can_stop());
-        assert!(State::Error.can_start() && State::Error.can_stop());
+    fn each_state_has_its_label_actions_and_status_line() {
+        // (state, label, can start, can stop, can restart, status line, JSON name), written out.
+        let table = [
+            (State::Stopped, "Stopped", true, false, false, "Backend: Stopped", "stopped"),
+            (State::Starting, "Starting…", false, false, false, "Backend: Starting…", "starting"),
+            (State::Running, "Running", false, true, true, "Backend: Running · 0 of 0 port(s) proxied", "running"),
+            (State::Stopping, "Stopping…", false, false, false, "Backend: Stopping…", "stopping"),
+            (State::Error, "Error", true, true, false, "Backend: Error", "error"),
+            (
+                State::DockerUnavailable,
+                "Docker unavailable",
+                false,
+                false,
+                false,
+                "Backend: Docker unavailable",
+                "docker-unavailable",
+            ),
+        ];
+        for (state, label, start, stop, restart, line, json) in table {
+            assert_eq!(
+                (state.label(), state.can_start(), state.can_stop(), state.can_restart()),
+                (label, start, stop, restart)
+            );
+            let snapshot = Snapshot::new(state, "b".into(), None, None);
+            assert_eq!(shown(&snapshot), (state, label, start, stop, restart, line));
+            assert_eq!(serde_json::to_value(&snapshot).unwrap()["state"], json, "{state:?}");
+        }
     }
 
     #[test]
@@ -243,8 +279,8 @@ mod tests {
         assert_eq!((starting.status_line.as_str(), starting.state_label), ("Backend: Starting…", "Starting…"));
     }
 
-    fn sidecar(port: u16, state: ContainerState, backend_id: &str) -> crate::backend::Sidecar {
-        crate::backend::Sidecar {
+    fn sidecar(port: u16, state: ContainerState, backend_id: &str) -> Sidecar {
+        Sidecar {
             id: format!("s{port}"),
             name: format!("proxy-{port}"),
             port: Some(port),
@@ -253,32 +289,39 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_port_is_proxied_only_by_a_running_sidecar_of_this_backend() {
-        let info = BackendInfo {
+    fn backend_info(ports: &[u16], sidecars: Vec<Sidecar>) -> BackendInfo {
+        BackendInfo {
             engine: EngineView { context: "default".into(), host: "unix:///var/run/docker.sock".into(), tls: false },
             id: "b1".into(),
-            name: "b".into(),
+            name: NAME.into(),
             state: ContainerState::Running,
             started_at: None,
             image: "img".into(),
             image_digest: "img@sha256:0".into(),
-            ports: crate::ports::PortSet::from_ports([5000, 6000, 7000, 8000]),
+            ports: PortSet::from_ports(ports.iter().copied()),
             cache_volume: None,
-            security: crate::labels::SecurityMode::Capabilities,
+            security: SecurityMode::Capabilities,
             version: "0".into(),
-            // 6000's sidecar belongs to an earlier backend; 7000's has exited; 8000 has none.
-            sidecars: vec![
-                sidecar(5000, ContainerState::Running, "b1"),
-                sidecar(6000, ContainerState::Running, "b0"),
-                sidecar(7000, ContainerState::Exited, "b1"),
-            ],
+            sidecars,
             workers: vec![],
             cache: Default::default(),
             cache_by_type: Default::default(),
             cache_text: Default::default(),
             buildkit_version: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_port_is_proxied_only_by_a_running_sidecar_of_this_backend() {
+        // 6000's sidecar belongs to an earlier backend; 7000's has exited; 8000 has none.
+        let info = backend_info(
+            &[5000, 6000, 7000, 8000],
+            vec![
+                sidecar(5000, ContainerState::Running, "b1"),
+                sidecar(6000, ContainerState::Running, "b0"),
+                sidecar(7000, ContainerState::Exited, "b1"),
+            ],
+        );
         let snapshot = Snapshot::new(State::Running, "b".into(), None, Some(info));
         let states: Vec<_> = snapshot.ports.iter().map(|p| (p.port, p.state)).collect();
         assert_eq!(
