@@ -115,10 +115,15 @@ mod tests {
         dir.join(FILE_NAME)
     }
 
+    /// The defaults, written out: port 5000, the automatic cache, the default image, docker's context.
+    fn defaults() -> Settings {
+        Settings { ports: vec![5000], cache: CacheSetting::Auto, image: None, context: None }
+    }
+
     #[test]
     fn missing_file_gives_defaults_silently() {
         let loaded = load_from(&scratch("missing"));
-        assert_eq!(loaded.settings, Settings::default());
+        assert_eq!(loaded.settings, defaults());
         assert!(loaded.warning.is_none());
     }
 
@@ -163,7 +168,7 @@ mod tests {
         let file = scratch("corrupt");
         std::fs::write(&file, b"{ not json").unwrap();
         let loaded = load_from(&file);
-        assert_eq!(loaded.settings, Settings::default());
+        assert_eq!(loaded.settings, defaults());
         let warning = loaded.warning.unwrap();
         assert!(warning.contains("not valid settings JSON") && warning.contains("kept as"), "{warning}");
         assert!(!file.exists());
