@@ -9,16 +9,18 @@ async fn the_cli_starts_with_the_settings_ports_and_flags_win() {
     let file = user.config_dir().join("settings.json");
     std::fs::write(&file, r#"{"ports":[6061,6062],"cache":{"kind":"anonymous"}}"#).unwrap();
 
+    // The names as the README gives them, not as the code under test makes them.
+    let backend = format!("docker-assemble-backend-{}", user.user());
+    let proxy = |port: u16| format!("docker-assemble-backend-{}-proxy-port-{port}", user.user());
+
     user.run(&["backend", "start"]).expect_ok();
-    let names: Vec<String> =
-        containers_named(&docker, &user.names.backend()).await.into_iter().map(|(_, n)| n).collect();
-    assert_eq!(names, vec![user.names.backend(), user.names.proxy(6061), user.names.proxy(6062)]);
+    let names: Vec<String> = containers_named(&docker, &backend).await.into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, vec![backend.clone(), proxy(6061), proxy(6062)]);
     user.run(&["backend", "stop"]).expect_ok();
 
     user.run(&["backend", "start", "--allow-host-port", "6063"]).expect_ok();
-    let names: Vec<String> =
-        containers_named(&docker, &user.names.backend()).await.into_iter().map(|(_, n)| n).collect();
-    assert_eq!(names, vec![user.names.backend(), user.names.proxy(6063)]);
+    let names: Vec<String> = containers_named(&docker, &backend).await.into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, vec![backend.clone(), proxy(6063)]);
     user.run(&["backend", "stop"]).expect_ok();
 
     std::fs::write(&file, "{ broken").unwrap();

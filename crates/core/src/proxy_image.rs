@@ -26,7 +26,12 @@ pub fn reference() -> String {
 }
 
 fn tag() -> String {
-    let digest = Sha256::digest(RELAY_BINARY);
+    tag_for(RELAY_BINARY)
+}
+
+/// `<version>-<the first 6 bytes of the binary's SHA-256, in hex>`.
+fn tag_for(binary: &[u8]) -> String {
+    let digest = Sha256::digest(binary);
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("{}-{hex}", labels::OUR_VERSION)
 }
@@ -90,8 +95,24 @@ mod tests {
     }
 
     #[test]
+    fn the_tag_is_the_version_and_the_start_of_the_binarys_sha256() {
+        // By `sha256sum`: "relay v1" is 4dad2c26bcdda4e1…, the empty input e3b0c44298fc1c14….
+        assert_eq!(tag_for(b"relay v1"), format!("{}-4dad2c26bcdd", labels::OUR_VERSION));
+        assert_eq!(tag_for(b""), format!("{}-e3b0c44298fc", labels::OUR_VERSION));
+    }
+
+    #[test]
     fn the_tag_follows_the_binary() {
-        assert!(reference().starts_with("docker-assemble-backend-proxy:"));
-        assert_eq!(reference(), reference());
+        // "relay v2" is 8311074d2be734f5…: one changed byte, a new tag, so a new relay is imported.
+        assert_eq!(tag_for(b"relay v2"), format!("{}-8311074d2be7", labels::OUR_VERSION));
+        assert_ne!(tag_for(b"relay v1"), tag_for(b"relay v2"));
+    }
+
+    #[test]
+    fn the_reference_names_the_embedded_relay() {
+        let sha256 = format!("{:x}", Sha256::digest(RELAY_BINARY));
+        assert_eq!(sha256.len(), 64);
+        let expected = format!("docker-assemble-backend-proxy:{}-{}", labels::OUR_VERSION, &sha256[..12]);
+        assert_eq!(reference(), expected);
     }
 }

@@ -377,7 +377,9 @@ mod tests {
         assert_eq!(add_port(&[5000], "6000").unwrap(), vec![5000, 6000]);
         assert_eq!(add_port(&[5000], "6000,7000").unwrap(), vec![5000, 6000, 7000]);
         assert_eq!(add_port(&[5000], "5000").unwrap(), vec![5000]);
-        assert!(add_port(&[], "0").is_err());
+        let zero = add_port(&[], "0").unwrap_err();
+        assert!(matches!(zero, Error::InvalidPorts(PortError::ZeroMixed)), "{zero:?}");
+        assert!(zero.to_string().contains("give 0 alone or only real ports"), "{zero}");
         assert!(add_port(&[], "abc").unwrap_err().to_string().contains("not a port number"));
         assert!(add_port(&[], "65536").unwrap_err().to_string().contains("out of range"));
     }

@@ -117,10 +117,15 @@ mod tests {
         dir.join(FILE_NAME)
     }
 
+    /// The defaults, written out: port 5000, the automatic cache, the default image, docker's context.
+    fn defaults() -> Settings {
+        Settings { ports: vec![5000], cache: CacheSetting::Auto, image: None, context: None }
+    }
+
     #[test]
     fn missing_file_gives_defaults_silently() {
         let loaded = load_from(&scratch("missing"));
-        assert_eq!(loaded.settings, Settings::default());
+        assert_eq!(loaded.settings, defaults());
         assert!(loaded.warning.is_none());
     }
 
@@ -165,7 +170,7 @@ mod tests {
         let file = scratch("corrupt");
         std::fs::write(&file, b"{ not json").unwrap();
         let loaded = load_from(&file);
-        assert_eq!(loaded.settings, Settings::default());
+        assert_eq!(loaded.settings, defaults());
         let warning = loaded.warning.unwrap();
         assert!(warning.contains("not valid settings JSON") && warning.contains("kept as"), "{warning}");
         assert!(!file.exists());
@@ -178,9 +183,21 @@ mod tests {
     fn invalid_values_in_the_file_are_refused_like_flags() {
         let file = scratch("invalid");
         std::fs::write(&file, br#"{"ports":[0,5000]}"#).unwrap();
-        assert!(load_from(&file).warning.unwrap().contains("cannot be combined"));
+        let zero = load_from(&file);
+        assert_eq!(zero.settings, defaults());
+        assert!(zero.warning.unwrap().contains("cannot be combined"));
         std::fs::write(&file, br#"{"ports":[70000]}"#).unwrap();
-        assert!(load_from(&file).warning.is_some());
-        assert!(save_to(&file, &Settings { cache: CacheSetting::Named("a/b".into()), ..Settings::default() }).is_err());
+        let out_of_range = load_from(&file);
+        assert_eq!(out_of_range.settings, defaults());
+        let warning = out_of_range.warning.unwrap();
+        assert!(
+            warning.contains("was not used: it is not valid settings JSON") && warning.contains("70000"),
+            "{warning}"
+        );
+        assert!(warning.ends_with("Using the default settings."), "{warning}");
+        let bad_volume = Settings { cache: CacheSetting::Named("a/b".into()), ..defaults() };
+        let err = save_to(&file, &bad_volume).unwrap_err();
+        assert!(matches!(&err, Error::InvalidVolumeName(name) if name == "a/b"), "{err:?}");
+        assert!(err.to_string().contains("use letters, digits, '_', '.' or '-'"), "{err}");
     }
 }

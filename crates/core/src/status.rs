@@ -1,11 +1,13 @@
 //! The backend at a glance, for the tray and the windows: one state, what may be done in it, and
 //! the details when it runs.
+use std::ops::ControlFlow;
+
 use serde::Serialize;
 
 use crate::{
-    backend::{Backend, ContainerState, Presence},
+    backend::{Backend, ContainerState, OurContainer, Presence},
     engine::EngineView,
-    error::Error,
+    error::{Error, Result},
     info::BackendInfo,
     request::{self, Settings},
 };
@@ -179,41 +181,57 @@ impl Backend {
 
     async fn read_snapshot(&self, settings: &Settings) -> Snapshot {
         let name = self.names.backend();
-        let presence = match self.presence().await {
-            Ok(presence) => presence,
-            Err(err) => return Snapshot::new(unavailable_or_error(&err), name, Some(err.to_string()), None),
+        let container = match from_presence(name.clone(), self.presence().await) {
+            ControlFlow::Break(snapshot) => return snapshot,
+            ControlFlow::Continue(container) => container,
         };
-        match presence {
-            Presence::Absent => Snapshot::new(State::Stopped, name, None, None),
-            Presence::Foreign => {
-                let err = Error::ForeignContainer { name: name.clone() };
-                Snapshot::new(State::Error, name, Some(err.to_string()), None)
-            }
-            Presence::Ours(container) if !container.running => Snapshot::new(
-                State::Stopped,
-                name,
-                Some(format!("The backend container is {} (it was stopped outside Assemble).", container.state)),
-                None,
-            ),
-            Presence::Ours(container) => match self.info().await {
-                Ok(info) => {
-                    let mut snapshot = Snapshot::new(State::Running, name, None, Some(info));
-                    match crate::cache::default_volume_exists(self, &settings.cache).await {
-                        Ok(default_exists) => {
-                            let wanted = settings.wanted(&self.names, default_exists);
-                            snapshot.differences = request::differences(&wanted, &container.config)
-                                .iter()
-                                .map(|d| d.sentence("settings"))
-                                .collect();
-                        }
-                        // Running, but what the settings would change is unknown: say so.
-                        Err(err) => snapshot.message = Some(err.to_string()),
-                    }
-                    snapshot
-                }
-                Err(err) => Snapshot::new(State::Error, name, Some(err.to_string()), None),
-            },
+        let mut snapshot = from_info(name, self.info().await);
+        if snapshot.state != State::Running {
+            return snapshot;
         }
+        match crate::cache::default_volume_exists(self, &settings.cache).await {
+            Ok(default_exists) => {
+                let wanted = settings.wanted(&self.names, default_exists);
+                snapshot.differences =
+                    request::differences(&wanted, &container.config).iter().map(|d| d.sentence("settings")).collect();
+            }
+            // Running, but what the settings would change is unknown: say so.
+            Err(err) => snapshot.message = Some(err.to_string()),
+        }
+        snapshot
+    }
+}
+
+/// What the engine's answer about the backend's name decides on its own: the snapshot, or (to
+/// `Continue`) our running container, which BuildKit must describe.
+fn from_presence(name: String, presence: Result<Presence>) -> ControlFlow<Snapshot, Box<OurContainer>> {
+    let presence = match presence {
+        Ok(presence) => presence,
+        Err(err) => {
+            return ControlFlow::Break(Snapshot::new(unavailable_or_error(&err), name, Some(err.to_string()), None))
+        }
+    };
+    ControlFlow::Break(match presence {
+        Presence::Absent => Snapshot::new(State::Stopped, name, None, None),
+        Presence::Foreign => {
+            let err = Error::ForeignContainer { name: name.clone() };
+            Snapshot::new(State::Error, name, Some(err.to_string()), None)
+        }
+        Presence::Ours(container) if !container.running => Snapshot::new(
+            State::Stopped,
+            name,
+            Some(format!("The backend container is {} (it was stopped outside Assemble).", container.state)),
+            None,
+        ),
+        Presence::Ours(container) => return ControlFlow::Continue(container),
+    })
+}
+
+/// A running backend as BuildKit describes it, or the error when it cannot.
+fn from_info(name: String, info: Result<BackendInfo>) -> Snapshot {
+    match info {
+        Ok(info) => Snapshot::new(State::Running, name, None, Some(info)),
+        Err(err) => Snapshot::new(State::Error, name, Some(err.to_string()), None),
     }
 }
 
@@ -233,14 +251,54 @@ fn unavailable_or_error(err: &Error) -> State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        backend::Sidecar,
+        labels::{BackendLabels, SecurityMode},
+        ports::PortSet,
+    };
+
+    const NAME: &str = "docker-assemble-backend-u";
+
+    /// A snapshot's state and what the tray shows for it.
+    fn shown(snapshot: &Snapshot) -> (State, &'static str, bool, bool, bool, &str) {
+        (
+            snapshot.state,
+            snapshot.state_label,
+            snapshot.can_start,
+            snapshot.can_stop,
+            snapshot.can_restart,
+            snapshot.status_line.as_str(),
+        )
+    }
 
     #[test]
-    fn actions_follow_the_state() {
-        assert!(State::Stopped.can_start() && !State::Stopped.can_stop() && !State::Stopped.can_restart());
-        assert!(!State::Running.can_start() && State::Running.can_stop() && State::Running.can_restart());
-        assert!(!State::Starting.can_start() && !State::Starting.can_stop());
-        assert!(!State::DockerUnavailable.can_start() && !State::DockerUnavailable.can_stop());
-        assert!(State::Error.can_start() && State::Error.can_stop());
+    fn each_state_has_its_label_actions_and_status_line() {
+        // (state, label, can start, can stop, can restart, status line, JSON name), written out.
+        let table = [
+            (State::Stopped, "Stopped", true, false, false, "Backend: Stopped", "stopped"),
+            (State::Starting, "Starting…", false, false, false, "Backend: Starting…", "starting"),
+            (State::Running, "Running", false, true, true, "Backend: Running · 0 of 0 port(s) proxied", "running"),
+            (State::Stopping, "Stopping…", false, false, false, "Backend: Stopping…", "stopping"),
+            (State::Error, "Error", true, true, false, "Backend: Error", "error"),
+            (
+                State::DockerUnavailable,
+                "Docker unavailable",
+                false,
+                false,
+                false,
+                "Backend: Docker unavailable",
+                "docker-unavailable",
+            ),
+        ];
+        for (state, label, start, stop, restart, line, json) in table {
+            assert_eq!(
+                (state.label(), state.can_start(), state.can_stop(), state.can_restart()),
+                (label, start, stop, restart)
+            );
+            let snapshot = Snapshot::new(state, "b".into(), None, None);
+            assert_eq!(shown(&snapshot), (state, label, start, stop, restart, line));
+            assert_eq!(serde_json::to_value(&snapshot).unwrap()["state"], json, "{state:?}");
+        }
     }
 
     #[test]
@@ -264,8 +322,8 @@ mod tests {
         assert_eq!((starting.status_line.as_str(), starting.state_label), ("Backend: Starting…", "Starting…"));
     }
 
-    fn sidecar(port: u16, state: ContainerState, backend_id: &str) -> crate::backend::Sidecar {
-        crate::backend::Sidecar {
+    fn sidecar(port: u16, state: ContainerState, backend_id: &str) -> Sidecar {
+        Sidecar {
             id: format!("s{port}"),
             name: format!("proxy-{port}"),
             port: Some(port),
@@ -274,32 +332,39 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_port_is_proxied_only_by_a_running_sidecar_of_this_backend() {
-        let info = BackendInfo {
+    fn backend_info(ports: &[u16], sidecars: Vec<Sidecar>) -> BackendInfo {
+        BackendInfo {
             engine: EngineView { context: "default".into(), host: "unix:///var/run/docker.sock".into(), tls: false },
             id: "b1".into(),
-            name: "b".into(),
+            name: NAME.into(),
             state: ContainerState::Running,
             started_at: None,
             image: "img".into(),
             image_digest: "img@sha256:0".into(),
-            ports: crate::ports::PortSet::from_ports([5000, 6000, 7000, 8000]),
+            ports: PortSet::from_ports(ports.iter().copied()),
             cache_volume: None,
-            security: crate::labels::SecurityMode::Capabilities,
+            security: SecurityMode::Capabilities,
             version: "0".into(),
-            // 6000's sidecar belongs to an earlier backend; 7000's has exited; 8000 has none.
-            sidecars: vec![
-                sidecar(5000, ContainerState::Running, "b1"),
-                sidecar(6000, ContainerState::Running, "b0"),
-                sidecar(7000, ContainerState::Exited, "b1"),
-            ],
+            sidecars,
             workers: vec![],
             cache: Default::default(),
             cache_by_type: Default::default(),
             cache_text: Default::default(),
             buildkit_version: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_port_is_proxied_only_by_a_running_sidecar_of_this_backend() {
+        // 6000's sidecar belongs to an earlier backend; 7000's has exited; 8000 has none.
+        let info = backend_info(
+            &[5000, 6000, 7000, 8000],
+            vec![
+                sidecar(5000, ContainerState::Running, "b1"),
+                sidecar(6000, ContainerState::Running, "b0"),
+                sidecar(7000, ContainerState::Exited, "b1"),
+            ],
+        );
         let snapshot = Snapshot::new(State::Running, "b".into(), None, Some(info));
         let states: Vec<_> = snapshot.ports.iter().map(|p| (p.port, p.state)).collect();
         assert_eq!(
@@ -315,5 +380,185 @@ mod tests {
         assert_eq!(snapshot.status_line, "Backend: Running · 1 of 4 port(s) proxied");
         let json = serde_json::to_value(&snapshot).unwrap();
         assert_eq!((json["state"].as_str(), json["ports"][2]["state"].as_str()), (Some("running"), Some("exited")));
+    }
+
+    /// Our backend container as `presence` reports it, in the engine's `state`.
+    fn ours(state: ContainerState, running: bool) -> Presence {
+        Presence::Ours(Box::new(OurContainer {
+            id: "b1".into(),
+            name: NAME.into(),
+            state,
+            running,
+            started_at: None,
+            image_id: "sha256:1".into(),
+            config: BackendLabels {
+                ports: PortSet::from_ports([5000]),
+                cache_volume: None,
+                image: "img".into(),
+                version: "0".into(),
+                security: SecurityMode::Privileged,
+            },
+            gateway: Some("172.17.0.1".into()),
+        }))
+    }
+
+    /// The snapshot the engine's answer decides on its own.
+    fn settled(presence: Result<Presence>) -> Snapshot {
+        match from_presence(NAME.into(), presence) {
+            ControlFlow::Break(snapshot) => snapshot,
+            ControlFlow::Continue(container) => panic!("BuildKit should be asked about {container:?}"),
+        }
+    }
+
+    #[test]
+    fn no_container_is_stopped_without_a_word() {
+        let snapshot = settled(Ok(Presence::Absent));
+        assert_eq!(shown(&snapshot), (State::Stopped, "Stopped", true, false, false, "Backend: Stopped"));
+        assert_eq!((snapshot.message, snapshot.name.as_str(), snapshot.ports_line), (None, NAME, None));
+    }
+
+    #[test]
+    fn a_container_stopped_outside_assemble_is_stopped_and_named_so() {
+        let cases = [
+            (ContainerState::Exited, "The backend container is exited (it was stopped outside Assemble)."),
+            (ContainerState::Dead, "The backend container is dead (it was stopped outside Assemble)."),
+        ];
+        for (state, message) in cases {
+            let snapshot = settled(Ok(ours(state, false)));
+            assert_eq!(shown(&snapshot), (State::Stopped, "Stopped", true, false, false, "Backend: Stopped"));
+            assert_eq!(snapshot.message.as_deref(), Some(message));
+            assert!(snapshot.info.is_none() && snapshot.ports.is_empty(), "{state:?}");
+        }
+    }
+
+    #[test]
+    fn a_running_container_is_described_by_buildkit() {
+        let ControlFlow::Continue(container) = from_presence(NAME.into(), Ok(ours(ContainerState::Running, true)))
+        else {
+            panic!("a running backend of ours needs BuildKit's answer");
+        };
+        assert_eq!((container.id.as_str(), container.state), ("b1", ContainerState::Running));
+
+        let info = backend_info(&[5000, 6000], vec![sidecar(5000, ContainerState::Running, "b1")]);
+        let snapshot = from_info(NAME.into(), Ok(info));
+        assert_eq!(
+            shown(&snapshot),
+            (State::Running, "Running", false, true, true, "Backend: Running · 1 of 2 port(s) proxied")
+        );
+        assert_eq!(snapshot.message, None);
+        assert_eq!(snapshot.info.as_ref().map(|i| i.id.as_str()), Some("b1"));
+    }
+
+    #[test]
+    fn a_running_container_whose_buildkit_does_not_answer_is_an_error() {
+        let snapshot = from_info(NAME.into(), Err(Error::Buildkit("connection reset by peer".into())));
+        assert_eq!(shown(&snapshot), (State::Error, "Error", true, true, false, "Backend: Error"));
+        assert_eq!(
+            snapshot.message.as_deref(),
+            Some("the backend is running but BuildKit does not answer: connection reset by peer")
+        );
+        assert!(snapshot.info.is_none());
+    }
+
+    #[test]
+    fn a_foreign_container_with_our_name_is_an_error_that_says_what_to_do() {
+        let snapshot = settled(Ok(Presence::Foreign));
+        assert_eq!(shown(&snapshot), (State::Error, "Error", true, true, false, "Backend: Error"));
+        assert_eq!(
+            snapshot.message.as_deref(),
+            Some(
+                "a container named \"docker-assemble-backend-u\" exists but was not created by Assemble Backend, \
+                 so it is left alone; remove or rename it yourself (docker rm -f docker-assemble-backend-u) and \
+                 try again"
+            )
+        );
+    }
+
+    #[test]
+    fn an_engine_that_cannot_be_reached_is_docker_unavailable() {
+        let unreachable = Error::EngineUnreachable {
+            host: "unix:///var/run/docker.sock".into(),
+            place: "the default context".into(),
+            reason: "nothing listens there; Start Docker".into(),
+        };
+        let snapshot = settled(Err(unreachable));
+        let unavailable =
+            (State::DockerUnavailable, "Docker unavailable", false, false, false, "Backend: Docker unavailable");
+        assert_eq!(shown(&snapshot), unavailable);
+        assert_eq!(
+            snapshot.message.as_deref(),
+            Some(
+                "Cannot reach the Docker Engine at unix:///var/run/docker.sock (the default context): nothing \
+                 listens there; Start Docker"
+            )
+        );
+
+        let no_socket = Error::Docker {
+            action: "inspecting container docker-assemble-backend-u".into(),
+            source: bollard::errors::Error::SocketNotFoundError("/var/run/docker.sock".into()),
+        };
+        let snapshot = settled(Err(no_socket));
+        assert_eq!(shown(&snapshot), unavailable);
+        assert_eq!(
+            snapshot.message.as_deref(),
+            Some("inspecting container docker-assemble-backend-u: Socket not found: /var/run/docker.sock")
+        );
+    }
+
+    #[test]
+    fn an_engine_that_answers_with_a_failure_is_an_error() {
+        let refused = Error::Docker {
+            action: "inspecting container docker-assemble-backend-u".into(),
+            source: bollard::errors::Error::DockerResponseServerError { status_code: 500, message: "boom".into() },
+        };
+        let snapshot = settled(Err(refused));
+        assert_eq!(shown(&snapshot), (State::Error, "Error", true, true, false, "Backend: Error"));
+        assert_eq!(
+            snapshot.message.as_deref(),
+            Some("inspecting container docker-assemble-backend-u: Docker responded with status code 500: boom")
+        );
+    }
+
+    #[test]
+    fn an_unresolved_engine_is_docker_unavailable_on_that_engine() {
+        let engine = EngineView { context: "desktop-linux".into(), host: "unix:///home/u/d.sock".into(), tls: false };
+        let err = Error::UnknownContext { name: "gone".into(), known: vec!["default".into()] };
+        let snapshot = unavailable(NAME.into(), Some(engine), &err);
+        assert_eq!(
+            shown(&snapshot),
+            (State::DockerUnavailable, "Docker unavailable", false, false, false, "Backend: Docker unavailable")
+        );
+        assert_eq!(snapshot.engine_line, "Engine: desktop-linux");
+        assert!(snapshot.message.as_deref().unwrap().starts_with("there is no docker context named \"gone\""));
+    }
+
+    #[test]
+    fn during_an_operation_nothing_more_can_be_started_or_stopped() {
+        let stopped = settled(Ok(ours(ContainerState::Exited, false)));
+        let starting = stopped.during(State::Starting);
+        assert_eq!(shown(&starting), (State::Starting, "Starting…", false, false, false, "Backend: Starting…"));
+        assert_eq!(starting.name, NAME);
+        assert_eq!(
+            starting.message.as_deref(),
+            Some("The backend container is exited (it was stopped outside Assemble)."),
+            "the message is kept"
+        );
+
+        let engine = EngineView { context: "desktop-linux".into(), host: "unix:///home/u/d.sock".into(), tls: false };
+        let info = backend_info(&[5000, 6000], vec![sidecar(5000, ContainerState::Running, "b1")]);
+        let mut running = from_info(NAME.into(), Ok(info)).on_engine(Some(engine));
+        running.differences = vec!["host ports: running 5000,6000, settings 5000".into()];
+        let stopping = running.during(State::Stopping);
+        assert_eq!(shown(&stopping), (State::Stopping, "Stopping…", false, false, false, "Backend: Stopping…"));
+        assert_eq!(stopping.ports_line, None, "ports are counted only while it runs");
+        let ports: Vec<_> = stopping.ports.iter().map(|p| (p.port, p.state)).collect();
+        assert_eq!(ports, vec![(5000, ContainerState::Running), (6000, ContainerState::Missing)]);
+        assert_eq!(stopping.differences, vec!["host ports: running 5000,6000, settings 5000"]);
+        assert_eq!(stopping.engine_line, "Engine: desktop-linux");
+        assert_eq!(stopping.info.as_ref().map(|i| i.id.as_str()), Some("b1"));
+
+        let error = settled(Ok(Presence::Foreign)).during(State::Stopping);
+        assert_eq!(shown(&error), (State::Stopping, "Stopping…", false, false, false, "Backend: Stopping…"));
+        assert!(error.message.as_deref().unwrap().contains("was not created by Assemble Backend"));
     }
 }

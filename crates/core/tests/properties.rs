@@ -69,7 +69,9 @@ proptest! {
                 prop_assert_eq!(std::fs::read(&file).unwrap(), bytes);
             }
             Some(warning) => {
-                prop_assert_eq!(loaded.settings, settings::Settings::default());
+                // The defaults, written out: port 5000, the automatic cache, the default image, docker's context.
+                let defaults = settings::Settings { ports: vec![5000], cache: settings::CacheSetting::Auto, image: None, context: None };
+                prop_assert_eq!(loaded.settings, defaults);
                 prop_assert!(warning.contains("Using the default settings"), "{}", warning);
                 // The bad file is kept aside, byte for byte.
                 let aside: Vec<_> = std::fs::read_dir(file.parent().unwrap()).unwrap().flatten().collect();

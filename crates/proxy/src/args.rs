@@ -54,8 +54,8 @@ mod tests {
     #[test]
     fn refuses_missing_and_bad_values() {
         assert!(parse_words(&["--port"]).unwrap_err().contains("needs a value"));
-        assert!(parse_words(&["--port", "0", "--target", "1.2.3.4:1"]).is_err());
-        assert!(parse_words(&["--port", "70000", "--target", "1.2.3.4:1"]).is_err());
+        assert_eq!(parse_words(&["--port", "0", "--target", "1.2.3.4:1"]), Err("port 0 cannot be relayed".into()));
+        assert_eq!(parse_words(&["--port", "70000", "--target", "1.2.3.4:1"]), Err("invalid port \"70000\"".into()));
         assert!(parse_words(&["--target", "1.2.3.4:1"]).unwrap_err().contains("--port"));
         assert!(parse_words(&["--port", "1"]).unwrap_err().contains("--target"));
         assert!(parse_words(&["--bogus", "1"]).unwrap_err().contains("unknown"));
