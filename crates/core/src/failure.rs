@@ -63,6 +63,14 @@ pub(crate) fn is_connection_failure(err: &DockerError) -> bool {
         || matches!(err, DockerError::SocketNotFoundError(_) | DockerError::HyperResponseError { .. })
 }
 
+/// The engine's own message for a refused request (the part a user can act on), or the error.
+pub(crate) fn engine_message(err: &DockerError) -> String {
+    match err {
+        DockerError::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rustls::CertificateError;
@@ -81,13 +89,5 @@ mod tests {
         let docker = DockerError::IOError { err: tls };
         assert!(matches!(find::<rustls::Error>(&docker), Some(rustls::Error::InvalidCertificate(_))));
         assert_eq!(io_kind(&docker), Some(io::ErrorKind::InvalidData));
-    }
-}
-
-/// The engine's own message for a refused request (the part a user can act on), or the error.
-pub(crate) fn engine_message(err: &DockerError) -> String {
-    match err {
-        DockerError::DockerResponseServerError { message, .. } => message.trim().to_string(),
-        other => other.to_string(),
     }
 }
