@@ -1,6 +1,7 @@
 """Fixtures for end-to-end tests of the real app: the app binary driven by tauri-driver with
 WebKitWebDriver, under Xvfb, on a private D-Bus session with our tray watcher, against the real
 Docker Engine and the BuildKit test image. Run it with scripts/test.sh (or see README)."""
+import json
 import os
 import shutil
 import socket
@@ -64,8 +65,9 @@ def connect(port, application, timeout=30):
 class App:
     """The running app, its windows, and the names of its backend."""
 
-    def __init__(self, driver, user, tray, docker_config):
+    def __init__(self, driver, user, tray, docker_config, home):
         self.driver = driver
+        self.home = home
         self.user = user
         self.tray = tray
         self.backend = f"docker-assemble-backend-{user}"
@@ -102,11 +104,55 @@ class App:
         if text:
             field.send_keys(text)
 
+    def click(self, css):
+        """Clicks an element where the user sees it: scrolled to the middle, clear of the sticky header."""
+        element = self.find(css)
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        element.click()
+
     def text(self, css):
         return self.find(css).text
 
     def wait(self, condition, timeout=60, message=""):
         return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(lambda d: condition(), message)
+
+    def running(self):
+        """Makes sure the backend runs (the panel's Start when it does not), on the panel."""
+        self.window("Assemble Backend")
+        self.wait(lambda: self.text("#state") not in ("Starting", "Stopping", "…"), 90, "an operation never ended")
+        if not self.text("#state").startswith("Running"):
+            self.wait(lambda: self.find("#start").is_enabled(), 30, f"Start is not offered: {self.text('#state')!r}")
+            self.click("#start")
+        self.wait(lambda: self.text("#state").startswith("Running"), 90, f"not running: {self.text('#state')!r}")
+
+    def stopped(self):
+        """Makes sure the backend and its sidecars are gone (the panel's Stop), on the panel."""
+        self.window("Assemble Backend")
+        self.wait(lambda: self.text("#state") not in ("Starting", "Stopping", "…"), 90, "an operation never ended")
+        if self.find("#stop").is_enabled():
+            self.click("#stop")
+        for name in container_names(self.backend):  # left by a test that removed the backend by hand
+            docker("rm", "-f", name, check=False)
+        self.wait(lambda: self.text("#state") == "Stopped" and container_names(self.backend) == [], 60,
+                  f"not stopped: {self.text('#state')!r}, {container_names(self.backend)}")
+
+    def settings_saved(self, **fields):
+        """Opens the settings window, sets the image field if given, saves, and stays there."""
+        self.window("Assemble Backend")
+        self.click("#open-settings")
+        self.window("Assemble Backend Settings")
+        if "image" in fields:
+            self.type_into("#image", fields["image"])
+        self.click("#save")
+        self.wait(lambda: self.text("#saved") == "Saved.", 10, f"not saved: {self.text('#image-error')!r}")
+
+    def invoke(self, command, args=None):
+        """Calls a command from the current window as its page would; returns (ok, value or error)."""
+        return self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "window.__TAURI__.core.invoke(arguments[0], arguments[1] || {})"
+            ".then((value) => done([true, value]), (error) => done([false, error]));",
+            command, args)
 
     def screenshot(self, name):
         os.makedirs(SCREENSHOTS, exist_ok=True)
@@ -129,8 +175,16 @@ def app():
     # A docker config folder of the test's own, so the test can switch docker's current context.
     docker_config = os.path.join(config, "docker")
     os.makedirs(docker_config)
-    env = dict(os.environ, ASSEMBLE_BACKEND_USER=user, ASSEMBLE_BACKEND_IMAGE=TEST_IMAGE,
-               ASSEMBLE_CONFIG_DIR=config, XDG_DOWNLOAD_DIR=config, DOCKER_CONFIG=docker_config)
+    # HOME too: the start-at-login entry goes to $HOME/.config/autostart.
+    home = os.path.join(config, "home")
+    os.makedirs(home)
+    # The test image comes from the settings (not $ASSEMBLE_BACKEND_IMAGE, which would win over
+    # them), so that a test can choose another image in the settings window.
+    with open(os.path.join(config, "settings.json"), "w") as settings:
+        json.dump({"image": TEST_IMAGE}, settings)
+    env = dict(os.environ, ASSEMBLE_BACKEND_USER=user, ASSEMBLE_CONFIG_DIR=config, XDG_DOWNLOAD_DIR=config,
+               DOCKER_CONFIG=docker_config, HOME=home)
+    env.pop("ASSEMBLE_BACKEND_IMAGE", None)
     for name in ("DOCKER_HOST", "DOCKER_CONTEXT"):
         env.pop(name, None)
     driver_log = open(os.path.join(config, "tauri-driver.log"), "w")
@@ -138,7 +192,7 @@ def app():
     driver = None
     try:
         driver = connect(port, APP)
-        yield App(driver, user, tray, docker_config)
+        yield App(driver, user, tray, docker_config, home)
     finally:
         if driver is not None:
             driver.quit()

@@ -1,5 +1,6 @@
 """A StatusNotifierWatcher on the test's private session bus, so the app's tray icon registers
-with us, and a client for the tray's menu (com.canonical.dbusmenu): read it, click items."""
+with us, a client for the tray's menu (com.canonical.dbusmenu): read it, click items; and the
+desktop's notification service (org.freedesktop.Notifications), which records what the app shows."""
 import asyncio
 import threading
 import time
@@ -30,11 +31,40 @@ class _Watcher(ServiceInterface):
         return 0
 
 
+class _Notifications(ServiceInterface):
+    """Records every notification instead of showing it."""
+
+    def __init__(self, received):
+        super().__init__("org.freedesktop.Notifications")
+        self.received = received
+
+    @method()
+    def Notify(self, app_name: "s", replaces_id: "u", app_icon: "s", summary: "s", body: "s",  # noqa: F821
+               actions: "as", hints: "a{sv}", expire_timeout: "i") -> "u":  # noqa: F821
+        self.received.append({"app": app_name, "summary": summary, "body": body})
+        return len(self.received)
+
+    @method()
+    def GetCapabilities(self) -> "as":  # noqa: F821
+        return ["body"]
+
+    @method()
+    def GetServerInformation(self) -> "ssss":  # noqa: F821
+        return ["assemble-ui-tests", "assemble", "1.0", "1.2"]
+
+    @method()
+    def CloseNotification(self, id: "u"):  # noqa: F821
+        pass
+
+
 class Tray:
     """Owns org.kde.StatusNotifierWatcher and drives the registered item's menu."""
 
-    def __init__(self):
+    def __init__(self, bus_address=None):
+        """On the session bus of $DBUS_SESSION_BUS_ADDRESS, or on the one at `bus_address`."""
+        self.bus_address = bus_address
         self.items = []  # (bus name, object path) in registration order
+        self.notifications = []  # {app, summary, body} in the order shown
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
@@ -48,10 +78,12 @@ class Tray:
         self._loop.run_forever()
 
     async def _start(self):
-        self.bus = await MessageBus().connect()
+        self.bus = await MessageBus(bus_address=self.bus_address).connect()
         self.bus.add_message_handler(self._on_message)
         self.bus.export("/StatusNotifierWatcher", _Watcher())
         await self.bus.request_name("org.kde.StatusNotifierWatcher")
+        self.bus.export("/org/freedesktop/Notifications", _Notifications(self.notifications))
+        await self.bus.request_name("org.freedesktop.Notifications")
 
     def _on_message(self, message):
         # Handled by hand to learn the sender, which the item's path alone does not tell.
