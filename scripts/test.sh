@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test-images --ui-tests
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --workspace --bins --locked
-cargo test --workspace --locked
+# Under Xvfb: the app's run_app test builds the whole app, tray menu (GTK) included, on Tauri's mock runtime.
+xvfb-run -a cargo test --workspace --locked
 rm -rf target/ui-screenshots
 xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- target/ui-venv/bin/python -m pytest tests/ui -v -p no:cacheprovider
 echo "UI screenshots: target/ui-screenshots/"

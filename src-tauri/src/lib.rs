@@ -21,7 +21,20 @@ pub fn run() {
 }
 
 pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) {
-    let app = builder
+    let app = build_app(builder, tauri::generate_context!()).expect("the Tauri application could not be built");
+    app.run(|app, event| {
+        // Closing every window keeps the tray app running; only Quit ends it.
+        if let RunEvent::ExitRequested { api, code: None, .. } = event {
+            if !app.state::<AppState>().quitting() {
+                api.prevent_exit();
+            }
+        }
+    });
+}
+
+/// The app with its plugins, state, commands, tray, live state and (unless `--hidden`) panel.
+fn build_app<R: Runtime>(builder: tauri::Builder<R>, context: tauri::Context<R>) -> tauri::Result<tauri::App<R>> {
+    builder
         .plugin(tauri_plugin_shell::init())
         .plugin(tauri_plugin_notification::init())
         // Off until the user turns it on in Settings; a login start shows only the tray.
@@ -59,14 +72,46 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) {
             }
             Ok(())
         })
-        .build(tauri::generate_context!())
-        .expect("the Tauri application could not be built");
-    app.run(|app, event| {
-        // Closing every window keeps the tray app running; only Quit ends it.
-        if let RunEvent::ExitRequested { api, code: None, .. } = event {
-            if !app.state::<AppState>().quitting() {
-                api.prevent_exit();
-            }
-        }
-    });
+        .build(context)
+}
+
+#[cfg(test)]
+mod tests {
+    use tauri::{
+        ipc::{CallbackFn, InvokeBody},
+        test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY},
+        webview::InvokeRequest,
+        Manager,
+    };
+
+    use super::*;
+
+    /// The whole app on Tauri's mock runtime: plugins, state, commands, tray and panel.
+    #[test]
+    fn the_app_builds_with_its_state_commands_tray_and_panel() {
+        gtk::init().expect("GTK needs a display: run the tests under xvfb-run, as scripts/test.sh does");
+        let mut app = build_app(mock_builder(), mock_context(noop_assets())).expect("the app builds");
+        // Setup runs with the event loop's first turn.
+        #[allow(deprecated)]
+        app.run_iteration(|_, _| {});
+        // The mock runtime keeps no tray icon; the menu items the tray updates are there.
+        assert!(app.try_state::<tray::TrayItems<tauri::test::MockRuntime>>().is_some(), "the tray's menu exists");
+        let panel = app.get_webview_window("panel").expect("a launch by a person shows the panel");
+        let request = InvokeRequest {
+            cmd: "snapshot".into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().expect("url"),
+            body: InvokeBody::Json(serde_json::json!({})),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        };
+        let snapshot = get_ipc_response(&panel, request).expect("the panel may read the snapshot");
+        let snapshot = snapshot.deserialize::<serde_json::Value>().expect("json");
+        assert_eq!(snapshot["name"], app.state::<AppState>().names.backend());
+        assert!(snapshot["state_label"].is_string(), "{snapshot}");
+        let state = app.state::<AppState>();
+        state.quit();
+        assert!(state.begin(assemble_core::State::Starting).is_none(), "nothing starts once Quit was asked");
+    }
 }

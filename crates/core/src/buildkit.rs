@@ -349,6 +349,21 @@ mod tests {
     }
 
     #[test]
+    fn buildkits_answer_keeps_its_code_and_a_broken_call_is_told_apart() {
+        let answered = status_error("list its cache")(tonic::Status::new(tonic::Code::NotFound, "no such record"));
+        assert!(
+            matches!(&answered, Error::BuildkitStatus { code: tonic::Code::NotFound, transport: false, message, .. }
+                if message == "no such record"),
+            "{answered:?}"
+        );
+        let broken = io::Error::new(io::ErrorKind::BrokenPipe, "the exec stream ended");
+        let in_transit = status_error("list its cache")(tonic::Status::from_error(Box::new(broken)));
+        assert!(in_transit.is_buildkit_transport(), "{in_transit:?}");
+        let unavailable = status_error("list its cache")(tonic::Status::unavailable("connection reset"));
+        assert!(unavailable.is_buildkit_transport());
+    }
+
+    #[test]
     fn totals_split_in_use_from_reclaimable() {
         let records = [
             record(100, true, false, "regular"),

@@ -223,6 +223,10 @@ pub enum Error {
     #[error("HOME is not set, so the Docker CLI plugin folder is unknown; set HOME or DOCKER_CONFIG")]
     HomeUnset,
 
+    /// A size that does not parse.
+    #[error("{0:?} is not a size; give a number and a unit, such as 20GB or 500MiB")]
+    InvalidSize(String),
+
     /// A `--tail` value that is neither a number nor `all`.
     #[error("--tail {0:?} is not a number of lines; give a whole number or \"all\"")]
     InvalidTail(String),
@@ -454,5 +458,66 @@ impl Error {
     pub(crate) fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let action = action.into();
         move |source| Error::Io { action, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_app_hears_the_way_out_in_its_own_terms() {
+        let ports = Error::InvalidPorts(PortError::OutOfRange("70000".into()));
+        assert_eq!(
+            ports.sentence(Place::CommandLine),
+            "--allow-host-port 70000 is out of range; ports go from 1 to 65535 (0 alone means no ports)"
+        );
+        assert_eq!(ports.sentence(Place::App), "70000 is out of range; ports go from 1 to 65535");
+        let image = Error::ImageUnavailable { image: "x:1".into(), reason: "no registry".into() };
+        assert!(image.sentence(Place::CommandLine).ends_with("or choose another with --image"));
+        assert!(image.sentence(Place::App).ends_with("or choose another image in Settings"));
+        assert_eq!(Error::NotRunning.sentence(Place::App), "the backend is not running; start it with Start");
+        // Nothing the app shows names a flag.
+        for error in [ports, image, Error::NoGateway { name: "b".into() }, Error::NotRunning] {
+            assert!(!error.sentence(Place::App).contains("--"), "{}", error.sentence(Place::App));
+        }
+    }
+
+    #[test]
+    fn a_cleanup_that_failed_is_told_with_what_is_left_and_how_to_remove_it() {
+        let error = Error::RollbackIncomplete {
+            cause: Box::new(Error::ImageUnavailable { image: "x:1".into(), reason: "no registry".into() }),
+            failures: vec!["could not remove volume cache-v (volume is in use)".into()],
+            left: vec![Leftover::Container("proxy-5000".into()), Leftover::Volume("cache-v".into())],
+        };
+        assert_eq!(
+            error.to_string(),
+            "image x:1 is not present and could not be pulled (no registry); load or build it locally, or choose \
+             another with --image; and removing what the start had created failed: could not remove volume cache-v \
+             (volume is in use). Remove what is left yourself: `docker rm -f proxy-5000` and `docker volume rm cache-v`"
+        );
+        let in_app = error.sentence(Place::App);
+        assert!(
+            in_app.starts_with(
+                "image x:1 is not present and could not be pulled (no registry); load or build it \
+             locally, or choose another image in Settings; and removing what the start had created failed"
+            ),
+            "{in_app}"
+        );
+        assert!(in_app.ends_with("`docker volume rm cache-v`"), "{in_app}");
+    }
+
+    #[test]
+    fn only_a_broken_connection_to_buildkit_is_worth_a_new_one() {
+        let refused = Error::BuildkitStatus {
+            call: "purge its cache",
+            code: tonic::Code::Internal,
+            message: "boom".into(),
+            transport: false,
+        };
+        assert!(!refused.is_buildkit_transport());
+        assert_eq!(refused.to_string(), "BuildKit could not purge its cache: boom (gRPC status Internal)");
+        assert!(Error::Buildkit("the exec stream was detached".into()).is_buildkit_transport());
+        assert!(!Error::NotRunning.is_buildkit_transport());
     }
 }

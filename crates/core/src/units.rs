@@ -1,4 +1,18 @@
-//! Sizes as Docker prints them (go-units `HumanSize`: decimal units, four significant digits).
+//! Sizes as Docker prints them (go-units `HumanSize`: decimal units, four significant digits), and
+//! sizes as users type them (`20GB`, `500MiB`, parsed by `bytesize`: `kB`/`MB`/`GB` are powers of
+//! 1000, `KiB`/`MiB`/`GiB` powers of 1024, a bare number is bytes).
+use crate::error::Error;
+
+/// A size the user typed, in bytes.
+pub fn parse_size(text: &str) -> Result<u64, Error> {
+    let trimmed = text.trim();
+    let invalid = || Error::InvalidSize(text.to_string());
+    // bytesize accepts a leading "." and an empty number as zero; a size needs a digit first.
+    if !trimmed.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    trimmed.parse::<bytesize::ByteSize>().map(|size| size.as_u64()).map_err(|_| invalid())
+}
 
 /// `bytes` as docker prints a size (`3.65GB`); below zero is `0B`.
 pub fn human_size(bytes: i64) -> String {
@@ -33,7 +47,21 @@ fn four_significant(value: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::human_size;
+    use super::*;
+
+    #[test]
+    fn typed_sizes_follow_their_units() {
+        assert_eq!(parse_size("20GB").ok(), Some(20_000_000_000));
+        assert_eq!(parse_size("500MiB").ok(), Some(500 * 1024 * 1024));
+        assert_eq!(parse_size(" 1.5 GiB ").ok(), Some(1_610_612_736));
+        assert_eq!(parse_size("4096").ok(), Some(4096));
+        assert_eq!(parse_size("10kb").ok(), Some(10_000));
+        for bad in ["", "GB", "-5GB", "20 parsecs", ".5GB", "abc"] {
+            let error = parse_size(bad).expect_err(bad);
+            assert!(matches!(&error, Error::InvalidSize(v) if v == bad), "{error:?}");
+            assert!(error.to_string().ends_with("give a number and a unit, such as 20GB or 500MiB"), "{error}");
+        }
+    }
 
     #[test]
     fn matches_docker_output() {
