@@ -3,7 +3,7 @@
 //! tray. Bursts of events coalesce into one refresh. Everything here ends with Quit.
 use std::sync::Arc;
 
-use assemble_core::{keeper, notice, watch::Signal, Snapshot};
+use assemble_core::{keeper, watch::Signal, Snapshot};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::Notify;
 
@@ -67,9 +67,8 @@ pub async fn refresh<R: Runtime>(app: &AppHandle<R>) -> Snapshot {
 /// while no window is open.
 fn show_fresh<R: Runtime>(app: &AppHandle<R>, snapshot: Snapshot) -> Snapshot {
     let state = app.state::<AppState>();
-    let before = state.latest();
     let shown = state.store(snapshot);
-    if let Some(notice) = notice::unexpected_change(&before, &shown) {
+    if let Some(notice) = state.loss(&shown) {
         if !state.quitting() && !notify::any_window_visible(app) {
             notify::show(app, &notice.title, &notice.body);
         }

@@ -4,6 +4,7 @@ use std::sync::Mutex;
 
 use assemble_core::{
     engine::{Engine, EngineView},
+    notice::{LossWatch, Notice},
     settings, status, Backend, Names, Settings, Shutdown, ShutdownTrigger, Snapshot, State,
 };
 use tokio::sync::watch;
@@ -25,6 +26,8 @@ pub struct AppState {
     /// The last start, stop or restart that failed, until the next one begins; a panel opened
     /// later shows it too.
     action_error: Mutex<Option<CommandError>>,
+    /// Tells a loss of the running backend that no operation of ours caused.
+    losses: Mutex<LossWatch>,
     /// Bumped to end a running log follow.
     pub logs_generation: std::sync::atomic::AtomicU64,
 }
@@ -44,6 +47,7 @@ impl AppState {
             settings_warning: Mutex::new(loaded.warning),
             shutdown: ShutdownTrigger::new(),
             action_error: Mutex::new(None),
+            losses: Mutex::new(LossWatch::default()),
             logs_generation: Default::default(),
         }
     }
@@ -107,6 +111,9 @@ impl AppState {
             began
         });
         // Not `then_some`: a guard made for a refused begin would end the operation under way.
+        if began {
+            lock(&self.losses).expect_change();
+        }
         began.then(|| OperationGuard { state: self })
     }
 
@@ -131,6 +138,11 @@ impl AppState {
 
     pub fn settings_warning(&self) -> Option<String> {
         lock(&self.settings_warning).clone()
+    }
+
+    /// The notice for a snapshot just shown, if it shows a loss nobody asked for.
+    pub fn loss(&self, shown: &Snapshot) -> Option<Notice> {
+        lock(&self.losses).observe(shown)
     }
 
     pub fn action_error(&self) -> Option<CommandError> {

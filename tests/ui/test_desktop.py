@@ -150,3 +150,28 @@ def test_quit_during_a_start_rolls_it_back_before_the_app_exits(own_app):
     assert left == [], f"Quit left a half-made backend: {left}"
     with open(os.path.join(SCREENSHOTS, "quit-during-start.txt"), "w") as out:
         out.write(f"quit during start: exited after {time.time() - quit_at:.2f}s, left {left or 'nothing'}\n")
+
+
+def test_a_backend_that_stops_while_no_window_is_open_is_a_notification(own_app):
+    process, tray, user = own_app
+    backend = f"docker-assemble-backend-{user}"
+    deadline = time.time() + 30
+    while not tray.item("Start")["enabled"]:
+        assert time.time() < deadline, f"the tray never offered Start: {tray.menu()}"
+        time.sleep(0.2)
+    tray.click("Start")
+    deadline = time.time() + 90
+    while not tray.item("Backend:")["label"].startswith("Backend: Running"):
+        assert time.time() < deadline, f"the tray never showed Running: {tray.menu()}"
+        time.sleep(0.2)
+    assert tray.notifications == [], f"nothing to tell yet: {tray.notifications}"
+    docker("stop", backend)
+    deadline = time.time() + 20
+    while not tray.notifications:
+        assert time.time() < deadline, "no notification for a backend that stopped with no window open"
+        time.sleep(0.1)
+    notice = tray.notifications[0]
+    assert notice["summary"] == "The backend stopped", notice
+    assert notice["body"].startswith("The backend stopped on its own.") and "Start it again from the tray" in notice["body"]
+    tray.click("Quit")
+    assert process.wait(60) == 0

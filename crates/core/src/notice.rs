@@ -11,28 +11,56 @@ pub struct Notice {
     pub body: String,
 }
 
-/// The notice for going from `before` to `after` while no start, stop or restart of ours was
-/// under way: a running backend that stopped or broke, or an engine that went away under it.
-pub fn unexpected_change(before: &Snapshot, after: &Snapshot) -> Option<Notice> {
-    if before.state != State::Running || before.name != after.name || before.engine != after.engine {
-        return None;
+/// Follows the snapshots shown and tells a loss nobody asked for: a backend seen running that is
+/// then seen stopped, or whose engine went away. An error state tells nothing on its own (a stop in
+/// progress passes through one, and the tray's icon shows a lasting one); what it ends in does.
+#[derive(Debug, Default)]
+pub struct LossWatch {
+    /// The backend last seen running (its name and engine), until it is seen to stop.
+    running: Option<Snapshot>,
+}
+
+impl LossWatch {
+    /// An operation of ours begins: whatever follows was asked for.
+    pub fn expect_change(&mut self) {
+        self.running = None;
     }
-    let detail = after.message.as_deref().map(|m| format!(" {m}")).unwrap_or_default();
-    let (title, body) = match after.state {
-        State::Stopped => {
-            ("The backend stopped", format!("The backend stopped on its own.{detail} Start it again from the tray."))
+
+    /// The notice for `snapshot`, if it shows a loss of the backend last seen running.
+    pub fn observe(&mut self, snapshot: &Snapshot) -> Option<Notice> {
+        match snapshot.state {
+            State::Running => {
+                self.running = Some(snapshot.clone());
+                None
+            }
+            State::Starting | State::Stopping => {
+                self.running = None;
+                None
+            }
+            State::Error => None,
+            State::Stopped | State::DockerUnavailable => {
+                let before = self.running.take()?;
+                if before.name != snapshot.name || before.engine != snapshot.engine {
+                    // Another backend or engine (a switch of context): not a loss.
+                    return None;
+                }
+                Some(loss(snapshot))
+            }
         }
-        State::Error => (
-            "The backend is in trouble",
-            format!("The backend does not run as it should.{detail} Open the panel to see why."),
-        ),
-        State::DockerUnavailable => (
+    }
+}
+
+fn loss(after: &Snapshot) -> Notice {
+    let detail = after.message.as_deref().map(|m| format!(" {m}")).unwrap_or_default();
+    let (title, body) = if after.state == State::DockerUnavailable {
+        (
             "Docker is not reachable",
             format!("The Docker Engine went away while the backend ran.{detail} It is followed again when it is back."),
-        ),
-        State::Running | State::Starting | State::Stopping => return None,
+        )
+    } else {
+        ("The backend stopped", format!("The backend stopped on its own.{detail} Start it again from the tray."))
     };
-    Some(Notice { title: title.to_string(), body })
+    Notice { title: title.to_string(), body }
 }
 
 #[cfg(test)]
@@ -43,34 +71,62 @@ mod tests {
         Snapshot::new(state, "docker-assemble-backend-jane".into(), message.map(String::from), None)
     }
 
-    #[test]
-    fn a_running_backend_that_stops_on_its_own_is_told() {
-        let notice = unexpected_change(&snapshot(State::Running, None), &snapshot(State::Stopped, None))
-            .expect("a stop nobody asked for is told");
-        assert_eq!(notice.title, "The backend stopped");
-        assert_eq!(notice.body, "The backend stopped on its own. Start it again from the tray.");
+    fn watched(states: &[Snapshot]) -> Vec<Notice> {
+        let mut watch = LossWatch::default();
+        states.iter().filter_map(|s| watch.observe(s)).collect()
     }
 
     #[test]
-    fn the_engines_reason_is_part_of_the_notice() {
-        let after = snapshot(State::DockerUnavailable, Some("Cannot connect to the Docker daemon."));
-        let notice = unexpected_change(&snapshot(State::Running, None), &after).expect("told");
-        assert_eq!(notice.title, "Docker is not reachable");
-        assert!(
-            notice.body.contains("went away while the backend ran. Cannot connect to the Docker daemon."),
-            "{}",
-            notice.body
+    fn a_running_backend_that_stops_on_its_own_is_told_once() {
+        let told = watched(&[
+            snapshot(State::Running, None),
+            snapshot(State::Error, Some("BuildKit does not answer")),
+            snapshot(State::Stopped, Some("It was stopped outside Assemble Backend.")),
+            snapshot(State::Stopped, None),
+        ]);
+        assert_eq!(
+            told,
+            vec![Notice {
+                title: "The backend stopped".into(),
+                body: "The backend stopped on its own. It was stopped outside Assemble Backend. Start it again from \
+                       the tray."
+                    .into()
+            }]
         );
-        let broken = unexpected_change(&snapshot(State::Running, None), &snapshot(State::Error, Some("Sidecar dead.")));
-        assert_eq!(broken.map(|n| n.title), Some("The backend is in trouble".to_string()));
+    }
+
+    #[test]
+    fn an_engine_that_goes_away_under_a_running_backend_is_told() {
+        let told = watched(&[
+            snapshot(State::Running, None),
+            snapshot(State::DockerUnavailable, Some("Cannot connect to the Docker daemon.")),
+        ]);
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].title, "Docker is not reachable");
+        assert!(told[0].body.contains("went away while the backend ran. Cannot connect to the Docker daemon."));
     }
 
     #[test]
     fn nothing_is_told_for_changes_we_made_or_that_are_not_losses() {
-        // During our own stop the app shows Stopping, then Stopped: never Running → Stopped.
-        assert_eq!(unexpected_change(&snapshot(State::Stopping, None), &snapshot(State::Stopped, None)), None);
-        assert_eq!(unexpected_change(&snapshot(State::Stopped, None), &snapshot(State::Running, None)), None);
-        assert_eq!(unexpected_change(&snapshot(State::Running, None), &snapshot(State::Running, None)), None);
-        assert_eq!(unexpected_change(&snapshot(State::Error, None), &snapshot(State::Stopped, None)), None);
+        // Our own stop shows Stopping on the way.
+        assert_eq!(
+            watched(&[snapshot(State::Running, None), snapshot(State::Stopping, None), snapshot(State::Stopped, None)]),
+            vec![]
+        );
+        // An operation of ours that begins is expected to change things.
+        let mut watch = LossWatch::default();
+        assert_eq!(watch.observe(&snapshot(State::Running, None)), None);
+        watch.expect_change();
+        assert_eq!(watch.observe(&snapshot(State::Stopped, None)), None);
+        // Never seen running, or only in error: nothing was lost that the user had.
+        assert_eq!(
+            watched(&[snapshot(State::Stopped, None), snapshot(State::Error, None), snapshot(State::Stopped, None)]),
+            vec![]
+        );
+        // Another engine (docker context use): the new one's backend is another backend.
+        let mut elsewhere = snapshot(State::Stopped, None);
+        elsewhere.engine_line = "Engine: desktop-linux".into();
+        elsewhere.name = "docker-assemble-backend-joe".into();
+        assert_eq!(watched(&[snapshot(State::Running, None), elsewhere]), vec![]);
     }
 }

@@ -71,7 +71,9 @@ impl Backend {
     }
 
     /// [`Backend::start`], abandoned when `cancel` completes (Ctrl-C, Quit): what was created
-    /// so far is removed and [`Error::Cancelled`] returned.
+    /// so far is removed and [`Error::Cancelled`] returned. The cancel is heard between steps and
+    /// during the waits (pulls, BuildKit's readiness), never inside an engine call that creates
+    /// something, so everything created is also recorded and removed.
     pub async fn start_until(
         &self,
         request: &StartRequest,
@@ -93,9 +95,20 @@ impl Backend {
         self.check_sidecar_names(&request.ports).await?;
 
         let mut created = Created::new(&self.docker);
-        let result = tokio::select! {
-            result = self.create_all(request, report, &mut created) => result,
-            () = cancel => Err(Error::Cancelled),
+        let (cancel_sender, cancelled) = tokio::sync::watch::channel(false);
+        let result = {
+            let creation = self.create_all(request, report, &mut created, Cancel(cancelled));
+            tokio::pin!(creation, cancel);
+            let mut told = false;
+            loop {
+                tokio::select! {
+                    result = &mut creation => break result,
+                    () = &mut cancel, if !told => {
+                        told = true;
+                        cancel_sender.send_replace(true);
+                    }
+                }
+            }
         };
         created.settle(result).await
     }
@@ -105,10 +118,15 @@ impl Backend {
         request: &StartRequest,
         report: Reporter<'_>,
         created: &mut Created,
+        cancel: Cancel,
     ) -> Result<StartOutcome> {
-        let pulled = image::ensure(&self.docker, &request.image, report).await?;
-        let proxy_image =
-            if request.ports.is_empty() { None } else { Some(proxy_image::ensure(&self.docker, report).await?) };
+        let pulled = cancel.during(image::ensure(&self.docker, &request.image, report)).await?;
+        let proxy_image = if request.ports.is_empty() {
+            None
+        } else {
+            Some(cancel.during(proxy_image::ensure(&self.docker, report)).await?)
+        };
+        cancel.check()?;
         let cache = cache::resolve(self, &request.cache).await?;
         if let CacheChoice::Named { name, created: true, .. } = &cache {
             created.volume(name);
@@ -133,6 +151,7 @@ impl Backend {
         if let Some(reason) = remembered {
             report(StartEvent::PrivilegedRefused { reason: format!("{reason}; remembered from an earlier start") });
         }
+        cancel.check()?;
         let id = match self.create_and_run(&config, created).await? {
             Ok(id) => id,
             Err(refusal) if config.security == SecurityMode::Privileged => {
@@ -157,7 +176,8 @@ impl Backend {
                 None => Ok(()),
             }
         };
-        let (ready, sidecars) = tokio::join!(self.wait_until_ready(&id, request.ready_timeout), sidecars);
+        let ready = cancel.during(self.wait_until_ready(&id, request.ready_timeout));
+        let (ready, sidecars) = tokio::join!(ready, sidecars);
         ready?;
         sidecars?;
         Ok(StartOutcome::Started {
@@ -238,6 +258,28 @@ impl Backend {
             ports: backend.config.ports,
             differences,
         })
+    }
+}
+
+/// The cancel as the creating steps hear it: checked between steps, and ending the waits.
+struct Cancel(tokio::sync::watch::Receiver<bool>);
+
+impl Cancel {
+    fn check(&self) -> Result<()> {
+        if *self.0.borrow() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs `work`, which creates nothing (a wait, a pull), unless the cancel comes first.
+    async fn during<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let mut cancelled = self.0.clone();
+        tokio::select! {
+            result = work => result,
+            _ = cancelled.wait_for(|cancelled| *cancelled) => Err(Error::Cancelled),
+        }
     }
 }
 

@@ -185,7 +185,14 @@ impl Backend {
             ControlFlow::Break(snapshot) => return snapshot,
             ControlFlow::Continue(container) => container,
         };
-        let mut snapshot = from_info(name, self.info().await);
+        let mut snapshot = from_info(name.clone(), self.info().await);
+        if snapshot.state == State::Error {
+            // BuildKit failed: the backend may have stopped between the two readings (`docker
+            // stop`), and then the engine's newer answer is the truth, not a passing error.
+            if let ControlFlow::Break(now) = from_presence(name, self.presence().await) {
+                return now;
+            }
+        }
         if snapshot.state != State::Running {
             return snapshot;
         }
