@@ -1,5 +1,5 @@
 //! The backend at a glance, for the tray and the windows: one state, what may be done in it, and
-//! the details when it runs.
+//! the details when it runs. Its messages are worded for the app ([`Place::App`]).
 use std::ops::ControlFlow;
 
 use serde::Serialize;
@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::{
     backend::{Backend, ContainerState, OurContainer, Presence},
     engine::EngineView,
-    error::{Error, Result},
+    error::{Error, Place, Result},
     info::BackendInfo,
     request::{self, Settings},
 };
@@ -203,7 +203,7 @@ impl Backend {
                     request::differences(&wanted, &container.config).iter().map(|d| d.sentence("settings")).collect();
             }
             // Running, but what the settings would change is unknown: say so.
-            Err(err) => snapshot.message = Some(err.to_string()),
+            Err(err) => snapshot.message = Some(err.sentence(Place::App)),
         }
         snapshot
     }
@@ -215,14 +215,14 @@ fn from_presence(name: String, presence: Result<Presence>) -> ControlFlow<Snapsh
     let presence = match presence {
         Ok(presence) => presence,
         Err(err) => {
-            return ControlFlow::Break(Snapshot::new(unavailable_or_error(&err), name, Some(err.to_string()), None))
+            return ControlFlow::Break(Snapshot::new(unavailable_or_error(&err), name, Some(err.sentence(Place::App)), None))
         }
     };
     ControlFlow::Break(match presence {
         Presence::Absent => Snapshot::new(State::Stopped, name, None, None),
         Presence::Foreign => {
             let err = Error::ForeignContainer { name: name.clone() };
-            Snapshot::new(State::Error, name, Some(err.to_string()), None)
+            Snapshot::new(State::Error, name, Some(err.sentence(Place::App)), None)
         }
         Presence::Ours(container) if !container.running => Snapshot::new(
             State::Stopped,
@@ -238,13 +238,13 @@ fn from_presence(name: String, presence: Result<Presence>) -> ControlFlow<Snapsh
 fn from_info(name: String, info: Result<BackendInfo>) -> Snapshot {
     match info {
         Ok(info) => Snapshot::new(State::Running, name, None, Some(info)),
-        Err(err) => Snapshot::new(State::Error, name, Some(err.to_string()), None),
+        Err(err) => Snapshot::new(State::Error, name, Some(err.sentence(Place::App)), None),
     }
 }
 
 /// Snapshot of an engine that cannot be reached (or found), naming it when it is known.
 pub fn unavailable(name: String, engine: Option<EngineView>, err: &Error) -> Snapshot {
-    Snapshot::new(State::DockerUnavailable, name, Some(err.to_string()), None).on_engine(engine)
+    Snapshot::new(State::DockerUnavailable, name, Some(err.sentence(Place::App)), None).on_engine(engine)
 }
 
 fn unavailable_or_error(err: &Error) -> State {
