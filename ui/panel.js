@@ -25,7 +25,7 @@ function render(snapshot) {
   $("image").textContent = info ? info.image_digest : "—";
   $("buildkit-version").textContent = info && info.buildkit_version ? info.buildkit_version : "—";
   $("cache-volume").textContent = info ? (info.cache_volume || "none (the cache is lost on stop)") : "—";
-  $("security").textContent = info ? (info.security === "privileged" ? "privileged" : "capabilities (engine refused --privileged)") : "—";
+  $("security").textContent = snapshot.security_label || "—";
   renderUptime();
   renderPorts(snapshot);
   renderWorkers(info);

@@ -84,7 +84,9 @@ async function save() {
     await invoke("save_settings", { settings });
     $("saved").textContent = "Saved.";
   } catch (error) {
-    fieldError(error && error.field ? error.field : "image", sentence(error));
+    // A field's error stands beside it; any other beside the Save button.
+    if (error && error.field) fieldError(error.field, sentence(error));
+    else $("saved").textContent = sentence(error);
   }
 }
 

@@ -37,9 +37,7 @@ pub async fn run<R: Runtime>(app: &AppHandle<R>, action: Action, origin: Origin)
         Action::Stop => State::Stopping,
         Action::Start | Action::Restart => State::Starting,
     };
-    let Some(operation) = state.begin(transient) else {
-        return Err(Error::OperationUnderWay.into());
-    };
+    let operation = state.begin(transient)?;
     // A new attempt clears the last failure everywhere.
     state.set_action_error(None);
     let _ = app.emit("action-error", None::<CommandError>);

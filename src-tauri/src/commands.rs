@@ -210,11 +210,20 @@ pub fn save_text(name: String, text: String) -> Reply<String> {
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join("Downloads")))
         .unwrap_or_else(std::env::temp_dir);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| CommandError::plain(format!("Could not create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        CommandError::plain(format!(
+            "Could not create {}: {e}; set XDG_DOWNLOAD_DIR to a folder you can write to",
+            dir.display()
+        ))
+    })?;
     let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
     let path = dir.join(if safe.is_empty() { "assemble-backend.log".into() } else { safe });
-    std::fs::write(&path, text).map_err(|e| CommandError::plain(format!("Could not write {}: {e}", path.display())))?;
+    std::fs::write(&path, text).map_err(|e| {
+        CommandError::plain(format!(
+            "Could not write {}: {e}; free some space or make the folder writable, then save again",
+            path.display()
+        ))
+    })?;
     Ok(path.display().to_string())
 }
 
@@ -222,7 +231,7 @@ pub fn save_text(name: String, text: String) -> Reply<String> {
 #[tauri::command]
 pub fn autostart<R: Runtime>(app: AppHandle<R>) -> Reply<bool> {
     use tauri_plugin_autostart::ManagerExt;
-    app.autolaunch().is_enabled().map_err(|e| CommandError::plain(format!("Could not read the login item: {e}")))
+    app.autolaunch().is_enabled().map_err(login_item_error)
 }
 
 /// Turns starting at login on or off; the app then starts with `--hidden`, to the tray only.
@@ -230,9 +239,15 @@ pub fn autostart<R: Runtime>(app: AppHandle<R>) -> Reply<bool> {
 pub fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Reply<bool> {
     use tauri_plugin_autostart::ManagerExt;
     let launcher = app.autolaunch();
-    let changed = if enabled { launcher.enable() } else { launcher.disable() };
-    changed.map_err(|e| CommandError::plain(format!("Could not change the login item: {e}")))?;
-    launcher.is_enabled().map_err(|e| CommandError::plain(format!("Could not read the login item: {e}")))
+    if enabled { launcher.enable() } else { launcher.disable() }.map_err(login_item_error)?;
+    launcher.is_enabled().map_err(login_item_error)
+}
+
+fn login_item_error(error: tauri_plugin_autostart::Error) -> CommandError {
+    CommandError::plain(format!(
+        "Could not change the login item (~/.config/autostart/assemble-backend.desktop): {error}; check that the \
+         folder is writable, then try again"
+    ))
 }
 
 #[tauri::command]

@@ -21,7 +21,8 @@ pub fn run() {
 }
 
 pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) {
-    let app = build_app(builder, tauri::generate_context!()).expect("the Tauri application could not be built");
+    let app = build_app(builder, tauri::generate_context!(), AppState::load())
+        .expect("the Tauri application could not be built");
     app.run(|app, event| {
         // Closing every window keeps the tray app running; only Quit ends it.
         if let RunEvent::ExitRequested { api, code: None, .. } = event {
@@ -33,14 +34,18 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) {
 }
 
 /// The app with its plugins, state, commands, tray, live state and (unless `--hidden`) panel.
-fn build_app<R: Runtime>(builder: tauri::Builder<R>, context: tauri::Context<R>) -> tauri::Result<tauri::App<R>> {
+fn build_app<R: Runtime>(
+    builder: tauri::Builder<R>,
+    context: tauri::Context<R>,
+    state: AppState,
+) -> tauri::Result<tauri::App<R>> {
     builder
         .plugin(tauri_plugin_shell::init())
         .plugin(tauri_plugin_notification::init())
         // Off until the user turns it on in Settings; a login start shows only the tray.
         // (~/.config/autostart/assemble-backend.desktop on Linux, as the .deb's desktop entry is named)
         .plugin(tauri_plugin_autostart::Builder::new().app_name("assemble-backend").arg("--hidden").build())
-        .manage(AppState::load())
+        .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
             commands::refresh,
@@ -90,7 +95,8 @@ mod tests {
     #[test]
     fn the_app_builds_with_its_state_commands_tray_and_panel() {
         gtk::init().expect("GTK needs a display: run the tests under xvfb-run, as scripts/test.sh does");
-        let mut app = build_app(mock_builder(), mock_context(noop_assets())).expect("the app builds");
+        let state = crate::state::tests::test_state();
+        let mut app = build_app(mock_builder(), mock_context(noop_assets()), state).expect("the app builds");
         // Setup runs with the event loop's first turn.
         #[allow(deprecated)]
         app.run_iteration(|_, _| {});
@@ -112,6 +118,9 @@ mod tests {
         assert!(snapshot["state_label"].is_string(), "{snapshot}");
         let state = app.state::<AppState>();
         state.quit();
-        assert!(state.begin(assemble_core::State::Starting).is_none(), "nothing starts once Quit was asked");
+        assert!(
+            matches!(state.begin(assemble_core::State::Starting), Err(assemble_core::Error::Quitting)),
+            "nothing starts once Quit was asked"
+        );
     }
 }

@@ -1,18 +1,14 @@
 //! Live state: Docker events (through the core's keeper, which also repairs the sidecars after
 //! each burst) become snapshots, which go to every window as the `snapshot` event and to the
 //! tray. Bursts of events coalesce into one refresh. Everything here ends with Quit.
-use std::sync::Arc;
-
 use assemble_core::{keeper, watch::Signal, Snapshot};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
-use tokio::sync::Notify;
 
 use crate::{notify, state::AppState};
 
 pub fn spawn<R: Runtime>(app: AppHandle<R>) {
-    let dirty = Arc::new(Notify::new());
-    let (keeper_app, keeper_dirty) = (app.clone(), dirty.clone());
-    tauri::async_runtime::spawn(async move {
+    let keeper_app = app.clone();
+    let keeper = tauri::async_runtime::spawn(async move {
         let state = keeper_app.state::<AppState>();
         // The settings are read at each resolution, so a newly pinned context is followed too.
         let choice = || state.settings().engine_choice();
@@ -22,9 +18,9 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>) {
                     // Another engine: a log follow of the old one ends, the viewer starts anew.
                     state.logs_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
-                keeper_dirty.notify_one();
+                state.refresh_due.notify_one();
             }
-            Signal::Changed => keeper_dirty.notify_one(),
+            Signal::Changed => state.refresh_due.notify_one(),
             Signal::EngineLost { engine, error } => {
                 state.set_engine(None);
                 show_fresh(&keeper_app, state.unavailable(engine, &error));
@@ -41,11 +37,14 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>) {
         };
         keeper::keep(state.names.clone(), choice, || state.backend(), state.shutdown(), on_signal, on_repair).await;
     });
+    // Quit waits for the keeper, which ends between two repairs.
+    app.state::<AppState>().track(keeper);
     tauri::async_runtime::spawn(async move {
-        let mut quit = app.state::<AppState>().shutdown();
+        let state = app.state::<AppState>();
+        let mut quit = state.shutdown();
         loop {
             tokio::select! {
-                () = dirty.notified() => {}
+                () = state.refresh_due.notified() => {}
                 () = quit.recv() => return,
             }
             refresh(&app).await;

@@ -1,13 +1,14 @@
 //! What the app remembers between commands: the engine handle, the latest snapshot, the
 //! settings, and which operation (if any) is under way.
-use std::sync::Mutex;
+use std::{sync::Mutex, time::Duration};
 
 use assemble_core::{
     engine::{Engine, EngineView},
     notice::{LossWatch, Notice},
-    settings, status, Backend, Names, Settings, Shutdown, ShutdownTrigger, Snapshot, State,
+    settings, status, Backend, Error, Names, Settings, Shutdown, ShutdownTrigger, Snapshot, State,
 };
-use tokio::sync::watch;
+use tauri::async_runtime::JoinHandle;
+use tokio::sync::{watch, Notify};
 
 use crate::errors::CommandError;
 
@@ -28,14 +29,21 @@ pub struct AppState {
     action_error: Mutex<Option<CommandError>>,
     /// Tells a loss of the running backend that no operation of ours caused.
     losses: Mutex<LossWatch>,
+    /// Asks the live loop to read the state again (an operation ended, even by a panic).
+    pub refresh_due: Notify,
+    /// Tasks Quit waits for after the shutdown fired (the keeper, which ends between repairs).
+    background: Mutex<Vec<JoinHandle<()>>>,
     /// Bumped to end a running log follow.
     pub logs_generation: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
+    /// The state for the current user, with the settings file's settings.
     pub fn load() -> Self {
-        let names = Names::for_current_user();
-        let loaded = settings::load();
+        Self::new(Names::for_current_user(), settings::load())
+    }
+
+    pub fn new(names: Names, loaded: settings::Loaded) -> Self {
         let first = Snapshot::new(State::Stopped, names.backend(), None, None);
         Self {
             latest: Mutex::new(first.clone()),
@@ -48,6 +56,8 @@ impl AppState {
             shutdown: ShutdownTrigger::new(),
             action_error: Mutex::new(None),
             losses: Mutex::new(LossWatch::default()),
+            refresh_due: Notify::new(),
+            background: Mutex::new(Vec::new()),
             logs_generation: Default::default(),
         }
     }
@@ -99,22 +109,28 @@ impl AppState {
     }
 
     /// Marks an operation as under way until the guard is dropped (also by a panic, so the app
-    /// cannot stay "Starting…"); `None` when another one already is (single flight) or the app
-    /// is quitting.
-    pub fn begin(&self, op: State) -> Option<OperationGuard<'_>> {
-        let mut began = false;
+    /// cannot stay "Starting…"). Refused while another one is under way (single flight) and once
+    /// Quit was asked.
+    pub fn begin(&self, op: State) -> Result<OperationGuard<'_>, Error> {
+        let mut refusal = None;
         self.operation.send_if_modified(|operation| {
-            began = operation.is_none() && !self.shutdown.is_triggered();
-            if began {
+            refusal = if self.shutdown.is_triggered() {
+                Some(Error::Quitting)
+            } else if operation.is_some() {
+                Some(Error::OperationUnderWay)
+            } else {
                 *operation = Some(op);
-            }
-            began
+                None
+            };
+            refusal.is_none()
         });
-        // Not `then_some`: a guard made for a refused begin would end the operation under way.
-        if began {
-            lock(&self.losses).expect_change();
+        match refusal {
+            Some(error) => Err(error),
+            None => {
+                lock(&self.losses).expect_change();
+                Ok(OperationGuard { state: self })
+            }
         }
-        began.then(|| OperationGuard { state: self })
     }
 
     /// Waits until no operation is under way.
@@ -162,6 +178,24 @@ impl AppState {
         self.shutdown.is_triggered()
     }
 
+    /// Has Quit wait for `task`, which ends by itself once the shutdown fired.
+    pub fn track(&self, task: JoinHandle<()>) {
+        lock(&self.background).push(task);
+    }
+
+    /// Waits, at most `limit`, for the operation under way and then the tracked tasks to end;
+    /// `false` when time ran out.
+    pub async fn wind_down(&self, limit: Duration) -> bool {
+        let tasks = std::mem::take(&mut *lock(&self.background));
+        let all = async {
+            self.operation_ended().await;
+            for task in tasks {
+                let _ = task.await;
+            }
+        };
+        tokio::time::timeout(limit, all).await.is_ok()
+    }
+
     /// A listener for Quit, for one task.
     pub fn shutdown(&self) -> Shutdown {
         self.shutdown.subscribe()
@@ -181,6 +215,8 @@ pub struct OperationGuard<'a> {
 impl Drop for OperationGuard<'_> {
     fn drop(&mut self) {
         self.state.operation.send_replace(None);
+        // The snapshot shown was the operation's view: read the state again.
+        self.state.refresh_due.notify_one();
     }
 }
 
@@ -190,14 +226,22 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Never the user's settings file: the defaults, for a user of the test's own.
+    pub(crate) fn test_state() -> AppState {
+        AppState::new(
+            Names::for_user("app-unit-test"),
+            settings::Loaded { settings: Settings::default(), warning: None },
+        )
+    }
 
     #[test]
     fn an_operation_ends_even_when_it_panics() {
-        let state = AppState::load();
+        let state = test_state();
         let guard = state.begin(State::Starting).expect("nothing under way yet");
-        assert!(state.begin(State::Stopping).is_none(), "one operation at a time");
+        assert!(matches!(state.begin(State::Stopping), Err(Error::OperationUnderWay)), "one operation at a time");
         assert_eq!(state.store(state.latest()).state, State::Starting, "shown through the operation's lens");
         drop(guard);
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -205,13 +249,13 @@ mod tests {
             panic!("a bug in the middle of a start");
         }));
         assert!(panicked.is_err());
-        assert!(state.begin(State::Stopping).is_some(), "the panic released the operation");
+        assert!(state.begin(State::Stopping).is_ok(), "the panic released the operation");
     }
 
     #[test]
     fn nothing_begins_once_quit_was_asked() {
-        let state = AppState::load();
+        let state = test_state();
         state.quit();
-        assert!(state.begin(State::Starting).is_none());
+        assert!(matches!(state.begin(State::Starting), Err(Error::Quitting)));
     }
 }

@@ -9,6 +9,7 @@ use tauri::{
 
 use crate::{
     actions::{self, Action, Origin},
+    notify,
     state::AppState,
     windows::{self, Kind},
 };
@@ -94,20 +95,28 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
     });
 }
 
-/// How long Quit waits for a start under way to finish rolling back.
+/// How long Quit waits for a start under way to roll back and a repair to finish. A cancelled
+/// start is heard at once in its waits, so this is only reached when the engine stops answering.
 const QUIT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Ends the app once no operation is under way: a start is told to roll back, and the process
-/// exits only after it did, so no half-made backend is left.
+/// Ends the app once no operation and no repair is under way: a start is told to roll back, and
+/// the process exits only after it did, so no half-made backend is left.
 fn quit<R: Runtime>(app: &AppHandle<R>) {
     app.state::<AppState>().quit();
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
-        if tokio::time::timeout(QUIT_WAIT, state.operation_ended()).await.is_err() {
-            eprintln!("assemble-backend: an operation did not end within {QUIT_WAIT:?}; quitting anyway");
+        if state.wind_down(QUIT_WAIT).await {
+            app.exit(0);
+        } else {
+            notify::show(
+                &app,
+                "Assemble Backend quit before its work ended",
+                "A start or a repair did not end within a minute; run `assemble backend info` to see \
+                 what is left, and `assemble backend stop` to remove it.",
+            );
+            app.exit(1);
         }
-        app.exit(0);
     });
 }
 

@@ -131,6 +131,59 @@ async fn an_interrupted_start_removes_what_it_created() {
     assert!(containers_named(&docker, &user.names.backend()).await.is_empty(), "an interrupted start left containers");
 }
 
+/// A cleanup that fails is told, with what is left and how to remove it: a container of the
+/// test's own holds the cache volume the start created when the start is interrupted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_start_whose_cleanup_fails_says_what_is_left() {
+    let engine = assemble_e2e::engine().await;
+    let docker = engine.docker().clone();
+    let user = TestUser::new("leftover");
+    let volume = format!("{}-held", user.user());
+    user.own_volume(&volume);
+    let backend = assemble_core::Backend::new(engine, user.names.clone());
+    let request = assemble_core::StartRequest {
+        ports: assemble_core::PortSet::none(),
+        cache: assemble_core::CacheSetting::Named(volume.clone()),
+        image: test_image(),
+        ready_timeout: std::time::Duration::from_secs(60),
+    };
+    let midway = tokio::sync::Notify::new();
+    let report = |event: assemble_core::StartEvent| {
+        if matches!(event, assemble_core::StartEvent::WaitingForBuildkit) {
+            midway.notify_one();
+        }
+    };
+    // Named like the backend, so the test user's cleanup removes it too.
+    let holder = format!("{}-volume-holder", user.names.backend());
+    let cancel = async {
+        midway.notified().await;
+        let options = bollard::query_parameters::CreateContainerOptionsBuilder::default().name(&holder).build();
+        let body = bollard::models::ContainerCreateBody {
+            image: Some(test_image()),
+            host_config: Some(bollard::models::HostConfig {
+                binds: Some(vec![format!("{volume}:/held")]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        docker.create_container(Some(options), body).await.expect("the holder container is created");
+    };
+    let result = backend.start_until(&request, &report, cancel).await;
+    let Err(assemble_core::Error::RollbackIncomplete { cause, left, .. }) = &result else {
+        panic!("the failed cleanup must be told: {result:?}");
+    };
+    assert!(matches!(**cause, assemble_core::Error::Cancelled), "{cause:?}");
+    assert_eq!(left, &vec![assemble_core::Leftover::Volume(volume.clone())]);
+    let told = result.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(told.starts_with("the start was interrupted; and removing what the start had created failed: "), "{told}");
+    assert!(told.contains(&format!("could not remove volume {volume} (")), "{told}");
+    assert!(told.ends_with(&format!("Remove what is left yourself: `docker volume rm {volume}`")), "{told}");
+    let left_containers: Vec<String> =
+        containers_named(&docker, &user.names.backend()).await.into_iter().map(|(_, name)| name).collect();
+    assert_eq!(left_containers, vec![holder.clone()], "the backend itself was removed");
+    assert!(volume_exists(&docker, &volume).await, "the held volume is left, as the error says");
+}
+
 /// Run as `nobody`, who may not open the root-owned engine socket.
 #[tokio::test(flavor = "multi_thread")]
 async fn permission_denied_on_the_socket_gives_one_sentence() {

@@ -65,8 +65,9 @@ def connect(port, application, timeout=30):
 class App:
     """The running app, its windows, and the names of its backend."""
 
-    def __init__(self, driver, user, tray, docker_config, home):
+    def __init__(self, driver, user, tray, docker_config, home, config):
         self.driver = driver
+        self.config = config
         self.home = home
         self.user = user
         self.tray = tray
@@ -115,6 +116,11 @@ class App:
 
     def wait(self, condition, timeout=60, message=""):
         return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(lambda d: condition(), message)
+
+    def saved_settings(self):
+        """The settings file as the app saved it."""
+        with open(os.path.join(self.config, "settings.json")) as settings:
+            return json.load(settings)
 
     def running(self):
         """Makes sure the backend runs (the panel's Start when it does not), on the panel."""
@@ -192,7 +198,7 @@ def app():
     driver = None
     try:
         driver = connect(port, APP)
-        yield App(driver, user, tray, docker_config, home)
+        yield App(driver, user, tray, docker_config, home, config)
     finally:
         if driver is not None:
             driver.quit()

@@ -20,8 +20,10 @@ def test_start_from_the_panel_brings_the_backend_up_with_workers(app):
     app.wait(lambda: "linux/amd64" in app.text("#workers"), 30, "no workers shown")
     assert docker("inspect", "-f", "{{.State.Running}}", app.backend).stdout.strip() == "true"
     assert app.text("#container-id") == docker("inspect", "-f", "{{.Id}}", app.backend).stdout.strip()
-    port = docker("inspect", "-f", '{{index .Config.Labels "com.docker.assemble.backend.ports"}}', app.backend).stdout
-    assert port.split(",")[0].strip() in app.text("#ports") and "running" in app.text("#ports"), app.text("#ports")
+    # The ports saved in the settings file, which the user edits; none saved means the default, 5000.
+    ports = app.saved_settings().get("ports", [5000])
+    rows = app.text("#ports")
+    assert all(str(p) in rows for p in ports) and rows.count("running") == len(ports), rows
     assert app.find("#stop").is_enabled() and not app.find("#start").is_enabled()
     app.screenshot("02-panel-running")
 
@@ -80,6 +82,8 @@ def test_panel_and_tray_follow_a_switch_of_dockers_current_context(app, second_e
 def test_settings_ports_are_validated_and_applying_gives_the_matching_sidecars(app):
     app.running()
     running_ports = sorted(int(n.rsplit("-", 1)[1]) for n in container_names(f"{app.backend}-proxy-port-"))
+    # Two ports that differ from the running ones, so that there is always something to apply.
+    wanted = [6071, 6072] if running_ports != [6071, 6072] else [6073, 6074]
     app.click("#open-settings")
     app.window("Assemble Backend Settings")
     app.wait(lambda: app.driver.execute_script("return document.readyState") == "complete", 10)
@@ -87,25 +91,24 @@ def test_settings_ports_are_validated_and_applying_gives_the_matching_sidecars(a
     app.click("#add-port")
     app.wait(lambda: "out of range" in app.text("#ports-error"), 10, "no error next to the ports field")
     app.screenshot("03-settings-invalid-port")
-    app.type_into("#port-input", "6071,6072")
+    app.type_into("#port-input", f"{wanted[0]},{wanted[1]}")
     app.click("#add-port")
-    app.wait(lambda: "6071" in app.text("#ports") and app.text("#ports-error") == "", 10,
-             f"adding 6071,6072 failed: {app.text('#ports-error')!r}")
+    app.wait(lambda: str(wanted[0]) in app.text("#ports") and app.text("#ports-error") == "", 10,
+             f"adding {wanted} failed: {app.text('#ports-error')!r}")
     def others():  # the list is drawn again after each removal, so look again each time
         return [b for b in app.driver.find_elements(By.CSS_SELECTOR, "#ports button[aria-label^='Remove ']")
-                if b.get_attribute("aria-label") not in ("Remove 6071", "Remove 6072")]
+                if b.get_attribute("aria-label") not in (f"Remove {wanted[0]}", f"Remove {wanted[1]}")]
     while others():
         others()[0].click()
     app.click("#save")
     app.wait(lambda: app.text("#saved") == "Saved.", 10,
              "not saved: " + " | ".join(app.text(f"#{f}-error") for f in ("ports", "cache", "image")))
-    if running_ports != [6071, 6072]:
-        app.wait(lambda: app.find("#differences").is_displayed(), 20, "no offer to apply the changed settings")
-        running = ",".join(map(str, running_ports)) or "none"
-        assert f"running {running}, settings 6071,6072" in app.text("#differences"), app.text("#differences")
+    app.wait(lambda: app.find("#differences").is_displayed(), 20, "no offer to apply the changed settings")
+    running = ",".join(map(str, running_ports)) or "none"
+    assert f"running {running}, settings {wanted[0]},{wanted[1]}" in app.text("#differences"), app.text("#differences")
     app.screenshot("04-settings-apply")
     app.click("#apply")
-    expected = [app.backend, f"{app.backend}-proxy-port-6071", f"{app.backend}-proxy-port-6072"]
+    expected = [app.backend, f"{app.backend}-proxy-port-{wanted[0]}", f"{app.backend}-proxy-port-{wanted[1]}"]
     app.wait(lambda: container_names(app.backend) == expected, 90, "the sidecars do not match the settings")
     app.wait(lambda: not app.find("#differences").is_displayed(), 30, "the settings still differ after applying")
 

@@ -97,13 +97,14 @@ def toggle(app):
 
 
 @pytest.fixture
-def own_app():
+def own_app(request):
     """A second app instance of its own, on a D-Bus session of its own (so the single-instance
     rule does not send it to the first), with the tray only: yields (process, tray, user)."""
     bus = subprocess.Popen(["dbus-daemon", "--session", "--print-address", "--nofork"],
                            stdout=subprocess.PIPE, text=True)
     address = bus.stdout.readline().strip()
-    config = tempfile.mkdtemp(prefix="assemble-ui-quit-")
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+    config = tempfile.mkdtemp(prefix="assemble-ui-own-")
     user = f"ui-quit-{os.getpid()}"
     env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=address, ASSEMBLE_BACKEND_USER=user,
                ASSEMBLE_BACKEND_IMAGE=TEST_IMAGE, ASSEMBLE_CONFIG_DIR=config, HOME=config)
@@ -120,7 +121,7 @@ def own_app():
             process.wait(10)
         log.close()
         with open(os.path.join(config, "app.log")) as out, \
-                open(os.path.join(SCREENSHOTS, "quit-during-start-app.log"), "w") as kept:
+                open(os.path.join(SCREENSHOTS, f"{request.node.name}-app.log"), "w") as kept:
             kept.write(out.read())
         for name in container_names(f"docker-assemble-backend-{user}"):
             docker("rm", "-f", "-v", name, check=False)
@@ -129,7 +130,6 @@ def own_app():
 
 
 def test_quit_during_a_start_rolls_it_back_before_the_app_exits(own_app):
-    os.makedirs(SCREENSHOTS, exist_ok=True)
     process, tray, user = own_app
     backend = f"docker-assemble-backend-{user}"
     deadline = time.time() + 30

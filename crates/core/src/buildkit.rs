@@ -179,9 +179,20 @@ impl BuildkitClient {
         let request = PruneRequest { all: true, ..Default::default() };
         let mut stream =
             self.control.clone().prune(request).await.map_err(status_error("purge its cache"))?.into_inner();
-        let mut removed = Vec::new();
+        let mut removed: Vec<CacheRecord> = Vec::new();
         while let Some(record) = stream.next().await {
-            removed.push(cache_record(record.map_err(status_error("purge its cache"))?));
+            match record.map_err(status_error("purge its cache")) {
+                Ok(record) => removed.push(cache_record(record)),
+                // Some records are gone already: say how many, and never run it again by itself.
+                Err(cause) if !removed.is_empty() => {
+                    return Err(Error::PurgeInterrupted {
+                        removed: removed.len(),
+                        freed: crate::units::human_size(removed.iter().map(|r| r.size).sum()),
+                        cause: Box::new(cause),
+                    })
+                }
+                Err(cause) => return Err(cause),
+            }
         }
         Ok(removed)
     }

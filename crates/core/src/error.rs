@@ -235,16 +235,29 @@ pub enum Error {
     #[error("another start or stop is under way; wait for it to finish")]
     OperationUnderWay,
 
+    /// The app is quitting: nothing new begins.
+    #[error("Assemble Backend is quitting, so nothing new is started; open it again to go on")]
+    Quitting,
+
+    /// A purge that broke off after BuildKit had removed some records: not run again by itself.
+    #[error(
+        "the purge stopped after removing {removed} cache entries ({freed}): {cause}; run it again to remove the rest"
+    )]
+    PurgeInterrupted {
+        /// Records removed before the break.
+        removed: usize,
+        /// Their size, as docker prints sizes.
+        freed: String,
+        /// What broke it.
+        cause: Box<Error>,
+    },
+
     /// The start was cancelled; what it had created was removed.
     #[error("the start was interrupted; everything it had created was removed")]
     Cancelled,
 
     /// A start failed (or was interrupted) and taking back what it had created failed too.
-    #[error(
-        "{cause}; and removing what the start had created failed: {}. Remove what is left yourself: {}",
-        failures.join("; "),
-        leftover_commands(left)
-    )]
+    #[error("{}{}", cause_before_cleanup(cause, Place::CommandLine), cleanup_sentence(failures, left))]
     RollbackIncomplete {
         /// Why the start did not complete.
         cause: Box<Error>,
@@ -309,6 +322,24 @@ pub enum Leftover {
     Volume(String),
 }
 
+/// Why a start did not complete, said before its failed cleanup: an interruption's own sentence
+/// would claim that everything was removed.
+fn cause_before_cleanup(cause: &Error, place: Place) -> String {
+    match cause {
+        Error::Cancelled => "the start was interrupted".to_string(),
+        other => other.sentence(place),
+    }
+}
+
+/// What a failed cleanup adds after the cause, the same in every place.
+fn cleanup_sentence(failures: &[String], left: &[Leftover]) -> String {
+    format!(
+        "; and removing what the start had created failed: {}. Remove what is left yourself: {}",
+        failures.join("; "),
+        leftover_commands(left)
+    )
+}
+
 fn leftover_commands(left: &[Leftover]) -> String {
     let containers: Vec<&str> =
         left.iter().filter_map(|l| if let Leftover::Container(c) = l { Some(c.as_str()) } else { None }).collect();
@@ -367,6 +398,11 @@ fn trusted(ca: &Option<PathBuf>) -> String {
     }
 }
 
+/// How the CLI chooses another engine (said when an engine does not answer), and how the app does:
+/// its settings window, or docker's current context, which it follows.
+pub(crate) const CHOOSE_ENGINE_CLI: &str = "(--context, -H, DOCKER_HOST or `docker context use`)";
+const CHOOSE_ENGINE_APP: &str = "(in Settings, or with `docker context use`)";
+
 /// Where a sentence is shown, so that its way out names what the reader can do there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
@@ -398,11 +434,9 @@ impl Error {
                 known.join(", ")
             ),
             Error::NotRunning => "the backend is not running; start it with Start".to_string(),
-            Error::RollbackIncomplete { cause, .. } => {
-                // The cause in the app's terms, then the cleanup's own sentence.
-                let full = self.to_string();
-                let cleanup = full.strip_prefix(&cause.to_string()).unwrap_or_default().to_string();
-                cause.sentence(place) + &cleanup
+            Error::EngineUnreachable { .. } => self.to_string().replace(CHOOSE_ENGINE_CLI, CHOOSE_ENGINE_APP),
+            Error::RollbackIncomplete { cause, failures, left } => {
+                cause_before_cleanup(cause, place) + &cleanup_sentence(failures, left)
             }
             other => other.to_string(),
         }
@@ -519,5 +553,17 @@ mod tests {
         assert_eq!(refused.to_string(), "BuildKit could not purge its cache: boom (gRPC status Internal)");
         assert!(Error::Buildkit("the exec stream was detached".into()).is_buildkit_transport());
         assert!(!Error::NotRunning.is_buildkit_transport());
+        // A purge that removed some records before the break is not run again.
+        let interrupted = Error::PurgeInterrupted {
+            removed: 3,
+            freed: "2.5MB".into(),
+            cause: Box::new(Error::Buildkit("connection reset".into())),
+        };
+        assert!(!interrupted.is_buildkit_transport());
+        assert_eq!(
+            interrupted.to_string(),
+            "the purge stopped after removing 3 cache entries (2.5MB): the backend is running but BuildKit does not \
+             answer: connection reset; run it again to remove the rest"
+        );
     }
 }

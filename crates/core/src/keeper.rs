@@ -25,12 +25,13 @@ const MAX_PAUSE: Duration = Duration::from_secs(30);
 /// followed) and repairs the sidecars after each burst of changes to our containers and whenever
 /// the engine answers (again), until `shutdown` fires. `on_signal` sees every watcher signal, after
 /// the repair it calls for is due; `on_repair` sees the outcome of every repair. `backend` gives the
-/// handle to repair with, asked before each repair.
+/// handle to repair with, asked before each repair. A repair under way when `shutdown` fires is
+/// finished first: one dropped half-way could leave a running backend without its sidecars.
 pub async fn keep<B, Fut>(
     names: Names,
     choice: impl Fn() -> EngineChoice,
     backend: B,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
     mut on_signal: impl FnMut(Signal),
     on_repair: impl FnMut(&Result<Repairs>),
 ) where
@@ -45,29 +46,40 @@ pub async fn keep<B, Fut>(
         on_signal(signal);
         true
     });
+    // The watcher creates nothing, so it may be dropped anywhere; the repairs end between two.
     tokio::select! {
         () = watching => {}
-        () = repair_whenever(&due, backend, on_repair) => {}
-        () = shutdown.recv() => {}
+        () = repair_whenever(&due, backend, on_repair, shutdown) => {}
     }
 }
 
-/// Repairs each time `due` is notified (bursts coalesce into one repair). Never returns.
-async fn repair_whenever<B, Fut>(due: &Notify, mut backend: B, mut on_repair: impl FnMut(&Result<Repairs>))
-where
+/// Repairs each time `due` is notified (bursts coalesce into one repair), until `shutdown` fires
+/// between two repairs.
+async fn repair_whenever<B, Fut>(
+    due: &Notify,
+    mut backend: B,
+    mut on_repair: impl FnMut(&Result<Repairs>),
+    mut shutdown: Shutdown,
+) where
     B: FnMut() -> Fut,
     Fut: Future<Output = Result<Backend>>,
 {
     let mut pause = FIRST_PAUSE;
     loop {
-        due.notified().await;
+        tokio::select! {
+            () = due.notified() => {}
+            () = shutdown.recv() => return,
+        }
         let result = match backend().await {
             Ok(backend) => backend.repair().await,
             Err(err) => Err(err),
         };
         on_repair(&result);
         if result.is_err() {
-            tokio::time::sleep(pause).await;
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = shutdown.recv() => return,
+            }
             pause = (pause * 2).min(MAX_PAUSE);
         } else {
             pause = FIRST_PAUSE;

@@ -62,6 +62,16 @@ pub enum SecurityMode {
 }
 
 impl SecurityMode {
+    /// The mode as the panel names it.
+    pub fn description(self) -> &'static str {
+        match self {
+            SecurityMode::Privileged => "privileged",
+            SecurityMode::Capabilities => {
+                "capabilities (the engine refused --privileged, or ASSEMBLE_BACKEND_SECURITY asked for it)"
+            }
+        }
+    }
+
     /// The security label's value.
     pub fn as_str(self) -> &'static str {
         match self {

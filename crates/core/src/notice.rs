@@ -124,9 +124,19 @@ mod tests {
             vec![]
         );
         // Another engine (docker context use): the new one's backend is another backend.
-        let mut elsewhere = snapshot(State::Stopped, None);
-        elsewhere.engine_line = "Engine: desktop-linux".into();
-        elsewhere.name = "docker-assemble-backend-joe".into();
-        assert_eq!(watched(&[snapshot(State::Running, None), elsewhere]), vec![]);
+        let on = |context: &str, state: State| {
+            let engine = crate::engine::EngineView {
+                context: context.into(),
+                host: format!("unix:///{context}.sock"),
+                tls: false,
+            };
+            snapshot(state, None).on_engine(Some(engine))
+        };
+        assert_eq!(watched(&[on("default", State::Running), on("desktop-linux", State::Stopped)]), vec![]);
+        assert_eq!(
+            watched(&[on("default", State::Running), on("default", State::Stopped)]).len(),
+            1,
+            "the same engine: told"
+        );
     }
 }

@@ -51,6 +51,19 @@ pub struct SidecarFacts {
     pub started_at: Option<String>,
 }
 
+impl SidecarFacts {
+    /// What the engine's container list says of a sidecar; its start time needs an inspect.
+    pub fn listed(sidecar: &Sidecar) -> Self {
+        Self {
+            name: sidecar.name.clone(),
+            port: sidecar.port,
+            state: sidecar.state,
+            backend_id: sidecar.backend_id.clone(),
+            started_at: None,
+        }
+    }
+}
+
 /// The running backend, as the repair sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendFacts {
@@ -151,13 +164,7 @@ impl Backend {
     /// The facts [`plan`] needs; only a running sidecar of this backend is inspected for its
     /// start time, as only there does it matter.
     async fn facts(&self, sidecar: &Sidecar, backend: &OurContainer) -> Result<SidecarFacts> {
-        let mut facts = SidecarFacts {
-            name: sidecar.name.clone(),
-            port: sidecar.port,
-            state: sidecar.state,
-            backend_id: sidecar.backend_id.clone(),
-            started_at: None,
-        };
+        let mut facts = SidecarFacts::listed(sidecar);
         if sidecar.state != ContainerState::Running || sidecar.backend_id != backend.id {
             return Ok(facts);
         }

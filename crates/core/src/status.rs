@@ -10,6 +10,7 @@ use crate::{
     error::{Error, Place, Result},
     info::BackendInfo,
     request::{self, Settings},
+    sidecars::{self, BackendFacts, SidecarFacts},
 };
 
 /// The backend's one state, as the tray and the windows show it.
@@ -77,6 +78,8 @@ pub struct Snapshot {
     pub state: State,
     /// The state as the user reads it ("Docker unavailable").
     pub state_label: &'static str,
+    /// How the running backend was granted its powers, as the panel names it.
+    pub security_label: Option<&'static str>,
     /// "1 of 2 port(s) proxied" while it runs.
     pub ports_line: Option<String>,
     /// A sentence for the user when something is wrong or noteworthy.
@@ -116,6 +119,7 @@ impl Snapshot {
         Self {
             state,
             state_label: state.label(),
+            security_label: info.as_ref().map(|i| i.security.description()),
             ports_line,
             message,
             name,
@@ -158,11 +162,23 @@ fn engine_line(engine: Option<&EngineView>) -> String {
     }
 }
 
+/// Which sidecar serves each port, by the repair's own rule ([`sidecars::plan`]). Start times are
+/// not read here, so a sidecar left in an old namespace shows as running until the repair, which
+/// reads them, replaces it (within about a second while the app runs).
 fn port_statuses(info: &BackendInfo) -> Vec<PortStatus> {
+    let facts: Vec<SidecarFacts> = info.sidecars.iter().map(SidecarFacts::listed).collect();
+    let backend = BackendFacts { id: info.id.clone(), ports: info.ports.clone(), started_at: None };
+    let plan = sidecars::plan(&facts, &backend);
+    let serving = |port: u16| {
+        info.sidecars.iter().enumerate().find(|(index, s)| s.port == Some(port) && !plan.remove.contains(index))
+    };
     info.ports
         .iter()
         .map(|port| {
-            let sidecar = info.sidecars.iter().find(|s| s.port == Some(port) && s.backend_id == info.id);
+            // Else the one that should serve it, in whatever state it is in.
+            let sidecar = serving(port)
+                .map(|(_, s)| s)
+                .or_else(|| info.sidecars.iter().find(|s| s.port == Some(port) && s.backend_id == info.id));
             PortStatus {
                 port,
                 sidecar: sidecar.map(|s| s.name.clone()),
@@ -215,7 +231,12 @@ fn from_presence(name: String, presence: Result<Presence>) -> ControlFlow<Snapsh
     let presence = match presence {
         Ok(presence) => presence,
         Err(err) => {
-            return ControlFlow::Break(Snapshot::new(unavailable_or_error(&err), name, Some(err.sentence(Place::App)), None))
+            return ControlFlow::Break(Snapshot::new(
+                unavailable_or_error(&err),
+                name,
+                Some(err.sentence(Place::App)),
+                None,
+            ))
         }
     };
     ControlFlow::Break(match presence {

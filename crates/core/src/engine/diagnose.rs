@@ -59,9 +59,11 @@ pub(crate) async fn unreachable(endpoint: &Endpoint, err: &DockerError) -> Error
     let nothing_listens = matches!(io_kind(err), Some(io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused))
         || matches!(err, DockerError::SocketNotFoundError(_));
     let reason = if nothing_listens {
-        "nothing is listening there. Start Docker (for example `sudo systemctl start docker`, or open Docker Desktop), \
-         or choose another engine (--context, -H, DOCKER_HOST or `docker context use`), then try again."
-            .to_string()
+        format!(
+            "nothing is listening there. Start Docker (for example `sudo systemctl start docker`, or open Docker \
+             Desktop), or choose another engine {}, then try again.",
+            crate::error::CHOOSE_ENGINE_CLI
+        )
     } else if io_kind(err) == Some(io::ErrorKind::PermissionDenied) {
         "permission denied. Add your user to the `docker` group (then log in again) or run with sufficient rights."
             .to_string()
