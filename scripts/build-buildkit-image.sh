@@ -18,25 +18,15 @@ if [ "${FORCE:-0}" != 1 ] && docker image inspect "$IMG" >/dev/null 2>&1 && dock
   exit 0
 fi
 GOVER=${GOVER:-1.27}
-APTX=${APTX:-${TMPDIR:-/tmp}/assemble-apt}         # separate apt state with trixie/sid/bookworm-backports; created if absent
+SCRIPTS=$(cd "$(dirname "$0")" && pwd)            # private-apt.sh: the apt state with trixie/sid/bookworm-backports
 mkdir -p "$W"; cd "$W"
 TIM=$W/timings.txt; : > "$TIM"
 t() { local s=$1; shift; local _t0; _t0=$(date +%s.%N); "$@"; echo "$s $(echo "$(date +%s.%N) - $_t0" | bc | xargs printf '%.1f')s" | tee -a "$TIM"; }
 
 # ---------------------------------------------------------------- 0. private apt config (never touches system apt state)
-if [ ! -f "$APTX/etc/sources.list" ]; then
-  mkdir -p "$APTX/etc" "$APTX/lists/partial" "$APTX/cache/archives/partial"
-  # the same Debian mirror the system's own apt sources use
-  MIRROR=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
-  [ -n "$MIRROR" ] || MIRROR=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list 2>/dev/null)
-  [ -n "$MIRROR" ] || { echo "no Debian mirror found in the system's apt sources" >&2; exit 1; }
-  for s in "trixie main" "sid main" "bookworm-backports main"; do
-    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $s"
-  done > "$APTX/etc/sources.list"
-  NEED_UPDATE=1
-fi
-o=(-oDir::State::Lists=$APTX/lists -oDir::Etc::SourceList=$APTX/etc/sources.list -oDir::Etc::SourceParts=/dev/null -oDir::Cache=$APTX/cache -oAPT::Sandbox::User=root)
-[ -n "${NEED_UPDATE:-}" ] && apt-get "${o[@]}" update
+# shellcheck source=scripts/private-apt.sh
+source "$SCRIPTS/private-apt.sh"
+o=("${APT_OPTIONS[@]}")
 
 # ---------------------------------------------------------------- 1. download debs
 fetch() {

@@ -5,7 +5,8 @@
 #   --app          the packages Tauri needs to build the tray app
 #   --ui-tests     Xvfb, WebKitWebDriver, D-Bus, tauri-driver, and a Python venv with selenium
 #   --test-images  the BuildKit and socat images, built from Debian packages (no registry here),
-#                  and openssl and openssh for the engine tests
+#                  openssl and openssh for the engine tests, and buildx from Debian sid for the
+#                  builder tests (target/buildx/docker-buildx, never installed into the system)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,4 +68,5 @@ fi
 
 if [ $IMAGES = 1 ]; then
   bash scripts/build-buildkit-image.sh
+  bash scripts/fetch-buildx.sh
 fi

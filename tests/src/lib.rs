@@ -99,6 +99,32 @@ impl TestUser {
         std::env::temp_dir().join(format!("assemble-e2e-config-{}", self.user()))
     }
 
+    /// This user's own docker config folder (contexts, buildx builders), with the tests' buildx
+    /// as its CLI plugin when it was fetched (scripts/fetch-buildx.sh): the product registers
+    /// builders there, never in the developer's `~/.docker`.
+    pub fn docker_config(&self) -> PathBuf {
+        let dir = self.config_dir().join("docker");
+        let plugins = dir.join("cli-plugins");
+        if let Err(err) = std::fs::create_dir_all(&plugins) {
+            panic!("cannot make {}: {err}", plugins.display());
+        }
+        let link = plugins.join("docker-buildx");
+        if buildx_plugin().exists() && !link.exists() {
+            if let Err(err) = std::os::unix::fs::symlink(buildx_plugin(), &link) {
+                panic!("cannot link buildx into {}: {err}", plugins.display());
+            }
+        }
+        dir
+    }
+
+    /// `docker ARGS` on this user's docker config folder, bounded in time.
+    pub fn docker(&self, args: &[&str]) -> Run {
+        let mut command = Command::new("docker");
+        command.arg("--config").arg(self.docker_config()).args(args).stdin(Stdio::null());
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        run_bounded(command)
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(assemble_binary());
         command
@@ -106,6 +132,7 @@ impl TestUser {
             .env("ASSEMBLE_BACKEND_USER", self.user())
             .env("ASSEMBLE_BACKEND_IMAGE", test_image())
             .env("ASSEMBLE_CONFIG_DIR", self.config_dir())
+            .env("DOCKER_CONFIG", self.docker_config())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -178,6 +205,11 @@ pub async fn volume_exists(docker: &Docker, name: &str) -> bool {
 }
 
 /// The `assemble` binary of this build (`cargo build --bins` makes it).
+/// The real buildx the tests use (scripts/fetch-buildx.sh puts it there).
+pub fn buildx_plugin() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("buildx").join("docker-buildx")
+}
+
 pub fn assemble_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let target_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");

@@ -88,6 +88,9 @@ pub struct StartArgs {
     /// BuildKit image to run (default: $ASSEMBLE_BACKEND_IMAGE, else the pinned moby/buildkit)
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,
+    /// Also make the buildx builder "assemble" docker's current builder (`docker buildx use`)
+    #[arg(long = "use")]
+    pub use_builder: bool,
     /// Seconds to wait for BuildKit to answer
     #[arg(long = "ready-timeout", value_name = "SECONDS", default_value_t = assemble_core::request::DEFAULT_READY_TIMEOUT.as_secs())]
     pub ready_timeout: u64,

@@ -80,7 +80,11 @@ async fn backend(engine_args: &EngineArgs, command: BackendCommand) -> Result<()
     }
     let backend = Backend::new(Engine::connect_to(endpoint).await?, Names::for_current_user());
     match command {
-        BackendCommand::Start(_) => start(&backend, &start_request.expect("parsed above")).await,
+        BackendCommand::Start(args) => {
+            start(&backend, &start_request.expect("parsed above")).await?;
+            register_builder(&backend, args.use_builder || loaded.settings.use_builder).await;
+            Ok(())
+        }
         BackendCommand::Stop => stop(&backend).await,
         BackendCommand::Info(format) => info(&backend, format.format).await,
         BackendCommand::Logs(_) => logs(&backend, &log_options.expect("parsed above")).await,
@@ -159,6 +163,17 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The buildx builder for the backend that runs now: one line, on stdout when it builds here.
+async fn register_builder(backend: &Backend, make_current: bool) {
+    let registration =
+        assemble_core::builder::register(&backend.names().backend(), backend.engine().endpoint(), make_current).await;
+    if registration.is_ours() {
+        println!("{}", registration.sentence());
+    } else {
+        eprintln!("Note: {}", registration.sentence());
+    }
 }
 
 async fn stop(backend: &Backend) -> Result<(), Error> {

@@ -2,6 +2,7 @@
 //! host-port sidecars and a persistent cache. The CLI and the app only translate to and from it.
 #![warn(missing_docs)]
 pub mod backend;
+pub mod builder;
 pub mod buildkit;
 pub mod cache;
 pub mod engine;

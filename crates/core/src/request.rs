@@ -47,11 +47,19 @@ pub struct Settings {
     /// A docker context to use always; `None` follows docker (`DOCKER_HOST`, `DOCKER_CONTEXT`,
     /// `docker context use`). `--context` and `-H` on the command line win over it.
     pub context: Option<String>,
+    /// Each start also makes the buildx builder `assemble` docker's current one (as `--use`).
+    pub use_builder: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { ports: vec![crate::ports::DEFAULT_PORT], cache: CacheSetting::Auto, image: None, context: None }
+        Self {
+            ports: vec![crate::ports::DEFAULT_PORT],
+            cache: CacheSetting::Auto,
+            image: None,
+            context: None,
+            use_builder: false,
+        }
     }
 }
 
@@ -309,6 +317,7 @@ mod tests {
             cache: CacheSetting::Anonymous,
             image: Some("settings-img".into()),
             context: None,
+            use_builder: false,
         };
         let request = StartRequest::resolve(&flags(&["6000"], Some("vol"), Some("flag-img")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![6000]);
@@ -319,7 +328,13 @@ mod tests {
 
     #[test]
     fn settings_fill_what_flags_leave_out() {
-        let settings = Settings { ports: vec![7000], cache: CacheSetting::Anonymous, image: None, context: None };
+        let settings = Settings {
+            ports: vec![7000],
+            cache: CacheSetting::Anonymous,
+            image: None,
+            context: None,
+            use_builder: false,
+        };
         let request = StartRequest::resolve(&flags(&[], None, Some("x")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![7000]);
         assert_eq!(request.cache, CacheSetting::Anonymous);
@@ -416,8 +431,13 @@ mod tests {
     #[test]
     fn the_automatic_rule_decides_what_the_settings_want() {
         let names = Names::for_user("u");
-        let settings =
-            Settings { ports: vec![5000], cache: CacheSetting::Auto, image: Some("img".into()), context: None };
+        let settings = Settings {
+            ports: vec![5000],
+            cache: CacheSetting::Auto,
+            image: Some("img".into()),
+            context: None,
+            use_builder: false,
+        };
         let with_default = settings.wanted(&names, true);
         assert_eq!(with_default.cache_volume.as_deref(), Some("docker-assemble-backend-cache-u"));
         assert_eq!(settings.wanted(&names, false).cache_volume, None);

@@ -119,7 +119,7 @@ mod tests {
 
     /// The defaults, written out: port 5000, the automatic cache, the default image, docker's context.
     fn defaults() -> Settings {
-        Settings { ports: vec![5000], cache: CacheSetting::Auto, image: None, context: None }
+        Settings { ports: vec![5000], cache: CacheSetting::Auto, image: None, context: None, use_builder: false }
     }
 
     #[test]
@@ -137,6 +137,7 @@ mod tests {
             cache: CacheSetting::Named("vol".into()),
             image: Some("img".into()),
             context: Some("desktop-linux".into()),
+            use_builder: true,
         };
         save_to(&file, &settings).unwrap();
         let loaded = load_from(&file);

@@ -142,6 +142,7 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
         cache: assemble_core::CacheSetting::Auto,
         image: Some(world.image.clone()),
         context: None,
+        use_builder: false,
     };
     assemble_core::settings::save_to(&world.settings_file(), &wished).map_err(|e| e.to_string())?;
     println!(
