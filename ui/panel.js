@@ -26,11 +26,37 @@ function render(snapshot) {
   $("buildkit-version").textContent = info && info.buildkit_version ? info.buildkit_version : "—";
   $("cache-volume").textContent = info ? (info.cache_volume || "none (the cache is lost on stop)") : "—";
   $("security").textContent = snapshot.security_label || "—";
+  renderBuilder(snapshot.builder);
   renderUptime();
   renderPorts(snapshot);
   renderWorkers(info);
   renderCache(info);
   $("purge").disabled = !info;
+}
+
+// The buildx builder: the line to copy when it builds here, else what core says about it.
+function renderBuilder(builder) {
+  const ours = Boolean(builder && builder.ours);
+  $("builder").textContent = ours ? builder.command : (builder ? builder.name : "—");
+  show($("copy-builder"), ours);
+  $("builder-note").textContent = builder && !ours ? builder.sentence : "";
+  show($("builder-note"), Boolean(builder && !ours));
+}
+
+async function copyBuilder() {
+  const text = $("builder").textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    // No clipboard API in this web view: select the text and copy it the old way.
+    const range = document.createRange();
+    range.selectNodeContents($("builder"));
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+    document.execCommand("copy");
+  }
+  $("copy-builder").textContent = "Copied";
+  setTimeout(() => { $("copy-builder").textContent = "Copy"; }, 1500);
 }
 
 // "desktop-linux · unix:///home/me/.docker/desktop/docker.sock", as `info` names the engine.
@@ -146,6 +172,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("open-settings").addEventListener("click", () => openWindow("settings"));
   $("open-logs").addEventListener("click", () => openWindow("logs"));
   $("docs").addEventListener("click", openDocs);
+  $("copy-builder").addEventListener("click", copyBuilder);
   await listen("snapshot", (event) => render(event.payload));
   // A failed start, stop or restart, from here or from the tray; null when a new one begins.
   await listen("action-error", (event) => showActionError(event.payload));

@@ -79,7 +79,8 @@ async function save() {
   ["context", "ports", "cache", "image"].forEach((f) => fieldError(f, ""));
   $("saved").textContent = "";
   const image = $("image").value.trim();
-  const settings = { ports, cache: chosenCache(), image: image === "" ? null : image, context: chosenContext() };
+  const settings = { ports, cache: chosenCache(), image: image === "" ? null : image, context: chosenContext(),
+    use_builder: $("use-builder").checked };
   try {
     await invoke("save_settings", { settings });
     $("saved").textContent = "Saved.";
@@ -103,6 +104,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("default-image").textContent = view.default_image;
   $("image").placeholder = view.default_image;
   $("image").value = view.settings.image || "";
+  $("use-builder").checked = view.settings.use_builder;
   if (view.warning) { $("load-warning-text").textContent = view.warning; show($("load-warning"), true); }
   await loadContexts(view.settings.context);
   $("context-list").addEventListener("change", () => { document.querySelector("input[name=engine][value=pinned]").checked = true; });

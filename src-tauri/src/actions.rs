@@ -61,15 +61,13 @@ async fn perform<R: Runtime>(app: &AppHandle<R>, state: &AppState, action: Actio
         let _ = app.emit("start-progress", &event);
     };
     let request = || StartRequest::resolve(&StartFlags::default(), &state.settings());
+    let mut quit = state.shutdown();
     match action {
-        Action::Start => {
-            let mut quit = state.shutdown();
-            backend.start_until(&request()?, &report, quit.recv()).await.map(|_| ())
-        }
-        Action::Stop => backend.stop().await.map(|_| ()),
-        Action::Restart => {
-            let mut quit = state.shutdown();
-            backend.restart_until(&request()?, &report, quit.recv()).await.map(|_| ())
-        }
-    }
+        Action::Start => backend.start_until(&request()?, &report, quit.recv()).await?,
+        Action::Stop => return backend.stop().await.map(|_| ()),
+        Action::Restart => backend.restart_until(&request()?, &report, quit.recv()).await?,
+    };
+    // As `assemble backend start` does: the backend is also the buildx builder "assemble".
+    live::register_builder(state, &backend, state.settings().use_builder).await;
+    Ok(())
 }

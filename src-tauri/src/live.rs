@@ -1,7 +1,7 @@
 //! Live state: Docker events (through the core's keeper, which also repairs the sidecars after
 //! each burst) become snapshots, which go to every window as the `snapshot` event and to the
 //! tray. Bursts of events coalesce into one refresh. Everything here ends with Quit.
-use assemble_core::{keeper, watch::Signal, Snapshot};
+use assemble_core::{builder, keeper, watch::Signal, Backend, Snapshot, State};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::{notify, state::AppState};
@@ -23,7 +23,8 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>) {
             Signal::Changed => state.refresh_due.notify_one(),
             Signal::EngineLost { engine, error } => {
                 state.set_engine(None);
-                show_fresh(&keeper_app, state.unavailable(engine, &error));
+                let reading = state.begin_reading();
+                show_fresh(&keeper_app, reading, state.unavailable(engine, &error));
             }
         };
         let on_repair = |result: &assemble_core::Result<assemble_core::sidecars::Repairs>| match result {
@@ -52,21 +53,42 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>) {
     });
 }
 
+/// Registers the buildx builder for `backend` (idempotent; a builder that is not ours is left).
+pub async fn register_builder(state: &AppState, backend: &Backend, make_current: bool) {
+    let registration = builder::register(&backend.names().backend(), backend.engine().endpoint(), make_current).await;
+    state.set_builder(registration);
+}
+
 /// Reads the state now and shows it everywhere.
 pub async fn refresh<R: Runtime>(app: &AppHandle<R>) -> Snapshot {
     let state = app.state::<AppState>();
-    let snapshot = match state.backend().await {
-        Ok(backend) => backend.snapshot(&state.settings()).await,
-        Err(err) => state.unavailable(None, &err),
+    let reading = state.begin_reading();
+    let (snapshot, backend) = match state.backend().await {
+        Ok(backend) => (backend.snapshot(&state.settings()).await, Some(backend)),
+        Err(err) => (state.unavailable(None, &err), None),
     };
-    show_fresh(app, snapshot)
+    // Found running (started before the app, or by the CLI): say how buildx reaches it, aside,
+    // then read again to show it.
+    if let Some(backend) = backend.filter(|_| snapshot.state == State::Running) {
+        if state.claim_builder_registration() {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                let state = app.state::<AppState>();
+                register_builder(&state, &backend, false).await;
+                state.refresh_due.notify_one();
+            });
+        }
+    }
+    show_fresh(app, reading, snapshot)
 }
 
 /// Stores a fresh reading and shows it; a loss nobody asked for is also told as a notification
 /// while no window is open.
-fn show_fresh<R: Runtime>(app: &AppHandle<R>, snapshot: Snapshot) -> Snapshot {
+fn show_fresh<R: Runtime>(app: &AppHandle<R>, reading: u64, snapshot: Snapshot) -> Snapshot {
     let state = app.state::<AppState>();
-    let shown = state.store(snapshot);
+    let Some(shown) = state.store_reading(reading, snapshot) else {
+        return state.latest(); // a newer reading is shown already
+    };
     if let Some(notice) = state.loss(&shown) {
         if !state.quitting() && !notify::any_window_visible(app) {
             notify::show(app, &notice.title, &notice.body);

@@ -3,6 +3,7 @@
 use std::{sync::Mutex, time::Duration};
 
 use assemble_core::{
+    builder::BuilderRegistration,
     engine::{Engine, EngineView},
     notice::{LossWatch, Notice},
     settings, status, Backend, Error, Names, Settings, Shutdown, ShutdownTrigger, Snapshot, State,
@@ -27,8 +28,16 @@ pub struct AppState {
     /// The last start, stop or restart that failed, until the next one begins; a panel opened
     /// later shows it too.
     action_error: Mutex<Option<CommandError>>,
+    /// What the last registration of the buildx builder did, for the engine in use.
+    builder: Mutex<Option<BuilderRegistration>>,
     /// Tells a loss of the running backend that no operation of ours caused.
     losses: Mutex<LossWatch>,
+    /// Numbers the readings in the order they began, so that a slow one never replaces a newer one.
+    readings: std::sync::atomic::AtomicU64,
+    /// The number of the reading shown now.
+    shown_reading: Mutex<u64>,
+    /// A registration of the builder is under way (one at a time).
+    registering: std::sync::atomic::AtomicBool,
     /// Asks the live loop to read the state again (an operation ended, even by a panic).
     pub refresh_due: Notify,
     /// Tasks Quit waits for after the shutdown fired (the keeper, which ends between repairs).
@@ -56,6 +65,10 @@ impl AppState {
             shutdown: ShutdownTrigger::new(),
             action_error: Mutex::new(None),
             losses: Mutex::new(LossWatch::default()),
+            builder: Mutex::new(None),
+            readings: Default::default(),
+            shown_reading: Mutex::new(0),
+            registering: Default::default(),
             refresh_due: Notify::new(),
             background: Mutex::new(Vec::new()),
             logs_generation: Default::default(),
@@ -81,7 +94,12 @@ impl AppState {
         let before = backend.as_ref().map(|b| b.engine().endpoint().view());
         let after = engine.as_ref().map(|e| e.endpoint().view());
         *backend = engine.map(|e| Backend::new(e, self.names.clone()));
-        before.is_some() && after.is_some() && before != after
+        let changed = before.is_some() && after.is_some() && before != after;
+        if changed {
+            // Another engine, another backend: its builder is registered anew.
+            *lock(&self.builder) = None;
+        }
+        changed
     }
 
     /// Tells the followers (see [`AppState::follow_shown`]) that `snapshot` is now shown.
@@ -98,8 +116,30 @@ impl AppState {
         lock(&self.latest).clone()
     }
 
+    /// A number for a reading about to begin.
+    pub fn begin_reading(&self) -> u64 {
+        self.readings.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
+
+    /// Stores reading number `reading` unless a newer one is shown already (readings overlap: a
+    /// slow one that began before a start ended must not bring back what the start changed).
+    pub fn store_reading(&self, reading: u64, snapshot: Snapshot) -> Option<Snapshot> {
+        let mut shown = lock(&self.shown_reading);
+        if reading < *shown {
+            return None;
+        }
+        *shown = reading;
+        Some(self.store(snapshot))
+    }
+
+    /// Claims the one registration of the builder for the engine in use, when none was made.
+    pub fn claim_builder_registration(&self) -> bool {
+        lock(&self.builder).is_none() && !self.registering.swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Stores a fresh reading, shown through the lens of an operation under way.
     pub fn store(&self, snapshot: Snapshot) -> Snapshot {
+        let snapshot = snapshot.with_builder(lock(&self.builder).as_ref());
         let shown = match *self.operation.borrow() {
             Some(op) => snapshot.during(op),
             None => snapshot,
@@ -159,6 +199,16 @@ impl AppState {
     /// The notice for a snapshot just shown, if it shows a loss nobody asked for.
     pub fn loss(&self, shown: &Snapshot) -> Option<Notice> {
         lock(&self.losses).observe(shown)
+    }
+
+    /// What the last registration of the builder did; `None` before any.
+    pub fn builder(&self) -> Option<BuilderRegistration> {
+        lock(&self.builder).clone()
+    }
+
+    pub fn set_builder(&self, registration: BuilderRegistration) {
+        *lock(&self.builder) = Some(registration);
+        self.registering.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn action_error(&self) -> Option<CommandError> {
@@ -250,6 +300,18 @@ pub(crate) mod tests {
         }));
         assert!(panicked.is_err());
         assert!(state.begin(State::Stopping).is_ok(), "the panic released the operation");
+    }
+
+    #[test]
+    fn a_slow_reading_never_replaces_a_newer_one() {
+        let state = test_state();
+        let slow = state.begin_reading();
+        let fast = state.begin_reading();
+        let running = Snapshot::new(State::Running, state.names.backend(), None, None);
+        let stopped = Snapshot::new(State::Stopped, state.names.backend(), None, None);
+        assert!(state.store_reading(fast, running).is_some());
+        assert!(state.store_reading(slow, stopped).is_none(), "the older reading is dropped");
+        assert_eq!(state.latest().state, State::Running);
     }
 
     #[test]

@@ -184,7 +184,8 @@ pub async fn remove_containers_named(docker: &Docker, prefix: &str) {
     }
 }
 
-/// `(id, name)` of every container, running or not, whose name starts with `prefix`.
+/// `(id, name)` of every container, running or not, named `prefix` or `prefix-…` (any name after
+/// a `prefix` that ends in `-`).
 pub async fn containers_named(docker: &Docker, prefix: &str) -> Vec<(String, String)> {
     let filters = std::collections::HashMap::from([("name".to_string(), vec![prefix.to_string()])]);
     let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
@@ -193,7 +194,11 @@ pub async fn containers_named(docker: &Docker, prefix: &str) -> Vec<(String, Str
         .into_iter()
         .filter_map(|c| {
             let name = c.names?.into_iter().next()?.trim_start_matches('/').to_string();
-            name.starts_with(prefix).then(|| (c.id.unwrap_or_default(), name))
+            // `prefix` or `prefix-…`: never another user's whose name only starts the same (…-1 and …-12).
+            let ours = name == prefix
+                || name.starts_with(&format!("{prefix}-"))
+                || prefix.ends_with('-') && name.starts_with(prefix);
+            ours.then(|| (c.id.unwrap_or_default(), name))
         })
         .collect();
     found.sort_by(|a, b| a.1.cmp(&b.1));

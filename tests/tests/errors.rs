@@ -121,11 +121,7 @@ async fn an_interrupted_start_removes_what_it_created() {
     };
     // Cancelled in the middle: once the backend exists and start waits for BuildKit.
     let midway = tokio::sync::Notify::new();
-    let report = |event: assemble_core::StartEvent| {
-        if matches!(event, assemble_core::StartEvent::WaitingForBuildkit) {
-            midway.notify_one();
-        }
-    };
+    let report = notify_when_waiting_for_buildkit(&midway);
     let result = backend.start_until(&request, &report, midway.notified()).await;
     assert!(matches!(result, Err(assemble_core::Error::Cancelled)), "{result:?}");
     assert!(containers_named(&docker, &user.names.backend()).await.is_empty(), "an interrupted start left containers");
@@ -148,11 +144,7 @@ async fn an_interrupted_start_whose_cleanup_fails_says_what_is_left() {
         ready_timeout: std::time::Duration::from_secs(60),
     };
     let midway = tokio::sync::Notify::new();
-    let report = |event: assemble_core::StartEvent| {
-        if matches!(event, assemble_core::StartEvent::WaitingForBuildkit) {
-            midway.notify_one();
-        }
-    };
+    let report = notify_when_waiting_for_buildkit(&midway);
     // Named like the backend, so the test user's cleanup removes it too.
     let holder = format!("{}-volume-holder", user.names.backend());
     let cancel = async {
@@ -182,6 +174,15 @@ async fn an_interrupted_start_whose_cleanup_fails_says_what_is_left() {
         containers_named(&docker, &user.names.backend()).await.into_iter().map(|(_, name)| name).collect();
     assert_eq!(left_containers, vec![holder.clone()], "the backend itself was removed");
     assert!(volume_exists(&docker, &volume).await, "the held volume is left, as the error says");
+}
+
+/// A progress reporter that notifies `midway` once the backend exists and start waits for BuildKit.
+fn notify_when_waiting_for_buildkit(midway: &tokio::sync::Notify) -> impl Fn(assemble_core::StartEvent) + '_ {
+    move |event| {
+        if matches!(event, assemble_core::StartEvent::WaitingForBuildkit) {
+            midway.notify_one();
+        }
+    }
 }
 
 /// Run as `nobody`, who may not open the root-owned engine socket.

@@ -21,6 +21,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 APP = os.path.join(ROOT, "target", "debug", "assemble-backend")
 TEST_ENGINE = os.path.join(ROOT, "target", "debug", "assemble-test-engine")
 SCREENSHOTS = os.path.join(ROOT, "target", "ui-screenshots")
+BUILDX = os.path.join(ROOT, "target", "buildx", "docker-buildx")
 TEST_IMAGE = os.environ.get("ASSEMBLE_TEST_IMAGE", "assemble-buildkit:v0.25-debian")
 
 
@@ -29,8 +30,12 @@ def docker(*args, check=True):
 
 
 def container_names(prefix):
+    """Containers named `prefix`, or `prefix-…`; a prefix that ends in "-" takes any name after it.
+    Never another user's whose name only starts the same (ui-15 is not ui-150)."""
     out = docker("ps", "-a", "--filter", f"name={prefix}", "--format", "{{.Names}}").stdout
-    return sorted(n for n in out.split() if n.startswith(prefix))
+    if prefix.endswith("-"):
+        return sorted(n for n in out.split() if n.startswith(prefix))
+    return sorted(n for n in out.split() if n == prefix or n.startswith(prefix + "-"))
 
 
 def free_port():
@@ -73,6 +78,12 @@ class App:
         self.tray = tray
         self.backend = f"docker-assemble-backend-{user}"
         self.docker_config = docker_config
+
+    def buildx_builders(self):
+        """`docker buildx ls` on the app's docker config folder, by name."""
+        out = subprocess.run(["docker", "--config", self.docker_config, "buildx", "ls", "--format", "json"],
+                             check=True, capture_output=True, text=True, timeout=60).stdout
+        return {b["Name"]: b for b in (json.loads(line) for line in out.splitlines() if line.startswith("{"))}
 
     def docker_context(self, *args):
         """`docker context …` on the app's own docker config folder (its contexts, its current one)."""
@@ -125,7 +136,8 @@ class App:
     def running(self):
         """Makes sure the backend runs (the panel's Start when it does not), on the panel."""
         self.window("Assemble Backend")
-        self.wait(lambda: self.text("#state") not in ("Starting", "Stopping", "…"), 90, "an operation never ended")
+        self.wait(lambda: not self.text("#state").startswith(("Starting", "Stopping", "…")), 90,
+                  "an operation never ended")
         if not self.text("#state").startswith("Running"):
             self.wait(lambda: self.find("#start").is_enabled(), 30, f"Start is not offered: {self.text('#state')!r}")
             self.click("#start")
@@ -134,7 +146,8 @@ class App:
     def stopped(self):
         """Makes sure the backend and its sidecars are gone (the panel's Stop), on the panel."""
         self.window("Assemble Backend")
-        self.wait(lambda: self.text("#state") not in ("Starting", "Stopping", "…"), 90, "an operation never ended")
+        self.wait(lambda: not self.text("#state").startswith(("Starting", "Stopping", "…")), 90,
+                  "an operation never ended")
         if self.find("#stop").is_enabled():
             self.click("#stop")
         for name in container_names(self.backend):  # left by a test that removed the backend by hand
@@ -180,7 +193,10 @@ def app():
     tray = Tray()
     # A docker config folder of the test's own, so the test can switch docker's current context.
     docker_config = os.path.join(config, "docker")
-    os.makedirs(docker_config)
+    os.makedirs(os.path.join(docker_config, "cli-plugins"))
+    # The tests' real buildx (scripts/fetch-buildx.sh), so the app registers its builder there.
+    assert os.path.exists(BUILDX), f"{BUILDX} is missing: run scripts/fetch-buildx.sh"
+    os.symlink(BUILDX, os.path.join(docker_config, "cli-plugins", "docker-buildx"))
     # HOME too: the start-at-login entry goes to $HOME/.config/autostart.
     home = os.path.join(config, "home")
     os.makedirs(home)

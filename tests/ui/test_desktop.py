@@ -129,14 +129,19 @@ def own_app(request):
         bus.wait(10)
 
 
-def test_quit_during_a_start_rolls_it_back_before_the_app_exits(own_app):
-    process, tray, user = own_app
-    backend = f"docker-assemble-backend-{user}"
+def start_from_the_tray(tray):
+    """Clicks Start once the tray offers it."""
     deadline = time.time() + 30
     while not tray.item("Start")["enabled"]:
         assert time.time() < deadline, f"the tray never offered Start: {tray.menu()}"
         time.sleep(0.2)
     tray.click("Start")
+
+
+def test_quit_during_a_start_rolls_it_back_before_the_app_exits(own_app):
+    process, tray, user = own_app
+    backend = f"docker-assemble-backend-{user}"
+    start_from_the_tray(tray)
     # Quit once the backend container exists: the start is now waiting for BuildKit.
     deadline = time.time() + 30
     while backend not in container_names(backend):
@@ -155,11 +160,7 @@ def test_quit_during_a_start_rolls_it_back_before_the_app_exits(own_app):
 def test_a_backend_that_stops_while_no_window_is_open_is_a_notification(own_app):
     process, tray, user = own_app
     backend = f"docker-assemble-backend-{user}"
-    deadline = time.time() + 30
-    while not tray.item("Start")["enabled"]:
-        assert time.time() < deadline, f"the tray never offered Start: {tray.menu()}"
-        time.sleep(0.2)
-    tray.click("Start")
+    start_from_the_tray(tray)
     deadline = time.time() + 90
     while not tray.item("Backend:")["label"].startswith("Backend: Running"):
         assert time.time() < deadline, f"the tray never showed Running: {tray.menu()}"
@@ -175,3 +176,29 @@ def test_a_backend_that_stops_while_no_window_is_open_is_a_notification(own_app)
     assert notice["body"].startswith("The backend stopped on its own.") and "Start it again from the tray" in notice["body"]
     tray.click("Quit")
     assert process.wait(60) == 0
+
+
+def test_the_settings_can_make_assemble_dockers_current_builder_at_each_start(app):
+    app.stopped()
+    app.click("#open-settings")
+    app.window("Assemble Backend Settings")
+    assert not app.find("#use-builder").is_selected(), "off by default"
+    app.click("#use-builder")
+    app.click("#save")
+    app.wait(lambda: app.text("#saved") == "Saved.", 10)
+    try:
+        assert app.saved_settings()["use_builder"] is True
+        app.running()
+        app.wait(lambda: app.text("#builder") == "docker buildx build --builder assemble .", 20, app.text("#builder"))
+        assert app.buildx_builders()["assemble"]["Current"] is True, "the start made it docker's current builder"
+    finally:
+        app.window("Assemble Backend")
+        app.click("#open-settings")
+        app.window("Assemble Backend Settings")
+        if app.find("#use-builder").is_selected():
+            app.click("#use-builder")
+        app.click("#save")
+        app.wait(lambda: app.text("#saved") == "Saved.", 10)
+        # Back to buildx's own default builder, as other tests expect nothing current.
+        subprocess.run(["docker", "--config", app.docker_config, "buildx", "use", "default"],
+                       check=True, capture_output=True, timeout=60)

@@ -86,10 +86,33 @@ impl BuilderRegistration {
         }
     }
 
+    /// What the panel shows.
+    pub fn view(&self) -> BuilderView {
+        BuilderView {
+            name: BUILDER_NAME,
+            ours: self.is_ours(),
+            command: self.is_ours().then(|| format!("docker buildx build --builder {BUILDER_NAME} .")),
+            sentence: self.sentence(),
+        }
+    }
+
     /// The builder is ours and usable.
     pub fn is_ours(&self) -> bool {
         matches!(self, Self::Registered { .. } | Self::AlreadyRegistered { .. })
     }
+}
+
+/// The builder as the panel shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuilderView {
+    /// Its name.
+    pub name: &'static str,
+    /// It builds on this backend.
+    pub ours: bool,
+    /// The line to copy, when it is ours.
+    pub command: Option<String>,
+    /// What was done, or why it is not ours.
+    pub sentence: String,
 }
 
 /// The endpoint buildx is given for `backend` on `engine`; `None` when the engine was chosen by
@@ -174,12 +197,15 @@ pub async fn register(backend: &str, engine: &Endpoint, make_current: bool) -> B
         Plan::LeaveForeign(theirs) => return BuilderRegistration::Foreign { theirs, ours },
         Plan::Keep => false,
         Plan::Create => {
-            if let Err(reason) =
-                docker.run(&["buildx", "create", "--name", BUILDER_NAME, "--driver", "remote", &ours]).await
-            {
-                return BuilderRegistration::Failed { reason };
+            match docker.run(&["buildx", "create", "--name", BUILDER_NAME, "--driver", "remote", &ours]).await {
+                Ok(_) => true,
+                // Another start (the app and the CLI at once) may have made it meanwhile: look again.
+                Err(reason) => match docker.run(&["buildx", "ls", "--format", "json"]).await.map(|l| plan(&l, &ours)) {
+                    Ok(Plan::Keep) => false,
+                    Ok(Plan::LeaveForeign(theirs)) => return BuilderRegistration::Foreign { theirs, ours },
+                    Ok(Plan::Create) | Err(_) => return BuilderRegistration::Failed { reason },
+                },
             }
-            true
         }
     };
     if make_current {

@@ -78,6 +78,8 @@ pub struct Snapshot {
     pub state: State,
     /// The state as the user reads it ("Docker unavailable").
     pub state_label: &'static str,
+    /// The buildx builder, while the backend runs and once the app registered it.
+    pub builder: Option<crate::builder::BuilderView>,
     /// How the running backend was granted its powers, as the panel names it.
     pub security_label: Option<&'static str>,
     /// "1 of 2 port(s) proxied" while it runs.
@@ -120,6 +122,7 @@ impl Snapshot {
             state,
             state_label: state.label(),
             security_label: info.as_ref().map(|i| i.security.description()),
+            builder: None,
             ports_line,
             message,
             name,
@@ -139,6 +142,12 @@ impl Snapshot {
     pub fn on_engine(mut self, engine: Option<EngineView>) -> Self {
         self.engine_line = engine_line(engine.as_ref());
         self.engine = engine;
+        self
+    }
+
+    /// The snapshot with what was done about the buildx builder; shown only while it runs.
+    pub fn with_builder(mut self, registration: Option<&crate::builder::BuilderRegistration>) -> Self {
+        self.builder = registration.filter(|_| self.state == State::Running).map(|r| r.view());
         self
     }
 

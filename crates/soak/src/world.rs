@@ -83,6 +83,8 @@ impl World {
             .env("ASSEMBLE_BACKEND_USER", self.names.user())
             .env("ASSEMBLE_BACKEND_IMAGE", &self.image)
             .env("ASSEMBLE_CONFIG_DIR", &self.config_dir)
+            // Its own docker config folder: nothing of the soak's lands in the machine's ~/.docker.
+            .env("DOCKER_CONFIG", self.config_dir.join("docker"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
