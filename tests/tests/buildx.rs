@@ -84,6 +84,44 @@ async fn start_registers_the_builder_and_buildx_builds_and_pushes_through_the_si
     assert!(!failed.ok(), "a failing RUN must fail the build: {failed:#?}");
     assert!(failed.stderr.contains("failing on purpose"), "the step's output is shown: {}", failed.stderr);
 
+    // Our history agrees with buildx's on every build: refs, status, total and cached steps.
+    let ours = user.run(&["backend", "builds", "--format", "json"]).expect_ok();
+    let theirs = user.docker(&["buildx", "history", "ls", "--builder", "assemble", "--format", "json"]).expect_ok();
+    let key = |line: &str| {
+        let build: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let reference = build["ref"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string();
+        (reference, build["status"].to_string(), build["total_steps"].as_i64(), build["cached_steps"].as_i64())
+    };
+    let mut ours_keys: Vec<_> = ours.stdout.lines().map(key).collect();
+    let mut theirs_keys: Vec<_> = theirs.stdout.lines().filter(|l| l.starts_with('{')).map(key).collect();
+    ours_keys.sort();
+    theirs_keys.sort();
+    assert_eq!(ours_keys.len(), 4, "two pushes, a load and a failure: {}", ours.stdout);
+    assert_eq!(ours_keys, theirs_keys, "ours:\n{}\nbuildx's:\n{}", ours.stdout, theirs.stdout);
+    let newest: serde_json::Value = serde_json::from_str(ours.stdout.lines().next().unwrap_or_default()).expect("json");
+    assert_eq!(newest["status"], "Error", "newest first, and the failure is the newest");
+    assert!(newest["error"].as_str().is_some_and(|e| e.contains("exit code: 3")), "{newest}");
+    // Its steps and output as --progress plain shows them, the failing step's output again at the end.
+    let failed_ref = newest["ref"].as_str().expect("a ref");
+    let logs = user.run(&["backend", "builds", "logs", failed_ref]).expect_ok().stdout;
+    assert!(logs.starts_with("#1 "), "{logs}");
+    assert!(logs.contains("failing on purpose") && logs.contains(" ERROR: process "), "{logs}");
+    assert!(logs.trim_end().ends_with("exit code: 3"), "the error comes last: {logs}");
+    let buildx_ref = format!("assemble/assemble0/{failed_ref}");
+    assert_eq!(
+        user.run(&["backend", "builds", "logs", &buildx_ref]).expect_ok().stdout,
+        logs,
+        "buildx's refs work too"
+    );
+    let unknown = user.run(&["backend", "builds", "logs", "nosuchbuild"]);
+    assert_eq!(unknown.code, Some(1), "{unknown:#?}");
+    assert_eq!(
+        unknown.stderr.trim(),
+        "Error: there is no build \"nosuchbuild\" on the backend; `assemble backend builds` lists them"
+    );
+    let table = user.run(&["backend", "builds"]).expect_ok().stdout;
+    assert!(table.starts_with("REF ") && table.contains("Error") && table.contains(&image), "{table}");
+
     // A second start finds it registered; stop keeps it (buildx shows it inactive).
     let second = user.run(&["backend", "start", "--allow-host-port", &port]).expect_ok();
     assert!(second.stdout.contains("The buildx builder \"assemble\" builds here"), "{second:#?}");
@@ -114,5 +152,29 @@ async fn use_makes_it_the_current_builder_and_someone_elses_builder_is_left_alon
     assert!(again.stdout.contains("It is docker's current builder now."), "{again:#?}");
     let builder = listed_builder(&user).expect("registered now");
     assert_eq!(builder["Current"], true);
+    user.run(&["backend", "stop"]).expect_ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_and_cache_survive_a_restart_on_a_named_volume() {
+    require_buildx();
+    let user = TestUser::new("buildx-keep");
+    let volume = format!("{}-cache", user.user());
+    user.own_volume(&volume);
+    user.run(&["backend", "start", "--allow-host-port", "0", "--cache-volume", &volume]).expect_ok();
+    let dir = user.config_dir().join("context");
+    build_context(&user, &dir, false);
+    let first = buildx_build(&user, &[], &dir);
+    assert!(first.ok(), "{first:#?}");
+    let before = user.run(&["backend", "builds", "--format", "json"]).expect_ok().stdout;
+    assert_eq!(before.lines().count(), 1, "{before}");
+
+    user.run(&["backend", "stop"]).expect_ok();
+    user.run(&["backend", "start", "--allow-host-port", "0", "--cache-volume", &volume]).expect_ok();
+    let after = user.run(&["backend", "builds", "--format", "json"]).expect_ok().stdout;
+    assert_eq!(after, before, "the history is kept in the volume");
+    let again = buildx_build(&user, &[], &dir);
+    assert!(again.ok(), "{again:#?}");
+    assert!(again.stderr.contains("CACHED"), "the cache is kept in the volume: {}", again.stderr);
     user.run(&["backend", "stop"]).expect_ok();
 }

@@ -71,6 +71,8 @@ pub enum BackendCommand {
     Info(FormatArgs),
     /// Show the backend's logs
     Logs(LogsArgs),
+    /// List the builds BuildKit remembers (any client's), newest first; `builds logs REF` shows one
+    Builds(BuildsArgs),
     /// Inspect or clean the build cache
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -94,6 +96,25 @@ pub struct StartArgs {
     /// Seconds to wait for BuildKit to answer
     #[arg(long = "ready-timeout", value_name = "SECONDS", default_value_t = assemble_core::request::DEFAULT_READY_TIMEOUT.as_secs())]
     pub ready_timeout: u64,
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BuildsArgs {
+    #[command(subcommand)]
+    pub command: Option<BuildsCommand>,
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuildsCommand {
+    /// A build's steps and their output, as `--progress plain` shows them, with the error at the end
+    Logs {
+        /// The build's ref (as `builds` lists it; buildx's `builder/node/ref` works too)
+        #[arg(value_name = "REF")]
+        reference: String,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -9,7 +9,9 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use args::{BackendCommand, CacheCommand, Cli, Command, EngineArgs, Format, LogsArgs, StartArgs};
+use args::{
+    BackendCommand, BuildsArgs, BuildsCommand, CacheCommand, Cli, Command, EngineArgs, Format, LogsArgs, StartArgs,
+};
 use assemble_core::{
     engine::{self, Engine, EngineChoice, EngineView, Environment},
     plugin, settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, Settings, StartFlags, StartOutcome,
@@ -89,6 +91,12 @@ async fn backend(engine_args: &EngineArgs, command: BackendCommand) -> Result<()
         BackendCommand::Info(format) => info(&backend, format.format).await,
         BackendCommand::Logs(_) => logs(&backend, &log_options.expect("parsed above")).await,
         BackendCommand::Cache(CacheCommand::Usage(format)) => cache_usage(&backend, format.format).await,
+        BackendCommand::Builds(BuildsArgs { command: None, format }) => builds(&backend, format.format).await,
+        BackendCommand::Builds(BuildsArgs { command: Some(BuildsCommand::Logs { reference }), .. }) => {
+            let (build, steps) = backend.build_with_steps(&reference).await?;
+            print!("{}", render::build_logs(&build, &steps));
+            Ok(())
+        }
         BackendCommand::Cache(CacheCommand::Purge) => {
             print!("{}", render::purge(&backend.cache_purge().await?));
             Ok(())
@@ -237,6 +245,23 @@ async fn logs(backend: &Backend, options: &LogOptions) -> Result<(), Error> {
         Ok(())
     });
     copy.await.map_err(|e| Error::Io { action: "copying the logs".into(), source: std::io::Error::other(e) })?
+}
+
+async fn builds(backend: &Backend, format: Format) -> Result<(), Error> {
+    let builds = backend.builds().await?;
+    match format {
+        Format::Text => {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            print!("{}", render::builds(&builds, now));
+        }
+        // One object per line, as `docker buildx history ls --format json`.
+        Format::Json => {
+            for build in &builds {
+                println!("{}", serde_json::to_string(build).unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn cache_usage(backend: &Backend, format: Format) -> Result<(), Error> {

@@ -3,6 +3,7 @@ use std::fmt::Write;
 
 use assemble_core::{
     engine::EngineView,
+    history::{Build, Step},
     units::{ago, human_size},
     BackendInfo, CacheRecord, CacheTotals,
 };
@@ -91,4 +92,89 @@ pub fn cache_usage(records: &[CacheRecord], now: i64) -> String {
 pub fn purge(removed: &[CacheRecord]) -> String {
     let freed: i64 = removed.iter().map(|r| r.size).sum();
     format!("Deleted {} build cache entries\nTotal reclaimed space: {}\n", removed.len(), human_size(freed))
+}
+
+/// The builds as a table, newest first, like `docker buildx history ls`.
+pub fn builds(builds: &[Build], now: i64) -> String {
+    if builds.is_empty() {
+        return "No builds yet: build with `docker buildx build --builder assemble .`\n".to_string();
+    }
+    let rows: Vec<[String; 7]> = builds
+        .iter()
+        .map(|b| {
+            [
+                b.reference.clone(),
+                b.name.clone(),
+                b.status.as_str().to_string(),
+                ago(b.created_seconds as i64, now),
+                b.duration_seconds().map_or_else(|| "-".to_string(), duration),
+                format!("{}/{} ({} cached)", b.completed_steps, b.total_steps, b.cached_steps),
+                b.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["REF", "NAME", "STATUS", "CREATED", "DURATION", "STEPS", "ERROR"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        let _ = writeln!(out, "{}", cells.join("   ").trim_end());
+    }
+    out
+}
+
+/// "0.8s", "12s", "3m5s".
+fn duration(seconds: f64) -> String {
+    if seconds < 10.0 {
+        format!("{seconds:.1}s")
+    } else if seconds < 60.0 {
+        format!("{seconds:.0}s")
+    } else {
+        format!("{}m{}s", (seconds / 60.0).floor(), (seconds % 60.0).round())
+    }
+}
+
+/// A build's steps as buildx's `--progress plain` prints them, then its error and the failing
+/// step's output.
+pub fn build_logs(build: &Build, steps: &[Step]) -> String {
+    let mut out = String::new();
+    for step in steps {
+        let n = step.number;
+        let _ = writeln!(out, "#{n} {}", step.name);
+        for status in &step.statuses {
+            let _ = writeln!(out, "#{n} {status}");
+        }
+        for (offset, line) in &step.logs {
+            let _ = writeln!(out, "#{n} {offset:.3} {line}");
+        }
+        match (&step.error, step.cached, step.duration()) {
+            (Some(error), _, _) => {
+                let _ = writeln!(out, "#{n} ERROR: {error}");
+            }
+            (None, true, _) => {
+                let _ = writeln!(out, "#{n} CACHED");
+            }
+            (None, false, Some(seconds)) => {
+                let _ = writeln!(out, "#{n} DONE {seconds:.1}s");
+            }
+            (None, false, None) => {}
+        }
+        let _ = writeln!(out);
+    }
+    if let Some(error) = &build.error {
+        for step in steps.iter().filter(|s| s.error.is_some()) {
+            let _ = writeln!(out, "------\n > {}:", step.name);
+            for (offset, line) in &step.logs {
+                let _ = writeln!(out, "{offset:.3} {line}");
+            }
+            let _ = writeln!(out, "------");
+        }
+        let _ = writeln!(out, "ERROR: {error}");
+    }
+    out
 }

@@ -143,6 +143,11 @@ impl BuildkitClient {
         Ok(Self { control: ControlClient::new(channel).max_decoding_message_size(64 * 1024 * 1024) })
     }
 
+    /// The control API, for calls made in other modules (one module per concern).
+    pub(crate) fn control(&self) -> ControlClient<Channel> {
+        self.control.clone()
+    }
+
     /// The daemon's workers; BuildKit is ready once it lists one.
     pub async fn workers(&self) -> Result<Vec<Worker>> {
         let response = self
@@ -200,7 +205,7 @@ impl BuildkitClient {
 
 /// BuildKit's answer kept as it is: its gRPC code, its message, and whether the call broke in
 /// transit (tonic then carries the connection's error as the status's source).
-fn status_error(call: &'static str) -> impl Fn(tonic::Status) -> Error {
+pub(crate) fn status_error(call: &'static str) -> impl Fn(tonic::Status) -> Error {
     move |status| Error::BuildkitStatus {
         call,
         code: status.code(),

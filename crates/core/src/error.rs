@@ -223,6 +223,10 @@ pub enum Error {
     #[error("HOME is not set, so the Docker CLI plugin folder is unknown; set HOME or DOCKER_CONFIG")]
     HomeUnset,
 
+    /// A build ref BuildKit does not know.
+    #[error("there is no build {0:?} on the backend; `assemble backend builds` lists them")]
+    UnknownBuild(String),
+
     /// A size that does not parse.
     #[error("{0:?} is not a size; give a number and a unit, such as 20GB or 500MiB")]
     InvalidSize(String),

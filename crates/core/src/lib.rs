@@ -8,6 +8,7 @@ pub mod cache;
 pub mod engine;
 pub mod error;
 mod failure;
+pub mod history;
 pub mod image;
 pub mod info;
 pub mod keeper;
