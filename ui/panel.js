@@ -25,6 +25,7 @@ function render(snapshot) {
   $("image").textContent = info ? info.image_digest : "—";
   $("buildkit-version").textContent = info && info.buildkit_version ? info.buildkit_version : "—";
   $("cache-volume").textContent = info ? (info.cache_volume || "none (the cache is lost on stop)") : "—";
+  $("cache-limit").textContent = info ? info.cache_limit_text : "—";
   $("security").textContent = snapshot.security_label || "—";
   renderBuilder(snapshot.builder);
   renderUptime();

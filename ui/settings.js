@@ -15,6 +15,7 @@ function fieldError(field, text) {
   $(field + "-error").textContent = text || "";
   if (field === "ports") $("port-input").classList.toggle("invalid", Boolean(text));
   if (field === "image") $("image").classList.toggle("invalid", Boolean(text));
+  if (field === "cache_limit") $("cache-limit").classList.toggle("invalid", Boolean(text));
 }
 
 // The engine picker: docker's contexts, and what "follow" means right now.
@@ -76,11 +77,11 @@ function updateNoneWarning() {
 }
 
 async function save() {
-  ["context", "ports", "cache", "image"].forEach((f) => fieldError(f, ""));
+  ["context", "ports", "cache", "cache_limit", "image"].forEach((f) => fieldError(f, ""));
   $("saved").textContent = "";
   const image = $("image").value.trim();
   const settings = { ports, cache: chosenCache(), image: image === "" ? null : image, context: chosenContext(),
-    use_builder: $("use-builder").checked };
+    use_builder: $("use-builder").checked, cache_limit: $("cache-limit").value.trim() || null };
   try {
     await invoke("save_settings", { settings });
     $("saved").textContent = "Saved.";
@@ -105,6 +106,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("image").placeholder = view.default_image;
   $("image").value = view.settings.image || "";
   $("use-builder").checked = view.settings.use_builder;
+  $("cache-limit").value = view.settings.cache_limit || "";
   if (view.warning) { $("load-warning-text").textContent = view.warning; show($("load-warning"), true); }
   await loadContexts(view.settings.context);
   $("context-list").addEventListener("change", () => { document.querySelector("input[name=engine][value=pinned]").checked = true; });

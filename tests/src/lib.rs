@@ -103,7 +103,7 @@ impl TestUser {
     /// as its CLI plugin when it was fetched (scripts/fetch-buildx.sh): the product registers
     /// builders there, never in the developer's `~/.docker`.
     pub fn docker_config(&self) -> PathBuf {
-        let dir = self.config_dir().join("docker");
+        let dir = docker_config_path(self.user());
         let plugins = dir.join("cli-plugins");
         if let Err(err) = std::fs::create_dir_all(&plugins) {
             panic!("cannot make {}: {err}", plugins.display());
@@ -148,6 +148,7 @@ impl TestUser {
 impl Drop for TestUser {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(self.config_dir());
+        let _ = std::fs::remove_dir_all(docker_config_path(self.user()));
         let prefix = self.names.backend();
         let volumes = self.volumes.lock().map(|v| v.clone()).unwrap_or_default();
         let engines = self.engines.lock().map(|e| e.clone()).unwrap_or_default();
@@ -210,6 +211,12 @@ pub async fn volume_exists(docker: &Docker, name: &str) -> bool {
 }
 
 /// The `assemble` binary of this build (`cargo build --bins` makes it).
+/// A test user's docker config folder: beside its settings folder, not in it, because tests count
+/// what the product writes there.
+fn docker_config_path(user: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("assemble-e2e-docker-{user}"))
+}
+
 /// The real buildx the tests use (scripts/fetch-buildx.sh puts it there).
 pub fn buildx_plugin() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("buildx").join("docker-buildx")

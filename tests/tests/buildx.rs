@@ -178,3 +178,27 @@ async fn history_and_cache_survive_a_restart_on_a_named_volume() {
     assert!(again.stderr.contains("CACHED"), "the cache is kept in the volume: {}", again.stderr);
     user.run(&["backend", "stop"]).expect_ok();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cache_limit_is_buildkits_gc_policy_and_bad_sizes_are_refused_first() {
+    require_buildx();
+    let docker = assemble_e2e::docker().await;
+    let user = TestUser::new("buildx-limit");
+    for (bad, said) in [
+        ("lots", "Error: \"lots\" is not a size; give a number and a unit, such as 20GB or 500MiB"),
+        ("10MB", "Error: a cache limit of 10MB is too small to build with; give at least 64MiB, such as 20GB"),
+    ] {
+        let refused = user.run(&["backend", "start", "--allow-host-port", "0", "--cache-limit", bad]);
+        assert_eq!((refused.code, refused.stderr.trim()), (Some(1), said), "{refused:#?}");
+    }
+    assert!(assemble_e2e::containers_named(&docker, &user.names.backend()).await.is_empty(), "nothing was created");
+
+    user.run(&["backend", "start", "--allow-host-port", "0", "--cache-limit", "2GiB"]).expect_ok();
+    let inspect = user.docker(&["buildx", "inspect", "--bootstrap", "assemble"]).expect_ok().stdout;
+    assert!(inspect.contains("Max Used Space: 2GiB"), "BuildKit's GC policy has the limit:\n{inspect}");
+    let info = user.run(&["backend", "info"]).expect_ok().stdout;
+    assert!(info.contains("Cache limit: 2.147GB"), "{info}");
+    let other = user.run(&["backend", "start", "--allow-host-port", "0", "--cache-limit", "4GiB"]).expect_ok();
+    assert!(other.stderr.contains("cache limit: running 2.147GB, asked 4.295GB"), "{other:#?}");
+    user.run(&["backend", "stop"]).expect_ok();
+}

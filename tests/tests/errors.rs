@@ -118,6 +118,7 @@ async fn an_interrupted_start_removes_what_it_created() {
         cache: assemble_core::CacheSetting::Anonymous,
         image: test_image(),
         ready_timeout: std::time::Duration::from_secs(60),
+        cache_limit: None,
     };
     // Cancelled in the middle: once the backend exists and start waits for BuildKit.
     let midway = tokio::sync::Notify::new();
@@ -142,6 +143,7 @@ async fn an_interrupted_start_whose_cleanup_fails_says_what_is_left() {
         cache: assemble_core::CacheSetting::Named(volume.clone()),
         image: test_image(),
         ready_timeout: std::time::Duration::from_secs(60),
+        cache_limit: None,
     };
     let midway = tokio::sync::Notify::new();
     let report = notify_when_waiting_for_buildkit(&midway);

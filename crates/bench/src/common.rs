@@ -132,6 +132,7 @@ pub fn with_backend<T>(
         cache: assemble_core::CacheSetting::Anonymous,
         image: image.to_string(),
         ready_timeout: assemble_core::start::DEFAULT_READY_TIMEOUT,
+        cache_limit: None,
     };
     let result = runtime
         .block_on(backend.start(&request, &assemble_core::progress::silent))

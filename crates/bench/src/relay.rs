@@ -95,6 +95,7 @@ async fn setup(
         cache: CacheSetting::Anonymous,
         image: options.image.clone(),
         ready_timeout: assemble_core::start::DEFAULT_READY_TIMEOUT,
+        cache_limit: None,
     };
     backend.start(&request, &assemble_core::progress::silent).await.map_err(|e| e.to_string())?;
     let running = backend.running().await.map_err(|e| e.to_string())?;

@@ -180,6 +180,7 @@ fn docker_run_args(image: &str) -> Result<Vec<String>, String> {
         image: image.to_string(),
         version: labels::OUR_VERSION.to_string(),
         security: SecurityMode::Capabilities,
+        cache_limit: None,
     };
     let body = spec::backend(&Names::for_user("bench"), &config);
     let host = body.host_config.ok_or("the backend spec has no host config")?;

@@ -90,6 +90,9 @@ pub struct StartArgs {
     /// BuildKit image to run (default: $ASSEMBLE_BACKEND_IMAGE, else the pinned moby/buildkit)
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,
+    /// The most the build cache may use (`20GB`, `500MiB`): BuildKit's GC keeps it below
+    #[arg(long = "cache-limit", value_name = "SIZE")]
+    pub cache_limit: Option<String>,
     /// Also make the buildx builder "assemble" docker's current builder (`docker buildx use`)
     #[arg(long = "use")]
     pub use_builder: bool,

@@ -125,6 +125,7 @@ fn start_request(args: &StartArgs, settings: &Settings) -> Result<StartRequest, 
         cache_volume: args.cache_volume.clone(),
         image: args.image.clone(),
         ready_timeout: Some(Duration::from_secs(args.ready_timeout)),
+        cache_limit: args.cache_limit.clone(),
     };
     StartRequest::resolve(&flags, settings)
 }

@@ -36,6 +36,10 @@ pub fn info(info: &BackendInfo) -> String {
             let _ = writeln!(out, "    - {key}: {value}");
         }
     }
+    // Only when set, so that the default output keeps the original page's shape.
+    if info.cache_limit.is_some() {
+        let _ = writeln!(out, "\nCache limit: {}", info.cache_limit_text);
+    }
     let _ = writeln!(
         out,
         "\nBuild cache contains {} entries, total size {} ({} currently in use)",

@@ -383,6 +383,7 @@ mod tests {
                 image: "moby/buildkit:v0.25.1".into(),
                 version: "0.1.0".into(),
                 security: SecurityMode::Capabilities,
+                cache_limit: None,
             }
         );
     }

@@ -227,6 +227,10 @@ pub enum Error {
     #[error("there is no build {0:?} on the backend; `assemble backend builds` lists them")]
     UnknownBuild(String),
 
+    /// A cache limit too small to build with.
+    #[error("a cache limit of {0} is too small to build with; give at least 64MiB, such as 20GB")]
+    CacheLimitTooSmall(String),
+
     /// A size that does not parse.
     #[error("{0:?} is not a size; give a number and a unit, such as 20GB or 500MiB")]
     InvalidSize(String),
@@ -453,6 +457,7 @@ impl Error {
             Error::InvalidVolumeName(_) => Some("cache"),
             Error::EmptyImage => Some("image"),
             Error::InvalidContextName(_) => Some("context"),
+            Error::InvalidSize(_) | Error::CacheLimitTooSmall(_) => Some("cache_limit"),
             _ => None,
         }
     }

@@ -32,6 +32,10 @@ pub struct BackendInfo {
     pub ports: PortSet,
     /// The named cache volume; `None` for an anonymous one, lost on stop.
     pub cache_volume: Option<String>,
+    /// The most its build cache may use (BuildKit's GC policy); `None`: BuildKit's default.
+    pub cache_limit: Option<u64>,
+    /// The limit as people read it (`20GB`), or "BuildKit's default".
+    pub cache_limit_text: String,
     /// How it was granted its powers.
     pub security: SecurityMode,
     /// The version of Assemble Backend that created it.
@@ -77,6 +81,11 @@ impl Backend {
             image_digest: digest,
             ports: container.config.ports,
             cache_volume: container.config.cache_volume,
+            cache_limit: container.config.cache_limit,
+            cache_limit_text: container
+                .config
+                .cache_limit
+                .map_or_else(|| "BuildKit's default".to_string(), crate::units::human_size_u64),
             security: container.config.security,
             version: container.config.version,
             sidecars: sidecars?,

@@ -22,6 +22,9 @@ pub const IMAGE: &str = "com.docker.assemble.backend.image";
 pub const VERSION: &str = "com.docker.assemble.backend.version";
 /// On the backend: its [`SecurityMode`].
 pub const SECURITY: &str = "com.docker.assemble.backend.security";
+/// On the backend: its cache limit in bytes (BuildKit's GC keeps its cache below it); absent:
+/// BuildKit's own default policy.
+pub const CACHE_LIMIT: &str = "com.docker.assemble.backend.cache-limit";
 /// On a sidecar: the ID of the backend container it was made for.
 pub const BACKEND: &str = "com.docker.assemble.backend.backend";
 
@@ -94,6 +97,8 @@ pub struct BackendLabels {
     pub version: String,
     /// How it was granted its powers.
     pub security: SecurityMode,
+    /// The most bytes BuildKit's cache may use; `None`: BuildKit's default policy.
+    pub cache_limit: Option<u64>,
 }
 
 /// The labels on everything we create: owner, role and our version.
@@ -112,6 +117,9 @@ pub fn for_backend(names: &Names, config: &BackendLabels) -> HashMap<String, Str
     labels.insert(CACHE_VOLUME.into(), config.cache_volume.clone().unwrap_or_default());
     labels.insert(IMAGE.into(), config.image.clone());
     labels.insert(SECURITY.into(), config.security.as_str().into());
+    if let Some(limit) = config.cache_limit {
+        labels.insert(CACHE_LIMIT.into(), limit.to_string());
+    }
     labels
 }
 
@@ -141,6 +149,7 @@ pub fn read_backend(labels: &HashMap<String, String>) -> Option<BackendLabels> {
             Some("capabilities") => SecurityMode::Capabilities,
             _ => SecurityMode::Privileged,
         },
+        cache_limit: labels.get(CACHE_LIMIT).and_then(|l| l.parse().ok()),
     })
 }
 
@@ -162,6 +171,7 @@ mod tests {
             image: "moby/buildkit:v0.25.1".into(),
             version: OUR_VERSION.into(),
             security: SecurityMode::Capabilities,
+            cache_limit: Some(2 * 1024 * 1024 * 1024),
         };
         let labels = for_backend(&names, &config);
         assert!(is_ours(Some(&labels), &names, Role::Backend));
@@ -180,6 +190,7 @@ mod tests {
             image: "img".into(),
             version: OUR_VERSION.into(),
             security: SecurityMode::Privileged,
+            cache_limit: None,
         };
         assert_eq!(read_backend(&for_backend(&names, &config)), Some(config));
     }

@@ -49,6 +49,8 @@ pub struct Settings {
     pub context: Option<String>,
     /// Each start also makes the buildx builder `assemble` docker's current one (as `--use`).
     pub use_builder: bool,
+    /// The most the build cache may use, as typed (`20GB`, `500MiB`); `None`: BuildKit's default.
+    pub cache_limit: Option<String>,
 }
 
 impl Default for Settings {
@@ -59,6 +61,7 @@ impl Default for Settings {
             image: None,
             context: None,
             use_builder: false,
+            cache_limit: None,
         }
     }
 }
@@ -67,6 +70,7 @@ impl Settings {
     /// Checks every field by the same rules as the CLI flags.
     pub fn validate(&self) -> Result<()> {
         self.port_set()?;
+        self.cache_limit_bytes()?;
         check_cache(&self.cache)?;
         if let Some(image) = &self.image {
             check_image(image)?;
@@ -86,6 +90,11 @@ impl Settings {
         crate::engine::EngineChoice { pinned_context: self.context.clone(), ..Default::default() }
     }
 
+    /// The cache limit in bytes, checked.
+    pub fn cache_limit_bytes(&self) -> Result<Option<u64>> {
+        self.cache_limit.as_deref().filter(|l| !l.trim().is_empty()).map(parse_cache_limit).transpose()
+    }
+
     /// The ports as a set; `0` has no place in a list of ports.
     pub fn port_set(&self) -> Result<PortSet> {
         if self.ports.contains(&0) {
@@ -101,8 +110,22 @@ impl Settings {
             ports: PortSet::from_ports(self.ports.iter().copied()),
             cache_volume: wanted_volume(&self.cache, names, default_volume_exists),
             image: effective_image(None, self),
+            cache_limit: self.cache_limit_bytes().ok().flatten(),
         }
     }
+}
+
+/// The least cache limit we take: below it BuildKit would collect what one build needs.
+pub const MIN_CACHE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// A typed cache limit, in bytes: a size (see [`crate::units::parse_size`]) of at least
+/// [`MIN_CACHE_LIMIT`].
+pub fn parse_cache_limit(typed: &str) -> Result<u64> {
+    let bytes = crate::units::parse_size(typed)?;
+    if bytes < MIN_CACHE_LIMIT {
+        return Err(Error::CacheLimitTooSmall(typed.trim().to_string()));
+    }
+    Ok(bytes)
 }
 
 /// Adds the port(s) typed by the user to a list, by the CLI's rules.
@@ -126,6 +149,8 @@ pub struct StartFlags {
     pub image: Option<String>,
     /// `--ready-timeout`; `None` is [`DEFAULT_READY_TIMEOUT`].
     pub ready_timeout: Option<Duration>,
+    /// `--cache-limit`, unparsed.
+    pub cache_limit: Option<String>,
 }
 
 /// What the user asked for, flags and settings resolved and checked.
@@ -139,6 +164,8 @@ pub struct StartRequest {
     pub image: String,
     /// How long BuildKit may take to answer.
     pub ready_timeout: Duration,
+    /// The most bytes the build cache may use; `None`: BuildKit's default policy.
+    pub cache_limit: Option<u64>,
 }
 
 impl StartRequest {
@@ -154,7 +181,17 @@ impl StartRequest {
             None => settings.cache.clone(),
         };
         let image = effective_image(flags.image.as_deref(), settings);
-        let request = Self { ports, cache, image, ready_timeout: flags.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT) };
+        let cache_limit = match &flags.cache_limit {
+            Some(typed) => Some(parse_cache_limit(typed)?),
+            None => settings.cache_limit_bytes()?,
+        };
+        let request = Self {
+            ports,
+            cache,
+            image,
+            ready_timeout: flags.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
+            cache_limit,
+        };
         request.validate()?;
         Ok(request)
     }
@@ -171,6 +208,7 @@ impl StartRequest {
             ports: self.ports.clone(),
             cache_volume: wanted_volume(&self.cache, names, default_volume_exists),
             image: self.image.clone(),
+            cache_limit: self.cache_limit,
         }
     }
 }
@@ -220,6 +258,8 @@ pub struct Wanted {
     pub cache_volume: Option<String>,
     /// The image reference.
     pub image: String,
+    /// The cache limit in bytes; `None`: BuildKit's default.
+    pub cache_limit: Option<u64>,
 }
 
 /// What in the backend's configuration can differ from a wish.
@@ -232,6 +272,8 @@ pub enum Field {
     CacheVolume,
     /// The BuildKit image.
     Image,
+    /// The cache limit.
+    CacheLimit,
 }
 
 impl Field {
@@ -240,6 +282,7 @@ impl Field {
             Field::Ports => "host ports",
             Field::CacheVolume => "cache volume",
             Field::Image => "image",
+            Field::CacheLimit => "cache limit",
         }
     }
 }
@@ -268,7 +311,8 @@ impl fmt::Display for Difference {
     }
 }
 
-/// Everything in which `running` differs from `wanted`, in a fixed order: ports, cache, image.
+/// Everything in which `running` differs from `wanted`, in a fixed order: ports, cache volume,
+/// cache limit, image.
 pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> {
     let volume = |v: &Option<String>| v.clone().unwrap_or_else(|| "none (lost on stop)".into());
     let mut differences = Vec::new();
@@ -284,6 +328,14 @@ pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> 
             field: Field::CacheVolume,
             running: volume(&running.cache_volume),
             wanted: volume(&wanted.cache_volume),
+        });
+    }
+    if wanted.cache_limit != running.cache_limit {
+        let limit = |l: Option<u64>| l.map_or_else(|| "BuildKit's default".to_string(), crate::units::human_size_u64);
+        differences.push(Difference {
+            field: Field::CacheLimit,
+            running: limit(running.cache_limit),
+            wanted: limit(wanted.cache_limit),
         });
     }
     if wanted.image != running.image {
@@ -307,6 +359,7 @@ mod tests {
             cache_volume: volume.map(String::from),
             image: image.map(String::from),
             ready_timeout: None,
+            cache_limit: None,
         }
     }
 
@@ -318,6 +371,7 @@ mod tests {
             image: Some("settings-img".into()),
             context: None,
             use_builder: false,
+            cache_limit: None,
         };
         let request = StartRequest::resolve(&flags(&["6000"], Some("vol"), Some("flag-img")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![6000]);
@@ -334,6 +388,7 @@ mod tests {
             image: None,
             context: None,
             use_builder: false,
+            cache_limit: None,
         };
         let request = StartRequest::resolve(&flags(&[], None, Some("x")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![7000]);
@@ -362,6 +417,7 @@ mod tests {
             cache: CacheSetting::Named("a/b".into()),
             image: "x".into(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
+            cache_limit: None,
         };
         assert_eq!(by_hand.validate().unwrap_err().settings_field(), Some("cache"));
     }
@@ -406,12 +462,44 @@ mod tests {
             image: image.into(),
             version: "0".into(),
             security: SecurityMode::Privileged,
+            cache_limit: None,
         }
     }
 
     #[test]
+    fn the_cache_limit_comes_from_the_flag_else_the_settings_and_is_checked() {
+        let settings = Settings { cache_limit: Some("20GB".into()), ..Settings::default() };
+        assert_eq!(
+            StartRequest::resolve(&flags(&[], None, None), &settings).unwrap().cache_limit,
+            Some(20_000_000_000)
+        );
+        let flag = StartFlags { cache_limit: Some("2GiB".into()), ..flags(&[], None, None) };
+        assert_eq!(StartRequest::resolve(&flag, &settings).unwrap().cache_limit, Some(2_147_483_648));
+        assert_eq!(StartRequest::resolve(&flags(&[], None, None), &Settings::default()).unwrap().cache_limit, None);
+        let tiny = StartFlags { cache_limit: Some("10MB".into()), ..flags(&[], None, None) };
+        let refused = StartRequest::resolve(&tiny, &settings).unwrap_err();
+        assert!(matches!(&refused, Error::CacheLimitTooSmall(v) if v == "10MB"), "{refused:?}");
+        assert_eq!(
+            refused.to_string(),
+            "a cache limit of 10MB is too small to build with; give at least 64MiB, such as 20GB"
+        );
+        let garbage = Settings { cache_limit: Some("lots".into()), ..Settings::default() };
+        let refused = garbage.validate().unwrap_err();
+        assert_eq!(
+            (refused.settings_field(), refused.to_string().as_str()),
+            (Some("cache_limit"), "\"lots\" is not a size; give a number and a unit, such as 20GB or 500MiB")
+        );
+        // A blank field in the settings window means no limit.
+        assert_eq!(
+            Settings { cache_limit: Some(" ".into()), ..Settings::default() }.cache_limit_bytes().unwrap(),
+            None
+        );
+    }
+
+    #[test]
     fn differences_name_every_field_that_differs() {
-        let wanted = Wanted { ports: PortSet::from_ports([5000]), cache_volume: None, image: "img".into() };
+        let wanted =
+            Wanted { ports: PortSet::from_ports([5000]), cache_volume: None, image: "img".into(), cache_limit: None };
         assert_eq!(differences(&wanted, &running(&[5000], None, "img")), vec![]);
 
         let all = differences(&wanted, &running(&[6071, 6072], Some("vol"), "other"));
@@ -437,6 +525,7 @@ mod tests {
             image: Some("img".into()),
             context: None,
             use_builder: false,
+            cache_limit: None,
         };
         let with_default = settings.wanted(&names, true);
         assert_eq!(with_default.cache_volume.as_deref(), Some("docker-assemble-backend-cache-u"));

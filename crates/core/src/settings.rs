@@ -119,7 +119,14 @@ mod tests {
 
     /// The defaults, written out: port 5000, the automatic cache, the default image, docker's context.
     fn defaults() -> Settings {
-        Settings { ports: vec![5000], cache: CacheSetting::Auto, image: None, context: None, use_builder: false }
+        Settings {
+            ports: vec![5000],
+            cache: CacheSetting::Auto,
+            image: None,
+            context: None,
+            use_builder: false,
+            cache_limit: None,
+        }
     }
 
     #[test]
@@ -138,6 +145,7 @@ mod tests {
             image: Some("img".into()),
             context: Some("desktop-linux".into()),
             use_builder: true,
+            cache_limit: Some("20GB".into()),
         };
         save_to(&file, &settings).unwrap();
         let loaded = load_from(&file);

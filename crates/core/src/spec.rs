@@ -25,6 +25,28 @@ fn restart_unless_stopped() -> Option<RestartPolicy> {
     Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None })
 }
 
+/// Where the backend's buildkitd config is put (by [`buildkitd_config_tar`], before it starts).
+pub const BUILDKITD_CONFIG: &str = "/etc/assemble-buildkitd.toml";
+
+/// buildkitd's config for a cache limit: the OCI worker's `maxUsedSpace`, in bytes (no unit, so
+/// no question of which "GB" is meant), from which BuildKit derives its GC rules. `None` when the
+/// backend runs on BuildKit's defaults.
+pub fn buildkitd_config(config: &BackendLabels) -> Option<String> {
+    let limit = config.cache_limit?;
+    Some(format!("# Made by Assemble Backend.\n[worker.oci]\n  maxUsedSpace = \"{limit}\"\n"))
+}
+
+/// [`buildkitd_config`] as a tar archive for the engine's upload (extracted at `/`).
+pub fn buildkitd_config_tar(text: &str) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(text.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append_data(&mut header, BUILDKITD_CONFIG.trim_start_matches('/'), text.as_bytes())?;
+    builder.into_inner()
+}
+
 /// The backend container as `config` says: BuildKit with its state on the cache volume (anonymous
 /// when none is named), in its security mode, restarted unless stopped.
 pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
@@ -63,6 +85,10 @@ pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
                 Some(vec!["/bin/sh".into(), "-c".into(), REMOUNT_CGROUPS_THEN_EXEC.into(), "buildkitd".into()]);
             cmd = Some(vec![]);
         }
+    }
+    if buildkitd_config(config).is_some() {
+        // Arguments to buildkitd, in both modes (the capability mode's script passes them on).
+        cmd = Some(vec!["--config".into(), BUILDKITD_CONFIG.into()]);
     }
     ContainerCreateBody {
         image: Some(config.image.clone()),
@@ -110,6 +136,7 @@ mod tests {
 
     fn config(security: SecurityMode, cache_volume: Option<&str>) -> BackendLabels {
         BackendLabels {
+            cache_limit: None,
             ports: PortSet::from_ports([5000]),
             cache_volume: cache_volume.map(String::from),
             image: "img".into(),

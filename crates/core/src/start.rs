@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use bollard::{
-    query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder},
+    query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder, UploadToContainerOptionsBuilder},
     Docker,
 };
 use futures_util::StreamExt;
@@ -147,6 +147,7 @@ impl Backend {
             } else {
                 SecurityMode::Privileged
             },
+            cache_limit: request.cache_limit,
         };
         if let Some(reason) = remembered {
             report(StartEvent::PrivilegedRefused { reason: format!("{reason}; remembered from an earlier start") });
@@ -207,6 +208,14 @@ impl Backend {
             Err(err) => return Err(Error::docker(format!("creating container {name}"))(err)),
         };
         created.container(&response.id);
+        if let Some(text) = spec::buildkitd_config(config) {
+            let tar = spec::buildkitd_config_tar(&text).map_err(Error::io("packing the buildkitd config"))?;
+            let options = UploadToContainerOptionsBuilder::default().path("/").build();
+            self.docker
+                .upload_to_container(&response.id, Some(options), bollard::body_full(tar.into()))
+                .await
+                .map_err(Error::docker(format!("putting the buildkitd config into {name}")))?;
+        }
         if let Err(err) = self.docker.start_container(&response.id, None).await {
             self.remove_container(&response.id).await?;
             created.forget_container(&response.id);

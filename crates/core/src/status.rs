@@ -380,6 +380,8 @@ mod tests {
             image_digest: "img@sha256:0".into(),
             ports: PortSet::from_ports(ports.iter().copied()),
             cache_volume: None,
+            cache_limit: None,
+            cache_limit_text: "BuildKit's default".into(),
             security: SecurityMode::Capabilities,
             version: "0".into(),
             sidecars,
@@ -434,6 +436,7 @@ mod tests {
                 image: "img".into(),
                 version: "0".into(),
                 security: SecurityMode::Privileged,
+                cache_limit: None,
             },
             gateway: Some("172.17.0.1".into()),
         }))

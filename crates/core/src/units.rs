@@ -3,6 +3,11 @@
 //! 1000, `KiB`/`MiB`/`GiB` powers of 1024, a bare number is bytes).
 use crate::error::Error;
 
+/// [`human_size`] for a count of bytes that cannot be negative.
+pub fn human_size_u64(bytes: u64) -> String {
+    human_size(i64::try_from(bytes).unwrap_or(i64::MAX))
+}
+
 /// A size the user typed, in bytes.
 pub fn parse_size(text: &str) -> Result<u64, Error> {
     let trimmed = text.trim();

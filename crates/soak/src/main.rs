@@ -143,6 +143,7 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
         image: Some(world.image.clone()),
         context: None,
         use_builder: false,
+        cache_limit: None,
     };
     assemble_core::settings::save_to(&world.settings_file(), &wished).map_err(|e| e.to_string())?;
     println!(

@@ -191,6 +191,7 @@ pub async fn change_ports(world: &World, rng: &mut Rng) -> Done {
         image: Some(world.image.clone()),
         context: None,
         use_builder: false,
+        cache_limit: None,
     };
     if let Err(err) = settings::save_to(&world.settings_file(), &wished) {
         return Done::broken("save settings", format!("saving the settings failed: {err}"));
