@@ -2,7 +2,9 @@
 //! [`CommandError`]s (a sentence in the app's terms and the settings field it is about).
 use std::sync::atomic::Ordering;
 
-use assemble_core::{logs::split_timestamp, settings, CacheTotals, LineSplitter, LogOptions, Settings, Snapshot};
+use assemble_core::{
+    logs::split_timestamp, prune::CacheFilter, settings, CacheTotals, LineSplitter, LogOptions, Settings, Snapshot,
+};
 use futures_util::StreamExt;
 use serde::Serialize;
 use tauri::{ipc::Channel, AppHandle, Manager, Runtime, State};
@@ -50,7 +52,7 @@ pub struct PurgePreview {
 
 #[tauri::command]
 pub async fn purge_preview(state: State<'_, AppState>) -> Reply<PurgePreview> {
-    let records = state.backend().await?.cache_usage().await?;
+    let records = state.backend().await?.cache_usage(&CacheFilter::everything()).await?;
     let totals = CacheTotals::of(&records);
     Ok(PurgePreview {
         entries: totals.reclaimable_entries,
@@ -68,7 +70,7 @@ pub struct PurgeResult {
 #[tauri::command]
 pub async fn purge_cache<R: Runtime>(app: AppHandle<R>) -> Reply<PurgeResult> {
     let state = app.state::<AppState>();
-    let removed = state.backend().await?.cache_purge().await?;
+    let removed = state.backend().await?.cache_purge(&CacheFilter::everything()).await?;
     live::refresh(&app).await;
     Ok(PurgeResult {
         entries: removed.len(),

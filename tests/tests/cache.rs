@@ -11,7 +11,7 @@ fn json(text: &str) -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_default_volume_keeps_the_cache_across_stop_and_start_and_purge_empties_it() {
+async fn the_default_volume_keeps_the_cache_across_stop_and_start_and_purge_takes_buildx_prunes_options() {
     let docker = docker().await;
     let registry = Registry::start();
     let user = TestUser::new("cache");
@@ -45,12 +45,41 @@ async fn the_default_volume_keeps_the_cache_across_stop_and_start_and_purge_empt
     let usage = json(&user.run(&["backend", "cache", "usage", "--format", "json"]).expect_ok().stdout);
     assert!(usage["totals"]["entries"].as_u64().unwrap() > 0, "{usage}");
 
-    let purged = user.run(&["backend", "cache", "purge"]).expect_ok();
+    // buildx prune's options: only a type, only what was unused for a day, then --all.
+    let types = |usage: &serde_json::Value| -> Vec<String> {
+        usage["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .map(|r| r["record_type"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let locals = json(
+        &user
+            .run(&["backend", "cache", "usage", "--format", "json", "--filter", "type=source.local"])
+            .expect_ok()
+            .stdout,
+    );
+    assert!(!types(&locals).is_empty() && types(&locals).iter().all(|t| t == "source.local"), "{locals}");
+    let purged = user.run(&["backend", "cache", "purge", "--filter", "type=source.local"]).expect_ok();
+    assert!(!purged.stdout.starts_with("Deleted 0 "), "purge removed nothing: {purged:?}");
+    let usage = json(&user.run(&["backend", "cache", "usage", "--format", "json"]).expect_ok().stdout);
+    assert!(
+        !types(&usage).is_empty() && !types(&usage).iter().any(|t| t == "source.local"),
+        "only source.local went: {usage}"
+    );
+    let recent = user.run(&["backend", "cache", "purge", "--filter", "until=24h"]).expect_ok();
+    assert!(recent.stdout.starts_with("Deleted 0 "), "everything was used within a day, so nothing goes: {recent:?}");
+    let refused = user.run(&["backend", "cache", "purge", "--filter", "size=1"]);
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(refused.stderr.starts_with("Error: \"size=1\" is not a cache filter; use until=DURATION"), "{refused:?}");
+
+    let purged = user.run(&["backend", "cache", "purge", "--all"]).expect_ok();
     assert!(purged.stdout.contains("Total reclaimed space:"), "{purged:?}");
     assert!(!purged.stdout.starts_with("Deleted 0 "), "purge removed nothing: {purged:?}");
 
     let usage = json(&user.run(&["backend", "cache", "usage", "--format", "json"]).expect_ok().stdout);
-    assert_eq!(usage["totals"]["entries"], 0, "cache usage after purge: {usage}");
+    assert_eq!(usage["totals"]["entries"], 0, "cache usage after purge --all: {usage}");
     let text_usage = user.run(&["backend", "cache", "usage"]).expect_ok().stdout;
     assert!(text_usage.contains("Total:\t\t0B"), "{text_usage}");
     let info = user.run(&["backend", "info"]).expect_ok().stdout;

@@ -134,6 +134,28 @@ pub enum Format {
 }
 
 #[derive(Args, Debug)]
+pub struct UsageArgs {
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Only these records: until=DURATION (unused for that long, such as 24h) or type=TYPE
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PurgeArgs {
+    /// Also BuildKit's internal and frontend records
+    #[arg(short, long)]
+    pub all: bool,
+    /// Leave this much cache (such as 10GB)
+    #[arg(long = "keep-storage", value_name = "SIZE")]
+    pub keep_storage: Option<String>,
+    /// Only these records: until=DURATION (unused for that long, such as 24h) or type=TYPE
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct LogsArgs {
     /// Follow log output
     #[arg(short, long)]
@@ -149,7 +171,7 @@ pub struct LogsArgs {
 #[derive(Subcommand, Debug)]
 pub enum CacheCommand {
     /// List the build cache records and totals
-    Usage(FormatArgs),
-    /// Remove the build cache records and show what was freed
-    Purge,
+    Usage(UsageArgs),
+    /// Remove the build cache records not in use (as `docker buildx prune`) and show what was freed
+    Purge(PurgeArgs),
 }

@@ -14,7 +14,9 @@ use args::{
 };
 use assemble_core::{
     engine::{self, Engine, EngineChoice, EngineView, Environment},
-    plugin, settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, Settings, StartFlags, StartOutcome,
+    plugin,
+    prune::CacheFilter,
+    settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, Settings, StartFlags, StartOutcome,
     StartRequest, State, StopOutcome,
 };
 use clap::Parser;
@@ -72,6 +74,13 @@ async fn backend(engine_args: &EngineArgs, command: BackendCommand) -> Result<()
         BackendCommand::Start(args) => Some(start_request(args, &loaded.settings)?),
         _ => None,
     };
+    let cache_filter = match &command {
+        BackendCommand::Cache(CacheCommand::Usage(args)) => Some(CacheFilter::parse(false, None, &args.filter)?),
+        BackendCommand::Cache(CacheCommand::Purge(args)) => {
+            Some(CacheFilter::parse(args.all, args.keep_storage.as_deref(), &args.filter)?)
+        }
+        _ => None,
+    };
     let log_options = match &command {
         BackendCommand::Logs(args) => Some(log_options(args)?),
         _ => None,
@@ -90,15 +99,17 @@ async fn backend(engine_args: &EngineArgs, command: BackendCommand) -> Result<()
         BackendCommand::Stop => stop(&backend).await,
         BackendCommand::Info(format) => info(&backend, format.format).await,
         BackendCommand::Logs(_) => logs(&backend, &log_options.expect("parsed above")).await,
-        BackendCommand::Cache(CacheCommand::Usage(format)) => cache_usage(&backend, format.format).await,
+        BackendCommand::Cache(CacheCommand::Usage(args)) => {
+            cache_usage(&backend, args.format.format, &cache_filter.expect("parsed above")).await
+        }
         BackendCommand::Builds(BuildsArgs { command: None, format }) => builds(&backend, format.format).await,
         BackendCommand::Builds(BuildsArgs { command: Some(BuildsCommand::Logs { reference }), .. }) => {
             let (build, steps) = backend.build_with_steps(&reference).await?;
             print!("{}", render::build_logs(&build, &steps));
             Ok(())
         }
-        BackendCommand::Cache(CacheCommand::Purge) => {
-            print!("{}", render::purge(&backend.cache_purge().await?));
+        BackendCommand::Cache(CacheCommand::Purge(_)) => {
+            print!("{}", render::purge(&backend.cache_purge(&cache_filter.expect("parsed above")).await?));
             Ok(())
         }
     }
@@ -265,8 +276,8 @@ async fn builds(backend: &Backend, format: Format) -> Result<(), Error> {
     Ok(())
 }
 
-async fn cache_usage(backend: &Backend, format: Format) -> Result<(), Error> {
-    let records = backend.cache_usage().await?;
+async fn cache_usage(backend: &Backend, format: Format, filter: &CacheFilter) -> Result<(), Error> {
+    let records = backend.cache_usage(filter).await?;
     match format {
         Format::Text => {
             let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);

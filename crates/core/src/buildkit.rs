@@ -27,7 +27,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::io::StreamReader;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    prune::CacheFilter,
+};
 
 /// Bounds one connection attempt (exec + HTTP/2 handshake), so a wedged daemon cannot hang us.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -179,9 +182,31 @@ impl BuildkitClient {
         Ok(response.record.into_iter().map(cache_record).collect())
     }
 
-    /// Removes every cache record not in use; returns the records removed.
-    pub async fn prune_all(&self) -> Result<Vec<CacheRecord>> {
-        let request = PruneRequest { all: true, ..Default::default() };
+    /// The cache records that match `filter` (its types, asked of BuildKit; its age, checked here
+    /// against each record's last use, at `now` in seconds since the epoch).
+    pub async fn disk_usage_matching(&self, filter: &CacheFilter, now: i64) -> Result<Vec<CacheRecord>> {
+        let request = DiskUsageRequest { filter: filter.buildkit_filters(), ..Default::default() };
+        let response =
+            self.control.clone().disk_usage(request).await.map_err(status_error("list its cache"))?.into_inner();
+        let unused_for = filter.until.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        Ok(response
+            .record
+            .into_iter()
+            .map(cache_record)
+            .filter(|r| unused_for.is_none_or(|age| r.last_used.is_none_or(|used| now - used >= age)))
+            .collect())
+    }
+
+    /// Removes the cache records not in use that `filter` selects (buildx prune's options);
+    /// returns the records removed.
+    pub async fn prune(&self, filter: &CacheFilter) -> Result<Vec<CacheRecord>> {
+        let request = PruneRequest {
+            all: filter.all,
+            filter: filter.buildkit_filters(),
+            keep_duration: filter.keep_duration_nanos(),
+            reserved_space: filter.keep_storage.map_or(0, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+            ..Default::default()
+        };
         let mut stream =
             self.control.clone().prune(request).await.map_err(status_error("purge its cache"))?.into_inner();
         let mut removed: Vec<CacheRecord> = Vec::new();

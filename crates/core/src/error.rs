@@ -231,6 +231,17 @@ pub enum Error {
     #[error("a cache limit of {0} is too small to build with; give at least 64MiB, such as 20GB")]
     CacheLimitTooSmall(String),
 
+    /// A cache filter we do not know.
+    #[error(
+        "{filter:?} is not a cache filter; use until=DURATION (such as 24h) or type=TYPE, where TYPE is one of {types}"
+    )]
+    InvalidCacheFilter {
+        /// The filter as typed.
+        filter: String,
+        /// The record types BuildKit knows, for the sentence.
+        types: String,
+    },
+
     /// A size that does not parse.
     #[error("{0:?} is not a size; give a number and a unit, such as 20GB or 500MiB")]
     InvalidSize(String),

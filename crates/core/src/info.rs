@@ -8,6 +8,7 @@ use crate::{
     error::{Error, Result},
     labels::SecurityMode,
     ports::PortSet,
+    prune::CacheFilter,
 };
 
 /// The running backend as `info` shows it: its container, what `start` decided, its sidecars,
@@ -110,16 +111,17 @@ impl Backend {
         repo_digest.unwrap_or_else(|| format!("{repository}@{image_id}"))
     }
 
-    /// The cache records, for `cache usage`.
-    pub async fn cache_usage(&self) -> Result<Vec<CacheRecord>> {
+    /// The cache records `filter` selects, for `cache usage`.
+    pub async fn cache_usage(&self, filter: &CacheFilter) -> Result<Vec<CacheRecord>> {
         let container = self.running().await?;
-        self.with_buildkit(&container.id, |client| async move { client.disk_usage().await }).await
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        self.with_buildkit(&container.id, |client| async move { client.disk_usage_matching(filter, now).await }).await
     }
 
-    /// Removes every cache record not in use; returns what was removed.
-    pub async fn cache_purge(&self) -> Result<Vec<CacheRecord>> {
+    /// Removes the cache records not in use that `filter` selects; returns what was removed.
+    pub async fn cache_purge(&self, filter: &CacheFilter) -> Result<Vec<CacheRecord>> {
         let container = self.running().await?;
-        self.with_buildkit(&container.id, |client| async move { client.prune_all().await }).await
+        self.with_buildkit(&container.id, |client| async move { client.prune(filter).await }).await
     }
 }
 

@@ -22,6 +22,7 @@ pub mod ports;
 pub mod privilege_memo;
 pub mod progress;
 pub mod proxy_image;
+pub mod prune;
 pub mod request;
 mod rollback;
 pub mod settings;
