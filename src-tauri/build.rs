@@ -18,6 +18,8 @@ fn main() {
         "list_volumes",
         "follow_logs",
         "stop_logs",
+        "build_detail",
+        "follow_builds",
         "save_text",
         "open_window",
     ]);

@@ -172,6 +172,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("confirm-ok").addEventListener("click", purge);
   $("open-settings").addEventListener("click", () => openWindow("settings"));
   $("open-logs").addEventListener("click", () => openWindow("logs"));
+  $("open-builds").addEventListener("click", () => openWindow("builds"));
   $("docs").addEventListener("click", openDocs);
   $("copy-builder").addEventListener("click", copyBuilder);
   await listen("snapshot", (event) => render(event.payload));

@@ -3,7 +3,10 @@
 use std::sync::atomic::Ordering;
 
 use assemble_core::{
-    logs::split_timestamp, prune::CacheFilter, settings, CacheTotals, LineSplitter, LogOptions, Settings, Snapshot,
+    history::{BuildRow, StepRow},
+    logs::split_timestamp,
+    prune::CacheFilter,
+    settings, CacheTotals, LineSplitter, LogOptions, Settings, Snapshot,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -203,6 +206,36 @@ pub async fn follow_logs(state: State<'_, AppState>, channel: Channel<LogBatch>)
 #[tauri::command]
 pub fn stop_logs(state: State<'_, AppState>) {
     state.logs_generation.fetch_add(1, Ordering::SeqCst);
+}
+
+/// One build and its steps, for the Builds window's detail.
+#[derive(Serialize)]
+pub struct BuildDetail {
+    build: BuildRow,
+    steps: Vec<StepRow>,
+}
+
+#[tauri::command]
+pub async fn build_detail(state: State<'_, AppState>, reference: String) -> Reply<BuildDetail> {
+    let (build, steps) = state.backend().await?.build_with_steps(&reference).await?;
+    Ok(BuildDetail { build: build.row(), steps: steps.iter().map(|s| s.row()).collect() })
+}
+
+/// Streams the backend's builds to `channel`: the list now, then again after every change
+/// BuildKit announces, until the window goes away, another follow starts, or the app quits.
+#[tauri::command]
+pub async fn follow_builds(state: State<'_, AppState>, channel: Channel<Vec<BuildRow>>) -> Reply<()> {
+    let generation = state.builds_generation.fetch_add(1, Ordering::SeqCst) + 1;
+    let backend = state.backend().await?;
+    let mut quit = state.shutdown();
+    let following = backend.follow_builds(|builds| {
+        state.builds_generation.load(Ordering::SeqCst) == generation
+            && channel.send(builds.iter().map(|b| b.row()).collect()).is_ok()
+    });
+    tokio::select! {
+        result = following => Ok(result?),
+        () = quit.recv() => Ok(()),
+    }
 }
 
 /// Saves text (the log viewer's lines) to a new file in the user's downloads folder.

@@ -64,6 +64,8 @@ fn build_app<R: Runtime>(
             commands::list_volumes,
             commands::follow_logs,
             commands::stop_logs,
+            commands::build_detail,
+            commands::follow_builds,
             commands::save_text,
             commands::open_window,
         ])

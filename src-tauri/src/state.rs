@@ -42,6 +42,8 @@ pub struct AppState {
     pub refresh_due: Notify,
     /// Tasks Quit waits for after the shutdown fired (the keeper, which ends between repairs).
     background: Mutex<Vec<JoinHandle<()>>>,
+    /// Bumped to end a running follow of the builds.
+    pub builds_generation: std::sync::atomic::AtomicU64,
     /// Bumped to end a running log follow.
     pub logs_generation: std::sync::atomic::AtomicU64,
 }
@@ -72,6 +74,7 @@ impl AppState {
             refresh_due: Notify::new(),
             background: Mutex::new(Vec::new()),
             logs_generation: Default::default(),
+            builds_generation: Default::default(),
         }
     }
 

@@ -34,6 +34,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let panel = MenuItem::with_id(app, "panel", "Open panel", true, None::<&str>)?;
     let settings = MenuItem::with_id(app, "settings", "Settings…", true, None::<&str>)?;
     let logs = MenuItem::with_id(app, "logs", "Logs…", true, None::<&str>)?;
+    let builds = MenuItem::with_id(app, "builds", "Builds…", true, None::<&str>)?;
     let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
     let menu = Menu::with_items(
         app,
@@ -48,6 +49,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
             &panel,
             &settings,
             &logs,
+            &builds,
             &PredefinedMenuItem::separator(app)?,
             &quit,
         ],
@@ -85,6 +87,7 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
         "panel" => return windows::show(app, Kind::Panel),
         "settings" => return windows::show(app, Kind::Settings),
         "logs" => return windows::show(app, Kind::Logs),
+        "builds" => return windows::show(app, Kind::Builds),
         "quit" => return quit(app),
         _ => return,
     };

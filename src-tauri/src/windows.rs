@@ -8,6 +8,7 @@ pub enum Kind {
     Panel,
     Settings,
     Logs,
+    Builds,
 }
 
 impl Kind {
@@ -16,6 +17,7 @@ impl Kind {
             Kind::Panel => "panel",
             Kind::Settings => "settings",
             Kind::Logs => "logs",
+            Kind::Builds => "builds",
         }
     }
 
@@ -24,6 +26,7 @@ impl Kind {
             Kind::Panel => "panel.html",
             Kind::Settings => "settings.html",
             Kind::Logs => "logs.html",
+            Kind::Builds => "builds.html",
         }
     }
 
@@ -32,6 +35,7 @@ impl Kind {
             Kind::Panel => "Assemble Backend",
             Kind::Settings => "Assemble Backend Settings",
             Kind::Logs => "Assemble Backend Logs",
+            Kind::Builds => "Assemble Backend Builds",
         }
     }
 
@@ -40,6 +44,7 @@ impl Kind {
             Kind::Panel => (760.0, 720.0),
             Kind::Settings => (700.0, 720.0),
             Kind::Logs => (980.0, 640.0),
+            Kind::Builds => (1000.0, 700.0),
         }
     }
 }

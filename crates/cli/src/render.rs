@@ -3,7 +3,7 @@ use std::fmt::Write;
 
 use assemble_core::{
     engine::EngineView,
-    history::{Build, Step},
+    history::{seconds_text, Build, Step},
     units::{ago, human_size},
     BackendInfo, CacheRecord, CacheTotals,
 };
@@ -111,7 +111,7 @@ pub fn builds(builds: &[Build], now: i64) -> String {
                 b.name.clone(),
                 b.status.as_str().to_string(),
                 ago(b.created_seconds as i64, now),
-                b.duration_seconds().map_or_else(|| "-".to_string(), duration),
+                b.duration_seconds().map_or_else(|| "-".to_string(), seconds_text),
                 format!("{}/{} ({} cached)", b.completed_steps, b.total_steps, b.cached_steps),
                 b.error.clone().unwrap_or_default(),
             ]
@@ -130,17 +130,6 @@ pub fn builds(builds: &[Build], now: i64) -> String {
         let _ = writeln!(out, "{}", cells.join("   ").trim_end());
     }
     out
-}
-
-/// "0.8s", "12s", "3m5s".
-fn duration(seconds: f64) -> String {
-    if seconds < 10.0 {
-        format!("{seconds:.1}s")
-    } else if seconds < 60.0 {
-        format!("{seconds:.0}s")
-    } else {
-        format!("{}m{}s", (seconds / 60.0).floor(), (seconds % 60.0).round())
-    }
 }
 
 /// A build's steps as buildx's `--progress plain` prints them, then its error and the failing

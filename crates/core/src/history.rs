@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use bollard_buildkit_proto::{
     google::protobuf::Timestamp,
-    moby::buildkit::v1::{BuildHistoryRecord, BuildHistoryRequest, StatusRequest, StatusResponse},
+    moby::buildkit::v1::{
+        BuildHistoryEventType, BuildHistoryRecord, BuildHistoryRequest, StatusRequest, StatusResponse,
+    },
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -78,6 +80,98 @@ impl Build {
     /// How long it took, in seconds; `None` while it runs.
     pub fn duration_seconds(&self) -> Option<f64> {
         self.completed_seconds.map(|end| end - self.created_seconds)
+    }
+}
+
+/// A build as the Builds window shows it: every text made here, none in the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildRow {
+    /// BuildKit's ref.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The name.
+    pub name: String,
+    /// `Running`, `Completed`, `Error` or `Canceled`.
+    pub status: BuildStatus,
+    /// The image names it exported.
+    pub tags: Vec<String>,
+    /// When it began (RFC 3339).
+    pub created_at: Option<String>,
+    /// "12s", or "running".
+    pub duration: String,
+    /// "6/7 steps".
+    pub steps: String,
+    /// "43% cached" (of its steps).
+    pub cached: String,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl Build {
+    /// The row the Builds window shows.
+    pub fn row(&self) -> BuildRow {
+        let share = if self.total_steps > 0 { 100 * self.cached_steps / self.total_steps } else { 0 };
+        BuildRow {
+            reference: self.reference.clone(),
+            name: self.name.clone(),
+            status: self.status,
+            tags: self.tags.clone(),
+            created_at: self.created_at.clone(),
+            duration: self.duration_seconds().map_or_else(|| "running".to_string(), seconds_text),
+            steps: format!("{}/{} steps", self.completed_steps, self.total_steps),
+            cached: format!("{share}% cached"),
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// A step as the Builds window shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRow {
+    /// `#N`.
+    pub number: usize,
+    /// What it did.
+    pub name: String,
+    /// Taken from the cache.
+    pub cached: bool,
+    /// "1.2s", "CACHED", or "" while it runs or when it never ran.
+    pub duration: String,
+    /// Why it failed: the step to highlight.
+    pub error: Option<String>,
+    /// Its output lines, each with its time since the step began (`0.077 text`), and its
+    /// progress lines.
+    pub lines: Vec<String>,
+}
+
+impl Step {
+    /// The row the Builds window shows.
+    pub fn row(&self) -> StepRow {
+        let duration = match (self.cached, self.duration()) {
+            (true, _) => "CACHED".to_string(),
+            (false, Some(seconds)) => seconds_text(seconds),
+            (false, None) => String::new(),
+        };
+        let mut lines = self.statuses.clone();
+        lines.extend(self.logs.iter().map(|(offset, line)| format!("{offset:.3} {line}")));
+        StepRow {
+            number: self.number,
+            name: self.name.clone(),
+            cached: self.cached,
+            duration,
+            error: self.error.clone(),
+            lines,
+        }
+    }
+}
+
+/// "0.8s", "12s", "3m5s".
+pub fn seconds_text(seconds: f64) -> String {
+    if seconds < 10.0 {
+        format!("{seconds:.1}s")
+    } else if seconds < 60.0 {
+        format!("{seconds:.0}s")
+    } else {
+        format!("{}m{}s", (seconds / 60.0).floor(), (seconds % 60.0).round())
     }
 }
 
@@ -257,6 +351,16 @@ pub fn steps_from_progress(responses: &[StatusResponse]) -> Vec<Step> {
     steps
 }
 
+/// Applies one history event (started, completed, deleted) to `builds`, kept newest first.
+pub fn apply_event(builds: &mut Vec<Build>, kind: i32, record: Option<&BuildHistoryRecord>) {
+    let Some(record) = record else { return };
+    builds.retain(|b| b.reference != record.r#ref);
+    if kind != BuildHistoryEventType::Deleted as i32 {
+        builds.push(build_from_record(record));
+    }
+    builds.sort_by(|a, b| b.created_seconds.total_cmp(&a.created_seconds).then_with(|| b.reference.cmp(&a.reference)));
+}
+
 impl BuildkitClient {
     /// The recorded progress of build `reference` (finished or running), as steps.
     pub async fn build_steps(&self, reference: &str) -> Result<Vec<Step>> {
@@ -292,6 +396,51 @@ impl BuildkitClient {
 }
 
 impl Backend {
+    /// Follows the running backend's builds: calls `on_list` with the whole list at once and again
+    /// after every change BuildKit announces (a build started, finished or was removed), until
+    /// `on_list` returns false or the backend goes away. Events, not polling.
+    pub async fn follow_builds(&self, mut on_list: impl FnMut(Vec<Build>) -> bool) -> Result<()> {
+        let container = self.running().await?;
+        let client = BuildkitClient::connect(&self.docker, &container.id).await?;
+        // Each event carries its record: the list is kept from them, not read again.
+        let request = BuildHistoryRequest { early_exit: false, ..Default::default() };
+        let mut events = client
+            .control()
+            .listen_build_history(request)
+            .await
+            .map_err(status_error("follow its builds"))?
+            .into_inner();
+        let mut builds: Vec<Build> = Vec::new();
+        let mut shown_once = false;
+        loop {
+            // The stream replays the existing records first; a burst is one new list. A quiet
+            // stream after the replay (or with no builds at all) shows the list as it is.
+            let next = tokio::time::timeout(std::time::Duration::from_millis(50), events.next()).await;
+            match next {
+                Ok(Some(event)) => {
+                    let event = event.map_err(status_error("follow its builds"))?;
+                    apply_event(&mut builds, event.r#type, event.record.as_ref());
+                }
+                Ok(None) => return Ok(()),
+                Err(_quiet) => {
+                    if !on_list(builds.clone()) {
+                        return Ok(());
+                    }
+                    shown_once = true;
+                    // Wait for the next change without a timer.
+                    match events.next().await {
+                        Some(event) => {
+                            let event = event.map_err(status_error("follow its builds"))?;
+                            apply_event(&mut builds, event.r#type, event.record.as_ref());
+                        }
+                        None => return Ok(()),
+                    }
+                }
+            }
+            let _ = shown_once;
+        }
+    }
+
     /// One build of the running backend and its steps; refuses a ref BuildKit does not know.
     pub async fn build_with_steps(&self, reference: &str) -> Result<(Build, Vec<Step>)> {
         let builds = self.builds().await?;
