@@ -2,7 +2,8 @@
 # Benchmarks, side by side with the alternatives in one run (see docs/benchmarks.md): the relay
 # (throughput, 100 streams, connection cost) against direct and socat; start-to-ready against a
 # buildx-style bootstrap; warm `info` against `docker exec buildctl`, also over unix, TLS and ssh to a
-# second engine (`engines`); logs against `docker logs`;
+# second engine (`engines`); logs against `docker logs`; the build history against `docker buildx
+# history ls` (`builds`);
 # and the app's footprint, cold start and log viewer (scripts/bench-app.sh).
 # Needs root (nsenter into the backend's network namespace) and the test images.
 # Usage: scripts/bench.sh            every benchmark, default sizes (about 20 minutes)
@@ -20,8 +21,9 @@ case "${1:-all}" in
     $bench info
     $bench engines
     $bench logs
+    $bench builds
     bash scripts/bench-app.sh ;;
   app) shift; exec bash scripts/bench-app.sh "$@" ;;
-  relay|start|info|logs|engines) exec $bench "$@" ;;
-  *) echo "usage: scripts/bench.sh [relay|start|info|logs|engines|app] [ARGS]" >&2; exit 2 ;;
+  relay|start|info|logs|engines|builds) exec $bench "$@" ;;
+  *) echo "usage: scripts/bench.sh [relay|start|info|logs|engines|builds|app] [ARGS]" >&2; exit 2 ;;
 esac

@@ -170,8 +170,28 @@ impl OurCli {
             .args(args)
             .env(assemble_core::names::USER_ENV, &self.user)
             .env(assemble_core::settings::CONFIG_DIR_ENV, &self.config_dir)
+            // A docker config of the bench's own (buildx builders), never the real user's.
+            .env("DOCKER_CONFIG", self.docker_config())
             .stdin(Stdio::null());
         command
+    }
+
+    /// The bench's own docker config folder, with the tests' buildx as its CLI plugin when present.
+    pub fn docker_config(&self) -> PathBuf {
+        let dir = self.config_dir.join("docker");
+        let plugins = dir.join("cli-plugins");
+        let _ = std::fs::create_dir_all(&plugins);
+        let link = plugins.join("docker-buildx");
+        if self.buildx_plugin().is_file() && !link.exists() {
+            let _ = std::os::unix::fs::symlink(self.buildx_plugin(), &link);
+        }
+        dir
+    }
+
+    /// target/buildx/docker-buildx (scripts/fetch-buildx.sh), beside this binary's target folder.
+    pub fn buildx_plugin(&self) -> PathBuf {
+        let target = self.exe.parent().and_then(std::path::Path::parent).unwrap_or(std::path::Path::new("target"));
+        target.join("buildx").join("docker-buildx")
     }
 
     /// Runs `assemble <args>` to its end; its stdout, or its stderr as the error.
