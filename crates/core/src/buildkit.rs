@@ -172,14 +172,8 @@ impl BuildkitClient {
 
     /// Every build cache record, for `cache usage` and `info`.
     pub async fn disk_usage(&self) -> Result<Vec<CacheRecord>> {
-        let response = self
-            .control
-            .clone()
-            .disk_usage(DiskUsageRequest::default())
-            .await
-            .map_err(status_error("list its cache"))?
-            .into_inner();
-        Ok(response.record.into_iter().map(cache_record).collect())
+        // No filter: no type asked of BuildKit and no age, so the time does not matter.
+        self.disk_usage_matching(&CacheFilter::default(), 0).await
     }
 
     /// The cache records that match `filter` (its types, asked of BuildKit; its age, checked here

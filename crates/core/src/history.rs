@@ -443,20 +443,20 @@ impl Backend {
 
     /// One build of the running backend and its steps; refuses a ref BuildKit does not know.
     pub async fn build_with_steps(&self, reference: &str) -> Result<(Build, Vec<Step>)> {
-        let builds = self.builds().await?;
-        let build = builds
-            .into_iter()
-            .find(|b| b.reference == reference || reference.rsplit('/').next() == Some(b.reference.as_str()))
-            .ok_or_else(|| Error::UnknownBuild(reference.to_string()))?;
         let container = self.running().await?;
-        let wanted = build.reference.clone();
-        let steps = self
-            .with_buildkit(&container.id, |client| {
-                let wanted = wanted.clone();
-                async move { client.build_steps(&wanted).await }
-            })
-            .await?;
-        Ok((build, steps))
+        // Both questions over one channel: the build by its ref (ours, or buildx's
+        // `builder/node/ref`), then its recorded progress.
+        self.with_buildkit(&container.id, |client| async move {
+            let build = client
+                .builds()
+                .await?
+                .into_iter()
+                .find(|b| b.reference == reference || reference.rsplit('/').next() == Some(b.reference.as_str()))
+                .ok_or_else(|| Error::UnknownBuild(reference.to_string()))?;
+            let steps = client.build_steps(&build.reference).await?;
+            Ok((build, steps))
+        })
+        .await
     }
 
     /// The builds of the running backend, newest first.
