@@ -18,7 +18,7 @@ fn main() {
         "list_volumes",
         "follow_logs",
         "stop_logs",
-        "build_detail",
+        "follow_build",
         "follow_builds",
         "save_text",
         "open_window",

@@ -17,37 +17,42 @@ function renderList(builds) {
       el("td", { text: b.cached }));
     return row;
   }));
-  // The build shown in detail changed (it finished): read its steps again.
-  if (selected && builds.some((b) => b.ref === selected)) select(selected, false);
 }
 
-async function select(ref, scroll = true) {
+// The detail follows the chosen build: a running build's steps arrive as they progress, then its
+// end. Choosing another build ends the follow before (the app keeps one).
+function select(ref, scroll = true) {
+  if (selected !== ref) $("steps").replaceChildren();
   selected = ref;
   document.querySelectorAll("tr.build").forEach((r) => r.classList.toggle("selected", r.dataset.ref === ref));
-  try {
-    const detail = await invoke("build_detail", { reference: ref });
+  const channel = new tauri.core.Channel();
+  let first = true;
+  channel.onmessage = (detail) => {
+    if (selected !== ref) return;
     renderDetail(detail);
-    if (scroll) $("detail").scrollIntoView({ block: "start" });
-  } catch (error) {
-    showMessage(sentence(error));
-  }
+    if (first && scroll) $("detail").scrollIntoView({ block: "start" });
+    first = false;
+  };
+  invoke("follow_build", { reference: ref, channel }).catch((error) => showMessage(sentence(error)));
 }
 
 function renderDetail(detail) {
   show($("detail"), true);
-  $("detail-title").textContent = `${detail.build.name} · ${detail.build.status} · ${detail.build.duration}`;
+  $("detail-title").textContent = [detail.build.name, detail.build.status, detail.build.duration].filter(Boolean).join(" · ");
   $("detail-error").textContent = detail.build.error || "";
   show($("detail-error"), Boolean(detail.build.error));
+  const open = new Set([...document.querySelectorAll("details.step[open]")].map((d) => d.dataset.number));
   $("steps").replaceChildren(...detail.steps.map((s) => {
     const head = el("summary", {},
       el("span", { class: "step-number", text: "#" + s.number }), " ",
       el("span", { text: s.name }), " ",
       el("span", { class: s.cached ? "cached" : "muted", text: s.duration }));
     const output = el("pre", { class: "step-output", text: s.lines.join("\n") });
-    const step = el("details", { class: "step" + (s.error ? " failed" : "") }, head, s.lines.length ? output : null,
-      s.error ? el("div", { class: "step-error", text: s.error }) : null);
-    // The failing step is open, so its output shows at once.
-    if (s.error) step.open = true;
+    const step = el("details", { class: "step" + (s.error ? " failed" : "") + (s.running ? " running" : ""), "data-number": String(s.number) },
+      head, s.lines.length ? output : null, s.error ? el("div", { class: "step-error", text: s.error }) : null);
+    // The failing step is open, so its output shows at once; so is the step under way, and any
+    // step the user opened stays open while a running build redraws.
+    if (s.error || s.running || open.has(String(s.number))) step.open = true;
     return step;
   }));
 }
@@ -57,21 +62,27 @@ function showMessage(text) {
   show($("message"), Boolean(text));
 }
 
-function follow() {
+function followList() {
   const channel = new tauri.core.Channel();
   channel.onmessage = (builds) => { showMessage(""); renderList(builds); };
   invoke("follow_builds", { channel }).catch((error) => showMessage(sentence(error)));
 }
 
 window.addEventListener("DOMContentLoaded", async () => {
-  let running = false;
+  let followed = null;
   const onSnapshot = (snapshot) => {
     $("builder-line").textContent = snapshot.builder && snapshot.builder.command ? snapshot.builder.command : "";
-    const now = snapshot.state === "running";
-    // Follow again whenever the backend (re)starts: a new BuildKit, a new history stream.
-    if (now && !running) follow();
-    if (!now) showMessage("The backend is not running; its builds show when it runs.");
-    running = now;
+    const running = snapshot.state === "running";
+    // Follow again whenever the backend (re)starts or another engine's backend is shown: a new
+    // BuildKit, a new history stream. The app ends the follow before.
+    const backend = running ? `${snapshot.engine_line}|${snapshot.info ? snapshot.info.id : ""}` : null;
+    if (backend && backend !== followed) {
+      selected = null;
+      show($("detail"), false);
+      followList();
+    }
+    if (!running) showMessage("The backend is not running; its builds show when it runs.");
+    followed = backend;
   };
   await listen("snapshot", (event) => onSnapshot(event.payload));
   onSnapshot(await invoke("snapshot"));

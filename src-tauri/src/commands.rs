@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use assemble_core::{
-    history::{BuildRow, StepRow},
+    history::{BuildRow, BuildStatus, StepRow},
     logs::split_timestamp,
     prune::CacheFilter,
     settings, CacheTotals, LineSplitter, LogOptions, Settings, Snapshot,
@@ -215,25 +215,38 @@ pub struct BuildDetail {
     steps: Vec<StepRow>,
 }
 
+/// Streams one build's detail to `channel`: a running build's steps as they progress, then its
+/// end; a finished build's steps once. Ends when another build is chosen, the window goes away,
+/// or the app quits.
 #[tauri::command]
-pub async fn build_detail(state: State<'_, AppState>, reference: String) -> Reply<BuildDetail> {
-    let (build, steps) = state.backend().await?.build_with_steps(&reference).await?;
-    Ok(BuildDetail { build: build.row(), steps: steps.iter().map(|s| s.row()).collect() })
-}
-
-/// Streams the backend's builds to `channel`: the list now, then again after every change
-/// BuildKit announces, until the window goes away, another follow starts, or the app quits.
-#[tauri::command]
-pub async fn follow_builds(state: State<'_, AppState>, channel: Channel<Vec<BuildRow>>) -> Reply<()> {
-    let generation = state.builds_generation.fetch_add(1, Ordering::SeqCst) + 1;
+pub async fn follow_build(state: State<'_, AppState>, reference: String, channel: Channel<BuildDetail>) -> Reply<()> {
+    let mut superseded = state.build_follow.take();
     let backend = state.backend().await?;
     let mut quit = state.shutdown();
-    let following = backend.follow_builds(|builds| {
-        state.builds_generation.load(Ordering::SeqCst) == generation
-            && channel.send(builds.iter().map(|b| b.row()).collect()).is_ok()
+    let following = backend.follow_build(&reference, |build, steps| {
+        let running = build.status == BuildStatus::Running;
+        let detail = BuildDetail { build: build.row(), steps: steps.iter().map(|s| s.row(running)).collect() };
+        channel.send(detail).is_ok()
     });
     tokio::select! {
         result = following => Ok(result?),
+        () = superseded.wait() => Ok(()),
+        () = quit.recv() => Ok(()),
+    }
+}
+
+/// Streams the backend's builds to `channel`: the list now, then again after every change
+/// BuildKit announces, until the window goes away, another follow starts (the window follows
+/// again when the backend or its engine changes), or the app quits.
+#[tauri::command]
+pub async fn follow_builds(state: State<'_, AppState>, channel: Channel<Vec<BuildRow>>) -> Reply<()> {
+    let mut superseded = state.builds_follow.take();
+    let backend = state.backend().await?;
+    let mut quit = state.shutdown();
+    let following = backend.follow_builds(|builds| channel.send(builds.iter().map(|b| b.row()).collect()).is_ok());
+    tokio::select! {
+        result = following => Ok(result?),
+        () = superseded.wait() => Ok(()),
         () = quit.recv() => Ok(()),
     }
 }

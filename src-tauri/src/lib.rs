@@ -64,7 +64,7 @@ fn build_app<R: Runtime>(
             commands::list_volumes,
             commands::follow_logs,
             commands::stop_logs,
-            commands::build_detail,
+            commands::follow_build,
             commands::follow_builds,
             commands::save_text,
             commands::open_window,

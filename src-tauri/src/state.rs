@@ -42,8 +42,10 @@ pub struct AppState {
     pub refresh_due: Notify,
     /// Tasks Quit waits for after the shutdown fired (the keeper, which ends between repairs).
     background: Mutex<Vec<JoinHandle<()>>>,
-    /// Bumped to end a running follow of the builds.
-    pub builds_generation: std::sync::atomic::AtomicU64,
+    /// The Builds window's follow of the list: a new one ends the one before.
+    pub builds_follow: FollowSlot,
+    /// The Builds window's follow of the build in detail: a new one ends the one before.
+    pub build_follow: FollowSlot,
     /// Bumped to end a running log follow.
     pub logs_generation: std::sync::atomic::AtomicU64,
 }
@@ -74,7 +76,8 @@ impl AppState {
             refresh_due: Notify::new(),
             background: Mutex::new(Vec::new()),
             logs_generation: Default::default(),
-            builds_generation: Default::default(),
+            builds_follow: Default::default(),
+            build_follow: Default::default(),
         }
     }
 
@@ -322,5 +325,29 @@ pub(crate) mod tests {
         let state = test_state();
         state.quit();
         assert!(matches!(state.begin(State::Starting), Err(Error::Quitting)));
+    }
+}
+
+/// The one live follow of a kind (the Builds window's list, or its detail). Taking the slot ends
+/// the follow that held it at once, even one waiting on a quiet stream of an engine left behind.
+#[derive(Default)]
+pub struct FollowSlot(watch::Sender<u64>);
+
+impl FollowSlot {
+    /// Takes the slot; the answer resolves when another follow takes it.
+    pub fn take(&self) -> Superseded {
+        self.0.send_modify(|generation| *generation += 1);
+        // Subscribed after the change: only a later take wakes it.
+        Superseded(self.0.subscribe())
+    }
+}
+
+/// Resolves when the follow's slot was taken by another.
+pub struct Superseded(watch::Receiver<u64>);
+
+impl Superseded {
+    pub async fn wait(&mut self) {
+        // The slot lives as long as the app; if it is gone, so is the follow.
+        let _ = self.0.changed().await;
     }
 }

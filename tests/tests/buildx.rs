@@ -13,12 +13,15 @@ fn require_buildx() {
     );
 }
 
+/// The `RUN` script of a build that succeeds, and of one that fails.
+const SUCCEEDS: &str = "echo built-by-assemble > /out";
+const FAILS: &str = "echo failing on purpose; exit 3";
+
 /// A build context with BuildKit's own busybox (no registry serves base images here), a
-/// multi-stage Dockerfile and a `RUN` step; `fail` makes the `RUN` step fail.
-fn build_context(user: &TestUser, dir: &Path, fail: bool) {
+/// multi-stage Dockerfile and a `RUN` step that runs `run` (it must write /out to succeed).
+fn build_context(user: &TestUser, dir: &Path, run: &str) {
     std::fs::create_dir_all(dir).expect("context folder");
     user.docker(&["cp", &format!("{}:/bin/busybox", user.names.backend()), &dir.display().to_string()]).expect_ok();
-    let run = if fail { "echo failing on purpose; exit 3" } else { "echo built-by-assemble > /out" };
     let dockerfile = format!(
         "FROM scratch AS tools\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"{run}\"]\n\
          FROM scratch\nCOPY --from=tools /out /out\n"
@@ -61,7 +64,7 @@ async fn start_registers_the_builder_and_buildx_builds_and_pushes_through_the_si
     assert_eq!(builder["Current"], false, "only --use makes it docker's current builder");
 
     let dir = user.config_dir().join("context");
-    build_context(&user, &dir, false);
+    build_context(&user, &dir, SUCCEEDS);
     let image = format!("localhost:{port}/e2e/buildx:1");
     let pushed = buildx_build(&user, &["--push", "-t", &image], &dir);
     assert!(pushed.ok(), "buildx build --push on the backend failed: {pushed:#?}");
@@ -79,7 +82,7 @@ async fn start_registers_the_builder_and_buildx_builds_and_pushes_through_the_si
     assert!(inspect.ok(), "--load put no image in the engine: {inspect:#?}");
 
     let failing_dir = user.config_dir().join("failing");
-    build_context(&user, &failing_dir, true);
+    build_context(&user, &failing_dir, FAILS);
     let failed = buildx_build(&user, &[], &failing_dir);
     assert!(!failed.ok(), "a failing RUN must fail the build: {failed:#?}");
     assert!(failed.stderr.contains("failing on purpose"), "the step's output is shown: {}", failed.stderr);
@@ -163,7 +166,7 @@ async fn history_and_cache_survive_a_restart_on_a_named_volume() {
     user.own_volume(&volume);
     user.run(&["backend", "start", "--allow-host-port", "0", "--cache-volume", &volume]).expect_ok();
     let dir = user.config_dir().join("context");
-    build_context(&user, &dir, false);
+    build_context(&user, &dir, SUCCEEDS);
     let first = buildx_build(&user, &[], &dir);
     assert!(first.ok(), "{first:#?}");
     let before = user.run(&["backend", "builds", "--format", "json"]).expect_ok().stdout;
@@ -197,8 +200,64 @@ async fn the_cache_limit_is_buildkits_gc_policy_and_bad_sizes_are_refused_first(
     let inspect = user.docker(&["buildx", "inspect", "--bootstrap", "assemble"]).expect_ok().stdout;
     assert!(inspect.contains("Max Used Space: 2GiB"), "BuildKit's GC policy has the limit:\n{inspect}");
     let info = user.run(&["backend", "info"]).expect_ok().stdout;
-    assert!(info.contains("Cache limit: 2.147GB"), "{info}");
+    assert!(info.contains("Cache limit: 2GiB"), "{info}");
     let other = user.run(&["backend", "start", "--allow-host-port", "0", "--cache-limit", "4GiB"]).expect_ok();
-    assert!(other.stderr.contains("cache limit: running 2.147GB, asked 4.295GB"), "{other:#?}");
+    assert!(other.stderr.contains("cache limit: running 2GiB, asked 4GiB"), "{other:#?}");
     user.run(&["backend", "stop"]).expect_ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_is_listed_while_it_runs_and_its_logs_wait_for_its_end() {
+    require_buildx();
+    let user = TestUser::new("running-build");
+    user.run(&["backend", "start"]).expect_ok();
+    let dir = user.config_dir().join("slow");
+    build_context(&user, &dir, "echo started-running; sleep 8; echo built > /out");
+    let mut buildx = std::process::Command::new("docker")
+        .arg("--config")
+        .arg(user.docker_config())
+        .args(["buildx", "build", "--builder", "assemble", "--progress", "plain"])
+        .arg(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker buildx build runs");
+
+    // It shows as Running, with no end, while buildx still builds.
+    let began = std::time::Instant::now();
+    let running = loop {
+        let listed = user.run(&["backend", "builds", "--format", "json"]).expect_ok();
+        let running = listed
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|b| b["status"] == "Running");
+        if let Some(running) = running {
+            break running;
+        }
+        assert!(began.elapsed().as_secs() < 60, "no Running build appeared: {}", listed.stdout);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(buildx.try_wait().expect("buildx"), None, "listed as Running only while buildx builds");
+    assert!(running["completed_at"].is_null(), "{running}");
+    let reference = running["ref"].as_str().expect("a ref").to_string();
+    let table = user.run(&["backend", "builds"]).expect_ok().stdout;
+    assert!(table.lines().any(|l| l.starts_with(&reference) && l.contains("Running")), "{table}");
+
+    // `builds logs` of a running build follows it to its end, then prints all of it.
+    let logs = user.run(&["backend", "builds", "logs", &reference]).expect_ok().stdout;
+    let output = buildx.wait_with_output().expect("buildx ends");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(logs.contains("started-running") && logs.contains("DONE"), "{logs}");
+
+    let listed = user.run(&["backend", "builds", "--format", "json"]).expect_ok();
+    let finished = listed
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|b| b["ref"] == reference.as_str())
+        .expect("the build is still listed");
+    assert_eq!(finished["status"], "Completed", "{finished}");
+    assert!(finished["completed_at"].is_string(), "{finished}");
 }

@@ -72,3 +72,80 @@ def test_the_builds_window_may_not_change_anything(app):
     for command in ("start_backend", "stop_backend", "purge_cache", "follow_logs"):
         ok, error = app.invoke(command)
         assert not ok and "not allowed" in str(error), f"{command}: {error!r}"
+
+
+def test_an_active_build_shows_its_progress_as_it_runs(app):
+    app.running()
+    app.click("#open-builds")
+    app.window("Assemble Backend Builds")
+    app.wait(lambda: app.text("#count") != "", 20, "the Builds window never listed anything")
+    context = make_context(app, "echo started-running; sleep 10; echo built > /out")
+    build = subprocess.Popen(["docker", "--config", app.docker_config, "buildx", "build", "--builder", "assemble",
+                              "--progress", "plain", context], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        app.wait(lambda: rows(app) and rows(app)[0].startswith("Running"), 30, f"no Running build: {rows(app)}")
+        app.driver.execute_script("document.querySelector('#builds tr.build').click();")
+        # The step under way is marked and open, and its output arrives while buildx still builds.
+        app.wait(lambda: "started-running" in app.driver.execute_script(
+            "const s = document.querySelector('details.step.running'); return s ? s.textContent : '';"), 20,
+            "the running step's output never showed")
+        assert build.poll() is None, "the progress showed only after the build had ended"
+        assert "running" in app.find("details.step.running summary").text
+        assert "running" in app.text("#detail-title").lower()
+        app.screenshot("15-builds-running")
+        assert build.wait(timeout=120) == 0, build.stderr.read()
+        # Its end reaches the detail: no step under way, the title says Completed.
+        app.wait(lambda: "completed" in app.text("#detail-title").lower()
+                 and not app.driver.find_elements(By.CSS_SELECTOR, "details.step.running"), 10,
+                 f"the detail did not follow the build to its end: {app.text('#detail-title')}")
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+
+
+def saved_cache_limit(app):
+    try:
+        return app.saved_settings().get("cache_limit")
+    except FileNotFoundError:
+        return None
+
+
+def test_the_cache_limit_field_refuses_a_bad_size_and_applies_a_good_one(app):
+    app.running()
+    app.click("#open-settings")
+    app.window("Assemble Backend Settings")
+    app.wait(lambda: app.driver.execute_script("return document.readyState") == "complete", 10)
+    before = saved_cache_limit(app)
+    app.type_into("#cache-limit", "12 parsecs")
+    app.click("#save")
+    app.wait(lambda: "12 parsecs" in app.text("#cache_limit-error"), 10, "no error next to the cache limit")
+    assert "such as 20GB or 500MiB" in app.text("#cache_limit-error")
+    assert "invalid" in app.find("#cache-limit").get_attribute("class")
+    assert saved_cache_limit(app) == before, "a refused size is not saved"
+    app.driver.execute_script("document.querySelector('#cache-limit').scrollIntoView({block: 'center'});")
+    app.screenshot("16-settings-bad-cache-limit")
+    try:
+        app.type_into("#cache-limit", "3GiB")
+        app.click("#save")
+        app.wait(lambda: app.text("#saved") == "Saved.", 10, app.text("#cache_limit-error"))
+        assert saved_cache_limit(app) == "3GiB" and app.text("#cache_limit-error") == ""
+        app.wait(lambda: "cache limit" in app.text("#differences"), 20, "no offer to apply the new cache limit")
+        app.click("#apply")
+        app.window("Assemble Backend")
+        app.wait(lambda: app.text("#cache-limit") == "3GiB", 90, "the panel does not show the new cache limit")
+        inspect = subprocess.run(["docker", "--config", app.docker_config, "buildx", "inspect", "assemble"],
+                                 capture_output=True, text=True, timeout=60)
+        assert "Max Used Space: 3GiB" in inspect.stdout, inspect.stdout + inspect.stderr
+    finally:
+        app.window("Assemble Backend")
+        app.click("#open-settings")
+        app.window("Assemble Backend Settings")
+        app.type_into("#cache-limit", "")
+        app.click("#save")
+        app.wait(lambda: app.text("#saved") == "Saved.", 10)
+        if app.find("#differences").is_displayed():
+            app.click("#apply")
+            app.window("Assemble Backend")
+            app.wait(lambda: app.text("#cache-limit") == "BuildKit's default", 90, app.text("#cache-limit"))

@@ -97,11 +97,11 @@ pub struct BuildRow {
     pub tags: Vec<String>,
     /// When it began (RFC 3339).
     pub created_at: Option<String>,
-    /// "12s", or "running".
+    /// "12s", or "" while it runs.
     pub duration: String,
-    /// "6/7 steps".
+    /// "6/7 steps", or "" while it runs (BuildKit counts them at its end).
     pub steps: String,
-    /// "43% cached" (of its steps).
+    /// "43% cached" (of its steps), or "" while it runs.
     pub cached: String,
     /// Why it failed.
     pub error: Option<String>,
@@ -117,9 +117,14 @@ impl Build {
             status: self.status,
             tags: self.tags.clone(),
             created_at: self.created_at.clone(),
-            duration: self.duration_seconds().map_or_else(|| "running".to_string(), seconds_text),
-            steps: format!("{}/{} steps", self.completed_steps, self.total_steps),
-            cached: format!("{share}% cached"),
+            // While it runs the status says so, and BuildKit counts its steps only at its end.
+            duration: self.duration_seconds().map_or_else(String::new, seconds_text),
+            steps: if self.total_steps > 0 {
+                format!("{}/{} steps", self.completed_steps, self.total_steps)
+            } else {
+                String::new()
+            },
+            cached: if self.total_steps > 0 { format!("{share}% cached") } else { String::new() },
             error: self.error.clone(),
         }
     }
@@ -138,17 +143,21 @@ pub struct StepRow {
     pub duration: String,
     /// Why it failed: the step to highlight.
     pub error: Option<String>,
+    /// Under way now: it began and has not ended.
+    pub running: bool,
     /// Its output lines, each with its time since the step began (`0.077 text`), and its
     /// progress lines.
     pub lines: Vec<String>,
 }
 
 impl Step {
-    /// The row the Builds window shows.
-    pub fn row(&self) -> StepRow {
+    /// The row the Builds window shows, for a step of a build that is `build_running` (a step
+    /// of a finished build that never ended is not under way).
+    pub fn row(&self, build_running: bool) -> StepRow {
         let duration = match (self.cached, self.duration()) {
             (true, _) => "CACHED".to_string(),
             (false, Some(seconds)) => seconds_text(seconds),
+            (false, None) if build_running && self.is_running() => "running".to_string(),
             (false, None) => String::new(),
         };
         let mut lines = self.statuses.clone();
@@ -159,6 +168,7 @@ impl Step {
             cached: self.cached,
             duration,
             error: self.error.clone(),
+            running: build_running && self.is_running(),
             lines,
         }
     }
@@ -272,6 +282,11 @@ pub struct Step {
 }
 
 impl Step {
+    /// It began and has not ended (nor failed).
+    pub fn is_running(&self) -> bool {
+        self.started.is_some() && self.completed.is_none() && self.error.is_none()
+    }
+
     /// Seconds it took, once it ended.
     pub fn duration(&self) -> Option<f64> {
         Some(self.completed? - self.started?)
@@ -361,6 +376,50 @@ pub fn apply_event(builds: &mut Vec<Build>, kind: i32, record: Option<&BuildHist
     builds.sort_by(|a, b| b.created_seconds.total_cmp(&a.created_seconds).then_with(|| b.reference.cmp(&a.reference)));
 }
 
+/// How long a build's record may lag behind the end of its progress.
+const ENDING_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a stream must be quiet before what came is reported: BuildKit sends in bursts (a
+/// replay, a step's progress), and one report per burst keeps a window from redrawing per message.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Feeds `stream`'s messages to `apply`, and calls `report` once at first (even on a quiet
+/// stream), then after each burst, until `report` returns false (false) or the stream ends
+/// (true). A report is due at the end too, and it is the caller's to make, with what it knows
+/// then. Events, not polling: between bursts it waits for the next message without a timer.
+async fn in_bursts<T, S>(
+    mut stream: tonic::Streaming<T>,
+    what: &'static str,
+    state: &mut S,
+    mut apply: impl FnMut(&mut S, T),
+    mut report: impl FnMut(&S) -> bool,
+) -> Result<bool> {
+    let mut unreported = true;
+    loop {
+        let next = if unreported {
+            match tokio::time::timeout(QUIET, stream.next()).await {
+                Ok(next) => next,
+                Err(_quiet) => {
+                    if !report(state) {
+                        return Ok(false);
+                    }
+                    unreported = false;
+                    continue;
+                }
+            }
+        } else {
+            stream.next().await
+        };
+        match next {
+            Some(message) => {
+                apply(state, message.map_err(status_error(what))?);
+                unreported = true;
+            }
+            None => return Ok(true),
+        }
+    }
+}
+
 impl BuildkitClient {
     /// The recorded progress of build `reference` (finished or running), as steps.
     pub async fn build_steps(&self, reference: &str) -> Result<Vec<Step>> {
@@ -371,6 +430,37 @@ impl BuildkitClient {
             responses.push(response.map_err(status_error("replay the build"))?);
         }
         Ok(steps_from_progress(&responses))
+    }
+
+    /// `build` as its record says once it has ended. BuildKit closes a build's progress a moment
+    /// before it records the end, so a running build's record is awaited, for at most `patience`;
+    /// after that (or for a finished build) it is returned as it is.
+    pub async fn ended(&self, build: Build, patience: std::time::Duration) -> Build {
+        if build.status != BuildStatus::Running {
+            return build;
+        }
+        let request = BuildHistoryRequest { r#ref: build.reference.clone(), early_exit: false, ..Default::default() };
+        let ending = async {
+            let mut events = self.control().listen_build_history(request).await.ok()?.into_inner();
+            while let Some(Ok(event)) = events.next().await {
+                let ended = event.record.as_ref().map(build_from_record).filter(|b| b.status != BuildStatus::Running);
+                if ended.is_some() {
+                    return ended;
+                }
+            }
+            None
+        };
+        tokio::time::timeout(patience, ending).await.ok().flatten().unwrap_or(build)
+    }
+
+    /// The build `reference` names: BuildKit's ref, or buildx's `builder/node/ref`.
+    pub async fn find_build(&self, reference: &str) -> Result<Build> {
+        let wanted = reference.rsplit('/').next().unwrap_or(reference);
+        self.builds()
+            .await?
+            .into_iter()
+            .find(|b| b.reference == wanted)
+            .ok_or_else(|| Error::UnknownBuild(reference.to_string()))
     }
 
     /// Every build BuildKit remembers, finished and running, newest first.
@@ -404,41 +494,56 @@ impl Backend {
         let client = BuildkitClient::connect(&self.docker, &container.id).await?;
         // Each event carries its record: the list is kept from them, not read again.
         let request = BuildHistoryRequest { early_exit: false, ..Default::default() };
-        let mut events = client
+        let events = client
             .control()
             .listen_build_history(request)
             .await
             .map_err(status_error("follow its builds"))?
             .into_inner();
         let mut builds: Vec<Build> = Vec::new();
-        let mut shown_once = false;
-        loop {
-            // The stream replays the existing records first; a burst is one new list. A quiet
-            // stream after the replay (or with no builds at all) shows the list as it is.
-            let next = tokio::time::timeout(std::time::Duration::from_millis(50), events.next()).await;
-            match next {
-                Ok(Some(event)) => {
-                    let event = event.map_err(status_error("follow its builds"))?;
-                    apply_event(&mut builds, event.r#type, event.record.as_ref());
-                }
-                Ok(None) => return Ok(()),
-                Err(_quiet) => {
-                    if !on_list(builds.clone()) {
-                        return Ok(());
-                    }
-                    shown_once = true;
-                    // Wait for the next change without a timer.
-                    match events.next().await {
-                        Some(event) => {
-                            let event = event.map_err(status_error("follow its builds"))?;
-                            apply_event(&mut builds, event.r#type, event.record.as_ref());
-                        }
-                        None => return Ok(()),
-                    }
-                }
-            }
-            let _ = shown_once;
+        in_bursts(
+            events,
+            "follow its builds",
+            &mut builds,
+            |builds, event| apply_event(builds, event.r#type, event.record.as_ref()),
+            |builds| on_list(builds.clone()),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Follows one build of the running backend: calls `on_detail` with the build and its steps
+    /// as far as they got, again after every burst of progress while it runs, and once more, with
+    /// its final record, when it ends; until `on_detail` returns false. A finished build is
+    /// replayed from its recorded progress and reported once it is all read. Refuses a ref
+    /// BuildKit does not know.
+    pub async fn follow_build(
+        &self,
+        reference: &str,
+        mut on_detail: impl FnMut(&Build, Vec<Step>) -> bool,
+    ) -> Result<()> {
+        let container = self.running().await?;
+        let client = BuildkitClient::connect(&self.docker, &container.id).await?;
+        let build = client.find_build(reference).await?;
+        let request = StatusRequest { r#ref: build.reference.clone() };
+        let stream = client.control().status(request).await.map_err(status_error("follow the build"))?.into_inner();
+        let mut responses = Vec::new();
+        let running = build.status == BuildStatus::Running;
+        let ended = in_bursts(
+            stream,
+            "follow the build",
+            &mut responses,
+            |responses, response| responses.push(response),
+            // A finished build's replay is shown whole, not in the bursts it happens to arrive in.
+            |responses| !running || on_detail(&build, steps_from_progress(responses)),
+        )
+        .await?;
+        if ended {
+            // How it ended (and how long it took), from its record.
+            let last = client.ended(build, ENDING_PATIENCE).await;
+            on_detail(&last, steps_from_progress(&responses));
         }
+        Ok(())
     }
 
     /// One build of the running backend and its steps; refuses a ref BuildKit does not know.
@@ -447,12 +552,7 @@ impl Backend {
         // Both questions over one channel: the build by its ref (ours, or buildx's
         // `builder/node/ref`), then its recorded progress.
         self.with_buildkit(&container.id, |client| async move {
-            let build = client
-                .builds()
-                .await?
-                .into_iter()
-                .find(|b| b.reference == reference || reference.rsplit('/').next() == Some(b.reference.as_str()))
-                .ok_or_else(|| Error::UnknownBuild(reference.to_string()))?;
+            let build = client.find_build(reference).await?;
             let steps = client.build_steps(&build.reference).await?;
             Ok((build, steps))
         })
@@ -579,7 +679,31 @@ mod tests {
         assert_eq!(build_from_record(&record).status, BuildStatus::Canceled);
         record.error = None;
         record.completed_at = None;
+        record.num_total_steps = 0;
+        record.num_completed_steps = 0;
+        record.num_cached_steps = 0;
         let running = build_from_record(&record);
         assert_eq!((running.status, running.duration_seconds()), (BuildStatus::Running, None));
+        let row = running.row();
+        assert_eq!((row.duration.as_str(), row.steps.as_str(), row.cached.as_str()), ("", "", ""));
+    }
+
+    #[test]
+    fn a_step_is_under_way_only_while_its_build_runs() {
+        let step = Step {
+            number: 5,
+            name: "[2/2] RUN make".into(),
+            cached: false,
+            started: Some(100.0),
+            completed: None,
+            error: None,
+            logs: vec![],
+            statuses: vec![],
+        };
+        let (live, after) = (step.row(true), step.row(false));
+        assert_eq!((live.running, live.duration.as_str()), (true, "running"));
+        assert_eq!((after.running, after.duration.as_str()), (false, ""));
+        let failed = Step { error: Some("exit code: 2".into()), ..step };
+        assert!(!failed.row(true).running, "a failed step is not under way");
     }
 }

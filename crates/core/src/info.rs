@@ -35,7 +35,7 @@ pub struct BackendInfo {
     pub cache_volume: Option<String>,
     /// The most its build cache may use (BuildKit's GC policy); `None`: BuildKit's default.
     pub cache_limit: Option<u64>,
-    /// The limit as people read it (`20GB`), or "BuildKit's default".
+    /// The limit as buildx prints it (`2GiB`), or "BuildKit's default".
     pub cache_limit_text: String,
     /// How it was granted its powers.
     pub security: SecurityMode,
@@ -83,10 +83,7 @@ impl Backend {
             ports: container.config.ports,
             cache_volume: container.config.cache_volume,
             cache_limit: container.config.cache_limit,
-            cache_limit_text: container
-                .config
-                .cache_limit
-                .map_or_else(|| "BuildKit's default".to_string(), crate::units::human_size_u64),
+            cache_limit_text: crate::units::cache_limit_text(container.config.cache_limit),
             security: container.config.security,
             version: container.config.version,
             sidecars: sidecars?,

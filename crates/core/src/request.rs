@@ -331,7 +331,7 @@ pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> 
         });
     }
     if wanted.cache_limit != running.cache_limit {
-        let limit = |l: Option<u64>| l.map_or_else(|| "BuildKit's default".to_string(), crate::units::human_size_u64);
+        let limit = crate::units::cache_limit_text;
         differences.push(Difference {
             field: Field::CacheLimit,
             running: limit(running.cache_limit),

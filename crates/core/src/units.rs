@@ -3,9 +3,29 @@
 //! 1000, `KiB`/`MiB`/`GiB` powers of 1024, a bare number is bytes).
 use crate::error::Error;
 
-/// [`human_size`] for a count of bytes that cannot be negative.
-pub fn human_size_u64(bytes: u64) -> String {
-    human_size(i64::try_from(bytes).unwrap_or(i64::MAX))
+/// A cache limit as people read it: as buildx prints BuildKit's GC policy (`Max Used Space: 2GiB`,
+/// go-units `BytesSize`: powers of 1024, four significant digits), or "BuildKit's default".
+pub fn cache_limit_text(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "BuildKit's default".to_string(), binary_size)
+}
+
+/// A size in powers of 1024 with four significant digits, as go-units `BytesSize` prints it
+/// (`3GiB`, `18.63GiB`, `500MiB`).
+pub fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let whole_digits = if value < 1.0 { 1 } else { value.log10().floor() as usize + 1 };
+    let decimals = 4usize.saturating_sub(whole_digits);
+    let mut text = format!("{value:.decimals$}");
+    if text.contains('.') {
+        text = text.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{text}{}", UNITS[unit])
 }
 
 /// A size the user typed, in bytes.
@@ -53,6 +73,17 @@ fn four_significant(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_limits_read_as_buildx_prints_them() {
+        assert_eq!(cache_limit_text(Some(3 << 30)), "3GiB");
+        assert_eq!(cache_limit_text(Some(20_000_000_000)), "18.63GiB");
+        assert_eq!(cache_limit_text(Some(500 << 20)), "500MiB");
+        assert_eq!(cache_limit_text(Some(1536)), "1.5KiB");
+        assert_eq!(cache_limit_text(Some(512)), "512B");
+        assert_eq!(cache_limit_text(Some(1023 << 20)), "1023MiB");
+        assert_eq!(cache_limit_text(None), "BuildKit's default");
+    }
 
     #[test]
     fn typed_sizes_follow_their_units() {

@@ -93,6 +93,51 @@ pub async fn broken(world: &World) -> Vec<String> {
         }
     }
     broken.extend(info_disagrees(world, running.map(|b| b.0.as_str()), &seen).await);
+    if let Some((id, ..)) = running {
+        broken.extend(history_lost(world, id).await);
+    }
+    broken
+}
+
+/// BuildKit's own cap on its history (its `[history] maxEntries` default): beyond it the oldest
+/// records go by design, so the rule below is checked under it.
+const HISTORY_CAP: usize = 50;
+
+/// A finished build never leaves the history while the cache volume that holds it lives: every
+/// finished build ever listed on this volume must still be listed.
+async fn history_lost(world: &World, backend: &str) -> Option<String> {
+    let volume = match world.docker.inspect_container(backend, None).await {
+        Ok(inspect) => inspect
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.destination.as_deref() == Some(assemble_core::spec::STATE_DIR))
+            .and_then(|m| m.name)?,
+        Err(err) => return Some(format!("inspecting the backend: {err}")),
+    };
+    let run = world.cli(&["backend", "builds", "--format", "json"]).await;
+    if !run.ok() {
+        return Some(format!("builds failed while the backend runs: {}", run.describe()));
+    }
+    let mut listed = BTreeSet::new();
+    let mut finished = BTreeSet::new();
+    for line in run.stdout.lines().filter(|l| !l.trim().is_empty()) {
+        let build: serde_json::Value = match serde_json::from_str(line) {
+            Ok(build) => build,
+            Err(err) => return Some(format!("builds printed a line that is not JSON ({err}): {line}")),
+        };
+        let Some(reference) = build["ref"].as_str() else { return Some(format!("a build without a ref: {line}")) };
+        listed.insert(reference.to_string());
+        if build["status"].as_str() != Some("Running") {
+            finished.insert(reference.to_string());
+        }
+    }
+    let mut history = world.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let known = history.entry(volume.clone()).or_default();
+    let lost: Vec<&String> = known.difference(&listed).collect();
+    let broken = (!lost.is_empty() && listed.len() < HISTORY_CAP)
+        .then(|| format!("finished builds {lost:?} left the history while volume {volume} lives"));
+    known.extend(finished);
     broken
 }
 

@@ -116,6 +116,8 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
     let registry = assemble_e2e::Registry::start();
     let cli = std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("assemble");
     let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let docker_config = config_dir.join("docker");
+    let buildx = world::prepare_docker_config(&docker_config, &host).await?;
     let named_volumes = vec![names.default_cache_volume(), format!("assemble-soak-extra-cache-{user}")];
     let mut world = World {
         engine: connected,
@@ -124,11 +126,13 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
         cli,
         config_dir: config_dir.clone(),
         image: args.image.clone(),
-        host,
         registry_port: registry.port,
         spare_ports: [assemble_e2e::free_port(), assemble_e2e::free_port()],
         named_volumes,
         panics: Default::default(),
+        docker_config,
+        buildx,
+        history: Default::default(),
     };
     // Leftovers of an interrupted run are ours: clear them, then make the volumes a user would.
     world.cli(&["backend", "stop"]).await;
@@ -153,6 +157,12 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
         if engine.is_some() { "private dockerd (restarts allowed)" } else { "shared (no restarts)" },
         world.registry_port
     );
+    if !world.buildx {
+        println!(
+            "soak: no buildx at {} (scripts/fetch-buildx.sh): buildx builds are skipped",
+            assemble_e2e::buildx_plugin().display()
+        );
+    }
 
     let keeper = keeper::Keeper::spawn(world.names.clone());
     let interrupted = interruption();
@@ -175,6 +185,8 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
             Op::Purge => ops::purge(&world).await,
             Op::Info => ops::info(&world).await,
             Op::Push => ops::push(&world, serial).await,
+            Op::BuildxPush => ops::buildx_push(&world, serial).await,
+            Op::Builds => ops::builds(&world).await,
             Op::TwoClients => ops::two_clients(&world, &mut rng).await,
             Op::KillBackend => ops::kill_backend(&world, false).await,
             Op::StopBackend => ops::kill_backend(&world, true).await,
@@ -226,6 +238,12 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
     drop(registry);
     drop(engine);
     tally.print(elapsed, repairs);
+    let history = world.history.lock().map(|h| h.clone()).unwrap_or_default();
+    println!(
+        "soak: finished builds kept in the history: {} on {} cache volume(s), every one checked after every step",
+        history.values().map(|refs| refs.len()).sum::<usize>(),
+        history.len()
+    );
     Ok(tally.violations)
 }
 

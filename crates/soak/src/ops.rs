@@ -25,6 +25,10 @@ pub enum Op {
     Info,
     /// A build inside the backend pushes to the host registry as `localhost:P`.
     Push,
+    /// `docker buildx build --builder assemble --push` (a real buildx) to the host registry.
+    BuildxPush,
+    /// `assemble backend builds --format json`.
+    Builds,
     /// Two clients at once: two CLI processes, or the CLI and the app.
     TwoClients,
     /// Faults: `docker kill` / `docker stop` of the backend, `docker rm -f` of a sidecar, and the
@@ -36,7 +40,7 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 12] = [
+    pub const ALL: [Op; 14] = [
         Op::Start,
         Op::Stop,
         Op::Restart,
@@ -44,6 +48,8 @@ impl Op {
         Op::Purge,
         Op::Info,
         Op::Push,
+        Op::BuildxPush,
+        Op::Builds,
         Op::TwoClients,
         Op::KillBackend,
         Op::StopBackend,
@@ -62,6 +68,8 @@ impl Op {
             Op::Purge => 5,
             Op::Info => 7,
             Op::Push => 8,
+            Op::BuildxPush => 9,
+            Op::Builds => 5,
             Op::TwoClients => 9,
             Op::KillBackend => 8,
             Op::StopBackend => 6,
@@ -83,6 +91,8 @@ impl Op {
             Op::Purge => "cache purge",
             Op::Info => "info",
             Op::Push => "push through the proxy",
+            Op::BuildxPush => "buildx build --push",
+            Op::Builds => "builds",
             Op::TwoClients => "two clients at once",
             Op::KillBackend => "docker kill backend",
             Op::StopBackend => "docker stop backend",
@@ -232,6 +242,82 @@ pub async fn push(world: &World, serial: usize) -> Done {
             ..Done::default()
         },
         (false, true) => Done::broken("pushed", "a push reached a port that is not proxied".into()),
+    }
+}
+
+/// A real buildx builds on the registered builder `assemble` and pushes through the sidecar when
+/// the registry's port is proxied; the push is refused when it is not.
+pub async fn buildx_push(world: &World, serial: usize) -> Done {
+    if !world.buildx {
+        return Done::note("no buildx here (scripts/fetch-buildx.sh): skipped");
+    }
+    let Some((_, ports)) = running_backend(world).await else { return Done::note("no backend running: skipped") };
+    let context = world.config_dir.join("buildx-context");
+    if let Err(err) = buildx_context(world, &context, serial).await {
+        return Done::broken("buildx context", err);
+    }
+    let reference = format!("localhost:{}/soak/buildx{serial}:1", world.registry_port);
+    let context = context.display().to_string();
+    let run = world
+        .docker_cli(&[
+            "buildx",
+            "build",
+            "--builder",
+            "assemble",
+            "--progress",
+            "plain",
+            "--push",
+            "-t",
+            &reference,
+            &context,
+        ])
+        .await;
+    let proxied = ports.contains(world.registry_port);
+    match (proxied, run.ok()) {
+        (true, true) => Done { detail: "built and pushed".into(), pushed: Some(true), ..Done::default() },
+        (false, false) if run.stderr.contains("failed to push") => {
+            Done::note("built; the push was refused, the port is not proxied")
+        }
+        (false, false) => Done::broken("failed", format!("the build failed before its push: {}", run.describe())),
+        (true, false) => Done {
+            detail: "failed".into(),
+            violations: vec![format!("a buildx build with push through the proxy failed: {}", run.describe())],
+            pushed: Some(false),
+            ..Done::default()
+        },
+        (false, true) => Done::broken("pushed", "a buildx push reached a port that is not proxied".into()),
+    }
+}
+
+/// A multi-stage Dockerfile with a `RUN` step that differs per build (so each one runs), on
+/// BuildKit's own busybox: no registry serves base images here.
+async fn buildx_context(world: &World, dir: &std::path::Path, serial: usize) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    if !dir.join("busybox").exists() {
+        let source = format!("{}:/bin/busybox", world.names.backend());
+        let copy = world.docker_cli(&["cp", &source, &dir.display().to_string()]).await;
+        if !copy.ok() {
+            return Err(format!("copying BuildKit's busybox: {}", copy.describe()));
+        }
+    }
+    let dockerfile = format!(
+        "FROM scratch AS tools\nCOPY busybox /bin/busybox\n\
+         RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo soak step {serial} > /out\"]\n\
+         FROM scratch\nCOPY --from=tools /out /out\n"
+    );
+    std::fs::write(dir.join("Dockerfile"), dockerfile).map_err(|e| format!("writing the Dockerfile: {e}"))
+}
+
+/// The history listing: it must work while a backend runs, and refuse plainly when none does.
+pub async fn builds(world: &World) -> Done {
+    let running = running_backend(world).await.is_some();
+    let run = world.cli(&["backend", "builds", "--format", "json"]).await;
+    match (running, run.ok()) {
+        (true, true) => Done::note(format!("builds listed: {}", run.stdout.lines().count())),
+        (true, false) => Done::broken("builds", run.describe()),
+        (false, false) if !run.stderr.trim().is_empty() => Done::note(format!("refused: {}", run.stderr.trim())),
+        (false, false) => Done::broken("builds", format!("refused without a word: {}", run.describe())),
+        (false, true) => Done::note("no backend, yet it listed (it may have just come back)"),
     }
 }
 

@@ -1,8 +1,10 @@
 //! What the soak acts on: one user's backend on one engine, the CLI that drives it, the registry
 //! a push goes to, and the named volumes that must survive.
 use std::{
-    path::PathBuf,
+    collections::{BTreeSet, HashMap},
+    path::{Path, PathBuf},
     process::Stdio,
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -22,7 +24,6 @@ pub struct World {
     pub cli: PathBuf,
     pub config_dir: PathBuf,
     pub image: String,
-    pub host: String,
     pub registry_port: u16,
     /// Other ports that may be proxied (nothing listens there).
     pub spare_ports: [u16; 2],
@@ -30,6 +31,43 @@ pub struct World {
     pub named_volumes: Vec<String>,
     /// CLI runs that panicked or hung, ever.
     pub panics: AtomicUsize,
+    /// The soak user's own docker config folder: the context `soak` for the engine, buildx as a
+    /// CLI plugin, and the builders buildx keeps.
+    pub docker_config: PathBuf,
+    /// A real buildx is there (scripts/fetch-buildx.sh), so buildx builds run.
+    pub buildx: bool,
+    /// Finished builds seen in the history, by the cache volume that holds them.
+    pub history: Mutex<HashMap<String, BTreeSet<String>>>,
+}
+
+/// The docker context the soak's CLI runs in: a context (not `DOCKER_HOST`) so that `start`
+/// registers the buildx builder, as it does for a user.
+pub const CONTEXT: &str = "soak";
+
+/// Makes the soak's docker config folder: buildx linked in as a CLI plugin when it was fetched,
+/// and the context `soak` for the engine at `host`. Returns whether buildx is there.
+pub async fn prepare_docker_config(docker_config: &Path, host: &str) -> Result<bool, String> {
+    let plugins = docker_config.join("cli-plugins");
+    std::fs::create_dir_all(&plugins).map_err(|e| format!("creating {}: {e}", plugins.display()))?;
+    let buildx = assemble_e2e::buildx_plugin();
+    let present = buildx.exists();
+    let link = plugins.join("docker-buildx");
+    if present && !link.exists() {
+        std::os::unix::fs::symlink(&buildx, &link)
+            .map_err(|e| format!("linking buildx into {}: {e}", plugins.display()))?;
+    }
+    let output = tokio::process::Command::new("docker")
+        .arg("--config")
+        .arg(docker_config)
+        .args(["context", "create", CONTEXT, "--docker", &format!("host={host}")])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("running docker context create: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("docker context create failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+    }
+    Ok(present)
 }
 
 /// The end of one CLI run.
@@ -53,13 +91,7 @@ impl CliRun {
     }
 
     pub fn describe(&self) -> String {
-        format!(
-            "`assemble {}` exited {:?} after {:.1}s: {}",
-            self.args,
-            self.code,
-            self.took.as_secs_f64(),
-            self.stderr.trim()
-        )
+        format!("`{}` exited {:?} after {:.1}s: {}", self.args, self.code, self.took.as_secs_f64(), self.stderr.trim())
     }
 }
 
@@ -73,23 +105,39 @@ impl World {
         self.config_dir.join("settings.json")
     }
 
-    /// Runs the real CLI, as a user on this engine would.
+    /// Runs the real CLI, as a user on this engine would: in the docker context `soak`.
     pub async fn cli(&self, args: &[&str]) -> CliRun {
-        let began = Instant::now();
         let mut command = tokio::process::Command::new(&self.cli);
         command
             .args(args)
-            .env("DOCKER_HOST", &self.host)
+            .env_remove("DOCKER_HOST")
+            .env("DOCKER_CONTEXT", CONTEXT)
             .env("ASSEMBLE_BACKEND_USER", self.names.user())
             .env("ASSEMBLE_BACKEND_IMAGE", &self.image)
             .env("ASSEMBLE_CONFIG_DIR", &self.config_dir)
             // Its own docker config folder: nothing of the soak's lands in the machine's ~/.docker.
-            .env("DOCKER_CONFIG", self.config_dir.join("docker"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let args = args.join(" ");
+            .env("DOCKER_CONFIG", &self.docker_config);
+        let run = self.run(command, format!("assemble {}", args.join(" "))).await;
+        if run.panicked() {
+            self.panics.fetch_add(1, Ordering::SeqCst);
+        }
+        run
+    }
+
+    /// Runs `docker ARGS` (buildx among them) in the soak's docker config folder and context.
+    pub async fn docker_cli(&self, args: &[&str]) -> CliRun {
+        let mut command = tokio::process::Command::new("docker");
+        command
+            .args(args)
+            .env_remove("DOCKER_HOST")
+            .env("DOCKER_CONTEXT", CONTEXT)
+            .env("DOCKER_CONFIG", &self.docker_config);
+        self.run(command, format!("docker {}", args.join(" "))).await
+    }
+
+    async fn run(&self, mut command: tokio::process::Command, args: String) -> CliRun {
+        let began = Instant::now();
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let output = match command.spawn() {
             Ok(child) => tokio::time::timeout(CLI_TIMEOUT, child.wait_with_output()).await,
             Err(err) => {
@@ -102,7 +150,7 @@ impl World {
                 }
             }
         };
-        let run = match output {
+        match output {
             Ok(Ok(output)) => CliRun {
                 args,
                 code: output.status.code(),
@@ -120,11 +168,7 @@ impl World {
                 stderr: format!("no answer within {CLI_TIMEOUT:?}"),
                 took: began.elapsed(),
             },
-        };
-        if run.panicked() {
-            self.panics.fetch_add(1, Ordering::SeqCst);
         }
-        run
     }
 
     /// The `--allow-host-port` value for a random choice of ports.
