@@ -6,6 +6,7 @@ fn main() {
         "start_backend",
         "stop_backend",
         "restart_backend",
+        "apply_settings",
         "purge_preview",
         "purge_cache",
         "get_settings",

@@ -15,6 +15,7 @@ function render(snapshot) {
   $("message").textContent = snapshot.message || "";
   show($("message"), Boolean(snapshot.message));
   show($("differences"), snapshot.differences.length > 0);
+  $("apply").textContent = snapshot.apply_label;
   $("difference-list").textContent = snapshot.differences.join("; ");
   if (snapshot.state !== "starting") show($("pull"), false);
 
@@ -163,7 +164,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("start").addEventListener("click", () => act("start_backend"));
   $("stop").addEventListener("click", () => act("stop_backend"));
   $("restart").addEventListener("click", () => act("restart_backend"));
-  $("apply").addEventListener("click", () => act("restart_backend"));
+  $("apply").addEventListener("click", () => act("apply_settings"));
   $("purge").addEventListener("click", askPurge);
   $("refresh-cache").addEventListener("click", () => invoke("refresh").catch((e) => showError(sentence(e))));
   // Builds change the cache without a Docker event: read it again when the panel comes forward.

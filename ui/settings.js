@@ -94,6 +94,7 @@ async function save() {
 
 function renderDifferences(snapshot) {
   show($("differences"), snapshot.differences.length > 0);
+  $("apply").textContent = snapshot.apply_label;
   $("difference-list").textContent = snapshot.differences.join("; ");
 }
 
@@ -121,7 +122,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("port-input").addEventListener("keydown", (e) => { if (e.key === "Enter") addPort(); });
   $("save").addEventListener("click", save);
   $("apply").addEventListener("click", async () => {
-    try { await invoke("restart_backend"); } catch (error) { $("saved").textContent = sentence(error); }
+    try { await invoke("apply_settings"); } catch (error) { $("saved").textContent = sentence(error); }
   });
   await listen("snapshot", (event) => renderDifferences(event.payload));
   renderDifferences(await invoke("snapshot"));

@@ -11,6 +11,8 @@ pub enum Action {
     Start,
     Stop,
     Restart,
+    /// Apply the settings: live when only the ports differ, else a restart.
+    Apply,
 }
 
 impl Action {
@@ -19,6 +21,7 @@ impl Action {
             Action::Start => "start",
             Action::Stop => "stop",
             Action::Restart => "restart",
+            Action::Apply => "apply the settings to",
         }
     }
 }
@@ -35,7 +38,7 @@ pub async fn run<R: Runtime>(app: &AppHandle<R>, action: Action, origin: Origin)
     let state = app.state::<AppState>();
     let transient = match action {
         Action::Stop => State::Stopping,
-        Action::Start | Action::Restart => State::Starting,
+        Action::Start | Action::Restart | Action::Apply => State::Starting,
     };
     let operation = state.begin(transient)?;
     // A new attempt clears the last failure everywhere.
@@ -66,6 +69,7 @@ async fn perform<R: Runtime>(app: &AppHandle<R>, state: &AppState, action: Actio
         Action::Start => backend.start_until(&request()?, &report, quit.recv()).await?,
         Action::Stop => return backend.stop().await.map(|_| ()),
         Action::Restart => backend.restart_until(&request()?, &report, quit.recv()).await?,
+        Action::Apply => backend.apply_until(&request()?, &report, quit.recv()).await?,
     };
     // As `assemble backend start` does: the backend is also the buildx builder "assemble".
     live::register_builder(state, &backend, state.settings().use_builder).await;

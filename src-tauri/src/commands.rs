@@ -5,8 +5,9 @@ use std::sync::atomic::Ordering;
 use assemble_core::{
     history::{BuildRow, BuildStatus, StepRow},
     logs::split_timestamp,
+    port_record::PortEdit,
     prune::CacheFilter,
-    settings, CacheTotals, LineSplitter, LogOptions, Settings, Snapshot,
+    settings, CacheTotals, Error, LineSplitter, LogOptions, PortSet, Settings, Snapshot,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -44,6 +45,12 @@ pub async fn stop_backend<R: Runtime>(app: AppHandle<R>) -> Reply<()> {
 #[tauri::command]
 pub async fn restart_backend<R: Runtime>(app: AppHandle<R>) -> Reply<()> {
     actions::run(&app, Action::Restart, Origin::Window).await
+}
+
+/// "Apply now": the settings to the backend, live when only the ports differ, else a restart.
+#[tauri::command]
+pub async fn apply_settings<R: Runtime>(app: AppHandle<R>) -> Reply<()> {
+    actions::run(&app, Action::Apply, Origin::Window).await
 }
 
 #[derive(Serialize)]
@@ -104,9 +111,21 @@ pub fn get_settings(state: State<'_, AppState>) -> SettingsView {
 #[tauri::command]
 pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) -> Reply<()> {
     settings::save(&settings)?;
-    app.state::<AppState>().set_settings(settings);
+    let state = app.state::<AppState>();
+    state.set_settings(settings.clone());
+    // Ports apply at once to a running backend: the same container and cache, no restart. A
+    // stopped backend takes them at its next start.
+    let applied = match state.backend().await {
+        Ok(backend) => {
+            match backend.change_ports(&PortEdit::Set(PortSet::from_ports(settings.ports.iter().copied()))).await {
+                Ok(_) | Err(Error::PortsNeedARunningBackend) => Ok(()),
+                Err(err) => Err(err),
+            }
+        }
+        Err(_) => Ok(()), // no engine now: the next start applies them
+    };
     live::refresh(&app).await;
-    Ok(())
+    applied.map_err(|err| CommandError { field: Some("ports"), ..CommandError::from(err) })
 }
 
 /// The last start, stop or restart that failed, for a panel opened after it.

@@ -52,6 +52,7 @@ fn build_app<R: Runtime>(
             commands::start_backend,
             commands::stop_backend,
             commands::restart_backend,
+            commands::apply_settings,
             commands::purge_preview,
             commands::purge_cache,
             commands::get_settings,

@@ -293,6 +293,20 @@ pub(crate) mod tests {
         )
     }
 
+    #[tokio::test]
+    async fn a_new_follow_ends_the_one_before_at_once_and_only_that_one() {
+        let slot = FollowSlot::default();
+        let mut first = slot.take();
+        let mut second = slot.take();
+        // The first was superseded by the second take: it resolves without anything more.
+        tokio::time::timeout(std::time::Duration::from_secs(1), first.wait()).await.expect("the first follow ends");
+        // The second holds the slot until a third comes.
+        let held = tokio::time::timeout(std::time::Duration::from_millis(100), second.wait()).await;
+        assert!(held.is_err(), "the follow that holds the slot must go on");
+        let _third = slot.take();
+        tokio::time::timeout(std::time::Duration::from_secs(1), second.wait()).await.expect("the second follow ends");
+    }
+
     #[test]
     fn an_operation_ends_even_when_it_panics() {
         let state = test_state();

@@ -309,7 +309,17 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// On all the host's addresses (0.0.0.0).
     pub fn start() -> Self {
+        Self::start_on("0.0.0.0")
+    }
+
+    /// On the host's loopback only (127.0.0.1), as many local registries and dev servers are.
+    pub fn loopback() -> Self {
+        Self::start_on("127.0.0.1")
+    }
+
+    fn start_on(address: &str) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("assemble-e2e-registry-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("registry dir");
@@ -317,7 +327,7 @@ impl Registry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 0.0.0.0:{port}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}:{port}\n",
                 dir.join("data").display()
             ),
         )

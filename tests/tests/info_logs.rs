@@ -86,18 +86,22 @@ async fn start_on_a_running_backend_leaves_it_and_puts_back_a_lost_sidecar() {
     let healed = docker.inspect_container(&sidecar, None).await.expect("the lost sidecar is back");
     assert_eq!(healed.state.and_then(|s| s.running), Some(true));
 
-    // Every option that differs is named, and nothing is changed or created for it.
+    // Other ports are applied live; every other option that differs is named, and nothing is
+    // changed or created for it.
     let volume = format!("{}-other", user.names.default_cache_volume());
     let other = user
         .run(&["backend", "start", "--allow-host-port", "7000", "--cache-volume", &volume, "--image", "other/image:1"])
         .expect_ok();
-    for difference in [
-        "host ports: running 6003, asked 7000".to_string(),
-        format!("cache volume: running none (lost on stop), asked {volume}"),
-        "asked other/image:1".to_string(),
-    ] {
+    assert!(
+        other.stdout.contains("Host ports added 7000, removed 6003 (live, no restart): now proxying 7000."),
+        "{other:?}"
+    );
+    for difference in
+        [format!("cache volume: running none (lost on stop), asked {volume}"), "asked other/image:1".to_string()]
+    {
         assert!(other.stderr.contains(&difference), "{difference:?} missing in {other:?}");
     }
+    assert!(!other.stderr.contains("host ports:"), "the ports are no longer a difference: {other:?}");
     assert!(other.stderr.contains("stop it and start again"), "{other:?}");
     assert!(docker.inspect_volume(&volume).await.is_err(), "no volume is made for a start that changes nothing");
     assert_eq!(docker.inspect_container(&backend, None).await.unwrap().id.unwrap(), id);

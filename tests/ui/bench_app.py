@@ -1,10 +1,12 @@
 """App benchmark of the release build (not a test): memory and idle CPU of every app process with
-the windows closed and with the panel open, cold start to a working tray (and to the panel), and
-the log viewer loading 1,000,000 lines. Run it with scripts/bench-app.sh, which builds the release
+the windows closed and with the panel open, cold start to a working tray (and to the panel), the
+log viewer loading 1,000,000 lines, and the time from a build's end until the Builds window shows
+it. Run it with scripts/bench-app.sh, which builds the release
 binaries and runs this under Xvfb and a private D-Bus session (our tray watcher, sni.py).
 
 Figures are printed as a table and written to target/bench-app.json. Nothing here is asserted."""
 import argparse
+from datetime import datetime, timezone
 import json
 import os
 import platform
@@ -17,7 +19,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conftest import App, ROOT, SCREENSHOTS, TEST_IMAGE, connect, container_names, docker, start_tauri_driver  # noqa: E402
+from conftest import (App, BUILDX, ROOT, SCREENSHOTS, TEST_IMAGE, connect, container_names, docker,  # noqa: E402
+                      start_tauri_driver)
 from sni import Tray  # noqa: E402
 
 APP = os.path.join(ROOT, "target", "release", "assemble-backend")
@@ -25,6 +28,7 @@ CLI = os.path.join(ROOT, "target", "release", "assemble")
 RESULTS = os.path.join(ROOT, "target", "bench-app.json")
 PANEL_TITLE = "Assemble Backend"
 LOGS_TITLE = "Assemble Backend Logs"
+BUILDS_TITLE = "Assemble Backend Builds"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -352,6 +356,19 @@ def viewport_colours(driver, png):
     return int(result.stdout) if result.returncode == 0 and result.stdout.strip().isdigit() else None
 
 
+def end_session(driver, tauri_driver, driver_log):
+    """Ends a WebDriver session and every process under its tauri-driver (WebKitWebDriver, the app,
+    WebKit's)."""
+    everything = identities(descendants(tauri_driver.pid))
+    if driver is not None:
+        try:
+            driver.quit()
+        except Exception:
+            pass
+    end_tree(everything, tauri_driver)
+    driver_log.close()
+
+
 def log_viewer_run(env, tray, user, last, config, screenshot=False, timeout=900):
     driver_log = open(os.path.join(config, "tauri-driver.log"), "a")
     tauri_driver, port = start_tauri_driver(env, driver_log)
@@ -360,7 +377,7 @@ def log_viewer_run(env, tray, user, last, config, screenshot=False, timeout=900)
     try:
         driver = connect(port, APP)
         app_pid = app_pid_under(tauri_driver.pid)
-        app = App(driver, user, tray)
+        app = App(driver, user, tray, env.get("DOCKER_CONFIG"), env.get("HOME"), config)
         app.window(PANEL_TITLE)
         app.wait(lambda: app.text("#state").startswith("Running"), 60, "the panel never showed Running")
         time.sleep(3)
@@ -426,14 +443,87 @@ def log_viewer_run(env, tray, user, last, config, screenshot=False, timeout=900)
     finally:
         if sampler is not None and sampler.is_alive():
             sampler.stop()
-        everything = identities(descendants(tauri_driver.pid))  # tauri-driver, WebKitWebDriver, the app, WebKit
-        if driver is not None:
-            try:
-                driver.quit()
-            except Exception:
-                pass
-        end_tree(everything, tauri_driver)
-        driver_log.close()
+        end_session(driver, tauri_driver, driver_log)
+
+
+# ---- the Builds window ----
+
+# Notes, in the page, when each build's row first shows as finished (Date.now(), the machine's
+# clock, as BuildKit's completed_at and Python's time.time() are).
+WATCH_ROWS_JS = """
+window.__shown = window.__shown || {};
+const note = () => document.querySelectorAll('#builds tr.build').forEach((row) => {
+  const status = row.cells[0].textContent;
+  if (status !== 'Running' && !(row.dataset.ref in window.__shown)) window.__shown[row.dataset.ref] = Date.now();
+});
+note();
+new MutationObserver(note).observe(document.querySelector('#builds'), { childList: true, subtree: true });
+"""
+
+
+def rfc3339_seconds(text):
+    """Seconds since the epoch of BuildKit's RFC 3339 time (nanoseconds cut to microseconds)."""
+    stamp, _, fraction = text.rstrip("Z").partition(".")
+    whole = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    return whole.timestamp() + (float("0." + fraction) if fraction else 0.0)
+
+
+def builds_window_run(env, tray, user, config, backend, runs):
+    """`runs` uncached buildx builds; for each, when the Builds window showed it finished, against
+    BuildKit's record of its end and against buildx's return, and beside it how long
+    `docker buildx history ls` (the alternative a buildx user has) takes to list it at that moment."""
+    context = os.path.join(config, "build-context")
+    os.makedirs(context, exist_ok=True)
+    docker("cp", f"{backend}:/bin/busybox", context)
+    driver_log = open(os.path.join(config, "tauri-driver.log"), "a")
+    tauri_driver, port = start_tauri_driver(env, driver_log)
+    driver = None
+    results = []
+    try:
+        driver = connect(port, APP)
+        app = App(driver, user, tray, env["DOCKER_CONFIG"], env.get("HOME"), config)
+        app.window(PANEL_TITLE)
+        app.wait(lambda: app.text("#state").startswith("Running"), 60, "the panel never showed Running")
+        app.find("#open-builds").click()
+        app.window(BUILDS_TITLE, timeout=60)
+        app.wait(lambda: app.text("#count") != "", 30, "the Builds window never listed anything")
+        driver.execute_script(WATCH_ROWS_JS)
+        for i in range(runs):
+            with open(os.path.join(context, "Dockerfile"), "w") as dockerfile:
+                dockerfile.write('FROM scratch AS tools\nCOPY busybox /bin/busybox\n'
+                                 f'RUN ["/bin/busybox", "sh", "-c", "echo bench {time.time_ns()} > /out"]\n'
+                                 'FROM scratch\nCOPY --from=tools /out /out\n')
+            known = set(driver.execute_script("return Object.keys(window.__shown);"))
+            build = subprocess.run(["docker", "buildx", "build", "--builder", "assemble", "--progress", "plain", context],
+                                   env=env, capture_output=True, text=True, timeout=300)
+            returned = time.time()
+            if build.returncode != 0:
+                raise RuntimeError(f"buildx build failed: {build.stderr[-2000:]}")
+            began = time.perf_counter()
+            history = subprocess.run(["docker", "buildx", "history", "ls", "--builder", "assemble"],
+                                     env=env, capture_output=True, text=True, timeout=120)
+            history_s = time.perf_counter() - began
+            deadline = time.time() + 30
+            while True:
+                shown = driver.execute_script("return window.__shown;")
+                new = [ref for ref in shown if ref not in known]
+                if new:
+                    break
+                if time.time() > deadline:
+                    raise RuntimeError("the Builds window did not show the build within 30 s")
+                time.sleep(0.02)
+            ref = new[0]
+            listed = [json.loads(line) for line in cli(env, "backend", "builds", "--format", "json").splitlines()]
+            record = next(b for b in listed if b["ref"] == ref)
+            ended = rfc3339_seconds(record["completed_at"])
+            shown_at = shown[ref] / 1000
+            results.append({"ref": ref, "after_record_end_s": shown_at - ended, "after_buildx_returned_s": shown_at - returned,
+                            "buildx_history_ls_s": history_s, "history_ls_lists_it": ref in history.stdout})
+            log(f"build {i + 1}/{runs} {ref}: shown {shown_at - ended:+.3f}s after BuildKit recorded its end, "
+                f"{shown_at - returned:+.3f}s after buildx returned; docker buildx history ls took {history_s:.3f}s")
+        return results
+    finally:
+        end_session(driver, tauri_driver, driver_log)
 
 
 # ---- the backend ----
@@ -513,8 +603,14 @@ def main():
     parser.add_argument("--cold-runs", type=int, default=5, help="cold starts per kind (after one warm-up)")
     parser.add_argument("--log-runs", type=int, default=3, help="log viewer runs, a fresh app each")
     parser.add_argument("--lines", type=int, default=1000000, help="lines written to the backend's log")
+    parser.add_argument("--build-runs", type=int, default=10, help="builds timed into the Builds window")
+    parser.add_argument("--parts", default="footprint,logs,builds",
+                        help="which parts to run, of footprint, logs and builds (comma-separated)")
     parser.add_argument("--user", default="benchapp", help="ASSEMBLE_BACKEND_USER of the bench backend")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if not parts <= {"footprint", "logs", "builds"}:
+        sys.exit(f"--parts: {args.parts!r}; choose among footprint, logs and builds")
     for path in (APP, CLI):
         if not os.path.exists(path):
             sys.exit(f"{path} is missing: run scripts/bench-app.sh (it builds the release binaries)")
@@ -524,8 +620,15 @@ def main():
 
     config = tempfile.mkdtemp(prefix="assemble-bench-app-")
     env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    # A docker config folder of its own, with the tests' buildx: the builder is registered there.
+    docker_config = os.path.join(config, "docker")
+    os.makedirs(os.path.join(docker_config, "cli-plugins"))
+    if os.path.exists(BUILDX):
+        os.symlink(BUILDX, os.path.join(docker_config, "cli-plugins", "docker-buildx"))
+    elif "builds" in parts:
+        sys.exit(f"{BUILDX} is missing: run scripts/fetch-buildx.sh")
     env.update(ASSEMBLE_BACKEND_USER=args.user, ASSEMBLE_BACKEND_IMAGE=TEST_IMAGE, ASSEMBLE_CONFIG_DIR=config,
-               XDG_DOWNLOAD_DIR=config)
+               XDG_DOWNLOAD_DIR=config, DOCKER_CONFIG=docker_config)
     os.environ.pop("DOCKER_HOST", None)  # conftest's docker() calls use the local socket too
     backend = f"docker-assemble-backend-{args.user}"
     app_log = os.path.join(config, "app.log")
@@ -537,7 +640,7 @@ def main():
         log(cli(env, "backend", "start", "--image", TEST_IMAGE, "--allow-host-port", "0"))
 
         # 1. Footprint and cold start.
-        for hidden, label in ((True, "windows closed (--hidden)"), (False, "panel open")):
+        for hidden, label in ((True, "windows closed (--hidden)"), (False, "panel open")) if "footprint" in parts else ():
             r = footprint(env, tray, hidden, args.idle, 5 if hidden else 10, app_log)
             details["footprint_hidden" if hidden else "footprint_panel"] = r
             key = "tray only" if hidden else "panel open"
@@ -546,35 +649,49 @@ def main():
             figures.append(figure(f"{key}: idle CPU, {args.idle} s", r["cpu_pct"], "%",
                                   f"mean over {args.idle} s {r['cpu_pct_total']:.3f}%; spread over 10 s slices"))
             details[f"{key}: processes"] = len(r["processes"])
-        tray_times, panel_times = cold_starts(env, tray, args.cold_runs, app_log)
-        figures.append(figure("cold start to working tray (--hidden)", tray_times, "s"))
-        figures.append(figure("cold start to panel window mapped", panel_times, "s"))
-        details["cold_start"] = {"tray_s": tray_times, "panel_s": panel_times}
+        if "footprint" in parts:
+            tray_times, panel_times = cold_starts(env, tray, args.cold_runs, app_log)
+            figures.append(figure("cold start to working tray (--hidden)", tray_times, "s"))
+            figures.append(figure("cold start to panel window mapped", panel_times, "s"))
+            details["cold_start"] = {"tray_s": tray_times, "panel_s": panel_times}
 
-        # 2. The log viewer with a million lines.
-        raw = fill_logs(backend, args.lines)
-        details["raw_logs"] = raw
-        runs, baseline = [], []
-        for i in range(args.log_runs):  # alternates the baseline and the viewer
-            baseline.append(time_docker_logs(backend))
-            log(f"docker logs -t > /dev/null: {baseline[-1]:.2f}s")
-            log(f"log viewer run {i + 1}/{args.log_runs}")
-            runs.append(log_viewer_run(env, tray, args.user, str(args.lines), config,
-                                       screenshot=(i == args.log_runs - 1)))
-        details["log_viewer"] = runs
-        details["docker_logs_t_s"] = baseline
-        figures.append(figure(f"logs {args.lines:,}: click to last line shown", [r["last_line_s"] for r in runs], "s"))
-        figures.append(figure("baseline: docker logs -t > /dev/null", baseline, "s"))
-        figures.append(figure(f"logs {args.lines:,}: click to first line shown", [r["first_line_s"] for r in runs], "s"))
-        figures.append(figure("logs: panel before click, RSS sum", [r["before_rss_mib"] for r in runs], "MiB"))
-        figures.append(figure("logs: peak RSS sum (sampled)", [r["peak_rss_mib"] for r in runs], "MiB"))
-        figures.append(figure("logs: peak PSS sum (sampled)", [r["peak_pss_mib"] for r in runs], "MiB"))
-        figures.append(figure("logs: sum of per-process VmHWM", [r["vmhwm_sum_mib"] for r in runs], "MiB"))
-        figures.append(figure("logs: steady RSS sum (viewer done)", [r["steady_rss_mib"] for r in runs], "MiB"))
-        figures.append(figure("logs: steady PSS sum (viewer done)", [r["steady_pss_mib"] for r in runs], "MiB"))
-        figures.append(figure("logs: steady CPU (10 s)", [r["steady_cpu_pct"] for r in runs], "%"))
-        figures.append(figure("raw docker logs (plain)", [raw["bytes"] / 2**20], "MiB"))
-        figures.append(figure("raw docker logs -t (what the app reads)", [raw["bytes_timestamps"] / 2**20], "MiB"))
+        # 2. The Builds window: a build's end until it shows.
+        if "builds" in parts:
+            runs = builds_window_run(env, tray, args.user, config, backend, args.build_runs)
+            details["builds_window"] = runs
+            figures.append(figure("build shown in the Builds window, after BuildKit recorded its end",
+                                  [r["after_record_end_s"] for r in runs], "s"))
+            figures.append(figure("build shown in the Builds window, after buildx returned",
+                                  [r["after_buildx_returned_s"] for r in runs], "s", "negative: before"))
+            figures.append(figure("alternative: docker buildx history ls, run then",
+                                  [r["buildx_history_ls_s"] for r in runs], "s",
+                                  f"listed the build {sum(r['history_ls_lists_it'] for r in runs)}/{len(runs)} times"))
+
+        # 3. The log viewer with a million lines.
+        if "logs" in parts:
+            raw = fill_logs(backend, args.lines)
+            details["raw_logs"] = raw
+            runs, baseline = [], []
+            for i in range(args.log_runs):  # alternates the baseline and the viewer
+                baseline.append(time_docker_logs(backend))
+                log(f"docker logs -t > /dev/null: {baseline[-1]:.2f}s")
+                log(f"log viewer run {i + 1}/{args.log_runs}")
+                runs.append(log_viewer_run(env, tray, args.user, str(args.lines), config,
+                                           screenshot=(i == args.log_runs - 1)))
+            details["log_viewer"] = runs
+            details["docker_logs_t_s"] = baseline
+            figures.append(figure(f"logs {args.lines:,}: click to last line shown", [r["last_line_s"] for r in runs], "s"))
+            figures.append(figure("baseline: docker logs -t > /dev/null", baseline, "s"))
+            figures.append(figure(f"logs {args.lines:,}: click to first line shown", [r["first_line_s"] for r in runs], "s"))
+            figures.append(figure("logs: panel before click, RSS sum", [r["before_rss_mib"] for r in runs], "MiB"))
+            figures.append(figure("logs: peak RSS sum (sampled)", [r["peak_rss_mib"] for r in runs], "MiB"))
+            figures.append(figure("logs: peak PSS sum (sampled)", [r["peak_pss_mib"] for r in runs], "MiB"))
+            figures.append(figure("logs: sum of per-process VmHWM", [r["vmhwm_sum_mib"] for r in runs], "MiB"))
+            figures.append(figure("logs: steady RSS sum (viewer done)", [r["steady_rss_mib"] for r in runs], "MiB"))
+            figures.append(figure("logs: steady PSS sum (viewer done)", [r["steady_pss_mib"] for r in runs], "MiB"))
+            figures.append(figure("logs: steady CPU (10 s)", [r["steady_cpu_pct"] for r in runs], "%"))
+            figures.append(figure("raw docker logs (plain)", [raw["bytes"] / 2**20], "MiB"))
+            figures.append(figure("raw docker logs -t (what the app reads)", [raw["bytes_timestamps"] / 2**20], "MiB"))
     finally:
         try:
             log(f"stopping the backend {backend}")

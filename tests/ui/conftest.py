@@ -85,6 +85,15 @@ class App:
                              check=True, capture_output=True, text=True, timeout=60).stdout
         return {b["Name"]: b for b in (json.loads(line) for line in out.splitlines() if line.startswith("{"))}
 
+    def cli(self, *args):
+        """`assemble ARGS` as this app's user would run it (same settings, engine and docker config)."""
+        env = dict(os.environ, ASSEMBLE_BACKEND_USER=self.user, ASSEMBLE_CONFIG_DIR=self.config,
+                   DOCKER_CONFIG=self.docker_config, HOME=self.home)
+        for name in ("DOCKER_HOST", "DOCKER_CONTEXT", "ASSEMBLE_BACKEND_IMAGE"):
+            env.pop(name, None)
+        return subprocess.run([os.path.join(ROOT, "target", "debug", "assemble"), *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
     def docker_context(self, *args):
         """`docker context …` on the app's own docker config folder (its contexts, its current one)."""
         return subprocess.run(["docker", "--config", self.docker_config, "context", *args],

@@ -83,7 +83,7 @@ def test_panel_and_tray_follow_a_switch_of_dockers_current_context(app, second_e
         out.write("\n".join(timings) + "\n")
 
 
-def test_settings_ports_are_validated_and_applying_gives_the_matching_sidecars(app):
+def test_settings_ports_are_validated_and_apply_live_with_the_same_backend(app):
     app.running()
     running_ports = sorted(int(n.rsplit("-", 1)[1]) for n in container_names(f"{app.backend}-proxy-port-"))
     # Two ports that differ from the running ones, so that there is always something to apply.
@@ -104,17 +104,41 @@ def test_settings_ports_are_validated_and_applying_gives_the_matching_sidecars(a
                 if b.get_attribute("aria-label") not in (f"Remove {wanted[0]}", f"Remove {wanted[1]}")]
     while others():
         others()[0].click()
+    backend_id = docker("inspect", "-f", "{{.Id}}", app.backend).stdout.strip()
     app.click("#save")
     app.wait(lambda: app.text("#saved") == "Saved.", 10,
              "not saved: " + " | ".join(app.text(f"#{f}-error") for f in ("ports", "cache", "image")))
-    app.wait(lambda: app.find("#differences").is_displayed(), 20, "no offer to apply the changed settings")
-    running = ",".join(map(str, running_ports)) or "none"
-    assert f"running {running}, settings {wanted[0]},{wanted[1]}" in app.text("#differences"), app.text("#differences")
-    app.screenshot("04-settings-apply")
-    app.click("#apply")
+    # Saved ports apply live: the sidecars follow, the backend is the same container, and nothing
+    # asks for a restart.
     expected = [app.backend, f"{app.backend}-proxy-port-{wanted[0]}", f"{app.backend}-proxy-port-{wanted[1]}"]
-    app.wait(lambda: container_names(app.backend) == expected, 90, "the sidecars do not match the settings")
-    app.wait(lambda: not app.find("#differences").is_displayed(), 30, "the settings still differ after applying")
+    app.wait(lambda: container_names(app.backend) == expected, 30, "the sidecars do not follow the saved ports")
+    assert docker("inspect", "-f", "{{.Id}}", app.backend).stdout.strip() == backend_id, "the backend was restarted"
+    app.wait(lambda: not app.find("#differences").is_displayed(), 10,
+             f"the settings window still asks for a restart: {app.text('#differences')!r}")
+    app.window("Assemble Backend")
+    app.wait(lambda: all(str(p) in app.text("#ports") for p in wanted), 10, f"the panel shows {app.text('#ports')!r}")
+    assert not app.find("#differences").is_displayed(), app.text("#differences")
+    app.window("Assemble Backend Settings")
+    app.screenshot("04-settings-ports-live")
+
+
+def test_ports_changed_on_the_command_line_are_applied_live_from_the_panel(app):
+    app.running()
+    backend_id = docker("inspect", "-f", "{{.Id}}", app.backend).stdout.strip()
+    added = app.cli("backend", "ports", "add", "6093")
+    assert added.returncode == 0, added.stderr
+    try:
+        # The settings do not have 6093: the panel offers to apply them, live, without a restart.
+        app.wait(lambda: app.find("#differences").is_displayed() and "host ports" in app.text("#differences"), 20,
+                 "the panel does not show that the ports differ from the settings")
+        assert app.text("#apply") == "Apply now", app.text("#apply")
+        app.screenshot("04b-panel-apply-ports-live")
+        app.click("#apply")
+        app.wait(lambda: f"{app.backend}-proxy-port-6093" not in container_names(app.backend)
+                 and not app.find("#differences").is_displayed(), 30, "applying did not bring back the settings' ports")
+        assert docker("inspect", "-f", "{{.Id}}", app.backend).stdout.strip() == backend_id, "Apply restarted it"
+    finally:
+        app.cli("backend", "ports", "rm", "6093")
 
 
 def test_a_sidecar_that_dies_is_put_back_by_the_app(app):

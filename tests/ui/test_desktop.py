@@ -42,10 +42,10 @@ def test_a_failed_start_from_the_tray_is_a_notification_and_shows_in_the_panel(a
 
 # Commands that change the backend or the settings, and which windows must not hold them.
 REFUSED = {
-    "Assemble Backend Logs": [("start_backend", None), ("stop_backend", None), ("purge_cache", None),
+    "Assemble Backend Logs": [("start_backend", None), ("stop_backend", None), ("apply_settings", None), ("purge_cache", None),
                               ("save_settings", {"settings": {"ports": [5000]}}), ("set_autostart", {"enabled": True})],
-    "Assemble Backend Settings": [("start_backend", None), ("stop_backend", None), ("purge_cache", None),
-                                  ("follow_logs", None)],
+    "Assemble Backend Settings": [("start_backend", None), ("stop_backend", None), ("restart_backend", None),
+                                  ("purge_cache", None), ("follow_logs", None)],
     "Assemble Backend": [("save_settings", {"settings": {"ports": [5000]}}), ("set_autostart", {"enabled": True}),
                          ("save_text", {"name": "x.log", "text": "x"})],
 }

@@ -99,7 +99,7 @@ async fn setup(
     };
     backend.start(&request, &assemble_core::progress::silent).await.map_err(|e| e.to_string())?;
     let running = backend.running().await.map_err(|e| e.to_string())?;
-    let gateway = running.gateway.clone().ok_or("the backend has no gateway")?;
+    let gateway = socat::gateway(&docker, &running.id).await?;
     let inspect = docker.inspect_container(&running.id, None).await.map_err(|e| e.to_string())?;
     let pid = inspect.state.and_then(|s| s.pid).ok_or("the backend has no PID")?;
     let mut socat = Vec::new();

@@ -73,9 +73,36 @@ pub enum BackendCommand {
     Logs(LogsArgs),
     /// List the builds BuildKit remembers (any client's), newest first; `builds logs REF` shows one
     Builds(BuildsArgs),
+    /// List the host ports the backend proxies; `ports add`/`ports rm` change them live
+    Ports(PortsArgs),
     /// Inspect or clean the build cache
     #[command(subcommand)]
     Cache(CacheCommand),
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PortsArgs {
+    #[command(subcommand)]
+    pub command: Option<PortsCommand>,
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PortsCommand {
+    /// Also proxy these host ports, live: same backend, same cache, no restart
+    Add {
+        /// Ports, repeated or comma-separated (`6000`, `6000,7000`)
+        #[arg(value_name = "PORT", required = true, allow_hyphen_values = true)]
+        ports: Vec<String>,
+    },
+    /// Stop proxying these host ports, live
+    Rm {
+        /// Ports, repeated or comma-separated; each must be proxied now
+        #[arg(value_name = "PORT", required = true, allow_hyphen_values = true)]
+        ports: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -10,13 +10,15 @@ use std::{
 };
 
 use args::{
-    BackendCommand, BuildsArgs, BuildsCommand, CacheCommand, Cli, Command, EngineArgs, Format, LogsArgs, StartArgs,
+    BackendCommand, BuildsArgs, BuildsCommand, CacheCommand, Cli, Command, EngineArgs, Format, LogsArgs, PortsArgs,
+    PortsCommand, StartArgs,
 };
 use assemble_core::{
     engine::{self, Engine, EngineChoice, EngineView, Environment},
     plugin,
+    port_record::PortEdit,
     prune::CacheFilter,
-    settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, Settings, StartFlags, StartOutcome,
+    settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, PortSet, Settings, StartFlags, StartOutcome,
     StartRequest, State, StopOutcome,
 };
 use clap::Parser;
@@ -81,6 +83,15 @@ async fn backend(engine_args: &EngineArgs, command: BackendCommand) -> Result<()
         }
         _ => None,
     };
+    let port_edit = match &command {
+        BackendCommand::Ports(PortsArgs { command: Some(PortsCommand::Add { ports }), .. }) => Some(PortEdit::Add(
+            PortSet::parse_change(ports).map_err(|source| Error::InvalidPortChange { verb: "add", source })?,
+        )),
+        BackendCommand::Ports(PortsArgs { command: Some(PortsCommand::Rm { ports }), .. }) => Some(PortEdit::Remove(
+            PortSet::parse_change(ports).map_err(|source| Error::InvalidPortChange { verb: "rm", source })?,
+        )),
+        _ => None,
+    };
     let log_options = match &command {
         BackendCommand::Logs(args) => Some(log_options(args)?),
         _ => None,
@@ -106,6 +117,19 @@ async fn backend(engine_args: &EngineArgs, command: BackendCommand) -> Result<()
         BackendCommand::Builds(BuildsArgs { command: Some(BuildsCommand::Logs { reference }), .. }) => {
             let (build, steps) = backend.build_with_steps(&reference).await?;
             print!("{}", render::build_logs(&build, &steps));
+            Ok(())
+        }
+        BackendCommand::Ports(PortsArgs { command: None, format }) => {
+            let statuses = backend.port_statuses().await?;
+            match format.format {
+                Format::Text => print!("{}", render::ports(&statuses)),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&statuses).unwrap_or_default()),
+            }
+            Ok(())
+        }
+        BackendCommand::Ports(PortsArgs { command: Some(_), .. }) => {
+            let change = backend.change_ports(&port_edit.expect("parsed above")).await?;
+            println!("{}", change.sentence());
             Ok(())
         }
         BackendCommand::Cache(CacheCommand::Purge(_)) => {
@@ -171,8 +195,11 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
                 );
             }
         }
-        StartOutcome::AlreadyRunning { id, name, differences, .. } => {
+        StartOutcome::AlreadyRunning { id, name, differences, ports_change, .. } => {
             println!("Container {name:?} ({}) is already running", &id[..id.len().min(12)]);
+            if let Some(change) = ports_change {
+                println!("{}", change.sentence());
+            }
             if !differences.is_empty() {
                 let list: Vec<String> = differences.iter().map(|d| d.sentence("asked")).collect();
                 eprintln!(

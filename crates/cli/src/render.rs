@@ -171,3 +171,17 @@ pub fn build_logs(build: &Build, steps: &[Step]) -> String {
     }
     out
 }
+
+/// `ports`: one line per proxied port and its sidecar's state.
+pub fn ports(statuses: &[assemble_core::PortStatus]) -> String {
+    if statuses.is_empty() {
+        return "No host ports are proxied; add one with `docker assemble backend ports add 5000`.\n".to_string();
+    }
+    let mut out = format!("{:<7} {:<12} {}\n", "PORT", "STATE", "SIDECAR");
+    for status in statuses {
+        let state =
+            serde_json::to_value(status.state).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let _ = writeln!(out, "{:<7} {:<12} {}", status.port, state, status.sidecar.as_deref().unwrap_or("-"));
+    }
+    out
+}

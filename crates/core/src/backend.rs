@@ -109,8 +109,6 @@ pub struct OurContainer {
     pub image_id: String,
     /// What `start` decided, read back from its labels.
     pub config: BackendLabels,
-    /// The gateway of its first network (by name) that has one: the sidecars reach the host's ports there.
-    pub gateway: Option<String>,
 }
 
 /// What holds the backend's name on the engine.
@@ -175,7 +173,14 @@ impl Backend {
             Err(err) if is_not_found(&err) => return Ok(Presence::Absent),
             Err(err) => return Err(Error::docker(format!("inspecting container {name}"))(err)),
         };
-        Ok(presence_of(&inspect, &self.names))
+        let mut presence = presence_of(&inspect, &self.names);
+        if let Presence::Ours(backend) = &mut presence {
+            // The ports proxied now are the record's (port_record.rs); the label has the first set.
+            if let Some(live) = self.read_port_record(&backend.id).await? {
+                backend.config.ports = live;
+            }
+        }
+        Ok(presence)
     }
 
     /// The running backend, or the reason there is none.
@@ -302,11 +307,6 @@ fn presence_of(inspect: &ContainerInspectResponse, names: &Names) -> Presence {
 fn our_container(inspect: &ContainerInspectResponse) -> Option<OurContainer> {
     let config = labels::read_backend(inspect.config.as_ref()?.labels.as_ref()?)?;
     let state = inspect.state.as_ref();
-    let gateway = inspect.network_settings.as_ref().and_then(|n| n.networks.as_ref()).and_then(|networks| {
-        let mut names: Vec<_> = networks.keys().collect();
-        names.sort();
-        names.into_iter().find_map(|n| networks[n].gateway.clone().filter(|g| !g.is_empty()))
-    });
     Some(OurContainer {
         id: inspect.id.clone()?,
         name: inspect.name.clone().unwrap_or_default().trim_start_matches('/').to_string(),
@@ -317,7 +317,6 @@ fn our_container(inspect: &ContainerInspectResponse) -> Option<OurContainer> {
         started_at: state.and_then(|s| s.started_at.clone()),
         image_id: inspect.image.clone().unwrap_or_default(),
         config,
-        gateway,
     })
 }
 
@@ -374,7 +373,6 @@ mod tests {
         );
         assert_eq!((container.state, container.running), (ContainerState::Running, true));
         assert_eq!(container.started_at.as_deref(), Some("2025-01-02T03:04:05Z"));
-        assert_eq!(container.gateway.as_deref(), Some("172.17.0.1"));
         assert_eq!(
             container.config,
             BackendLabels {
@@ -422,17 +420,5 @@ mod tests {
         for labels in [no_image, bad_ports] {
             assert!(matches!(presence(running.clone(), labels.clone()), Presence::Foreign), "{labels}");
         }
-    }
-
-    #[test]
-    fn the_gateway_is_the_first_network_in_name_order_that_has_one() {
-        let mut response = inspect(json!({ "Status": "running", "Running": true }), our_labels());
-        response.network_settings = serde_json::from_value(json!({ "Networks": {
-            "zeta": { "Gateway": "10.0.9.1" },
-            "alpha": { "Gateway": "" },
-            "beta": { "Gateway": "10.0.2.1" },
-        }}))
-        .unwrap();
-        assert_eq!(our_container(&response).unwrap().gateway.as_deref(), Some("10.0.2.1"));
     }
 }

@@ -202,14 +202,20 @@ pub enum Error {
         reason: String,
     },
 
-    /// The backend has no network gateway for its sidecars to relay host ports to.
+    /// A new sidecar did not start relaying (it could not enter the engine's network namespace).
     #[error(
-        "the backend container {name:?} has no network gateway, so host ports cannot be proxied; check the engine's \
-         default bridge network (docker network inspect bridge), or start without host ports (--allow-host-port 0)"
+        "the sidecar {name:?} did not start relaying host port {port}{}; the engine must allow a container with the \
+         host's PID namespace and the SYS_ADMIN and SYS_PTRACE capabilities, or start without host ports \
+         (--allow-host-port 0)",
+        if logs.is_empty() { String::new() } else { format!(": {logs}") }
     )]
-    NoGateway {
-        /// The backend container's name.
+    SidecarNotReady {
+        /// The sidecar's container name.
         name: String,
+        /// The port it relays.
+        port: u16,
+        /// What it printed.
+        logs: String,
     },
 
     /// The plugin's path holds a file that is not our link.
@@ -284,6 +290,51 @@ pub enum Error {
         failures: Vec<String>,
         /// What is left: containers and volumes, as `docker rm -f` / `docker volume rm` arguments.
         left: Vec<Leftover>,
+    },
+
+    /// Ports change live only on a running backend.
+    #[error(
+        "the backend is not running, so its ports cannot change live; start it with the ports you want: docker \
+         assemble backend start --allow-host-port P"
+    )]
+    PortsNeedARunningBackend,
+
+    /// A bad port given to `ports add` or `ports rm` (`verb`).
+    #[error("{}", source.in_ports_command(verb))]
+    InvalidPortChange {
+        /// `add` or `rm`.
+        verb: &'static str,
+        /// What is wrong with it.
+        source: crate::ports::PortError,
+    },
+
+    /// `ports rm` of a port that is not proxied.
+    #[error("port {port} is not proxied, so there is nothing to remove; `docker assemble backend ports` lists the proxied ports")]
+    PortNotProxied {
+        /// The port.
+        port: u16,
+    },
+
+    /// The port record in the backend container is not one we wrote.
+    #[error("the port record {record} in {name} is damaged ({text:?}); stop the backend and start it again")]
+    PortRecordDamaged {
+        /// Where the record is.
+        record: &'static str,
+        /// The backend container.
+        name: String,
+        /// What the record holds.
+        text: String,
+    },
+
+    /// A change of ports failed, and putting the old ports back failed too.
+    #[error(
+        "{first}; putting the old ports back failed too ({undo}); `docker assemble backend start` repairs the sidecars"
+    )]
+    PortChangeNotUndone {
+        /// Why the change failed.
+        first: Box<Error>,
+        /// Why the undo failed.
+        undo: Box<Error>,
     },
 
     /// The operation needs the backend, and it is not running.
@@ -440,9 +491,11 @@ impl Error {
         }
         match self {
             Error::InvalidPorts(port) => port.in_settings(),
-            Error::NoGateway { name } => format!(
-                "the backend container {name:?} has no network gateway, so host ports cannot be proxied; check the \
-                 engine's default bridge network (docker network inspect bridge), or remove the host ports in Settings"
+            Error::SidecarNotReady { name, port, logs } => format!(
+                "the sidecar {name:?} did not start relaying host port {port}{}; the engine must allow a container \
+                 with the host's PID namespace and the SYS_ADMIN and SYS_PTRACE capabilities, or remove the host \
+                 ports in Settings",
+                if logs.is_empty() { String::new() } else { format!(": {logs}") }
             ),
             Error::ImageUnavailable { image, reason } => format!(
                 "image {image} is not present and could not be pulled ({reason}); load or build it locally, or \
@@ -532,7 +585,12 @@ mod tests {
         assert!(image.sentence(Place::App).ends_with("or choose another image in Settings"));
         assert_eq!(Error::NotRunning.sentence(Place::App), "the backend is not running; start it with Start");
         // Nothing the app shows names a flag.
-        for error in [ports, image, Error::NoGateway { name: "b".into() }, Error::NotRunning] {
+        for error in [
+            ports,
+            image,
+            Error::SidecarNotReady { name: "b".into(), port: 5000, logs: String::new() },
+            Error::NotRunning,
+        ] {
             assert!(!error.sentence(Place::App).contains("--"), "{}", error.sentence(Place::App));
         }
     }

@@ -18,6 +18,7 @@ pub mod logs;
 pub mod names;
 pub mod notice;
 pub mod plugin;
+pub mod port_record;
 pub mod ports;
 pub mod privilege_memo;
 pub mod progress;

@@ -23,6 +23,9 @@ pub enum PortError {
     /// `0` (no ports) together with real ports.
     #[error("--allow-host-port 0 means \"no ports\" and cannot be combined with other ports; give 0 alone or only real ports")]
     ZeroMixed,
+    /// `0` given to add or remove: it means "no ports", it is not one.
+    #[error("0 is not a port to add or remove; give ports from 1 to 65535")]
+    ZeroIsNotAPort,
 }
 
 impl PortError {
@@ -34,9 +37,21 @@ impl PortError {
                 format!("{value:?} is not a port number; type a number from 1 to 65535")
             }
             PortError::OutOfRange(value) => format!("{value} is out of range; ports go from 1 to 65535"),
-            PortError::ZeroMixed => {
+            PortError::ZeroMixed | PortError::ZeroIsNotAPort => {
                 "0 is not a port; to proxy no host ports, remove every port from the list".to_string()
             }
+        }
+    }
+
+    /// The same fact for `ports add` and `ports rm` (`verb`).
+    pub fn in_ports_command(&self, verb: &str) -> String {
+        match self {
+            PortError::Empty => format!("`ports {verb}` needs port numbers such as 5000 or 6000,7000"),
+            PortError::NotANumber(value) => format!("{value:?} is not a port number; give numbers from 1 to 65535"),
+            PortError::OutOfRange(value) => format!("{value} is out of range; ports go from 1 to 65535"),
+            PortError::ZeroMixed | PortError::ZeroIsNotAPort => format!(
+                "0 is not a port to {verb}; give ports from 1 to 65535 (to proxy none, remove each with `ports rm`)"
+            ),
         }
     }
 }
@@ -66,6 +81,34 @@ impl PortSet {
             return Err(PortError::ZeroMixed);
         }
         Ok(Self(ports))
+    }
+
+    /// Parses the ports of `ports add` and `ports rm`: numbers and comma lists as for
+    /// `--allow-host-port`, but at least one, and never `0`, which means "none" and is not a port.
+    pub fn parse_change<S: AsRef<str>>(values: &[S]) -> Result<Self, PortError> {
+        if values.is_empty() {
+            return Err(PortError::Empty);
+        }
+        let mut ports = BTreeSet::new();
+        for item in values.iter().flat_map(|v| v.as_ref().split(',')) {
+            match parse_one(item.trim())? {
+                0 => return Err(PortError::ZeroIsNotAPort),
+                port => {
+                    ports.insert(port);
+                }
+            }
+        }
+        Ok(Self(ports))
+    }
+
+    /// These ports and `other`'s.
+    pub fn union(&self, other: &PortSet) -> PortSet {
+        Self(self.0.union(&other.0).copied().collect())
+    }
+
+    /// These ports without `other`'s.
+    pub fn without(&self, other: &PortSet) -> PortSet {
+        Self(self.0.difference(&other.0).copied().collect())
     }
 
     /// The given ports, sorted and without duplicates; `0` is dropped.
@@ -175,6 +218,24 @@ mod tests {
         assert_eq!(ports(&[""]), Err(PortError::Empty));
         assert_eq!(ports(&["5000,"]), Err(PortError::Empty));
         assert!(PortError::ZeroMixed.to_string().contains("0 alone"));
+    }
+
+    #[test]
+    fn ports_to_add_or_remove_follow_the_same_rules_but_zero_is_not_one() {
+        let change = |values: &[&str]| PortSet::parse_change(values).map(|set| set.iter().collect::<Vec<_>>());
+        assert_eq!(change(&["7000,6000", "6000"]), Ok(vec![6000, 7000]));
+        assert_eq!(change(&["0"]), Err(PortError::ZeroIsNotAPort));
+        assert_eq!(change(&["70000"]), Err(PortError::OutOfRange("70000".into())));
+        assert_eq!(change(&["abc"]), Err(PortError::NotANumber("abc".into())));
+        assert_eq!(change(&[""]), Err(PortError::Empty));
+        assert_eq!(change(&[]), Err(PortError::Empty));
+        assert_eq!(
+            PortError::ZeroIsNotAPort.in_ports_command("add"),
+            "0 is not a port to add; give ports from 1 to 65535 (to proxy none, remove each with `ports rm`)"
+        );
+        let (a, b) = (PortSet::from_ports([5000, 6000]), PortSet::from_ports([6000, 7000]));
+        assert_eq!(a.union(&b), PortSet::from_ports([5000, 6000, 7000]));
+        assert_eq!(a.without(&b), PortSet::from_ports([5000]));
     }
 
     #[test]

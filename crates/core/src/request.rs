@@ -276,7 +276,17 @@ pub enum Field {
     CacheLimit,
 }
 
+/// Whether applying `differences` needs a restart: anything but the ports (which change live).
+pub fn needs_restart(differences: &[Difference]) -> bool {
+    differences.iter().any(|d| d.field.needs_restart())
+}
+
 impl Field {
+    /// Only a restart changes it in a running backend; ports change live.
+    pub fn needs_restart(self) -> bool {
+        !matches!(self, Field::Ports)
+    }
+
     fn noun(self) -> &'static str {
         match self {
             Field::Ports => "host ports",

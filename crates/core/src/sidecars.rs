@@ -5,7 +5,8 @@
 //! mends what Docker cannot: a sidecar removed or killed, and sidecars left in the old namespace
 //! when the backend restarted without them. Which sidecar stays is decided by [`plan`], a pure
 //! function; this module gathers the facts and carries the plan out.
-use bollard::query_parameters::CreateContainerOptionsBuilder;
+use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder};
+use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::{
@@ -19,6 +20,12 @@ use crate::{
     rollback::Created,
     spec,
 };
+
+/// What the relay prints once it relays (crates/proxy/src/relay.rs).
+const RELAYING: &str = "assemble-proxy: relaying localhost:";
+
+/// How long a new sidecar may take to say so; it takes milliseconds.
+const RELAY_READY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a repair changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -187,11 +194,10 @@ impl Backend {
         report: Reporter<'_>,
         created: &mut Created,
     ) -> Result<()> {
-        let gateway = backend.gateway.clone().ok_or_else(|| Error::NoGateway { name: backend.name.clone() })?;
         for port in ports.iter() {
             let name = self.names.proxy(port);
             let options = CreateContainerOptionsBuilder::default().name(&name).build();
-            let body = spec::sidecar(&self.names, port, &backend.id, &gateway, image);
+            let body = spec::sidecar(&self.names, port, &backend.id, image);
             let response = self
                 .docker
                 .create_container(Some(options), body)
@@ -202,9 +208,33 @@ impl Backend {
                 .start_container(&response.id, None)
                 .await
                 .map_err(Error::docker(format!("starting sidecar {name}")))?;
+            self.wait_relaying(&response.id, &name, port).await?;
             report(StartEvent::ProxyStarted { port, id: response.id });
         }
         Ok(())
+    }
+
+    /// Waits until the new sidecar says it relays: it listens in the backend's namespace and has
+    /// entered the engine's. One that exits first (the engine refused its namespace) fails the
+    /// start with what it printed.
+    async fn wait_relaying(&self, id: &str, name: &str, port: u16) -> Result<()> {
+        let options = LogsOptionsBuilder::default().follow(true).stdout(true).stderr(true).build();
+        let mut logs = self.docker.logs(id, Some(options));
+        let mut printed = String::new();
+        let relaying = tokio::time::timeout(RELAY_READY, async {
+            while let Some(Ok(chunk)) = logs.next().await {
+                printed.push_str(&chunk.to_string());
+                if printed.contains(RELAYING) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        match relaying {
+            Ok(true) => Ok(()),
+            _ => Err(Error::SidecarNotReady { name: name.to_string(), port, logs: printed.trim().to_string() }),
+        }
     }
 
     /// Refuses before anything is created if a sidecar name is held by someone else; clears
@@ -216,6 +246,28 @@ impl Backend {
         for port in ports.iter() {
             let name = self.names.proxy(port);
             match self.docker.inspect_container(&name, None).await {
+                Ok(_) => return Err(Error::ForeignContainer { name }),
+                Err(err) if is_not_found(&err) => {}
+                Err(err) => return Err(Error::docker(format!("inspecting container {name}"))(err)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Backend {
+    /// Refuses, before anything is touched, a port whose sidecar name a container that is not ours
+    /// holds; a leftover of ours is the repair's to clear.
+    pub(crate) async fn check_new_sidecar_names(&self, ports: &PortSet) -> Result<()> {
+        for port in ports.iter() {
+            let name = self.names.proxy(port);
+            match self.docker.inspect_container(&name, None).await {
+                Ok(inspect)
+                    if crate::labels::is_ours(
+                        inspect.config.as_ref().and_then(|c| c.labels.as_ref()),
+                        &self.names,
+                        crate::labels::Role::Proxy,
+                    ) => {}
                 Ok(_) => return Err(Error::ForeignContainer { name }),
                 Err(err) if is_not_found(&err) => {}
                 Err(err) => return Err(Error::docker(format!("inspecting container {name}"))(err)),
@@ -328,6 +380,13 @@ mod tests {
         let mut quiet = sidecar(5000, ContainerState::Running, "b1", AFTER);
         quiet.started_at = None;
         assert_eq!(plan(&[quiet], &backend(&[5000])), RepairPlan { remove: vec![], start: vec![] });
+    }
+
+    #[test]
+    fn the_ready_line_is_the_one_the_relay_prints() {
+        let relay = include_str!("../../proxy/src/relay.rs");
+        assert!(relay.contains(r#"println!("assemble-proxy: relaying localhost:{} to {}""#), "{RELAYING}");
+        assert!(RELAYING.starts_with("assemble-proxy: relaying localhost:"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ fn restart_unless_stopped() -> Option<RestartPolicy> {
     Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None })
 }
 
-/// Where the backend's buildkitd config is put (by [`buildkitd_config_tar`], before it starts).
+/// Where the backend's buildkitd config is put (by [`files_tar`], before it starts).
 pub const BUILDKITD_CONFIG: &str = "/etc/assemble-buildkitd.toml";
 
 /// buildkitd's config for a cache limit: the OCI worker's `maxUsedSpace`, in bytes (no unit, so
@@ -36,14 +36,16 @@ pub fn buildkitd_config(config: &BackendLabels) -> Option<String> {
     Some(format!("# Made by Assemble Backend.\n[worker.oci]\n  maxUsedSpace = \"{limit}\"\n"))
 }
 
-/// [`buildkitd_config`] as a tar archive for the engine's upload (extracted at `/`).
-pub fn buildkitd_config_tar(text: &str) -> std::io::Result<Vec<u8>> {
+/// Files for the engine's upload (extracted at `/`), each an absolute path and its text.
+pub fn files_tar(files: &[(&str, &str)]) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(text.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    builder.append_data(&mut header, BUILDKITD_CONFIG.trim_start_matches('/'), text.as_bytes())?;
+    for (path, text) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, path.trim_start_matches('/'), text.as_bytes())?;
+    }
     builder.into_inner()
 }
 
@@ -101,31 +103,29 @@ pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
     }
 }
 
-/// The sidecar for `port`: the relay in the backend's network namespace, forwarding to `port` on
-/// `gateway`, the host as the backend sees it.
-pub fn sidecar(names: &Names, port: u16, backend_id: &str, gateway: &str, image: &str) -> ContainerCreateBody {
+/// The sidecar for `port`: the relay listens on `localhost:port` in the backend's network
+/// namespace, then moves into the engine's own (its parent's, the shim's, hence the host's PID
+/// namespace and SYS_ADMIN + SYS_PTRACE, all dropped once there; AppArmor's default profile would
+/// refuse reading the shim's namespace) and connects to `port` on the host's loopback. Nothing
+/// listens on the host or on the bridge.
+pub fn sidecar(names: &Names, port: u16, backend_id: &str, image: &str) -> ContainerCreateBody {
     ContainerCreateBody {
         image: Some(image.to_string()),
         entrypoint: Some(vec![RELAY_PATH.into()]),
-        cmd: Some(vec!["--port".into(), port.to_string(), "--target".into(), target(gateway, port)]),
+        cmd: Some(vec!["--port".into(), port.to_string(), "--host-loopback".into()]),
         labels: Some(labels::for_proxy(names, port, backend_id)),
         // The relay holds no state; without this, `docker stop` and engine shutdown wait 10 s for
         // a PID 1 that ignores SIGTERM.
         stop_signal: Some("SIGKILL".into()),
         host_config: Some(HostConfig {
             network_mode: Some(format!("container:{backend_id}")),
+            pid_mode: Some("host".into()),
+            cap_add: Some(vec!["SYS_ADMIN".into(), "SYS_PTRACE".into()]),
+            security_opt: Some(vec!["apparmor=unconfined".into()]),
             restart_policy: restart_unless_stopped(),
             ..Default::default()
         }),
         ..Default::default()
-    }
-}
-
-fn target(gateway: &str, port: u16) -> String {
-    if gateway.contains(':') {
-        format!("[{gateway}]:{port}")
-    } else {
-        format!("{gateway}:{port}")
     }
 }
 
@@ -170,12 +170,14 @@ mod tests {
     }
 
     #[test]
-    fn sidecar_joins_the_backend_and_targets_the_gateway() {
-        let body = sidecar(&Names::for_user("u"), 6000, "abc", "172.17.0.1", "proxy:1");
+    fn sidecar_joins_the_backend_and_may_enter_the_engines_namespace() {
+        let body = sidecar(&Names::for_user("u"), 6000, "abc", "proxy:1");
         let host = body.host_config.unwrap();
         assert_eq!(host.network_mode.as_deref(), Some("container:abc"));
+        assert_eq!(host.pid_mode.as_deref(), Some("host"));
+        assert_eq!(host.cap_add.unwrap(), ["SYS_ADMIN", "SYS_PTRACE"]);
+        assert_eq!(host.privileged, None, "never privileged");
         assert_eq!(host.restart_policy.and_then(|p| p.name), Some(RestartPolicyNameEnum::UNLESS_STOPPED));
-        assert_eq!(body.cmd.unwrap(), ["--port", "6000", "--target", "172.17.0.1:6000"]);
-        assert_eq!(target("fd00::1", 5000), "[fd00::1]:5000");
+        assert_eq!(body.cmd.unwrap(), ["--port", "6000", "--host-loopback"]);
     }
 }

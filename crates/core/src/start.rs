@@ -19,6 +19,7 @@ use crate::{
     image,
     labels::{self, BackendLabels, SecurityMode},
     lock::OperationLock,
+    port_record::{PortChange, PortEdit},
     ports::PortSet,
     progress::{Reporter, StartEvent},
     proxy_image,
@@ -57,8 +58,10 @@ pub enum StartOutcome {
         id: String,
         /// Its name.
         name: String,
-        /// The host ports it was started with.
+        /// The host ports it proxies now.
         ports: PortSet,
+        /// The ports asked for were applied live, when they differed.
+        ports_change: Option<PortChange>,
         /// How the running backend differs from the request; a restart would apply them.
         differences: Vec<Difference>,
     },
@@ -208,14 +211,20 @@ impl Backend {
             Err(err) => return Err(Error::docker(format!("creating container {name}"))(err)),
         };
         created.container(&response.id);
-        if let Some(text) = spec::buildkitd_config(config) {
-            let tar = spec::buildkitd_config_tar(&text).map_err(Error::io("packing the buildkitd config"))?;
-            let options = UploadToContainerOptionsBuilder::default().path("/").build();
-            self.docker
-                .upload_to_container(&response.id, Some(options), bollard::body_full(tar.into()))
-                .await
-                .map_err(Error::docker(format!("putting the buildkitd config into {name}")))?;
+        // Before it starts: the port record (the live set of ports begins as the labelled one)
+        // and, with a cache limit, buildkitd's config.
+        let record = crate::port_record::record_text(&config.ports);
+        let buildkitd = spec::buildkitd_config(config);
+        let mut files = vec![(crate::port_record::PORT_RECORD, record.as_str())];
+        if let Some(text) = &buildkitd {
+            files.push((spec::BUILDKITD_CONFIG, text.as_str()));
         }
+        let tar = spec::files_tar(&files).map_err(Error::io("packing the backend's files"))?;
+        let options = UploadToContainerOptionsBuilder::default().path("/").build();
+        self.docker
+            .upload_to_container(&response.id, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(Error::docker(format!("putting the port record and config into {name}")))?;
         if let Err(err) = self.docker.start_container(&response.id, None).await {
             self.remove_container(&response.id).await?;
             created.forget_container(&response.id);
@@ -255,16 +264,25 @@ impl Backend {
         }
     }
 
-    /// Start on a running backend: leave it alone, but repair its sidecars (missing, dead, or left
-    /// in the namespace of an earlier run).
-    async fn keep_running(&self, backend: OurContainer, request: &StartRequest) -> Result<StartOutcome> {
-        self.repair_sidecars(&backend).await?;
+    /// Start on a running backend: keep it, make it proxy the ports asked for, live (which also
+    /// repairs its sidecars: missing, dead, or left in the namespace of an earlier run), and name
+    /// what else differs, which only a restart applies.
+    async fn keep_running(&self, mut backend: OurContainer, request: &StartRequest) -> Result<StartOutcome> {
+        let ports_change = if backend.config.ports == request.ports {
+            self.repair_sidecars(&backend).await?;
+            None
+        } else {
+            let change = self.change_ports_locked(backend.clone(), &PortEdit::Set(request.ports.clone())).await?;
+            backend.config.ports = change.ports.clone();
+            Some(change)
+        };
         let default_volume_exists = cache::default_volume_exists(self, &request.cache).await?;
         let differences = request::differences(&request.wanted(&self.names, default_volume_exists), &backend.config);
         Ok(StartOutcome::AlreadyRunning {
             id: backend.id,
             name: backend.name,
             ports: backend.config.ports,
+            ports_change,
             differences,
         })
     }

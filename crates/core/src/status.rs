@@ -5,10 +5,11 @@ use std::ops::ControlFlow;
 use serde::Serialize;
 
 use crate::{
-    backend::{Backend, ContainerState, OurContainer, Presence},
+    backend::{Backend, ContainerState, OurContainer, Presence, Sidecar},
     engine::EngineView,
     error::{Error, Place, Result},
     info::BackendInfo,
+    ports::PortSet,
     request::{self, Settings},
     sidecars::{self, BackendFacts, SidecarFacts},
 };
@@ -100,8 +101,12 @@ pub struct Snapshot {
     pub can_restart: bool,
     /// The tray's status line ("Backend: Running · 1 of 2 port(s) proxied").
     pub status_line: String,
-    /// How the settings differ from the running backend ("Apply now (restart)" when not empty).
+    /// How the settings differ from the running backend ("Apply now" when not empty).
     pub differences: Vec<String>,
+    /// Applying them needs a restart: something other than the ports differs (ports apply live).
+    pub apply_restarts: bool,
+    /// The apply button's words: "Apply now", or "Apply now (restart)".
+    pub apply_label: &'static str,
     /// The engine this is about, when one was resolved.
     pub engine: Option<EngineView>,
     /// The engine as the tray names it ("Engine: desktop-linux").
@@ -111,7 +116,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// A snapshot in `state`; the ports, the lines and the actions follow from `state` and `info`.
     pub fn new(state: State, name: String, message: Option<String>, info: Option<BackendInfo>) -> Self {
-        let ports = info.as_ref().map(port_statuses).unwrap_or_default();
+        let ports = info.as_ref().map(port_statuses_of).unwrap_or_default();
         let proxied = ports.iter().filter(|p| p.state == ContainerState::Running).count();
         let ports_line = (state == State::Running).then(|| format!("{proxied} of {} port(s) proxied", ports.len()));
         let status_line = match &ports_line {
@@ -133,6 +138,8 @@ impl Snapshot {
             can_restart: state.can_restart(),
             status_line,
             differences: Vec::new(),
+            apply_restarts: false,
+            apply_label: apply_label(false),
             engine: None,
             engine_line: engine_line(None),
         }
@@ -156,6 +163,8 @@ impl Snapshot {
         let name = std::mem::take(&mut self.name);
         let mut during = Snapshot::new(state, name, self.message.take(), self.info.take());
         during.differences = self.differences;
+        during.apply_restarts = self.apply_restarts;
+        during.apply_label = self.apply_label;
         during.on_engine(self.engine)
     }
 }
@@ -174,20 +183,24 @@ fn engine_line(engine: Option<&EngineView>) -> String {
 /// Which sidecar serves each port, by the repair's own rule ([`sidecars::plan`]). Start times are
 /// not read here, so a sidecar left in an old namespace shows as running until the repair, which
 /// reads them, replaces it (within about a second while the app runs).
-fn port_statuses(info: &BackendInfo) -> Vec<PortStatus> {
-    let facts: Vec<SidecarFacts> = info.sidecars.iter().map(SidecarFacts::listed).collect();
-    let backend = BackendFacts { id: info.id.clone(), ports: info.ports.clone(), started_at: None };
+fn port_statuses_of(info: &BackendInfo) -> Vec<PortStatus> {
+    port_statuses(&info.id, &info.ports, &info.sidecars)
+}
+
+/// [`port_statuses_of`] for backend `backend_id`, which proxies `ports`, and our `sidecars`.
+pub fn port_statuses(backend_id: &str, ports: &PortSet, sidecars: &[Sidecar]) -> Vec<PortStatus> {
+    let facts: Vec<SidecarFacts> = sidecars.iter().map(SidecarFacts::listed).collect();
+    let backend = BackendFacts { id: backend_id.to_string(), ports: ports.clone(), started_at: None };
     let plan = sidecars::plan(&facts, &backend);
-    let serving = |port: u16| {
-        info.sidecars.iter().enumerate().find(|(index, s)| s.port == Some(port) && !plan.remove.contains(index))
-    };
-    info.ports
+    let serving =
+        |port: u16| sidecars.iter().enumerate().find(|(index, s)| s.port == Some(port) && !plan.remove.contains(index));
+    ports
         .iter()
         .map(|port| {
             // Else the one that should serve it, in whatever state it is in.
             let sidecar = serving(port)
                 .map(|(_, s)| s)
-                .or_else(|| info.sidecars.iter().find(|s| s.port == Some(port) && s.backend_id == info.id));
+                .or_else(|| sidecars.iter().find(|s| s.port == Some(port) && s.backend_id == backend_id));
             PortStatus {
                 port,
                 sidecar: sidecar.map(|s| s.name.clone()),
@@ -198,6 +211,13 @@ fn port_statuses(info: &BackendInfo) -> Vec<PortStatus> {
 }
 
 impl Backend {
+    /// The ports the running backend proxies now, each with its sidecar's state (`ports`).
+    pub async fn port_statuses(&self) -> Result<Vec<PortStatus>> {
+        let backend = self.running().await?;
+        let sidecars = self.sidecars().await?;
+        Ok(port_statuses(&backend.id, &backend.config.ports, &sidecars))
+    }
+
     /// Reads the state from the engine and BuildKit; never fails, the failure is the state.
     pub async fn snapshot(&self, settings: &Settings) -> Snapshot {
         let engine = Some(self.engine.endpoint().view());
@@ -224,13 +244,24 @@ impl Backend {
         match crate::cache::default_volume_exists(self, &settings.cache).await {
             Ok(default_exists) => {
                 let wanted = settings.wanted(&self.names, default_exists);
-                snapshot.differences =
-                    request::differences(&wanted, &container.config).iter().map(|d| d.sentence("settings")).collect();
+                let differences = request::differences(&wanted, &container.config);
+                snapshot.apply_restarts = request::needs_restart(&differences);
+                snapshot.apply_label = apply_label(snapshot.apply_restarts);
+                snapshot.differences = differences.iter().map(|d| d.sentence("settings")).collect();
             }
             // Running, but what the settings would change is unknown: say so.
             Err(err) => snapshot.message = Some(err.sentence(Place::App)),
         }
         snapshot
+    }
+}
+
+/// The apply button's words.
+fn apply_label(restarts: bool) -> &'static str {
+    if restarts {
+        "Apply now (restart)"
+    } else {
+        "Apply now"
     }
 }
 
@@ -438,7 +469,6 @@ mod tests {
                 security: SecurityMode::Privileged,
                 cache_limit: None,
             },
-            gateway: Some("172.17.0.1".into()),
         }))
     }
 

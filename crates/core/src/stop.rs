@@ -56,6 +56,30 @@ impl Backend {
 }
 
 impl Backend {
+    /// Applies `request` (the settings): a running backend that differs only in its ports takes
+    /// them live, as a start on it does; any other difference, or a backend that is not running,
+    /// is a restart (stop, then start).
+    pub async fn apply_until(
+        &self,
+        request: &crate::start::StartRequest,
+        report: crate::progress::Reporter<'_>,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<crate::start::StartOutcome> {
+        let live = match self.presence().await? {
+            crate::backend::Presence::Ours(backend) if backend.running => {
+                let default_volume_exists = crate::cache::default_volume_exists(self, &request.cache).await?;
+                let wanted = request.wanted(&self.names, default_volume_exists);
+                !crate::request::needs_restart(&crate::request::differences(&wanted, &backend.config))
+            }
+            _ => false,
+        };
+        if live {
+            self.start_until(request, report, cancel).await
+        } else {
+            self.restart_until(request, report, cancel).await
+        }
+    }
+
     /// Stop, then start with `request`: how new settings are applied.
     pub async fn restart(
         &self,

@@ -7,19 +7,36 @@ use std::{
     thread,
 };
 
-use crate::{args::Config, splice};
+use crate::{
+    args::{Config, Target},
+    netns, splice,
+};
 
 /// Large enough that a registry push is not limited by syscalls per byte.
 const BUFFER_SIZE: usize = 256 * 1024;
 
-/// Binds both loopback addresses (IPv6 only when the namespace has it) and relays until killed.
+/// Binds both loopback addresses (IPv6 only when the namespace has it) in the namespace it was
+/// started in, then, for the host's loopback, moves to the engine's namespace; relays until killed.
 pub fn serve(config: &Config) -> io::Result<()> {
     let listeners = bind_loopback(config.port)?;
+    let destinations = match config.target {
+        Target::Address(address) => vec![address],
+        Target::HostLoopback => {
+            netns::enter_parents_namespace()?;
+            // IPv4 first: what "localhost" mostly is; then IPv6, for a service bound to [::1] only.
+            vec![
+                SocketAddr::from((Ipv4Addr::LOCALHOST, config.port)),
+                SocketAddr::from((Ipv6Addr::LOCALHOST, config.port)),
+            ]
+        }
+    };
+    // The start waits for this line: listening, and (for the host's loopback) on the host.
+    println!("assemble-proxy: relaying localhost:{} to {}", config.port, describe(config.target));
     let handles: Vec<_> = listeners
         .into_iter()
         .map(|listener| {
-            let target = config.target;
-            thread::spawn(move || accept_loop(listener, target))
+            let destinations = destinations.clone();
+            thread::spawn(move || accept_loop(listener, destinations))
         })
         .collect();
     for handle in handles {
@@ -29,6 +46,13 @@ pub fn serve(config: &Config) -> io::Result<()> {
         }
     }
     Err(io::Error::other("all listeners stopped"))
+}
+
+fn describe(target: Target) -> String {
+    match target {
+        Target::HostLoopback => "the host's loopback".into(),
+        Target::Address(address) => address.to_string(),
+    }
 }
 
 pub fn bind_loopback(port: u16) -> io::Result<Vec<TcpListener>> {
@@ -42,19 +66,32 @@ pub fn bind_loopback(port: u16) -> io::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
-pub fn accept_loop(listener: TcpListener, target: SocketAddr) -> io::Result<()> {
+pub fn accept_loop(listener: TcpListener, destinations: Vec<SocketAddr>) -> io::Result<()> {
     loop {
         let (client, _) = listener.accept()?;
+        let destinations = destinations.clone();
         thread::spawn(move || {
-            if let Err(err) = relay_connection(client, target) {
-                eprintln!("assemble-proxy: connection to {target} failed: {err}");
+            if let Err(err) = relay_connection(client, &destinations) {
+                eprintln!("assemble-proxy: connection to {destinations:?} failed: {err}");
             }
         });
     }
 }
 
-fn relay_connection(client: TcpStream, target: SocketAddr) -> io::Result<()> {
-    let upstream = TcpStream::connect(target)?;
+/// The first destination that accepts, in order.
+fn connect(destinations: &[SocketAddr]) -> io::Result<TcpStream> {
+    let mut last = io::Error::other("no destination");
+    for destination in destinations {
+        match TcpStream::connect(destination) {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last = err,
+        }
+    }
+    Err(last)
+}
+
+fn relay_connection(client: TcpStream, destinations: &[SocketAddr]) -> io::Result<()> {
+    let upstream = connect(destinations)?;
     client.set_nodelay(true)?;
     upstream.set_nodelay(true)?;
     let (client_read, upstream_write) = (client.try_clone()?, upstream.try_clone()?);
@@ -115,7 +152,7 @@ mod tests {
     fn start_relay(target: SocketAddr) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        thread::spawn(move || accept_loop(listener, target));
+        thread::spawn(move || accept_loop(listener, vec![target]));
         addr
     }
 
@@ -199,6 +236,21 @@ mod tests {
         drop(to);
         writer.join().unwrap();
         assert_eq!(reader.join().unwrap(), payload);
+    }
+
+    #[test]
+    fn tries_the_next_destination_when_one_refuses() {
+        let refused = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let server = upper_echo_server();
+        let relay = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = relay.local_addr().unwrap();
+        thread::spawn(move || accept_loop(relay, vec![refused, server]));
+        let mut client = TcpStream::connect(addr).unwrap();
+        client.write_all(b"second").unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "SECOND");
     }
 
     #[test]

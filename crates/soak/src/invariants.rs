@@ -33,8 +33,10 @@ async fn seen(world: &World) -> Result<Seen, String> {
         let running = container.state.map(|s| s.to_string()).as_deref() == Some("running");
         match labels.get(labels::ROLE).map(String::as_str) {
             Some("backend") => {
-                let ports = labels.get(labels::PORTS).and_then(|p| PortSet::from_label(p));
-                seen.backends.push((container.id.unwrap_or_default(), name, running, ports));
+                let id = container.id.unwrap_or_default();
+                // The live set: the port record, which changes without a restart.
+                let ports = crate::world::live_ports(&world.docker, &id, labels.get(labels::PORTS)).await;
+                seen.backends.push((id, name, running, ports));
             }
             Some("proxy") => {
                 let port = labels.get(labels::PORT).and_then(|p| p.parse().ok());
@@ -64,7 +66,7 @@ pub async fn broken(world: &World) -> Vec<String> {
     match running {
         Some((id, _, _, ports)) => {
             let Some(ports) = ports else {
-                broken.push("the running backend has no readable ports label".into());
+                broken.push("the running backend has no readable port record or label".into());
                 return broken;
             };
             let wanted: BTreeSet<u16> = ports.iter().collect();
@@ -78,7 +80,7 @@ pub async fn broken(world: &World) -> Vec<String> {
                 }
             }
             if have.keys().copied().collect::<BTreeSet<_>>() != wanted || have.values().any(|n| *n != 1) {
-                broken.push(format!("sidecars {have:?} do not match the labelled ports {wanted:?}"));
+                broken.push(format!("sidecars {have:?} do not match the live ports {wanted:?}"));
             }
         }
         None => {
@@ -161,10 +163,17 @@ async fn info_disagrees(world: &World, running: Option<&str>, seen: &Seen) -> Op
                 .map(|list| list.iter().filter_map(|s| s["name"].as_str().map(String::from)).collect())
                 .unwrap_or_default();
             let engine: BTreeSet<String> = seen.sidecars.iter().map(|s| s.0.clone()).collect();
+            let info_ports: Option<BTreeSet<u16>> = info["ports"]
+                .as_array()
+                .map(|list| list.iter().filter_map(|p| p.as_u64().and_then(|p| u16::try_from(p).ok())).collect());
+            let live: Option<BTreeSet<u16>> =
+                seen.backends.iter().find(|b| b.0 == id).and_then(|b| b.3.as_ref()).map(|p| p.iter().collect());
             if info["id"].as_str() != Some(id) || state != "running" {
                 Some(format!("info says {} {state:?}, the engine runs {id}", info["id"]))
             } else if sidecars != engine {
                 Some(format!("info lists sidecars {sidecars:?}, the engine has {engine:?}"))
+            } else if info_ports != live {
+                Some(format!("info lists ports {info_ports:?}, the port record says {live:?}"))
             } else {
                 None
             }

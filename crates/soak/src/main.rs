@@ -182,6 +182,7 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
             Op::Stop => ops::cli_stop(&world).await,
             Op::Restart => ops::app_restart(&world).await,
             Op::ChangePorts => ops::change_ports(&world, &mut rng).await,
+            Op::CliPorts => ops::cli_ports(&world, &mut rng).await,
             Op::Purge => ops::purge(&world).await,
             Op::Info => ops::info(&world).await,
             Op::Push => ops::push(&world, serial).await,

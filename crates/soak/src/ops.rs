@@ -1,7 +1,9 @@
 //! The operations: what users do (CLI and app), and the faults the world does to them.
 use std::collections::HashMap;
 
-use assemble_core::{labels, settings, CacheSetting, PortSet, Settings, StartFlags, StartRequest};
+use assemble_core::{
+    labels, port_record::PortEdit, settings, CacheSetting, PortSet, Settings, StartFlags, StartRequest,
+};
 use bollard::query_parameters::{KillContainerOptions, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder};
 
 use crate::{
@@ -17,8 +19,10 @@ pub enum Op {
     Stop,
     /// The app's Restart.
     Restart,
-    /// The app's settings window: new ports saved, then "Apply now" (restart).
+    /// The app's settings window: new ports saved and applied live.
     ChangePorts,
+    /// `assemble backend ports add P` / `ports rm P`.
+    CliPorts,
     /// `assemble backend cache purge`.
     Purge,
     /// `assemble backend info`.
@@ -40,11 +44,12 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 14] = [
+    pub const ALL: [Op; 15] = [
         Op::Start,
         Op::Stop,
         Op::Restart,
         Op::ChangePorts,
+        Op::CliPorts,
         Op::Purge,
         Op::Info,
         Op::Push,
@@ -65,6 +70,7 @@ impl Op {
             Op::Stop => 7,
             Op::Restart => 7,
             Op::ChangePorts => 7,
+            Op::CliPorts => 7,
             Op::Purge => 5,
             Op::Info => 7,
             Op::Push => 8,
@@ -88,6 +94,7 @@ impl Op {
             Op::Stop => "stop",
             Op::Restart => "restart (app)",
             Op::ChangePorts => "change ports (app)",
+            Op::CliPorts => "ports add/rm",
             Op::Purge => "cache purge",
             Op::Info => "info",
             Op::Push => "push through the proxy",
@@ -138,8 +145,9 @@ pub async fn running_backend(world: &World) -> Option<(String, PortSet)> {
     if !inspect.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
         return None;
     }
-    let ports = inspect.config?.labels?.get(labels::PORTS).and_then(|p| PortSet::from_label(p))?;
-    Some((inspect.id?, ports))
+    let id = inspect.id?;
+    let ports = crate::world::live_ports(&world.docker, &id, inspect.config?.labels?.get(labels::PORTS)).await?;
+    Some((id, ports))
 }
 
 pub fn random_ports(world: &World, rng: &mut Rng) -> PortSet {
@@ -193,6 +201,8 @@ pub async fn app_restart(world: &World) -> Done {
     }
 }
 
+/// The app's settings window: new ports saved, and applied live to a running backend (the same
+/// core call the app makes on save).
 pub async fn change_ports(world: &World, rng: &mut Rng) -> Done {
     let ports = random_ports(world, rng);
     let wished = Settings {
@@ -206,7 +216,44 @@ pub async fn change_ports(world: &World, rng: &mut Rng) -> Done {
     if let Err(err) = settings::save_to(&world.settings_file(), &wished) {
         return Done::broken("save settings", format!("saving the settings failed: {err}"));
     }
-    app_restart(world).await
+    let before = running_backend(world).await.map(|(id, _)| id);
+    match world.backend().change_ports(&PortEdit::Set(ports.clone())).await {
+        Ok(change) if Some(&change.backend_id) == before.as_ref() => Done::note(change.sentence()),
+        Ok(change) => Done::broken(
+            "changed",
+            format!("a live change of ports ran on backend {} but {before:?} was running", change.backend_id),
+        ),
+        Err(assemble_core::Error::PortsNeedARunningBackend) => Done::note("saved; no backend running"),
+        Err(err) => Done::broken("change ports", format!("the live change of ports failed: {err}")),
+    }
+}
+
+/// `assemble backend ports add P` or `ports rm P`: applied live while a backend runs (the same
+/// container), refused plainly when none does or when the port to remove is not proxied.
+pub async fn cli_ports(world: &World, rng: &mut Rng) -> Done {
+    let before = running_backend(world).await;
+    let candidates: Vec<u16> = std::iter::once(world.registry_port).chain(world.spare_ports).collect();
+    let port = candidates[rng.below(candidates.len() as u64) as usize];
+    let verb = if rng.chance(1, 2) { "add" } else { "rm" };
+    let run = world.cli(&["backend", "ports", verb, &port.to_string()]).await;
+    let after = running_backend(world).await;
+    match (&before, run.ok()) {
+        (None, false) => Done::note(format!("refused: {}", run.stderr.trim())),
+        (Some((_, ports)), false) if verb == "rm" && !ports.contains(port) => {
+            Done::note(format!("refused: {}", run.stderr.trim()))
+        }
+        (Some(_), false) => Done::broken(run.args.clone(), run.describe()),
+        (None, true) => Done::broken(run.args.clone(), "a change of ports succeeded with no backend running".into()),
+        (Some((id, _)), true) => match after {
+            Some((again, ports)) if again == *id && ports.contains(port) == (verb == "add") => {
+                Done::note(run.stdout.trim().to_string())
+            }
+            other => Done::broken(
+                run.args.clone(),
+                format!("after `ports {verb} {port}` on backend {id} the engine shows {other:?}"),
+            ),
+        },
+    }
 }
 
 pub async fn purge(world: &World) -> Done {

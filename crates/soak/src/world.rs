@@ -180,3 +180,20 @@ impl World {
         }
     }
 }
+
+/// The ports a backend proxies now, read straight from the engine: its port record
+/// (`/etc/assemble-ports`, which `ports add`/`rm` rewrite), else the label it was started with.
+pub async fn live_ports(docker: &bollard::Docker, id: &str, label: Option<&String>) -> Option<assemble_core::PortSet> {
+    use futures_util::TryStreamExt;
+    let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+        .path(assemble_core::port_record::PORT_RECORD)
+        .build();
+    let archive: Result<Vec<u8>, _> =
+        docker.download_from_container(id, Some(options)).map_ok(|chunk| chunk.to_vec()).try_concat().await;
+    let Ok(archive) = archive else { return label.and_then(|l| assemble_core::PortSet::from_label(l)) };
+    let mut text = String::new();
+    let mut tar = tar::Archive::new(archive.as_slice());
+    let mut entry = tar.entries().ok()?.next()?.ok()?;
+    std::io::Read::read_to_string(&mut entry, &mut text).ok()?;
+    assemble_core::PortSet::from_label(text.strip_suffix('\n')?)
+}
