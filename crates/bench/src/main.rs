@@ -2,7 +2,8 @@
 //!
 //!   assemble-bench relay [--gib N] [--rounds R] [--image REF]
 //!       throughput and connection cost from inside the backend to a sink on the host, through
-//!       (a) our sidecar, (b) straight to the gateway (the limit), (c) a socat sidecar.
+//!       (a) our sidecar (to the host's loopback), (b) straight to the gateway, (c) a socat
+//!       sidecar to the gateway, and (d) the floor: the host's own loopback, no namespace.
 //!   assemble-bench start [--rounds R] [--image REF] [--port P]
 //!       start to ready, image present, one host port: (A) `assemble backend start`, (B) a
 //!       buildx-style bootstrap with the docker CLI and a socat sidecar, and the floor.

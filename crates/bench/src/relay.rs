@@ -35,11 +35,12 @@ fn options(args: &[String]) -> Result<Options, String> {
     Ok(options)
 }
 
-/// One path from the backend's namespace to the sink.
+/// One path to the sink: from the backend's network namespace, or (the floor) from the host's.
 struct Path {
     label: &'static str,
     throughput: String,
     echo: String,
+    in_backend: bool,
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -53,7 +54,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     let names = Names::for_user(&format!("bench-{}", std::process::id()));
     let (backend, pid, gateway, socat) = runtime.block_on(setup(&names, &options, discard_port, echo_port))?;
-    let result = measure(&options, pid, &gateway, discard_port, echo_port);
+    let relay_pid = runtime.block_on(async {
+        let inspect = backend.docker().inspect_container(&names.proxy(discard_port), None).await;
+        inspect.ok().and_then(|i| i.state).and_then(|s| s.pid).unwrap_or(0)
+    });
+    let result = measure(&options, pid, relay_pid, &gateway, discard_port, echo_port);
     if std::env::var_os("ASSEMBLE_BENCH_KEEP").is_some() {
         eprintln!("keeping {} and its sidecars (ASSEMBLE_BENCH_KEEP)", names.backend());
         return result;
@@ -113,68 +118,132 @@ async fn setup(
     Ok((backend, pid, gateway, socat))
 }
 
-/// Runs this binary's client half inside the backend's network namespace.
-fn in_namespace(pid: i64, args: &[String]) -> Result<String, String> {
+/// Runs this binary's client half inside the backend's network namespace, or on the host.
+fn client(pid: i64, in_backend: bool, args: &[String]) -> Result<String, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let output = Command::new("nsenter")
-        .arg("-t")
-        .arg(pid.to_string())
-        .arg("-n")
-        .arg(exe)
-        .arg("client")
-        .args(args)
-        .output()
-        .map_err(|e| format!("nsenter: {e}"))?;
+    let mut command = if in_backend {
+        let mut nsenter = Command::new("nsenter");
+        nsenter.arg("-t").arg(pid.to_string()).arg("-n").arg(exe);
+        nsenter
+    } else {
+        Command::new(exe)
+    };
+    let output = command.arg("client").args(args).output().map_err(|e| format!("client: {e}"))?;
     if !output.status.success() {
         return Err(format!("client {args:?}: {}", String::from_utf8_lossy(&output.stderr).trim()));
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
-fn measure(options: &Options, pid: i64, gateway: &str, discard: u16, echo: u16) -> Result<(), String> {
+/// CPU time, in seconds: the whole machine's busy time, and one process's user and system time.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    machine: f64,
+    relay_user: f64,
+    relay_system: f64,
+}
+
+impl Cpu {
+    fn now(relay_pid: i64) -> Self {
+        let ticks = 100.0; // USER_HZ, which /proc reports in on Linux
+        let machine = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|stat| {
+                let fields: Vec<f64> =
+                    stat.lines().next()?.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+                // user nice system idle iowait irq softirq steal: all but idle and iowait.
+                Some(fields.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum::<f64>())
+            })
+            .unwrap_or(0.0);
+        let (user, system) = std::fs::read_to_string(format!("/proc/{relay_pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let rest = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect::<Vec<_>>();
+                // Fields 14 and 15 of proc(5), counted from the state (field 3) here.
+                Some((rest.get(11)?.parse::<f64>().ok()?, rest.get(12)?.parse::<f64>().ok()?))
+            })
+            .unwrap_or((0.0, 0.0));
+        Self { machine: machine / ticks, relay_user: user / ticks, relay_system: system / ticks }
+    }
+
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            machine: self.machine - before.machine,
+            relay_user: self.relay_user - before.relay_user,
+            relay_system: self.relay_system - before.relay_system,
+        }
+    }
+}
+
+fn measure(options: &Options, pid: i64, relay_pid: i64, gateway: &str, discard: u16, echo: u16) -> Result<(), String> {
     let paths = [
         Path {
-            label: "a. our sidecar (localhost)",
+            label: "a. our sidecar (localhost → host loopback)",
             throughput: format!("127.0.0.1:{discard}"),
             echo: format!("127.0.0.1:{echo}"),
+            in_backend: true,
         },
         Path {
             label: "b. direct to the gateway",
             throughput: format!("{gateway}:{discard}"),
             echo: format!("{gateway}:{echo}"),
+            in_backend: true,
         },
         Path {
-            label: "c. socat sidecar",
+            label: "c. socat sidecar (to the gateway)",
             throughput: format!("127.0.0.1:{}", socat_port(discard)),
             echo: format!("127.0.0.1:{}", socat_port(echo)),
+            in_backend: true,
+        },
+        Path {
+            label: "d. the host's loopback, no namespace, no relay",
+            throughput: format!("127.0.0.1:{discard}"),
+            echo: format!("127.0.0.1:{echo}"),
+            in_backend: false,
         },
     ];
     let bytes = (options.gib * (1u64 << 30) as f64) as u64;
-    let mut single = vec![Vec::new(); 3];
-    let mut parallel = vec![Vec::new(); 3];
-    let mut failures = [0usize; 3];
-    let mut latencies = vec![Vec::new(); 3];
+    let count = paths.len();
+    let mut single = vec![Vec::new(); count];
+    let mut parallel = vec![Vec::new(); count];
+    let mut failures = vec![0usize; count];
+    let mut latencies = vec![Vec::new(); count];
+    // CPU seconds per GiB delivered, per path, for 1 and for 100 streams.
+    let mut cpu: Vec<[Vec<Cpu>; 2]> = vec![[Vec::new(), Vec::new()]; count];
     for round in 0..options.rounds {
         // Alternate the order so no path always runs on a warm or a cold machine.
-        let order: Vec<usize> = if round % 2 == 0 { vec![0, 1, 2] } else { vec![2, 1, 0] };
+        let mut order: Vec<usize> = (0..count).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
         for &i in &order {
-            for (streams, figures) in [(1usize, &mut single[i]), (100, &mut parallel[i])] {
-                let (mb_per_s, failed) = throughput(pid, &paths[i].throughput, bytes, streams)?;
+            for (k, (streams, figures)) in [(1usize, &mut single[i]), (100, &mut parallel[i])].into_iter().enumerate() {
+                let before = Cpu::now(relay_pid);
+                let (mb_per_s, failed) = throughput(pid, &paths[i], bytes, streams)?;
+                let used = Cpu::now(relay_pid).since(before);
+                let gib = bytes as f64 / (1u64 << 30) as f64;
+                cpu[i][k].push(Cpu {
+                    machine: used.machine / gib,
+                    relay_user: used.relay_user / gib,
+                    relay_system: used.relay_system / gib,
+                });
                 figures.push(mb_per_s);
                 failures[i] += failed;
             }
-            let line = in_namespace(pid, &["conns".into(), paths[i].echo.clone(), "1000".into()])?;
+            let line = client(pid, paths[i].in_backend, &["conns".into(), paths[i].echo.clone(), "1000".into()])?;
             latencies[i].extend(line.split_whitespace().filter_map(|v| v.parse::<f64>().ok()));
         }
         eprintln!("round {} of {} done", round + 1, options.rounds);
     }
     print_report(options, &paths, &single, &parallel, &latencies, &failures);
+    print_cpu(&paths, &cpu);
     Ok(())
 }
 
 /// MB/s actually delivered, and the number of streams that failed.
-fn throughput(pid: i64, target: &str, bytes: u64, streams: usize) -> Result<(f64, usize), String> {
-    let line = in_namespace(pid, &["send".into(), target.to_string(), bytes.to_string(), streams.to_string()])?;
+fn throughput(pid: i64, path: &Path, bytes: u64, streams: usize) -> Result<(f64, usize), String> {
+    let args = ["send".into(), path.throughput.clone(), bytes.to_string(), streams.to_string()];
+    let line = client(pid, path.in_backend, &args)?;
     let fields: Vec<f64> = line.split_whitespace().filter_map(|f| f.parse().ok()).collect();
     match fields[..] {
         [seconds, delivered, failed] => Ok((delivered / 1e6 / seconds, failed as usize)),
@@ -206,11 +275,13 @@ fn print_report(
     }
     let ratio = |v: &[Vec<f64>], x: usize, y: usize| stats::median(&v[x]) / stats::median(&v[y]);
     println!(
-        "\nRatios (medians): 1 stream a/b = {:.2}, a/c = {:.2}; 100 streams a/b = {:.2}, a/c = {:.2}\n",
+        "\nRatios (medians): 1 stream a/b = {:.2}, a/c = {:.2}, a/d = {:.2}; 100 streams a/b = {:.2}, a/c = {:.2}, a/d = {:.2}\n",
         ratio(single, 0, 1),
         ratio(single, 0, 2),
+        ratio(single, 0, 3),
         ratio(parallel, 0, 1),
-        ratio(parallel, 0, 2)
+        ratio(parallel, 0, 2),
+        ratio(parallel, 0, 3)
     );
     println!("### Connection cost (connect, 1-byte echo, close; 1,000 per path per round)\n");
     println!("| path | p50 µs | p99 µs |");
@@ -224,8 +295,33 @@ fn print_report(
         );
     }
     println!(
-        "\nRatio of p50 a/b = {:.2}, a/c = {:.2}",
+        "\nRatio of p50 a/b = {:.2}, a/c = {:.2}, a/d = {:.2}",
         stats::median(&latencies[0]) / stats::median(&latencies[1]),
-        stats::median(&latencies[0]) / stats::median(&latencies[2])
+        stats::median(&latencies[0]) / stats::median(&latencies[2]),
+        stats::median(&latencies[0]) / stats::median(&latencies[3])
     );
+}
+
+/// Where the time goes: the machine's CPU seconds per GiB delivered on each path (the client, the
+/// kernel's TCP work, the relay and the sink together), and the relay's own, user and system. On a
+/// machine whose cores are all busy moving bytes, throughput goes as the inverse of the first.
+fn print_cpu(paths: &[Path], cpu: &[[Vec<Cpu>; 2]]) {
+    let median = |values: Vec<f64>| stats::median(&values);
+    println!("\n### CPU per GiB delivered (medians over the rounds; the whole machine, and our relay alone)\n");
+    println!(
+        "| path | machine CPU-s/GiB, 1 stream | 100 streams | relay user / system CPU-s/GiB, 1 stream | 100 streams |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (i, path) in paths.iter().enumerate() {
+        let machine = |k: usize| median(cpu[i][k].iter().map(|c| c.machine).collect());
+        let relay = |k: usize| {
+            if i != 0 {
+                return "—".to_string();
+            }
+            let user = median(cpu[i][k].iter().map(|c| c.relay_user).collect());
+            let system = median(cpu[i][k].iter().map(|c| c.relay_system).collect());
+            format!("{user:.2} / {system:.2}")
+        };
+        println!("| {} | {:.2} | {:.2} | {} | {} |", path.label, machine(0), machine(1), relay(0), relay(1));
+    }
 }

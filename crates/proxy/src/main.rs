@@ -8,6 +8,7 @@
 //! file in its image.
 mod args;
 mod netns;
+mod pool;
 mod relay;
 mod splice;
 

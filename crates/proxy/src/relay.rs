@@ -9,7 +9,9 @@ use std::{
 
 use crate::{
     args::{Config, Target},
-    netns, splice,
+    netns,
+    pool::Pool,
+    splice,
 };
 
 /// Large enough that a registry push is not limited by syscalls per byte.
@@ -70,7 +72,7 @@ pub fn accept_loop(listener: TcpListener, destinations: Vec<SocketAddr>) -> io::
     loop {
         let (client, _) = listener.accept()?;
         let destinations = destinations.clone();
-        thread::spawn(move || {
+        Pool::shared().run(move || {
             if let Err(err) = relay_connection(client, &destinations) {
                 eprintln!("assemble-proxy: connection to {destinations:?} failed: {err}");
             }
@@ -95,9 +97,12 @@ fn relay_connection(client: TcpStream, destinations: &[SocketAddr]) -> io::Resul
     client.set_nodelay(true)?;
     upstream.set_nodelay(true)?;
     let (client_read, upstream_write) = (client.try_clone()?, upstream.try_clone()?);
-    let to_upstream = thread::spawn(move || pump(client_read, upstream_write));
+    let (result, to_upstream) = std::sync::mpsc::channel();
+    Pool::shared().run(move || {
+        let _ = result.send(pump(client_read, upstream_write));
+    });
     let to_client = pump(upstream, client);
-    let to_upstream = to_upstream.join().unwrap_or_else(|_| Err(io::Error::other("relay thread panicked")));
+    let to_upstream = to_upstream.recv().unwrap_or_else(|_| Err(io::Error::other("relay thread panicked")));
     to_client.and(to_upstream)
 }
 

@@ -113,7 +113,8 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
     let names = Names::for_user(&user);
     let config_dir = std::env::temp_dir().join(format!("assemble-soak-{}", std::process::id()));
     std::fs::create_dir_all(&config_dir).map_err(|e| format!("creating {}: {e}", config_dir.display()))?;
-    let registry = assemble_e2e::Registry::start();
+    // On the host's loopback only: every push also proves that nothing but the sidecar reaches it.
+    let registry = assemble_e2e::Registry::loopback();
     let cli = std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("assemble");
     let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let docker_config = config_dir.join("docker");
@@ -151,7 +152,7 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
     };
     assemble_core::settings::save_to(&world.settings_file(), &wished).map_err(|e| e.to_string())?;
     println!(
-        "soak: {} operations, seed {}, engine {}, user {user}, registry on 0.0.0.0:{}",
+        "soak: {} operations, seed {}, engine {}, user {user}, registry on 127.0.0.1:{} (loopback only)",
         args.ops,
         args.seed,
         if engine.is_some() { "private dockerd (restarts allowed)" } else { "shared (no restarts)" },
