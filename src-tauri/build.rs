@@ -19,9 +19,14 @@ fn main() {
         "list_volumes",
         "follow_logs",
         "stop_logs",
+        "log_rows",
+        "log_search",
+        "log_match",
+        "log_text",
+        "clear_logs",
+        "save_logs",
         "follow_build",
         "follow_builds",
-        "save_text",
         "open_window",
     ]);
     // src-tauri/tauri.conf.json links to the root config; its paths are relative to src-tauri, which

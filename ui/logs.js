@@ -1,72 +1,62 @@
 // The log viewer: follows the backend's logs live and stays smooth with a million lines by
-// rendering only the lines in view. Memory is bounded: at most MAX_LINES lines are kept, the
-// oldest are dropped first.
+// fetching and rendering only the lines in view.
 "use strict";
 
-const MAX_LINES = 1000000;
+// The lines live in the app (a compact store in Rust); this window keeps only their count, asks
+// for the rows in view, and lets the app search, copy and save. Lines are numbered from the first
+// line of the stream; the store keeps the newest million, so the first kept number can rise.
 const LINE_HEIGHT = 18;
 // WebKit stops painting content placed beyond 2^24 px (a million lines are 18,000,000 px), so
 // the scrolled height is capped and, past the cap, the scroll position maps to a line in
 // proportion instead of one pixel row per pixel.
 const MAX_SCROLL_HEIGHT = 8000000;
+// Rows fetched beyond the screen, above and below, so a small scroll paints at once.
+const MARGIN = 20;
 
-let texts = [];    // the lines, as received (may hold ANSI codes)
-let stamps = [];   // RFC 3339 timestamps, or null
-let errs = [];     // true for stderr lines
+let first = 0;     // the number of the first kept line
+let end = 0;       // the number the next line will get
 let follow = true;
 let streaming = false;
 let unseen = 0;
 let query = "";
-let matches = [];
+let matchCount = 0;
 let matchIndex = -1;
+let currentLine = -1;
 let renderQueued = false;
 let programmaticScroll = false;
+let renderToken = 0;
+let cached = { from: 0, rows: [] }; // the rows last fetched
 
 const viewport = () => $("viewport");
+const total = () => end - first;
 
 function status(text) { $("status").textContent = text; }
 
-/** A batch comes column by column: texts `s`, timestamps `t`, stderr flags `e`. */
-function onBatch(batch) {
-  const start = texts.length;
-  for (let i = 0; i < batch.s.length; i++) { texts.push(batch.s[i]); stamps.push(batch.t[i]); errs.push(batch.e[i]); }
-  if (!follow) unseen += batch.s.length;
-  if (query) {
-    for (let i = start; i < texts.length; i++) if (matchesQuery(i)) matches.push(i);
-  }
-  trim();
+/** The app's count: the lines kept and the search's matches, never the lines themselves. */
+function onCount(count) {
+  if (!follow) unseen += Math.max(0, count.end - end);
+  first = count.first; end = count.end; matchCount = count.matches;
+  if (query) updateMatchCount();
   scheduleRender();
 }
 
-/** Keeps at most MAX_LINES, dropping the oldest first. */
-function trim() {
-  const excess = texts.length - MAX_LINES;
-  if (excess <= 0) return;
-  texts.splice(0, excess); stamps.splice(0, excess); errs.splice(0, excess);
-  matches = matches.map((i) => i - excess).filter((i) => i >= 0);
-  if (matchIndex >= matches.length) matchIndex = matches.length - 1;
-  if (!follow) setScroll(scrollTopFor(Math.max(0, firstLineAt(viewport()) - excess)));
-}
-
-const scaled = () => texts.length * LINE_HEIGHT > MAX_SCROLL_HEIGHT;
+const scaled = () => total() * LINE_HEIGHT > MAX_SCROLL_HEIGHT;
 const visibleLines = (view) => Math.floor(view.clientHeight / LINE_HEIGHT);
 
-/** The first line shown at the view's scroll position. */
-function firstLineAt(view) {
+/** The index (from the first kept line) of the first line shown at the view's scroll position. */
+function firstIndexAt(view) {
   if (!scaled()) return Math.floor(view.scrollTop / LINE_HEIGHT);
   const range = Math.max(1, MAX_SCROLL_HEIGHT - view.clientHeight);
-  return Math.round((view.scrollTop / range) * Math.max(0, texts.length - visibleLines(view)));
+  return Math.round((view.scrollTop / range) * Math.max(0, total() - visibleLines(view)));
 }
 
-/** The scroll position that shows `line` first. */
-function scrollTopFor(line) {
-  if (!scaled()) return line * LINE_HEIGHT;
+/** The scroll position that shows the line at `index` first. */
+function scrollTopFor(index) {
+  if (!scaled()) return index * LINE_HEIGHT;
   const view = viewport();
-  const lines = Math.max(1, texts.length - visibleLines(view));
-  return (Math.min(line, lines) / lines) * (MAX_SCROLL_HEIGHT - view.clientHeight);
+  const lines = Math.max(1, total() - visibleLines(view));
+  return (Math.min(index, lines) / lines) * (MAX_SCROLL_HEIGHT - view.clientHeight);
 }
-
-function matchesQuery(i) { return ansiStrip(texts[i]).toLowerCase().includes(query); }
 
 function scheduleRender() {
   if (renderQueued) return;
@@ -82,26 +72,41 @@ function setScroll(top) {
   if (view.scrollTop !== before) programmaticScroll = true;
 }
 
-function render() {
+/** Places the view, then draws the rows in it: from the last fetch when it holds them, and
+ * fetches them (with a margin) when it does not. */
+async function render() {
   const view = viewport();
-  $("spacer").style.height = Math.min(texts.length * LINE_HEIGHT, MAX_SCROLL_HEIGHT) + "px";
+  $("spacer").style.height = Math.min(total() * LINE_HEIGHT, MAX_SCROLL_HEIGHT) + "px";
   if (follow) setScroll(view.scrollHeight);
-  const first = Math.max(0, Math.min(firstLineAt(view), texts.length - 1));
+  const index = Math.max(0, Math.min(firstIndexAt(view), total() - 1));
   const count = Math.ceil(view.clientHeight / LINE_HEIGHT) + 2;
+  const from = first + index;
+  const have = cached.rows.length > 0 && from >= cached.from && from + count <= cached.from + cached.rows.length;
+  if (!have && total() > 0) {
+    const token = ++renderToken;
+    const fetchFrom = Math.max(first, from - MARGIN);
+    const rows = await invoke("log_rows", { from: fetchFrom, count: count + 2 * MARGIN });
+    if (token !== renderToken) return; // a newer render asked since
+    cached = { from: fetchFrom, rows };
+  }
+  draw(view, index, from, count);
+}
+
+function draw(view, index, from, count) {
   const showStamps = $("timestamps").checked;
-  const current = matchIndex >= 0 ? matches[matchIndex] : -1;
   const rows = [];
-  for (let i = first; i < Math.min(texts.length, first + count); i++) {
-    const row = el("div", { class: "line" + (errs[i] ? " err" : "") + (i === current ? " current" : ""), "data-line": String(i) });
-    if (showStamps && stamps[i]) row.append(el("span", { class: "ts", text: stamps[i] }));
-    for (const segment of ansiSegments(texts[i])) row.append(highlighted(segment));
-    rows.push(row);
+  const offset = from - cached.from;
+  for (const row of cached.rows.slice(Math.max(0, offset), Math.max(0, offset) + count)) {
+    const line = el("div", { class: "line" + (row.err ? " err" : "") + (row.n === currentLine ? " current" : ""), "data-line": String(row.n) });
+    if (showStamps && row.ts) line.append(el("span", { class: "ts", text: row.ts }));
+    for (const segment of ansiSegments(row.text)) line.append(highlighted(segment));
+    rows.push(line);
   }
   const lines = $("lines");
-  lines.style.top = (scaled() ? view.scrollTop : first * LINE_HEIGHT) + "px";
+  lines.style.top = (scaled() ? view.scrollTop : index * LINE_HEIGHT) + "px";
   lines.replaceChildren(...rows);
   const where = follow ? "Following" : unseen ? `Paused: ${unseen} new line(s)` : "Paused";
-  status(`${texts.length.toLocaleString()} lines · ${where}` + (streaming ? "" : " · not connected"));
+  status(`${total().toLocaleString()} lines · ${where}` + (streaming ? "" : " · not connected"));
 }
 
 /** A styled segment, with search matches wrapped in <mark> (as text nodes, never HTML). */
@@ -126,54 +131,50 @@ function setFollow(on) {
   scheduleRender();
 }
 
-function search() {
+/** The app searches the whole store; the view marks the matches it shows. */
+async function search() {
   query = $("search").value.toLowerCase();
-  matches = [];
-  if (query) for (let i = 0; i < texts.length; i++) if (matchesQuery(i)) matches.push(i);
-  matchIndex = -1;
-  if (matches.length) jump(1); else { updateMatchCount(); scheduleRender(); }
+  const count = await invoke("log_search", { query });
+  matchCount = count.matches; matchIndex = -1; currentLine = -1;
+  if (matchCount) await jump(1); else { updateMatchCount(); scheduleRender(); }
 }
 
-function jump(step) {
-  if (!matches.length) return;
-  matchIndex = (matchIndex + step + matches.length) % matches.length;
+async function jump(step) {
+  if (!matchCount) return;
+  const found = await invoke("log_match", { index: (matchIndex + step + matchCount) % matchCount, from: null });
+  if (!found) return;
+  matchIndex = found.index; currentLine = found.line;
   setFollow(false);
   const view = viewport();
-  setScroll(scrollTopFor(Math.max(0, matches[matchIndex] - Math.floor(visibleLines(view) / 2))));
+  setScroll(scrollTopFor(Math.max(0, currentLine - first - Math.floor(visibleLines(view) / 2))));
   updateMatchCount();
   scheduleRender();
 }
 
 function updateMatchCount() {
-  $("matches").textContent = query ? (matches.length ? `${matchIndex + 1} of ${matches.length}` : "no matches") : "";
-}
-
-function plainText() {
-  const withStamps = $("timestamps").checked;
-  return texts.map((t, i) => (withStamps && stamps[i] ? stamps[i] + " " : "") + ansiStrip(t)).join("\n") + "\n";
+  $("matches").textContent = query ? (matchCount ? `${Math.max(matchIndex, 0) + 1} of ${matchCount}` : "no matches") : "";
 }
 
 async function copyAll() {
-  const text = plainText();
+  const text = await invoke("log_text", { timestamps: $("timestamps").checked });
   try {
     await navigator.clipboard.writeText(text);
   } catch (_) {
     const area = el("textarea", {}, text);
     document.body.append(area); area.select(); document.execCommand("copy"); area.remove();
   }
-  status(`Copied ${texts.length.toLocaleString()} lines.`);
+  status(`Copied ${total().toLocaleString()} lines.`);
 }
 
 async function saveAll() {
-  const name = "assemble-backend-" + new Date().toISOString().replace(/[:.]/g, "-") + ".log";
-  try { status("Saved to " + (await invoke("save_text", { name, text: plainText() }))); }
+  try { status("Saved to " + (await invoke("save_logs", { timestamps: $("timestamps").checked }))); }
   catch (error) { status(sentence(error)); }
 }
 
-function clearAll() {
-  texts = []; stamps = []; errs = []; matches = []; matchIndex = -1; unseen = 0;
+async function clearAll() {
+  onCount(await invoke("clear_logs"));
+  matchIndex = -1; currentLine = -1; unseen = 0; cached = { from: 0, rows: [] };
   updateMatchCount();
-  scheduleRender();
 }
 
 // The latest snapshot, and the engine whose backend the lines come from: when docker's engine
@@ -184,11 +185,12 @@ const engineKey = (snapshot) => (snapshot && snapshot.engine ? snapshot.engine.c
 
 function startFollowing() {
   if (streaming) return;
-  clearAll();
+  // The app starts its store afresh for a new follow.
+  first = 0; end = 0; matchCount = 0; matchIndex = -1; currentLine = -1; unseen = 0; cached = { from: 0, rows: [] };
   streaming = true;
   followedEngine = engineKey(latest);
   const channel = new tauri.core.Channel();
-  channel.onmessage = onBatch;
+  channel.onmessage = onCount;
   invoke("follow_logs", { channel })
     .catch((error) => status(sentence(error)))
     .finally(() => {
@@ -205,7 +207,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("search").addEventListener("keydown", (e) => { if (e.key === "Enter") { clearTimeout(debounce); if (query !== $("search").value.toLowerCase()) search(); else jump(e.shiftKey ? -1 : 1); } });
   $("next").addEventListener("click", () => jump(1));
   $("prev").addEventListener("click", () => jump(-1));
-  $("timestamps").addEventListener("change", scheduleRender);
+  $("timestamps").addEventListener("change", () => { cached = { from: 0, rows: [] }; scheduleRender(); });
   $("wrap").addEventListener("change", () => { document.body.classList.toggle("wrap", $("wrap").checked); scheduleRender(); });
   $("copy").addEventListener("click", copyAll);
   $("save").addEventListener("click", saveAll);

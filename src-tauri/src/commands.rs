@@ -1,15 +1,11 @@
 //! The commands the windows call: thin wrappers over the core; errors arrive as
 //! [`CommandError`]s (a sentence in the app's terms and the settings field it is about).
-use std::sync::atomic::Ordering;
-
 use assemble_core::{
     history::{BuildRow, BuildStatus, StepRow},
-    logs::split_timestamp,
     port_record::PortEdit,
     prune::CacheFilter,
-    settings, CacheTotals, Error, LineSplitter, LogOptions, PortSet, Settings, Snapshot,
+    settings, CacheTotals, Error, PortSet, Settings, Snapshot,
 };
-use futures_util::StreamExt;
 use serde::Serialize;
 use tauri::{ipc::Channel, AppHandle, Manager, Runtime, State};
 
@@ -150,83 +146,6 @@ pub async fn list_volumes(state: State<'_, AppState>) -> Reply<Vec<String>> {
     Ok(state.backend().await?.volume_names().await?)
 }
 
-/// Log lines for the window, column by column (fewer bytes and objects than one record per
-/// line): the texts, their timestamps, and which came from stderr.
-#[derive(Serialize, Default)]
-pub struct LogBatch {
-    s: Vec<String>,
-    t: Vec<Option<String>>,
-    e: Vec<bool>,
-}
-
-impl LogBatch {
-    fn push(&mut self, (is_err, text): (bool, String)) {
-        let (stamp, rest) = split_timestamp(&text);
-        self.t.push(stamp.map(String::from));
-        self.s.push(rest.to_string());
-        self.e.push(is_err);
-    }
-
-    fn len(&self) -> usize {
-        self.s.len()
-    }
-}
-
-/// Lines per message to the window: large enough to stream a million lines quickly.
-const LOG_BATCH: usize = 2000;
-/// A partial batch waits at most this long, so quiet logs still show at once.
-const LOG_FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
-
-/// Streams the backend's logs to `channel` (all of them, then live) until `stop_logs` is called,
-/// another follow starts, or the window goes away.
-#[tauri::command]
-pub async fn follow_logs(state: State<'_, AppState>, channel: Channel<LogBatch>) -> Reply<()> {
-    let generation = state.logs_generation.fetch_add(1, Ordering::SeqCst) + 1;
-    let backend = state.backend().await?;
-    let options = LogOptions { follow: true, tail: None, timestamps: true };
-    let mut stream = Box::pin(backend.logs(&options).await?);
-    let mut quit = state.shutdown();
-    let mut splitter = LineSplitter::default();
-    let mut batch = LogBatch::default();
-    // One timer for the whole stream, reset after each send: the engine sends a chunk per line,
-    // and a timer per chunk would cost more than the line.
-    let flush = tokio::time::sleep(LOG_FLUSH);
-    tokio::pin!(flush);
-    loop {
-        let full = tokio::select! {
-            next = stream.next() => match next {
-                Some(Ok(chunk)) => {
-                    splitter.push(&chunk).into_iter().for_each(|line| batch.push(line));
-                    batch.len() >= LOG_BATCH
-                }
-                Some(Err(err)) => return Err(err.into()),
-                None => {
-                    splitter.finish().into_iter().for_each(|line| batch.push(line));
-                    let _ = channel.send(batch);
-                    return Ok(());
-                }
-            },
-            () = &mut flush => true,
-            () = quit.recv() => return Ok(()),
-        };
-        if !full {
-            continue;
-        }
-        if state.logs_generation.load(Ordering::SeqCst) != generation {
-            return Ok(());
-        }
-        if batch.len() > 0 && channel.send(std::mem::take(&mut batch)).is_err() {
-            return Ok(()); // the window is gone
-        }
-        flush.as_mut().reset(tokio::time::Instant::now() + LOG_FLUSH);
-    }
-}
-
-#[tauri::command]
-pub fn stop_logs(state: State<'_, AppState>) {
-    state.logs_generation.fetch_add(1, Ordering::SeqCst);
-}
-
 /// One build and its steps, for the Builds window's detail.
 #[derive(Serialize)]
 pub struct BuildDetail {
@@ -268,30 +187,6 @@ pub async fn follow_builds(state: State<'_, AppState>, channel: Channel<Vec<Buil
         () = superseded.wait() => Ok(()),
         () = quit.recv() => Ok(()),
     }
-}
-
-/// Saves text (the log viewer's lines) to a new file in the user's downloads folder.
-#[tauri::command]
-pub fn save_text(name: String, text: String) -> Reply<String> {
-    let dir = std::env::var_os("XDG_DOWNLOAD_DIR")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join("Downloads")))
-        .unwrap_or_else(std::env::temp_dir);
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        CommandError::plain(format!(
-            "Could not create {}: {e}; set XDG_DOWNLOAD_DIR to a folder you can write to",
-            dir.display()
-        ))
-    })?;
-    let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
-    let path = dir.join(if safe.is_empty() { "assemble-backend.log".into() } else { safe });
-    std::fs::write(&path, text).map_err(|e| {
-        CommandError::plain(format!(
-            "Could not write {}: {e}; free some space or make the folder writable, then save again",
-            path.display()
-        ))
-    })?;
-    Ok(path.display().to_string())
 }
 
 /// Whether the app starts (to the tray) when the user logs in.

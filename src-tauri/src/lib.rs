@@ -4,6 +4,7 @@ mod actions;
 mod commands;
 mod errors;
 mod live;
+mod log_view;
 mod notify;
 mod state;
 mod tray;
@@ -63,11 +64,16 @@ fn build_app<R: Runtime>(
             commands::add_port,
             commands::list_contexts,
             commands::list_volumes,
-            commands::follow_logs,
-            commands::stop_logs,
+            log_view::follow_logs,
+            log_view::stop_logs,
+            log_view::log_rows,
+            log_view::log_search,
+            log_view::log_match,
+            log_view::log_text,
+            log_view::clear_logs,
+            log_view::save_logs,
             commands::follow_build,
             commands::follow_builds,
-            commands::save_text,
             commands::open_window,
         ])
         .setup(|app| {

@@ -48,9 +48,17 @@ pub struct AppState {
     pub build_follow: FollowSlot,
     /// Bumped to end a running log follow.
     pub logs_generation: std::sync::atomic::AtomicU64,
+    /// The log viewer's lines (log_view.rs).
+    logs: Mutex<assemble_core::log_store::LogStore>,
 }
 
 impl AppState {
+    /// Runs `work` on the log viewer's store. The lock is never held across an await.
+    pub fn with_logs<T>(&self, work: impl FnOnce(&mut assemble_core::log_store::LogStore) -> T) -> T {
+        let mut store = self.logs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        work(&mut store)
+    }
+
     /// The state for the current user, with the settings file's settings.
     pub fn load() -> Self {
         Self::new(Names::for_current_user(), settings::load())
@@ -76,6 +84,7 @@ impl AppState {
             refresh_due: Notify::new(),
             background: Mutex::new(Vec::new()),
             logs_generation: Default::default(),
+            logs: Mutex::new(Default::default()),
             builds_follow: Default::default(),
             build_follow: Default::default(),
         }

@@ -47,7 +47,7 @@ REFUSED = {
     "Assemble Backend Settings": [("start_backend", None), ("stop_backend", None), ("restart_backend", None),
                                   ("purge_cache", None), ("follow_logs", None)],
     "Assemble Backend": [("save_settings", {"settings": {"ports": [5000]}}), ("set_autostart", {"enabled": True}),
-                         ("save_text", {"name": "x.log", "text": "x"})],
+                         ("save_logs", {"timestamps": False})],
 }
 ALLOWED = {"Assemble Backend Logs": "snapshot", "Assemble Backend Settings": "get_settings",
            "Assemble Backend": "snapshot"}

@@ -14,6 +14,7 @@ pub mod info;
 pub mod keeper;
 pub mod labels;
 pub mod lock;
+pub mod log_store;
 pub mod logs;
 pub mod names;
 pub mod notice;
