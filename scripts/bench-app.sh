@@ -3,7 +3,8 @@
 # panel open), cold start to the tray and to the panel, and the log viewer with 1,000,000 lines.
 # Runs the real app under Xvfb with a private D-Bus session and our tray watcher (tests/ui/sni.py),
 # against a backend of its own (user "benchapp"). Figures: a table, and target/bench-app.json.
-# Usage: scripts/bench-app.sh [--idle S] [--cold-runs N] [--log-runs N] [--lines N]
+# Usage: scripts/bench-app.sh [--parts footprint,logs,builds] [--idle S] [--cold-runs N] [--log-runs N]
+#        [--lines N] [--build-runs N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test-images --ui-tests

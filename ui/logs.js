@@ -81,7 +81,9 @@ async function render() {
   const index = Math.max(0, Math.min(firstIndexAt(view), total() - 1));
   const count = Math.ceil(view.clientHeight / LINE_HEIGHT) + 2;
   const from = first + index;
-  const have = cached.rows.length > 0 && from >= cached.from && from + count <= cached.from + cached.rows.length;
+  // The rows it needs: a screenful, or fewer at the end of the log.
+  const needed = Math.min(count, end - from);
+  const have = cached.rows.length > 0 && from >= cached.from && from + needed <= cached.from + cached.rows.length;
   if (!have && total() > 0) {
     const token = ++renderToken;
     const fetchFrom = Math.max(first, from - MARGIN);

@@ -346,6 +346,41 @@ return [rows.length, rows.length ? rows[rows.length - 1].textContent : '',
 """
 
 
+# Click to count: the query typed, Enter pressed, until the count shows; in the page's own clock.
+SEARCH_JS = """
+const done = arguments[arguments.length - 1];
+const query = arguments[0];
+const box = document.getElementById('search');
+const shown = () => document.getElementById('matches').textContent;
+box.value = query;
+const began = performance.now();
+box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+const poll = () => {
+  const text = shown();
+  if (query === '' ? text === '' : /^(\\d+ of \\d+|no matches)$/.test(text)) done([performance.now() - began, text]);
+  else requestAnimationFrame(poll);
+};
+requestAnimationFrame(poll);
+"""
+
+# A jump: the scroll set to a fraction of the way down, until the rows for it are painted.
+JUMP_JS = """
+const done = arguments[arguments.length - 1];
+const fraction = arguments[0];
+const view = document.getElementById('viewport');
+const began = performance.now();
+view.scrollTop = fraction * (view.scrollHeight - view.clientHeight);
+const wanted = first + Math.max(0, Math.min(firstIndexAt(view), total() - 1));
+const poll = () => {
+  const row = document.querySelector('#lines .line');
+  if (row && Number(row.dataset.line) === wanted) {
+    requestAnimationFrame(() => done([performance.now() - began, wanted, row.textContent]));
+  } else requestAnimationFrame(poll);
+};
+requestAnimationFrame(poll);
+"""
+
+
 def viewport_colours(driver, png):
     """How many colours the log viewport has in the screenshot (1: nothing painted), or None."""
     x, y, w, h = driver.execute_script(
@@ -424,6 +459,18 @@ def log_viewer_run(env, tray, user, last, config, screenshot=False, timeout=900)
         for p in sorted(steady["processes"], key=lambda p: -p["rss_mib"]):
             log(f"  steady: {describe(p)}")
         _, _, status = driver.execute_script(LAST_LINE_JS)
+        driver.set_script_timeout(60)
+        search_ms, search_text = driver.execute_async_script(SEARCH_JS, "12345")
+        driver.execute_async_script(SEARCH_JS, "")
+        log(f"search '12345': {search_text} after {search_ms:.0f} ms")
+        jumps = {}
+        for fraction in (0.1, 0.5, 0.9, 0.0, 0.5):
+            ms, line, text = driver.execute_async_script(JUMP_JS, fraction)
+            jumps.setdefault(fraction, []).append(ms)
+            log(f"jump to {fraction:.0%}: line {line} ({text!r}) painted after {ms:.1f} ms")
+            if screenshot and fraction in (0.0, 0.5) and len(jumps[fraction]) == 1:
+                app.screenshot(f"bench-logs-1M-{'start' if fraction == 0 else 'middle'}")
+        driver.execute_async_script(JUMP_JS, 1.0)
         shot = colours = None
         if screenshot:
             shot = app.screenshot("bench-logs-1M")
@@ -439,7 +486,9 @@ def log_viewer_run(env, tray, user, last, config, screenshot=False, timeout=900)
                 "peak_processes": sampler.peak_processes,
                 "steady_rss_mib": steady["rss_mib"][0], "steady_pss_mib": steady["pss_mib"][0],
                 "steady_cpu_pct": steady["cpu_pct_total"], "steady_processes": steady["processes"],
-                "screenshot": shot, "viewport_colours": colours}
+                "screenshot": shot, "viewport_colours": colours,
+                "search_ms": search_ms, "search_text": search_text,
+                "jump_ms": [ms for values in jumps.values() for ms in values]}
     finally:
         if sampler is not None and sampler.is_alive():
             sampler.stop()
@@ -690,6 +739,11 @@ def main():
             figures.append(figure("logs: steady RSS sum (viewer done)", [r["steady_rss_mib"] for r in runs], "MiB"))
             figures.append(figure("logs: steady PSS sum (viewer done)", [r["steady_pss_mib"] for r in runs], "MiB"))
             figures.append(figure("logs: steady CPU (10 s)", [r["steady_cpu_pct"] for r in runs], "%"))
+            figures.append(figure("logs: search '12345', Enter to count shown", [r["search_ms"] for r in runs], "ms"))
+            figures.append(figure("logs: jump to a position, until its rows are painted",
+                                  [ms for r in runs for ms in r["jump_ms"]], "ms"))
+            figures.append(figure("logs: PSS growth for the log (peak PSS - panel before click)",
+                                  [r["peak_pss_mib"] - r["before_pss_mib"] for r in runs], "MiB"))
             figures.append(figure("raw docker logs (plain)", [raw["bytes"] / 2**20], "MiB"))
             figures.append(figure("raw docker logs -t (what the app reads)", [raw["bytes_timestamps"] / 2**20], "MiB"))
     finally:
