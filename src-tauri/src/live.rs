@@ -16,7 +16,7 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>) {
             Signal::EngineUp(engine) => {
                 if state.set_engine(Some(engine)) {
                     // Another engine: a log follow of the old one ends, the viewer starts anew.
-                    state.logs_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    state.logs_follow.end();
                 }
                 state.refresh_due.notify_one();
             }

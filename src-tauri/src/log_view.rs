@@ -1,8 +1,6 @@
 //! The log viewer's commands. The lines live here, in the app's [`LogStore`] (core), not in the
 //! web view: the follow fills the store and tells the window only how many lines there are; the
 //! window asks for the rows it shows, and the store searches and saves.
-use std::sync::atomic::Ordering;
-
 use assemble_core::{
     log_store::{LogStore, Row},
     LineSplitter, LogOptions,
@@ -39,11 +37,11 @@ const MAX_ROWS: usize = 1000;
 const LOG_FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Reads the backend's logs into the store (all of them, then live) and tells `channel` how many
-/// there are, until `stop_logs` is called, another follow starts, or the window goes away. A new
-/// follow starts the store afresh.
+/// there are, until `stop_logs` is called, another follow starts, the engine changes, or the
+/// window goes away (all at once, through the follow's slot). A new follow starts the store afresh.
 #[tauri::command]
 pub async fn follow_logs(state: State<'_, AppState>, channel: Channel<LogCount>) -> Reply<()> {
-    let generation = state.logs_generation.fetch_add(1, Ordering::SeqCst) + 1;
+    let mut superseded = state.logs_follow.take();
     let backend = state.backend().await?;
     let options = LogOptions { follow: true, tail: None, timestamps: true };
     let mut stream = Box::pin(backend.logs(&options).await?);
@@ -75,13 +73,11 @@ pub async fn follow_logs(state: State<'_, AppState>, channel: Channel<LogCount>)
                 }
             },
             () = &mut flush => true,
+            () = superseded.wait() => return Ok(()),
             () = quit.recv() => return Ok(()),
         };
         if !due {
             continue;
-        }
-        if state.logs_generation.load(Ordering::SeqCst) != generation {
-            return Ok(());
         }
         let now = state.with_logs(|store| count(store));
         if now != told {
@@ -96,7 +92,7 @@ pub async fn follow_logs(state: State<'_, AppState>, channel: Channel<LogCount>)
 
 #[tauri::command]
 pub fn stop_logs(state: State<'_, AppState>) {
-    state.logs_generation.fetch_add(1, Ordering::SeqCst);
+    state.logs_follow.end();
 }
 
 /// Up to `count` rows from line number `from`: what the window shows.

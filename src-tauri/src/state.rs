@@ -46,8 +46,8 @@ pub struct AppState {
     pub builds_follow: FollowSlot,
     /// The Builds window's follow of the build in detail: a new one ends the one before.
     pub build_follow: FollowSlot,
-    /// Bumped to end a running log follow.
-    pub logs_generation: std::sync::atomic::AtomicU64,
+    /// The log viewer's follow: a new one, `stop_logs` or a switch of engine ends the one before.
+    pub logs_follow: FollowSlot,
     /// The log viewer's lines (log_view.rs).
     logs: Mutex<assemble_core::log_store::LogStore>,
 }
@@ -83,7 +83,7 @@ impl AppState {
             registering: Default::default(),
             refresh_due: Notify::new(),
             background: Mutex::new(Vec::new()),
-            logs_generation: Default::default(),
+            logs_follow: Default::default(),
             logs: Mutex::new(Default::default()),
             builds_follow: Default::default(),
             build_follow: Default::default(),
@@ -312,8 +312,11 @@ pub(crate) mod tests {
         // The second holds the slot until a third comes.
         let held = tokio::time::timeout(std::time::Duration::from_millis(100), second.wait()).await;
         assert!(held.is_err(), "the follow that holds the slot must go on");
-        let _third = slot.take();
+        let mut third = slot.take();
         tokio::time::timeout(std::time::Duration::from_secs(1), second.wait()).await.expect("the second follow ends");
+        // Ending the slot (stop_logs, a switch of engine) ends its holder and starts none.
+        slot.end();
+        tokio::time::timeout(std::time::Duration::from_secs(1), third.wait()).await.expect("end ends the holder");
     }
 
     #[test]
@@ -362,6 +365,11 @@ impl FollowSlot {
         self.0.send_modify(|generation| *generation += 1);
         // Subscribed after the change: only a later take wakes it.
         Superseded(self.0.subscribe())
+    }
+
+    /// Ends the follow that holds the slot, if any, and starts none.
+    pub fn end(&self) {
+        self.0.send_modify(|generation| *generation += 1);
     }
 }
 

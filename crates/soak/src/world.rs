@@ -195,5 +195,9 @@ pub async fn live_ports(docker: &bollard::Docker, id: &str, label: Option<&Strin
     let mut tar = tar::Archive::new(archive.as_slice());
     let mut entry = tar.entries().ok()?.next()?.ok()?;
     std::io::Read::read_to_string(&mut entry, &mut text).ok()?;
-    assemble_core::PortSet::from_label(text.strip_suffix('\n')?)
+    // The record's own rule for a whole record (core, pure): the soak reads, the core decides.
+    match assemble_core::port_record::parse_record(&text) {
+        assemble_core::port_record::RecordText::Complete(ports) => Some(ports),
+        _ => None,
+    }
 }
