@@ -17,6 +17,7 @@ let first = 0;     // the number of the first kept line
 let end = 0;       // the number the next line will get
 let follow = true;
 let streaming = false;
+let failure = ""; // why the last follow ended, as a sentence (empty: it did not fail)
 let unseen = 0;
 let query = "";
 let matchCount = 0;
@@ -26,11 +27,12 @@ let renderQueued = false;
 let programmaticScroll = false;
 let renderToken = 0;
 let cached = { from: 0, rows: [] }; // the rows last fetched
+let drawn = ""; // what the rows on screen show (see draw)
 
 const viewport = () => $("viewport");
 const total = () => end - first;
 
-function status(text) { $("status").textContent = text; }
+function status(text) { if ($("status").textContent !== text) $("status").textContent = text; }
 
 /** The app's count: the lines kept and the search's matches, never the lines themselves. */
 function onCount(count) {
@@ -89,13 +91,22 @@ async function render() {
     const fetchFrom = Math.max(first, from - MARGIN);
     const rows = await invoke("log_rows", { from: fetchFrom, count: count + 2 * MARGIN });
     if (token !== renderToken) return; // a newer render asked since
-    cached = { from: fetchFrom, rows };
+    cached = { from: fetchFrom, rows, id: token };
   }
   draw(view, index, from, count);
 }
 
 function draw(view, index, from, count) {
   const showStamps = $("timestamps").checked;
+  const top = (scaled() ? view.scrollTop : index * LINE_HEIGHT) + "px";
+  // Nothing to paint when the same rows would be drawn the same way (a count that changed only
+  // lines off screen, a scroll within the same row): each paint of the window costs the web
+  // process and the app's compositor.
+  const shape = [top, from, count, cached.id, cached.rows.length, showStamps, query, currentLine].join(" ");
+  const where = follow ? "Following" : unseen ? `Paused: ${unseen} new line(s)` : "Paused";
+  status(`${total().toLocaleString()} lines · ${where}` + (streaming ? "" : " · " + (failure || "not connected")));
+  if (shape === drawn) return;
+  drawn = shape;
   const rows = [];
   const offset = from - cached.from;
   for (const row of cached.rows.slice(Math.max(0, offset), Math.max(0, offset) + count)) {
@@ -105,10 +116,8 @@ function draw(view, index, from, count) {
     rows.push(line);
   }
   const lines = $("lines");
-  lines.style.top = (scaled() ? view.scrollTop : index * LINE_HEIGHT) + "px";
+  lines.style.top = top;
   lines.replaceChildren(...rows);
-  const where = follow ? "Following" : unseen ? `Paused: ${unseen} new line(s)` : "Paused";
-  status(`${total().toLocaleString()} lines · ${where}` + (streaming ? "" : " · not connected"));
 }
 
 /** A styled segment, with search matches wrapped in <mark> (as text nodes, never HTML). */
@@ -190,11 +199,12 @@ function startFollowing() {
   // The app starts its store afresh for a new follow.
   first = 0; end = 0; matchCount = 0; matchIndex = -1; currentLine = -1; unseen = 0; cached = { from: 0, rows: [] };
   streaming = true;
+  failure = "";
   followedEngine = engineKey(latest);
   const channel = new tauri.core.Channel();
   channel.onmessage = onCount;
   invoke("follow_logs", { channel })
-    .catch((error) => status(sentence(error)))
+    .catch((error) => { failure = sentence(error); })
     .finally(() => {
       streaming = false;
       scheduleRender();
@@ -215,13 +225,14 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("save").addEventListener("click", saveAll);
   $("clear").addEventListener("click", clearAll);
   viewport().addEventListener("scroll", () => {
-    if (programmaticScroll) { programmaticScroll = false; }
-    else {
-      const view = viewport();
-      const atBottom = view.scrollTop + view.clientHeight >= view.scrollHeight - LINE_HEIGHT;
-      if (follow !== atBottom) setFollow(atBottom);
-    }
-    scheduleRender();
+    // Our own scroll was placed by the render that made it.
+    if (programmaticScroll) { programmaticScroll = false; return; }
+    const view = viewport();
+    const atBottom = view.scrollTop + view.clientHeight >= view.scrollHeight - LINE_HEIGHT;
+    if (follow !== atBottom) setFollow(atBottom);
+    // Scroll events come once per frame: drawing now (not at the next frame) paints the rows
+    // in this one, and starts a fetch of rows not yet here a frame sooner.
+    render();
   });
   window.addEventListener("resize", scheduleRender);
   window.addEventListener("beforeunload", () => invoke("stop_logs"));

@@ -2,29 +2,19 @@
 //! web view: the follow fills the store and tells the window only how many lines there are; the
 //! window asks for the rows it shows, and the store searches and saves.
 use assemble_core::{
+    engine::Engine,
     log_store::{LogStore, Row},
-    LineSplitter, LogOptions,
+    Backend, LineSplitter, LogOptions, Shutdown,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
-use tauri::{ipc::Channel, State};
+use tauri::{ipc::Channel, AppHandle, Manager, Runtime, State};
+use tokio::sync::watch;
 
 use crate::{
     errors::{CommandError, Reply},
-    state::AppState,
+    state::{AppState, LogCount, LogFeed, Superseded},
 };
-
-/// What the window hears while following: the lines kept now and the search's count, never the
-/// lines themselves.
-#[derive(Serialize, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LogCount {
-    /// The number of the first kept line.
-    first: u64,
-    /// The number the next line will get.
-    end: u64,
-    /// Lines that match the search.
-    matches: usize,
-}
 
 fn count(store: &LogStore) -> LogCount {
     LogCount { first: store.first(), end: store.end(), matches: store.match_count() }
@@ -36,30 +26,129 @@ const MAX_ROWS: usize = 1000;
 /// A count reaches the window at most this often while lines stream in.
 const LOG_FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// Reads the backend's logs into the store (all of them, then live) and tells `channel` how many
-/// there are, until `stop_logs` is called, another follow starts, the engine changes, or the
-/// window goes away (all at once, through the follow's slot). A new follow starts the store afresh.
+/// While lines pour in (the backlog of a long log: thousands per count), counts come this often
+/// instead: each one repaints the window, and nobody reads twenty screens a second.
+const FLOOD_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A count that brought at least this many lines means the lines pour in.
+const FLOOD_LINES: u64 = 1000;
+
+/// Starts reading the backend's logs into a fresh store (all of them, then live) until
+/// `stop_logs` is called, another feed starts, the engine changes, or the app quits (all at once,
+/// through the follow's slot).
+///
+/// The reading runs on a thread of its own with a one-thread runtime and its own connection to
+/// the engine: the engine sends one chunk per line, and handing a million chunks between the
+/// threads of the app's runtime cost more than reading them (as it did in the CLI).
+pub fn start_feed<R: Runtime>(app: &AppHandle<R>) -> LogFeed {
+    let state = app.state::<AppState>();
+    let superseded = state.logs_follow.take();
+    state.with_logs(|store| *store = LogStore::default());
+    let (counts, counts_seen) = watch::channel(LogCount::default());
+    let (outcome, outcome_seen) = watch::channel(None);
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let ended = read_on_own_thread(app, counts, superseded).await;
+        outcome.send_replace(Some(ended));
+    });
+    LogFeed { counts: counts_seen, outcome: outcome_seen }
+}
+
+/// Starts a feed for the Logs window that is opening, for its page to take.
+pub fn offer_feed<R: Runtime>(app: &AppHandle<R>) {
+    let feed = start_feed(app);
+    app.state::<AppState>().offer_log_feed(feed);
+}
+
+async fn read_on_own_thread<R: Runtime>(
+    app: AppHandle<R>,
+    counts: watch::Sender<LogCount>,
+    superseded: Superseded,
+) -> Reply<()> {
+    let (backend, quit) = {
+        let state = app.state::<AppState>();
+        (state.backend().await?, state.shutdown())
+    };
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("assemble-logs".into())
+        .spawn(move || {
+            let outcome = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(async move {
+                    // A connection made on this thread's runtime, so its I/O stays on this thread.
+                    let engine = Engine::connect_to(backend.engine().endpoint().clone()).await?;
+                    let backend = Backend::new(engine, backend.names().clone());
+                    read_into_store(&app.state::<AppState>(), &backend, &counts, superseded, quit).await
+                }),
+                Err(err) => Err(CommandError::plain(format!(
+                    "Could not start reading the logs ({err}); close the log viewer and open it again"
+                ))),
+            };
+            let _ = done.send(outcome);
+        })
+        .map_err(|err| {
+            CommandError::plain(format!("Could not start reading the logs ({err}); close some programs and try again"))
+        })?;
+    result.await.unwrap_or_else(|_| {
+        Err(CommandError::plain("The log reader stopped unexpectedly; close the log viewer and open it again"))
+    })
+}
+
+/// Tells `channel` how many lines the store holds as the feed reads them: the feed the window's
+/// opening started, or (when the window follows again, after a switch of engine) a new one.
+/// Returns when the feed ends, with its outcome, or when the window is gone.
 #[tauri::command]
-pub async fn follow_logs(state: State<'_, AppState>, channel: Channel<LogCount>) -> Reply<()> {
-    let mut superseded = state.logs_follow.take();
-    let backend = state.backend().await?;
+pub async fn follow_logs<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    channel: Channel<LogCount>,
+) -> Reply<()> {
+    let LogFeed { mut counts, mut outcome } = state.claim_log_feed().unwrap_or_else(|| start_feed(&app));
+    loop {
+        let now = *counts.borrow_and_update();
+        if channel.send(now).is_err() {
+            return Ok(()); // the window is gone
+        }
+        if counts.changed().await.is_err() {
+            break; // the reader is done
+        }
+    }
+    let ended = match outcome.wait_for(Option::is_some).await {
+        Ok(ended) => ended.clone().unwrap_or(Ok(())),
+        Err(_) => Ok(()),
+    };
+    let _ = channel.send(*counts.borrow());
+    ended
+}
+
+async fn read_into_store(
+    state: &AppState,
+    backend: &Backend,
+    counts: &watch::Sender<LogCount>,
+    mut superseded: Superseded,
+    mut quit: Shutdown,
+) -> Reply<()> {
     let options = LogOptions { follow: true, tail: None, timestamps: true };
     let mut stream = Box::pin(backend.logs(&options).await?);
     state.with_logs(|store| *store = LogStore::default());
-    let mut quit = state.shutdown();
     let mut splitter = LineSplitter::default();
     let mut told = LogCount::default();
-    // One timer for the whole stream, reset after each message: the engine sends a chunk per
-    // line, and a timer per chunk would cost more than the line.
+    // One timer, armed when lines arrive and none is pending: the engine sends a chunk per line,
+    // and a timer per chunk would cost more than the line; an idle log wakes nobody.
     let flush = tokio::time::sleep(LOG_FLUSH);
     tokio::pin!(flush);
+    let mut armed = false;
+    let mut pause = LOG_FLUSH;
     loop {
-        let due = tokio::select! {
+        tokio::select! {
             next = stream.next() => match next {
                 Some(Ok(chunk)) => {
-                    let lines = splitter.push(&chunk);
-                    state.with_logs(|store| lines.iter().for_each(|(is_err, line)| store.push(*is_err, line)));
-                    false
+                    state.with_logs(|store| splitter.each_line(&chunk, |is_err, line| store.push(is_err, line)));
+                    if !armed {
+                        flush.as_mut().reset(tokio::time::Instant::now() + pause);
+                        armed = true;
+                    }
+                    continue;
                 }
                 Some(Err(err)) => return Err(err.into()),
                 None => {
@@ -68,25 +157,20 @@ pub async fn follow_logs(state: State<'_, AppState>, channel: Channel<LogCount>)
                         lines.iter().for_each(|(is_err, line)| store.push(*is_err, line));
                         count(store)
                     });
-                    let _ = channel.send(now);
+                    counts.send_replace(now);
                     return Ok(());
                 }
             },
-            () = &mut flush => true,
+            () = &mut flush, if armed => armed = false,
             () = superseded.wait() => return Ok(()),
             () = quit.recv() => return Ok(()),
-        };
-        if !due {
-            continue;
         }
         let now = state.with_logs(|store| count(store));
         if now != told {
-            if channel.send(now).is_err() {
-                return Ok(()); // the window is gone
-            }
+            counts.send_replace(now);
+            pause = if now.end.saturating_sub(told.end) >= FLOOD_LINES { FLOOD_FLUSH } else { LOG_FLUSH };
             told = now;
         }
-        flush.as_mut().reset(tokio::time::Instant::now() + LOG_FLUSH);
     }
 }
 

@@ -13,6 +13,27 @@ use tokio::sync::{watch, Notify};
 
 use crate::errors::CommandError;
 
+/// What the window hears while following: the lines kept now and the search's count, never the
+/// lines themselves.
+#[derive(serde::Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogCount {
+    /// The number of the first kept line.
+    pub first: u64,
+    /// The number the next line will get.
+    pub end: u64,
+    /// Lines that match the search.
+    pub matches: usize,
+}
+
+/// A reading of the backend's logs into the store: the counts it has reached, and how it ended.
+/// The Logs window starts one as it opens, before its page has loaded (see `log_view::start_feed`), and
+/// the page attaches to it.
+#[derive(Clone)]
+pub struct LogFeed {
+    pub counts: watch::Receiver<LogCount>,
+    pub outcome: watch::Receiver<Option<Result<(), CommandError>>>,
+}
+
 pub struct AppState {
     pub names: Names,
     backend: Mutex<Option<Backend>>,
@@ -50,6 +71,8 @@ pub struct AppState {
     pub logs_follow: FollowSlot,
     /// The log viewer's lines (log_view.rs).
     logs: Mutex<assemble_core::log_store::LogStore>,
+    /// The log feed the Logs window's opening started, until its page takes it.
+    log_feed: Mutex<Option<LogFeed>>,
 }
 
 impl AppState {
@@ -57,6 +80,16 @@ impl AppState {
     pub fn with_logs<T>(&self, work: impl FnOnce(&mut assemble_core::log_store::LogStore) -> T) -> T {
         let mut store = self.logs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         work(&mut store)
+    }
+
+    /// Keeps `feed` for the Logs window's page to take (one at a time: a newer one replaces it).
+    pub fn offer_log_feed(&self, feed: LogFeed) {
+        *lock(&self.log_feed) = Some(feed);
+    }
+
+    /// The feed offered and not yet taken, if any.
+    pub fn claim_log_feed(&self) -> Option<LogFeed> {
+        lock(&self.log_feed).take()
     }
 
     /// The state for the current user, with the settings file's settings.
@@ -85,6 +118,7 @@ impl AppState {
             background: Mutex::new(Vec::new()),
             logs_follow: Default::default(),
             logs: Mutex::new(Default::default()),
+            log_feed: Mutex::new(None),
             builds_follow: Default::default(),
             build_follow: Default::default(),
         }

@@ -62,7 +62,33 @@ pub fn show<R: Runtime>(app: &AppHandle<R>, kind: Kind) {
         .inner_size(width, height)
         .min_inner_size(480.0, 360.0)
         .build();
-    if let Err(err) = built {
-        eprintln!("assemble-backend: could not open the {} window: {err}", kind.label());
+    match built {
+        Ok(window) => {
+            render_without_compositing(&window);
+            if matches!(kind, Kind::Logs) {
+                // The lines start coming while the page loads.
+                crate::log_view::offer_feed(app);
+            }
+        }
+        Err(err) => eprintln!("assemble-backend: could not open the {} window: {err}", kind.label()),
     }
 }
+
+/// Our windows are text, tables and buttons: WebKit's accelerated compositing gains them nothing
+/// and, with no GPU (software GL), costs each window's web process about 80 MiB and several times
+/// the CPU per frame (docs/benchmarks.md §5–6), so it is off.
+#[cfg(target_os = "linux")]
+fn render_without_compositing<R: Runtime>(window: &tauri::WebviewWindow<R>) {
+    let turned_off = window.with_webview(|webview| {
+        use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt, WebViewExt};
+        if let Some(settings) = webview.inner().settings() {
+            settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+        }
+    });
+    if let Err(err) = turned_off {
+        eprintln!("assemble-backend: could not set the {} window's rendering: {err}", window.label());
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn render_without_compositing<R: Runtime>(_window: &tauri::WebviewWindow<R>) {}

@@ -65,3 +65,19 @@ def test_a_large_log_shows_its_end_searches_and_jumps_to_the_middle(app):
     assert "wrap" in app.find("body").get_attribute("class")
     app.click("#wrap")
     assert "wrap" not in (app.find("body").get_attribute("class") or "")
+
+
+
+def test_the_viewer_follows_the_backend_again_after_a_stop_and_a_start(app):
+    app.running()
+    app.click("#open-logs")
+    app.window("Assemble Backend Logs")
+    app.stopped()
+    app.window("Assemble Backend Logs")
+    app.wait(lambda: "not connected" in app.text("#status"), 20, "the viewer did not notice the backend went away")
+    app.screenshot("20-logs-backend-stopped")
+    app.running()
+    app.window("Assemble Backend Logs")
+    # A new container, a new log: the viewer reads it from its start (buildkitd's own first lines).
+    app.wait(lambda: "running server on" in app.text("#lines"), 60, "the viewer never followed the started backend")
+    assert "not connected" not in app.text("#status"), app.text("#status")

@@ -6,9 +6,14 @@
 //! Lines are numbered from the first line ever received (`0`); after the cap drops old lines, the
 //! first kept line has a number above `0`, so a number the viewer holds keeps meaning the same
 //! line.
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use crate::logs::split_timestamp;
+
+/// No timestamp in [`LogStore::stamps`].
+const NO_STAMP: i64 = i64::MIN;
 
 /// The most lines kept.
 pub const MAX_LINES: usize = 1_000_000;
@@ -37,8 +42,12 @@ pub struct LogStore {
     text: String,
     /// Where each kept line starts in `text`, and one more entry for the end of the last.
     starts: Vec<usize>,
-    /// How many bytes at each line's start are its timestamp (0: none).
+    /// How many bytes at each line's start are its timestamp kept as text (0: none, or kept in
+    /// `stamps`).
     stamp_lengths: Vec<u8>,
+    /// Each line's timestamp as nanoseconds since 1970 ([`NO_STAMP`]: none, or kept as text).
+    /// Docker's stamps are 30 bytes of text and nearly all come back the same from 8 bytes.
+    stamps: Vec<i64>,
     /// Stderr flags, one bit per kept line.
     stderr: Vec<u64>,
     /// The number of the first kept line.
@@ -64,6 +73,7 @@ impl LogStore {
             text: String::new(),
             starts: vec![0],
             stamp_lengths: Vec::new(),
+            stamps: Vec::new(),
             stderr: Vec::new(),
             first: 0,
             cap,
@@ -96,11 +106,14 @@ impl LogStore {
     pub fn push(&mut self, is_err: bool, line: &str) {
         let (stamp, rest) = split_timestamp(line);
         let stamp = stamp.filter(|s| s.len() <= usize::from(u8::MAX)).unwrap_or("");
+        let compact = stamp::parse(stamp);
+        let text_stamp = if compact.is_some() { "" } else { stamp };
         let index = self.len();
-        self.text.push_str(stamp);
+        self.text.push_str(text_stamp);
         self.text.push_str(if stamp.is_empty() { line } else { rest });
         self.starts.push(self.text.len());
-        self.stamp_lengths.push(stamp.len() as u8);
+        self.stamp_lengths.push(text_stamp.len() as u8);
+        self.stamps.push(compact.unwrap_or(NO_STAMP));
         if index / 64 >= self.stderr.len() {
             self.stderr.push(0);
         }
@@ -128,6 +141,7 @@ impl LogStore {
             *start -= cut;
         }
         self.stamp_lengths.drain(..count);
+        self.stamps.drain(..count);
         let flags: Vec<bool> = (count..count + self.len()).map(|i| self.stderr_at(i)).collect();
         self.stderr = vec![0; flags.len().div_ceil(64)];
         for (i, flag) in flags.into_iter().enumerate() {
@@ -151,15 +165,25 @@ impl LogStore {
         self.text.clear();
         self.starts = vec![0];
         self.stamp_lengths.clear();
+        self.stamps.clear();
         self.stderr.clear();
         self.matches.clear();
     }
 
     /// The kept line at `index` (0 = the first kept): its timestamp and its text.
-    fn parts(&self, index: usize) -> (&str, &str) {
+    fn parts(&self, index: usize) -> (Cow<'_, str>, &str) {
         let (start, end) = (self.starts[index], self.starts[index + 1]);
         let stamp_end = start + usize::from(self.stamp_lengths[index]);
-        (&self.text[start..stamp_end], &self.text[stamp_end..end])
+        let stamp = match self.stamps[index] {
+            NO_STAMP => Cow::Borrowed(&self.text[start..stamp_end]),
+            nanos => Cow::Owned(stamp::format(nanos)),
+        };
+        (stamp, &self.text[stamp_end..end])
+    }
+
+    /// The kept line at `index`'s text, without its timestamp.
+    fn text_at(&self, index: usize) -> &str {
+        &self.text[self.starts[index] + usize::from(self.stamp_lengths[index])..self.starts[index + 1]]
     }
 
     /// Up to `count` rows from line number `from` on (clamped to what is kept).
@@ -171,7 +195,7 @@ impl LogStore {
                 Row {
                     n: self.first + index as u64,
                     text: text.to_string(),
-                    ts: (!stamp.is_empty()).then(|| stamp.to_string()),
+                    ts: (!stamp.is_empty()).then(|| stamp.into_owned()),
                     err: self.stderr_at(index),
                 }
             })
@@ -185,7 +209,7 @@ impl LogStore {
         for index in 0..self.len() {
             let (stamp, text) = self.parts(index);
             if timestamps && !stamp.is_empty() {
-                out.push_str(stamp);
+                out.push_str(&stamp);
                 out.push(' ');
             }
             strip_ansi_into(text, &mut out);
@@ -223,7 +247,7 @@ impl LogStore {
     }
 
     fn matches_query(&self, index: usize) -> bool {
-        let (_, text) = self.parts(index);
+        let text = self.text_at(index);
         let query = self.query.as_str();
         if !text.contains('\u{1b}') && text.is_ascii() && query.is_ascii() {
             return contains_ascii_ignoring_case(text.as_bytes(), query.as_bytes());
@@ -259,6 +283,99 @@ fn strip_ansi_into(text: &str, out: &mut String) {
                 }
             }
         }
+    }
+}
+
+/// Docker's timestamps as Go's RFC 3339 with nanoseconds writes them in UTC
+/// (`2026-11-29T17:00:00.12345Z`: the fraction's trailing zeros, and a zero fraction, left out).
+mod stamp {
+    const NANOS_PER_SECOND: i64 = 1_000_000_000;
+    const SECONDS_PER_DAY: i64 = 86_400;
+
+    /// Nanoseconds since 1970 of a stamp in exactly that form, so that [`format`] gives the same
+    /// text back; `None` for any other text (a store keeps that as text).
+    pub fn parse(text: &str) -> Option<i64> {
+        let b = text.as_bytes();
+        let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+            let part = b.get(range)?;
+            part.iter().all(u8::is_ascii_digit).then(|| part.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+        };
+        let shape = b.len() >= 20
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && b[13] == b':'
+            && b[16] == b':'
+            && b.last() == Some(&b'Z');
+        if !shape {
+            return None;
+        }
+        let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+        let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+        let fraction = &b[19..b.len() - 1];
+        let nanos = match fraction {
+            [] => 0,
+            // Go leaves out a fraction's trailing zeros: one there is another writer's stamp.
+            [b'.', rest @ ..] if (1..=9).contains(&rest.len()) && rest.last() != Some(&b'0') => {
+                digits(20..20 + rest.len())? * 10_i64.pow(9 - rest.len() as u32)
+            }
+            _ => return None,
+        };
+        if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) {
+            return None;
+        }
+        if hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+        let seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second;
+        seconds.checked_mul(NANOS_PER_SECOND)?.checked_add(nanos)
+    }
+
+    /// The stamp `parse` read `nanos` from.
+    pub fn format(nanos: i64) -> String {
+        let (seconds, fraction) = (nanos.div_euclid(NANOS_PER_SECOND), nanos.rem_euclid(NANOS_PER_SECOND));
+        let (days, time) = (seconds.div_euclid(SECONDS_PER_DAY), seconds.rem_euclid(SECONDS_PER_DAY));
+        let (year, month, day) = civil_from_days(days);
+        let mut out =
+            format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", time / 3600, time / 60 % 60, time % 60);
+        if fraction != 0 {
+            let digits = format!(".{fraction:09}");
+            out.push_str(digits.trim_end_matches('0'));
+        }
+        out.push('Z');
+        out
+    }
+
+    fn days_in_month(year: i64, month: i64) -> i64 {
+        match month {
+            2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        }
+    }
+
+    // Howard Hinnant's algorithms for the proleptic Gregorian calendar.
+    fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+        let year = if month <= 2 { year - 1 } else { year };
+        let era = year.div_euclid(400);
+        let year_of_era = year - era * 400;
+        let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        era * 146_097 + day_of_era - 719_468
+    }
+
+    fn civil_from_days(days: i64) -> (i64, i64, i64) {
+        let days = days + 719_468;
+        let era = days.div_euclid(146_097);
+        let day_of_era = days - era * 146_097;
+        let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+        let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        (year, month, day)
     }
 }
 
@@ -344,6 +461,47 @@ mod tests {
         assert_eq!(store.match_count(), expected.len());
         assert_eq!(store.match_line(0), expected.first().copied());
         assert_eq!(store.match_line(expected.len() - 1), Some(997));
+    }
+
+    #[test]
+    fn stamps_kept_as_numbers_come_back_as_docker_wrote_them() {
+        let cases = [
+            ("2026-11-29T17:00:00.123456789Z", Some(1_795_971_600_123_456_789)),
+            ("2026-11-29T17:00:00.1Z", Some(1_795_971_600_100_000_000)),
+            ("2026-11-29T17:00:00Z", Some(1_795_971_600_000_000_000)),
+            ("1970-01-01T00:00:00Z", Some(0)),
+            ("2024-02-29T23:59:59.000000001Z", Some(1_709_251_199_000_000_001)),
+            ("1969-12-31T23:59:59.5Z", Some(-500_000_000)),
+        ];
+        for (text, nanos) in cases {
+            assert_eq!(stamp::parse(text), nanos, "{text}");
+            assert_eq!(stamp::format(nanos.unwrap()), text);
+        }
+        // Not Go's form: refused, or read but written otherwise (so the store keeps the text).
+        // Every day from 1901 to 2243 (a week apart), with a fraction: written, then read, gives it back.
+        for day in (-25_000_i64..100_000).step_by(7) {
+            let nanos = day * 86_400_000_000_000 + 45_296_123_456_000;
+            assert_eq!(stamp::parse(&stamp::format(nanos)), Some(nanos), "{}", stamp::format(nanos));
+        }
+        let others = [
+            "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-11-31T00:00:00Z",
+            "2026-11-29 17:00:00Z",
+            "2026-11-29T17:00:00.Z",
+            "2026-11-29T17:00:00.500Z",
+            "2026-11-29T17:00:00+01:00",
+        ];
+        for text in others {
+            assert_eq!(stamp::parse(text), None, "{text}");
+        }
+        let store = store(&[(false, "2026-11-29T17:00:00.500Z padded"), (false, "2026-11-29T17:00:00.5Z go")]);
+        let stamps: Vec<_> = store.rows(0, 2).into_iter().map(|row| (row.ts.unwrap(), row.text)).collect();
+        assert_eq!(
+            stamps,
+            [("2026-11-29T17:00:00.500Z".into(), "padded".into()), ("2026-11-29T17:00:00.5Z".into(), "go".into())]
+        );
+        assert_eq!(store.text, "2026-11-29T17:00:00.500Zpaddedgo", "only the stamp Go would not write is text");
     }
 
     #[test]

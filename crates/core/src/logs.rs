@@ -57,18 +57,35 @@ pub struct LineSplitter {
 impl LineSplitter {
     /// The complete lines in `chunk` (without their newline), marked `true` for stderr.
     pub fn push(&mut self, chunk: &LogChunk) -> Vec<(bool, String)> {
+        let mut lines = Vec::new();
+        self.each_line(chunk, |is_err, line| lines.push((is_err, line.to_string())));
+        lines
+    }
+
+    /// Calls `line` with each complete line in `chunk` (without its newline or a `\r` before it),
+    /// marked `true` for stderr, without a `String` per line: the engine sends a million lines as
+    /// a million chunks, and the app's log store copies each line once.
+    pub fn each_line(&mut self, chunk: &LogChunk, mut line: impl FnMut(bool, &str)) {
         let (is_err, pending, bytes) = match chunk {
             LogChunk::Stdout(b) => (false, &mut self.stdout, b),
             LogChunk::Stderr(b) => (true, &mut self.stderr, b),
         };
-        pending.extend_from_slice(bytes);
-        let mut lines = Vec::new();
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            let text = String::from_utf8_lossy(&line[..line.len() - 1]);
-            lines.push((is_err, text.trim_end_matches('\r').to_string()));
+        // The common case, a chunk of whole lines and nothing pending, is read in place.
+        let whole = pending.is_empty() && bytes.last() == Some(&b'\n');
+        if !whole {
+            pending.extend_from_slice(bytes);
         }
-        lines
+        let text: &[u8] = if whole { bytes } else { pending };
+        let mut start = 0;
+        while let Some(at) = text[start..].iter().position(|b| *b == b'\n') {
+            let raw = &text[start..start + at];
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            line(is_err, &String::from_utf8_lossy(raw));
+            start += at + 1;
+        }
+        if !whole {
+            pending.drain(..start);
+        }
     }
 
     /// What is left without a final newline, at the end of the stream.
@@ -130,6 +147,26 @@ mod tests {
         assert_eq!(splitter.push(&err("e1\r\n")), vec![(true, "e1".to_string())]);
         assert_eq!(splitter.push(&out("o\nthree")), vec![(false, "two".to_string())]);
         assert_eq!(splitter.finish(), vec![(false, "three".to_string())]);
+    }
+
+    #[test]
+    fn whole_lines_in_one_chunk_and_a_line_over_three_chunks() {
+        let mut splitter = LineSplitter::default();
+        let out = |s: &str| LogChunk::Stdout(bytes::Bytes::from(s.to_string()));
+        let lines = |splitter: &mut LineSplitter, chunk| {
+            let mut seen = Vec::new();
+            splitter.each_line(&chunk, |is_err, line| seen.push((is_err, line.to_string())));
+            seen
+        };
+        assert_eq!(
+            lines(&mut splitter, out("a\nb\r\n\n")),
+            [(false, "a".into()), (false, "b".into()), (false, "".into())]
+        );
+        assert_eq!(lines(&mut splitter, out("lo")), []);
+        assert_eq!(lines(&mut splitter, out("ng")), []);
+        assert_eq!(lines(&mut splitter, out(" line\nnext")), [(false, "long line".into())]);
+        assert_eq!(splitter.finish(), vec![(false, "next".to_string())]);
+        assert_eq!(splitter.finish(), vec![]);
     }
 
     #[test]
