@@ -32,6 +32,13 @@ let drawn = ""; // what the rows on screen show (see draw)
 const viewport = () => $("viewport");
 const total = () => end - first;
 
+/** Forgets the rows fetched, and any fetch still under way (its rows may be from before a Clear
+ * or from an earlier follow, whose numbers the new one uses again). */
+function forgetRows() {
+  cached = { from: 0, rows: [] };
+  renderToken++;
+}
+
 function status(text) { if ($("status").textContent !== text) $("status").textContent = text; }
 
 /** The app's count: the lines kept and the search's matches, never the lines themselves. */
@@ -184,7 +191,7 @@ async function saveAll() {
 
 async function clearAll() {
   onCount(await invoke("clear_logs"));
-  matchIndex = -1; currentLine = -1; unseen = 0; cached = { from: 0, rows: [] };
+  matchIndex = -1; currentLine = -1; unseen = 0; forgetRows();
   updateMatchCount();
 }
 
@@ -197,7 +204,7 @@ const engineKey = (snapshot) => (snapshot && snapshot.engine ? snapshot.engine.c
 function startFollowing() {
   if (streaming) return;
   // The app starts its store afresh for a new follow.
-  first = 0; end = 0; matchCount = 0; matchIndex = -1; currentLine = -1; unseen = 0; cached = { from: 0, rows: [] };
+  first = 0; end = 0; matchCount = 0; matchIndex = -1; currentLine = -1; unseen = 0; forgetRows();
   streaming = true;
   failure = "";
   followedEngine = engineKey(latest);
@@ -219,7 +226,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("search").addEventListener("keydown", (e) => { if (e.key === "Enter") { clearTimeout(debounce); if (query !== $("search").value.toLowerCase()) search(); else jump(e.shiftKey ? -1 : 1); } });
   $("next").addEventListener("click", () => jump(1));
   $("prev").addEventListener("click", () => jump(-1));
-  $("timestamps").addEventListener("change", () => { cached = { from: 0, rows: [] }; scheduleRender(); });
+  $("timestamps").addEventListener("change", () => { forgetRows(); scheduleRender(); });
   $("wrap").addEventListener("change", () => { document.body.classList.toggle("wrap", $("wrap").checked); scheduleRender(); });
   $("copy").addEventListener("click", copyAll);
   $("save").addEventListener("click", saveAll);

@@ -150,7 +150,11 @@ async fn read_into_store(
                     }
                     continue;
                 }
-                Some(Err(err)) => return Err(err.into()),
+                Some(Err(err)) => {
+                    // The lines read so far stay, and are counted.
+                    counts.send_replace(state.with_logs(|store| count(store)));
+                    return Err(err.into());
+                }
                 None => {
                     let lines = splitter.finish();
                     let now = state.with_logs(|store| {
@@ -176,7 +180,7 @@ async fn read_into_store(
 
 #[tauri::command]
 pub fn stop_logs(state: State<'_, AppState>) {
-    state.logs_follow.end();
+    state.end_log_feed();
 }
 
 /// Up to `count` rows from line number `from`: what the window shows.

@@ -89,7 +89,14 @@ impl AppState {
 
     /// The feed offered and not yet taken, if any.
     pub fn claim_log_feed(&self) -> Option<LogFeed> {
-        lock(&self.log_feed).take()
+        // One that ended before its page came (an engine switch, a window closed) is no use.
+        lock(&self.log_feed).take().filter(|feed| feed.outcome.borrow().is_none())
+    }
+
+    /// Ends the log viewer's reading, and forgets a feed no page took: the window is gone.
+    pub fn end_log_feed(&self) {
+        self.logs_follow.end();
+        lock(&self.log_feed).take();
     }
 
     /// The state for the current user, with the settings file's settings.

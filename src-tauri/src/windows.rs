@@ -66,8 +66,15 @@ pub fn show<R: Runtime>(app: &AppHandle<R>, kind: Kind) {
         Ok(window) => {
             render_without_compositing(&window);
             if matches!(kind, Kind::Logs) {
-                // The lines start coming while the page loads.
+                // The lines start coming while the page loads, and stop when the window goes
+                // (also when its page never said so).
                 crate::log_view::offer_feed(app);
+                let app = app.clone();
+                window.on_window_event(move |event| {
+                    if matches!(event, tauri::WindowEvent::Destroyed) {
+                        app.state::<crate::state::AppState>().end_log_feed();
+                    }
+                });
             }
         }
         Err(err) => eprintln!("assemble-backend: could not open the {} window: {err}", kind.label()),

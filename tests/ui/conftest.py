@@ -185,11 +185,31 @@ class App:
     def screenshot(self, name):
         os.makedirs(SCREENSHOTS, exist_ok=True)
         path = os.path.join(SCREENSHOTS, f"{name}.png")
+        raise_window(self.driver.title)
         # Let the window paint what the test just saw: a snapshot can show an older frame.
         self.driver.execute_async_script(
             "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(done));")
         assert self.driver.save_screenshot(path), f"no screenshot for {name}"
         return path
+
+
+def raise_window(title):
+    """Puts the X window with this title on top. Our windows render without WebKit's compositing,
+    so a window paints when X shows it, and WebDriver's screenshot waits for a paint: one that sits
+    behind others (no window manager here raises it) would make the screenshot wait forever."""
+    from Xlib import display
+    screen = display.Display()
+    try:
+        for window in screen.screen().root.query_tree().children:
+            try:
+                name = window.get_wm_name()
+            except Exception:  # a window that went away meanwhile
+                continue
+            if name == title:
+                window.raise_window()
+        screen.sync()
+    finally:
+        screen.close()
 
 
 @pytest.fixture(scope="session")

@@ -81,3 +81,25 @@ def test_the_viewer_follows_the_backend_again_after_a_stop_and_a_start(app):
     # A new container, a new log: the viewer reads it from its start (buildkitd's own first lines).
     app.wait(lambda: "running server on" in app.text("#lines"), 60, "the viewer never followed the started backend")
     assert "not connected" not in app.text("#status"), app.text("#status")
+
+
+def test_an_ansi_coloured_line_shows_in_colour_and_its_codes_do_not(app):
+    app.running()
+    app.click("#open-logs")
+    app.window("Assemble Backend Logs")
+    if app.text("#follow") == "Follow":
+        app.click("#follow")  # back to the end, following
+    # Red "ERROR", then bold, then reset: as BuildKit and many tools colour their lines.
+    docker("exec", app.backend, "sh", "-c", r"printf '\033[31mERROR\033[0m plain \033[1mbold\033[0m end\n' > /proc/1/fd/1")
+    red = app.wait(lambda: (app.driver.find_elements(By.CSS_SELECTOR, "#lines span.fg-31") or [None])[-1], 20,
+                   "the coloured line never showed")
+    assert red.text == "ERROR"
+    colour = app.driver.execute_script("return getComputedStyle(arguments[0]).color", red)
+    plain = app.driver.execute_script("return getComputedStyle(document.querySelector('#lines .line')).color")
+    assert colour != plain, (colour, plain)
+    line = app.driver.execute_script("return arguments[0].closest('.line')", red)
+    assert line.text == "ERROR plain bold end", repr(line.text)
+    assert "\x1b" not in line.text and "[31m" not in line.text
+    bold = line.find_element(By.CSS_SELECTOR, "span.bold")
+    assert bold.text == "bold"
+    app.screenshot("21-logs-ansi")
