@@ -53,12 +53,69 @@ pub enum Command {
     /// Manage the build backend
     #[command(subcommand)]
     Backend(BackendCommand),
+    /// Build a folder on the backend: its Dockerfile, or a Spring Boot or ASP.NET Core project
+    /// without one (this version plans the build: use --dry-run)
+    Build(BuildArgs),
     /// Install this binary as the Docker CLI plugin `docker assemble`
     InstallPlugin {
         /// Replace a file at the plugin path even if it is not our link
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The folder to build (the build context)
+    #[arg(default_value = ".", value_name = "PATH")]
+    pub path: std::path::PathBuf,
+    /// The Dockerfile (default: PATH/Dockerfile; without one, a project we know gets one written)
+    #[arg(short = 'f', long = "file", value_name = "DOCKERFILE")]
+    pub file: Option<std::path::PathBuf>,
+    /// An image name, such as localhost:5000/app:1 (repeat for more)
+    #[arg(short = 't', long = "tag", value_name = "NAME")]
+    pub tags: Vec<String>,
+    /// The image's name without its tag, in place of the project's (the project's version stays the tag)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Push the image to its registry
+    #[arg(long)]
+    pub push: bool,
+    /// Load the image into the engine the backend runs on
+    #[arg(long)]
+    pub load: bool,
+    /// A build argument, KEY=VALUE (or KEY, from the environment); repeat for more
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The stage to build
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// The platform(s) to build for, os/arch[/variant], comma-separated
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    /// Do not use the cache
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// How to show progress
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: Progress,
+    /// Print what would be built (the kind, the Dockerfile, the names, the context) and stop
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// The build stage's image of a generated Dockerfile (Maven, Gradle or the .NET SDK)
+    #[arg(long = "build-image", value_name = "IMAGE")]
+    pub build_image: Option<String>,
+    /// The runtime image of a generated Dockerfile (a Java runtime, or ASP.NET Core's)
+    #[arg(long = "runtime-image", value_name = "IMAGE")]
+    pub runtime_image: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    Auto,
+    Tty,
+    Plain,
+    Rawjson,
 }
 
 #[derive(Subcommand, Debug)]

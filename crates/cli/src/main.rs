@@ -1,5 +1,6 @@
 //! `assemble` (and `docker-assemble`, the Docker CLI plugin): parses, calls the core, prints.
 mod args;
+mod build;
 mod progress;
 mod render;
 
@@ -63,6 +64,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Backend(command) => backend(&cli.engine, command).await,
+        Command::Build(args) => build::run(&args),
     }
 }
 

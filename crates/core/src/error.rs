@@ -252,6 +252,103 @@ pub enum Error {
     #[error("{0:?} is not a size; give a number and a unit, such as 20GB or 500MiB")]
     InvalidSize(String),
 
+    /// A `.dockerignore` line Docker would refuse.
+    #[error("line {line} of {file}, {pattern:?}: {reason}; fix or remove that line")]
+    InvalidIgnorePattern {
+        /// The ignore file.
+        file: String,
+        /// Its number, from 1.
+        line: usize,
+        /// The line as written (trimmed).
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// `assemble build`'s folder does not exist or is not a folder.
+    #[error("{path} is not a folder; give the folder to build (the build context), for example `assemble build .`")]
+    ContextNotAFolder {
+        /// The path given.
+        path: String,
+    },
+
+    /// `-f` names a file that is not there.
+    #[error("there is no Dockerfile at {path}; check the -f path (it is relative to where you run the command)")]
+    DockerfileMissing {
+        /// The path given.
+        path: String,
+    },
+
+    /// A folder with neither a Dockerfile nor a project we can build without one.
+    #[error(
+        "{path} has no Dockerfile, and it is not a Spring Boot project (Maven or Gradle) or an ASP.NET Core project; \
+         add a Dockerfile, or name one with -f"
+    )]
+    NothingToBuild {
+        /// The folder.
+        path: String,
+    },
+
+    /// A project file we found but could not read.
+    #[error("could not read {path}: {reason}; check that you may read it")]
+    ProjectUnreadable {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// An image reference Docker would refuse.
+    #[error("{reference:?} is not a valid image name: {reason}; use a name like `localhost:5000/team/app:1.0`")]
+    InvalidImageName {
+        /// The name as given.
+        reference: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// `--target` names a stage the Dockerfile does not have.
+    #[error("the Dockerfile has no stage named {target:?} (its stages: {stages}); check --target")]
+    UnknownTarget {
+        /// The stage asked for.
+        target: String,
+        /// The stages there are, for the sentence.
+        stages: String,
+    },
+
+    /// `--build-image` or `--runtime-image` for a folder with a Dockerfile.
+    #[error(
+        "--build-image and --runtime-image are for a project without a Dockerfile; this folder's Dockerfile names \
+         its own images"
+    )]
+    BaseImageForADockerfile,
+
+    /// `--push` with no image name.
+    #[error("--push needs a name to push to; add one with -t, for example -t localhost:5000/app:1")]
+    PushNeedsAName,
+
+    /// A `--build-arg` without a key.
+    #[error("--build-arg {arg:?} is not KEY=VALUE (or KEY, to take its value from the environment)")]
+    InvalidBuildArg {
+        /// The argument as given.
+        arg: String,
+    },
+
+    /// A `--platform` that is not `os/arch[/variant]`.
+    #[error("--platform {platform:?} is not os/arch[/variant]; write it like linux/amd64 or linux/arm64/v8")]
+    InvalidPlatform {
+        /// The platform as given.
+        platform: String,
+    },
+
+    /// A real build was asked of a version that only plans builds.
+    #[error(
+        "this version of assemble build only plans builds (add --dry-run to see the plan); to build now, \
+         use docker buildx build --builder assemble (for a project without a Dockerfile, save the Dockerfile \
+         the plan prints and pass it with -f)"
+    )]
+    BuildNotAvailable,
+
     /// A `--tail` value that is neither a number nor `all`.
     #[error("--tail {0:?} is not a number of lines; give a whole number or \"all\"")]
     InvalidTail(String),

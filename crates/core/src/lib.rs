@@ -2,9 +2,11 @@
 //! host-port sidecars and a persistent cache. The CLI and the app only translate to and from it.
 #![warn(missing_docs)]
 pub mod backend;
+pub mod build_plan;
 pub mod builder;
 pub mod buildkit;
 pub mod cache;
+pub mod dockerignore;
 pub mod engine;
 pub mod error;
 mod failure;
@@ -23,6 +25,7 @@ pub mod port_record;
 pub mod ports;
 pub mod privilege_memo;
 pub mod progress;
+pub mod project;
 pub mod proxy_image;
 pub mod prune;
 pub mod request;
