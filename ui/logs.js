@@ -41,6 +41,12 @@ function forgetRows() {
 
 function status(text) { if ($("status").textContent !== text) $("status").textContent = text; }
 
+// What Copy or Save said, shown for a while before the line count takes the status line back
+// (lines that keep coming would otherwise replace it at once).
+const NOTICE_MS = 8000;
+let notice = null;
+function tell(text) { notice = { text, until: Date.now() + NOTICE_MS }; status(text); }
+
 /** The app's count: the lines kept and the search's matches, never the lines themselves. */
 function onCount(count) {
   if (!follow) unseen += Math.max(0, count.end - end);
@@ -111,7 +117,8 @@ function draw(view, index, from, count) {
   // process and the app's compositor.
   const shape = [top, from, count, cached.id, cached.rows.length, showStamps, query, currentLine].join(" ");
   const where = follow ? "Following" : unseen ? `Paused: ${unseen} new line(s)` : "Paused";
-  status(`${total().toLocaleString()} lines · ${where}` + (streaming ? "" : " · " + (failure || "not connected")));
+  if (notice && Date.now() < notice.until) status(notice.text);
+  else status(`${total().toLocaleString()} lines · ${where}` + (streaming ? "" : " · " + (failure || "not connected")));
   if (shape === drawn) return;
   drawn = shape;
   const rows = [];
@@ -181,12 +188,12 @@ async function copyAll() {
     const area = el("textarea", {}, text);
     document.body.append(area); area.select(); document.execCommand("copy"); area.remove();
   }
-  status(`Copied ${total().toLocaleString()} lines.`);
+  tell(`Copied ${total().toLocaleString()} lines.`);
 }
 
 async function saveAll() {
-  try { status("Saved to " + (await invoke("save_logs", { timestamps: $("timestamps").checked }))); }
-  catch (error) { status(sentence(error)); }
+  try { tell("Saved to " + (await invoke("save_logs", { timestamps: $("timestamps").checked }))); }
+  catch (error) { tell(sentence(error)); }
 }
 
 async function clearAll() {

@@ -67,11 +67,17 @@ function engineText(engine) {
   return `${engine.context} · ${engine.host}${engine.tls ? " (TLS)" : ""}`;
 }
 
+let uptimeTimer = null;
+
 function renderUptime() {
   const info = current && current.info;
   const text = info && info.started_at ? since(info.started_at) : "—";
   // Written only when it changes, so an idle panel does not repaint.
   if ($("uptime").textContent !== text) $("uptime").textContent = text;
+  // The label shows whole minutes: the panel wakes when the next one begins, not every second.
+  clearTimeout(uptimeTimer);
+  const start = info && info.started_at ? Date.parse(info.started_at) : NaN;
+  if (Number.isFinite(start)) uptimeTimer = setTimeout(renderUptime, 60000 - ((Date.now() - start) % 60000) + 20);
 }
 
 function renderPorts(snapshot) {
@@ -182,5 +188,4 @@ window.addEventListener("DOMContentLoaded", async () => {
   showActionError(await invoke("action_error"));
   await listen("start-progress", (event) => pullProgress(event.payload));
   render(await invoke("snapshot"));
-  setInterval(renderUptime, 1000);
 });

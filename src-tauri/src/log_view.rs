@@ -4,7 +4,7 @@
 use assemble_core::{
     engine::Engine,
     log_store::{LogStore, Row},
-    Backend, LineSplitter, LogOptions, Shutdown,
+    Backend, LineSplitter, LogOptions,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -63,9 +63,9 @@ pub fn offer_feed<R: Runtime>(app: &AppHandle<R>) {
 async fn read_on_own_thread<R: Runtime>(
     app: AppHandle<R>,
     counts: watch::Sender<LogCount>,
-    superseded: Superseded,
+    mut superseded: Superseded,
 ) -> Reply<()> {
-    let (backend, quit) = {
+    let (backend, mut quit) = {
         let state = app.state::<AppState>();
         (state.backend().await?, state.shutdown())
     };
@@ -75,10 +75,18 @@ async fn read_on_own_thread<R: Runtime>(
         .spawn(move || {
             let outcome = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime.block_on(async move {
-                    // A connection made on this thread's runtime, so its I/O stays on this thread.
-                    let engine = Engine::connect_to(backend.engine().endpoint().clone()).await?;
-                    let backend = Backend::new(engine, backend.names().clone());
-                    read_into_store(&app.state::<AppState>(), &backend, &counts, superseded, quit).await
+                    let reading = async {
+                        // A connection made on this thread's runtime, so its I/O stays on this thread.
+                        let engine = Engine::connect_to(backend.engine().endpoint().clone()).await?;
+                        let backend = Backend::new(engine, backend.names().clone());
+                        read_into_store(&app.state::<AppState>(), &backend, &counts).await
+                    };
+                    // A stop ends it at any point, even while an engine that hangs is being reached.
+                    tokio::select! {
+                        ended = reading => ended,
+                        () = superseded.wait() => Ok(()),
+                        () = quit.recv() => Ok(()),
+                    }
                 }),
                 Err(err) => Err(CommandError::plain(format!(
                     "Could not start reading the logs ({err}); close the log viewer and open it again"
@@ -121,13 +129,7 @@ pub async fn follow_logs<R: Runtime>(
     ended
 }
 
-async fn read_into_store(
-    state: &AppState,
-    backend: &Backend,
-    counts: &watch::Sender<LogCount>,
-    mut superseded: Superseded,
-    mut quit: Shutdown,
-) -> Reply<()> {
+async fn read_into_store(state: &AppState, backend: &Backend, counts: &watch::Sender<LogCount>) -> Reply<()> {
     let options = LogOptions { follow: true, tail: None, timestamps: true };
     let mut stream = Box::pin(backend.logs(&options).await?);
     state.with_logs(|store| *store = LogStore::default());
@@ -166,8 +168,6 @@ async fn read_into_store(
                 }
             },
             () = &mut flush, if armed => armed = false,
-            () = superseded.wait() => return Ok(()),
-            () = quit.recv() => return Ok(()),
         }
         let now = state.with_logs(|store| count(store));
         if now != told {

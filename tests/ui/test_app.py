@@ -25,6 +25,8 @@ def test_start_from_the_panel_brings_the_backend_up_with_workers(app):
     rows = app.text("#ports")
     assert all(str(p) in rows for p in ports) and rows.count("running") == len(ports), rows
     assert app.find("#stop").is_enabled() and not app.find("#start").is_enabled()
+    # Uptime in whole minutes (the panel wakes for it once a minute).
+    assert app.text("#uptime") == "less than a minute", app.text("#uptime")
     # The backend is also the buildx builder "assemble", with the line to copy.
     app.wait(lambda: app.text("#builder") == "docker buildx build --builder assemble .", 10, app.text("#builder"))
     endpoint = app.buildx_builders()["assemble"]["Nodes"][0]["Endpoint"]

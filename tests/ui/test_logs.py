@@ -1,6 +1,7 @@
 """The log viewer at scale: the lines live in the app, and the window fetches only what it shows.
 200,000 lines here (the benchmark keeps the 1,000,000-line run)."""
 import subprocess
+import time
 
 from selenium.webdriver.common.by import By
 
@@ -103,3 +104,25 @@ def test_an_ansi_coloured_line_shows_in_colour_and_its_codes_do_not(app):
     bold = line.find_element(By.CSS_SELECTOR, "span.bold")
     assert bold.text == "bold"
     app.screenshot("21-logs-ansi")
+
+
+def test_save_writes_the_kept_lines_and_says_where_while_lines_keep_coming(app):
+    app.running()
+    app.click("#open-logs")
+    app.window("Assemble Backend Logs")
+    if app.text("#follow") == "Follow":
+        app.click("#follow")  # back to the end, following
+    marker = f"saved-line-{time.time_ns()}"
+    docker("exec", app.backend, "sh", "-c", f"echo {marker} > /proc/1/fd/1")
+    app.wait(lambda: marker in app.text("#lines"), 20, "the marker line never showed")
+    # Lines keep coming while the notice shows (one every 100 ms for 3 s).
+    docker("exec", "-d", app.backend, "sh", "-c", "i=0; while [ $i -lt 30 ]; do echo tick-$i > /proc/1/fd/1; i=$((i+1)); sleep 0.1; done")
+    app.click("#save")
+    app.wait(lambda: app.text("#status").startswith("Saved to "), 10, "Save said nothing")
+    path = app.text("#status")[len("Saved to "):]
+    assert path.startswith(app.config) and path.endswith(".log"), path
+    with open(path) as f:
+        saved = f.read()
+    assert f"{marker}\n" in saved and "\x1b" not in saved
+    time.sleep(1.5)  # a dozen new lines later, the notice is still there
+    assert app.text("#status").startswith("Saved to "), app.text("#status")
