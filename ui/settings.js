@@ -80,7 +80,8 @@ async function save() {
   ["context", "ports", "cache", "cache_limit", "image"].forEach((f) => fieldError(f, ""));
   $("saved").textContent = "";
   const image = $("image").value.trim();
-  const settings = { ports, cache: chosenCache(), image: image === "" ? null : image, context: chosenContext(),
+  // Fields this form does not show (the file's base_images) are kept as they are.
+  const settings = { ...(view ? view.settings : {}), ports, cache: chosenCache(), image: image === "" ? null : image, context: chosenContext(),
     use_builder: $("use-builder").checked, cache_limit: $("cache-limit").value.trim() || null };
   try {
     await invoke("save_settings", { settings });

@@ -1,12 +1,16 @@
 //! `assemble build`: the plan (the core checks it), printed with `--dry-run`.
 use assemble_core::{
     build_plan::{self, BuildInput, BuildPlan},
-    units, Error,
+    settings, units, Error,
 };
 
 use crate::args::BuildArgs;
 
 pub fn run(args: &BuildArgs) -> Result<(), Error> {
+    let loaded = settings::load();
+    if let Some(warning) = &loaded.warning {
+        eprintln!("Warning: {warning}");
+    }
     let input = BuildInput {
         context: args.path.clone(),
         dockerfile: args.file.clone(),
@@ -20,6 +24,7 @@ pub fn run(args: &BuildArgs) -> Result<(), Error> {
         no_cache: args.no_cache,
         build_image: args.build_image.clone(),
         runtime_image: args.runtime_image.clone(),
+        base_images: loaded.settings.base_images.clone(),
     };
     let plan = build_plan::plan(&input, |key| std::env::var(key).ok())?;
     if !args.dry_run {

@@ -36,6 +36,8 @@ pub struct BuildInput {
     pub build_image: Option<String>,
     /// See `build_image`.
     pub runtime_image: Option<String>,
+    /// The base images chosen in the settings (the flags win over them).
+    pub base_images: crate::project::BaseImageChoices,
 }
 
 /// Where the built image goes.
@@ -122,8 +124,11 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
     };
     // Only the bases of the kind found are replaced, so the project comes first.
     let probe = project::detect(&input.context, input.dockerfile.as_deref(), &BaseImages::default())?;
-    let bases =
-        BaseImages::default().with_overrides(probe.kind, input.build_image.as_deref(), input.runtime_image.as_deref());
+    let bases = BaseImages::chosen(&input.base_images).with_overrides(
+        probe.kind,
+        input.build_image.as_deref(),
+        input.runtime_image.as_deref(),
+    );
     let project =
         if probe.kind == ProjectKind::Dockerfile { probe } else { project::detect(&input.context, None, &bases)? };
     if project.kind == ProjectKind::Dockerfile && (input.build_image.is_some() || input.runtime_image.is_some()) {
@@ -413,10 +418,14 @@ mod tests {
         let mut i = input(&dir);
         assert_eq!(plan(&i, |_| None).unwrap().names, ["shop:2.1"]);
         i.name = Some("localhost:5000/team/shop".into());
+        // The settings' choices replace ours; a flag replaces the settings'.
+        i.base_images.maven = Some("localhost:5000/settings-maven:3".into());
+        i.base_images.java_runtime = Some("localhost:5000/settings-jre:21".into());
         i.build_image = Some("localhost:5000/maven:3".into());
         let plan = plan(&i, |_| None).unwrap();
         assert_eq!(plan.names, ["localhost:5000/team/shop:2.1"]);
         assert!(plan.project.dockerfile.contains("FROM localhost:5000/maven:3 AS build"));
+        assert!(plan.project.dockerfile.contains("FROM localhost:5000/settings-jre:21\n"));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

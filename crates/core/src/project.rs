@@ -63,7 +63,46 @@ impl Default for BaseImages {
     }
 }
 
+/// The base images a user chose in the settings file (`base_images`), each in place of ours.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BaseImageChoices {
+    /// Maven with a JDK.
+    pub maven: Option<String>,
+    /// Gradle with a JDK.
+    pub gradle: Option<String>,
+    /// A Java runtime.
+    pub java_runtime: Option<String>,
+    /// The .NET SDK.
+    pub dotnet_sdk: Option<String>,
+    /// The ASP.NET Core runtime.
+    pub aspnet_runtime: Option<String>,
+}
+
+impl BaseImageChoices {
+    /// Checks each chosen image name as Docker would.
+    pub fn validate(&self) -> Result<()> {
+        [&self.maven, &self.gradle, &self.java_runtime, &self.dotnet_sdk, &self.aspnet_runtime]
+            .into_iter()
+            .flatten()
+            .try_for_each(|image| check_image_name(image))
+    }
+}
+
 impl BaseImages {
+    /// Ours, with the user's choices (the settings file's `base_images`) in place.
+    pub fn chosen(choices: &BaseImageChoices) -> Self {
+        let ours = Self::default();
+        let pick = |choice: &Option<String>, default: String| choice.clone().unwrap_or(default);
+        Self {
+            maven: pick(&choices.maven, ours.maven),
+            gradle: pick(&choices.gradle, ours.gradle),
+            java_runtime: pick(&choices.java_runtime, ours.java_runtime),
+            dotnet_sdk: pick(&choices.dotnet_sdk, ours.dotnet_sdk),
+            aspnet_runtime: pick(&choices.aspnet_runtime, ours.aspnet_runtime),
+        }
+    }
+
     /// Replaces the build stage's image (`--build-image`) and the runtime's (`--runtime-image`)
     /// of whichever kind is built.
     pub fn with_overrides(mut self, kind: ProjectKind, build: Option<&str>, runtime: Option<&str>) -> Self {

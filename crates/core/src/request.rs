@@ -51,6 +51,9 @@ pub struct Settings {
     pub use_builder: bool,
     /// The most the build cache may use, as typed (`20GB`, `500MiB`); `None`: BuildKit's default.
     pub cache_limit: Option<String>,
+    /// The images `assemble build` writes into a generated Dockerfile, in place of ours
+    /// (`--build-image` and `--runtime-image` win over them).
+    pub base_images: crate::project::BaseImageChoices,
 }
 
 impl Default for Settings {
@@ -62,6 +65,7 @@ impl Default for Settings {
             context: None,
             use_builder: false,
             cache_limit: None,
+            base_images: Default::default(),
         }
     }
 }
@@ -75,6 +79,7 @@ impl Settings {
         if let Some(image) = &self.image {
             check_image(image)?;
         }
+        self.base_images.validate()?;
         // Only the form: a pinned context that was removed since is reported when it is used,
         // and the file keeps the user's choice.
         if let Some(context) = &self.context {
@@ -382,6 +387,7 @@ mod tests {
             context: None,
             use_builder: false,
             cache_limit: None,
+            base_images: Default::default(),
         };
         let request = StartRequest::resolve(&flags(&["6000"], Some("vol"), Some("flag-img")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![6000]);
@@ -399,6 +405,7 @@ mod tests {
             context: None,
             use_builder: false,
             cache_limit: None,
+            base_images: Default::default(),
         };
         let request = StartRequest::resolve(&flags(&[], None, Some("x")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![7000]);
@@ -422,6 +429,9 @@ mod tests {
         let bad_image = Settings { image: Some("  ".into()), ..Settings::default() };
         assert_eq!(bad_volume.validate().unwrap_err().settings_field(), Some("cache"));
         assert_eq!(bad_image.validate().unwrap_err().settings_field(), Some("image"));
+        let mut bad_base = Settings::default();
+        bad_base.base_images.maven = Some("Maven Image".into());
+        assert!(matches!(bad_base.validate(), Err(Error::InvalidImageName { .. })));
         let by_hand = StartRequest {
             ports: PortSet::from_ports([5000]),
             cache: CacheSetting::Named("a/b".into()),
@@ -536,6 +546,7 @@ mod tests {
             context: None,
             use_builder: false,
             cache_limit: None,
+            base_images: Default::default(),
         };
         let with_default = settings.wanted(&names, true);
         assert_eq!(with_default.cache_volume.as_deref(), Some("docker-assemble-backend-cache-u"));

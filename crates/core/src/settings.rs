@@ -126,6 +126,7 @@ mod tests {
             context: None,
             use_builder: false,
             cache_limit: None,
+            base_images: Default::default(),
         }
     }
 
@@ -146,6 +147,7 @@ mod tests {
             context: Some("desktop-linux".into()),
             use_builder: true,
             cache_limit: Some("20GB".into()),
+            base_images: Default::default(),
         };
         save_to(&file, &settings).unwrap();
         let loaded = load_from(&file);

@@ -212,6 +212,7 @@ pub async fn change_ports(world: &World, rng: &mut Rng) -> Done {
         context: None,
         use_builder: false,
         cache_limit: None,
+        base_images: Default::default(),
     };
     if let Err(err) = settings::save_to(&world.settings_file(), &wished) {
         return Done::broken("save settings", format!("saving the settings failed: {err}"));
