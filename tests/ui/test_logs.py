@@ -18,6 +18,15 @@ def rows(app):
     return app.driver.execute_script(VISIBLE_ROWS_JS)
 
 
+def open_following(app):
+    """The log viewer of a running backend, following its end."""
+    app.running()
+    app.click("#open-logs")
+    app.window("Assemble Backend Logs")
+    if app.text("#follow") == "Follow":
+        app.click("#follow")
+
+
 def test_a_large_log_shows_its_end_searches_and_jumps_to_the_middle(app):
     app.running()
     docker("exec", app.backend, "sh", "-c", f"seq 1 {LINES} > /proc/1/fd/1")
@@ -85,11 +94,7 @@ def test_the_viewer_follows_the_backend_again_after_a_stop_and_a_start(app):
 
 
 def test_an_ansi_coloured_line_shows_in_colour_and_its_codes_do_not(app):
-    app.running()
-    app.click("#open-logs")
-    app.window("Assemble Backend Logs")
-    if app.text("#follow") == "Follow":
-        app.click("#follow")  # back to the end, following
+    open_following(app)
     # Red "ERROR", then bold, then reset: as BuildKit and many tools colour their lines.
     docker("exec", app.backend, "sh", "-c", r"printf '\033[31mERROR\033[0m plain \033[1mbold\033[0m end\n' > /proc/1/fd/1")
     red = app.wait(lambda: (app.driver.find_elements(By.CSS_SELECTOR, "#lines span.fg-31") or [None])[-1], 20,
@@ -107,11 +112,7 @@ def test_an_ansi_coloured_line_shows_in_colour_and_its_codes_do_not(app):
 
 
 def test_save_writes_the_kept_lines_and_says_where_while_lines_keep_coming(app):
-    app.running()
-    app.click("#open-logs")
-    app.window("Assemble Backend Logs")
-    if app.text("#follow") == "Follow":
-        app.click("#follow")  # back to the end, following
+    open_following(app)
     marker = f"saved-line-{time.time_ns()}"
     docker("exec", app.backend, "sh", "-c", f"echo {marker} > /proc/1/fd/1")
     app.wait(lambda: marker in app.text("#lines"), 20, "the marker line never showed")

@@ -225,15 +225,9 @@ fn maven(pom: &str, dir: &Path, bases: &BaseImages) -> Project {
          COPY src ./src\n\
          RUN --mount=type=cache,target=/cache/maven mvn -B -q -Dmaven.repo.local=/cache/maven -DskipTests package \\\n    \
          && cp \"$(ls target/*.jar | grep -v -e '-sources.jar$' -e '-javadoc.jar$' | head -n 1)\" /app.jar\n\
-         \n\
-         FROM {runtime}\n\
-         WORKDIR /app\n\
-         COPY --from=build /app.jar /app/app.jar\n\
-         EXPOSE {port}\n\
-         USER 10001:10001\n\
-         ENTRYPOINT [\"java\", \"-jar\", \"/app/app.jar\"]\n",
+         {runtime_stage}",
         build = bases.maven,
-        runtime = bases.java_runtime,
+        runtime_stage = java_runtime_stage(&bases.java_runtime, port),
     );
     Project {
         kind: ProjectKind::SpringBootMaven,
@@ -260,15 +254,9 @@ fn gradle(build: &str, settings: Option<&str>, dir: &Path, bases: &BaseImages) -
          RUN --mount=type=cache,target=/cache/gradle rm -rf build \\\n    \
          && gradle --no-daemon -q -g /cache/gradle bootJar -x test \\\n    \
          && cp \"$(ls build/libs/*.jar | grep -v -e '-plain.jar$' | head -n 1)\" /app.jar\n\
-         \n\
-         FROM {runtime}\n\
-         WORKDIR /app\n\
-         COPY --from=build /app.jar /app/app.jar\n\
-         EXPOSE {port}\n\
-         USER 10001:10001\n\
-         ENTRYPOINT [\"java\", \"-jar\", \"/app/app.jar\"]\n",
+         {runtime_stage}",
         build = bases.gradle,
-        runtime = bases.java_runtime,
+        runtime_stage = java_runtime_stage(&bases.java_runtime, port),
     );
     Project {
         kind: ProjectKind::SpringBootGradle,
@@ -277,6 +265,19 @@ fn gradle(build: &str, settings: Option<&str>, dir: &Path, bases: &BaseImages) -
         image: Some(image_name(&name, version.as_deref())),
         port: Some(port),
     }
+}
+
+/// A Spring Boot jar's runtime stage (after a build stage that left it at `/app.jar`).
+fn java_runtime_stage(runtime: &str, port: u16) -> String {
+    format!(
+        "\n\
+         FROM {runtime}\n\
+         WORKDIR /app\n\
+         COPY --from=build /app.jar /app/app.jar\n\
+         EXPOSE {port}\n\
+         USER 10001:10001\n\
+         ENTRYPOINT [\"java\", \"-jar\", \"/app/app.jar\"]\n"
+    )
 }
 
 /// The value of `key = 'value'` (or `"value"`, or Kotlin's `key = "value"`) at a line's start.
