@@ -381,3 +381,51 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// Copies the BuildKit image's static busybox into `dir`: a base for test images (`FROM scratch`
+/// plus it), since no public registry is reachable here.
+pub fn copy_busybox_into(dir: &std::path::Path) {
+    let created = Command::new("docker").args(["create", &test_image(), "true"]).output().expect("docker create");
+    assert!(created.status.success(), "docker create: {}", String::from_utf8_lossy(&created.stderr));
+    let id = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    let copied = Command::new("docker")
+        .args(["cp", &format!("{id}:/bin/busybox"), &dir.join("busybox").to_string_lossy()])
+        .output()
+        .expect("docker cp");
+    let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    assert!(copied.status.success(), "docker cp: {}", String::from_utf8_lossy(&copied.stderr));
+}
+
+/// A folder of files made by a test (`name` → text; a name ending in `/` is an empty folder),
+/// removed when it drops.
+pub struct Folder {
+    pub path: PathBuf,
+}
+
+impl Folder {
+    pub fn new(tag: &str, files: &[(&str, &str)]) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!("assemble-e2e-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        for (name, text) in files {
+            let file = path.join(name);
+            if let Some(folder) = name.strip_suffix('/') {
+                std::fs::create_dir_all(path.join(folder)).expect("make a folder");
+            } else {
+                std::fs::create_dir_all(file.parent().expect("a parent")).expect("make a folder");
+                std::fs::write(&file, text).expect("write a file");
+            }
+        }
+        Self { path }
+    }
+
+    pub fn arg(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

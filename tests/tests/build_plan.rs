@@ -86,7 +86,8 @@ fn each_bad_input_gets_one_sentence_and_nothing_is_built() {
         ),
         (vec!["build", "--dry-run", "-t", "Team/App", arg(&dir)], "is not a valid image name"),
         (vec!["build", "--dry-run", "--push", arg(&dir)], "--push needs a name"),
-        (vec!["build", arg(&dir)], "only plans builds"),
+        // Without --dry-run too: checked before the engine is reached.
+        (vec!["build", "-t", "Team/App", arg(&dir)], "is not a valid image name"),
     ];
     for (args, words) in cases {
         let run = user.run(&args);
@@ -95,5 +96,10 @@ fn each_bad_input_gets_one_sentence_and_nothing_is_built() {
         let stderr = run.stderr.trim_end();
         assert!(stderr.starts_with("Error: ") && !stderr.contains('\n') && stderr.contains(words), "{args:?}: {run:?}");
     }
+    let docker = tokio::runtime::Runtime::new().expect("a runtime").block_on(assemble_e2e::docker());
+    let started = tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(assemble_e2e::containers_named(&docker, &user.names.backend()));
+    assert!(started.is_empty(), "a bad input started a backend: {started:?}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -54,7 +54,7 @@ pub enum Command {
     #[command(subcommand)]
     Backend(BackendCommand),
     /// Build a folder on the backend: its Dockerfile, or a Spring Boot or ASP.NET Core project
-    /// without one (this version plans the build: use --dry-run)
+    /// without one (--dry-run prints the plan)
     Build(BuildArgs),
     /// Install this binary as the Docker CLI plugin `docker assemble`
     InstallPlugin {

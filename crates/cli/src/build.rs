@@ -1,12 +1,27 @@
-//! `assemble build`: the plan (the core checks it), printed with `--dry-run`.
-use assemble_core::{
-    build_plan::{self, BuildInput, BuildPlan},
-    settings, units, Error,
+//! `assemble build`: the plan (the core checks it), printed with `--dry-run`, else run on the
+//! backend with progress as buildx shows it.
+use std::{
+    io::{IsTerminal, Write},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
-use crate::args::BuildArgs;
+use assemble_core::{
+    build_plan::{self, BuildInput, BuildPlan, Output},
+    build_progress::{self, ProgressBoard},
+    build_run::{self, BuildOutcome},
+    engine::{self, Engine, Environment},
+    settings, units, Backend, Error, Names, StartFlags, StartRequest,
+};
 
-pub fn run(args: &BuildArgs) -> Result<(), Error> {
+use crate::args::{BuildArgs, EngineArgs, Progress};
+
+/// How often the live view redraws.
+const TTY_FRAME: Duration = Duration::from_millis(150);
+/// Output lines the live view shows under a running step.
+const TTY_OUTPUT_LINES: usize = 6;
+
+pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error> {
     let loaded = settings::load();
     if let Some(warning) = &loaded.warning {
         eprintln!("Warning: {warning}");
@@ -27,12 +42,215 @@ pub fn run(args: &BuildArgs) -> Result<(), Error> {
         base_images: loaded.settings.base_images.clone(),
     };
     let plan = build_plan::plan(&input, |key| std::env::var(key).ok())?;
-    if !args.dry_run {
-        return Err(Error::BuildNotAvailable);
+    if args.dry_run {
+        let summary = build_plan::summarize(&plan)?;
+        print!("{}", describe(&plan, &summary));
+        return Ok(());
     }
-    let summary = build_plan::summarize(&plan)?;
-    print!("{}", describe(&plan, &summary));
-    Ok(())
+    let start_request = StartRequest::resolve(&StartFlags::default(), &loaded.settings)?;
+    let environment = Environment::from_process();
+    let endpoint = engine::resolve(&crate::engine_choice(engine_args, &loaded.settings), &environment)?;
+    if let Some(warning) = &endpoint.warning {
+        eprintln!("Warning: {warning}");
+    }
+    let backend = Backend::new(Engine::connect_to(endpoint).await?, Names::for_current_user());
+    let printer = crate::progress::StartPrinter::new();
+    let report = |event| printer.event(event);
+    let (container, started) = build_run::running_or_started(&backend, &start_request, &report, interrupted()).await?;
+    if started {
+        eprintln!("The backend was not running: started container {:?} with your settings.", backend.names().backend());
+    }
+    if plan.output == Output::CacheOnly {
+        eprintln!("Note: no --push or --load: the result stays in the build cache only.");
+    }
+
+    let config_dir = environment.config_dir(engine_args.config.as_deref()).path().to_path_buf();
+    let mode = match args.progress {
+        Progress::Auto if std::io::stderr().is_terminal() => Progress::Tty,
+        Progress::Auto => Progress::Plain,
+        other => other,
+    };
+    let view = Arc::new(Mutex::new(View::new(mode)));
+    let ticker = (mode == Progress::Tty).then(|| {
+        let view = view.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(TTY_FRAME).await;
+                if let Ok(mut view) = view.lock() {
+                    view.draw();
+                }
+            }
+        })
+    });
+    let on_status = |status: &_| {
+        if let Ok(mut view) = view.lock() {
+            view.take(status);
+        }
+    };
+    let result = build_run::run(&backend, &container, &plan, &config_dir, on_status, interrupted()).await;
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
+    let Ok(mut view) = view.lock() else { return result.map(|_| ()) };
+    view.finish();
+    match result {
+        Ok(outcome) => {
+            report_outcome(&plan, &outcome);
+            Ok(())
+        }
+        Err(err) => {
+            if let Some(report) = view.board.failure_report() {
+                eprintln!("{report}");
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Ends when the user presses Ctrl-C; never when the handler cannot be installed.
+async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn report_outcome(plan: &BuildPlan, outcome: &BuildOutcome) {
+    eprintln!(
+        "Context: sent {} of {} entries' contents ({}).",
+        outcome.files_sent,
+        outcome.entries_listed,
+        units::binary_size(outcome.bytes_sent)
+    );
+    for name in &outcome.pushed {
+        println!("Pushed {name}");
+    }
+    if !outcome.loaded.is_empty() {
+        for name in &outcome.loaded {
+            println!("Loaded image {name}");
+        }
+    } else if matches!(plan.output, Output::Load | Output::PushAndLoad) {
+        println!("Loaded an untagged image (add -t to name it)");
+    }
+    if let Some(digest) = &outcome.digest {
+        println!("Image digest: {digest}");
+    }
+    if plan.output == Output::CacheOnly {
+        println!("Built: the result is in the backend's build cache.");
+    }
+}
+
+/// The progress as the user asked to see it.
+struct View {
+    mode: Progress,
+    board: ProgressBoard,
+    began: Instant,
+    /// Lines of the live area drawn last, to move back over them.
+    live_lines: usize,
+    /// Steps whose final line is printed above the live area.
+    printed: Vec<bool>,
+}
+
+impl View {
+    fn new(mode: Progress) -> Self {
+        Self { mode, board: ProgressBoard::default(), began: Instant::now(), live_lines: 0, printed: Vec::new() }
+    }
+
+    fn take(&mut self, status: &assemble_core::build_progress::StatusResponse) {
+        let lines = self.board.apply(status);
+        let mut err = std::io::stderr().lock();
+        match self.mode {
+            Progress::Plain => {
+                for line in lines {
+                    let _ = writeln!(err, "{line}");
+                }
+            }
+            Progress::Rawjson => {
+                let _ = writeln!(err, "{}", build_progress::raw_json(status));
+            }
+            _ => {}
+        }
+    }
+
+    /// Redraws the live view: finished steps once, above; the running ones below, with the
+    /// build's time and count.
+    fn draw(&mut self) {
+        if self.mode != Progress::Tty {
+            return;
+        }
+        let mut out = String::new();
+        if self.live_lines > 0 {
+            out.push_str(&format!("\x1b[{}A\x1b[J", self.live_lines));
+        }
+        let now = now_seconds();
+        self.printed.resize(self.board.steps().len(), false);
+        for (index, step) in self.board.steps().iter().enumerate() {
+            if step.completed.is_some() && !self.printed[index] {
+                self.printed[index] = true;
+                out.push_str(&step_line(step, now));
+                out.push('\n');
+            }
+        }
+        let steps = self.board.steps();
+        let done = steps.iter().filter(|s| s.completed.is_some()).count();
+        let mut live =
+            vec![format!("[+] Building {:.1}s ({done}/{})", self.began.elapsed().as_secs_f64(), steps.len())];
+        for step in steps.iter().filter(|s| s.running()) {
+            live.push(step_line(step, now));
+            for part in step.parts.iter().filter(|p| !p.done) {
+                live.push(format!(" => => {}", part.text()));
+            }
+            let start = step.output.len().saturating_sub(TTY_OUTPUT_LINES);
+            for line in &step.output[start..] {
+                live.push(format!(" => => # {}", clip(line, 120)));
+            }
+        }
+        for line in &live {
+            out.push_str(line);
+            out.push('\n');
+        }
+        self.live_lines = live.len();
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(out.as_bytes());
+        let _ = err.flush();
+    }
+
+    /// The last lines, or the last frame with every step.
+    fn finish(&mut self) {
+        let lines = self.board.finish();
+        if self.mode == Progress::Plain {
+            let mut err = std::io::stderr().lock();
+            for line in lines {
+                let _ = writeln!(err, "{line}");
+            }
+        }
+        self.draw();
+    }
+}
+
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// ` => [2/3] RUN make   1.2s`, as buildx's live view writes a step.
+fn step_line(step: &build_progress::StepView, now: f64) -> String {
+    let state = if !step.error.is_empty() {
+        "ERROR "
+    } else if step.cached {
+        "CACHED "
+    } else {
+        ""
+    };
+    format!(" => {state}{:<60} {:>5.1}s", clip(&step.name, 60), step.seconds(now))
+}
+
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut clipped: String = text.chars().take(width - 1).collect();
+        clipped.push('…');
+        clipped
+    }
 }
 
 /// The plan as `--dry-run` prints it.

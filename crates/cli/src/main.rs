@@ -33,8 +33,13 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(args);
     // One operation at a time, so one thread: the HTTP connection tasks and what reads from them
-    // never hand work across threads (that cost `logs` two thread wake-ups per log line).
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    // never hand work across threads (that cost `logs` two thread wake-ups per log line). A build
+    // is the exception: it serves files to BuildKit while it reads the build's progress.
+    let runtime = match &cli.command {
+        Command::Build(_) => tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build(),
+        _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("Error: could not start the async runtime: {err}");
@@ -43,6 +48,11 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // As a shell reports a program ended by Ctrl-C.
+        Err(err @ Error::BuildCanceled) => {
+            eprintln!("Error: {err}");
+            ExitCode::from(130)
+        }
         Err(err) => {
             eprintln!("Error: {err}");
             ExitCode::FAILURE
@@ -64,7 +74,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Backend(command) => backend(&cli.engine, command).await,
-        Command::Build(args) => build::run(&args),
+        Command::Build(args) => build::run(&cli.engine, &args).await,
     }
 }
 
@@ -142,7 +152,7 @@ async fn backend(engine_args: &EngineArgs, command: BackendCommand) -> Result<()
 }
 
 /// docker's global options; the settings' pinned context fills in (the core ranks them).
-fn engine_choice(args: &EngineArgs, settings: &Settings) -> EngineChoice {
+pub(crate) fn engine_choice(args: &EngineArgs, settings: &Settings) -> EngineChoice {
     EngineChoice {
         context: args.context.clone(),
         host: args.host.clone(),

@@ -135,14 +135,23 @@ pub struct BuildkitClient {
 impl BuildkitClient {
     /// Opens the exec stream and the HTTP/2 connection over it.
     pub async fn connect(docker: &Docker, container: &str) -> Result<Self> {
+        Self::connect_with(docker, container, Some(CALL_TIMEOUT)).await
+    }
+
+    /// A connection for a build: its calls (the solve, the session, the status) last as long as
+    /// the build does, so none of them has a time limit.
+    pub async fn connect_for_build(docker: &Docker, container: &str) -> Result<Self> {
+        Self::connect_with(docker, container, None).await
+    }
+
+    async fn connect_with(docker: &Docker, container: &str, call_timeout: Option<Duration>) -> Result<Self> {
         let connector = ExecConnector { docker: docker.clone(), container: container.to_string() };
         // The URI is never dialled: the connector supplies the byte stream.
-        let channel = Endpoint::from_static("http://buildkitd.invalid")
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(CALL_TIMEOUT)
-            .connect_with_connector(connector)
-            .await
-            .map_err(|e| Error::Buildkit(describe(&e)))?;
+        let mut endpoint = Endpoint::from_static("http://buildkitd.invalid").connect_timeout(CONNECT_TIMEOUT);
+        if let Some(limit) = call_timeout {
+            endpoint = endpoint.timeout(limit);
+        }
+        let channel = endpoint.connect_with_connector(connector).await.map_err(|e| Error::Buildkit(describe(&e)))?;
         Ok(Self { control: ControlClient::new(channel).max_decoding_message_size(64 * 1024 * 1024) })
     }
 

@@ -92,6 +92,24 @@ impl IgnoreRules {
         self.patterns.iter().map(|p| if p.exception { format!("!{}", p.text) } else { p.text.clone() }).collect()
     }
 
+    /// Some pattern is an exception (`!`).
+    pub fn has_exceptions(&self) -> bool {
+        self.patterns.iter().any(|p| p.exception)
+    }
+
+    /// Whether a pattern (an exception when `exceptions`, a plain one otherwise) could match
+    /// something inside the folder `dir`, so that a walk must go into it. As fsutil decides: a
+    /// pattern with a wildcard before its trailing `/**` or `/*` might match anywhere; a plain path
+    /// matches inside `dir` when it lies under it.
+    pub fn may_match_inside(&self, dir: &str, exceptions: bool) -> bool {
+        let dir_slash = format!("{dir}/");
+        self.patterns.iter().filter(|p| p.exception == exceptions).any(|pattern| {
+            let text =
+                pattern.text.strip_suffix("/**").or_else(|| pattern.text.strip_suffix("/*")).unwrap_or(&pattern.text);
+            text.contains(['*', '[', ']', '?', '^', '\\']) || format!("{text}/").starts_with(&dir_slash)
+        })
+    }
+
     /// Whether the rules leave out `path` (relative to the context, `/`-separated): the last
     /// pattern that matches it or one of its parent folders decides.
     pub fn excludes(&self, path: &str) -> bool {

@@ -341,13 +341,33 @@ pub enum Error {
         platform: String,
     },
 
-    /// A real build was asked of a version that only plans builds.
+    /// A file or folder in the context whose name BuildKit's transfer cannot carry.
     #[error(
-        "this version of assemble build only plans builds (add --dry-run to see the plan); to build now, \
-         use docker buildx build --builder assemble (for a project without a Dockerfile, save the Dockerfile \
-         the plan prints and pass it with -f)"
+        "{path} has a name that is not UTF-8, which BuildKit's file transfer cannot carry; rename it, or leave it \
+         out with a line in .dockerignore"
     )]
-    BuildNotAvailable,
+    ContextNameNotUtf8 {
+        /// The entry.
+        path: std::path::PathBuf,
+    },
+
+    /// BuildKit ended the build with an error (a failing step, a missing base image).
+    #[error("the build failed: {message}")]
+    BuildFailed {
+        /// BuildKit's message, and ours about the files when the transfer broke on our side.
+        message: String,
+    },
+
+    /// The user interrupted the build; BuildKit was told to cancel it.
+    #[error("the build was canceled")]
+    BuildCanceled,
+
+    /// The built image could not be loaded into the engine.
+    #[error("the image was built but could not be loaded into the engine: {message}")]
+    LoadFailed {
+        /// What the engine, or the transfer, said.
+        message: String,
+    },
 
     /// A `--tail` value that is neither a number nor `all`.
     #[error("--tail {0:?} is not a number of lines; give a whole number or \"all\"")]

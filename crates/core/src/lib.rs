@@ -3,6 +3,8 @@
 #![warn(missing_docs)]
 pub mod backend;
 pub mod build_plan;
+pub mod build_progress;
+pub mod build_run;
 pub mod builder;
 pub mod buildkit;
 pub mod cache;
@@ -10,6 +12,7 @@ pub mod dockerignore;
 pub mod engine;
 pub mod error;
 mod failure;
+pub mod filesync;
 pub mod history;
 pub mod image;
 pub mod info;
@@ -28,8 +31,10 @@ pub mod progress;
 pub mod project;
 pub mod proxy_image;
 pub mod prune;
+pub mod registry_auth;
 pub mod request;
 mod rollback;
+pub mod session;
 pub mod settings;
 pub mod shutdown;
 pub mod sidecars;

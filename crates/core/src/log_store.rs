@@ -288,7 +288,7 @@ fn strip_ansi_into(text: &str, out: &mut String) {
 
 /// Docker's timestamps, as the engine writes them before log lines: RFC 3339 in UTC with a fraction
 /// of exactly nine digits (Go's `RFC3339NanoFixed`: `2026-11-29T17:00:00.123456780Z`).
-mod stamp {
+pub(crate) mod stamp {
     const NANOS_PER_SECOND: i64 = 1_000_000_000;
     const SECONDS_PER_DAY: i64 = 86_400;
 

@@ -1,0 +1,232 @@
+//! `assemble build` against the real backend, a real registry and the real engine: the context's
+//! transfer, the Dockerfile frontend, push through the sidecar, load into the engine, failures and
+//! cancellation, and a generated Dockerfile built on base images the test pushed.
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use assemble_e2e::{copy_busybox_into, Folder, Registry, TestUser};
+
+/// `FROM scratch` with busybox: every `RUN` names it, as there is no shell in the image.
+const CONTEXT_DOCKERFILE: &str = r#"FROM scratch AS base
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "echo", "stage-base-ran"]
+FROM base AS final
+ARG GREETING=unset
+COPY . /ctx
+RUN ["/bin/busybox", "sh", "-c", "cd /ctx && /bin/busybox echo greeting=$GREETING && /bin/busybox test ! -e secret.txt && /bin/busybox echo secret-absent && /bin/busybox wc -c < big.bin && /bin/busybox cat sub/inner.txt && /bin/busybox test -d empty && /bin/busybox echo empty-folder-present"]
+"#;
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).stdin(Stdio::null()).output().expect("docker runs")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_folder_is_built_pushed_loaded_and_rebuilt_sending_only_what_changed() {
+    let registry = Registry::start();
+    let user = TestUser::new("build");
+    let port = registry.port.to_string();
+    let big = "x".repeat(3 * 1024 * 1024);
+    let context = Folder::new(
+        "build-context",
+        &[
+            ("Dockerfile", CONTEXT_DOCKERFILE),
+            (".dockerignore", "# the secret stays home\nsecret.txt\n"),
+            ("secret.txt", "do not send"),
+            ("big.bin", &big),
+            ("sub/inner.txt", "inner-file-present"),
+            ("empty/", ""),
+        ],
+    );
+    copy_busybox_into(&context.path);
+    user.run(&["backend", "start", "--allow-host-port", &port]).expect_ok();
+
+    let image = format!("localhost:{port}/e2e/built:1");
+    // As with buildx, every name is pushed: the loaded image carries the registry's name.
+    let local = image.clone();
+    let built = user.run(&[
+        "build",
+        &context.arg(),
+        "--progress",
+        "plain",
+        "--build-arg",
+        "GREETING=hello",
+        "-t",
+        &image,
+        "--push",
+        "--load",
+    ]);
+    assert!(built.ok(), "{built:#?}");
+    for expected in
+        ["greeting=hello", "secret-absent", &big.len().to_string(), "inner-file-present", "empty-folder-present"]
+    {
+        assert!(built.stderr.contains(expected), "the RUN step did not print {expected:?}:\n{}", built.stderr);
+    }
+    assert!(built.stderr.contains("#1 [internal] load build definition from Dockerfile"), "{}", built.stderr);
+    assert!(built.stdout.contains(&format!("Pushed {image}")), "{built:#?}");
+    assert!(registry.catalog().contains("e2e/built"), "catalog: {}", registry.catalog());
+    assert!(built.stdout.contains(&format!("Loaded image {local}")), "{built:#?}");
+    let ran = docker(&["run", "--rm", &local, "/bin/busybox", "cat", "/ctx/sub/inner.txt"]);
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "inner-file-present", "{ran:?}");
+
+    // One file changes: BuildKit asks for it (and the .dockerignore it reads each time), not the rest.
+    std::fs::write(context.path.join("sub/inner.txt"), "inner-file-changed").expect("change a file");
+    let rebuilt = user.run(&["build", &context.arg(), "--progress", "plain"]);
+    assert!(rebuilt.ok(), "{rebuilt:#?}");
+    assert!(rebuilt.stderr.contains("inner-file-changed"), "{}", rebuilt.stderr);
+    assert!(
+        rebuilt.stderr.contains("Context: sent 2 of"),
+        "only the changed file and .dockerignore: {}",
+        rebuilt.stderr
+    );
+    assert!(rebuilt.stderr.contains("the result stays in the build cache"), "{}", rebuilt.stderr);
+
+    // --target stops at the stage asked for: the final stage's step does not run.
+    let target = user.run(&["build", &context.arg(), "--progress", "plain", "--target", "base", "--no-cache"]);
+    assert!(target.ok(), "{target:#?}");
+    assert!(target.stderr.contains("stage-base-ran"), "{}", target.stderr);
+    assert!(!target.stderr.contains("greeting="), "the final stage ran: {}", target.stderr);
+
+    let _ = docker(&["rmi", "-f", &local]);
+    user.run(&["backend", "stop"]).expect_ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_step_shows_its_output_and_a_stopped_backend_is_started_first() {
+    let user = TestUser::new("build-fail");
+    let context = Folder::new(
+        "build-fail",
+        &[(
+            "Dockerfile",
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo the-step-says-why; exit 3\"]\n",
+        )],
+    );
+    copy_busybox_into(&context.path);
+    let failed = user.run(&["build", &context.arg(), "--progress", "plain"]);
+    assert_eq!(failed.code, Some(1), "{failed:#?}");
+    assert!(failed.stderr.contains("The backend was not running: started container"), "{}", failed.stderr);
+    assert!(failed.stderr.contains(" > [3/3] RUN") || failed.stderr.contains(" > [2/2] RUN"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("the-step-says-why"), "{}", failed.stderr);
+    let last = failed.stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(last.starts_with("Error: the build failed: ") && last.contains("exit code: 3"), "{last}");
+    user.run(&["backend", "stop"]).expect_ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_cancels_the_build_on_the_backend() {
+    let user = TestUser::new("build-cancel");
+    let context = Folder::new(
+        "build-cancel",
+        &[(
+            "Dockerfile",
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo waiting-now; /bin/busybox sleep 120\"]\n",
+        )],
+    );
+    copy_busybox_into(&context.path);
+    user.run(&["backend", "start", "--allow-host-port", "0"]).expect_ok();
+    let mut command = user.command(&["build", &context.arg(), "--progress", "plain", "--no-cache"]);
+    let child = command.spawn().expect("assemble build starts");
+    let pid = child.id().to_string();
+    let waiter = std::thread::spawn(move || child.wait_with_output().expect("assemble build ends"));
+    // Interrupt once the step runs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, output) = assemble_e2e::exec(&assemble_e2e::docker().await, &user.names.backend(), &["ps"]).await;
+        if output.contains("sleep 120") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the step never started");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(Command::new("kill").args(["-INT", &pid]).status().expect("kill").success());
+    let output = waiter.join().expect("the waiter");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("Error: the build was canceled"), "{stderr}");
+    // BuildKit ended the step: its process is gone and the history says Canceled.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, output) = assemble_e2e::exec(&assemble_e2e::docker().await, &user.names.backend(), &["ps"]).await;
+        if !output.contains("sleep 120") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the step still runs after the cancel:\n{output}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let builds = user.run(&["backend", "builds"]).expect_ok();
+    assert!(builds.stdout.contains("Canceled"), "{}", builds.stdout);
+    user.run(&["backend", "stop"]).expect_ok();
+}
+
+/// A Spring Boot project without a Dockerfile, built on stand-ins for Maven and Java that the test
+/// builds and pushes to the local registry with `assemble build` itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_generated_dockerfile_builds_on_base_images_from_the_local_registry() {
+    let registry = Registry::start();
+    let user = TestUser::new("build-boot");
+    let port = registry.port.to_string();
+    let bases = Folder::new(
+        "build-bases",
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch AS tools\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+                 FROM tools AS maven\nCOPY --chmod=755 mvn /usr/bin/mvn\nFROM tools AS jre\nCOPY --chmod=755 java /usr/bin/java\n",
+            ),
+            (
+                "mvn",
+                "#!/bin/sh\ncase \"$*\" in\n  *go-offline*) mkdir -p /cache/maven && echo fetched > /cache/maven/deps;;\n  \
+                 *package*) mkdir -p target && { ls -R src; cat /cache/maven/deps; } > target/demo-1.0.jar;;\nesac\n",
+            ),
+            ("java", "#!/bin/sh\necho \"java as $(id -u) runs $2\"; cat \"$2\"\n"),
+        ],
+    );
+    copy_busybox_into(&bases.path);
+    user.run(&["backend", "start", "--allow-host-port", &port]).expect_ok();
+    let maven = format!("localhost:{port}/e2e/maven:1");
+    let jre = format!("localhost:{port}/e2e/jre:1");
+    user.run(&["build", &bases.arg(), "--target", "maven", "-t", &maven, "--push"]).expect_ok();
+    // The live view, asked for although stderr is not a terminal here.
+    let live =
+        user.run(&["build", &bases.arg(), "--target", "jre", "-t", &jre, "--push", "--progress", "tty"]).expect_ok();
+    assert!(live.stderr.contains("[+] Building"), "{}", live.stderr);
+    assert!(live.stderr.contains(" => [jre 1/1] COPY --chmod=755 java /usr/bin/java"), "{}", live.stderr);
+    assert!(live.stderr.contains("\x1b["), "the view redraws itself: {}", live.stderr);
+
+    let project = Folder::new(
+        "build-boot",
+        &[
+            (
+                "pom.xml",
+                "<project><parent><groupId>org.springframework.boot</groupId><artifactId>spring-boot-starter-parent</artifactId>\
+                 <version>3.3.0</version></parent><artifactId>demo</artifactId><version>1.0</version></project>",
+            ),
+            ("src/main/java/App.java", "class App {}"),
+        ],
+    );
+    let name = format!("e2e-boot-{}", user.user());
+    let built = user.run(&[
+        "build",
+        &project.arg(),
+        "--build-image",
+        &maven,
+        "--runtime-image",
+        &jre,
+        "--name",
+        &name,
+        "--load",
+        "--progress",
+        "plain",
+    ]);
+    assert!(built.ok(), "{built:#?}");
+    assert!(built.stdout.contains(&format!("Loaded image {name}:1.0")), "{built:#?}");
+    let ran = docker(&["run", "--rm", &format!("{name}:1.0")]);
+    let said = String::from_utf8_lossy(&ran.stdout);
+    // The runtime stage runs the jar the build stage made, as the non-root user, and the
+    // dependency step's cache mount was there for the package step.
+    assert!(said.contains("java as 10001 runs /app/app.jar"), "{said}");
+    assert!(said.contains("App.java") && said.contains("fetched"), "{said}");
+    let _ = docker(&["rmi", "-f", &format!("{name}:1.0")]);
+    user.run(&["backend", "stop"]).expect_ok();
+}
