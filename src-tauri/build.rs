@@ -28,6 +28,9 @@ fn main() {
         "follow_build",
         "follow_builds",
         "open_window",
+        "run_build",
+        "cancel_build",
+        "choose_folder",
     ]);
     // src-tauri/tauri.conf.json links to the root config; its paths are relative to src-tauri, which
     // is what both this build and `cargo tauri` expect.

@@ -85,5 +85,10 @@ window.addEventListener("DOMContentLoaded", async () => {
     followed = backend;
   };
   await listen("snapshot", (event) => onSnapshot(event.payload));
+  // A build started in the Build window: follow it here, step by step.
+  await listen("select-build", (event) => select(event.payload));
   onSnapshot(await invoke("snapshot"));
+  // Opened by the Build window on its build (builds.html#REF).
+  const asked = decodeURIComponent(location.hash.slice(1));
+  if (asked) select(asked);
 });

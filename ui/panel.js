@@ -180,6 +180,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("open-settings").addEventListener("click", () => openWindow("settings"));
   $("open-logs").addEventListener("click", () => openWindow("logs"));
   $("open-builds").addEventListener("click", () => openWindow("builds"));
+  $("open-build").addEventListener("click", () => openWindow("build"));
   $("docs").addEventListener("click", openDocs);
   $("copy-builder").addEventListener("click", copyBuilder);
   await listen("snapshot", (event) => render(event.payload));

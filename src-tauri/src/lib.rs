@@ -1,6 +1,7 @@
 //! The Tauri shell: tray, windows and commands over `assemble-core`. No Docker call and no rule
 //! lives here; this crate only translates between the core and the UI.
 mod actions;
+mod build_job;
 mod commands;
 mod errors;
 mod live;
@@ -43,6 +44,7 @@ fn build_app<R: Runtime>(
     builder
         .plugin(tauri_plugin_shell::init())
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
         // Off until the user turns it on in Settings; a login start shows only the tray.
         // (~/.config/autostart/assemble-backend.desktop on Linux, as the .deb's desktop entry is named)
         .plugin(tauri_plugin_autostart::Builder::new().app_name("assemble-backend").arg("--hidden").build())
@@ -75,6 +77,9 @@ fn build_app<R: Runtime>(
             commands::follow_build,
             commands::follow_builds,
             commands::open_window,
+            build_job::run_build,
+            build_job::cancel_build,
+            build_job::choose_folder,
         ])
         .setup(|app| {
             tray::create(app.handle())?;

@@ -73,6 +73,10 @@ pub struct AppState {
     logs: Mutex<assemble_core::log_store::LogStore>,
     /// The log feed the Logs window's opening started, until its page takes it.
     log_feed: Mutex<Option<LogFeed>>,
+    /// A build of the Build window runs (one at a time).
+    building: std::sync::atomic::AtomicBool,
+    /// Ended by Cancel in the Build window: the build under way holds it.
+    build_cancel_slot: FollowSlot,
 }
 
 impl AppState {
@@ -83,6 +87,23 @@ impl AppState {
     }
 
     /// Keeps `feed` for the Logs window's page to take (one at a time: a newer one replaces it).
+    /// Claims the one build the app runs at a time; `None` while another runs.
+    pub fn begin_build(&self) -> Option<BuildGuard<'_>> {
+        use std::sync::atomic::Ordering;
+        self.building.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).ok()?;
+        Some(BuildGuard(&self.building))
+    }
+
+    /// Resolves when the user cancels the build under way.
+    pub fn build_cancel(&self) -> Superseded {
+        self.build_cancel_slot.take()
+    }
+
+    /// Cancels the build under way, if any.
+    pub fn cancel_build(&self) {
+        self.build_cancel_slot.end();
+    }
+
     pub fn offer_log_feed(&self, feed: LogFeed) {
         *lock(&self.log_feed) = Some(feed);
     }
@@ -126,6 +147,8 @@ impl AppState {
             logs_follow: Default::default(),
             logs: Mutex::new(Default::default()),
             log_feed: Mutex::new(None),
+            building: Default::default(),
+            build_cancel_slot: Default::default(),
             builds_follow: Default::default(),
             build_follow: Default::default(),
         }
@@ -392,6 +415,15 @@ pub(crate) mod tests {
         let state = test_state();
         state.quit();
         assert!(matches!(state.begin(State::Starting), Err(Error::Quitting)));
+    }
+}
+
+/// Held while the app's build runs; dropping it lets the next one begin.
+pub struct BuildGuard<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for BuildGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 

@@ -1,6 +1,6 @@
-//! The three windows, made on first use and shown again afterwards.
+//! The windows, made on first use and shown again afterwards.
 use serde::Deserialize;
-use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
+use tauri::{AppHandle, Emitter, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
 
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -9,6 +9,7 @@ pub enum Kind {
     Settings,
     Logs,
     Builds,
+    Build,
 }
 
 impl Kind {
@@ -18,6 +19,7 @@ impl Kind {
             Kind::Settings => "settings",
             Kind::Logs => "logs",
             Kind::Builds => "builds",
+            Kind::Build => "build",
         }
     }
 
@@ -27,6 +29,7 @@ impl Kind {
             Kind::Settings => "settings.html",
             Kind::Logs => "logs.html",
             Kind::Builds => "builds.html",
+            Kind::Build => "build.html",
         }
     }
 
@@ -36,6 +39,7 @@ impl Kind {
             Kind::Settings => "Assemble Backend Settings",
             Kind::Logs => "Assemble Backend Logs",
             Kind::Builds => "Assemble Backend Builds",
+            Kind::Build => "Assemble Backend Build",
         }
     }
 
@@ -45,11 +49,27 @@ impl Kind {
             Kind::Settings => (700.0, 720.0),
             Kind::Logs => (980.0, 640.0),
             Kind::Builds => (1000.0, 700.0),
+            Kind::Build => (760.0, 640.0),
         }
     }
 }
 
 pub fn show<R: Runtime>(app: &AppHandle<R>, kind: Kind) {
+    show_at(app, kind, None);
+}
+
+/// Shows the Builds window on one build: an open window is told (`select-build`); a new one gets
+/// the build in its address, as its page cannot hear an event before it has loaded.
+pub fn show_build<R: Runtime>(app: &AppHandle<R>, reference: &str) {
+    if app.get_webview_window(Kind::Builds.label()).is_some() {
+        show(app, Kind::Builds);
+        let _ = app.emit_to(Kind::Builds.label(), "select-build", reference);
+    } else {
+        show_at(app, Kind::Builds, Some(reference));
+    }
+}
+
+fn show_at<R: Runtime>(app: &AppHandle<R>, kind: Kind, fragment: Option<&str>) {
     if let Some(window) = app.get_webview_window(kind.label()) {
         let _ = window.show();
         let _ = window.unminimize();
@@ -57,7 +77,11 @@ pub fn show<R: Runtime>(app: &AppHandle<R>, kind: Kind) {
         return;
     }
     let (width, height) = kind.size();
-    let built = WebviewWindowBuilder::new(app, kind.label(), WebviewUrl::App(kind.page().into()))
+    let page = match fragment {
+        Some(fragment) => format!("{}#{fragment}", kind.page()),
+        None => kind.page().to_string(),
+    };
+    let built = WebviewWindowBuilder::new(app, kind.label(), WebviewUrl::App(page.into()))
         .title(kind.title())
         .inner_size(width, height)
         .min_inner_size(480.0, 360.0)

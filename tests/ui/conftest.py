@@ -182,6 +182,11 @@ class App:
             ".then((value) => done([true, value]), (error) => done([false, error]));",
             command, args)
 
+    def x_screenshot(self, name):
+        """The current window as X shows it (see x_screenshot)."""
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        return x_screenshot(self.driver.title, os.path.join(SCREENSHOTS, f"{name}.png"))
+
     def screenshot(self, name):
         os.makedirs(SCREENSHOTS, exist_ok=True)
         path = os.path.join(SCREENSHOTS, f"{name}.png")
@@ -191,6 +196,36 @@ class App:
             "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(done));")
         assert self.driver.save_screenshot(path), f"no screenshot for {name}"
         return path
+
+
+def x_screenshot(title, path):
+    """The window with this title as X shows it, saved as a PNG: for a window whose WebDriver
+    screenshot never returns (seen with the Build window after a failed command, though X shows it
+    painted)."""
+    import struct
+    import zlib
+    from Xlib import X, display
+    screen = display.Display()
+    try:
+        root = screen.screen().root
+        window = next(w for w in root.query_tree().children if w.get_wm_name() == title)
+        window.raise_window()
+        screen.sync()
+        geometry = window.get_geometry()
+        width, height = geometry.width, geometry.height
+        data = window.get_image(0, 0, width, height, X.ZPixmap, 0xffffffff).data
+    finally:
+        screen.close()
+    rows = b"".join(b"\0" + bytes(b for i in range(y * width * 4, (y + 1) * width * 4, 4)
+                                    for b in (data[i + 2], data[i + 1], data[i]))
+                    for y in range(height))
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff)
+    with open(path, "wb") as out:
+        out.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                  + chunk(b"IDAT", zlib.compress(rows, 6)) + chunk(b"IEND", b""))
+    return path
 
 
 def raise_window(title):

@@ -43,19 +43,22 @@ def test_a_failed_start_from_the_tray_is_a_notification_and_shows_in_the_panel(a
 # Commands that change the backend or the settings, and which windows must not hold them.
 REFUSED = {
     "Assemble Backend Logs": [("start_backend", None), ("stop_backend", None), ("apply_settings", None), ("purge_cache", None),
-                              ("save_settings", {"settings": {"ports": [5000]}}), ("set_autostart", {"enabled": True})],
+                              ("save_settings", {"settings": {"ports": [5000]}}), ("set_autostart", {"enabled": True}),
+                              ("run_build", None)],
     "Assemble Backend Settings": [("start_backend", None), ("stop_backend", None), ("restart_backend", None),
-                                  ("purge_cache", None), ("follow_logs", None)],
+                                  ("purge_cache", None), ("follow_logs", None), ("run_build", None)],
     "Assemble Backend": [("save_settings", {"settings": {"ports": [5000]}}), ("set_autostart", {"enabled": True}),
-                         ("save_logs", {"timestamps": False})],
+                         ("save_logs", {"timestamps": False}), ("cancel_build", None), ("choose_folder", None)],
+    "Assemble Backend Build": [("stop_backend", None), ("restart_backend", None), ("purge_cache", None),
+                               ("save_settings", {"settings": {"ports": [5000]}}), ("follow_logs", None)],
 }
 ALLOWED = {"Assemble Backend Logs": "snapshot", "Assemble Backend Settings": "get_settings",
-           "Assemble Backend": "snapshot"}
+           "Assemble Backend": "snapshot", "Assemble Backend Build": "snapshot"}
 
 
 def test_each_window_may_call_only_its_own_commands(app):
     app.window("Assemble Backend")
-    for kind in ("logs", "settings"):
+    for kind in ("logs", "settings", "build"):
         app.click(f"#open-{kind}")
         app.window("Assemble Backend")
     before = container_names(app.backend)

@@ -37,16 +37,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     common::with_backend(&cli, PortSet::none(), &options.image, |runtime, backend| {
         let id = runtime.block_on(backend.running()).map_err(|e| e.to_string())?.id;
-        // Our CLI's start on the running backend registers the builder in the bench's config. A
-        // builder names a docker context, so the default one, not $DOCKER_HOST, chooses the engine.
-        let start = ["backend", "start", "--allow-host-port", "0", "--image", &options.image];
-        let started = on_default_context(cli.command(&start))
-            .output()
-            .map_err(|e| format!("running assemble backend start: {e}"))?;
-        let said = String::from_utf8_lossy(&started.stdout).to_string() + &String::from_utf8_lossy(&started.stderr);
-        if !said.contains("Registered the buildx builder \"assemble\"") {
-            return Err(format!("no builder was registered: {said}"));
-        }
+        common::register_builder(&cli, &options.image)?;
         make_history(&id, options.builds)?;
         measure(&options, &cli)
     })
@@ -68,11 +59,12 @@ fn make_history(id: &str, builds: usize) -> Result<(), String> {
 fn measure(options: &Options, cli: &OurCli) -> Result<(), String> {
     let docker_config = cli.docker_config();
     let once = |path: usize| -> Result<f64, String> {
-        let mut command = on_default_context(if path == 0 {
+        let mut command = if path == 0 {
             cli.command(&["backend", "builds", "--format", "json"])
         } else {
             buildx_history(&docker_config)
-        });
+        };
+        common::on_default_context(&mut command);
         let start = Instant::now();
         let output = command.stderr(Stdio::null()).output().map_err(|e| format!("{}: {e}", LABELS[path]))?;
         let seconds = start.elapsed().as_secs_f64();
@@ -111,13 +103,6 @@ fn measure(options: &Options, cli: &OurCli) -> Result<(), String> {
     }
     println!("ratio B/A (median): {:.2}×", stats::median(&times[1]) / stats::median(&times[0]));
     Ok(())
-}
-
-/// The engine of the docker context `default` (the default socket) rather than `$DOCKER_HOST`
-/// (the same socket, by an address a builder cannot name).
-fn on_default_context(mut command: std::process::Command) -> std::process::Command {
-    command.env_remove("DOCKER_HOST").env("DOCKER_CONTEXT", "default");
-    command
 }
 
 fn buildx_history(docker_config: &Path) -> std::process::Command {

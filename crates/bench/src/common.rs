@@ -285,3 +285,23 @@ pub fn table(unit: &str, scale: f64, digits: usize, rows: &[(&str, &[f64])]) {
 pub fn ratio(a: &[f64], b: &[f64]) -> f64 {
     stats::median(a) / stats::median(b)
 }
+
+/// The engine of the docker context `default` (the default socket) rather than `$DOCKER_HOST`
+/// (the same socket, by an address a builder cannot name).
+pub fn on_default_context(command: &mut Command) {
+    command.env_remove("DOCKER_HOST").env("DOCKER_CONTEXT", "default");
+}
+
+/// Registers the buildx builder "assemble" in the bench's docker config: our CLI's start on the
+/// running bench backend does it. A builder names a docker context, so the default one, not
+/// `$DOCKER_HOST`, chooses the engine.
+pub fn register_builder(cli: &OurCli, image: &str) -> Result<(), String> {
+    let mut command = cli.command(&["backend", "start", "--allow-host-port", "0", "--image", image]);
+    on_default_context(&mut command);
+    let started = command.output().map_err(|e| format!("running assemble backend start: {e}"))?;
+    let said = String::from_utf8_lossy(&started.stdout).to_string() + &String::from_utf8_lossy(&started.stderr);
+    if !said.contains("Registered the buildx builder \"assemble\"") {
+        return Err(format!("no builder was registered: {said}"));
+    }
+    Ok(())
+}

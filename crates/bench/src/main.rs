@@ -19,10 +19,14 @@
 //!   assemble-bench builds [--rounds R] [--warmup W] [--builds N] [--image REF]
 //!       list a history of N builds: (A) `assemble backend builds --format json`, (B) `docker
 //!       buildx history ls --builder assemble --format json`.
+//!   assemble-bench build [--rounds R] [--files N] [--mib M] [--image REF]
+//!       a context of N files, M MiB: (A) `assemble build`, (B) `docker buildx build --builder
+//!       assemble`, first build, after one file changed, cached rebuild.
 //!   assemble-bench client send|conns …   (internal: runs inside the backend's network namespace)
 //!
 //! start, info and logs need `assemble` (the CLI) next to this binary, and use only the default
 //! engine socket.
+mod build;
 mod builds;
 mod common;
 mod engines;
@@ -41,7 +45,8 @@ const USAGE: &str = "usage: assemble-bench relay [--gib N] [--rounds R] [--image
        assemble-bench info [--rounds R (30)] [--warmup W (2)] [--image REF] [--port P (5000)]
        assemble-bench logs [--rounds R (5)] [--lines N (1000000)] [--image REF]
        assemble-bench engines [--rounds R (20)] [--warmup W (2)] [--image REF]
-       assemble-bench builds [--rounds R (20)] [--warmup W (2)] [--builds N (50)] [--image REF]";
+       assemble-bench builds [--rounds R (20)] [--warmup W (2)] [--builds N (50)] [--image REF]
+       assemble-bench build [--rounds R (3)] [--files N (20000)] [--mib M (200)] [--image REF]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -49,12 +54,13 @@ fn main() -> ExitCode {
         Some("client") => client(&args[1..]),
         Some("relay") => relay::run(&args[1..]),
         Some("engines") => engines::run(&args[1..]),
-        Some(name @ ("start" | "info" | "logs" | "builds")) => {
+        Some(name @ ("start" | "info" | "logs" | "builds" | "build")) => {
             common::use_default_engine();
             match name {
                 "start" => start::run(&args[1..]),
                 "info" => info::run(&args[1..]),
                 "builds" => builds::run(&args[1..]),
+                "build" => build::run(&args[1..]),
                 _ => logs::run(&args[1..]),
             }
         }

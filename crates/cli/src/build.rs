@@ -87,7 +87,8 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
             view.take(status);
         }
     };
-    let result = build_run::run(&backend, &container, &plan, &config_dir, on_status, interrupted()).await;
+    let reference = build_run::new_reference();
+    let result = build_run::run(&backend, &container, &plan, &config_dir, &reference, on_status, interrupted()).await;
     if let Some(ticker) = ticker {
         ticker.abort();
     }
@@ -115,27 +116,9 @@ async fn interrupted() {
 }
 
 fn report_outcome(plan: &BuildPlan, outcome: &BuildOutcome) {
-    eprintln!(
-        "Context: sent {} of {} entries' contents ({}).",
-        outcome.files_sent,
-        outcome.entries_listed,
-        units::binary_size(outcome.bytes_sent)
-    );
-    for name in &outcome.pushed {
-        println!("Pushed {name}");
-    }
-    if !outcome.loaded.is_empty() {
-        for name in &outcome.loaded {
-            println!("Loaded image {name}");
-        }
-    } else if matches!(plan.output, Output::Load | Output::PushAndLoad) {
-        println!("Loaded an untagged image (add -t to name it)");
-    }
-    if let Some(digest) = &outcome.digest {
-        println!("Image digest: {digest}");
-    }
-    if plan.output == Output::CacheOnly {
-        println!("Built: the result is in the backend's build cache.");
+    eprintln!("{}", outcome.transfer_sentence());
+    for line in outcome.sentences(plan.output) {
+        println!("{line}");
     }
 }
 

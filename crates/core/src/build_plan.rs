@@ -92,6 +92,11 @@ pub struct BuildPlan {
     pub ignore: IgnoreRules,
 }
 
+/// Image names typed in one field (the app's), separated by commas or spaces.
+pub fn names_from_text(text: &str) -> Vec<String> {
+    text.split([',', ' ', '\t', '\n']).map(str::trim).filter(|n| !n.is_empty()).map(str::to_string).collect()
+}
+
 /// Checks `input` and finds the project; `env` gives environment variables (for `--build-arg KEY`).
 pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<BuildPlan> {
     for name in
@@ -312,6 +317,13 @@ fn walk(dir: &Path, prefix: &str, rules: &IgnoreRules, summary: &mut ContextSumm
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn names_typed_in_one_field_split_on_commas_and_spaces() {
+        assert_eq!(names_from_text(" a:1, b:2  c\n"), ["a:1", "b:2", "c"]);
+        assert!(names_from_text(" , ").is_empty());
+    }
+
     use super::*;
 
     fn context(files: &[(&str, &str)]) -> PathBuf {

@@ -46,6 +46,41 @@ pub struct BuildOutcome {
     pub bytes_sent: u64,
 }
 
+impl BuildOutcome {
+    /// What the build gave, one sentence a line: the names pushed and loaded, the digest, or that
+    /// the result stays in the cache.
+    pub fn sentences(&self, output: Output) -> Vec<String> {
+        let mut lines: Vec<String> = self.pushed.iter().map(|name| format!("Pushed {name}")).collect();
+        lines.extend(self.loaded.iter().map(|name| format!("Loaded image {name}")));
+        if self.loaded.is_empty() && matches!(output, Output::Load | Output::PushAndLoad) {
+            lines.push("Loaded an untagged image (add a name to tag it)".to_string());
+        }
+        if let Some(digest) = &self.digest {
+            lines.push(format!("Image digest: {digest}"));
+        }
+        if output == Output::CacheOnly {
+            lines.push("Built: the result is in the backend's build cache.".to_string());
+        }
+        lines
+    }
+
+    /// What the context's transfer sent, for the end of a run.
+    pub fn transfer_sentence(&self) -> String {
+        format!(
+            "Context: sent {} of {} entries' contents ({}).",
+            self.files_sent,
+            self.entries_listed,
+            crate::units::binary_size(self.bytes_sent)
+        )
+    }
+}
+
+/// A new build's reference, BuildKit's ID for it (its history entry), made before it starts so a
+/// view can follow it.
+pub fn new_reference() -> String {
+    random_id()
+}
+
 /// The running backend, started first with the settings' options when it is not running.
 /// Returns it and whether it was started here.
 pub async fn running_or_started(
@@ -141,13 +176,14 @@ fn exporters(plan: &BuildPlan) -> (Vec<Exporter>, Option<usize>) {
     (list, load_index)
 }
 
-/// Runs `plan` on the running backend `container`. Each progress message goes to `on_status` as it
+/// Runs `plan` on the running backend `container` as build `reference`. Each progress message goes to `on_status` as it
 /// comes; `cancel` ending cancels the build on BuildKit (its solve call is dropped).
 pub async fn run(
     backend: &Backend,
     container: &OurContainer,
     plan: &BuildPlan,
     config_dir: &Path,
+    reference: &str,
     mut on_status: impl FnMut(&StatusResponse),
     cancel: impl Future<Output = ()>,
 ) -> Result<BuildOutcome> {
@@ -166,7 +202,7 @@ pub async fn run(
     let offer = SessionOffer { dirs, credentials: Credentials::from_config_dir(config_dir), exports };
     let session = Session::open(&control, &shared_key(plan), offer).await?;
 
-    let reference = random_id();
+    let reference = reference.to_string();
     let request = SolveRequest {
         r#ref: reference.clone(),
         session: session.id.clone(),
@@ -196,6 +232,9 @@ pub async fn run(
             () = &mut cancel => {
                 // Dropping the solve call resets its stream: BuildKit cancels the build.
                 drop(session);
+                if let Some(load) = load {
+                    load.abort();
+                }
                 return Err(Error::BuildCanceled);
             }
         }
@@ -217,6 +256,10 @@ pub async fn run(
             let mut message = status.message().trim().to_string();
             for failure in session.failures() {
                 message.push_str(&format!(" ({failure})"));
+            }
+            // No image comes: the engine's load, waiting for one, is called off.
+            if let Some(load) = load {
+                load.abort();
             }
             return Err(Error::BuildFailed { message });
         }

@@ -1,0 +1,163 @@
+//! "Build…": the Build window's commands. One build at a time, planned and run by the core
+//! (`build_plan`, `build_run`); its `#N` lines stream to the window, and the Builds window is told
+//! which build to follow, so it shows the steps live.
+use assemble_core::{
+    build_plan::{self, BuildInput},
+    build_progress::ProgressBoard,
+    build_run,
+    engine::Environment,
+    Error,
+};
+use serde::{Deserialize, Serialize};
+use tauri::{ipc::Channel, AppHandle, Manager, Runtime};
+
+use crate::{
+    actions::{self, Action, Origin},
+    errors::{CommandError, Reply},
+    state::AppState,
+    windows,
+};
+
+/// What the Build window's form holds.
+#[derive(Debug, Deserialize)]
+pub struct BuildForm {
+    folder: String,
+    /// Image names, separated by commas or spaces.
+    names: String,
+    push: bool,
+    load: bool,
+}
+
+/// What the Build window hears while a build runs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum BuildNews {
+    /// The backend was not running and was started first.
+    BackendStarted,
+    /// The build began under this reference.
+    Started { reference: String },
+    /// Lines as `--progress plain` prints them.
+    Lines { lines: Vec<String> },
+    /// The failing step's name and last output lines, before the error.
+    Failed { report: String },
+}
+
+/// The end of a successful build: what it gave, one sentence a line.
+#[derive(Debug, Serialize)]
+pub struct BuildResult {
+    sentences: Vec<String>,
+}
+
+/// Plans and runs a build of the form's folder. Checks come first, so a bad name or folder is
+/// refused before anything starts; a stopped backend is started as Start would.
+#[tauri::command]
+pub async fn run_build<R: Runtime>(
+    app: AppHandle<R>,
+    form: BuildForm,
+    channel: Channel<BuildNews>,
+) -> Reply<BuildResult> {
+    let state = app.state::<AppState>();
+    let settings = state.settings();
+    let input = BuildInput {
+        context: form.folder.trim().into(),
+        tags: build_plan::names_from_text(&form.names),
+        push: form.push,
+        load: form.load,
+        base_images: settings.base_images.clone(),
+        ..Default::default()
+    };
+    let plan = build_plan::plan(&input, |_| None).map_err(form_error)?;
+    let Some(_running) = state.begin_build() else {
+        return Err(CommandError::plain("A build is under way; wait for it to end, or cancel it"));
+    };
+    let backend = state.backend().await?;
+    if matches!(backend.running().await, Err(Error::NotRunning)) {
+        actions::run(&app, Action::Start, Origin::Window).await?;
+        let _ = channel.send(BuildNews::BackendStarted);
+    }
+    let container = backend.running().await?;
+    let reference = build_run::new_reference();
+    let _ = channel.send(BuildNews::Started { reference: reference.clone() });
+
+    let mut board = ProgressBoard::default();
+    let mut announced = false;
+    let on_status = |status: &_| {
+        let lines = board.apply(status);
+        if !announced {
+            // BuildKit has the build in its history now: the Builds window can follow it.
+            announced = true;
+            windows::show_build(&app, &reference);
+        }
+        if !lines.is_empty() {
+            let _ = channel.send(BuildNews::Lines { lines });
+        }
+    };
+    let config_dir = Environment::from_process().config_dir(None).path().to_path_buf();
+    let mut cancel = state.build_cancel();
+    let mut quit = state.shutdown();
+    let canceled = async move {
+        tokio::select! {
+            () = cancel.wait() => {},
+            () = quit.recv() => {},
+        }
+    };
+    let result = build_run::run(&backend, &container, &plan, &config_dir, &reference, on_status, canceled).await;
+    let lines = board.finish();
+    if !lines.is_empty() {
+        let _ = channel.send(BuildNews::Lines { lines });
+    }
+    match result {
+        Ok(outcome) => {
+            let mut sentences = outcome.sentences(plan.output);
+            sentences.push(outcome.transfer_sentence());
+            Ok(BuildResult { sentences })
+        }
+        Err(err) => {
+            if let Some(report) = board.failure_report() {
+                let _ = channel.send(BuildNews::Failed { report });
+            }
+            Err(err.into())
+        }
+    }
+}
+
+/// Cancels the build under way, if any; BuildKit stops it.
+#[tauri::command]
+pub fn cancel_build<R: Runtime>(app: AppHandle<R>) {
+    app.state::<AppState>().cancel_build();
+}
+
+/// The folder picker; `None` when the user closed it.
+#[tauri::command]
+pub async fn choose_folder<R: Runtime>(app: AppHandle<R>) -> Option<String> {
+    use tauri_plugin_dialog::DialogExt;
+    let (send, receive) = tokio::sync::oneshot::channel();
+    app.dialog().file().set_title("Choose the folder to build").pick_folder(move |folder| {
+        let _ = send.send(folder.and_then(|f| f.into_path().ok()).map(|p| p.display().to_string()));
+    });
+    receive.await.ok().flatten()
+}
+
+/// The core's sentence, with the form's words where the command line's would name a flag.
+fn form_error(error: Error) -> CommandError {
+    match error {
+        Error::PushNeedsAName => CommandError {
+            message: "Push needs an image name to push to; type one in Names, for example localhost:5000/app:1".into(),
+            field: Some("names"),
+        },
+        Error::InvalidImageName { .. } => CommandError { field: Some("names"), ..error.into() },
+        Error::ContextNotAFolder { path } => CommandError {
+            message: format!("{path} is not a folder; choose the folder to build (the build context)"),
+            field: Some("folder"),
+        },
+        Error::NothingToBuild { path } => CommandError {
+            message: format!(
+                "{path} has no Dockerfile, and it is not a Spring Boot project (Maven or Gradle) or an ASP.NET Core \
+                 project; add a Dockerfile to it"
+            ),
+            field: Some("folder"),
+        },
+        Error::DockerfileMissing { .. } => CommandError { field: Some("folder"), ..error.into() },
+        other => other.into(),
+    }
+}

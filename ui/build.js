@@ -1,0 +1,83 @@
+// The Build window: a folder, names, push or load, and one build at a time. The core plans and
+// runs it; this page sends the form and shows the `#N` lines and the result as text.
+"use strict";
+
+// Lines kept on screen: the Builds window has every step's whole output.
+const KEPT_LINES = 400;
+let lines = [];
+
+function outputNote() {
+  const push = $("push").checked, load = $("load").checked;
+  $("output-note").textContent = push || load ? ""
+    : "Neither: the result stays in the backend's build cache (no image is pushed or loaded).";
+}
+
+function setRunning(running) {
+  $("build").disabled = running;
+  show($("cancel"), running);
+  for (const id of ["folder", "names", "push", "load", "choose"]) $(id).disabled = running;
+}
+
+function fieldError(field, text) {
+  for (const name of ["folder", "names"]) {
+    $(name + "-error").textContent = name === field ? text : "";
+    $(name).classList.toggle("invalid", name === field);
+  }
+}
+
+function addLines(more) {
+  lines = lines.concat(more).slice(-KEPT_LINES);
+  const pre = $("progress");
+  const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+  pre.textContent = lines.join("\n");
+  if (atEnd) pre.scrollTop = pre.scrollHeight;
+}
+
+async function build() {
+  fieldError(null, "");
+  show($("error"), false);
+  show($("result-card"), false);
+  show($("failure-card"), false);
+  lines = [];
+  $("progress").textContent = "";
+  $("progress-state").textContent = "";
+  setRunning(true);
+  const channel = new tauri.core.Channel();
+  channel.onmessage = (news) => {
+    if (news.kind === "backend-started") $("progress-state").textContent = "· the backend was not running: started it";
+    else if (news.kind === "started") { show($("progress-card"), true); $("progress-state").textContent += " · building"; }
+    else if (news.kind === "lines") addLines(news.lines);
+    else if (news.kind === "failed") { $("failure").textContent = news.report; show($("failure-card"), true); }
+  };
+  const form = { folder: $("folder").value, names: $("names").value, push: $("push").checked, load: $("load").checked };
+  try {
+    const result = await invoke("run_build", { form, channel });
+    $("result").replaceChildren(...result.sentences.map((s) => el("div", { text: s })));
+    show($("result-card"), true);
+    $("progress-state").textContent = "· done";
+  } catch (error) {
+    if (error && error.field) fieldError(error.field, sentence(error));
+    else { $("error").textContent = sentence(error); show($("error"), true); }
+    $("progress-state").textContent = lines.length ? "· failed" : "";
+  } finally {
+    setRunning(false);
+  }
+}
+
+window.addEventListener("DOMContentLoaded", async () => {
+  $("push").addEventListener("change", outputNote);
+  $("load").addEventListener("change", outputNote);
+  $("build").addEventListener("click", build);
+  $("cancel").addEventListener("click", () => invoke("cancel_build"));
+  $("choose").addEventListener("click", async () => {
+    const folder = await invoke("choose_folder");
+    if (folder) $("folder").value = folder;
+  });
+  outputNote();
+  const onSnapshot = (snapshot) => {
+    $("backend-state").textContent = snapshot.state === "running" ? "on the running backend"
+      : "the backend is not running: a build starts it first";
+  };
+  await listen("snapshot", (event) => onSnapshot(event.payload));
+  onSnapshot(await invoke("snapshot"));
+});
