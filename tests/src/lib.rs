@@ -320,14 +320,37 @@ impl Registry {
     }
 
     fn start_on(address: &str) -> Self {
+        Self::start_with(address, None)
+    }
+
+    /// On all addresses, asking for this user and password (basic auth, an htpasswd file).
+    pub fn with_password(user: &str, password: &str) -> Self {
+        Self::start_with("0.0.0.0", Some((user, password)))
+    }
+
+    /// Where the registry keeps a repository's data: present once something was pushed to it.
+    pub fn repository_dir(&self, name: &str) -> PathBuf {
+        self.dir.join("data/docker/registry/v2/repositories").join(name)
+    }
+
+    fn start_with(address: &str, login: Option<(&str, &str)>) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("assemble-e2e-registry-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("registry dir");
+        let auth = match login {
+            Some((user, password)) => {
+                let hash = bcrypt::hash(password, 4).expect("bcrypt");
+                let htpasswd = dir.join("htpasswd");
+                std::fs::write(&htpasswd, format!("{user}:{hash}\n")).expect("htpasswd");
+                format!("auth:\n  htpasswd:\n    realm: assemble-e2e\n    path: {}\n", htpasswd.display())
+            }
+            None => String::new(),
+        };
         let config = dir.join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}:{port}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}:{port}\n{auth}",
                 dir.join("data").display()
             ),
         )

@@ -250,3 +250,29 @@ async fn a_generated_dockerfile_builds_on_base_images_from_the_local_registry() 
     let _ = docker(&["rmi", "-f", &format!("{name}:1.0")]);
     user.run(&["backend", "stop"]).expect_ok();
 }
+
+/// Credentials come from the docker config, through the session's Auth service: a registry that
+/// asks for a password refuses the push without them and takes it with them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_that_asks_for_a_password_gets_the_one_in_the_docker_config() {
+    let registry = Registry::with_password("builder", "s3cret-pass");
+    let user = TestUser::new("build-auth");
+    let port = registry.port.to_string();
+    let context = Folder::new("build-auth", &[("Dockerfile", "FROM scratch\nCOPY hello.txt /\n"), ("hello.txt", "hi\n")]);
+    user.run(&["backend", "start", "--allow-host-port", &port]).expect_ok();
+    let image = format!("localhost:{port}/e2e/private:1");
+
+    let refused = user.run(&["build", &context.arg(), "-t", &image, "--push", "--progress", "plain"]);
+    assert_eq!(refused.code, Some(1), "{refused:#?}");
+    assert!(refused.stderr.to_lowercase().contains("unauthorized"), "{}", refused.stderr);
+    assert!(!registry.repository_dir("e2e/private").exists());
+
+    // As `docker login localhost:PORT` writes it.
+    let config = serde_json::json!({"auths": {format!("localhost:{port}"): {"auth": "YnVpbGRlcjpzM2NyZXQtcGFzcw=="}}});
+    std::fs::write(user.docker_config().join("config.json"), config.to_string()).expect("the docker config");
+    let pushed = user.run(&["build", &context.arg(), "-t", &image, "--push", "--progress", "plain"]);
+    assert!(pushed.ok(), "{pushed:#?}");
+    assert!(pushed.stdout.contains(&format!("Pushed {image}")), "{pushed:#?}");
+    assert!(registry.repository_dir("e2e/private").exists(), "nothing reached the registry");
+    user.run(&["backend", "stop"]).expect_ok();
+}
