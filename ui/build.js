@@ -38,6 +38,7 @@ async function build() {
   show($("error"), false);
   show($("result-card"), false);
   show($("failure-card"), false);
+  show($("progress-card"), false);
   lines = [];
   $("progress").textContent = "";
   $("progress-state").textContent = "";

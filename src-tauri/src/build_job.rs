@@ -70,6 +70,9 @@ pub async fn run_build<R: Runtime>(
     let Some(_running) = state.begin_build() else {
         return Err(CommandError::plain("A build is under way; wait for it to end, or cancel it"));
     };
+    // Claimed before the backend may start, so a Cancel pressed during the start is not lost:
+    // the build then ends as soon as it begins.
+    let mut cancel = state.build_cancel();
     let backend = state.backend().await?;
     if matches!(backend.running().await, Err(Error::NotRunning)) {
         actions::run(&app, Action::Start, Origin::Window).await?;
@@ -93,7 +96,6 @@ pub async fn run_build<R: Runtime>(
         }
     };
     let config_dir = Environment::from_process().config_dir(None).path().to_path_buf();
-    let mut cancel = state.build_cancel();
     let mut quit = state.shutdown();
     let canceled = async move {
         tokio::select! {

@@ -258,7 +258,8 @@ async fn a_registry_that_asks_for_a_password_gets_the_one_in_the_docker_config()
     let registry = Registry::with_password("builder", "s3cret-pass");
     let user = TestUser::new("build-auth");
     let port = registry.port.to_string();
-    let context = Folder::new("build-auth", &[("Dockerfile", "FROM scratch\nCOPY hello.txt /\n"), ("hello.txt", "hi\n")]);
+    let context =
+        Folder::new("build-auth", &[("Dockerfile", "FROM scratch\nCOPY hello.txt /\n"), ("hello.txt", "hi\n")]);
     user.run(&["backend", "start", "--allow-host-port", &port]).expect_ok();
     let image = format!("localhost:{port}/e2e/private:1");
 

@@ -1,5 +1,5 @@
 //! `assemble build --dry-run`: the plan the real CLI prints for a folder, and one sentence for
-//! each bad input. (The build itself is not in this version; it is refused with a sentence.)
+//! each bad input, checked before any engine is reached (the builds themselves: build.rs).
 use std::path::{Path, PathBuf};
 
 use assemble_e2e::TestUser;

@@ -197,7 +197,7 @@ pub async fn run(
         let (send, receive) = mpsc::channel::<Bytes>(16);
         exports.insert(index, send);
         let docker = backend.docker().clone();
-        tokio::spawn(async move { load_into_engine(&docker, receive).await })
+        LoadTask(tokio::spawn(async move { load_into_engine(&docker, receive).await }))
     });
     let offer = SessionOffer { dirs, credentials: Credentials::from_config_dir(config_dir), exports };
     let session = Session::open(&control, &shared_key(plan), offer).await?;
@@ -229,14 +229,9 @@ pub async fn run(
                 Some(Ok(message)) => on_status(&message),
                 _ => status_open = false,
             },
-            () = &mut cancel => {
-                // Dropping the solve call resets its stream: BuildKit cancels the build.
-                drop(session);
-                if let Some(load) = load {
-                    load.abort();
-                }
-                return Err(Error::BuildCanceled);
-            }
+            // Dropping the solve call resets its stream: BuildKit cancels the build. (The load,
+            // if any, is called off as its task drops.)
+            () = &mut cancel => return Err(Error::BuildCanceled),
         }
     };
     // The last messages (the export's steps) may come after the answer.
@@ -248,7 +243,10 @@ pub async fn run(
             }
         }
     };
-    let _ = tokio::time::timeout(STATUS_DRAIN, drain).await;
+    tokio::select! {
+        _ = tokio::time::timeout(STATUS_DRAIN, drain) => {},
+        () = &mut cancel => return Err(Error::BuildCanceled),
+    }
 
     let response = match solved {
         Ok(response) => response.into_inner(),
@@ -257,9 +255,12 @@ pub async fn run(
             for failure in session.failures() {
                 message.push_str(&format!(" ({failure})"));
             }
-            // No image comes: the engine's load, waiting for one, is called off.
-            if let Some(load) = load {
-                load.abort();
+            // The engine refused the image: its reason, not BuildKit's echo of it. Otherwise no
+            // image comes, and the load waiting for one is called off as its task drops.
+            if let Some(load) = load.filter(|l| l.0.is_finished()) {
+                if let Ok(Err(err)) = load.finish().await {
+                    return Err(err);
+                }
             }
             return Err(Error::BuildFailed { message });
         }
@@ -268,10 +269,13 @@ pub async fn run(
     let sent = session.sent.get("context").cloned().unwrap_or_default();
     drop(session);
     if let Some(load) = load {
-        match load.await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => return Err(err),
-            Err(join) => return Err(Error::LoadFailed { message: join.to_string() }),
+        tokio::select! {
+            loaded = load.finish() => match loaded {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => return Err(err),
+                Err(join) => return Err(Error::LoadFailed { message: join.to_string() }),
+            },
+            () = &mut cancel => return Err(Error::BuildCanceled),
         }
     }
     let exported = &response.exporter_response;
@@ -284,6 +288,21 @@ pub async fn run(
         files_sent: sent.files_sent.load(Ordering::Relaxed),
         bytes_sent: sent.bytes_sent.load(Ordering::Relaxed),
     })
+}
+
+/// The engine's image load for `--load`; called off when dropped unfinished.
+struct LoadTask(tokio::task::JoinHandle<Result<()>>);
+
+impl LoadTask {
+    async fn finish(mut self) -> std::result::Result<Result<()>, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl Drop for LoadTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Feeds the tar the `docker` exporter sends into the engine's image load.
@@ -348,8 +367,13 @@ mod tests {
         assert_eq!(list[0].attrs["push"], "true");
         assert_eq!(list[0].attrs["name"], "localhost:5000/app:1,localhost:5000/app:latest");
         assert_eq!((list[1].r#type.as_str(), load), ("docker", Some(1)));
-        assert_eq!(shared_key(&plan), shared_key(&plan), "the same folders, the same key");
+        let other = folder_with(&[("Dockerfile", "FROM scratch\n")]);
+        let other_plan =
+            super::super::build_plan::plan(&BuildInput { context: other.clone(), ..Default::default() }, |_| None)
+                .unwrap();
+        assert_ne!(shared_key(&plan), shared_key(&other_plan), "each folder has its own key");
         std::fs::remove_dir_all(dir).unwrap();
+        std::fs::remove_dir_all(other).unwrap();
     }
 
     #[test]

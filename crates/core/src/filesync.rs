@@ -110,11 +110,23 @@ fn walk_memory(files: &[(String, Arc<[u8]>)], filter: &TransferFilter) -> Result
                 path: name.clone(),
                 mode: 0o644,
                 size: i64::try_from(data.len()).unwrap_or(i64::MAX),
+                // BuildKit compares size and time with what it kept: a time made of the contents
+                // changes whenever they do, so a new generated Dockerfile is always asked for.
+                mod_time: content_time(data),
                 ..Default::default()
             },
             source: Some(Contents::Memory(data.clone())),
         })
         .collect())
+}
+
+/// A modification time (nanoseconds, positive) that is a function of `data`.
+fn content_time(data: &[u8]) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(data);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_le_bytes(first) & i64::MAX
 }
 
 /// The patterns compiled once per transfer.
@@ -126,10 +138,12 @@ struct Rules {
 impl Rules {
     fn new(root: &Path, filter: &TransferFilter) -> Result<Self> {
         let mut include = filter.include.clone();
-        if !filter.follow.is_empty() {
-            include.extend(followed_paths(root, &filter.follow));
-            include.sort();
-            include.dedup();
+        // The followed paths go after the asked patterns, whose order decides (the last match
+        // wins), and each once.
+        for path in followed_paths(root, &filter.follow) {
+            if !include.contains(&path) {
+                include.push(path);
+            }
         }
         let include = if include.is_empty() { None } else { Some(IgnoreRules::from_patterns(&include)?) };
         let exclude = if filter.exclude.is_empty() { None } else { Some(IgnoreRules::from_patterns(&filter.exclude)?) };
@@ -456,12 +470,13 @@ fn start_readers(
     (Arc::new(Mutex::new(queue)), readers)
 }
 
-/// BuildKit stopped listening: the transfer is over.
-struct ReceiverGone;
+/// The transfer is over for this reader: BuildKit stopped listening, or a file could not be read
+/// (BuildKit was told).
+struct TransferOver;
 
-impl From<mpsc::error::SendError<Packet>> for ReceiverGone {
+impl From<mpsc::error::SendError<Packet>> for TransferOver {
     fn from(_: mpsc::error::SendError<Packet>) -> Self {
-        ReceiverGone
+        TransferOver
     }
 }
 
@@ -472,7 +487,7 @@ fn send_contents(
     source: &Contents,
     send: &mpsc::Sender<Packet>,
     count: &TransferCount,
-) -> std::result::Result<(), ReceiverGone> {
+) -> std::result::Result<(), TransferOver> {
     let data_packet = |data: Vec<u8>| Packet { r#type: PacketType::PacketData as i32, id, data, ..Default::default() };
     count.files_sent.fetch_add(1, Ordering::Relaxed);
     match source {
@@ -487,11 +502,22 @@ fn send_contents(
                 loop {
                     let mut buffer = vec![0; CHUNK];
                     match file.read(&mut buffer) {
-                        Ok(0) | Err(_) => break,
+                        Ok(0) => break,
                         Ok(n) => {
                             buffer.truncate(n);
                             count.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
                             send.blocking_send(data_packet(buffer))?;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        // A file cut short would be built as if it were whole: the transfer fails.
+                        Err(e) => {
+                            let message = format!("could not read {} for the build context: {e}", path.display());
+                            send.blocking_send(Packet {
+                                r#type: PacketType::PacketErr as i32,
+                                data: message.into_bytes(),
+                                ..Default::default()
+                            })?;
+                            return Err(TransferOver);
                         }
                     }
                 }
@@ -610,6 +636,20 @@ mod tests {
         let included = TransferFilter { include: vec!["sub/deep".into()], ..Default::default() };
         let entries = walk(&SyncDir::Folder(dir.path().into()), &included).unwrap();
         assert_eq!(paths(&entries), ["sub", "sub/deep", "sub/deep/file"]);
+    }
+
+    #[test]
+    fn files_made_in_memory_carry_a_time_that_changes_with_their_contents() {
+        let file = |text: &str| -> Vec<WalkedEntry> {
+            walk(&SyncDir::Files(vec![("Dockerfile".into(), text.as_bytes().into())]), &TransferFilter::default())
+                .unwrap()
+        };
+        // Same size, other contents (a base image's tag changed): BuildKit must see a change.
+        let (before, after) = (file("FROM a:17\n"), file("FROM a:21\n"));
+        assert_eq!(before[0].stat.size, after[0].stat.size);
+        assert_ne!(before[0].stat.mod_time, after[0].stat.mod_time);
+        assert_eq!(before[0].stat.mod_time, file("FROM a:17\n")[0].stat.mod_time);
+        assert!(before[0].stat.mod_time > 0);
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub struct Session {
     pub sent: Arc<HashMap<String, Arc<TransferCount>>>,
     failures: Arc<Mutex<Vec<String>>>,
     tasks: Vec<JoinHandle<()>>,
+    /// Dropped with the session, which ends the call (see `open`).
+    _end: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Drop for Session {
@@ -96,8 +98,12 @@ impl Session {
         // The server talks on one end; the other end's bytes are the call's messages.
         let (server_end, call_end) = tokio::io::duplex(SESSION_CHUNK * 2);
         let (call_reader, mut call_writer) = tokio::io::split(call_end);
+        // Dropping the session drops `ended`'s sender: the call's request side ends, BuildKit
+        // closes the session, and with it the connection and every transfer on it.
+        let (end, ended) = tokio::sync::oneshot::channel::<()>();
         let outgoing = ReaderStream::with_capacity(call_reader, SESSION_CHUNK)
-            .filter_map(|chunk| std::future::ready(chunk.ok().map(|data| BytesMessage { data: data.to_vec() })));
+            .filter_map(|chunk| std::future::ready(chunk.ok().map(|data| BytesMessage { data: data.to_vec() })))
+            .take_until(ended);
         let mut request = Request::new(outgoing);
         let metadata = request.metadata_mut();
         insert(metadata, "x-docker-expose-session-uuid", &id)?;
@@ -137,7 +143,7 @@ impl Session {
             // The connection ends with the session; nothing is left to report then.
             let _ = router.serve_with_incoming(connection).await;
         });
-        Ok(Self { id, sent, failures, tasks: vec![feed, serve] })
+        Ok(Self { id, sent, failures, tasks: vec![feed, serve], _end: end })
     }
 
     /// What went wrong on our side of the session (a folder that could not be read), for the
