@@ -30,6 +30,7 @@ fn main() {
         "open_window",
         "run_build",
         "cancel_build",
+        "build_under_way",
         "choose_folder",
     ]);
     // src-tauri/tauri.conf.json links to the root config; its paths are relative to src-tauri, which

@@ -5,6 +5,8 @@
 // Lines kept on screen: the Builds window has every step's whole output.
 const KEPT_LINES = 400;
 let lines = [];
+// This page started the build under way (a page opened during one did not).
+let ownBuild = false;
 
 function outputNote() {
   const push = $("push").checked, load = $("load").checked;
@@ -43,6 +45,7 @@ async function build() {
   $("progress").textContent = "";
   $("progress-state").textContent = "";
   setRunning(true);
+  ownBuild = true;
   const channel = new tauri.core.Channel();
   channel.onmessage = (news) => {
     if (news.kind === "backend-started") $("progress-state").textContent = "· the backend was not running: started it";
@@ -61,6 +64,7 @@ async function build() {
     else { $("error").textContent = sentence(error); show($("error"), true); }
     $("progress-state").textContent = lines.length ? "· failed" : "";
   } finally {
+    ownBuild = false;
     setRunning(false);
   }
 }
@@ -75,6 +79,13 @@ window.addEventListener("DOMContentLoaded", async () => {
     if (folder) $("folder").value = folder;
   });
   outputNote();
+  // Opened again while a build of the app runs: it can be canceled from here, and ends here too.
+  await listen("build-ended", () => { if (!ownBuild) { setRunning(false); $("progress-state").textContent = ""; } });
+  if (await invoke("build_under_way")) {
+    setRunning(true);
+    show($("progress-card"), true);
+    $("progress-state").textContent = "· a build started earlier is under way (its steps: the Builds window)";
+  }
   const onSnapshot = (snapshot) => {
     $("backend-state").textContent = snapshot.state === "running" ? "on the running backend"
       : "the backend is not running: a build starts it first";

@@ -9,7 +9,7 @@ use assemble_core::{
     Error,
 };
 use serde::{Deserialize, Serialize};
-use tauri::{ipc::Channel, AppHandle, Manager, Runtime};
+use tauri::{ipc::Channel, AppHandle, Emitter, Manager, Runtime};
 
 use crate::{
     actions::{self, Action, Origin},
@@ -108,6 +108,8 @@ pub async fn run_build<R: Runtime>(
     if !lines.is_empty() {
         let _ = channel.send(BuildNews::Lines { lines });
     }
+    // A Build window opened again during the build did not start it: it hears the end here.
+    let _ = app.emit_to(windows::Kind::Build.label(), "build-ended", ());
     match result {
         Ok(outcome) => {
             let mut sentences = outcome.sentences(plan.output);
@@ -121,6 +123,12 @@ pub async fn run_build<R: Runtime>(
             Err(err.into())
         }
     }
+}
+
+/// Whether a build of the app runs now (a Build window opened during one offers its Cancel).
+#[tauri::command]
+pub fn build_under_way<R: Runtime>(app: AppHandle<R>) -> bool {
+    app.state::<AppState>().build_under_way()
 }
 
 /// Cancels the build under way, if any; BuildKit stops it.

@@ -79,6 +79,7 @@ fn build_app<R: Runtime>(
             commands::open_window,
             build_job::run_build,
             build_job::cancel_build,
+            build_job::build_under_way,
             build_job::choose_folder,
         ])
         .setup(|app| {

@@ -94,6 +94,11 @@ impl AppState {
         Some(BuildGuard(&self.building))
     }
 
+    /// A build of the app runs now.
+    pub fn build_under_way(&self) -> bool {
+        self.building.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Resolves when the user cancels the build under way.
     pub fn build_cancel(&self) -> Superseded {
         self.build_cancel_slot.take()

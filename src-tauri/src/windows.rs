@@ -13,7 +13,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Kind::Panel => "panel",
             Kind::Settings => "settings",

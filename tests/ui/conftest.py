@@ -211,6 +211,8 @@ def x_screenshot(title, path):
         window = next(w for w in root.query_tree().children if w.get_wm_name() == title)
         window.raise_window()
         screen.sync()
+        # A window just raised paints what was under others when X asks it to: give it a moment.
+        time.sleep(0.5)
         geometry = window.get_geometry()
         width, height = geometry.width, geometry.height
         data = window.get_image(0, 0, width, height, X.ZPixmap, 0xffffffff).data

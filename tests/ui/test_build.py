@@ -140,3 +140,30 @@ def test_bad_input_in_the_build_window_is_one_sentence_beside_its_field(app):
     app.click("#build")
     app.wait(lambda: "Push needs an image name" in app.text("#names-error"), 20, app.text("#names-error"))
     app.x_screenshot("26-build-window-push-without-name")
+
+
+def test_cancel_in_the_build_window_stops_the_build_on_buildkit(app):
+    app.running()
+    context = make_context(app, "echo waiting-in-the-app; /bin/busybox sleep 120")
+    open_build_window(app)
+    app.type_into("#folder", context)
+    app.type_into("#names", "")
+    for box in ("#push", "#load"):
+        if app.find(box).is_selected():
+            app.click(box)
+    app.click("#build")
+    app.wait(lambda: "waiting-in-the-app" in app.text("#progress"), 120, app.text("#progress")[-300:])
+    assert app.find("#cancel").is_displayed() and not app.find("#build").is_enabled()
+    app.click("#cancel")
+    app.wait(lambda: "the build was canceled" in app.text("#error"), 30, app.text("#error"))
+    assert app.find("#build").is_enabled() and not app.find("#cancel").is_displayed()
+    app.x_screenshot("27-build-window-canceled")
+    # BuildKit stopped the step, and its history says so.
+    deadline = time.time() + 30
+    while "sleep 120" in docker("exec", app.backend, "ps").stdout:
+        assert time.time() < deadline, "the step still runs after Cancel"
+        time.sleep(0.2)
+    app.window("Assemble Backend Builds")
+    app.wait(lambda: app.driver.execute_script(
+        "const r = document.querySelector('#builds tr.build'); return r && r.textContent.startsWith('Canceled');"),
+        30, "the Builds window does not show the build as Canceled")
