@@ -56,6 +56,17 @@ def open_build_window(app):
     app.window("Assemble Backend Build")
 
 
+def build_to_cache(app, context):
+    """Builds `context` from the Build window with no names, no push and no load."""
+    open_build_window(app)
+    app.type_into("#folder", context)
+    app.type_into("#names", "")
+    for box in ("#push", "#load"):
+        if app.find(box).is_selected():
+            app.click(box)
+    app.click("#build")
+
+
 def detail_steps(app):
     return app.driver.execute_script(
         "return [...document.querySelectorAll('#steps details.step')].map((s) => s.textContent);")
@@ -101,13 +112,7 @@ def test_a_build_from_the_panel_is_pushed_and_followed_step_by_step(app):
 def test_a_failing_build_from_the_app_shows_its_step_and_the_error(app):
     app.running()
     context = make_context(app, "echo failing-from-the-app; exit 3")
-    open_build_window(app)
-    app.type_into("#folder", context)
-    app.type_into("#names", "")
-    for box in ("#push", "#load"):
-        if app.find(box).is_selected():
-            app.click(box)
-    app.click("#build")
+    build_to_cache(app, context)
     app.wait(lambda: app.find("#failure-card").is_displayed(), 180, f"no failure shown: {app.text('#error')!r}")
     failure = app.text("#failure")
     assert "RUN" in failure and "failing-from-the-app" in failure, failure
@@ -145,13 +150,7 @@ def test_bad_input_in_the_build_window_is_one_sentence_beside_its_field(app):
 def test_cancel_in_the_build_window_stops_the_build_on_buildkit(app):
     app.running()
     context = make_context(app, "echo waiting-in-the-app; /bin/busybox sleep 120")
-    open_build_window(app)
-    app.type_into("#folder", context)
-    app.type_into("#names", "")
-    for box in ("#push", "#load"):
-        if app.find(box).is_selected():
-            app.click(box)
-    app.click("#build")
+    build_to_cache(app, context)
     app.wait(lambda: "waiting-in-the-app" in app.text("#progress"), 120, app.text("#progress")[-300:])
     assert app.find("#cancel").is_displayed() and not app.find("#build").is_enabled()
     app.click("#cancel")
