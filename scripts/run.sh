@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=app
 if [ "${1:-}" = cli ]; then MODE=cli; shift; fi
-if [ $MODE = app ]; then bash scripts/setup.sh --app; else bash scripts/setup.sh; fi
+if [ $MODE = app ]; then bash scripts/setup.sh --app --buildx; else bash scripts/setup.sh --buildx; fi
 
 PINNED=moby/buildkit:v0.25.1
 LOCAL=assemble-buildkit:v0.25-debian

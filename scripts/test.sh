@@ -2,17 +2,36 @@
 # Every test: unit tests, end-to-end tests of the engine and CLI against a real Docker Engine, the
 # BuildKit test image and a real registry, and end-to-end tests of the real app window under Xvfb
 # (tauri-driver + WebKitWebDriver, tray driven over D-Bus), then a short chaos soak. Sets up a fresh
-# Debian machine first.
+# Debian machine first. Says how long each stage took, at the end, pass or fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --test-images --ui-tests
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --workspace --bins --locked
+
+TIMES=()
+stage() {
+  local name=$1 began=$SECONDS; shift
+  echo "test: ── $name" >&2
+  "$@"
+  TIMES+=("$(printf '%-8s %4ds' "$name" $((SECONDS - began)))")
+}
+report() {
+  local status=$?
+  echo "test: stage times (total ${SECONDS}s):" >&2
+  for line in "${TIMES[@]}"; do echo "test:   $line" >&2; done
+  [ $status = 0 ] || echo "test: FAILED (exit $status) after the stages above" >&2
+}
+trap report EXIT
+
+stage set-up bash scripts/setup.sh --ui-tests --engine-tests
+stage images bash scripts/setup.sh --test-images
+stage build cargo build --workspace --bins --locked
 # Under Xvfb: the app's run_app test builds the whole app, tray menu (GTK) included, on Tauri's mock runtime.
-xvfb-run -a cargo test --workspace --locked
+stage unit xvfb-run -a cargo test --workspace --exclude assemble-e2e --locked
+stage e2e cargo test -p assemble-e2e --locked
 rm -rf target/ui-screenshots
-xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- target/ui-venv/bin/python -m pytest tests/ui -v -p no:cacheprovider
+stage UI xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- \
+  target/ui-venv/bin/python -m pytest tests/ui -v -p no:cacheprovider
 echo "UI screenshots: target/ui-screenshots/"
 # The chaos soak, short: every kind of operation and fault at least once (dockerd restart included,
 # on the soak's own engine), invariants after each. `target/debug/assemble-soak --ops 1000` on demand.
-target/debug/assemble-soak --ops 40 --seed 1
+stage soak target/debug/assemble-soak --ops 40 --seed 1

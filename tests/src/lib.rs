@@ -3,7 +3,7 @@
 //! host, and the real `assemble` binary.
 use std::{
     io::{Read, Write},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{
@@ -13,10 +13,17 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod free_port;
+pub mod network;
 pub mod private_engine;
 pub mod sshd;
 
-use assemble_core::{engine::Engine, Names};
+pub use free_port::free_port;
+
+use assemble_core::{
+    engine::{Engine, EngineChoice},
+    Names, Place,
+};
 use bollard::{
     exec::{CreateExecOptions, StartExecResults},
     query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder},
@@ -29,14 +36,76 @@ pub fn test_image() -> String {
     std::env::var("ASSEMBLE_TEST_IMAGE").unwrap_or_else(|_| "assemble-buildkit:v0.25-debian".into())
 }
 
+/// The test image's repository: its name without the tag (`assemble-buildkit` for
+/// `assemble-buildkit:v0.25-debian`).
+pub fn test_image_repository() -> String {
+    let image = test_image();
+    let name_start = image.rfind('/').map_or(0, |slash| slash + 1);
+    match image[name_start..].rfind(':') {
+        Some(colon) => image[..name_start + colon].to_string(),
+        None => image,
+    }
+}
+
+/// The platform this machine runs natively, as BuildKit names it first among a worker's platforms.
+pub fn native_platform() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "linux/amd64",
+        "aarch64" => "linux/arm64",
+        "arm" => "linux/arm/v7",
+        "x86" => "linux/386",
+        "riscv64" => "linux/riscv64",
+        "powerpc64" => "linux/ppc64le",
+        "s390x" => "linux/s390x",
+        other => panic!("the tests do not know BuildKit's name for the {other} architecture"),
+    }
+}
+
 /// An image with /bin/sh but no buildkitd: a backend made from it exits at once.
 pub fn broken_backend_image() -> String {
     std::env::var("ASSEMBLE_TEST_SOCAT_IMAGE").unwrap_or_else(|_| "assemble-socat:debian".into())
 }
 
-/// The machine's engine, found as the CLI finds it.
+/// The engine the tests run on: docker's default socket, the machine's own engine. Never the
+/// caller's `DOCKER_HOST`, `DOCKER_CONTEXT` or current context: each test user has a docker config
+/// of its own, in which the default context is this engine.
+pub const MACHINE_ENGINE: &str = "unix:///var/run/docker.sock";
+
+/// The machine's engine ([`MACHINE_ENGINE`]), or a panic that says how to get one.
 pub async fn engine() -> Engine {
-    Engine::connect(&Default::default()).await.expect("the tests need a running Docker Engine")
+    match Engine::connect(&EngineChoice::host(MACHINE_ENGINE)).await {
+        Ok(engine) => engine,
+        Err(err) => panic!(
+            "the end-to-end tests run on docker's default engine, {MACHINE_ENGINE}, which does not answer: {} \
+             (scripts/setup.sh starts dockerd)",
+            err.sentence(Place::CommandLine)
+        ),
+    }
+}
+
+/// The docker CLI on the machine's engine, whatever the caller's shell says.
+pub fn docker_cli() -> Command {
+    let mut command = Command::new("docker");
+    clear_engine_environment(&mut command);
+    command.args(["-H", MACHINE_ENGINE]);
+    command
+}
+
+/// Removes the variables that would choose another engine or mode than the test asks for.
+pub fn clear_engine_environment(command: &mut Command) {
+    for name in
+        ["DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS", "ASSEMBLE_BACKEND_SECURITY"]
+    {
+        command.env_remove(name);
+    }
+}
+
+/// A scratch folder, removed with everything in it when the value drops.
+pub fn scratch_dir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("assemble-e2e-{tag}-"))
+        .tempdir()
+        .unwrap_or_else(|e| panic!("cannot make a scratch folder in {}: {e}", std::env::temp_dir().display()))
 }
 
 pub async fn docker() -> Docker {
@@ -68,6 +137,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// A throw-away user: everything named after it is removed when it drops, pass or fail.
 pub struct TestUser {
     pub names: Names,
+    /// Holds the user's settings folder and docker config folder; removed on drop.
+    home: tempfile::TempDir,
     volumes: Mutex<Vec<String>>,
     /// Other engines (unix sockets) the user's containers may be on, cleaned too.
     engines: Mutex<Vec<String>>,
@@ -77,11 +148,26 @@ impl TestUser {
     pub fn new(tag: &str) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let user = format!("e2e-{tag}-{}-{n}", std::process::id());
-        Self { names: Names::for_user(&user), volumes: Mutex::new(Vec::new()), engines: Mutex::new(Vec::new()) }
+        Self {
+            names: Names::for_user(&user),
+            home: scratch_dir(&user),
+            volumes: Mutex::new(Vec::new()),
+            engines: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn user(&self) -> &str {
         self.names.user()
+    }
+
+    /// A new, empty folder of this user's (`what` names it), removed with the user.
+    pub fn scratch(&self, what: &str) -> PathBuf {
+        let dir = self.home.path().join("scratch").join(what);
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(err) = std::fs::create_dir_all(&dir) {
+            panic!("cannot make {}: {err}", dir.display());
+        }
+        dir
     }
 
     /// Volumes to remove at the end (ones the test or the product created for this user).
@@ -94,16 +180,18 @@ impl TestUser {
         self.engines.lock().expect("engine list").push(host.to_string());
     }
 
-    /// This user's own settings folder, so no test reads a developer's settings.
+    /// This user's own settings folder, so no test reads a developer's settings. Not made here:
+    /// the product makes it when it saves.
     pub fn config_dir(&self) -> PathBuf {
-        std::env::temp_dir().join(format!("assemble-e2e-config-{}", self.user()))
+        self.home.path().join("settings")
     }
 
     /// This user's own docker config folder (contexts, buildx builders), with the tests' buildx
     /// as its CLI plugin when it was fetched (scripts/fetch-buildx.sh): the product registers
     /// builders there, never in the developer's `~/.docker`.
     pub fn docker_config(&self) -> PathBuf {
-        let dir = docker_config_path(self.user());
+        // Beside the settings folder, not in it, because tests count what the product writes there.
+        let dir = self.home.path().join("docker");
         let plugins = dir.join("cli-plugins");
         if let Err(err) = std::fs::create_dir_all(&plugins) {
             panic!("cannot make {}: {err}", plugins.display());
@@ -120,13 +208,17 @@ impl TestUser {
     /// `docker ARGS` on this user's docker config folder, bounded in time.
     pub fn docker(&self, args: &[&str]) -> Run {
         let mut command = Command::new("docker");
+        clear_engine_environment(&mut command);
         command.arg("--config").arg(self.docker_config()).args(args).stdin(Stdio::null());
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         run_bounded(command)
     }
 
+    /// `assemble ARGS` as this user, on the machine's engine (the default context of the user's own
+    /// docker config), whatever the caller's shell says.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(assemble_binary());
+        clear_engine_environment(&mut command);
         command
             .args(args)
             .env("ASSEMBLE_BACKEND_USER", self.user())
@@ -147,8 +239,6 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(self.config_dir());
-        let _ = std::fs::remove_dir_all(docker_config_path(self.user()));
         let prefix = self.names.backend();
         let volumes = self.volumes.lock().map(|v| v.clone()).unwrap_or_default();
         let engines = self.engines.lock().map(|e| e.clone()).unwrap_or_default();
@@ -206,15 +296,13 @@ pub async fn containers_named(docker: &Docker, prefix: &str) -> Vec<(String, Str
     found
 }
 
+/// Whether the engine has the volume; any answer but "here it is" or "no such volume" fails the test.
 pub async fn volume_exists(docker: &Docker, name: &str) -> bool {
-    docker.inspect_volume(name).await.is_ok()
-}
-
-/// The `assemble` binary of this build (`cargo build --bins` makes it).
-/// A test user's docker config folder: beside its settings folder, not in it, because tests count
-/// what the product writes there.
-fn docker_config_path(user: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("assemble-e2e-docker-{user}"))
+    match docker.inspect_volume(name).await {
+        Ok(_) => true,
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => false,
+        Err(err) => panic!("cannot tell whether volume {name} exists: {err}"),
+    }
 }
 
 /// The real buildx the tests use (scripts/fetch-buildx.sh puts it there).
@@ -222,6 +310,7 @@ pub fn buildx_plugin() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("buildx").join("docker-buildx")
 }
 
+/// The `assemble` binary of this build (`cargo build --bins` makes it).
 pub fn assemble_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let target_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
@@ -291,6 +380,19 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[&str]) -> (i64, Strin
     (code, output)
 }
 
+/// Waits until BuildKit answers in `backend` (after a restart, say), or fails the test.
+pub async fn wait_for_buildkit(docker: &Docker, backend: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, output) = exec(docker, backend, &["buildctl", "debug", "workers"]).await;
+        if code == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "BuildKit in {backend} did not answer within 60 s: {output}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Builds `FROM scratch` + `COPY` inside the backend and pushes it to `reference`.
 pub async fn build_and_push(docker: &Docker, backend: &str, reference: &str, content: &str) -> (i64, String) {
     let script = format!(
@@ -305,7 +407,7 @@ pub async fn build_and_push(docker: &Docker, backend: &str, reference: &str, con
 pub struct Registry {
     child: Child,
     pub port: u16,
-    dir: PathBuf,
+    dir: tempfile::TempDir,
 }
 
 impl Registry {
@@ -330,13 +432,13 @@ impl Registry {
 
     /// Where the registry keeps a repository's data: present once something was pushed to it.
     pub fn repository_dir(&self, name: &str) -> PathBuf {
-        self.dir.join("data/docker/registry/v2/repositories").join(name)
+        self.dir.path().join("data/docker/registry/v2/repositories").join(name)
     }
 
     fn start_with(address: &str, login: Option<(&str, &str)>) -> Self {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("assemble-e2e-registry-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("registry dir");
+        let folder = scratch_dir("registry");
+        let dir = folder.path();
         let auth = match login {
             Some((user, password)) => {
                 let hash = bcrypt::hash(password, 4).expect("bcrypt");
@@ -363,7 +465,7 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {binary} (apt-get install docker-registry): {e}"));
-        let registry = Self { child, port, dir };
+        let registry = Self { child, port, dir: folder };
         let deadline = Instant::now() + Duration::from_secs(15);
         while registry.get("/v2/").is_none() {
             assert!(Instant::now() < deadline, "the registry on port {port} did not answer");
@@ -372,18 +474,25 @@ impl Registry {
         registry
     }
 
+    /// The registry's catalog; a registry that does not answer with its catalog fails the test (so
+    /// "not in the catalog" always means the registry said so).
     pub fn catalog(&self) -> String {
-        self.get("/v2/_catalog").unwrap_or_default()
+        match self.get("/v2/_catalog") {
+            Some((200, body)) => body,
+            other => panic!("the registry on port {} did not give its catalog: {other:?}", self.port),
+        }
     }
 
-    /// A plain HTTP/1.0 GET on loopback; the body, if the registry answered.
-    fn get(&self, path: &str) -> Option<String> {
+    /// A plain HTTP/1.0 GET on loopback; the status and body, if the registry answered.
+    fn get(&self, path: &str) -> Option<(u16, String)> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
         let mut response = String::new();
         stream.read_to_string(&mut response).ok()?;
-        response.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        let status = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, body.to_string()))
     }
 }
 
@@ -391,31 +500,20 @@ impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A port free on all addresses now; never 5000, so no developer's registry is touched.
-pub fn free_port() -> u16 {
-    loop {
-        let port = TcpListener::bind("0.0.0.0:0").expect("bind").local_addr().expect("addr").port();
-        if port != 5000 {
-            return port;
-        }
     }
 }
 
 /// Copies the BuildKit image's static busybox into `dir`: a base for test images (`FROM scratch`
 /// plus it), since no public registry is reachable here.
 pub fn copy_busybox_into(dir: &std::path::Path) {
-    let created = Command::new("docker").args(["create", &test_image(), "true"]).output().expect("docker create");
+    let created = docker_cli().args(["create", &test_image(), "true"]).output().expect("docker create");
     assert!(created.status.success(), "docker create: {}", String::from_utf8_lossy(&created.stderr));
     let id = String::from_utf8_lossy(&created.stdout).trim().to_string();
-    let copied = Command::new("docker")
+    let copied = docker_cli()
         .args(["cp", &format!("{id}:/bin/busybox"), &dir.join("busybox").to_string_lossy()])
         .output()
         .expect("docker cp");
-    let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    let _ = docker_cli().args(["rm", "-f", &id]).output();
     assert!(copied.status.success(), "docker cp: {}", String::from_utf8_lossy(&copied.stderr));
 }
 
@@ -423,13 +521,13 @@ pub fn copy_busybox_into(dir: &std::path::Path) {
 /// removed when it drops.
 pub struct Folder {
     pub path: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Folder {
     pub fn new(tag: &str, files: &[(&str, &str)]) -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!("assemble-e2e-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
+        let dir = scratch_dir(tag);
+        let path = dir.path().to_path_buf();
         for (name, text) in files {
             let file = path.join(name);
             if let Some(folder) = name.strip_suffix('/') {
@@ -439,7 +537,7 @@ impl Folder {
                 std::fs::write(&file, text).expect("write a file");
             }
         }
-        Self { path }
+        Self { path, _dir: dir }
     }
 
     pub fn arg(&self) -> String {
@@ -447,8 +545,4 @@ impl Folder {
     }
 }
 
-impl Drop for Folder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
+

@@ -13,17 +13,20 @@ use futures_util::{StreamExt, TryStreamExt};
 
 const UP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Where a private engine lives. Its paths and bridge are fixed, so one runs per spec at a time
-/// (a file lock waits for the other).
+/// Where a private engine lives. Its paths and bridge name are fixed, so one runs per spec at a
+/// time (a file lock waits for the other). The bridge's addresses are chosen when it is made, from
+/// a range that nothing on the machine uses (see [`free_bridge_range`]).
 #[derive(Debug, Clone)]
 pub struct EngineSpec {
     /// Socket, exec root, pidfile, log and lock live here.
     pub root: PathBuf,
-    /// Kept between runs, so that images are loaded once.
+    /// Kept between runs, so that images are loaded once; unless `fresh`.
     pub data_root: PathBuf,
-    /// The engine's own bridge and its address.
+    /// Start from an empty data root, removed again when the engine stops: an engine as a fresh
+    /// machine has it (no images, networks exactly as dockerd makes them on its first start).
+    pub fresh: bool,
+    /// The engine's own bridge.
     pub bridge: &'static str,
-    pub bridge_address: &'static str,
     /// Also listen on `tcp://127.0.0.1:PORT` with `--tlsverify` and these server files.
     pub tls: Option<TlsListener>,
 }
@@ -43,8 +46,8 @@ impl EngineSpec {
         Self {
             root: "/run/assemble-soak".into(),
             data_root: "/var/lib/assemble-soak".into(),
+            fresh: false,
             bridge: "asoak0",
-            bridge_address: "172.29.0.1/24",
             tls: None,
         }
     }
@@ -54,8 +57,20 @@ impl EngineSpec {
         Self {
             root: "/run/assemble-e2e-engine".into(),
             data_root: "/var/lib/assemble-e2e-engine".into(),
+            fresh: false,
             bridge: "ae2e0",
-            bridge_address: "172.30.0.1/24",
+            tls: None,
+        }
+    }
+
+    /// An engine started for the first time, as on a fresh machine: its own data root, made empty
+    /// and removed at the end.
+    pub fn fresh() -> Self {
+        Self {
+            root: "/run/assemble-e2e-fresh".into(),
+            data_root: "/var/lib/assemble-e2e-fresh".into(),
+            fresh: true,
+            bridge: "ae2e1",
             tls: None,
         }
     }
@@ -72,6 +87,8 @@ pub struct PrivateEngine {
     spec: EngineSpec,
     /// `unix://…/docker.sock`.
     pub host: String,
+    /// The bridge's own address: the host, as containers on this engine see it.
+    gateway: String,
     _lock: std::fs::File,
 }
 
@@ -91,10 +108,14 @@ impl PrivateEngine {
             println!("another run is using the engine at {}; waiting for it to finish", root.display());
             lock.lock().map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
         }
-        ensure_bridge(spec.bridge, spec.bridge_address)?;
+        if spec.fresh {
+            remove_data_root(&spec.data_root)?;
+        }
+        ensure_bridge(spec.bridge)?;
         let host = format!("unix://{}", root.join("docker.sock").display());
-        let mut engine = Self { child: None, spec, host, _lock: lock };
+        let mut engine = Self { child: None, spec, host, gateway: String::new(), _lock: lock };
         engine.launch().await?;
+        engine.gateway = bridge_address(engine.spec.bridge)?;
         Ok(engine)
     }
 
@@ -105,7 +126,7 @@ impl PrivateEngine {
 
     /// The bridge's gateway address, as containers on this engine see the host.
     pub fn gateway(&self) -> &str {
-        self.spec.bridge_address.split('/').next().unwrap_or(self.spec.bridge_address)
+        &self.gateway
     }
 
     pub async fn docker(&self) -> Result<Docker, String> {
@@ -136,7 +157,8 @@ impl PrivateEngine {
             .arg("--pidfile")
             .arg(root.join("dockerd.pid"))
             .args(["-H", &self.host])
-            .args(["--bridge", self.spec.bridge, "--iptables=false", "--ip-masq=false"]);
+            .args(["--bridge", self.spec.bridge, "--iptables=false", "--ip-masq=false"])
+            .args(address_bridge(&self.spec)?);
         if let Some(tls) = &self.spec.tls {
             command
                 .args(["-H", &format!("tcp://127.0.0.1:{}", tls.port), "--tlsverify"])
@@ -226,27 +248,142 @@ impl Drop for PrivateEngine {
             eprintln!("private engine: {message}");
         }
         let _ = Command::new("ip").args(["link", "delete", self.spec.bridge]).status();
+        let _ = iptables("-D", &forward_rule(self.spec.bridge));
+        if self.spec.fresh {
+            if let Err(message) = remove_data_root(&self.spec.data_root) {
+                eprintln!("private engine: {message}");
+            }
+        }
     }
 }
 
-fn ensure_bridge(bridge: &str, address: &str) -> Result<(), String> {
-    let exists = Command::new("ip").args(["link", "show", bridge]).output().is_ok_and(|o| o.status.success());
-    let steps: Vec<Vec<&str>> = if exists {
-        vec![vec!["link", "set", bridge, "up"]]
-    } else {
-        vec![
-            vec!["link", "add", "name", bridge, "type", "bridge"],
-            vec!["addr", "add", address, "dev", bridge],
-            vec!["link", "set", bridge, "up"],
-        ]
-    };
-    for step in steps {
-        let output = Command::new("ip").args(&step).output().map_err(|e| format!("running ip: {e}"))?;
-        if !output.status.success() {
-            return Err(format!("ip {} failed: {}", step.join(" "), String::from_utf8_lossy(&output.stderr).trim()));
-        }
+/// Empties a fresh engine's data root (its engine is stopped: we hold its lock).
+fn remove_data_root(dir: &Path) -> Result<(), String> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(format!("removing the fresh engine's data root {}: {err}", dir.display())),
+    }
+}
+
+/// Makes the bridge when it is missing, and lets containers on it talk to each other, as on any
+/// engine's bridge: the machine's dockerd set the FORWARD policy to DROP and bridged traffic passes
+/// it, and this engine runs with `--iptables=false`, so it would not add the ACCEPT rule dockerd
+/// adds for its own bridge.
+fn ensure_bridge(bridge: &str) -> Result<(), String> {
+    if ip(&["link", "show", bridge]).is_err() {
+        ip(&["link", "add", "name", bridge, "type", "bridge"])?;
+    }
+    ip(&["link", "set", bridge, "up"])?;
+    let rule = forward_rule(bridge);
+    if iptables("-C", &rule).is_err() {
+        iptables("-I", &rule)?;
     }
     Ok(())
+}
+
+/// The rule that lets containers on `bridge` reach each other.
+fn forward_rule(bridge: &str) -> [&str; 7] {
+    ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
+}
+
+fn iptables(action: &str, rule: &[&str]) -> Result<(), String> {
+    let output = Command::new("iptables")
+        .arg(action)
+        .args(rule)
+        .output()
+        .map_err(|e| format!("running iptables (apt-get install iptables): {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("iptables {action} {} failed: {}", rule.join(" "), String::from_utf8_lossy(&output.stderr).trim()))
+    }
+}
+
+/// How the bridge gets its address, when it has none yet: a /24 nothing on the machine uses
+/// ([`free_bridge_range`]). A fresh engine's dockerd picks it itself from that pool, as dockerd
+/// does for `docker0` on a fresh machine (the IPAM config then has no gateway); else we give it to
+/// the bridge. Never the pool on an engine that ran before: dockerd 20.10 then deletes the
+/// interface `docker0`, the machine engine's bridge, when it clears its stale default network.
+fn address_bridge(spec: &EngineSpec) -> Result<Vec<String>, String> {
+    if bridge_address(spec.bridge).is_ok() {
+        return Ok(Vec::new());
+    }
+    let (network, prefix) = free_bridge_range(&ip(&["-4", "-o", "addr", "show"])?, &ip(&["-4", "route", "show"])?)
+        .ok_or("no free /24 in 10.199.0.0/16 for a private engine's bridge: every one is routed")?;
+    let first_start = !spec.data_root.join("network").exists();
+    if spec.fresh && first_start {
+        let pool = format!("base={}/{prefix},size={prefix}", std::net::Ipv4Addr::from(network));
+        return Ok(vec!["--default-address-pool".into(), pool]);
+    }
+    ip(&["addr", "add", &format!("{}/{prefix}", std::net::Ipv4Addr::from(network + 1)), "dev", spec.bridge])?;
+    Ok(Vec::new())
+}
+
+/// The bridge's IPv4 address, once dockerd has given it one.
+fn bridge_address(bridge: &str) -> Result<String, String> {
+    first_inet(&ip(&["-4", "-o", "addr", "show", "dev", bridge])?)
+        .ok_or_else(|| format!("dockerd gave the bridge {bridge} no IPv4 address"))
+}
+
+fn ip(args: &[&str]) -> Result<String, String> {
+    let output = Command::new("ip").args(args).output().map_err(|e| format!("running ip (apt-get install iproute2): {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!("ip {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()))
+    }
+}
+
+/// The address in the first `inet A.B.C.D/N` of `ip -o addr` output.
+fn first_inet(text: &str) -> Option<String> {
+    let cidr = text.split_whitespace().skip_while(|word| *word != "inet").nth(1)?;
+    cidr.split('/').next().map(str::to_string)
+}
+
+/// A /24 for a private bridge that overlaps no address or route on the machine: from
+/// 10.199.0.0/16, outside Docker's default address pools (172.17.0.0/12 and 192.168.0.0/16), so
+/// that no network the machine's engine makes later can collide with it either. `addresses` is
+/// `ip -4 -o addr show`, `routes` is `ip -4 route show`.
+pub fn free_bridge_range(addresses: &str, routes: &str) -> Option<(u32, u8)> {
+    let mut used: Vec<(u32, u32)> = Vec::new();
+    let words: Vec<&str> = addresses.split_whitespace().collect();
+    for pair in words.windows(2) {
+        if pair[0] == "inet" {
+            used.extend(parse_cidr(pair[1]));
+        }
+    }
+    for line in routes.lines() {
+        let Some(destination) = line.split_whitespace().next() else { continue };
+        if destination == "default" {
+            continue;
+        }
+        used.extend(parse_cidr(destination));
+    }
+    (0u32..=255).map(|third| (u32::from_be_bytes([10, 199, third as u8, 0]), 24u8)).find(|&(network, prefix)| {
+        let mask = prefix_mask(prefix);
+        used.iter().all(|&(other, other_mask)| {
+            let common = mask & other_mask;
+            network & common != other & common
+        })
+    })
+}
+
+/// `A.B.C.D/N` (or a bare address, /32) as (network, mask).
+fn parse_cidr(text: &str) -> Option<(u32, u32)> {
+    let (address, prefix) = text.split_once('/').unwrap_or((text, "32"));
+    let address: std::net::Ipv4Addr = address.parse().ok()?;
+    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
+    let mask = prefix_mask(prefix);
+    Some((u32::from(address) & mask, mask))
+}
+
+fn prefix_mask(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    }
 }
 
 /// Certificates made with the openssl CLI, as a user makes them for a TLS engine
@@ -347,5 +484,25 @@ impl Certificates {
         } else {
             Err(format!("openssl {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn third_octet(range: Option<(u32, u8)>) -> Option<u8> {
+        range.map(|(network, _)| network.to_be_bytes()[2])
+    }
+
+    #[test]
+    fn a_bridge_range_avoids_every_address_and_route_on_the_machine() {
+        let addresses = "1: lo    inet 127.0.0.1/8 scope host lo\n\
+                         2: eth0    inet 10.199.0.7/24 brd 10.199.0.255 scope global eth0\n";
+        let routes = "default via 192.0.2.1 dev eth0\n10.199.1.0/24 dev ae2e0 proto kernel\n10.199.2.0/23 via 1.2.3.4\n";
+        assert_eq!(third_octet(free_bridge_range(addresses, routes)), Some(4));
+        assert_eq!(third_octet(free_bridge_range("", "")), Some(0));
+        // A route that covers the whole /16 leaves nothing.
+        assert_eq!(free_bridge_range("", "10.0.0.0/8 via 1.2.3.4\n"), None);
     }
 }

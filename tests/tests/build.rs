@@ -29,7 +29,7 @@ fn one_step_context(tag: &str, script: &str) -> Folder {
 }
 
 fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).stdin(Stdio::null()).output().expect("docker runs")
+    assemble_e2e::docker_cli().args(args).stdin(Stdio::null()).output().expect("docker runs")
 }
 
 #[tokio::test(flavor = "multi_thread")]

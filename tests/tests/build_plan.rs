@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 use assemble_e2e::TestUser;
 
 fn context(user: &TestUser, files: &[(&str, &[u8])]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("assemble-e2e-build-{}", user.user()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = user.scratch("context");
     for (path, bytes) in files {
         let full = dir.join(path);
         std::fs::create_dir_all(full.parent().expect("a parent")).expect("a folder");
@@ -55,7 +54,6 @@ fn the_plan_of_a_dockerfile_folder_with_a_dockerignore() {
     assert!(out.contains("Output:     pushed to its registry\n"), "{out}");
     assert!(out.contains("Target:     test\nBuild arg:  MODE=fast\n"), "{out}");
     assert!(out.ends_with("RUN test ! -e /ctx/secret.txt\n"), "{out}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -70,7 +68,6 @@ fn a_spring_boot_project_gets_a_dockerfile_and_its_own_name() {
     assert!(run.stdout.contains("Dockerfile: generated (below)\n"), "{run:?}");
     assert!(run.stdout.contains("\nFROM localhost:5000/jre:21\n"), "{run:?}");
     assert!(run.stdout.contains("the build cache only"), "{run:?}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -101,5 +98,4 @@ fn each_bad_input_gets_one_sentence_and_nothing_is_built() {
         .expect("a runtime")
         .block_on(assemble_e2e::containers_named(&docker, &user.names.backend()));
     assert!(started.is_empty(), "a bad input started a backend: {started:?}");
-    let _ = std::fs::remove_dir_all(dir);
 }

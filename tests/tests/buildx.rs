@@ -213,7 +213,9 @@ async fn a_build_is_listed_while_it_runs_and_its_logs_wait_for_its_end() {
     user.run(&["backend", "start"]).expect_ok();
     let dir = user.config_dir().join("slow");
     build_context(&user, &dir, "echo started-running; sleep 8; echo built > /out");
-    let mut buildx = std::process::Command::new("docker")
+    let mut buildx = std::process::Command::new("docker");
+    assemble_e2e::clear_engine_environment(&mut buildx);
+    let mut buildx = buildx
         .arg("--config")
         .arg(user.docker_config())
         .args(["buildx", "build", "--builder", "assemble", "--progress", "plain"])

@@ -2,7 +2,7 @@
 //! (from the environment and from a context's own files) and ssh, each against a second, private
 //! dockerd. The machine's engine must never see the backend meant for the other one.
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
 };
 
@@ -11,7 +11,7 @@ use assemble_e2e::{
     private_engine::{Certificates, EngineSpec, PrivateEngine},
     run_bounded,
     sshd::Sshd,
-    test_image, Registry, Run, TestUser,
+    native_platform, test_image, Registry, Run, TestUser, MACHINE_ENGINE,
 };
 
 /// Starts the tests' private engine with the backend image loaded.
@@ -19,14 +19,6 @@ async fn private_engine(spec: EngineSpec) -> PrivateEngine {
     let engine = PrivateEngine::start(spec).await.unwrap_or_else(|e| panic!("the private engine: {e}"));
     engine.load_images(&docker().await, &[&test_image()]).await.unwrap_or_else(|e| panic!("loading images: {e}"));
     engine
-}
-
-/// A scratch folder named after the user.
-fn scratch(user: &TestUser, what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("assemble-e2e-{what}-{}", user.user()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch folder");
-    dir
 }
 
 /// The real docker CLI on a docker config folder of the test's own.
@@ -79,7 +71,7 @@ async fn a_current_context_like_docker_desktops_chooses_the_engine() {
     let registry = Registry::start();
     let user = TestUser::new("desktop");
     user.also_clean_on(&engine.host);
-    let config = scratch(&user, "docker-config");
+    let config = user.scratch("docker-config");
     docker_cli(&config, &["context", "create", "desktop-linux", "--docker", &format!("host={}", engine.host)])
         .expect_ok();
     docker_cli(&config, &["context", "use", "desktop-linux"]).expect_ok();
@@ -112,7 +104,7 @@ async fn a_current_context_like_docker_desktops_chooses_the_engine() {
     assert!(format!("{}{}", logs.stdout, logs.stderr).contains("running server on"), "{logs:#?}");
 
     // DOCKER_CONTEXT, DOCKER_HOST and --context each beat the current context, as in docker.
-    let machine_host = "unix:///var/run/docker.sock";
+    let machine_host = MACHINE_ENGINE;
     for (env, args) in [
         (vec![("DOCKER_CONTEXT", "default")], vec!["backend", "info", "--format", "json"]),
         (vec![("DOCKER_HOST", machine_host)], vec!["backend", "info", "--format", "json"]),
@@ -157,21 +149,20 @@ async fn a_current_context_like_docker_desktops_chooses_the_engine() {
     let stopped = assemble(&user, &config, &[], &["--context", "desktop-linux", "backend", "stop"]).expect_ok();
     assert!(!stopped.stdout.contains("not running"), "{stopped:#?}");
     assert_eq!(containers_named(&private, &backend).await, vec![], "stop removed ours from the context's engine");
-    let _ = std::fs::remove_dir_all(&config);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_engines_are_reached_with_dockers_certificate_files() {
     let user = TestUser::new("tls");
-    let certs = Certificates::make(&scratch(&user, "tls-certs")).expect("certificates");
+    let certs = Certificates::make(&user.scratch("tls-certs")).expect("certificates");
     let port = assemble_e2e::free_port();
     let engine = private_engine(EngineSpec::engine_tests().with_tls(certs.listener(port))).await;
     user.also_clean_on(&engine.host);
     let private = engine.docker().await.expect("private engine");
-    let config = scratch(&user, "docker-config");
-    let good = scratch(&user, "tls-client");
+    let config = user.scratch("docker-config");
+    let good = user.scratch("tls-client");
     certs.client_files(&good, "ca.pem").expect("client files");
-    let wrong = scratch(&user, "tls-wrong-ca");
+    let wrong = user.scratch("tls-wrong-ca");
     certs.client_files(&wrong, "other-ca.pem").expect("client files");
     let host = format!("tcp://127.0.0.1:{port}");
     let good_path = good.to_string_lossy().into_owned();
@@ -182,7 +173,7 @@ async fn tls_engines_are_reached_with_dockers_certificate_files() {
     assert_eq!(containers_named(&private, &user.names.backend()).await.len(), 2, "backend and sidecar");
     let info = json(assemble(&user, &config, &by_env, &["backend", "info", "--format", "json"]));
     assert_eq!(info["engine"], serde_json::json!({"context": "default", "host": host, "tls": true}), "{info}");
-    assert_eq!(info["workers"][0]["platforms"][0], "linux/amd64", "BuildKit answers through the TLS engine: {info}");
+    assert_eq!(info["workers"][0]["platforms"][0], native_platform(), "BuildKit answers through the TLS engine: {info}");
 
     // A context that holds its own TLS files (docker copies them into its store).
     let files = format!(
@@ -204,7 +195,7 @@ async fn tls_engines_are_reached_with_dockers_certificate_files() {
     println!("$ DOCKER_CERT_PATH=<wrong CA> assemble backend info\n{message}");
     assert!(message.contains(&wrong.join("ca.pem").display().to_string()), "{message}");
     // A missing file is named.
-    let empty = scratch(&user, "tls-empty");
+    let empty = user.scratch("tls-empty");
     let empty_path = empty.to_string_lossy().into_owned();
     let missing_env =
         [("DOCKER_HOST", host.as_str()), ("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", empty_path.as_str())];
@@ -215,9 +206,6 @@ async fn tls_engines_are_reached_with_dockers_certificate_files() {
 
     assemble(&user, &config, &by_env, &["backend", "stop"]).expect_ok();
     assert_eq!(containers_named(&private, &user.names.backend()).await, vec![]);
-    for dir in [config, good, wrong, empty, certs.dir.clone()] {
-        let _ = std::fs::remove_dir_all(dir);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -226,9 +214,9 @@ async fn ssh_engines_are_reached_through_the_system_ssh() {
     let private = engine.docker().await.expect("private engine");
     let user = TestUser::new("ssh");
     user.also_clean_on(&engine.host);
-    let sshd = Sshd::start(&scratch(&user, "sshd")).unwrap_or_else(|e| panic!("sshd: {e}"));
+    let sshd = Sshd::start(&user.scratch("sshd")).unwrap_or_else(|e| panic!("sshd: {e}"));
     let registry = Registry::start();
-    let config = scratch(&user, "docker-config");
+    let config = user.scratch("docker-config");
     let url = sshd.url(Some(&engine.socket()));
     let path = sshd.path_env();
     let path = path.to_string_lossy().into_owned();
@@ -241,7 +229,7 @@ async fn ssh_engines_are_reached_through_the_system_ssh() {
     let info = json(assemble(&user, &config, &env, &["backend", "info", "--format", "json"]));
     assert_eq!(info["engine"]["host"], url.as_str(), "{info}");
     assert_eq!(info["ports"], serde_json::json!([registry.port]), "{info}");
-    assert_eq!(info["workers"][0]["platforms"][0], "linux/amd64", "BuildKit answers over ssh: {info}");
+    assert_eq!(info["workers"][0]["platforms"][0], native_platform(), "BuildKit answers over ssh: {info}");
     let reference = format!("localhost:{port}/e2e-ssh:1");
     let (code, output) = build_and_push(&private, &user.names.backend(), &reference, "ssh").await;
     assert_eq!(code, 0, "{output}");
@@ -257,5 +245,4 @@ async fn ssh_engines_are_reached_through_the_system_ssh() {
 
     assemble(&user, &config, &env, &["backend", "stop"]).expect_ok();
     assert_eq!(containers_named(&private, &user.names.backend()).await, vec![]);
-    let _ = std::fs::remove_dir_all(&config);
 }

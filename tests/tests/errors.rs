@@ -190,18 +190,22 @@ fn notify_when_waiting_for_buildkit(midway: &tokio::sync::Notify) -> impl Fn(ass
 /// Run as `nobody`, who may not open the root-owned engine socket.
 #[tokio::test(flavor = "multi_thread")]
 async fn permission_denied_on_the_socket_gives_one_sentence() {
-    let user = TestUser::new("perm");
-    let copy = std::env::temp_dir().join(format!("assemble-e2e-{}", user.user()));
+    // A folder nobody may enter and run from (a scratch folder is its owner's only).
+    let folder = tempfile::Builder::new()
+        .prefix("assemble-e2e-perm-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .tempdir()
+        .expect("a folder for the copy");
+    let copy = folder.path().join("assemble");
     std::fs::copy(assemble_e2e::assemble_binary(), &copy).expect("copy the binary where nobody can run it");
     let mut command = std::process::Command::new("runuser");
+    assemble_e2e::clear_engine_environment(&mut command);
     command
         .args(["-u", "nobody", "--"])
         .arg(&copy)
         .args(["backend", "info"])
-        .env_remove("DOCKER_HOST")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let run = run_bounded(command);
-    let _ = std::fs::remove_file(&copy);
     assert_refused(&run, "permission denied. Add your user to the `docker` group");
 }

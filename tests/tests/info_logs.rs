@@ -1,5 +1,5 @@
 //! `info` in the original page's shape, labels as the record of what start decided, and `logs`.
-use assemble_e2e::{docker, TestUser};
+use assemble_e2e::{docker, native_platform, test_image_repository, TestUser, MACHINE_ENGINE};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn info_has_the_original_shape_and_labels_record_the_configuration() {
@@ -12,15 +12,16 @@ async fn info_has_the_original_shape_and_labels_record_the_configuration() {
     let lines: Vec<&str> = info.lines().collect();
     let id = docker.inspect_container(&backend, None).await.unwrap().id.unwrap();
     assert_eq!(lines[0], format!("ID: {id} (running)"), "{info}");
-    assert!(lines[1].starts_with("Image: assemble-buildkit@sha256:"), "{info}");
-    assert_eq!(lines[2], "Context: default (unix:///var/run/docker.sock)", "info names the engine: {info}");
+    assert!(lines[1].starts_with(&format!("Image: {}@sha256:", test_image_repository())), "{info}");
+    assert_eq!(lines[2], format!("Context: default ({MACHINE_ENGINE})"), "info names the engine: {info}");
     assert_eq!(lines[4], "Sidecar containers:", "{info}");
     for (line, port) in lines[5..7].iter().zip([6001, 6002]) {
         let expected = format!(" {}-proxy-port-{port} (running)", backend);
         assert!(line.starts_with(" - ") && line.ends_with(&expected), "{line:?} in {info}");
     }
     assert_eq!(lines[8], "Found 1 worker(s):", "{info}");
-    assert!(lines[10].starts_with(" - ") && lines[11] == "   Platforms:" && lines[12] == "    - linux/amd64", "{info}");
+    let platform_line = format!("    - {}", native_platform());
+    assert!(lines[10].starts_with(" - ") && lines[11] == "   Platforms:" && lines[12] == platform_line, "{info}");
     assert!(info.contains("   Labels:\n    - org.mobyproject.buildkit.worker.executor: oci"), "{info}");
     assert!(info.contains(&format!("    - org.mobyproject.buildkit.worker.hostname: {backend}")), "{info}");
     let last = lines.last().unwrap();
@@ -35,7 +36,7 @@ async fn info_has_the_original_shape_and_labels_record_the_configuration() {
         serde_json::from_str(&user.run(&["backend", "info", "--format", "json"]).expect_ok().stdout).unwrap();
     assert_eq!(json["id"], id.as_str());
     assert_eq!(json["ports"], serde_json::json!([6001, 6002]));
-    assert_eq!(json["workers"][0]["platforms"][0], "linux/amd64");
+    assert_eq!(json["workers"][0]["platforms"][0], native_platform());
 
     let labels = docker.inspect_container(&backend, None).await.unwrap().config.unwrap().labels.unwrap();
     assert_eq!(labels["com.docker.assemble.backend.owner"], user.user());

@@ -6,8 +6,7 @@ use assemble_e2e::{run_bounded, TestUser};
 #[test]
 fn docker_assemble_backend_info_works_through_the_docker_cli() {
     let user = TestUser::new("plugin");
-    let config = std::env::temp_dir().join(format!("assemble-e2e-docker-config-{}", user.user()));
-    let _ = std::fs::remove_dir_all(&config);
+    let config = user.scratch("docker-config");
 
     let mut install = user.command(&["install-plugin"]);
     install.env("DOCKER_CONFIG", &config);
@@ -16,6 +15,7 @@ fn docker_assemble_backend_info_works_through_the_docker_cli() {
 
     let docker_cli = |args: &[&str]| {
         let mut command = Command::new(std::env::var("ASSEMBLE_TEST_DOCKER_CLI").unwrap_or_else(|_| "docker".into()));
+        assemble_e2e::clear_engine_environment(&mut command);
         command
             .args(args)
             .env("DOCKER_CONFIG", &config)
@@ -34,5 +34,4 @@ fn docker_assemble_backend_info_works_through_the_docker_cli() {
     assert!(info.stdout.starts_with("ID: "), "{info:?}");
     assert!(info.stdout.contains(&format!("{}-proxy-port-6040 (running)", user.names.backend())), "{info:?}");
     docker_cli(&["assemble", "backend", "stop"]).expect_ok();
-    let _ = std::fs::remove_dir_all(&config);
 }

@@ -1,6 +1,11 @@
 //! Host ports change live: `ports add`/`rm`, and `start` with other ports on a running backend,
 //! keep the same backend container and its cache. Real engine, real registries, real pushes.
-use assemble_e2e::{build_and_push, containers_named, docker, run_bounded, Registry, Run, TestUser};
+use assemble_e2e::{
+    build_and_push, containers_named, docker,
+    network::{self, Reach},
+    private_engine::{EngineSpec, PrivateEngine},
+    run_bounded, Registry, Run, TestUser, MACHINE_ENGINE,
+};
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
@@ -73,7 +78,7 @@ async fn ports_change_live_with_the_same_backend_and_cache() {
     user.run(&["backend", "ports", "rm", &p1]).expect_ok();
     assert_eq!(info(&user)["id"].as_str(), Some(id.as_str()), "ports rm kept the backend");
     let (code, output) = build_and_push(&docker, &backend, &format!("localhost:{p1}/live/three:1"), "three").await;
-    assert_ne!(code, 0, "a push through a removed port must fail: {output}");
+    assert!(code != 0 && network::push_was_refused(&output), "a push through a removed port is refused: {output}");
     let sidecars: Vec<String> = info(&user)["sidecars"]
         .as_array()
         .expect("sidecars")
@@ -167,54 +172,83 @@ async fn changes_at_once_give_one_consistent_result_and_no_orphan_sidecar() {
     assert!(our_containers(&user).await.is_empty(), "an orphan was left: {:?}", our_containers(&user).await);
 }
 
-/// Whether a plain container on the default bridge (another user's, say) connects to `address`.
-fn bridge_container_connects(address: &str, port: u16) -> bool {
-    let image = assemble_e2e::test_image();
-    let output = std::process::Command::new("docker")
-        .args(["run", "--rm", "--entrypoint", "sh", &image, "-c", &format!("nc -w 3 {address} {port} </dev/null")])
-        .output()
-        .expect("docker run");
-    output.status.success()
-}
+/// A build on the backend at `engine` pushes to a registry on the host's loopback, and nothing
+/// else reaches that registry through us: a container on the engine's bridge is refused at the
+/// host's bridge address and at the backend's own address, where the same probe reaches a registry
+/// that listens on all addresses (so the probe can tell).
+async fn loopback_registry_reached_from_builds_and_from_nowhere_else(engine_host: &str, docker: &bollard::Docker) {
+    let private = Registry::loopback();
+    let open = Registry::start();
+    let user = TestUser::new("loopback");
+    user.also_clean_on(engine_host);
+    let run = |args: &[&str]| {
+        let mut command = user.command(args);
+        command.env("DOCKER_HOST", engine_host);
+        run_bounded(command)
+    };
+    let ports = format!("{},{}", private.port, open.port);
+    run(&["backend", "start", "--allow-host-port", &ports]).expect_ok();
+    let backend = user.names.backend();
+    let (code, output) =
+        build_and_push(docker, &backend, &format!("localhost:{}/loop/app:1", private.port), "loop").await;
+    assert_eq!(code, 0, "a build pushes to a registry bound to 127.0.0.1 only: {output}");
+    assert!(private.catalog().contains("loop/app"), "{}", private.catalog());
 
-fn bridge_gateway() -> String {
-    let output = std::process::Command::new("docker")
-        .args(["network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"])
-        .output()
-        .expect("docker network inspect");
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
+    let image = assemble_e2e::test_image();
+    let gateway = network::backend_gateway(docker, &backend).await;
+    let backend_ip = network::container_address(docker, &backend).await;
+    for address in [&gateway, &backend_ip] {
+        assert_eq!(
+            network::probe_from_bridge(engine_host, &image, address, open.port),
+            if *address == gateway { Reach::Registry } else { Reach::Refused },
+            "the open registry as a container on the bridge sees it at {address}"
+        );
+        assert_eq!(
+            network::probe_from_bridge(engine_host, &image, address, private.port),
+            Reach::Refused,
+            "the loopback registry must not be reachable from the bridge at {address} (the gateway is {gateway}, \
+             the backend {backend_ip})"
+        );
+    }
+    run(&["backend", "stop"]).expect_ok();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_registry_on_the_hosts_loopback_is_reached_from_builds_and_from_nowhere_else() {
-    let docker = docker().await;
-    let private = Registry::loopback();
-    let open = Registry::start();
-    let user = TestUser::new("loopback");
-    let ports = format!("{},{}", private.port, open.port);
-    user.run(&["backend", "start", "--allow-host-port", &ports]).expect_ok();
-    let backend = user.names.backend();
-    let (code, output) =
-        build_and_push(&docker, &backend, &format!("localhost:{}/loop/app:1", private.port), "loop").await;
-    assert_eq!(code, 0, "a build pushes to a registry bound to 127.0.0.1 only: {output}");
-    assert!(private.catalog().contains("loop/app"), "{}", private.catalog());
+    loopback_registry_reached_from_builds_and_from_nowhere_else(MACHINE_ENGINE, &docker().await).await;
+}
 
-    // Nothing of the host's loopback is opened to anyone else: a container on the bridge reaches
-    // neither the gateway nor the backend's address on that port. The same check reaches the
-    // registry that listens on all addresses, so it can tell.
-    let gateway = bridge_gateway();
-    assert!(bridge_container_connects(&gateway, open.port), "the check itself must reach an open port");
-    assert!(!bridge_container_connects(&gateway, private.port), "the loopback registry is reachable on {gateway}");
-    let backend_ip = docker
-        .inspect_container(&backend, None)
+/// The same on an engine started for the first time, as a fresh machine has it: dockerd 20.10 then
+/// leaves the gateway out of the default bridge's IPAM config, which the test must not rely on.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_holds_on_a_freshly_started_engine() {
+    let engine = PrivateEngine::start(EngineSpec::fresh()).await.unwrap_or_else(|e| panic!("the fresh engine: {e}"));
+    engine.load_images(&docker().await, &[&assemble_e2e::test_image()]).await.expect("loading the test image");
+    let fresh = engine.docker().await.expect("the fresh engine answers");
+    let ipam = fresh
+        .inspect_network("bridge", None::<bollard::query_parameters::InspectNetworkOptions>)
         .await
-        .expect("inspect")
-        .network_settings
-        .and_then(|n| n.networks)
-        .and_then(|networks| networks.into_values().find_map(|n| n.ip_address.filter(|ip| !ip.is_empty())))
+        .expect("the fresh engine's bridge")
+        .ipam
+        .and_then(|ipam| ipam.config)
         .unwrap_or_default();
-    if !backend_ip.is_empty() {
-        assert!(!bridge_container_connects(&backend_ip, private.port), "the sidecar listens on {backend_ip}");
-    }
-    user.run(&["backend", "stop"]).expect_ok();
+    assert!(
+        ipam.iter().all(|config| config.gateway.is_none()),
+        "the fresh engine should leave the gateway out of its bridge's IPAM config, as a fresh machine's does: {ipam:?}"
+    );
+    loopback_registry_reached_from_builds_and_from_nowhere_else(&engine.host, &fresh).await;
+
+    // A second dockerd must leave the machine engine's own bridge alone (dockerd 20.10 deletes
+    // `docker0` when it clears a stale default network while given an address pool).
+    drop(engine);
+    let machine_bridge = docker()
+        .await
+        .inspect_network("bridge", None::<bollard::query_parameters::InspectNetworkOptions>)
+        .await
+        .expect("the machine's bridge network")
+        .options
+        .and_then(|options| options.get("com.docker.network.bridge.name").cloned())
+        .unwrap_or_else(|| "docker0".into());
+    let link = std::process::Command::new("ip").args(["link", "show", &machine_bridge]).output().expect("ip");
+    assert!(link.status.success(), "the machine engine's bridge {machine_bridge} is gone after the fresh engine ran");
 }

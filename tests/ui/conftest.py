@@ -23,10 +23,27 @@ TEST_ENGINE = os.path.join(ROOT, "target", "debug", "assemble-test-engine")
 SCREENSHOTS = os.path.join(ROOT, "target", "ui-screenshots")
 BUILDX = os.path.join(ROOT, "target", "buildx", "docker-buildx")
 TEST_IMAGE = os.environ.get("ASSEMBLE_TEST_IMAGE", "assemble-buildkit:v0.25-debian")
+# The engine the tests run on: docker's default socket, the machine's own engine. The caller's
+# DOCKER_HOST, DOCKER_CONTEXT and TLS settings would send the app, the CLI or a plain `docker` call
+# somewhere else; nothing started from here inherits them.
+DEFAULT_ENGINE = "unix:///var/run/docker.sock"
+for _name in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS",
+              "ASSEMBLE_BACKEND_SECURITY"):
+    os.environ.pop(_name, None)
 
 
 def docker(*args, check=True):
-    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True, timeout=120)
+    """The docker CLI on the machine's engine."""
+    return subprocess.run(["docker", "-H", DEFAULT_ENGINE, *args], check=check, capture_output=True, text=True,
+                          timeout=120)
+
+
+def require_engine():
+    """Fails at once, with the reason, when the machine's engine does not answer."""
+    answer = subprocess.run(["docker", "-H", DEFAULT_ENGINE, "version", "--format", "{{.Server.Version}}"],
+                            capture_output=True, text=True, timeout=60)
+    assert answer.returncode == 0, (f"the UI tests run on docker's default engine, {DEFAULT_ENGINE}, which does not "
+                                    f"answer ({answer.stderr.strip()}); scripts/setup.sh starts dockerd")
 
 
 def container_names(prefix):
@@ -38,10 +55,47 @@ def container_names(prefix):
     return sorted(n for n in out.split() if n == prefix or n.startswith(prefix + "-"))
 
 
+_HELD_PORTS = []
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port for a server of the tests (tauri-driver, a registry), held until this process ends: from
+    below the kernel's ephemeral range, where it never hands out ports on its own, and reserved with a
+    lock file in the folder the Rust tests use (tests/src/free_port.rs), so no two test processes take
+    the same. A port found by binding port 0 is free only until the kernel gives it to a connection."""
+    import fcntl
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            top = int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        top = 32768
+    bottom = min(20000, top - 2000)
+    folder = os.path.join(tempfile.gettempdir(), "assemble-test-ports")
+    os.makedirs(folder, exist_ok=True)
+    span = top - bottom
+    for step in range(span):
+        port = bottom + (os.getpid() * 31 + step * 7919) % span
+        if port == 5000 or not _bindable(port):
+            continue
+        lock = open(os.path.join(folder, f"{port}.lock"), "a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        _HELD_PORTS.append(lock)
+        return port
+    raise AssertionError(f"no free port between {bottom} and {top}")
+
+
+def _bindable(port):
+    for family, address in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET, "127.0.0.1")):
+        with socket.socket(family) as probe:
+            try:
+                probe.bind((address, port))
+            except OSError:
+                return False
+    return True
 
 
 def start_tauri_driver(env, log):
@@ -254,6 +308,7 @@ def app():
     assert os.path.exists(APP), f"{APP} is missing: run `cargo build --workspace --bins` first"
     assert os.environ.get("DISPLAY"), "run under Xvfb (xvfb-run)"
     assert os.environ.get("DBUS_SESSION_BUS_ADDRESS"), "run under dbus-run-session"
+    require_engine()
     user = f"ui-{os.getpid()}"
     config = tempfile.mkdtemp(prefix="assemble-ui-config-")
     tray = Tray()

@@ -46,7 +46,7 @@ def test_builds_appear_live_and_a_failure_shows_its_step(app):
     appeared = time.time() - finished
 
     failing = buildx_build(app, make_context(app, "echo failing on purpose; exit 3"))
-    assert failing.returncode != 0
+    assert failing.returncode != 0 and "failing on purpose" in failing.stderr, failing.stderr
     app.wait(lambda: len(rows(app)) == before + 2 and rows(app)[0].startswith("Error"), 10, f"{rows(app)}")
     app.screenshot("13-builds-list")
 

@@ -125,5 +125,6 @@ def test_save_writes_the_kept_lines_and_says_where_while_lines_keep_coming(app):
     with open(path) as f:
         saved = f.read()
     assert f"{marker}\n" in saved and "\x1b" not in saved
-    time.sleep(1.5)  # a dozen new lines later, the notice is still there
+    # A dozen new lines later, the notice is still there.
+    app.wait(lambda: "tick-12" in app.text("#lines"), 20, "the ticking lines never reached tick-12")
     assert app.text("#status").startswith("Saved to "), app.text("#status")

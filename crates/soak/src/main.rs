@@ -111,8 +111,12 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
     let docker = connected.docker().clone();
     let user = if engine.is_some() { "soak".to_string() } else { format!("soak-{}", std::process::id()) };
     let names = Names::for_user(&user);
-    let config_dir = std::env::temp_dir().join(format!("assemble-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&config_dir).map_err(|e| format!("creating {}: {e}", config_dir.display()))?;
+    // Removed when the soak ends, however it ends.
+    let scratch = tempfile::Builder::new()
+        .prefix("assemble-soak-")
+        .tempdir()
+        .map_err(|e| format!("making a folder in {}: {e}", std::env::temp_dir().display()))?;
+    let config_dir = scratch.path().to_path_buf();
     // On the host's loopback only: every push also proves that nothing but the sidecar reaches it.
     let registry = assemble_e2e::Registry::loopback();
     let cli = std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("assemble");
@@ -237,7 +241,6 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
     for volume in &world.named_volumes {
         let _ = world.docker.remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
     }
-    let _ = std::fs::remove_dir_all(&config_dir);
     drop(registry);
     drop(engine);
     tally.print(elapsed, repairs);
