@@ -195,19 +195,26 @@ async fn loopback_registry_reached_from_builds_and_from_nowhere_else(engine_host
     assert!(private.catalog().contains("loop/app"), "{}", private.catalog());
 
     let image = assemble_e2e::test_image();
+    let probe = |address: &str, port: u16| network::probe_from_bridge(engine_host, &image, address, port);
     let gateway = network::backend_gateway(docker, &backend).await;
+    assert_eq!(
+        probe(&gateway, open.port),
+        Reach::Registry,
+        "the probe must reach the registry that listens on all addresses at the host's address {gateway}"
+    );
+    assert_eq!(
+        probe(&gateway, private.port),
+        Reach::Refused,
+        "the loopback-only registry answers a container on the bridge at the host's address {gateway}: something \
+         relays it beyond the backend"
+    );
     let backend_ip = network::container_address(docker, &backend).await;
-    for address in [&gateway, &backend_ip] {
+    for port in [private.port, open.port] {
         assert_eq!(
-            network::probe_from_bridge(engine_host, &image, address, open.port),
-            if *address == gateway { Reach::Registry } else { Reach::Refused },
-            "the open registry as a container on the bridge sees it at {address}"
-        );
-        assert_eq!(
-            network::probe_from_bridge(engine_host, &image, address, private.port),
+            probe(&backend_ip, port),
             Reach::Refused,
-            "the loopback registry must not be reachable from the bridge at {address} (the gateway is {gateway}, \
-             the backend {backend_ip})"
+            "port {port} answers at the backend's own address {backend_ip}: a sidecar listens beyond the backend's \
+             loopback"
         );
     }
     run(&["backend", "stop"]).expect_ok();
