@@ -32,6 +32,11 @@ for _name in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT
     os.environ.pop(_name, None)
 
 
+# The platform this machine runs natively, as BuildKit names it first among a worker's platforms.
+NATIVE_PLATFORM = {"x86_64": "linux/amd64", "aarch64": "linux/arm64", "armv7l": "linux/arm/v7", "riscv64": "linux/riscv64",
+                   "ppc64le": "linux/ppc64le", "s390x": "linux/s390x"}[os.uname().machine]
+
+
 def docker(*args, check=True):
     """The docker CLI on the machine's engine."""
     return subprocess.run(["docker", "-H", DEFAULT_ENGINE, *args], check=check, capture_output=True, text=True,
@@ -248,7 +253,17 @@ class App:
         # Let the window paint what the test just saw: a snapshot can show an older frame.
         self.driver.execute_async_script(
             "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(done));")
-        assert self.driver.save_screenshot(path), f"no screenshot for {name}"
+        # WebKit takes the snapshot after the page's next paint; a page that has nothing left to
+        # paint would keep it (and every later WebDriver command) waiting for ever. So the page
+        # repaints a sliver (an outline nobody can see) every 50 ms until the snapshot is taken.
+        self.driver.execute_script(
+            "const root = document.documentElement; window.__assembleShotTicker = setInterval(() => {"
+            " root.style.outline = root.style.outline ? '' : '1px solid rgba(0, 0, 0, 0.004)'; }, 50);")
+        try:
+            assert self.driver.save_screenshot(path), f"no screenshot for {name}"
+        finally:
+            self.driver.execute_script(
+                "clearInterval(window.__assembleShotTicker); document.documentElement.style.outline = '';")
         return path
 
 

@@ -6,7 +6,7 @@ import time
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
-from conftest import DEFAULT_ENGINE, SCREENSHOTS, container_names, docker
+from conftest import DEFAULT_ENGINE, NATIVE_PLATFORM, SCREENSHOTS, container_names, docker
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -17,7 +17,7 @@ def test_start_from_the_panel_brings_the_backend_up_with_workers(app):
     app.screenshot("01-panel-stopped")
     app.click("#start")
     app.wait(lambda: app.text("#state").startswith("Running"), 90, "the panel never showed Running")
-    app.wait(lambda: "linux/amd64" in app.text("#workers"), 30, "no workers shown")
+    app.wait(lambda: NATIVE_PLATFORM in app.text("#workers"), 30, "no workers shown")
     assert docker("inspect", "-f", "{{.State.Running}}", app.backend).stdout.strip() == "true"
     assert app.text("#container-id") == docker("inspect", "-f", "{{.Id}}", app.backend).stdout.strip()
     # The ports saved in the settings file, which the user edits; none saved means the default, 5000.
