@@ -1,8 +1,8 @@
 //! The commands the windows call: thin wrappers over the core; errors arrive as
 //! [`CommandError`]s (a sentence in the app's terms and the settings field it is about).
 use assemble_core::{
+    backend::sidecars::record::PortEdit,
     history::{BuildRow, BuildStatus, StepRow},
-    port_record::PortEdit,
     prune::CacheFilter,
     settings, CacheTotals, Error, PortSet, Settings, Snapshot,
 };
@@ -99,7 +99,10 @@ pub fn get_settings(state: State<'_, AppState>) -> SettingsView {
         settings: state.settings(),
         warning: state.settings_warning(),
         default_volume: state.names.default_cache_volume(),
-        default_image: assemble_core::request::effective_image(None, &Settings { image: None, ..Settings::default() }),
+        default_image: assemble_core::backend::request::effective_image(
+            None,
+            &Settings { image: None, ..Settings::default() },
+        ),
         path: settings::path().display().to_string(),
     }
 }

@@ -1,7 +1,7 @@
 //! Live state: Docker events (through the core's keeper, which also repairs the sidecars after
 //! each burst) become snapshots, which go to every window as the `snapshot` event and to the
 //! tray. Bursts of events coalesce into one refresh. Everything here ends with Quit.
-use assemble_core::{builder, keeper, watch::Signal, Backend, Snapshot, State};
+use assemble_core::{backend::builder, keeper, watch::Signal, Backend, Snapshot, State};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::{notify, state::AppState};
@@ -27,7 +27,7 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>) {
                 show_fresh(&keeper_app, reading, state.unavailable(engine, &error));
             }
         };
-        let on_repair = |result: &assemble_core::Result<assemble_core::sidecars::Repairs>| match result {
+        let on_repair = |result: &assemble_core::Result<assemble_core::backend::sidecars::Repairs>| match result {
             Ok(repairs) if !repairs.is_empty() => eprintln!(
                 "assemble: repaired the sidecars: removed {:?}, started {:?}",
                 repairs.removed, repairs.started

@@ -3,7 +3,7 @@
 use std::{sync::Mutex, time::Duration};
 
 use assemble_core::{
-    builder::BuilderRegistration,
+    backend::builder::BuilderRegistration,
     engine::{Engine, EngineView},
     notice::{LossWatch, Notice},
     settings, status, Backend, Error, Names, Settings, Shutdown, ShutdownTrigger, Snapshot, State,

@@ -15,9 +15,9 @@ use args::{
     PortsCommand, StartArgs,
 };
 use assemble_core::{
+    backend::sidecars::record::PortEdit,
     engine::{self, Engine, EngineChoice, EngineView, Environment},
     plugin,
-    port_record::PortEdit,
     prune::CacheFilter,
     settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, PortSet, Settings, StartFlags, StartOutcome,
     StartRequest, State, StopOutcome,
@@ -226,8 +226,12 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
 
 /// The buildx builder for the backend that runs now: one line, on stdout when it builds here.
 async fn register_builder(backend: &Backend, make_current: bool) {
-    let registration =
-        assemble_core::builder::register(&backend.names().backend(), backend.engine().endpoint(), make_current).await;
+    let registration = assemble_core::backend::builder::register(
+        &backend.names().backend(),
+        backend.engine().endpoint(),
+        make_current,
+    )
+    .await;
     if registration.is_ours() {
         println!("{}", registration.sentence());
     } else {

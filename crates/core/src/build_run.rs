@@ -12,16 +12,16 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::{
+    backend::progress::StartEvent,
+    backend::request::StartRequest,
+    backend::start::StartOutcome,
     backend::{Backend, OurContainer},
     build_plan::{BuildPlan, Output},
     buildkit::{status_error, BuildkitClient},
     error::{Error, Result},
     filesync::SyncDir,
-    progress::StartEvent,
     registry_auth::Credentials,
-    request::StartRequest,
     session::{random_id, Session, SessionOffer},
-    start::StartOutcome,
 };
 
 /// How long the progress stream may go on after the solve answered (its last messages).

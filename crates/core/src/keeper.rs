@@ -1,18 +1,18 @@
 //! The wiring that keeps the host ports working while someone watches: Docker events about our
 //! containers (and the engine coming, or coming back) lead to a repair of the sidecars (see
-//! [`crate::sidecars`]). The app runs it for as long as it is open, and the soak runs the very same
+//! [`crate::backend::sidecars`]). The app runs it for as long as it is open, and the soak runs the very same
 //! function to meet the faults a user with the app open would meet.
 use std::{future::Future, time::Duration};
 
 use tokio::sync::Notify;
 
 use crate::{
+    backend::sidecars::Repairs,
     backend::Backend,
     engine::EngineChoice,
     error::Result,
     names::Names,
     shutdown::Shutdown,
-    sidecars::Repairs,
     watch::{self, Signal},
 };
 

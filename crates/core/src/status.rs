@@ -5,13 +5,13 @@ use std::ops::ControlFlow;
 use serde::Serialize;
 
 use crate::{
+    backend::info::BackendInfo,
+    backend::request::{self, Settings},
+    backend::sidecars::{self, BackendFacts, SidecarFacts},
     backend::{Backend, ContainerState, OurContainer, Presence, Sidecar},
     engine::EngineView,
     error::{Error, Place, Result},
-    info::BackendInfo,
     ports::PortSet,
-    request::{self, Settings},
-    sidecars::{self, BackendFacts, SidecarFacts},
 };
 
 /// The backend's one state, as the tray and the windows show it.
@@ -80,7 +80,7 @@ pub struct Snapshot {
     /// The state as the user reads it ("Docker unavailable").
     pub state_label: &'static str,
     /// The buildx builder, while the backend runs and once the app registered it.
-    pub builder: Option<crate::builder::BuilderView>,
+    pub builder: Option<crate::backend::builder::BuilderView>,
     /// How the running backend was granted its powers, as the panel names it.
     pub security_label: Option<&'static str>,
     /// "1 of 2 port(s) proxied" while it runs.
@@ -153,7 +153,7 @@ impl Snapshot {
     }
 
     /// The snapshot with what was done about the buildx builder; shown only while it runs.
-    pub fn with_builder(mut self, registration: Option<&crate::builder::BuilderRegistration>) -> Self {
+    pub fn with_builder(mut self, registration: Option<&crate::backend::builder::BuilderRegistration>) -> Self {
         self.builder = registration.filter(|_| self.state == State::Running).map(|r| r.view());
         self
     }
@@ -241,7 +241,7 @@ impl Backend {
         if snapshot.state != State::Running {
             return snapshot;
         }
-        match crate::cache::default_volume_exists(self, &settings.cache).await {
+        match crate::backend::cache::default_volume_exists(self, &settings.cache).await {
             Ok(default_exists) => {
                 let wanted = settings.wanted(&self.names, default_exists);
                 let differences = request::differences(&wanted, &container.config);
@@ -320,8 +320,8 @@ fn unavailable_or_error(err: &Error) -> State {
 mod tests {
     use super::*;
     use crate::{
+        backend::labels::{BackendLabels, SecurityMode},
         backend::Sidecar,
-        labels::{BackendLabels, SecurityMode},
         ports::PortSet,
     };
 

@@ -8,9 +8,9 @@ use bollard::query_parameters::EventsOptionsBuilder;
 use futures_util::StreamExt;
 
 use crate::{
+    backend::labels,
     engine::{resolve, Engine, EngineChoice, EngineView, Environment},
     error::Error,
-    labels,
     names::Names,
 };
 

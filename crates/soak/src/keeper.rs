@@ -6,7 +6,7 @@ use std::sync::{
     Arc,
 };
 
-use assemble_core::{engine::Engine, keeper, sidecars::Repairs, Backend, Names, ShutdownTrigger};
+use assemble_core::{backend::sidecars::Repairs, engine::Engine, keeper, Backend, Names, ShutdownTrigger};
 use tokio::task::JoinHandle;
 
 #[derive(Default)]

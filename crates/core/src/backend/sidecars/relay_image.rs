@@ -5,10 +5,10 @@ use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::{
+    backend::labels,
+    backend::progress::{Reporter, StartEvent},
     engine::is_not_found,
     error::{Error, Result},
-    labels,
-    progress::{Reporter, StartEvent},
 };
 
 /// The relay, compiled static by build.rs from `crates/proxy`.

@@ -2,9 +2,9 @@
 use serde::Serialize;
 
 use crate::{
+    backend::lock::OperationLock,
     backend::{Backend, Presence},
     error::{Error, Result},
-    lock::OperationLock,
 };
 
 /// How a stop ended.
@@ -61,15 +61,15 @@ impl Backend {
     /// is a restart (stop, then start).
     pub async fn apply_until(
         &self,
-        request: &crate::start::StartRequest,
-        report: crate::progress::Reporter<'_>,
+        request: &crate::backend::start::StartRequest,
+        report: crate::backend::progress::Reporter<'_>,
         cancel: impl std::future::Future<Output = ()>,
-    ) -> Result<crate::start::StartOutcome> {
+    ) -> Result<crate::backend::start::StartOutcome> {
         let live = match self.presence().await? {
             crate::backend::Presence::Ours(backend) if backend.running => {
-                let default_volume_exists = crate::cache::default_volume_exists(self, &request.cache).await?;
+                let default_volume_exists = crate::backend::cache::default_volume_exists(self, &request.cache).await?;
                 let wanted = request.wanted(&self.names, default_volume_exists);
-                !crate::request::needs_restart(&crate::request::differences(&wanted, &backend.config))
+                !crate::backend::request::needs_restart(&crate::backend::request::differences(&wanted, &backend.config))
             }
             _ => false,
         };
@@ -83,19 +83,19 @@ impl Backend {
     /// Stop, then start with `request`: how new settings are applied.
     pub async fn restart(
         &self,
-        request: &crate::start::StartRequest,
-        report: crate::progress::Reporter<'_>,
-    ) -> Result<crate::start::StartOutcome> {
+        request: &crate::backend::start::StartRequest,
+        report: crate::backend::progress::Reporter<'_>,
+    ) -> Result<crate::backend::start::StartOutcome> {
         self.restart_until(request, report, std::future::pending()).await
     }
 
     /// [`Backend::restart`], whose start is abandoned (and rolled back) when `cancel` completes.
     pub async fn restart_until(
         &self,
-        request: &crate::start::StartRequest,
-        report: crate::progress::Reporter<'_>,
+        request: &crate::backend::start::StartRequest,
+        report: crate::backend::progress::Reporter<'_>,
         cancel: impl std::future::Future<Output = ()>,
-    ) -> Result<crate::start::StartOutcome> {
+    ) -> Result<crate::backend::start::StartOutcome> {
         self.stop().await?;
         self.start_until(request, report, cancel).await
     }

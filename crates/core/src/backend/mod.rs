@@ -1,4 +1,19 @@
 //! One user's backend on one engine: what exists, what is ours, and how to find its parts.
+pub mod builder;
+pub mod cache;
+pub mod image;
+pub mod info;
+pub mod labels;
+pub mod lock;
+pub mod privilege_memo;
+pub mod progress;
+pub mod request;
+pub(crate) mod rollback;
+pub mod sidecars;
+pub mod spec;
+pub mod start;
+pub mod stop;
+
 use std::{
     collections::HashMap,
     future::Future,
@@ -12,10 +27,10 @@ use bollard::{
 };
 
 use crate::{
+    backend::labels::{BackendLabels, Role},
     buildkit::BuildkitClient,
     engine::{is_not_found, Engine, EngineChoice},
     error::{Error, Result},
-    labels::{self, BackendLabels, Role},
     names::Names,
 };
 
@@ -325,7 +340,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::{labels::SecurityMode, ports::PortSet};
+    use crate::{backend::labels::SecurityMode, ports::PortSet};
 
     /// An inspect response as the engine sends it, for a container labelled `labels`.
     fn inspect(state: serde_json::Value, labels: serde_json::Value) -> ContainerInspectResponse {

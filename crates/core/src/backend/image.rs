@@ -5,9 +5,9 @@ use bollard::{query_parameters::CreateImageOptionsBuilder, Docker};
 use futures_util::StreamExt;
 
 use crate::{
+    backend::progress::{Reporter, StartEvent},
     engine::{is_connection_failure, is_not_found},
     error::{Error, Result},
-    progress::{Reporter, StartEvent},
 };
 
 /// Pulls `image` unless the engine has it. Returns whether a pull happened.

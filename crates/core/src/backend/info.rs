@@ -2,11 +2,11 @@
 use serde::Serialize;
 
 use crate::{
+    backend::labels::SecurityMode,
     backend::{Backend, Presence, Sidecar},
     buildkit::{CacheRecord, CacheTotals, Worker},
     engine::EngineView,
     error::{Error, Result},
-    labels::SecurityMode,
     ports::PortSet,
     prune::CacheFilter,
 };
@@ -95,7 +95,8 @@ impl Backend {
     }
 
     async fn image_digest(&self, reference: &str, image_id: &str) -> String {
-        let repository = crate::image::split_reference(reference).0.split('@').next().unwrap_or(reference).to_string();
+        let repository =
+            crate::backend::image::split_reference(reference).0.split('@').next().unwrap_or(reference).to_string();
         let repo_digest = match self.docker.inspect_image(image_id).await {
             Ok(image) => image
                 .repo_digests

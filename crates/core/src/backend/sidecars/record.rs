@@ -11,10 +11,10 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 
 use crate::{
+    backend::lock::OperationLock,
     backend::{Backend, OurContainer, Presence},
     engine::{is_conflict, is_not_found},
     error::{Error, Result},
-    lock::OperationLock,
     ports::PortSet,
 };
 
@@ -157,7 +157,7 @@ impl Backend {
 
     /// Rewrites the record of container `id`.
     pub(crate) async fn write_port_record(&self, id: &str, ports: &PortSet) -> Result<()> {
-        let tar = crate::spec::files_tar(&[(PORT_RECORD, &record_text(ports))])
+        let tar = crate::backend::spec::files_tar(&[(PORT_RECORD, &record_text(ports))])
             .map_err(Error::io("packing the port record"))?;
         let options = UploadToContainerOptionsBuilder::default().path("/").build();
         self.docker

@@ -4,11 +4,11 @@ use bollard::models::VolumeCreateRequest;
 use serde::Serialize;
 
 use crate::{
+    backend::labels::{self, Role},
+    backend::request::{wanted_volume, CacheSetting},
     backend::Backend,
     engine::is_not_found,
     error::{Error, Result},
-    labels::{self, Role},
-    request::{wanted_volume, CacheSetting},
 };
 
 /// The volume a start chose for the build cache.

@@ -7,8 +7,8 @@ use std::{fmt, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    backend::labels::BackendLabels,
     error::{Error, Result},
-    labels::BackendLabels,
     names::{is_valid_volume_name, Names},
     ports::{PortError, PortSet},
 };
@@ -366,7 +366,7 @@ pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::SecurityMode;
+    use crate::backend::labels::SecurityMode;
 
     fn flags(ports: &[&str], volume: Option<&str>, image: Option<&str>) -> StartFlags {
         StartFlags {

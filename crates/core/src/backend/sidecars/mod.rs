@@ -5,20 +5,22 @@
 //! mends what Docker cannot: a sidecar removed or killed, and sidecars left in the old namespace
 //! when the backend restarted without them. Which sidecar stays is decided by [`plan`], a pure
 //! function; this module gathers the facts and carries the plan out.
+pub mod record;
+pub mod relay_image;
+
 use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder};
 use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::{
+    backend::lock::OperationLock,
+    backend::progress::{Reporter, StartEvent},
+    backend::rollback::Created,
+    backend::spec,
     backend::{Backend, ContainerState, OurContainer, Presence, Sidecar},
     engine::is_not_found,
     error::{Error, Result},
-    lock::OperationLock,
     ports::PortSet,
-    progress::{Reporter, StartEvent},
-    proxy_image,
-    rollback::Created,
-    spec,
 };
 
 /// What the relay prints once it relays (crates/proxy/src/relay.rs).
@@ -159,10 +161,11 @@ impl Backend {
         if plan.start.is_empty() {
             return Ok(repairs);
         }
-        let image = proxy_image::ensure(&self.docker, &crate::progress::silent).await?;
+        let image = relay_image::ensure(&self.docker, &crate::backend::progress::silent).await?;
         let ports = PortSet::from_ports(plan.start.iter().copied());
         let mut created = Created::new(&self.docker);
-        let result = self.start_sidecars(backend, &ports, &image, &crate::progress::silent, &mut created).await;
+        let result =
+            self.start_sidecars(backend, &ports, &image, &crate::backend::progress::silent, &mut created).await;
         created.settle(result).await?;
         repairs.started = plan.start;
         Ok(repairs)
@@ -263,10 +266,10 @@ impl Backend {
             let name = self.names.proxy(port);
             match self.docker.inspect_container(&name, None).await {
                 Ok(inspect)
-                    if crate::labels::is_ours(
+                    if crate::backend::labels::is_ours(
                         inspect.config.as_ref().and_then(|c| c.labels.as_ref()),
                         &self.names,
-                        crate::labels::Role::Proxy,
+                        crate::backend::labels::Role::Proxy,
                     ) => {}
                 Ok(_) => return Err(Error::ForeignContainer { name }),
                 Err(err) if is_not_found(&err) => {}
@@ -384,7 +387,7 @@ mod tests {
 
     #[test]
     fn the_ready_line_is_the_one_the_relay_prints() {
-        let relay = include_str!("../../proxy/src/relay.rs");
+        let relay = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../proxy/src/relay.rs"));
         assert!(relay.contains(r#"println!("assemble-proxy: relaying localhost:{} to {}""#), "{RELAYING}");
         assert!(RELAYING.starts_with("assemble-proxy: relaying localhost:"));
     }

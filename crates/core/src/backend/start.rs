@@ -10,25 +10,25 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::{
+    backend::cache::{self, CacheChoice},
+    backend::image,
+    backend::labels::{self, BackendLabels, SecurityMode},
+    backend::lock::OperationLock,
+    backend::progress::{Reporter, StartEvent},
+    backend::request::{self, Difference},
+    backend::rollback::Created,
+    backend::sidecars::record::{PortChange, PortEdit},
+    backend::sidecars::relay_image,
+    backend::spec,
     backend::{Backend, OurContainer, Presence},
     buildkit::BuildkitClient,
-    cache::{self, CacheChoice},
     engine::is_conflict,
     error::{Error, Result},
     failure::engine_message,
-    image,
-    labels::{self, BackendLabels, SecurityMode},
-    lock::OperationLock,
-    port_record::{PortChange, PortEdit},
     ports::PortSet,
-    progress::{Reporter, StartEvent},
-    proxy_image,
-    request::{self, Difference},
-    rollback::Created,
-    spec,
 };
 
-pub use crate::request::{StartFlags, StartRequest, DEFAULT_IMAGE, DEFAULT_READY_TIMEOUT, IMAGE_ENV};
+pub use crate::backend::request::{StartFlags, StartRequest, DEFAULT_IMAGE, DEFAULT_READY_TIMEOUT, IMAGE_ENV};
 
 const READY_POLL: Duration = Duration::from_millis(50);
 const LOG_LINES_ON_FAILURE: &str = "20";
@@ -127,7 +127,7 @@ impl Backend {
         let proxy_image = if request.ports.is_empty() {
             None
         } else {
-            Some(cancel.during(proxy_image::ensure(&self.docker, report)).await?)
+            Some(cancel.during(relay_image::ensure(&self.docker, report)).await?)
         };
         cancel.check()?;
         let cache = cache::resolve(self, &request.cache).await?;
@@ -138,8 +138,8 @@ impl Backend {
 
         // An engine that refused --privileged before is not asked again (see privilege_memo).
         // Asked for by the user (see privilege_memo::SECURITY_ENV): no attempt, nothing to tell.
-        let forced = crate::privilege_memo::capabilities_forced();
-        let remembered = if forced { None } else { crate::privilege_memo::refusal(self.engine.endpoint()) };
+        let forced = crate::backend::privilege_memo::capabilities_forced();
+        let remembered = if forced { None } else { crate::backend::privilege_memo::refusal(self.engine.endpoint()) };
         let mut config = BackendLabels {
             ports: request.ports.clone(),
             cache_volume: cache.volume_name().map(String::from),
@@ -162,7 +162,7 @@ impl Backend {
                 report(StartEvent::PrivilegedRefused { reason: refusal.clone() });
                 config.security = SecurityMode::Capabilities;
                 let id = self.create_and_run(&config, created).await?.map_err(|reason| start_failed(self, reason))?;
-                crate::privilege_memo::remember(self.engine.endpoint(), &refusal);
+                crate::backend::privilege_memo::remember(self.engine.endpoint(), &refusal);
                 id
             }
             Err(reason) => return Err(start_failed(self, reason)),
@@ -213,9 +213,9 @@ impl Backend {
         created.container(&response.id);
         // Before it starts: the port record (the live set of ports begins as the labelled one)
         // and, with a cache limit, buildkitd's config.
-        let record = crate::port_record::record_text(&config.ports);
+        let record = crate::backend::sidecars::record::record_text(&config.ports);
         let buildkitd = spec::buildkitd_config(config);
-        let mut files = vec![(crate::port_record::PORT_RECORD, record.as_str())];
+        let mut files = vec![(crate::backend::sidecars::record::PORT_RECORD, record.as_str())];
         if let Some(text) = &buildkitd {
             files.push((spec::BUILDKITD_CONFIG, text.as_str()));
         }

@@ -6,9 +6,9 @@ use bollard::models::{
 };
 
 use crate::{
-    labels::{self, BackendLabels, SecurityMode},
+    backend::labels::{self, BackendLabels, SecurityMode},
+    backend::sidecars::relay_image::RELAY_PATH,
     names::Names,
-    proxy_image::RELAY_PATH,
 };
 
 /// Where BuildKit keeps its state, and so the build cache.
