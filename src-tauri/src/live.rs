@@ -1,7 +1,7 @@
 //! Live state: Docker events (through the core's keeper, which also repairs the sidecars after
 //! each burst) become snapshots, which go to every window as the `snapshot` event and to the
 //! tray. Bursts of events coalesce into one refresh. Everything here ends with Quit.
-use assemble_core::{backend::builder, keeper, watch::Signal, Backend, Snapshot, State};
+use assemble_core::{backend::builder, keeper, status, watch::Signal, Backend, Snapshot, State};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::{notify, state::AppState};
@@ -64,7 +64,7 @@ pub async fn refresh<R: Runtime>(app: &AppHandle<R>) -> Snapshot {
     let state = app.state::<AppState>();
     let reading = state.begin_reading();
     let (snapshot, backend) = match state.backend().await {
-        Ok(backend) => (backend.snapshot(&state.settings()).await, Some(backend)),
+        Ok(backend) => (status::snapshot(&backend, &state.settings()).await, Some(backend)),
         Err(err) => (state.unavailable(None, &err), None),
     };
     // Found running (started before the app, or by the CLI): say how buildx reaches it, aside,

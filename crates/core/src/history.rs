@@ -13,7 +13,6 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::{
-    backend::Backend,
     buildkit::{status_error, BuildkitClient},
     error::{Error, Result},
 };
@@ -485,85 +484,56 @@ impl BuildkitClient {
     }
 }
 
-impl Backend {
-    /// Follows the running backend's builds: calls `on_list` with the whole list at once and again
-    /// after every change BuildKit announces (a build started, finished or was removed), until
-    /// `on_list` returns false or the backend goes away. Events, not polling.
-    pub async fn follow_builds(&self, mut on_list: impl FnMut(Vec<Build>) -> bool) -> Result<()> {
-        let container = self.running().await?;
-        let client = BuildkitClient::connect(&self.docker, &container.id).await?;
-        // Each event carries its record: the list is kept from them, not read again.
-        let request = BuildHistoryRequest { early_exit: false, ..Default::default() };
-        let events = client
-            .control()
-            .listen_build_history(request)
-            .await
-            .map_err(status_error("follow its builds"))?
-            .into_inner();
-        let mut builds: Vec<Build> = Vec::new();
-        in_bursts(
-            events,
-            "follow its builds",
-            &mut builds,
-            |builds, event| apply_event(builds, event.r#type, event.record.as_ref()),
-            |builds| on_list(builds.clone()),
-        )
-        .await
-        .map(|_| ())
-    }
+/// Follows the builds of the BuildKit `client` reaches: calls `on_list` with the whole list at
+/// once and again after every change BuildKit announces (a build started, finished or was
+/// removed), until `on_list` returns false or the stream ends. Events, not polling.
+pub async fn follow_builds(client: &BuildkitClient, mut on_list: impl FnMut(Vec<Build>) -> bool) -> Result<()> {
+    // Each event carries its record: the list is kept from them, not read again.
+    let request = BuildHistoryRequest { early_exit: false, ..Default::default() };
+    let events =
+        client.control().listen_build_history(request).await.map_err(status_error("follow its builds"))?.into_inner();
+    let mut builds: Vec<Build> = Vec::new();
+    in_bursts(
+        events,
+        "follow its builds",
+        &mut builds,
+        |builds, event| apply_event(builds, event.r#type, event.record.as_ref()),
+        |builds| on_list(builds.clone()),
+    )
+    .await
+    .map(|_| ())
+}
 
-    /// Follows one build of the running backend: calls `on_detail` with the build and its steps
-    /// as far as they got, again after every burst of progress while it runs, and once more, with
-    /// its final record, when it ends; until `on_detail` returns false. A finished build is
-    /// replayed from its recorded progress and reported once it is all read. Refuses a ref
-    /// BuildKit does not know.
-    pub async fn follow_build(
-        &self,
-        reference: &str,
-        mut on_detail: impl FnMut(&Build, Vec<Step>) -> bool,
-    ) -> Result<()> {
-        let container = self.running().await?;
-        let client = BuildkitClient::connect(&self.docker, &container.id).await?;
-        let build = client.find_build(reference).await?;
-        let request = StatusRequest { r#ref: build.reference.clone() };
-        let stream = client.control().status(request).await.map_err(status_error("follow the build"))?.into_inner();
-        let mut responses = Vec::new();
-        let running = build.status == BuildStatus::Running;
-        let ended = in_bursts(
-            stream,
-            "follow the build",
-            &mut responses,
-            |responses, response| responses.push(response),
-            // A finished build's replay is shown whole, not in the bursts it happens to arrive in.
-            |responses| !running || on_detail(&build, steps_from_progress(responses)),
-        )
-        .await?;
-        if ended {
-            // How it ended (and how long it took), from its record.
-            let last = client.ended(build, ENDING_PATIENCE).await;
-            on_detail(&last, steps_from_progress(&responses));
-        }
-        Ok(())
+/// Follows one build of the BuildKit `client` reaches: calls `on_detail` with the build and its
+/// steps as far as they got, again after every burst of progress while it runs, and once more,
+/// with its final record, when it ends; until `on_detail` returns false. A finished build is
+/// replayed from its recorded progress and reported once it is all read. Refuses a ref BuildKit
+/// does not know.
+pub async fn follow_build(
+    client: &BuildkitClient,
+    reference: &str,
+    mut on_detail: impl FnMut(&Build, Vec<Step>) -> bool,
+) -> Result<()> {
+    let build = client.find_build(reference).await?;
+    let request = StatusRequest { r#ref: build.reference.clone() };
+    let stream = client.control().status(request).await.map_err(status_error("follow the build"))?.into_inner();
+    let mut responses = Vec::new();
+    let running = build.status == BuildStatus::Running;
+    let ended = in_bursts(
+        stream,
+        "follow the build",
+        &mut responses,
+        |responses, response| responses.push(response),
+        // A finished build's replay is shown whole, not in the bursts it happens to arrive in.
+        |responses| !running || on_detail(&build, steps_from_progress(responses)),
+    )
+    .await?;
+    if ended {
+        // How it ended (and how long it took), from its record.
+        let last = client.ended(build, ENDING_PATIENCE).await;
+        on_detail(&last, steps_from_progress(&responses));
     }
-
-    /// One build of the running backend and its steps; refuses a ref BuildKit does not know.
-    pub async fn build_with_steps(&self, reference: &str) -> Result<(Build, Vec<Step>)> {
-        let container = self.running().await?;
-        // Both questions over one channel: the build by its ref (ours, or buildx's
-        // `builder/node/ref`), then its recorded progress.
-        self.with_buildkit(&container.id, |client| async move {
-            let build = client.find_build(reference).await?;
-            let steps = client.build_steps(&build.reference).await?;
-            Ok((build, steps))
-        })
-        .await
-    }
-
-    /// The builds of the running backend, newest first.
-    pub async fn builds(&self) -> Result<Vec<Build>> {
-        let container = self.running().await?;
-        self.with_buildkit(&container.id, |client| async move { client.builds().await }).await
-    }
+    Ok(())
 }
 
 #[cfg(test)]

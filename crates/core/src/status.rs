@@ -5,13 +5,15 @@ use std::ops::ControlFlow;
 use serde::Serialize;
 
 use crate::{
-    backend::info::BackendInfo,
-    backend::request::{self, Settings},
-    backend::sidecars::{self, BackendFacts, SidecarFacts},
-    backend::{Backend, ContainerState, OurContainer, Presence, Sidecar},
+    backend::{
+        cache,
+        info::BackendInfo,
+        request::{self, Settings},
+        sidecars::status::{port_statuses, PortStatus},
+        Backend, ContainerState, OurContainer, Presence,
+    },
     engine::EngineView,
     error::{Error, Place, Result},
-    ports::PortSet,
 };
 
 /// The backend's one state, as the tray and the windows show it.
@@ -59,17 +61,6 @@ impl State {
             State::DockerUnavailable => "Docker unavailable",
         }
     }
-}
-
-/// A host port and its sidecar's state (`missing` when the sidecar is gone).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PortStatus {
-    /// The host port.
-    pub port: u16,
-    /// The sidecar's container name, when there is one.
-    pub sidecar: Option<String>,
-    /// The sidecar's state.
-    pub state: ContainerState,
 }
 
 /// The backend at one moment, as the tray and the windows show it.
@@ -180,80 +171,48 @@ fn engine_line(engine: Option<&EngineView>) -> String {
     }
 }
 
-/// Which sidecar serves each port, by the repair's own rule ([`sidecars::plan`]). Start times are
-/// not read here, so a sidecar left in an old namespace shows as running until the repair, which
-/// reads them, replaces it (within about a second while the app runs).
+/// Each port of a running backend and its sidecar's state, by the repair's own rule (see
+/// [`port_statuses`]).
 fn port_statuses_of(info: &BackendInfo) -> Vec<PortStatus> {
     port_statuses(&info.id, &info.ports, &info.sidecars)
 }
 
-/// [`port_statuses_of`] for backend `backend_id`, which proxies `ports`, and our `sidecars`.
-pub fn port_statuses(backend_id: &str, ports: &PortSet, sidecars: &[Sidecar]) -> Vec<PortStatus> {
-    let facts: Vec<SidecarFacts> = sidecars.iter().map(SidecarFacts::listed).collect();
-    let backend = BackendFacts { id: backend_id.to_string(), ports: ports.clone(), started_at: None };
-    let plan = sidecars::plan(&facts, &backend);
-    let serving =
-        |port: u16| sidecars.iter().enumerate().find(|(index, s)| s.port == Some(port) && !plan.remove.contains(index));
-    ports
-        .iter()
-        .map(|port| {
-            // Else the one that should serve it, in whatever state it is in.
-            let sidecar = serving(port)
-                .map(|(_, s)| s)
-                .or_else(|| sidecars.iter().find(|s| s.port == Some(port) && s.backend_id == backend_id));
-            PortStatus {
-                port,
-                sidecar: sidecar.map(|s| s.name.clone()),
-                state: sidecar.map_or(ContainerState::Missing, |s| s.state),
-            }
-        })
-        .collect()
+/// Reads the state of `backend` from the engine and BuildKit; never fails, the failure is the
+/// state. `settings` are compared with the running backend (what "Apply now" would change).
+pub async fn snapshot(backend: &Backend, settings: &Settings) -> Snapshot {
+    let engine = Some(backend.engine().endpoint().view());
+    read_snapshot(backend, settings).await.on_engine(engine)
 }
 
-impl Backend {
-    /// The ports the running backend proxies now, each with its sidecar's state (`ports`).
-    pub async fn port_statuses(&self) -> Result<Vec<PortStatus>> {
-        let backend = self.running().await?;
-        let sidecars = self.sidecars().await?;
-        Ok(port_statuses(&backend.id, &backend.config.ports, &sidecars))
-    }
-
-    /// Reads the state from the engine and BuildKit; never fails, the failure is the state.
-    pub async fn snapshot(&self, settings: &Settings) -> Snapshot {
-        let engine = Some(self.engine.endpoint().view());
-        self.read_snapshot(settings).await.on_engine(engine)
-    }
-
-    async fn read_snapshot(&self, settings: &Settings) -> Snapshot {
-        let name = self.names.backend();
-        let container = match from_presence(name.clone(), self.presence().await) {
-            ControlFlow::Break(snapshot) => return snapshot,
-            ControlFlow::Continue(container) => container,
-        };
-        let mut snapshot = from_info(name.clone(), self.info().await);
-        if snapshot.state == State::Error {
-            // BuildKit failed: the backend may have stopped between the two readings (`docker
-            // stop`), and then the engine's newer answer is the truth, not a passing error.
-            if let ControlFlow::Break(now) = from_presence(name, self.presence().await) {
-                return now;
-            }
+async fn read_snapshot(backend: &Backend, settings: &Settings) -> Snapshot {
+    let name = backend.names().backend();
+    let container = match from_presence(name.clone(), backend.presence().await) {
+        ControlFlow::Break(snapshot) => return snapshot,
+        ControlFlow::Continue(container) => container,
+    };
+    let mut snapshot = from_info(name.clone(), backend.info().await);
+    if snapshot.state == State::Error {
+        // BuildKit failed: the backend may have stopped between the two readings (`docker
+        // stop`), and then the engine's newer answer is the truth, not a passing error.
+        if let ControlFlow::Break(now) = from_presence(name, backend.presence().await) {
+            return now;
         }
-        if snapshot.state != State::Running {
-            return snapshot;
-        }
-        match crate::backend::cache::default_volume_exists(self, &settings.cache).await {
-            Ok(default_exists) => {
-                let wanted = settings.wanted(&self.names, default_exists);
-                let differences = request::differences(&wanted, &container.config);
-                snapshot.apply_restarts = request::needs_restart(&differences);
-                snapshot.apply_label = apply_label(snapshot.apply_restarts);
-                snapshot.differences = differences.iter().map(|d| d.sentence("settings")).collect();
-            }
-            // Running, but what the settings would change is unknown: say so.
-            Err(err) => snapshot.message = Some(err.sentence(Place::App)),
-        }
-        snapshot
     }
+    if snapshot.state != State::Running {
+        return snapshot;
+    }
+    match cache::default_volume_exists(backend, &settings.cache).await {
+        Ok(default_exists) => {
+            let wanted = settings.wanted(backend.names(), default_exists);
+            let differences = request::differences(&wanted, &container.config);
+            snapshot.apply_restarts = request::needs_restart(&differences);
+            snapshot.apply_label = apply_label(snapshot.apply_restarts);
+            snapshot.differences = differences.iter().map(|d| d.sentence("settings")).collect();
+        }
+        // Running, but what the settings would change is unknown: say so.
+        Err(err) => snapshot.message = Some(err.sentence(Place::App)),
+    }
+    snapshot
 }
 
 /// The apply button's words.
@@ -321,7 +280,7 @@ mod tests {
     use super::*;
     use crate::{
         backend::labels::{BackendLabels, SecurityMode},
-        backend::Sidecar,
+        backend::sidecars::Sidecar,
         ports::PortSet,
     };
 

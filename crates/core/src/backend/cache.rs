@@ -1,5 +1,6 @@
 //! Which volume holds the build cache: `--cache-volume` (or the settings' volume) wins, else the
-//! default volume when it exists, else an anonymous volume that goes with the backend.
+//! default volume when it exists, else an anonymous volume that goes with the backend. Also the
+//! engine's volumes, for the settings window to choose one from.
 use bollard::models::VolumeCreateRequest;
 use serde::Serialize;
 
@@ -73,4 +74,16 @@ async fn volume_exists(backend: &Backend, name: &str) -> Result<bool> {
         Err(err) if is_not_found(&err) => Ok(false),
         Err(err) => Err(Error::docker(format!("inspecting volume {name}"))(err)),
     }
+}
+
+/// Names of every volume on the engine, for choosing a cache volume.
+pub(super) async fn volume_names(backend: &Backend) -> Result<Vec<String>> {
+    let list = backend
+        .docker
+        .list_volumes(None::<bollard::query_parameters::ListVolumesOptions>)
+        .await
+        .map_err(Error::docker("listing volumes"))?;
+    let mut names: Vec<String> = list.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect();
+    names.sort();
+    Ok(names)
 }

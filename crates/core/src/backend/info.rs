@@ -2,13 +2,11 @@
 use serde::Serialize;
 
 use crate::{
-    backend::labels::SecurityMode,
-    backend::{Backend, Presence, Sidecar},
+    backend::{image, labels::SecurityMode, sidecars::Sidecar, Backend, Presence},
     buildkit::{CacheRecord, CacheTotals, Worker},
     engine::EngineView,
     error::{Error, Result},
     ports::PortSet,
-    prune::CacheFilter,
 };
 
 /// The running backend as `info` shows it: its container, what `start` decided, its sidecars,
@@ -55,72 +53,56 @@ pub struct BackendInfo {
     pub cache_text: std::collections::BTreeMap<String, String>,
 }
 
-impl Backend {
-    /// Everything `info` shows. BuildKit is asked over the kept channel, both calls at once.
-    pub async fn info(&self) -> Result<BackendInfo> {
-        let container = match self.presence().await? {
-            Presence::Ours(c) if c.running => *c,
-            Presence::Foreign => return Err(Error::ForeignContainer { name: self.names.backend() }),
-            _ => return Err(Error::NotRunning),
-        };
-        let (buildkit, sidecars, digest) = tokio::join!(
-            self.with_buildkit(&container.id, |client| async move {
-                tokio::try_join!(client.workers(), client.disk_usage())
-            }),
-            self.sidecars(),
-            self.image_digest(&container.config.image, &container.image_id)
-        );
-        let (workers, records): (Vec<Worker>, Vec<CacheRecord>) = buildkit?;
-        Ok(BackendInfo {
-            engine: self.engine.endpoint().view(),
-            buildkit_version: workers.iter().find_map(|w| w.buildkit_version.clone()),
-            id: container.id,
-            name: container.name,
-            state: container.state,
-            started_at: container.started_at,
-            image: container.config.image,
-            image_digest: digest,
-            ports: container.config.ports,
-            cache_volume: container.config.cache_volume,
-            cache_limit: container.config.cache_limit,
-            cache_limit_text: crate::units::cache_limit_text(container.config.cache_limit),
-            security: container.config.security,
-            version: container.config.version,
-            sidecars: sidecars?,
-            workers,
-            cache: CacheTotals::of(&records),
-            cache_by_type: CacheTotals::by_type(&records),
-            cache_text: cache_text(&records),
-        })
-    }
+/// Everything `info` shows. BuildKit is asked over the kept channel, both calls at once.
+pub(super) async fn read(backend: &Backend) -> Result<BackendInfo> {
+    let container = match backend.presence().await? {
+        Presence::Ours(c) if c.running => *c,
+        Presence::Foreign => return Err(Error::ForeignContainer { name: backend.names.backend() }),
+        _ => return Err(Error::NotRunning),
+    };
+    let (buildkit, sidecars, digest) = tokio::join!(
+        backend.with_buildkit(&container.id, |client| async move {
+            tokio::try_join!(client.workers(), client.disk_usage())
+        }),
+        backend.sidecars(),
+        image_digest(backend, &container.config.image, &container.image_id)
+    );
+    let (workers, records): (Vec<Worker>, Vec<CacheRecord>) = buildkit?;
+    Ok(BackendInfo {
+        engine: backend.engine.endpoint().view(),
+        buildkit_version: workers.iter().find_map(|w| w.buildkit_version.clone()),
+        id: container.id,
+        name: container.name,
+        state: container.state,
+        started_at: container.started_at,
+        image: container.config.image,
+        image_digest: digest,
+        ports: container.config.ports,
+        cache_volume: container.config.cache_volume,
+        cache_limit: container.config.cache_limit,
+        cache_limit_text: crate::units::cache_limit_text(container.config.cache_limit),
+        security: container.config.security,
+        version: container.config.version,
+        sidecars: sidecars?,
+        workers,
+        cache: CacheTotals::of(&records),
+        cache_by_type: CacheTotals::by_type(&records),
+        cache_text: cache_text(&records),
+    })
+}
 
-    async fn image_digest(&self, reference: &str, image_id: &str) -> String {
-        let repository =
-            crate::backend::image::split_reference(reference).0.split('@').next().unwrap_or(reference).to_string();
-        let repo_digest = match self.docker.inspect_image(image_id).await {
-            Ok(image) => image
-                .repo_digests
-                .unwrap_or_default()
-                .into_iter()
-                .find(|d| d.starts_with(&format!("{repository}@")))
-                .or(None),
-            Err(_) => None,
-        };
-        repo_digest.unwrap_or_else(|| format!("{repository}@{image_id}"))
-    }
-
-    /// The cache records `filter` selects, for `cache usage`.
-    pub async fn cache_usage(&self, filter: &CacheFilter) -> Result<Vec<CacheRecord>> {
-        let container = self.running().await?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        self.with_buildkit(&container.id, |client| async move { client.disk_usage_matching(filter, now).await }).await
-    }
-
-    /// Removes the cache records not in use that `filter` selects; returns what was removed.
-    pub async fn cache_purge(&self, filter: &CacheFilter) -> Result<Vec<CacheRecord>> {
-        let container = self.running().await?;
-        self.with_buildkit(&container.id, |client| async move { client.prune(filter).await }).await
-    }
+async fn image_digest(backend: &Backend, reference: &str, image_id: &str) -> String {
+    let repository = image::split_reference(reference).0.split('@').next().unwrap_or(reference).to_string();
+    let repo_digest = match backend.docker.inspect_image(image_id).await {
+        Ok(image) => image
+            .repo_digests
+            .unwrap_or_default()
+            .into_iter()
+            .find(|d| d.starts_with(&format!("{repository}@")))
+            .or(None),
+        Err(_) => None,
+    };
+    repo_digest.unwrap_or_else(|| format!("{repository}@{image_id}"))
 }
 
 fn cache_text(records: &[CacheRecord]) -> std::collections::BTreeMap<String, String> {

@@ -1,10 +1,19 @@
-//! One user's backend on one engine: what exists, what is ours, and how to find its parts.
+//! The backend: `buildkitd` in a container of ours on the user's engine, with its sidecars and
+//! its cache, from start to stop. [`Backend`] is the one handle for it, and the `impl Backend`
+//! block in this file is its whole API: each method says what it does and hands the work to the
+//! module that does it (`start`, `stop`, `apply`, `info`, `sidecars`, …). Nothing else adds
+//! methods to it; the other folders (`buildkit`, `logs`, `live`, `build`) keep free functions and
+//! types of their own, and the arrows point from here to `engine`, `buildkit` and `logs`, never
+//! back.
+mod apply;
 pub mod builder;
 pub mod cache;
+mod channel;
 pub mod image;
 pub mod info;
 pub mod labels;
 pub mod lock;
+mod presence;
 pub mod privilege_memo;
 pub mod progress;
 pub mod request;
@@ -15,33 +24,41 @@ pub mod start;
 pub mod stop;
 
 use std::{
-    collections::HashMap,
     future::Future,
     sync::{Arc, Mutex},
 };
 
-use bollard::{
-    models::ContainerInspectResponse,
-    query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder},
-    Docker,
-};
+use bollard::{query_parameters::RemoveContainerOptionsBuilder, Docker};
+use futures_util::Stream;
 
 use crate::{
-    backend::labels::{BackendLabels, Role},
-    buildkit::BuildkitClient,
-    engine::{is_not_found, Engine, EngineChoice},
+    buildkit::{BuildkitClient, CacheRecord},
+    engine::{is_conflict, is_not_found, Engine, EngineChoice},
     error::{Error, Result},
+    history::{self, Build, Step},
+    logs::{self, LogChunk, LogOptions},
     names::Names,
+    prune::CacheFilter,
 };
+use info::BackendInfo;
+use labels::BackendLabels;
+use progress::Reporter;
+use request::StartRequest;
+use sidecars::{
+    record::{PortChange, PortEdit},
+    status::PortStatus,
+    Repairs, Sidecar,
+};
+use start::StartOutcome;
+use stop::StopOutcome;
 
 /// The handle every operation goes through: an engine connection and a user's names.
 #[derive(Clone)]
 pub struct Backend {
-    pub(crate) engine: Engine,
-    pub(crate) docker: Docker,
-    pub(crate) names: Names,
-    /// The BuildKit channel kept open across calls, with the container it reaches: opening one
-    /// (an exec of `buildctl dial-stdio`) costs more than the calls that use it.
+    engine: Engine,
+    docker: Docker,
+    names: Names,
+    /// The BuildKit channel kept open across calls, with the container it reaches (channel.rs).
     channel: Arc<Mutex<Option<(String, BuildkitClient)>>>,
 }
 
@@ -137,22 +154,9 @@ pub enum Presence {
     Ours(Box<OurContainer>),
 }
 
-/// A sidecar of ours, found by its labels.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Sidecar {
-    /// The container's ID.
-    pub id: String,
-    /// Its name, without the leading `/`.
-    pub name: String,
-    /// The host port it proxies, from its label; `None` when the label is missing or damaged.
-    pub port: Option<u16>,
-    /// Its state, in the engine's words.
-    pub state: ContainerState,
-    /// The ID of the backend container it was made for (its label); empty when missing.
-    pub backend_id: String,
-}
-
 impl Backend {
+    // ---- the handle ----
+
     /// `names`' backend on `engine`.
     pub fn new(engine: Engine, names: Names) -> Self {
         Self { docker: engine.docker().clone(), engine, names, channel: Arc::default() }
@@ -179,32 +183,173 @@ impl Backend {
         &self.engine
     }
 
-    /// What holds the backend's name. A container labelled ours whose other labels are damaged counts
-    /// as foreign, rather than guess what start decided.
+    // ---- what is there ----
+
+    /// What holds the backend's name. A container labelled ours whose other labels are damaged
+    /// counts as foreign, rather than guess what start decided.
     pub async fn presence(&self) -> Result<Presence> {
-        let name = self.names.backend();
-        let inspect = match self.docker.inspect_container(&name, None).await {
-            Ok(inspect) => inspect,
-            Err(err) if is_not_found(&err) => return Ok(Presence::Absent),
-            Err(err) => return Err(Error::docker(format!("inspecting container {name}"))(err)),
-        };
-        let mut presence = presence_of(&inspect, &self.names);
-        if let Presence::Ours(backend) = &mut presence {
-            // The ports proxied now are the record's (port_record.rs); the label has the first set.
-            if let Some(live) = self.read_port_record(&backend.id).await? {
-                backend.config.ports = live;
-            }
-        }
-        Ok(presence)
+        presence::read(self).await
     }
 
     /// The running backend, or the reason there is none.
     pub async fn running(&self) -> Result<OurContainer> {
-        match self.presence().await? {
-            Presence::Ours(container) if container.running => Ok(*container),
-            Presence::Foreign => Err(Error::ForeignContainer { name: self.names.backend() }),
-            _ => Err(Error::NotRunning),
-        }
+        presence::running(self).await
+    }
+
+    /// Every sidecar of ours, running or not, sorted by port.
+    pub async fn sidecars(&self) -> Result<Vec<Sidecar>> {
+        sidecars::list(self).await
+    }
+
+    /// The ports the running backend proxies now, each with its sidecar's state (`ports`).
+    pub async fn port_statuses(&self) -> Result<Vec<PortStatus>> {
+        sidecars::status::read(self).await
+    }
+
+    /// Names of every volume on the engine, for choosing a cache volume.
+    pub async fn volume_names(&self) -> Result<Vec<String>> {
+        cache::volume_names(self).await
+    }
+
+    // ---- the lifecycle ----
+
+    /// Starts the backend as `request` says, or finds it running: idempotent, single-flight and
+    /// all-or-nothing (see [`start`]).
+    pub async fn start(&self, request: &StartRequest, report: Reporter<'_>) -> Result<StartOutcome> {
+        self.start_until(request, report, std::future::pending()).await
+    }
+
+    /// [`Backend::start`], abandoned when `cancel` completes (Ctrl-C, Quit): what was created
+    /// so far is removed and [`Error::Cancelled`] returned. The cancel is heard between steps and
+    /// during the waits (pulls, BuildKit's readiness), never inside an engine call that creates
+    /// something, so everything created is also recorded and removed.
+    pub async fn start_until(
+        &self,
+        request: &StartRequest,
+        report: Reporter<'_>,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<StartOutcome> {
+        start::run(self, request, report, cancel).await
+    }
+
+    /// Removes the backend and every sidecar of ours; named cache volumes stay. Waits for any start
+    /// or stop in progress.
+    pub async fn stop(&self) -> Result<StopOutcome> {
+        stop::run(self).await
+    }
+
+    /// Stop, then start with `request`: how new settings are applied.
+    pub async fn restart(&self, request: &StartRequest, report: Reporter<'_>) -> Result<StartOutcome> {
+        self.restart_until(request, report, std::future::pending()).await
+    }
+
+    /// [`Backend::restart`], whose start is abandoned (and rolled back) when `cancel` completes.
+    pub async fn restart_until(
+        &self,
+        request: &StartRequest,
+        report: Reporter<'_>,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<StartOutcome> {
+        self.stop().await?;
+        self.start_until(request, report, cancel).await
+    }
+
+    /// Applies `request` (the settings): a running backend that differs only in its ports takes
+    /// them live, as a start on it does; any other difference, or a backend that is not running,
+    /// is a restart (stop, then start).
+    pub async fn apply_until(
+        &self,
+        request: &StartRequest,
+        report: Reporter<'_>,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<StartOutcome> {
+        apply::run(self, request, report, cancel).await
+    }
+
+    // ---- the ports, live ----
+
+    /// Changes the ports the running backend proxies, live: the same container and cache, no
+    /// BuildKit restart. Under the operation lock, and the edit applies to the set read under it,
+    /// so two changes (or a change and a stop) never interleave or lose one another. A port to
+    /// remove that is not proxied, or a sidecar name held by a container that is not ours, refuses
+    /// the change before anything is touched; a change that fails half way is put back.
+    pub async fn change_ports(&self, edit: &PortEdit) -> Result<PortChange> {
+        sidecars::record::change(self, edit).await
+    }
+
+    /// Makes the sidecars match the backend (see [`sidecars`]). Waits for any start or stop in
+    /// progress, so it never works against one.
+    pub async fn repair(&self) -> Result<Repairs> {
+        sidecars::repair(self).await
+    }
+
+    // ---- what it holds and does ----
+
+    /// Everything `info` shows. BuildKit is asked over the kept channel, both calls at once.
+    pub async fn info(&self) -> Result<BackendInfo> {
+        info::read(self).await
+    }
+
+    /// The cache records `filter` selects, for `cache usage`.
+    pub async fn cache_usage(&self, filter: &CacheFilter) -> Result<Vec<CacheRecord>> {
+        let container = self.running().await?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        self.with_buildkit(&container.id, |client| async move { client.disk_usage_matching(filter, now).await }).await
+    }
+
+    /// Removes the cache records not in use that `filter` selects; returns what was removed.
+    pub async fn cache_purge(&self, filter: &CacheFilter) -> Result<Vec<CacheRecord>> {
+        let container = self.running().await?;
+        self.with_buildkit(&container.id, |client| async move { client.prune(filter).await }).await
+    }
+
+    /// The backend's logs. Works on a stopped-but-present backend too, like `docker logs`.
+    pub async fn logs(&self, options: &LogOptions) -> Result<impl Stream<Item = Result<LogChunk>> + use<>> {
+        let id = match self.presence().await? {
+            Presence::Ours(container) => container.id,
+            Presence::Foreign => return Err(Error::ForeignContainer { name: self.names.backend() }),
+            Presence::Absent => return Err(Error::NotRunning),
+        };
+        Ok(logs::read(&self.docker, &id, &self.names.backend(), options))
+    }
+
+    /// The builds of the running backend, newest first.
+    pub async fn builds(&self) -> Result<Vec<Build>> {
+        let container = self.running().await?;
+        self.with_buildkit(&container.id, |client| async move { client.builds().await }).await
+    }
+
+    /// One build of the running backend and its steps; refuses a ref BuildKit does not know.
+    pub async fn build_with_steps(&self, reference: &str) -> Result<(Build, Vec<Step>)> {
+        let container = self.running().await?;
+        // Both questions over one channel: the build by its ref (ours, or buildx's
+        // `builder/node/ref`), then its recorded progress.
+        self.with_buildkit(&container.id, |client| async move {
+            let build = client.find_build(reference).await?;
+            let steps = client.build_steps(&build.reference).await?;
+            Ok((build, steps))
+        })
+        .await
+    }
+
+    /// Follows the running backend's builds: calls `on_list` with the whole list at once and again
+    /// after every change BuildKit announces (a build started, finished or was removed), until
+    /// `on_list` returns false or the backend goes away. Events, not polling.
+    pub async fn follow_builds(&self, on_list: impl FnMut(Vec<Build>) -> bool) -> Result<()> {
+        let container = self.running().await?;
+        let client = BuildkitClient::connect(&self.docker, &container.id).await?;
+        history::follow_builds(&client, on_list).await
+    }
+
+    /// Follows one build of the running backend: calls `on_detail` with the build and its steps
+    /// as far as they got, again after every burst of progress while it runs, and once more, with
+    /// its final record, when it ends; until `on_detail` returns false. A finished build is
+    /// replayed from its recorded progress and reported once it is all read. Refuses a ref
+    /// BuildKit does not know.
+    pub async fn follow_build(&self, reference: &str, on_detail: impl FnMut(&Build, Vec<Step>) -> bool) -> Result<()> {
+        let container = self.running().await?;
+        let client = BuildkitClient::connect(&self.docker, &container.id).await?;
+        history::follow_build(&client, reference, on_detail).await
     }
 
     /// Runs `call` against the running backend's BuildKit, over the kept channel when it still
@@ -216,73 +361,10 @@ impl Backend {
         F: Fn(BuildkitClient) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let kept = self.kept_channel().filter(|(id, _)| id == container_id).map(|(_, client)| client);
-        if let Some(client) = kept {
-            match call(client).await {
-                Err(err) if err.is_buildkit_transport() => self.keep_channel(None),
-                other => return other,
-            }
-        }
-        let client = BuildkitClient::connect(&self.docker, container_id).await?;
-        let result = call(client.clone()).await;
-        if result.is_ok() {
-            self.keep_channel(Some((container_id.to_string(), client)));
-        }
-        result
+        channel::with_buildkit(self, container_id, call).await
     }
 
-    fn kept_channel(&self) -> Option<(String, BuildkitClient)> {
-        self.channel.lock().ok().and_then(|kept| kept.clone())
-    }
-
-    fn keep_channel(&self, channel: Option<(String, BuildkitClient)>) {
-        if let Ok(mut kept) = self.channel.lock() {
-            *kept = channel;
-        }
-    }
-
-    /// Every sidecar of ours, running or not, sorted by port.
-    pub async fn sidecars(&self) -> Result<Vec<Sidecar>> {
-        let filters = HashMap::from([("label".to_string(), labels::filter(&self.names, Role::Proxy))]);
-        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        let list = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(Error::docker("listing the sidecar containers"))?;
-        let mut sidecars: Vec<Sidecar> = list
-            .into_iter()
-            .map(|c| {
-                let labels = c.labels.unwrap_or_default();
-                Sidecar {
-                    id: c.id.unwrap_or_default(),
-                    name: c
-                        .names
-                        .and_then(|n| n.into_iter().next())
-                        .unwrap_or_default()
-                        .trim_start_matches('/')
-                        .to_string(),
-                    port: labels.get(labels::PORT).and_then(|p| p.parse().ok()),
-                    state: c.state.map_or(ContainerState::Unknown, |s| ContainerState::from_engine(s.as_ref())),
-                    backend_id: labels.get(labels::BACKEND).cloned().unwrap_or_default(),
-                }
-            })
-            .collect();
-        sidecars.sort_by_key(|s| s.port);
-        Ok(sidecars)
-    }
-
-    /// Names of every volume on the engine, for choosing a cache volume.
-    pub async fn volume_names(&self) -> Result<Vec<String>> {
-        let list = self
-            .docker
-            .list_volumes(None::<bollard::query_parameters::ListVolumesOptions>)
-            .await
-            .map_err(Error::docker("listing volumes"))?;
-        let mut names: Vec<String> = list.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect();
-        names.sort();
-        Ok(names)
-    }
+    // ---- for the modules here ----
 
     /// Force-removes a container we own, with its anonymous volumes (never named ones).
     pub(crate) async fn remove_container(&self, id: &str) -> Result<()> {
@@ -290,150 +372,8 @@ impl Backend {
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             // Already gone (another client, or removal in progress): the goal is reached.
-            Err(err) if is_not_found(&err) || crate::engine::is_conflict(&err) => Ok(()),
+            Err(err) if is_not_found(&err) || is_conflict(&err) => Ok(()),
             Err(err) => Err(Error::docker(format!("removing container {id}"))(err)),
-        }
-    }
-
-    /// Removes every sidecar of ours (of any backend of this user).
-    pub(crate) async fn remove_sidecars(&self) -> Result<Vec<Sidecar>> {
-        let sidecars = self.sidecars().await?;
-        for sidecar in &sidecars {
-            self.remove_container(&sidecar.id).await?;
-        }
-        Ok(sidecars)
-    }
-}
-
-/// What the container that holds `names`' backend name is to us.
-fn presence_of(inspect: &ContainerInspectResponse, names: &Names) -> Presence {
-    let container_labels = inspect.config.as_ref().and_then(|c| c.labels.as_ref());
-    if !labels::is_ours(container_labels, names, Role::Backend) {
-        return Presence::Foreign;
-    }
-    match our_container(inspect) {
-        Some(container) => Presence::Ours(Box::new(container)),
-        // Ours by owner and role, but the rest of the record is damaged: treat it as foreign
-        // rather than guess what start decided.
-        None => Presence::Foreign,
-    }
-}
-
-fn our_container(inspect: &ContainerInspectResponse) -> Option<OurContainer> {
-    let config = labels::read_backend(inspect.config.as_ref()?.labels.as_ref()?)?;
-    let state = inspect.state.as_ref();
-    Some(OurContainer {
-        id: inspect.id.clone()?,
-        name: inspect.name.clone().unwrap_or_default().trim_start_matches('/').to_string(),
-        state: state
-            .and_then(|s| s.status)
-            .map_or(ContainerState::Unknown, |s| ContainerState::from_engine(s.as_ref())),
-        running: state.and_then(|s| s.running).unwrap_or(false),
-        started_at: state.and_then(|s| s.started_at.clone()),
-        image_id: inspect.image.clone().unwrap_or_default(),
-        config,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-    use crate::{backend::labels::SecurityMode, ports::PortSet};
-
-    /// An inspect response as the engine sends it, for a container labelled `labels`.
-    fn inspect(state: serde_json::Value, labels: serde_json::Value) -> ContainerInspectResponse {
-        serde_json::from_value(json!({
-            "Id": "b1",
-            "Name": "/docker-assemble-backend-u",
-            "Image": "sha256:1",
-            "State": state,
-            "Config": { "Labels": labels },
-            "NetworkSettings": { "Networks": { "bridge": { "Gateway": "172.17.0.1" } } },
-        }))
-        .unwrap()
-    }
-
-    fn our_labels() -> serde_json::Value {
-        json!({
-            "com.docker.assemble.backend.owner": "u",
-            "com.docker.assemble.backend.role": "backend",
-            "com.docker.assemble.backend.version": "0.1.0",
-            "com.docker.assemble.backend.ports": "5000,6000",
-            "com.docker.assemble.backend.cache-volume": "",
-            "com.docker.assemble.backend.image": "moby/buildkit:v0.25.1",
-            "com.docker.assemble.backend.security": "capabilities",
-        })
-    }
-
-    fn presence(state: serde_json::Value, labels: serde_json::Value) -> Presence {
-        presence_of(&inspect(state, labels), &Names::for_user("u"))
-    }
-
-    /// The container, when the inspect response reads as ours.
-    fn ours(state: serde_json::Value) -> OurContainer {
-        match presence(state, our_labels()) {
-            Presence::Ours(container) => *container,
-            other => panic!("expected ours, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_running_container_of_ours_reads_back_with_what_start_decided() {
-        let container = ours(json!({ "Status": "running", "Running": true, "StartedAt": "2025-01-02T03:04:05Z" }));
-        assert_eq!(
-            (container.id.as_str(), container.name.as_str(), container.image_id.as_str()),
-            ("b1", "docker-assemble-backend-u", "sha256:1")
-        );
-        assert_eq!((container.state, container.running), (ContainerState::Running, true));
-        assert_eq!(container.started_at.as_deref(), Some("2025-01-02T03:04:05Z"));
-        assert_eq!(
-            container.config,
-            BackendLabels {
-                ports: PortSet::from_ports([5000, 6000]),
-                cache_volume: None,
-                image: "moby/buildkit:v0.25.1".into(),
-                version: "0.1.0".into(),
-                security: SecurityMode::Capabilities,
-                cache_limit: None,
-            }
-        );
-    }
-
-    #[test]
-    fn a_stopped_container_of_ours_is_not_running_and_keeps_the_engines_word() {
-        let exited = ours(json!({ "Status": "exited", "Running": false, "ExitCode": 1 }));
-        assert_eq!((exited.state, exited.running), (ContainerState::Exited, false));
-        let dead = ours(json!({ "Status": "dead", "Running": false, "Dead": true }));
-        assert_eq!((dead.state, dead.running), (ContainerState::Dead, false));
-        let created = ours(json!({ "Status": "created", "Running": false }));
-        assert_eq!((created.state, created.running), (ContainerState::Created, false));
-        let silent = ours(json!({}));
-        assert_eq!((silent.state, silent.running), (ContainerState::Unknown, false), "no state: unknown, not running");
-    }
-
-    #[test]
-    fn a_container_without_our_owner_and_role_is_foreign() {
-        let running = json!({ "Status": "running", "Running": true });
-        let mut other_user = our_labels();
-        other_user["com.docker.assemble.backend.owner"] = json!("someone-else");
-        let mut sidecar = our_labels();
-        sidecar["com.docker.assemble.backend.role"] = json!("proxy");
-        for labels in [json!({}), json!(null), other_user, sidecar] {
-            assert!(matches!(presence(running.clone(), labels.clone()), Presence::Foreign), "{labels}");
-        }
-    }
-
-    #[test]
-    fn a_container_of_ours_with_damaged_labels_is_treated_as_foreign() {
-        let running = json!({ "Status": "running", "Running": true });
-        let mut no_image = our_labels();
-        no_image.as_object_mut().unwrap().remove("com.docker.assemble.backend.image");
-        let mut bad_ports = our_labels();
-        bad_ports["com.docker.assemble.backend.ports"] = json!("5000,x");
-        for labels in [no_image, bad_ports] {
-            assert!(matches!(presence(running.clone(), labels.clone()), Presence::Foreign), "{labels}");
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The container specifications: the backend in either security mode, and a sidecar.
+//! The backend container's specification, in either security mode, and the files put into it
+//! before it starts. The sidecar's is with the sidecars (`sidecars/spec.rs`).
 use std::collections::HashMap;
 
 use bollard::models::{
@@ -7,7 +8,6 @@ use bollard::models::{
 
 use crate::{
     backend::labels::{self, BackendLabels, SecurityMode},
-    backend::sidecars::relay_image::RELAY_PATH,
     names::Names,
 };
 
@@ -21,7 +21,7 @@ const REMOUNT_CGROUPS_THEN_EXEC: &str = r#"for m in $(awk '$3=="cgroup"||$3=="cg
 
 /// Like buildx's docker-container driver: back after an engine restart or a crash, but not after
 /// a `docker stop` or `docker kill`.
-fn restart_unless_stopped() -> Option<RestartPolicy> {
+pub(in crate::backend) fn restart_unless_stopped() -> Option<RestartPolicy> {
     Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None })
 }
 
@@ -103,32 +103,6 @@ pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
     }
 }
 
-/// The sidecar for `port`: the relay listens on `localhost:port` in the backend's network
-/// namespace, then moves into the engine's own (its parent's, the shim's, hence the host's PID
-/// namespace and SYS_ADMIN + SYS_PTRACE, all dropped once there; AppArmor's default profile would
-/// refuse reading the shim's namespace) and connects to `port` on the host's loopback. Nothing
-/// listens on the host or on the bridge.
-pub fn sidecar(names: &Names, port: u16, backend_id: &str, image: &str) -> ContainerCreateBody {
-    ContainerCreateBody {
-        image: Some(image.to_string()),
-        entrypoint: Some(vec![RELAY_PATH.into()]),
-        cmd: Some(vec!["--port".into(), port.to_string(), "--host-loopback".into()]),
-        labels: Some(labels::for_proxy(names, port, backend_id)),
-        // The relay holds no state; without this, `docker stop` and engine shutdown wait 10 s for
-        // a PID 1 that ignores SIGTERM.
-        stop_signal: Some("SIGKILL".into()),
-        host_config: Some(HostConfig {
-            network_mode: Some(format!("container:{backend_id}")),
-            pid_mode: Some("host".into()),
-            cap_add: Some(vec!["SYS_ADMIN".into(), "SYS_PTRACE".into()]),
-            security_opt: Some(vec!["apparmor=unconfined".into()]),
-            restart_policy: restart_unless_stopped(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,17 +141,5 @@ mod tests {
         assert_eq!(mount.source, None);
         let volume_labels = mount.volume_options.as_ref().unwrap().labels.as_ref().unwrap();
         assert_eq!(volume_labels.get(labels::ROLE).map(String::as_str), Some("cache"));
-    }
-
-    #[test]
-    fn sidecar_joins_the_backend_and_may_enter_the_engines_namespace() {
-        let body = sidecar(&Names::for_user("u"), 6000, "abc", "proxy:1");
-        let host = body.host_config.unwrap();
-        assert_eq!(host.network_mode.as_deref(), Some("container:abc"));
-        assert_eq!(host.pid_mode.as_deref(), Some("host"));
-        assert_eq!(host.cap_add.unwrap(), ["SYS_ADMIN", "SYS_PTRACE"]);
-        assert_eq!(host.privileged, None, "never privileged");
-        assert_eq!(host.restart_policy.and_then(|p| p.name), Some(RestartPolicyNameEnum::UNLESS_STOPPED));
-        assert_eq!(body.cmd.unwrap(), ["--port", "6000", "--host-loopback"]);
     }
 }

@@ -10,17 +10,22 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::{
-    backend::cache::{self, CacheChoice},
-    backend::image,
-    backend::labels::{self, BackendLabels, SecurityMode},
-    backend::lock::OperationLock,
-    backend::progress::{Reporter, StartEvent},
-    backend::request::{self, Difference},
-    backend::rollback::Created,
-    backend::sidecars::record::{PortChange, PortEdit},
-    backend::sidecars::relay_image,
-    backend::spec,
-    backend::{Backend, OurContainer, Presence},
+    backend::{
+        cache::{self, CacheChoice},
+        image,
+        labels::{self, BackendLabels, SecurityMode},
+        lock::OperationLock,
+        privilege_memo,
+        progress::{Reporter, StartEvent},
+        request::{self, Difference},
+        rollback::Created,
+        sidecars::{
+            self,
+            record::{self, PortChange, PortEdit},
+            relay_image,
+        },
+        spec, Backend, OurContainer, Presence,
+    },
     buildkit::BuildkitClient,
     engine::is_conflict,
     error::{Error, Result},
@@ -67,225 +72,216 @@ pub enum StartOutcome {
     },
 }
 
-impl Backend {
-    /// Starts the backend as `request` says, or finds it running; see the module doc.
-    pub async fn start(&self, request: &StartRequest, report: Reporter<'_>) -> Result<StartOutcome> {
-        self.start_until(request, report, std::future::pending()).await
+/// [`Backend::start`], abandoned when `cancel` completes (Ctrl-C, Quit): what was created
+/// so far is removed and [`Error::Cancelled`] returned. The cancel is heard between steps and
+/// during the waits (pulls, BuildKit's readiness), never inside an engine call that creates
+/// something, so everything created is also recorded and removed.
+pub(super) async fn run(
+    backend: &Backend,
+    request: &StartRequest,
+    report: Reporter<'_>,
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<StartOutcome> {
+    request.validate()?;
+    let _lock = OperationLock::acquire(&backend.names, backend.engine.endpoint()).await?;
+    match backend.presence().await? {
+        Presence::Foreign => return Err(Error::ForeignContainer { name: backend.names.backend() }),
+        Presence::Ours(running) if running.running => return keep_running(backend, *running, request).await,
+        // Stopped, exited or dead: a leftover of ours. Its cache, if named, stays in its volume.
+        Presence::Ours(stale) => {
+            sidecars::remove_all(backend).await?;
+            backend.remove_container(&stale.id).await?;
+        }
+        Presence::Absent => {}
     }
+    sidecars::check_names(backend, &request.ports).await?;
 
-    /// [`Backend::start`], abandoned when `cancel` completes (Ctrl-C, Quit): what was created
-    /// so far is removed and [`Error::Cancelled`] returned. The cancel is heard between steps and
-    /// during the waits (pulls, BuildKit's readiness), never inside an engine call that creates
-    /// something, so everything created is also recorded and removed.
-    pub async fn start_until(
-        &self,
-        request: &StartRequest,
-        report: Reporter<'_>,
-        cancel: impl std::future::Future<Output = ()>,
-    ) -> Result<StartOutcome> {
-        request.validate()?;
-        let _lock = OperationLock::acquire(&self.names, self.engine.endpoint()).await?;
-        match self.presence().await? {
-            Presence::Foreign => return Err(Error::ForeignContainer { name: self.names.backend() }),
-            Presence::Ours(running) if running.running => return self.keep_running(*running, request).await,
-            // Stopped, exited or dead: a leftover of ours. Its cache, if named, stays in its volume.
-            Presence::Ours(stale) => {
-                self.remove_sidecars().await?;
-                self.remove_container(&stale.id).await?;
-            }
-            Presence::Absent => {}
-        }
-        self.check_sidecar_names(&request.ports).await?;
-
-        let mut created = Created::new(&self.docker);
-        let (cancel_sender, cancelled) = tokio::sync::watch::channel(false);
-        let result = {
-            let creation = self.create_all(request, report, &mut created, Cancel(cancelled));
-            tokio::pin!(creation, cancel);
-            let mut told = false;
-            loop {
-                tokio::select! {
-                    result = &mut creation => break result,
-                    () = &mut cancel, if !told => {
-                        told = true;
-                        cancel_sender.send_replace(true);
-                    }
-                }
-            }
-        };
-        created.settle(result).await
-    }
-
-    async fn create_all(
-        &self,
-        request: &StartRequest,
-        report: Reporter<'_>,
-        created: &mut Created,
-        cancel: Cancel,
-    ) -> Result<StartOutcome> {
-        let pulled = cancel.during(image::ensure(&self.docker, &request.image, report)).await?;
-        let proxy_image = if request.ports.is_empty() {
-            None
-        } else {
-            Some(cancel.during(relay_image::ensure(&self.docker, report)).await?)
-        };
-        cancel.check()?;
-        let cache = cache::resolve(self, &request.cache).await?;
-        if let CacheChoice::Named { name, created: true, .. } = &cache {
-            created.volume(name);
-            report(StartEvent::CacheVolumeCreated { name: name.clone() });
-        }
-
-        // An engine that refused --privileged before is not asked again (see privilege_memo).
-        // Asked for by the user (see privilege_memo::SECURITY_ENV): no attempt, nothing to tell.
-        let forced = crate::backend::privilege_memo::capabilities_forced();
-        let remembered = if forced { None } else { crate::backend::privilege_memo::refusal(self.engine.endpoint()) };
-        let mut config = BackendLabels {
-            ports: request.ports.clone(),
-            cache_volume: cache.volume_name().map(String::from),
-            image: request.image.clone(),
-            version: labels::OUR_VERSION.to_string(),
-            security: if forced || remembered.is_some() {
-                SecurityMode::Capabilities
-            } else {
-                SecurityMode::Privileged
-            },
-            cache_limit: request.cache_limit,
-        };
-        if let Some(reason) = remembered {
-            report(StartEvent::PrivilegedRefused { reason: format!("{reason}; remembered from an earlier start") });
-        }
-        cancel.check()?;
-        let id = match self.create_and_run(&config, created).await? {
-            Ok(id) => id,
-            Err(refusal) if config.security == SecurityMode::Privileged => {
-                report(StartEvent::PrivilegedRefused { reason: refusal.clone() });
-                config.security = SecurityMode::Capabilities;
-                let id = self.create_and_run(&config, created).await?.map_err(|reason| start_failed(self, reason))?;
-                crate::backend::privilege_memo::remember(self.engine.endpoint(), &refusal);
-                id
-            }
-            Err(reason) => return Err(start_failed(self, reason)),
-        };
-        report(StartEvent::BackendCreated { id: id.clone() });
-        report(StartEvent::WaitingForBuildkit);
-        // The sidecars join the backend's network namespace, which exists as soon as it runs: they
-        // start while BuildKit gets ready. A readiness failure is the one to report.
-        let sidecars = async {
-            match &proxy_image {
-                Some(proxy_image) => {
-                    let backend = self.running().await?;
-                    self.start_sidecars(&backend, &request.ports, proxy_image, report, created).await
-                }
-                None => Ok(()),
-            }
-        };
-        let ready = cancel.during(self.wait_until_ready(&id, request.ready_timeout));
-        let (ready, sidecars) = tokio::join!(ready, sidecars);
-        ready?;
-        sidecars?;
-        Ok(StartOutcome::Started {
-            id,
-            name: self.names.backend(),
-            ports: request.ports.clone(),
-            cache,
-            security: config.security,
-            pulled,
-        })
-    }
-
-    /// Creates and starts the backend container. The inner `Err` carries the engine's refusal to
-    /// start it, after the container has been removed again, so the caller may retry in another
-    /// mode; the outer one is a failure to create it at all.
-    async fn create_and_run(
-        &self,
-        config: &BackendLabels,
-        created: &mut Created,
-    ) -> Result<std::result::Result<String, String>> {
-        let name = self.names.backend();
-        let options = CreateContainerOptionsBuilder::default().name(&name).build();
-        let response = match self.docker.create_container(Some(options), spec::backend(&self.names, config)).await {
-            Ok(response) => response,
-            // Someone outside our lock (another machine on the same engine) won the race.
-            Err(err) if is_conflict(&err) => return Err(Error::ForeignContainer { name }),
-            Err(err) => return Err(Error::docker(format!("creating container {name}"))(err)),
-        };
-        created.container(&response.id);
-        // Before it starts: the port record (the live set of ports begins as the labelled one)
-        // and, with a cache limit, buildkitd's config.
-        let record = crate::backend::sidecars::record::record_text(&config.ports);
-        let buildkitd = spec::buildkitd_config(config);
-        let mut files = vec![(crate::backend::sidecars::record::PORT_RECORD, record.as_str())];
-        if let Some(text) = &buildkitd {
-            files.push((spec::BUILDKITD_CONFIG, text.as_str()));
-        }
-        let tar = spec::files_tar(&files).map_err(Error::io("packing the backend's files"))?;
-        let options = UploadToContainerOptionsBuilder::default().path("/").build();
-        self.docker
-            .upload_to_container(&response.id, Some(options), bollard::body_full(tar.into()))
-            .await
-            .map_err(Error::docker(format!("putting the port record and config into {name}")))?;
-        if let Err(err) = self.docker.start_container(&response.id, None).await {
-            self.remove_container(&response.id).await?;
-            created.forget_container(&response.id);
-            return Ok(Err(engine_message(&err)));
-        }
-        Ok(Ok(response.id))
-    }
-
-    /// Polls BuildKit's API until a worker answers, the container dies, or time runs out.
-    async fn wait_until_ready(&self, id: &str, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+    let mut created = Created::new(&backend.docker);
+    let (cancel_sender, cancelled) = tokio::sync::watch::channel(false);
+    let result = {
+        let creation = create_all(backend, request, report, &mut created, Cancel(cancelled));
+        tokio::pin!(creation, cancel);
+        let mut told = false;
         loop {
-            if let Ok(client) = BuildkitClient::connect(&self.docker, id).await {
-                if client.workers().await.is_ok_and(|w| !w.is_empty()) {
-                    return Ok(());
+            tokio::select! {
+                result = &mut creation => break result,
+                () = &mut cancel, if !told => {
+                    told = true;
+                    cancel_sender.send_replace(true);
                 }
             }
-            let inspect =
-                self.docker.inspect_container(id, None).await.map_err(Error::docker(format!("inspecting {id}")))?;
-            // With the restart policy a backend that exits comes straight back: an exit during the
-            // start shows as a restart, not as a stopped container.
-            let restarted = inspect.restart_count.unwrap_or(0) > 0;
-            let state = inspect.state.unwrap_or_default();
-            if restarted || state.restarting.unwrap_or(false) || !state.running.unwrap_or(false) {
-                return Err(Error::BackendExited {
-                    name: self.names.backend(),
-                    logs: last_log_lines(&self.docker, id).await,
-                });
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::NotReady {
-                    seconds: timeout.as_secs(),
-                    logs: last_log_lines(&self.docker, id).await,
-                });
-            }
-            tokio::time::sleep(READY_POLL).await;
         }
+    };
+    created.settle(result).await
+}
+
+async fn create_all(
+    backend: &Backend,
+    request: &StartRequest,
+    report: Reporter<'_>,
+    created: &mut Created,
+    cancel: Cancel,
+) -> Result<StartOutcome> {
+    let pulled = cancel.during(image::ensure(&backend.docker, &request.image, report)).await?;
+    let proxy_image = if request.ports.is_empty() {
+        None
+    } else {
+        Some(cancel.during(relay_image::ensure(&backend.docker, report)).await?)
+    };
+    cancel.check()?;
+    let cache = cache::resolve(backend, &request.cache).await?;
+    if let CacheChoice::Named { name, created: true, .. } = &cache {
+        created.volume(name);
+        report(StartEvent::CacheVolumeCreated { name: name.clone() });
     }
 
-    /// Start on a running backend: keep it, make it proxy the ports asked for, live (which also
-    /// repairs its sidecars: missing, dead, or left in the namespace of an earlier run), and name
-    /// what else differs, which only a restart applies.
-    async fn keep_running(&self, mut backend: OurContainer, request: &StartRequest) -> Result<StartOutcome> {
-        let ports_change = if backend.config.ports == request.ports {
-            self.repair_sidecars(&backend).await?;
-            None
-        } else {
-            let change = self.change_ports_locked(backend.clone(), &PortEdit::Set(request.ports.clone())).await?;
-            backend.config.ports = change.ports.clone();
-            Some(change)
-        };
-        let default_volume_exists = cache::default_volume_exists(self, &request.cache).await?;
-        let differences = request::differences(&request.wanted(&self.names, default_volume_exists), &backend.config);
-        Ok(StartOutcome::AlreadyRunning {
-            id: backend.id,
-            name: backend.name,
-            ports: backend.config.ports,
-            ports_change,
-            differences,
-        })
+    // An engine that refused --privileged before is not asked again (see privilege_memo).
+    // Asked for by the user (see privilege_memo::SECURITY_ENV): no attempt, nothing to tell.
+    let forced = privilege_memo::capabilities_forced();
+    let remembered = if forced { None } else { privilege_memo::refusal(backend.engine.endpoint()) };
+    let mut config = BackendLabels {
+        ports: request.ports.clone(),
+        cache_volume: cache.volume_name().map(String::from),
+        image: request.image.clone(),
+        version: labels::OUR_VERSION.to_string(),
+        security: if forced || remembered.is_some() { SecurityMode::Capabilities } else { SecurityMode::Privileged },
+        cache_limit: request.cache_limit,
+    };
+    if let Some(reason) = remembered {
+        report(StartEvent::PrivilegedRefused { reason: format!("{reason}; remembered from an earlier start") });
     }
+    cancel.check()?;
+    let id = match create_and_run(backend, &config, created).await? {
+        Ok(id) => id,
+        Err(refusal) if config.security == SecurityMode::Privileged => {
+            report(StartEvent::PrivilegedRefused { reason: refusal.clone() });
+            config.security = SecurityMode::Capabilities;
+            let id =
+                create_and_run(backend, &config, created).await?.map_err(|reason| start_failed(backend, reason))?;
+            privilege_memo::remember(backend.engine.endpoint(), &refusal);
+            id
+        }
+        Err(reason) => return Err(start_failed(backend, reason)),
+    };
+    report(StartEvent::BackendCreated { id: id.clone() });
+    report(StartEvent::WaitingForBuildkit);
+    // The sidecars join the backend's network namespace, which exists as soon as it runs: they
+    // start while BuildKit gets ready. A readiness failure is the one to report.
+    let sidecars = async {
+        match &proxy_image {
+            Some(proxy_image) => {
+                let container = backend.running().await?;
+                sidecars::start(backend, &container, &request.ports, proxy_image, report, created).await
+            }
+            None => Ok(()),
+        }
+    };
+    let ready = cancel.during(wait_until_ready(backend, &id, request.ready_timeout));
+    let (ready, sidecars) = tokio::join!(ready, sidecars);
+    ready?;
+    sidecars?;
+    Ok(StartOutcome::Started {
+        id,
+        name: backend.names.backend(),
+        ports: request.ports.clone(),
+        cache,
+        security: config.security,
+        pulled,
+    })
+}
+
+/// Creates and starts the backend container. The inner `Err` carries the engine's refusal to
+/// start it, after the container has been removed again, so the caller may retry in another
+/// mode; the outer one is a failure to create it at all.
+async fn create_and_run(
+    backend: &Backend,
+    config: &BackendLabels,
+    created: &mut Created,
+) -> Result<std::result::Result<String, String>> {
+    let name = backend.names.backend();
+    let options = CreateContainerOptionsBuilder::default().name(&name).build();
+    let response = match backend.docker.create_container(Some(options), spec::backend(&backend.names, config)).await {
+        Ok(response) => response,
+        // Someone outside our lock (another machine on the same engine) won the race.
+        Err(err) if is_conflict(&err) => return Err(Error::ForeignContainer { name }),
+        Err(err) => return Err(Error::docker(format!("creating container {name}"))(err)),
+    };
+    created.container(&response.id);
+    // Before it starts: the port record (the live set of ports begins as the labelled one)
+    // and, with a cache limit, buildkitd's config.
+    let record = record::record_text(&config.ports);
+    let buildkitd = spec::buildkitd_config(config);
+    let mut files = vec![(record::PORT_RECORD, record.as_str())];
+    if let Some(text) = &buildkitd {
+        files.push((spec::BUILDKITD_CONFIG, text.as_str()));
+    }
+    let tar = spec::files_tar(&files).map_err(Error::io("packing the backend's files"))?;
+    let options = UploadToContainerOptionsBuilder::default().path("/").build();
+    backend
+        .docker
+        .upload_to_container(&response.id, Some(options), bollard::body_full(tar.into()))
+        .await
+        .map_err(Error::docker(format!("putting the port record and config into {name}")))?;
+    if let Err(err) = backend.docker.start_container(&response.id, None).await {
+        backend.remove_container(&response.id).await?;
+        created.forget_container(&response.id);
+        return Ok(Err(engine_message(&err)));
+    }
+    Ok(Ok(response.id))
+}
+
+/// Polls BuildKit's API until a worker answers, the container dies, or time runs out.
+async fn wait_until_ready(backend: &Backend, id: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(client) = BuildkitClient::connect(&backend.docker, id).await {
+            if client.workers().await.is_ok_and(|w| !w.is_empty()) {
+                return Ok(());
+            }
+        }
+        let inspect =
+            backend.docker.inspect_container(id, None).await.map_err(Error::docker(format!("inspecting {id}")))?;
+        // With the restart policy a backend that exits comes straight back: an exit during the
+        // start shows as a restart, not as a stopped container.
+        let restarted = inspect.restart_count.unwrap_or(0) > 0;
+        let state = inspect.state.unwrap_or_default();
+        if restarted || state.restarting.unwrap_or(false) || !state.running.unwrap_or(false) {
+            return Err(Error::BackendExited {
+                name: backend.names.backend(),
+                logs: last_log_lines(&backend.docker, id).await,
+            });
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::NotReady {
+                seconds: timeout.as_secs(),
+                logs: last_log_lines(&backend.docker, id).await,
+            });
+        }
+        tokio::time::sleep(READY_POLL).await;
+    }
+}
+
+/// Start on a running backend: keep it, make it proxy the ports asked for, live (which also
+/// repairs its sidecars: missing, dead, or left in the namespace of an earlier run), and name
+/// what else differs, which only a restart applies.
+async fn keep_running(backend: &Backend, mut container: OurContainer, request: &StartRequest) -> Result<StartOutcome> {
+    let ports_change = if container.config.ports == request.ports {
+        sidecars::repair_running(backend, &container).await?;
+        None
+    } else {
+        let change = record::change_locked(backend, container.clone(), &PortEdit::Set(request.ports.clone())).await?;
+        container.config.ports = change.ports.clone();
+        Some(change)
+    };
+    let default_volume_exists = cache::default_volume_exists(backend, &request.cache).await?;
+    let differences = request::differences(&request.wanted(&backend.names, default_volume_exists), &container.config);
+    Ok(StartOutcome::AlreadyRunning {
+        id: container.id,
+        name: container.name,
+        ports: container.config.ports,
+        ports_change,
+        differences,
+    })
 }
 
 /// The cancel as the creating steps hear it: checked between steps, and ending the waits.

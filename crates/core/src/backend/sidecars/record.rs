@@ -11,8 +11,7 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 
 use crate::{
-    backend::lock::OperationLock,
-    backend::{Backend, OurContainer, Presence},
+    backend::{lock::OperationLock, sidecars, spec::files_tar, Backend, OurContainer, Presence},
     engine::{is_conflict, is_not_found},
     error::{Error, Result},
     ports::PortSet,
@@ -112,106 +111,108 @@ impl PortChange {
     }
 }
 
-impl Backend {
-    /// The record of container `id`; `None` when it has none (made before records existed).
-    pub(crate) async fn read_port_record(&self, id: &str) -> Result<Option<PortSet>> {
-        for _ in 0..INCOMPLETE_READS {
-            let Some(text) = self.download_record(id).await? else { return Ok(None) };
-            match parse_record(&text) {
-                RecordText::Complete(ports) => return Ok(Some(ports)),
-                RecordText::Damaged => {
-                    return Err(Error::PortRecordDamaged { record: PORT_RECORD, name: self.names.backend(), text })
-                }
-                // Caught in the middle of a rewrite, which takes a moment: read it again.
-                RecordText::Incomplete => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+/// The record of container `id`; `None` when it has none (made before records existed).
+pub(in crate::backend) async fn read(backend: &Backend, id: &str) -> Result<Option<PortSet>> {
+    for _ in 0..INCOMPLETE_READS {
+        let Some(text) = download(backend, id).await? else { return Ok(None) };
+        match parse_record(&text) {
+            RecordText::Complete(ports) => return Ok(Some(ports)),
+            RecordText::Damaged => {
+                return Err(Error::PortRecordDamaged { record: PORT_RECORD, name: backend.names.backend(), text })
             }
+            // Caught in the middle of a rewrite, which takes a moment: read it again.
+            RecordText::Incomplete => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
         }
-        Err(Error::PortRecordDamaged { record: PORT_RECORD, name: self.names.backend(), text: String::new() })
     }
+    Err(Error::PortRecordDamaged { record: PORT_RECORD, name: backend.names.backend(), text: String::new() })
+}
 
-    async fn download_record(&self, id: &str) -> Result<Option<String>> {
-        let options = DownloadFromContainerOptionsBuilder::default().path(PORT_RECORD).build();
-        let archive: Vec<u8> = match self
-            .docker
-            .download_from_container(id, Some(options))
-            .map_ok(|chunk| chunk.to_vec())
-            .try_concat()
-            .await
-        {
-            Ok(archive) => archive,
-            // No record (a backend from before records), or a container on its way out.
-            Err(err) if is_not_found(&err) || is_conflict(&err) => return Ok(None),
-            Err(err) => return Err(Error::docker(format!("reading the port record of {}", self.names.backend()))(err)),
-        };
-        let mut entries = tar::Archive::new(archive.as_slice());
-        let mut read = || -> std::io::Result<Option<String>> {
-            let mut text = String::new();
-            if let Some(entry) = entries.entries()?.next() {
-                std::io::Read::read_to_string(&mut entry?, &mut text)?;
-                return Ok(Some(text));
-            }
-            Ok(None)
-        };
-        read().map_err(Error::io(format!("reading the port record of {}", self.names.backend())))
-    }
-
-    /// Rewrites the record of container `id`.
-    pub(crate) async fn write_port_record(&self, id: &str, ports: &PortSet) -> Result<()> {
-        let tar = crate::backend::spec::files_tar(&[(PORT_RECORD, &record_text(ports))])
-            .map_err(Error::io("packing the port record"))?;
-        let options = UploadToContainerOptionsBuilder::default().path("/").build();
-        self.docker
-            .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
-            .await
-            .map_err(Error::docker(format!("writing the port record of {}", self.names.backend())))
-    }
-
-    /// Changes the ports the running backend proxies, live: the same container and cache, no
-    /// BuildKit restart. Under the operation lock, and the edit applies to the set read under it,
-    /// so two changes (or a change and a stop) never interleave or lose one another. A port to
-    /// remove that is not proxied, or a sidecar name held by a container that is not ours, refuses
-    /// the change before anything is touched; a change that fails half way is put back.
-    pub async fn change_ports(&self, edit: &PortEdit) -> Result<PortChange> {
-        let _lock = OperationLock::acquire(&self.names, self.engine.endpoint()).await?;
-        let backend = match self.presence().await? {
-            Presence::Ours(backend) if backend.running => *backend,
-            Presence::Foreign => return Err(Error::ForeignContainer { name: self.names.backend() }),
-            _ => return Err(Error::PortsNeedARunningBackend),
-        };
-        self.change_ports_locked(backend, edit).await
-    }
-
-    /// [`Backend::change_ports`] for a caller that holds the operation lock and has read the
-    /// running `backend` under it.
-    pub(crate) async fn change_ports_locked(&self, mut backend: OurContainer, edit: &PortEdit) -> Result<PortChange> {
-        let current = backend.config.ports.clone();
-        let wanted = edit.apply(&current)?;
-        let wanted = &wanted;
-        let change = PortChange {
-            backend_id: backend.id.clone(),
-            ports: wanted.clone(),
-            added: wanted.iter().filter(|p| !current.contains(*p)).collect(),
-            removed: current.iter().filter(|p| !wanted.contains(*p)).collect(),
-        };
-        if change.is_empty() {
-            return Ok(change);
+async fn download(backend: &Backend, id: &str) -> Result<Option<String>> {
+    let options = DownloadFromContainerOptionsBuilder::default().path(PORT_RECORD).build();
+    let archive: Vec<u8> = match backend
+        .docker
+        .download_from_container(id, Some(options))
+        .map_ok(|chunk| chunk.to_vec())
+        .try_concat()
+        .await
+    {
+        Ok(archive) => archive,
+        // No record (a backend from before records), or a container on its way out.
+        Err(err) if is_not_found(&err) || is_conflict(&err) => return Ok(None),
+        Err(err) => return Err(Error::docker(format!("reading the port record of {}", backend.names.backend()))(err)),
+    };
+    let mut entries = tar::Archive::new(archive.as_slice());
+    let mut read = || -> std::io::Result<Option<String>> {
+        let mut text = String::new();
+        if let Some(entry) = entries.entries()?.next() {
+            std::io::Read::read_to_string(&mut entry?, &mut text)?;
+            return Ok(Some(text));
         }
-        self.check_new_sidecar_names(&PortSet::from_ports(change.added.iter().copied())).await?;
-        self.write_port_record(&backend.id, wanted).await?;
-        backend.config.ports = wanted.clone();
-        match self.repair_sidecars(&backend).await {
-            Ok(_) => Ok(change),
-            Err(err) => {
-                // Back to the ports it had, and their sidecars; the first error is the one to tell.
-                backend.config.ports = current.clone();
-                let restored = match self.write_port_record(&backend.id, &current).await {
-                    Ok(()) => self.repair_sidecars(&backend).await.map(|_| ()),
-                    Err(again) => Err(again),
-                };
-                match restored {
-                    Ok(()) => Err(err),
-                    Err(again) => Err(Error::PortChangeNotUndone { first: Box::new(err), undo: Box::new(again) }),
-                }
+        Ok(None)
+    };
+    read().map_err(Error::io(format!("reading the port record of {}", backend.names.backend())))
+}
+
+/// Rewrites the record of container `id`.
+async fn write(backend: &Backend, id: &str, ports: &PortSet) -> Result<()> {
+    let tar = files_tar(&[(PORT_RECORD, &record_text(ports))]).map_err(Error::io("packing the port record"))?;
+    let options = UploadToContainerOptionsBuilder::default().path("/").build();
+    backend
+        .docker
+        .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
+        .await
+        .map_err(Error::docker(format!("writing the port record of {}", backend.names.backend())))
+}
+
+/// Changes the ports the running backend proxies, live: the same container and cache, no
+/// BuildKit restart. Under the operation lock, and the edit applies to the set read under it,
+/// so two changes (or a change and a stop) never interleave or lose one another. A port to
+/// remove that is not proxied, or a sidecar name held by a container that is not ours, refuses
+/// the change before anything is touched; a change that fails half way is put back.
+pub(in crate::backend) async fn change(backend: &Backend, edit: &PortEdit) -> Result<PortChange> {
+    let _lock = OperationLock::acquire(&backend.names, backend.engine.endpoint()).await?;
+    let container = match backend.presence().await? {
+        Presence::Ours(container) if container.running => *container,
+        Presence::Foreign => return Err(Error::ForeignContainer { name: backend.names.backend() }),
+        _ => return Err(Error::PortsNeedARunningBackend),
+    };
+    change_locked(backend, container, edit).await
+}
+
+/// [`change`] for a caller that holds the operation lock and has read the running `container`
+/// under it.
+pub(in crate::backend) async fn change_locked(
+    backend: &Backend,
+    mut container: OurContainer,
+    edit: &PortEdit,
+) -> Result<PortChange> {
+    let current = container.config.ports.clone();
+    let wanted = edit.apply(&current)?;
+    let wanted = &wanted;
+    let change = PortChange {
+        backend_id: container.id.clone(),
+        ports: wanted.clone(),
+        added: wanted.iter().filter(|p| !current.contains(*p)).collect(),
+        removed: current.iter().filter(|p| !wanted.contains(*p)).collect(),
+    };
+    if change.is_empty() {
+        return Ok(change);
+    }
+    sidecars::check_new_names(backend, &PortSet::from_ports(change.added.iter().copied())).await?;
+    write(backend, &container.id, wanted).await?;
+    container.config.ports = wanted.clone();
+    match sidecars::repair_running(backend, &container).await {
+        Ok(_) => Ok(change),
+        Err(err) => {
+            // Back to the ports it had, and their sidecars; the first error is the one to tell.
+            container.config.ports = current.clone();
+            let restored = match write(backend, &container.id, &current).await {
+                Ok(()) => sidecars::repair_running(backend, &container).await.map(|_| ()),
+                Err(again) => Err(again),
+            };
+            match restored {
+                Ok(()) => Err(err),
+                Err(again) => Err(Error::PortChangeNotUndone { first: Box::new(err), undo: Box::new(again) }),
             }
         }
     }
