@@ -3,8 +3,8 @@
 //! which build to follow, so it shows the steps live.
 use assemble_core::{
     build_plan::{self, BuildInput},
-    build_progress::ProgressBoard,
     build_run,
+    buildkit::progress::ProgressBoard,
     engine::Environment,
     Error,
 };

@@ -2,8 +2,8 @@
 //! [`CommandError`]s (a sentence in the app's terms and the settings field it is about).
 use assemble_core::{
     backend::sidecars::record::PortEdit,
-    history::{BuildRow, BuildStatus, StepRow},
-    prune::CacheFilter,
+    buildkit::history::{BuildRow, BuildStatus, StepRow},
+    buildkit::prune::CacheFilter,
     settings, CacheTotals, Error, PortSet, Settings, Snapshot,
 };
 use serde::Serialize;

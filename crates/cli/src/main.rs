@@ -16,11 +16,10 @@ use args::{
 };
 use assemble_core::{
     backend::sidecars::record::PortEdit,
+    buildkit::prune::CacheFilter,
     engine::{self, Engine, EngineChoice, EngineView, Environment},
-    plugin,
-    prune::CacheFilter,
-    settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, PortSet, Settings, StartFlags, StartOutcome,
-    StartRequest, State, StopOutcome,
+    plugin, settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, PortSet, Settings, StartFlags,
+    StartOutcome, StartRequest, State, StopOutcome,
 };
 use clap::Parser;
 use futures_util::StreamExt;

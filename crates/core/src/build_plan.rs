@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
-    dockerignore::IgnoreRules,
+    buildkit::dockerignore::IgnoreRules,
     error::{Error, Result},
     project::{self, BaseImages, Project, ProjectKind},
 };

@@ -17,11 +17,11 @@ use crate::{
     backend::start::StartOutcome,
     backend::{Backend, OurContainer},
     build_plan::{BuildPlan, Output},
+    buildkit::filesync::SyncDir,
+    buildkit::registry_auth::Credentials,
+    buildkit::session::{random_id, Session, SessionOffer},
     buildkit::{status_error, BuildkitClient},
     error::{Error, Result},
-    filesync::SyncDir,
-    registry_auth::Credentials,
-    session::{random_id, Session, SessionOffer},
 };
 
 /// How long the progress stream may go on after the solve answered (its last messages).

@@ -3,15 +3,11 @@
 #![warn(missing_docs)]
 pub mod backend;
 pub mod build_plan;
-pub mod build_progress;
 pub mod build_run;
 pub mod buildkit;
-pub mod dockerignore;
 pub mod engine;
 pub mod error;
 mod failure;
-pub mod filesync;
-pub mod history;
 pub mod keeper;
 pub mod log_store;
 pub mod logs;
@@ -20,9 +16,6 @@ pub mod notice;
 pub mod plugin;
 pub mod ports;
 pub mod project;
-pub mod prune;
-pub mod registry_auth;
-pub mod session;
 pub mod settings;
 pub mod shutdown;
 pub mod status;

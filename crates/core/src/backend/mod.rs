@@ -32,13 +32,13 @@ use bollard::{query_parameters::RemoveContainerOptionsBuilder, Docker};
 use futures_util::Stream;
 
 use crate::{
+    buildkit::history::{self, Build, Step},
+    buildkit::prune::CacheFilter,
     buildkit::{BuildkitClient, CacheRecord},
     engine::{is_conflict, is_not_found, Engine, EngineChoice},
     error::{Error, Result},
-    history::{self, Build, Step},
     logs::{self, LogChunk, LogOptions},
     names::Names,
-    prune::CacheFilter,
 };
 use info::BackendInfo;
 use labels::BackendLabels;

@@ -28,8 +28,8 @@ use tokio_util::io::StreamReader;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::{
+    buildkit::prune::CacheFilter,
     error::{Error, Result},
-    prune::CacheFilter,
 };
 
 /// Bounds one connection attempt (exec + HTTP/2 handshake), so a wedged daemon cannot hang us.

@@ -21,7 +21,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::{
-    dockerignore::IgnoreRules,
+    buildkit::dockerignore::IgnoreRules,
     error::{Error, Result},
 };
 

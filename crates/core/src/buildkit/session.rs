@@ -40,10 +40,10 @@ use tokio_util::io::ReaderStream;
 use tonic::{metadata::MetadataMap, transport::Channel, Request, Response, Status};
 
 use crate::{
+    buildkit::filesync::{self, SyncDir, TransferCount, TransferFilter},
+    buildkit::registry_auth::Credentials,
     buildkit::status_error,
     error::{Error, Result},
-    filesync::{self, SyncDir, TransferCount, TransferFilter},
-    registry_auth::Credentials,
 };
 
 /// Bytes of the session's HTTP/2 connection per message.
