@@ -3,7 +3,7 @@
 //! window asks for the rows it shows, and the store searches and saves.
 use assemble_core::{
     engine::Engine,
-    log_store::{LogStore, Row},
+    logs::store::{LogStore, Row},
     Backend, LineSplitter, LogOptions,
 };
 use futures_util::StreamExt;

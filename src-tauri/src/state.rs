@@ -70,7 +70,7 @@ pub struct AppState {
     /// The log viewer's follow: a new one, `stop_logs` or a switch of engine ends the one before.
     pub logs_follow: FollowSlot,
     /// The log viewer's lines (log_view.rs).
-    logs: Mutex<assemble_core::log_store::LogStore>,
+    logs: Mutex<assemble_core::logs::store::LogStore>,
     /// The log feed the Logs window's opening started, until its page takes it.
     log_feed: Mutex<Option<LogFeed>>,
     /// A build of the Build window runs (one at a time).
@@ -81,7 +81,7 @@ pub struct AppState {
 
 impl AppState {
     /// Runs `work` on the log viewer's store. The lock is never held across an await.
-    pub fn with_logs<T>(&self, work: impl FnOnce(&mut assemble_core::log_store::LogStore) -> T) -> T {
+    pub fn with_logs<T>(&self, work: impl FnOnce(&mut assemble_core::logs::store::LogStore) -> T) -> T {
         let mut store = self.logs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         work(&mut store)
     }

@@ -37,7 +37,10 @@ use crate::{
     buildkit::{BuildkitClient, CacheRecord},
     engine::{is_conflict, is_not_found, Engine, EngineChoice},
     error::{Error, Result},
-    logs::{self, LogChunk, LogOptions},
+    logs::{
+        self,
+        stream::{LogChunk, LogOptions},
+    },
     names::Names,
 };
 use info::BackendInfo;
@@ -310,7 +313,7 @@ impl Backend {
             Presence::Foreign => return Err(Error::ForeignContainer { name: self.names.backend() }),
             Presence::Absent => return Err(Error::NotRunning),
         };
-        Ok(logs::read(&self.docker, &id, &self.names.backend(), options))
+        Ok(logs::stream::read(&self.docker, &id, &self.names.backend(), options))
     }
 
     /// The builds of the running backend, newest first.

@@ -280,7 +280,9 @@ pub fn raw_json(status: &StatusResponse) -> serde_json::Value {
     use serde_json::json;
     let time = |t: &Option<Timestamp>| {
         t.as_ref().map(|t| {
-            crate::log_store::stamp::format(t.seconds.saturating_mul(1_000_000_000).saturating_add(i64::from(t.nanos)))
+            crate::logs::store::stamp::format(
+                t.seconds.saturating_mul(1_000_000_000).saturating_add(i64::from(t.nanos)),
+            )
         })
     };
     let vertexes: Vec<_> = status

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use crate::logs::split_timestamp;
+use crate::logs::stream::split_timestamp;
 
 /// No timestamp in [`LogStore::stamps`].
 const NO_STAMP: i64 = i64::MIN;
