@@ -1,9 +1,11 @@
 //! "Build…": the Build window's commands. One build at a time, planned and run by the core
-//! (`build_plan`, `build_run`); its `#N` lines stream to the window, and the Builds window is told
+//! (`build::plan`, `build::run`); its `#N` lines stream to the window, and the Builds window is told
 //! which build to follow, so it shows the steps live.
 use assemble_core::{
-    build_plan::{self, BuildInput},
-    build_run,
+    build::{
+        plan::{self as build_plan, BuildInput},
+        run as build_run,
+    },
     buildkit::progress::ProgressBoard,
     engine::Environment,
     Error,

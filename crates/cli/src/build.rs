@@ -7,8 +7,10 @@ use std::{
 };
 
 use assemble_core::{
-    build_plan::{self, BuildInput, BuildPlan, Output},
-    build_run::{self, BuildOutcome},
+    build::{
+        plan::{self as build_plan, BuildInput, BuildPlan, Output},
+        run::{self as build_run, BuildOutcome},
+    },
     buildkit::progress::{self as build_progress, ProgressBoard},
     engine::{self, Engine, Environment},
     settings, units, Backend, Error, Names, StartFlags, StartRequest,

@@ -2,8 +2,7 @@
 //! host-port sidecars and a persistent cache. The CLI and the app only translate to and from it.
 #![warn(missing_docs)]
 pub mod backend;
-pub mod build_plan;
-pub mod build_run;
+pub mod build;
 pub mod buildkit;
 pub mod engine;
 pub mod error;
@@ -14,7 +13,7 @@ pub mod names;
 pub mod notice;
 pub mod plugin;
 pub mod ports;
-pub mod project;
+pub mod reference;
 pub mod settings;
 pub mod shutdown;
 pub mod status;

@@ -2,7 +2,8 @@
 //! dial-stdio`) costs more than the calls that use it.
 use std::future::Future;
 
-use crate::{backend::Backend, buildkit::BuildkitClient, error::Result};
+use crate::buildkit::BuildkitClient;
+use crate::{backend::Backend, error::Result};
 
 /// Runs `call` against BuildKit in container `container_id`, over the kept channel when it still
 /// reaches this container. A kept channel that broke (BuildKit restarted under it) is replaced by a

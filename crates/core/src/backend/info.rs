@@ -1,9 +1,9 @@
 //! `info`: the backend as the original page describes it, read from the engine and BuildKit.
 use serde::Serialize;
 
+use crate::buildkit::{CacheRecord, CacheTotals, Worker};
 use crate::{
     backend::{image, labels::SecurityMode, sidecars::Sidecar, Backend, Presence},
-    buildkit::{CacheRecord, CacheTotals, Worker},
     engine::EngineView,
     error::{Error, Result},
     ports::PortSet,

@@ -31,10 +31,12 @@ use std::{
 use bollard::{query_parameters::RemoveContainerOptionsBuilder, Docker};
 use futures_util::Stream;
 
+use crate::buildkit::{
+    history::{self, Build, Step},
+    prune::CacheFilter,
+    BuildkitClient, CacheRecord,
+};
 use crate::{
-    buildkit::history::{self, Build, Step},
-    buildkit::prune::CacheFilter,
-    buildkit::{BuildkitClient, CacheRecord},
     engine::{is_conflict, is_not_found, Engine, EngineChoice},
     error::{Error, Result},
     logs::{

@@ -11,6 +11,7 @@ use crate::{
     error::{Error, Result},
     names::{is_valid_volume_name, Names},
     ports::{PortError, PortSet},
+    reference::check_image_name,
 };
 
 /// The production backend image, pinned; `--image` or `$ASSEMBLE_BACKEND_IMAGE` override it.
@@ -53,7 +54,35 @@ pub struct Settings {
     pub cache_limit: Option<String>,
     /// The images `assemble build` writes into a generated Dockerfile, in place of ours
     /// (`--build-image` and `--runtime-image` win over them).
-    pub base_images: crate::project::BaseImageChoices,
+    pub base_images: BaseImageChoices,
+}
+
+/// The base images a user chose in the settings file (`base_images`), each in place of ours in
+/// the Dockerfiles `assemble build` writes (build/dockerfile.rs). Here, with the settings
+/// they are part of, so that the settings need nothing from `build`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BaseImageChoices {
+    /// Maven with a JDK.
+    pub maven: Option<String>,
+    /// Gradle with a JDK.
+    pub gradle: Option<String>,
+    /// A Java runtime.
+    pub java_runtime: Option<String>,
+    /// The .NET SDK.
+    pub dotnet_sdk: Option<String>,
+    /// The ASP.NET Core runtime.
+    pub aspnet_runtime: Option<String>,
+}
+
+impl BaseImageChoices {
+    /// Checks each chosen image name as Docker would.
+    pub fn validate(&self) -> Result<()> {
+        [&self.maven, &self.gradle, &self.java_runtime, &self.dotnet_sdk, &self.aspnet_runtime]
+            .into_iter()
+            .flatten()
+            .try_for_each(|image| check_image_name(image))
+    }
 }
 
 impl Default for Settings {

@@ -9,6 +9,7 @@ use bollard::{
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use crate::buildkit::BuildkitClient;
 use crate::{
     backend::{
         cache::{self, CacheChoice},
@@ -26,7 +27,6 @@ use crate::{
         },
         spec, Backend, OurContainer, Presence,
     },
-    buildkit::BuildkitClient,
     engine::is_conflict,
     error::{Error, Result},
     failure::engine_message,

@@ -27,10 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::io::StreamReader;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::{
-    buildkit::prune::CacheFilter,
-    error::{Error, Result},
-};
+use crate::buildkit::prune::CacheFilter;
+use crate::error::{Error, Result};
 
 /// Bounds one connection attempt (exec + HTTP/2 handshake), so a wedged daemon cannot hang us.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -20,10 +20,8 @@ use bollard_buildkit_proto::fsutil::types::{packet::PacketType, Packet, Stat};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use crate::{
-    buildkit::dockerignore::IgnoreRules,
-    error::{Error, Result},
-};
+use crate::buildkit::dockerignore::IgnoreRules;
+use crate::error::{Error, Result};
 
 /// Bytes per DATA packet.
 const CHUNK: usize = 64 * 1024;

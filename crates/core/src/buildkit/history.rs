@@ -12,10 +12,8 @@ use bollard_buildkit_proto::{
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::{
-    buildkit::{status_error, BuildkitClient},
-    error::{Error, Result},
-};
+use crate::buildkit::{status_error, BuildkitClient};
+use crate::error::{Error, Result};
 
 /// A build's outcome, in buildx's words (`docker buildx history ls`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -39,12 +39,12 @@ use tokio::{
 use tokio_util::io::ReaderStream;
 use tonic::{metadata::MetadataMap, transport::Channel, Request, Response, Status};
 
-use crate::{
-    buildkit::filesync::{self, SyncDir, TransferCount, TransferFilter},
-    buildkit::registry_auth::Credentials,
-    buildkit::status_error,
-    error::{Error, Result},
+use crate::buildkit::{
+    filesync::{self, SyncDir, TransferCount, TransferFilter},
+    registry_auth::Credentials,
+    status_error,
 };
+use crate::error::{Error, Result};
 
 /// Bytes of the session's HTTP/2 connection per message.
 const SESSION_CHUNK: usize = 128 * 1024;

@@ -4,9 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
+    build::{
+        dockerfile::BaseImages,
+        project::{self, Project},
+        ProjectKind,
+    },
     buildkit::dockerignore::IgnoreRules,
     error::{Error, Result},
-    project::{self, BaseImages, Project, ProjectKind},
+    reference::check_image_name,
 };
 
 /// What the user asked for, as typed.
@@ -37,7 +42,7 @@ pub struct BuildInput {
     /// See `build_image`.
     pub runtime_image: Option<String>,
     /// The base images chosen in the settings (the flags win over them).
-    pub base_images: crate::project::BaseImageChoices,
+    pub base_images: crate::backend::request::BaseImageChoices,
 }
 
 /// Where the built image goes.
@@ -102,7 +107,7 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
     for name in
         input.tags.iter().chain(input.name.iter()).chain(input.build_image.iter()).chain(input.runtime_image.iter())
     {
-        project::check_image_name(name)?;
+        check_image_name(name)?;
     }
     if let Some(name) = &input.name {
         let last = name.rsplit('/').next().unwrap_or(name);
@@ -161,7 +166,7 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
         }
     };
     for name in &names {
-        project::check_image_name(name)?;
+        check_image_name(name)?;
     }
     if input.push && names.is_empty() {
         return Err(Error::PushNeedsAName);

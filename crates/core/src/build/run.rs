@@ -16,7 +16,7 @@ use crate::{
     backend::request::StartRequest,
     backend::start::StartOutcome,
     backend::{Backend, OurContainer},
-    build_plan::{BuildPlan, Output},
+    build::plan::{BuildPlan, Output},
     buildkit::filesync::SyncDir,
     buildkit::registry_auth::Credentials,
     buildkit::session::{random_id, Session, SessionOffer},
@@ -325,7 +325,7 @@ async fn load_into_engine(docker: &bollard::Docker, mut receive: mpsc::Receiver<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build_plan::{plan, BuildInput};
+    use crate::build::plan::{plan, BuildInput};
 
     fn folder_with(files: &[(&str, &str)]) -> std::path::PathBuf {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -369,8 +369,7 @@ mod tests {
         assert_eq!((list[1].r#type.as_str(), load), ("docker", Some(1)));
         let other = folder_with(&[("Dockerfile", "FROM scratch\n")]);
         let other_plan =
-            super::super::build_plan::plan(&BuildInput { context: other.clone(), ..Default::default() }, |_| None)
-                .unwrap();
+            crate::build::plan::plan(&BuildInput { context: other.clone(), ..Default::default() }, |_| None).unwrap();
         assert_ne!(shared_key(&plan), shared_key(&other_plan), "each folder has its own key");
         std::fs::remove_dir_all(dir).unwrap();
         std::fs::remove_dir_all(other).unwrap();
