@@ -5,8 +5,9 @@ use std::{sync::Mutex, time::Duration};
 use assemble_core::{
     backend::builder::BuilderRegistration,
     engine::{Engine, EngineView},
-    notice::{LossWatch, Notice},
-    settings, status, Backend, Error, Names, Settings, Shutdown, ShutdownTrigger, Snapshot, State,
+    live::notice::{LossWatch, Notice},
+    live::status,
+    settings, Backend, Error, Names, Settings, Shutdown, ShutdownTrigger, Snapshot, State,
 };
 use tauri::async_runtime::JoinHandle;
 use tokio::sync::{watch, Notify};

@@ -1,6 +1,6 @@
 //! What deserves telling when nobody is looking: a change of state that no operation of ours
 //! asked for. The app shows it as a desktop notification while no window is open.
-use crate::status::{Snapshot, State};
+use crate::live::status::{Snapshot, State};
 
 /// A short title and a sentence, for a desktop notification.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use crate::{
     backend::Backend,
     engine::EngineChoice,
     error::Result,
+    live::watch::{self, Signal},
     names::Names,
     shutdown::Shutdown,
-    watch::{self, Signal},
 };
 
 /// After a failed repair, wait this long before the next (doubling up to [`MAX_PAUSE`]): a repair
