@@ -1,47 +1,23 @@
-//! The sending side of BuildKit's file transfer (`moby.filesync.v1.FileSync/DiffCopy`, tonistiigi/fsutil's
-//! `Send`): a folder walked in the order the receiver checks (depth first, names in byte order),
-//! filtered by the patterns BuildKit asks for, one STAT packet per entry, then the contents of the
-//! files the receiver asks for (REQ), each as DATA packets ended by an empty one, until FIN. The
-//! receiver keeps what it got last time under the session's shared key, so it asks only for files
-//! whose metadata changed: the modification times, modes and sizes sent here decide that.
+//! The folder as the receiver wants to see it: walked in the order it checks (depth first, names
+//! in byte order), filtered by the patterns BuildKit asks for (include, exclude with Docker's rules,
+//! and the paths to follow through symlinks), each entry with its metadata as fsutil sends it.
 use std::{
-    collections::HashMap,
     fs::Metadata,
-    io::Read,
     os::unix::{ffi::OsStrExt, fs::MetadataExt},
     path::{Path, PathBuf},
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
-    },
+    sync::Arc,
 };
 
-use bollard_buildkit_proto::fsutil::types::{packet::PacketType, Packet, Stat};
-use futures_util::{Stream, StreamExt};
-use tokio::sync::mpsc;
+use bollard_buildkit_proto::fsutil::types::Stat;
 
-use crate::buildkit::dockerignore::IgnoreRules;
+use crate::buildkit::{
+    dockerignore::IgnoreRules,
+    filesync::mode::{can_request_data, go_mode, GO_MODE_CHAR_DEVICE, GO_MODE_DEVICE},
+};
 use crate::error::{Error, Result};
 
-/// Bytes per DATA packet.
-const CHUNK: usize = 64 * 1024;
-/// Files read at once for the receiver, as fsutil does.
-const READERS: usize = 4;
 /// Symlinks followed in a row for one `followpaths` entry before giving up, as Linux does.
 const MAX_LINK_HOPS: usize = 40;
-
-// Go's `os.FileMode` bits, which the receiver reads the mode as.
-const GO_MODE_DIR: u32 = 1 << 31;
-const GO_MODE_SYMLINK: u32 = 1 << 27;
-const GO_MODE_DEVICE: u32 = 1 << 26;
-const GO_MODE_NAMED_PIPE: u32 = 1 << 25;
-const GO_MODE_SETUID: u32 = 1 << 23;
-const GO_MODE_SETGID: u32 = 1 << 22;
-const GO_MODE_CHAR_DEVICE: u32 = 1 << 21;
-const GO_MODE_STICKY: u32 = 1 << 20;
-/// Every type bit: an entry with none of them is a regular file, whose contents can be asked for.
-const GO_MODE_TYPE: u32 =
-    GO_MODE_DIR | GO_MODE_SYMLINK | GO_MODE_NAMED_PIPE | GO_MODE_DEVICE | GO_MODE_CHAR_DEVICE | (1 << 24) | (1 << 19);
 
 /// A folder a session offers under a name (`context`, `dockerfile`).
 #[derive(Debug, Clone)]
@@ -68,24 +44,14 @@ pub struct TransferFilter {
 pub struct WalkedEntry {
     /// The STAT packet's metadata.
     pub stat: Stat,
-    source: Option<Contents>,
+    pub(super) source: Option<Contents>,
 }
 
+/// Where an entry's contents come from, when the receiver asks for them.
 #[derive(Debug, Clone)]
-enum Contents {
+pub(super) enum Contents {
     File(PathBuf),
     Memory(Arc<[u8]>),
-}
-
-/// What one transfer sent: counted while it runs, read after.
-#[derive(Debug, Default)]
-pub struct TransferCount {
-    /// Entries described (STAT packets).
-    pub entries: AtomicU64,
-    /// Files whose contents the receiver asked for.
-    pub files_sent: AtomicU64,
-    /// Bytes of contents sent.
-    pub bytes_sent: AtomicU64,
 }
 
 /// Walks `dir` as the receiver wants to see it: `filter` applied, parents of included entries
@@ -321,259 +287,19 @@ fn entry_for(full: &Path, relative: &str, metadata: &Metadata) -> Result<WalkedE
     Ok(WalkedEntry { stat, source })
 }
 
-/// A Unix `st_mode` as Go's `os.FileMode`.
-pub fn go_mode(unix: u32) -> u32 {
-    const S_IFMT: u32 = 0o170000;
-    let mut mode = unix & 0o777;
-    mode |= match unix & S_IFMT {
-        0o040000 => GO_MODE_DIR,
-        0o120000 => GO_MODE_SYMLINK,
-        0o010000 => GO_MODE_NAMED_PIPE,
-        0o060000 => GO_MODE_DEVICE,
-        0o020000 => GO_MODE_DEVICE | GO_MODE_CHAR_DEVICE,
-        _ => 0,
-    };
-    if unix & 0o4000 != 0 {
-        mode |= GO_MODE_SETUID;
-    }
-    if unix & 0o2000 != 0 {
-        mode |= GO_MODE_SETGID;
-    }
-    if unix & 0o1000 != 0 {
-        mode |= GO_MODE_STICKY;
-    }
-    mode
-}
-
-/// Whether the receiver may ask for an entry's contents (fsutil's `fileCanRequestData`).
-fn can_request_data(go_mode: u32) -> bool {
-    go_mode & GO_MODE_TYPE == 0
-}
-
-fn packet(kind: PacketType) -> Packet {
-    Packet { r#type: kind as i32, ..Default::default() }
-}
-
-/// The failure sent to the receiver and kept for the user.
-#[derive(Debug, Clone)]
-pub struct TransferFailure(pub String);
-
-/// Runs one DiffCopy: `entries` (a finished walk) as STAT packets, then the contents asked for,
-/// until the receiver's FIN. `send` carries packets out; `inbound` is what the receiver sends.
-pub async fn send_entries<S>(
-    entries: Vec<WalkedEntry>,
-    mut inbound: S,
-    send: mpsc::Sender<Packet>,
-    count: Arc<TransferCount>,
-) -> std::result::Result<(), TransferFailure>
-where
-    S: Stream<Item = std::result::Result<Packet, String>> + Unpin,
-{
-    let mut sources: HashMap<u32, Contents> = HashMap::new();
-    let mut stats = Vec::with_capacity(entries.len() + 1);
-    for (id, entry) in entries.into_iter().enumerate() {
-        if let (Some(source), Ok(id)) = (entry.source, u32::try_from(id)) {
-            sources.insert(id, source);
-        }
-        stats.push(Packet { r#type: PacketType::PacketStat as i32, stat: Some(entry.stat), ..Default::default() });
-    }
-    // The empty STAT ends the listing.
-    stats.push(packet(PacketType::PacketStat));
-    count.entries.fetch_add(stats.len() as u64 - 1, Ordering::Relaxed);
-
-    let listing = {
-        let send = send.clone();
-        tokio::spawn(async move {
-            for stat in stats {
-                if send.send(stat).await.is_err() {
-                    break;
-                }
-            }
-        })
-    };
-
-    let (work, readers) = start_readers(send.clone(), count.clone());
-    let result = loop {
-        let Some(message) = inbound.next().await else {
-            break Err(TransferFailure("BuildKit ended the file transfer before it finished".into()));
-        };
-        let packet_in = match message {
-            Ok(packet_in) => packet_in,
-            Err(e) => break Err(TransferFailure(format!("the file transfer broke: {e}"))),
-        };
-        match PacketType::try_from(packet_in.r#type) {
-            Ok(PacketType::PacketReq) => {
-                let Some(source) = sources.remove(&packet_in.id) else {
-                    let message =
-                        format!("BuildKit asked for file number {} which is not one it may ask for", packet_in.id);
-                    let _ = send
-                        .send(Packet {
-                            r#type: PacketType::PacketErr as i32,
-                            data: message.clone().into_bytes(),
-                            ..Default::default()
-                        })
-                        .await;
-                    break Err(TransferFailure(message));
-                };
-                if let Ok(queue) = work.lock() {
-                    let _ = queue.send((packet_in.id, source));
-                }
-            }
-            Ok(PacketType::PacketFin) => {
-                let _ = send.send(packet(PacketType::PacketFin)).await;
-                break Ok(());
-            }
-            Ok(PacketType::PacketErr) => {
-                break Err(TransferFailure(format!(
-                    "BuildKit refused the files: {}",
-                    String::from_utf8_lossy(&packet_in.data)
-                )))
-            }
-            // The receiver sends nothing else; anything unknown is ignored, as fsutil does.
-            _ => {}
-        }
-    };
-    drop(work);
-    listing.abort();
-    for reader in readers {
-        let _ = reader.await;
-    }
-    result
-}
-
-type WorkQueue = Arc<Mutex<std::sync::mpsc::Sender<(u32, Contents)>>>;
-
-/// Threads that read requested files and send their DATA packets; they end when the queue closes.
-fn start_readers(
-    send: mpsc::Sender<Packet>,
-    count: Arc<TransferCount>,
-) -> (WorkQueue, Vec<tokio::task::JoinHandle<()>>) {
-    let (queue, jobs) = std::sync::mpsc::channel::<(u32, Contents)>();
-    let jobs = Arc::new(Mutex::new(jobs));
-    let readers = (0..READERS)
-        .map(|_| {
-            let (jobs, send, count) = (jobs.clone(), send.clone(), count.clone());
-            tokio::task::spawn_blocking(move || loop {
-                let job = match jobs.lock() {
-                    Ok(jobs) => jobs.recv(),
-                    Err(_) => return,
-                };
-                let Ok((id, source)) = job else { return };
-                if send_contents(id, &source, &send, &count).is_err() {
-                    return;
-                }
-            })
-        })
-        .collect();
-    (Arc::new(Mutex::new(queue)), readers)
-}
-
-/// The transfer is over for this reader: BuildKit stopped listening, or a file could not be read
-/// (BuildKit was told).
-struct TransferOver;
-
-impl From<mpsc::error::SendError<Packet>> for TransferOver {
-    fn from(_: mpsc::error::SendError<Packet>) -> Self {
-        TransferOver
-    }
-}
-
-/// Sends one file's contents as it is now, then the empty DATA that ends it. A file that cannot be
-/// opened any more arrives empty, as with fsutil; one that changed since the walk arrives as it is.
-fn send_contents(
-    id: u32,
-    source: &Contents,
-    send: &mpsc::Sender<Packet>,
-    count: &TransferCount,
-) -> std::result::Result<(), TransferOver> {
-    let data_packet = |data: Vec<u8>| Packet { r#type: PacketType::PacketData as i32, id, data, ..Default::default() };
-    count.files_sent.fetch_add(1, Ordering::Relaxed);
-    match source {
-        Contents::Memory(data) => {
-            for chunk in data.chunks(CHUNK) {
-                count.bytes_sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                send.blocking_send(data_packet(chunk.to_vec()))?;
-            }
-        }
-        Contents::File(path) => {
-            if let Ok(mut file) = std::fs::File::open(path) {
-                loop {
-                    let mut buffer = vec![0; CHUNK];
-                    match file.read(&mut buffer) {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            buffer.truncate(n);
-                            count.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
-                            send.blocking_send(data_packet(buffer))?;
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        // A file cut short would be built as if it were whole: the transfer fails.
-                        Err(e) => {
-                            let message = format!("could not read {} for the build context: {e}", path.display());
-                            send.blocking_send(Packet {
-                                r#type: PacketType::PacketErr as i32,
-                                data: message.into_bytes(),
-                                ..Default::default()
-                            })?;
-                            return Err(TransferOver);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    send.blocking_send(data_packet(Vec::new()))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buildkit::filesync::{
+        mode::{
+            GO_MODE_CHAR_DEVICE, GO_MODE_DEVICE, GO_MODE_DIR, GO_MODE_NAMED_PIPE, GO_MODE_SETUID, GO_MODE_STICKY,
+            GO_MODE_SYMLINK,
+        },
+        testing::tree,
+    };
 
     fn paths(entries: &[WalkedEntry]) -> Vec<&str> {
         entries.iter().map(|e| e.stat.path.as_str()).collect()
-    }
-
-    fn tree(files: &[&str]) -> tempdir::Dir {
-        let dir = tempdir::Dir::new();
-        for file in files {
-            let path = dir.path().join(file);
-            if let Some(stripped) = file.strip_suffix('/') {
-                std::fs::create_dir_all(dir.path().join(stripped)).unwrap();
-            } else {
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(&path, file.as_bytes()).unwrap();
-            }
-        }
-        dir
-    }
-
-    mod tempdir {
-        use std::path::{Path, PathBuf};
-        use std::sync::atomic::{AtomicUsize, Ordering};
-
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-        pub struct Dir(PathBuf);
-
-        impl Dir {
-            pub fn new() -> Self {
-                let n = NEXT.fetch_add(1, Ordering::SeqCst);
-                let path = std::env::temp_dir().join(format!("assemble-filesync-{}-{n}", std::process::id()));
-                let _ = std::fs::remove_dir_all(&path);
-                std::fs::create_dir_all(&path).unwrap();
-                Self(path)
-            }
-            pub fn path(&self) -> &Path {
-                &self.0
-            }
-        }
-
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
     }
 
     #[test]
@@ -660,95 +386,5 @@ mod tests {
         let filter = TransferFilter { exclude: vec!["bad-*".into()], ..Default::default() };
         let entries = walk(&SyncDir::Folder(dir.path().into()), &filter).unwrap();
         assert_eq!(paths(&entries), ["ok"]);
-    }
-
-    /// The receiver's side of a DiffCopy, played by the test: asks for every file, then FIN.
-    async fn transfer(entries: Vec<WalkedEntry>, change: impl FnOnce()) -> (Vec<Packet>, Arc<TransferCount>) {
-        let (to_receiver, mut received) = mpsc::channel(1024);
-        let (to_sender, inbound) = mpsc::channel::<std::result::Result<Packet, String>>(16);
-        let count = Arc::new(TransferCount::default());
-        let inbound = futures_util::stream::poll_fn({
-            let mut inbound = inbound;
-            move |cx| inbound.poll_recv(cx)
-        });
-        let task = tokio::spawn(send_entries(entries, inbound, to_receiver, count.clone()));
-        let mut stats = Vec::new();
-        loop {
-            let p = received.recv().await.unwrap();
-            if p.stat.is_none() {
-                break;
-            }
-            stats.push(p);
-        }
-        change();
-        let files: Vec<u32> = stats
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| can_request_data(p.stat.as_ref().unwrap().mode))
-            .map(|(i, _)| i as u32)
-            .collect();
-        for id in &files {
-            to_sender
-                .send(Ok(Packet { r#type: PacketType::PacketReq as i32, id: *id, ..Default::default() }))
-                .await
-                .unwrap();
-        }
-        let mut data = Vec::new();
-        let mut ended = 0;
-        while ended < files.len() {
-            let p = received.recv().await.unwrap();
-            assert_eq!(p.r#type, PacketType::PacketData as i32);
-            if p.data.is_empty() {
-                ended += 1;
-            }
-            data.push(p);
-        }
-        to_sender.send(Ok(packet(PacketType::PacketFin))).await.unwrap();
-        assert_eq!(received.recv().await.unwrap().r#type, PacketType::PacketFin as i32);
-        task.await.unwrap().unwrap();
-        let mut all = stats;
-        all.extend(data);
-        (all, count)
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn sends_the_contents_asked_for_as_they_are_when_asked() {
-        let dir = tree(&["a", "big", "sub/c"]);
-        std::fs::write(dir.path().join("big"), vec![7u8; CHUNK * 2 + 5]).unwrap();
-        let entries = walk(&SyncDir::Folder(dir.path().into()), &TransferFilter::default()).unwrap();
-        // "a" changes after the walk, before BuildKit asks for it.
-        let changed = dir.path().join("a");
-        let (packets, count) = transfer(entries, || std::fs::write(&changed, b"changed since").unwrap()).await;
-        let contents = |id: u32| -> Vec<u8> {
-            packets
-                .iter()
-                .filter(|p| p.r#type == PacketType::PacketData as i32 && p.id == id)
-                .flat_map(|p| p.data.clone())
-                .collect()
-        };
-        // ids: 0 a, 1 big, 2 sub, 3 sub/c
-        assert_eq!(packets[0].stat.as_ref().unwrap().size, 1, "the stat is the walk's");
-        assert_eq!(contents(0), b"changed since", "the contents are the file's when asked");
-        assert_eq!(contents(1).len(), CHUNK * 2 + 5);
-        assert_eq!(contents(3), b"sub/c");
-        assert_eq!(count.files_sent.load(Ordering::Relaxed), 3);
-        assert_eq!(count.entries.load(Ordering::Relaxed), 4);
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_request_for_an_unknown_id_fails_the_transfer_with_a_sentence() {
-        let (to_receiver, mut received) = mpsc::channel(16);
-        let inbound = futures_util::stream::iter(vec![Ok(Packet {
-            r#type: PacketType::PacketReq as i32,
-            id: 9,
-            ..Default::default()
-        })]);
-        let result = send_entries(Vec::new(), inbound, to_receiver, Arc::default()).await;
-        assert!(result.unwrap_err().0.contains("file number 9"));
-        let mut kinds = Vec::new();
-        while let Ok(p) = received.try_recv() {
-            kinds.push(p.r#type);
-        }
-        assert!(kinds.contains(&(PacketType::PacketErr as i32)), "{kinds:?}");
     }
 }
