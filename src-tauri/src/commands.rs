@@ -2,8 +2,10 @@
 //! [`CommandError`]s (a sentence in the app's terms and the settings field it is about).
 use assemble_core::{
     backend::sidecars::record::PortEdit,
-    buildkit::history::{BuildRow, BuildStatus, StepRow},
-    buildkit::prune::CacheFilter,
+    buildkit::{
+        history::{BuildRow, BuildStatus, StepRow},
+        prune::CacheFilter,
+    },
     settings, CacheTotals, Error, PortSet, Settings, Snapshot,
 };
 use serde::Serialize;

@@ -1,7 +1,11 @@
 //! Live state: Docker events (through the core's keeper, which also repairs the sidecars after
 //! each burst) become snapshots, which go to every window as the `snapshot` event and to the
 //! tray. Bursts of events coalesce into one refresh. Everything here ends with Quit.
-use assemble_core::{backend::builder, live::keeper, live::status, live::watch::Signal, Backend, Snapshot, State};
+use assemble_core::{
+    backend::builder,
+    live::{keeper, status, watch::Signal},
+    Backend, Snapshot, State,
+};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::{notify, state::AppState};

@@ -5,8 +5,10 @@ use std::{sync::Mutex, time::Duration};
 use assemble_core::{
     backend::builder::BuilderRegistration,
     engine::{Engine, EngineView},
-    live::notice::{LossWatch, Notice},
-    live::status,
+    live::{
+        notice::{LossWatch, Notice},
+        status,
+    },
     settings, Backend, Error, Names, Settings, Shutdown, ShutdownTrigger, Snapshot, State,
 };
 use tauri::async_runtime::JoinHandle;

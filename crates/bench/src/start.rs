@@ -7,8 +7,10 @@ use std::{
 };
 
 use assemble_core::{
-    backend::labels::{self, BackendLabels, SecurityMode},
-    backend::spec,
+    backend::{
+        labels::{self, BackendLabels, SecurityMode},
+        spec,
+    },
     Names, PortSet,
 };
 use bollard::{models::MountType, Docker};

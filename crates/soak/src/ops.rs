@@ -2,8 +2,8 @@
 use std::collections::HashMap;
 
 use assemble_core::{
-    backend::labels, backend::sidecars::record::PortEdit, settings, CacheSetting, PortSet, Settings, StartFlags,
-    StartRequest,
+    backend::{labels, sidecars::record::PortEdit},
+    settings, CacheSetting, PortSet, Settings, StartFlags, StartRequest,
 };
 use bollard::query_parameters::{KillContainerOptions, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder};
 

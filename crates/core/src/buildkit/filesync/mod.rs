@@ -1,6 +1,6 @@
 //! The sending side of BuildKit's file transfer (`moby.filesync.v1.FileSync/DiffCopy`, tonistiigi/fsutil's
 //! `Send`): a folder walked in the order the receiver checks (depth first, names in byte order),
-//! filtered by the patterns BuildKit asks for ([`walk`]), one STAT packet per entry, then the
+//! filtered by the patterns BuildKit asks for ([`walk`](mod@walk)), one STAT packet per entry, then the
 //! contents of the files the receiver asks for (REQ), each as DATA packets ended by an empty one,
 //! until FIN ([`send`]). Modes travel as Go's ([`mode`]). The receiver keeps what it got last time
 //! under the session's shared key, so it asks only for files whose metadata changed: the

@@ -3,7 +3,7 @@
 //! keeps the history in its state folder, so it lives as long as the cache volume does.
 //!
 //! [`build`] reads a history record as a build, [`steps`] a build's recorded progress as its steps,
-//! [`rows`] words both for the windows, [`calls`] asks BuildKit, and [`follow`] follows the history
+//! [`rows`] words both for the windows, `calls` asks BuildKit, and [`follow`] follows the history
 //! and a build as they change.
 pub mod build;
 mod calls;
