@@ -107,6 +107,14 @@ mod tests {
 
     use super::*;
 
+    /// tauri.conf.json names no version, so the app's is the crate's: the workspace's Cargo.toml is
+    /// its one source.
+    #[test]
+    fn the_app_takes_its_version_from_cargo_toml() {
+        let context: tauri::Context<tauri::Wry> = tauri::generate_context!();
+        assert_eq!(context.package_info().version.to_string(), env!("CARGO_PKG_VERSION"));
+    }
+
     /// The whole app on Tauri's mock runtime: plugins, state, commands, tray and panel.
     #[test]
     fn the_app_builds_with_its_state_commands_tray_and_panel() {
