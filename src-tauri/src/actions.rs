@@ -4,7 +4,11 @@
 use assemble_core::{Error, StartEvent, StartFlags, StartRequest, State};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
-use crate::{errors::CommandError, live, notify, state::AppState};
+use crate::{
+    errors::CommandError,
+    live, notify,
+    state::{Connection, Operations, Shown},
+};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Action {
@@ -35,21 +39,21 @@ pub enum Origin {
 
 /// Runs `action`. A Quit during a start makes it roll back before the app exits.
 pub async fn run<R: Runtime>(app: &AppHandle<R>, action: Action, origin: Origin) -> Result<(), CommandError> {
-    let state = app.state::<AppState>();
+    let (connection, shown, operations) = (app.state::<Connection>(), app.state::<Shown>(), app.state::<Operations>());
     let transient = match action {
         Action::Stop => State::Stopping,
         Action::Start | Action::Restart | Action::Apply => State::Starting,
     };
-    let operation = state.begin(transient)?;
+    let operation = operations.begin(transient, &shown.refresh_due)?;
     // A new attempt clears the last failure everywhere.
-    state.set_action_error(None);
+    operations.set_action_error(None);
     let _ = app.emit("action-error", None::<CommandError>);
-    live::publish(app, state.store(state.latest()));
-    let result = perform(app, &state, action).await.map_err(CommandError::from);
+    live::publish(app, shown.store(shown.latest(), &connection, &operations));
+    let result = perform(app, &connection, &operations, action).await.map_err(CommandError::from);
     drop(operation);
     live::refresh(app).await;
     if let Err(error) = &result {
-        state.set_action_error(Some(error.clone()));
+        operations.set_action_error(Some(error.clone()));
         let _ = app.emit("action-error", Some(error));
         if origin == Origin::Tray || !notify::any_window_visible(app) {
             notify::show(app, &format!("Could not {} the backend", action.verb()), &error.message);
@@ -58,13 +62,18 @@ pub async fn run<R: Runtime>(app: &AppHandle<R>, action: Action, origin: Origin)
     result
 }
 
-async fn perform<R: Runtime>(app: &AppHandle<R>, state: &AppState, action: Action) -> Result<(), Error> {
-    let backend = state.backend().await?;
+async fn perform<R: Runtime>(
+    app: &AppHandle<R>,
+    connection: &Connection,
+    operations: &Operations,
+    action: Action,
+) -> Result<(), Error> {
+    let backend = connection.backend().await?;
     let report = |event: StartEvent| {
         let _ = app.emit("start-progress", &event);
     };
-    let request = || StartRequest::resolve(&StartFlags::default(), &state.settings());
-    let mut quit = state.shutdown();
+    let request = || StartRequest::resolve(&StartFlags::default(), &connection.settings());
+    let mut quit = operations.shutdown();
     match action {
         Action::Start => backend.start_until(&request()?, &report, quit.recv()).await?,
         Action::Stop => return backend.stop().await.map(|_| ()),
@@ -72,6 +81,6 @@ async fn perform<R: Runtime>(app: &AppHandle<R>, state: &AppState, action: Actio
         Action::Apply => backend.apply_until(&request()?, &report, quit.recv()).await?,
     };
     // As `assemble backend start` does: the backend is also the buildx builder "assemble".
-    live::register_builder(state, &backend, state.settings().use_builder).await;
+    live::register_builder(connection, &backend, connection.settings().use_builder).await;
     Ok(())
 }

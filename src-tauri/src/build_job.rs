@@ -1,10 +1,12 @@
 //! "Build…": the Build window's commands. One build at a time, planned and run by the core
-//! (`build_plan`, `build_run`); its `#N` lines stream to the window, and the Builds window is told
+//! (`build::plan`, `build::run`); its `#N` lines stream to the window, and the Builds window is told
 //! which build to follow, so it shows the steps live.
 use assemble_core::{
-    build_plan::{self, BuildInput},
-    build_progress::ProgressBoard,
-    build_run,
+    build::{
+        plan::{self as build_plan, BuildInput},
+        run as build_run,
+    },
+    buildkit::progress::ProgressBoard,
     engine::Environment,
     Error,
 };
@@ -14,7 +16,7 @@ use tauri::{ipc::Channel, AppHandle, Emitter, Manager, Runtime};
 use crate::{
     actions::{self, Action, Origin},
     errors::{CommandError, Reply},
-    state::AppState,
+    state::{BuildJob, Connection, Operations},
     windows,
 };
 
@@ -56,8 +58,8 @@ pub async fn run_build<R: Runtime>(
     form: BuildForm,
     channel: Channel<BuildNews>,
 ) -> Reply<BuildResult> {
-    let state = app.state::<AppState>();
-    let settings = state.settings();
+    let (connection, job) = (app.state::<Connection>(), app.state::<BuildJob>());
+    let settings = connection.settings();
     let input = BuildInput {
         context: form.folder.trim().into(),
         tags: build_plan::names_from_text(&form.names),
@@ -67,13 +69,13 @@ pub async fn run_build<R: Runtime>(
         ..Default::default()
     };
     let plan = build_plan::plan(&input, |_| None).map_err(form_error)?;
-    let Some(_running) = state.begin_build() else {
+    let Some(_running) = job.begin() else {
         return Err(CommandError::plain("A build is under way; wait for it to end, or cancel it"));
     };
     // Claimed before the backend may start, so a Cancel pressed during the start is not lost:
     // the build then ends as soon as it begins.
-    let mut cancel = state.build_cancel();
-    let backend = state.backend().await?;
+    let mut cancel = job.cancelled();
+    let backend = connection.backend().await?;
     if matches!(backend.running().await, Err(Error::NotRunning)) {
         actions::run(&app, Action::Start, Origin::Window).await?;
         let _ = channel.send(BuildNews::BackendStarted);
@@ -96,7 +98,7 @@ pub async fn run_build<R: Runtime>(
         }
     };
     let config_dir = Environment::from_process().config_dir(None).path().to_path_buf();
-    let mut quit = state.shutdown();
+    let mut quit = app.state::<Operations>().shutdown();
     let canceled = async move {
         tokio::select! {
             () = cancel.wait() => {},
@@ -127,14 +129,14 @@ pub async fn run_build<R: Runtime>(
 
 /// Whether a build of the app runs now (a Build window opened during one offers its Cancel).
 #[tauri::command]
-pub fn build_under_way<R: Runtime>(app: AppHandle<R>) -> bool {
-    app.state::<AppState>().build_under_way()
+pub fn build_under_way(job: tauri::State<'_, BuildJob>) -> bool {
+    job.under_way()
 }
 
 /// Cancels the build under way, if any; BuildKit stops it.
 #[tauri::command]
-pub fn cancel_build<R: Runtime>(app: AppHandle<R>) {
-    app.state::<AppState>().cancel_build();
+pub fn cancel_build(job: tauri::State<'_, BuildJob>) {
+    job.cancel();
 }
 
 /// The folder picker; `None` when the user closed it.

@@ -1,9 +1,11 @@
 //! The commands the windows call: thin wrappers over the core; errors arrive as
 //! [`CommandError`]s (a sentence in the app's terms and the settings field it is about).
 use assemble_core::{
-    history::{BuildRow, BuildStatus, StepRow},
-    port_record::PortEdit,
-    prune::CacheFilter,
+    backend::sidecars::record::PortEdit,
+    buildkit::{
+        history::{BuildRow, BuildStatus, StepRow},
+        prune::CacheFilter,
+    },
     settings, CacheTotals, Error, PortSet, Settings, Snapshot,
 };
 use serde::Serialize;
@@ -13,13 +15,13 @@ use crate::{
     actions::{self, Action, Origin},
     errors::{CommandError, Reply},
     live,
-    state::AppState,
+    state::{BuildsFollows, Connection, Operations, Shown},
     windows,
 };
 
 #[tauri::command]
-pub fn snapshot(state: State<'_, AppState>) -> Snapshot {
-    state.latest()
+pub fn snapshot(shown: State<'_, Shown>) -> Snapshot {
+    shown.latest()
 }
 
 /// Reads the state again now (cache figures change with builds, which are not Docker events).
@@ -57,8 +59,8 @@ pub struct PurgePreview {
 }
 
 #[tauri::command]
-pub async fn purge_preview(state: State<'_, AppState>) -> Reply<PurgePreview> {
-    let records = state.backend().await?.cache_usage(&CacheFilter::everything()).await?;
+pub async fn purge_preview(connection: State<'_, Connection>) -> Reply<PurgePreview> {
+    let records = connection.backend().await?.cache_usage(&CacheFilter::everything()).await?;
     let totals = CacheTotals::of(&records);
     Ok(PurgePreview {
         entries: totals.reclaimable_entries,
@@ -75,8 +77,7 @@ pub struct PurgeResult {
 
 #[tauri::command]
 pub async fn purge_cache<R: Runtime>(app: AppHandle<R>) -> Reply<PurgeResult> {
-    let state = app.state::<AppState>();
-    let removed = state.backend().await?.cache_purge(&CacheFilter::everything()).await?;
+    let removed = app.state::<Connection>().backend().await?.cache_purge(&CacheFilter::everything()).await?;
     live::refresh(&app).await;
     Ok(PurgeResult {
         entries: removed.len(),
@@ -94,12 +95,15 @@ pub struct SettingsView {
 }
 
 #[tauri::command]
-pub fn get_settings(state: State<'_, AppState>) -> SettingsView {
+pub fn get_settings(connection: State<'_, Connection>) -> SettingsView {
     SettingsView {
-        settings: state.settings(),
-        warning: state.settings_warning(),
-        default_volume: state.names.default_cache_volume(),
-        default_image: assemble_core::request::effective_image(None, &Settings { image: None, ..Settings::default() }),
+        settings: connection.settings(),
+        warning: connection.settings_warning(),
+        default_volume: connection.names.default_cache_volume(),
+        default_image: assemble_core::backend::request::effective_image(
+            None,
+            &Settings { image: None, ..Settings::default() },
+        ),
         path: settings::path().display().to_string(),
     }
 }
@@ -107,11 +111,11 @@ pub fn get_settings(state: State<'_, AppState>) -> SettingsView {
 #[tauri::command]
 pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) -> Reply<()> {
     settings::save(&settings)?;
-    let state = app.state::<AppState>();
-    state.set_settings(settings.clone());
+    let connection = app.state::<Connection>();
+    connection.set_settings(settings.clone());
     // Ports apply at once to a running backend: the same container and cache, no restart. A
     // stopped backend takes them at its next start.
-    let applied = match state.backend().await {
+    let applied = match connection.backend().await {
         Ok(backend) => {
             match backend.change_ports(&PortEdit::Set(PortSet::from_ports(settings.ports.iter().copied()))).await {
                 Ok(_) | Err(Error::PortsNeedARunningBackend) => Ok(()),
@@ -126,8 +130,8 @@ pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) ->
 
 /// The last start, stop or restart that failed, for a panel opened after it.
 #[tauri::command]
-pub fn action_error(state: State<'_, AppState>) -> Option<CommandError> {
-    state.action_error()
+pub fn action_error(operations: State<'_, Operations>) -> Option<CommandError> {
+    operations.action_error()
 }
 
 /// Docker's contexts and the one docker would use now, for the settings window's engine picker.
@@ -142,8 +146,8 @@ pub fn add_port(ports: Vec<u16>, typed: String) -> Reply<Vec<u16>> {
 }
 
 #[tauri::command]
-pub async fn list_volumes(state: State<'_, AppState>) -> Reply<Vec<String>> {
-    Ok(state.backend().await?.volume_names().await?)
+pub async fn list_volumes(connection: State<'_, Connection>) -> Reply<Vec<String>> {
+    Ok(connection.backend().await?.volume_names().await?)
 }
 
 /// One build and its steps, for the Builds window's detail.
@@ -157,10 +161,16 @@ pub struct BuildDetail {
 /// end; a finished build's steps once. Ends when another build is chosen, the window goes away,
 /// or the app quits.
 #[tauri::command]
-pub async fn follow_build(state: State<'_, AppState>, reference: String, channel: Channel<BuildDetail>) -> Reply<()> {
-    let mut superseded = state.build_follow.take();
-    let backend = state.backend().await?;
-    let mut quit = state.shutdown();
+pub async fn follow_build(
+    follows: State<'_, BuildsFollows>,
+    connection: State<'_, Connection>,
+    operations: State<'_, Operations>,
+    reference: String,
+    channel: Channel<BuildDetail>,
+) -> Reply<()> {
+    let mut superseded = follows.detail.take();
+    let backend = connection.backend().await?;
+    let mut quit = operations.shutdown();
     let following = backend.follow_build(&reference, |build, steps| {
         let running = build.status == BuildStatus::Running;
         let detail = BuildDetail { build: build.row(), steps: steps.iter().map(|s| s.row(running)).collect() };
@@ -177,10 +187,15 @@ pub async fn follow_build(state: State<'_, AppState>, reference: String, channel
 /// BuildKit announces, until the window goes away, another follow starts (the window follows
 /// again when the backend or its engine changes), or the app quits.
 #[tauri::command]
-pub async fn follow_builds(state: State<'_, AppState>, channel: Channel<Vec<BuildRow>>) -> Reply<()> {
-    let mut superseded = state.builds_follow.take();
-    let backend = state.backend().await?;
-    let mut quit = state.shutdown();
+pub async fn follow_builds(
+    follows: State<'_, BuildsFollows>,
+    connection: State<'_, Connection>,
+    operations: State<'_, Operations>,
+    channel: Channel<Vec<BuildRow>>,
+) -> Reply<()> {
+    let mut superseded = follows.list.take();
+    let backend = connection.backend().await?;
+    let mut quit = operations.shutdown();
     let following = backend.follow_builds(|builds| channel.send(builds.iter().map(|b| b.row()).collect()).is_ok());
     tokio::select! {
         result = following => Ok(result?),

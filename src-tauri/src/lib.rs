@@ -11,9 +11,8 @@ mod state;
 mod tray;
 mod windows;
 
+use state::{AppStates, Operations};
 use tauri::{Manager, RunEvent, Runtime};
-
-pub use state::AppState;
 
 pub fn run() {
     let builder = tauri::Builder::default()
@@ -23,12 +22,12 @@ pub fn run() {
 }
 
 pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) {
-    let app = build_app(builder, tauri::generate_context!(), AppState::load())
+    let app = build_app(builder, tauri::generate_context!(), AppStates::load())
         .expect("the Tauri application could not be built");
     app.run(|app, event| {
         // Closing every window keeps the tray app running; only Quit ends it.
         if let RunEvent::ExitRequested { api, code: None, .. } = event {
-            if !app.state::<AppState>().quitting() {
+            if !app.state::<Operations>().quitting() {
                 api.prevent_exit();
             }
         }
@@ -39,16 +38,18 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) {
 fn build_app<R: Runtime>(
     builder: tauri::Builder<R>,
     context: tauri::Context<R>,
-    state: AppState,
+    states: AppStates,
 ) -> tauri::Result<tauri::App<R>> {
-    builder
+    let builder = builder
         .plugin(tauri_plugin_shell::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_dialog::init())
         // Off until the user turns it on in Settings; a login start shows only the tray.
         // (~/.config/autostart/assemble-backend.desktop on Linux, as the .deb's desktop entry is named)
-        .plugin(tauri_plugin_autostart::Builder::new().app_name("assemble-backend").arg("--hidden").build())
-        .manage(state)
+        .plugin(tauri_plugin_autostart::Builder::new().app_name("assemble-backend").arg("--hidden").build());
+    // Each part of the state is managed on its own, so a command asks only for what it uses.
+    states
+        .manage(builder)
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
             commands::refresh,
@@ -106,6 +107,14 @@ mod tests {
 
     use super::*;
 
+    /// tauri.conf.json names no version, so the app's is the crate's: the workspace's Cargo.toml is
+    /// its one source.
+    #[test]
+    fn the_app_takes_its_version_from_cargo_toml() {
+        let context: tauri::Context<tauri::Wry> = tauri::generate_context!();
+        assert_eq!(context.package_info().version.to_string(), env!("CARGO_PKG_VERSION"));
+    }
+
     /// The whole app on Tauri's mock runtime: plugins, state, commands, tray and panel.
     #[test]
     fn the_app_builds_with_its_state_commands_tray_and_panel() {
@@ -129,12 +138,15 @@ mod tests {
         };
         let snapshot = get_ipc_response(&panel, request).expect("the panel may read the snapshot");
         let snapshot = snapshot.deserialize::<serde_json::Value>().expect("json");
-        assert_eq!(snapshot["name"], app.state::<AppState>().names.backend());
+        assert_eq!(snapshot["name"], app.state::<state::Connection>().names.backend());
         assert!(snapshot["state_label"].is_string(), "{snapshot}");
-        let state = app.state::<AppState>();
-        state.quit();
+        let operations = app.state::<Operations>();
+        operations.quit();
         assert!(
-            matches!(state.begin(assemble_core::State::Starting), Err(assemble_core::Error::Quitting)),
+            matches!(
+                operations.begin(assemble_core::State::Starting, &app.state::<state::Shown>().refresh_due),
+                Err(assemble_core::Error::Quitting)
+            ),
             "nothing starts once Quit was asked"
         );
     }

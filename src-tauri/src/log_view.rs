@@ -3,7 +3,7 @@
 //! window asks for the rows it shows, and the store searches and saves.
 use assemble_core::{
     engine::Engine,
-    log_store::{LogStore, Row},
+    logs::store::{LogStore, Row},
     Backend, LineSplitter, LogOptions,
 };
 use futures_util::StreamExt;
@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::{
     errors::{CommandError, Reply},
-    state::{AppState, LogCount, LogFeed, Superseded},
+    state::{Connection, LogCount, LogFeed, LogViewer, Operations, Superseded},
 };
 
 fn count(store: &LogStore) -> LogCount {
@@ -41,9 +41,9 @@ const FLOOD_LINES: u64 = 1000;
 /// the engine: the engine sends one chunk per line, and handing a million chunks between the
 /// threads of the app's runtime cost more than reading them (as it did in the CLI).
 pub fn start_feed<R: Runtime>(app: &AppHandle<R>) -> LogFeed {
-    let state = app.state::<AppState>();
-    let superseded = state.logs_follow.take();
-    state.with_logs(|store| *store = LogStore::default());
+    let logs = app.state::<LogViewer>();
+    let superseded = logs.follow.take();
+    logs.with_store(|store| *store = LogStore::default());
     let (counts, counts_seen) = watch::channel(LogCount::default());
     let (outcome, outcome_seen) = watch::channel(None);
     let app = app.clone();
@@ -57,7 +57,7 @@ pub fn start_feed<R: Runtime>(app: &AppHandle<R>) -> LogFeed {
 /// Starts a feed for the Logs window that is opening, for its page to take.
 pub fn offer_feed<R: Runtime>(app: &AppHandle<R>) {
     let feed = start_feed(app);
-    app.state::<AppState>().offer_log_feed(feed);
+    app.state::<LogViewer>().offer_feed(feed);
 }
 
 async fn read_on_own_thread<R: Runtime>(
@@ -65,10 +65,7 @@ async fn read_on_own_thread<R: Runtime>(
     counts: watch::Sender<LogCount>,
     mut superseded: Superseded,
 ) -> Reply<()> {
-    let (backend, mut quit) = {
-        let state = app.state::<AppState>();
-        (state.backend().await?, state.shutdown())
-    };
+    let (backend, mut quit) = (app.state::<Connection>().backend().await?, app.state::<Operations>().shutdown());
     let (done, result) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("assemble-logs".into())
@@ -79,7 +76,7 @@ async fn read_on_own_thread<R: Runtime>(
                         // A connection made on this thread's runtime, so its I/O stays on this thread.
                         let engine = Engine::connect_to(backend.engine().endpoint().clone()).await?;
                         let backend = Backend::new(engine, backend.names().clone());
-                        read_into_store(&app.state::<AppState>(), &backend, &counts).await
+                        read_into_store(&app.state::<LogViewer>(), &backend, &counts).await
                     };
                     // A stop ends it at any point, even while an engine that hangs is being reached.
                     tokio::select! {
@@ -108,10 +105,10 @@ async fn read_on_own_thread<R: Runtime>(
 #[tauri::command]
 pub async fn follow_logs<R: Runtime>(
     app: AppHandle<R>,
-    state: State<'_, AppState>,
+    logs: State<'_, LogViewer>,
     channel: Channel<LogCount>,
 ) -> Reply<()> {
-    let LogFeed { mut counts, mut outcome } = state.claim_log_feed().unwrap_or_else(|| start_feed(&app));
+    let LogFeed { mut counts, mut outcome } = logs.claim_feed().unwrap_or_else(|| start_feed(&app));
     loop {
         let now = *counts.borrow_and_update();
         if channel.send(now).is_err() {
@@ -129,10 +126,10 @@ pub async fn follow_logs<R: Runtime>(
     ended
 }
 
-async fn read_into_store(state: &AppState, backend: &Backend, counts: &watch::Sender<LogCount>) -> Reply<()> {
+async fn read_into_store(logs: &LogViewer, backend: &Backend, counts: &watch::Sender<LogCount>) -> Reply<()> {
     let options = LogOptions { follow: true, tail: None, timestamps: true };
     let mut stream = Box::pin(backend.logs(&options).await?);
-    state.with_logs(|store| *store = LogStore::default());
+    logs.with_store(|store| *store = LogStore::default());
     let mut splitter = LineSplitter::default();
     let mut told = LogCount::default();
     // One timer, armed when lines arrive and none is pending: the engine sends a chunk per line,
@@ -145,7 +142,7 @@ async fn read_into_store(state: &AppState, backend: &Backend, counts: &watch::Se
         tokio::select! {
             next = stream.next() => match next {
                 Some(Ok(chunk)) => {
-                    state.with_logs(|store| splitter.each_line(&chunk, |is_err, line| store.push(is_err, line)));
+                    logs.with_store(|store| splitter.each_line(&chunk, |is_err, line| store.push(is_err, line)));
                     if !armed {
                         flush.as_mut().reset(tokio::time::Instant::now() + pause);
                         armed = true;
@@ -154,12 +151,12 @@ async fn read_into_store(state: &AppState, backend: &Backend, counts: &watch::Se
                 }
                 Some(Err(err)) => {
                     // The lines read so far stay, and are counted.
-                    counts.send_replace(state.with_logs(|store| count(store)));
+                    counts.send_replace(logs.with_store(|store| count(store)));
                     return Err(err.into());
                 }
                 None => {
                     let lines = splitter.finish();
-                    let now = state.with_logs(|store| {
+                    let now = logs.with_store(|store| {
                         lines.iter().for_each(|(is_err, line)| store.push(*is_err, line));
                         count(store)
                     });
@@ -169,7 +166,7 @@ async fn read_into_store(state: &AppState, backend: &Backend, counts: &watch::Se
             },
             () = &mut flush, if armed => armed = false,
         }
-        let now = state.with_logs(|store| count(store));
+        let now = logs.with_store(|store| count(store));
         if now != told {
             counts.send_replace(now);
             pause = if now.end.saturating_sub(told.end) >= FLOOD_LINES { FLOOD_FLUSH } else { LOG_FLUSH };
@@ -179,20 +176,20 @@ async fn read_into_store(state: &AppState, backend: &Backend, counts: &watch::Se
 }
 
 #[tauri::command]
-pub fn stop_logs(state: State<'_, AppState>) {
-    state.end_log_feed();
+pub fn stop_logs(logs: State<'_, LogViewer>) {
+    logs.end_feed();
 }
 
 /// Up to `count` rows from line number `from`: what the window shows.
 #[tauri::command]
-pub fn log_rows(state: State<'_, AppState>, from: u64, count: usize) -> Vec<Row> {
-    state.with_logs(|store| store.rows(from, count.min(MAX_ROWS)))
+pub fn log_rows(logs: State<'_, LogViewer>, from: u64, count: usize) -> Vec<Row> {
+    logs.with_store(|store| store.rows(from, count.min(MAX_ROWS)))
 }
 
 /// A new search (empty: none); the counts, with how many lines match.
 #[tauri::command]
-pub fn log_search(state: State<'_, AppState>, query: String) -> LogCount {
-    state.with_logs(|store| {
+pub fn log_search(logs: State<'_, LogViewer>, query: String) -> LogCount {
+    logs.with_store(|store| {
         store.set_query(&query);
         count(store)
     })
@@ -207,8 +204,8 @@ pub struct MatchAt {
 }
 
 #[tauri::command]
-pub fn log_match(state: State<'_, AppState>, index: Option<usize>, from: Option<u64>) -> Option<MatchAt> {
-    state.with_logs(|store| {
+pub fn log_match(logs: State<'_, LogViewer>, index: Option<usize>, from: Option<u64>) -> Option<MatchAt> {
+    logs.with_store(|store| {
         let index = match (index, from) {
             (Some(index), _) => index,
             (None, Some(line)) => store.match_from(line).unwrap_or(0),
@@ -220,14 +217,14 @@ pub fn log_match(state: State<'_, AppState>, index: Option<usize>, from: Option<
 
 /// Every kept line as plain text, for Copy.
 #[tauri::command]
-pub fn log_text(state: State<'_, AppState>, timestamps: bool) -> String {
-    state.with_logs(|store| store.plain_text(timestamps))
+pub fn log_text(logs: State<'_, LogViewer>, timestamps: bool) -> String {
+    logs.with_store(|store| store.plain_text(timestamps))
 }
 
 /// Forgets the lines shown so far (Clear); new lines keep coming.
 #[tauri::command]
-pub fn clear_logs(state: State<'_, AppState>) -> LogCount {
-    state.with_logs(|store| {
+pub fn clear_logs(logs: State<'_, LogViewer>) -> LogCount {
+    logs.with_store(|store| {
         store.clear();
         count(store)
     })
@@ -235,7 +232,7 @@ pub fn clear_logs(state: State<'_, AppState>) -> LogCount {
 
 /// Saves the kept lines, from the store, to a new file in the user's downloads folder.
 #[tauri::command]
-pub fn save_logs(state: State<'_, AppState>, timestamps: bool) -> Reply<String> {
+pub fn save_logs(logs: State<'_, LogViewer>, timestamps: bool) -> Reply<String> {
     let dir = std::env::var_os("XDG_DOWNLOAD_DIR")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join("Downloads")))
@@ -248,7 +245,7 @@ pub fn save_logs(state: State<'_, AppState>, timestamps: bool) -> Reply<String> 
     })?;
     let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let path = dir.join(format!("assemble-backend-{seconds}.log"));
-    let text = state.with_logs(|store| store.plain_text(timestamps));
+    let text = logs.with_store(|store| store.plain_text(timestamps));
     std::fs::write(&path, text).map_err(|e| {
         CommandError::plain(format!(
             "Could not write {}: {e}; free some space or make the folder writable, then save again",

@@ -10,7 +10,7 @@ use tauri::{
 use crate::{
     actions::{self, Action, Origin},
     notify,
-    state::AppState,
+    state::{Operations, Shown},
     windows::{self, Kind},
 };
 
@@ -63,10 +63,10 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         .build(app)?;
     app.manage(TrayItems { status, engine, start, stop, restart });
     // The tray follows the snapshots the app shows, so that what publishes them needs no tray.
-    let mut shown = app.state::<AppState>().follow_shown();
+    let mut shown = app.state::<Shown>().follow_shown();
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let mut quit = app.state::<AppState>().shutdown();
+        let mut quit = app.state::<Operations>().shutdown();
         loop {
             tokio::select! {
                 changed = shown.changed() => if changed.is_err() { return },
@@ -105,11 +105,10 @@ const QUIT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Ends the app once no operation and no repair is under way: a start is told to roll back, and
 /// the process exits only after it did, so no half-made backend is left.
 fn quit<R: Runtime>(app: &AppHandle<R>) {
-    app.state::<AppState>().quit();
+    app.state::<Operations>().quit();
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let state = app.state::<AppState>();
-        if state.wind_down(QUIT_WAIT).await {
+        if app.state::<Operations>().wind_down(QUIT_WAIT).await {
             app.exit(0);
         } else {
             notify::show(

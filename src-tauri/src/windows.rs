@@ -96,7 +96,7 @@ fn show_at<R: Runtime>(app: &AppHandle<R>, kind: Kind, fragment: Option<&str>) {
                 let app = app.clone();
                 window.on_window_event(move |event| {
                     if matches!(event, tauri::WindowEvent::Destroyed) {
-                        app.state::<crate::state::AppState>().end_log_feed();
+                        app.state::<crate::state::LogViewer>().end_feed();
                     }
                 });
             }

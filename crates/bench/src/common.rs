@@ -131,11 +131,11 @@ pub fn with_backend<T>(
         ports,
         cache: assemble_core::CacheSetting::Anonymous,
         image: image.to_string(),
-        ready_timeout: assemble_core::start::DEFAULT_READY_TIMEOUT,
+        ready_timeout: assemble_core::backend::start::DEFAULT_READY_TIMEOUT,
         cache_limit: None,
     };
     let result = runtime
-        .block_on(backend.start(&request, &assemble_core::progress::silent))
+        .block_on(backend.start(&request, &assemble_core::backend::progress::silent))
         .map_err(|e| format!("starting the bench backend: {e}"))
         .and_then(|_| measure(&runtime, &backend));
     let stopped = runtime.block_on(backend.stop()).map_err(|e| format!("stopping the bench backend: {e}"));

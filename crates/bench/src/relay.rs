@@ -99,10 +99,10 @@ async fn setup(
         ports: PortSet::from_ports([discard_port, echo_port]),
         cache: CacheSetting::Anonymous,
         image: options.image.clone(),
-        ready_timeout: assemble_core::start::DEFAULT_READY_TIMEOUT,
+        ready_timeout: assemble_core::backend::start::DEFAULT_READY_TIMEOUT,
         cache_limit: None,
     };
-    backend.start(&request, &assemble_core::progress::silent).await.map_err(|e| e.to_string())?;
+    backend.start(&request, &assemble_core::backend::progress::silent).await.map_err(|e| e.to_string())?;
     let running = backend.running().await.map_err(|e| e.to_string())?;
     let gateway = socat::gateway(&docker, &running.id).await?;
     let inspect = docker.inspect_container(&running.id, None).await.map_err(|e| e.to_string())?;

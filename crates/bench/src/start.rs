@@ -7,8 +7,11 @@ use std::{
 };
 
 use assemble_core::{
-    labels::{self, BackendLabels, SecurityMode},
-    spec, Names, PortSet,
+    backend::{
+        labels::{self, BackendLabels, SecurityMode},
+        spec,
+    },
+    Names, PortSet,
 };
 use bollard::{models::MountType, Docker};
 
@@ -171,7 +174,7 @@ impl Bench {
 }
 
 /// Our backend's container in the mode this engine gets (all capabilities but SYS_RESOURCE;
-/// it refuses `--privileged`), read from `assemble_core::spec` and put as docker CLI flags, so
+/// it refuses `--privileged`), read from `assemble_core::backend::spec` and put as docker CLI flags, so
 /// B and the floor run exactly what our backend runs. Our labels and hostname are left out.
 fn docker_run_args(image: &str) -> Result<Vec<String>, String> {
     let config = BackendLabels {

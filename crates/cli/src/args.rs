@@ -181,7 +181,7 @@ pub struct StartArgs {
     #[arg(long = "use")]
     pub use_builder: bool,
     /// Seconds to wait for BuildKit to answer
-    #[arg(long = "ready-timeout", value_name = "SECONDS", default_value_t = assemble_core::request::DEFAULT_READY_TIMEOUT.as_secs())]
+    #[arg(long = "ready-timeout", value_name = "SECONDS", default_value_t = assemble_core::backend::request::DEFAULT_READY_TIMEOUT.as_secs())]
     pub ready_timeout: u64,
 }
 

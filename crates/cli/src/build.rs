@@ -7,9 +7,11 @@ use std::{
 };
 
 use assemble_core::{
-    build_plan::{self, BuildInput, BuildPlan, Output},
-    build_progress::{self, ProgressBoard},
-    build_run::{self, BuildOutcome},
+    build::{
+        plan::{self as build_plan, BuildInput, BuildPlan, Output},
+        run::{self as build_run, BuildOutcome},
+    },
+    buildkit::progress::{self as build_progress, ProgressBoard},
     engine::{self, Engine, Environment},
     settings, units, Backend, Error, Names, StartFlags, StartRequest,
 };
@@ -138,7 +140,7 @@ impl View {
         Self { mode, board: ProgressBoard::default(), began: Instant::now(), live_lines: 0, printed: Vec::new() }
     }
 
-    fn take(&mut self, status: &assemble_core::build_progress::StatusResponse) {
+    fn take(&mut self, status: &assemble_core::buildkit::progress::StatusResponse) {
         let lines = self.board.apply(status);
         let mut err = std::io::stderr().lock();
         match self.mode {

@@ -15,12 +15,11 @@ use args::{
     PortsCommand, StartArgs,
 };
 use assemble_core::{
+    backend::sidecars::record::PortEdit,
+    buildkit::prune::CacheFilter,
     engine::{self, Engine, EngineChoice, EngineView, Environment},
-    plugin,
-    port_record::PortEdit,
-    prune::CacheFilter,
-    settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, PortSet, Settings, StartFlags, StartOutcome,
-    StartRequest, State, StopOutcome,
+    plugin, settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, PortSet, Settings, StartFlags,
+    StartOutcome, StartRequest, State, StopOutcome,
 };
 use clap::Parser;
 use futures_util::StreamExt;
@@ -226,8 +225,12 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
 
 /// The buildx builder for the backend that runs now: one line, on stdout when it builds here.
 async fn register_builder(backend: &Backend, make_current: bool) {
-    let registration =
-        assemble_core::builder::register(&backend.names().backend(), backend.engine().endpoint(), make_current).await;
+    let registration = assemble_core::backend::builder::register(
+        &backend.names().backend(),
+        backend.engine().endpoint(),
+        make_current,
+    )
+    .await;
     if registration.is_ours() {
         println!("{}", registration.sentence());
     } else {

@@ -2,8 +2,8 @@
 use std::fmt::Write;
 
 use assemble_core::{
+    buildkit::history::{seconds_text, Build, Step},
     engine::EngineView,
-    history::{seconds_text, Build, Step},
     units::{ago, human_size},
     BackendInfo, CacheRecord, CacheTotals,
 };

@@ -16,7 +16,7 @@ pub fn metadata() -> String {
     serde_json::json!({
         "SchemaVersion": "0.1.0",
         "Vendor": "Assemble Backend",
-        "Version": crate::labels::OUR_VERSION,
+        "Version": crate::backend::labels::OUR_VERSION,
         "ShortDescription": "Run and manage a personal BuildKit backend",
         "URL": "https://docs.docker.com/assemble/advanced/",
     })

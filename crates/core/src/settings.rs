@@ -3,7 +3,7 @@
 //! else `~/.config/assemble-backend/settings.json`.
 use std::path::{Path, PathBuf};
 
-pub use crate::request::{add_port, CacheSetting, Settings};
+pub use crate::backend::request::{add_port, CacheSetting, Settings};
 use crate::{
     error::{Error, Result},
     ports::PortSet,

@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use assemble_core::{labels, PortSet};
+use assemble_core::{backend::labels, PortSet};
 use bollard::query_parameters::ListContainersOptionsBuilder;
 
 use crate::world::World;
@@ -113,7 +113,7 @@ async fn history_lost(world: &World, backend: &str) -> Option<String> {
             .mounts
             .unwrap_or_default()
             .into_iter()
-            .find(|m| m.destination.as_deref() == Some(assemble_core::spec::STATE_DIR))
+            .find(|m| m.destination.as_deref() == Some(assemble_core::backend::spec::STATE_DIR))
             .and_then(|m| m.name)?,
         Err(err) => return Some(format!("inspecting the backend: {err}")),
     };

@@ -1,12 +1,12 @@
 //! The app's part in the soak: while the tray app runs it keeps the sidecars repaired through
-//! `assemble_core::keeper::keep`. The soak runs that same function in-process, so the faults meet
+//! `assemble_core::live::keeper::keep`. The soak runs that same function in-process, so the faults meet
 //! what a user with the app open would have.
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
     Arc,
 };
 
-use assemble_core::{engine::Engine, keeper, sidecars::Repairs, Backend, Names, ShutdownTrigger};
+use assemble_core::{backend::sidecars::Repairs, engine::Engine, live::keeper, Backend, Names, ShutdownTrigger};
 use tokio::task::JoinHandle;
 
 #[derive(Default)]

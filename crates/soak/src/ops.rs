@@ -2,7 +2,8 @@
 use std::collections::HashMap;
 
 use assemble_core::{
-    labels, port_record::PortEdit, settings, CacheSetting, PortSet, Settings, StartFlags, StartRequest,
+    backend::{labels, sidecars::record::PortEdit},
+    settings, CacheSetting, PortSet, Settings, StartFlags, StartRequest,
 };
 use bollard::query_parameters::{KillContainerOptions, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder};
 
@@ -192,7 +193,9 @@ pub async fn app_restart(world: &World) -> Done {
     let loaded = settings::load_from(&world.settings_file());
     let flags = StartFlags { image: Some(world.image.clone()), ..StartFlags::default() };
     let result = match StartRequest::resolve(&flags, &loaded.settings) {
-        Ok(request) => world.backend().restart(&request, &assemble_core::progress::silent).await.map(|_| request),
+        Ok(request) => {
+            world.backend().restart(&request, &assemble_core::backend::progress::silent).await.map(|_| request)
+        }
         Err(err) => Err(err),
     };
     match result {

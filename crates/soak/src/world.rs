@@ -186,7 +186,7 @@ impl World {
 pub async fn live_ports(docker: &bollard::Docker, id: &str, label: Option<&String>) -> Option<assemble_core::PortSet> {
     use futures_util::TryStreamExt;
     let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
-        .path(assemble_core::port_record::PORT_RECORD)
+        .path(assemble_core::backend::sidecars::record::PORT_RECORD)
         .build();
     let archive: Result<Vec<u8>, _> =
         docker.download_from_container(id, Some(options)).map_ok(|chunk| chunk.to_vec()).try_concat().await;
@@ -196,8 +196,8 @@ pub async fn live_ports(docker: &bollard::Docker, id: &str, label: Option<&Strin
     let mut entry = tar.entries().ok()?.next()?.ok()?;
     std::io::Read::read_to_string(&mut entry, &mut text).ok()?;
     // The record's own rule for a whole record (core, pure): the soak reads, the core decides.
-    match assemble_core::port_record::parse_record(&text) {
-        assemble_core::port_record::RecordText::Complete(ports) => Some(ports),
+    match assemble_core::backend::sidecars::record::parse_record(&text) {
+        assemble_core::backend::sidecars::record::RecordText::Complete(ports) => Some(ports),
         _ => None,
     }
 }

@@ -1,0 +1,119 @@
+//! `info`: the backend as the original page describes it, read from the engine and BuildKit.
+use serde::Serialize;
+
+use crate::buildkit::{CacheRecord, CacheTotals, Worker};
+use crate::{
+    backend::{image, labels::SecurityMode, sidecars::Sidecar, Backend, Presence},
+    engine::EngineView,
+    error::{Error, Result},
+    ports::PortSet,
+};
+
+/// The running backend as `info` shows it: its container, what `start` decided, its sidecars,
+/// and BuildKit's workers and cache.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendInfo {
+    /// The engine it runs on: its docker context and address.
+    pub engine: EngineView,
+    /// The container's ID.
+    pub id: String,
+    /// The container's name.
+    pub name: String,
+    /// The container's state.
+    pub state: crate::backend::ContainerState,
+    /// When it last started (RFC 3339).
+    pub started_at: Option<String>,
+    /// The image as requested at start.
+    pub image: String,
+    /// `repo@sha256:…` when the engine knows a registry digest, else `ref@<image id>`.
+    pub image_digest: String,
+    /// The host ports it was started with.
+    pub ports: PortSet,
+    /// The named cache volume; `None` for an anonymous one, lost on stop.
+    pub cache_volume: Option<String>,
+    /// The most its build cache may use (BuildKit's GC policy); `None`: BuildKit's default.
+    pub cache_limit: Option<u64>,
+    /// The limit as buildx prints it (`2GiB`), or "BuildKit's default".
+    pub cache_limit_text: String,
+    /// How it was granted its powers.
+    pub security: SecurityMode,
+    /// The version of Assemble Backend that created it.
+    pub version: String,
+    /// Every sidecar of ours, running or not, by port.
+    pub sidecars: Vec<Sidecar>,
+    /// BuildKit's workers.
+    pub workers: Vec<Worker>,
+    /// BuildKit's version, from the first worker that reports one.
+    pub buildkit_version: Option<String>,
+    /// Totals over the build cache.
+    pub cache: CacheTotals,
+    /// Bytes per cache record type.
+    pub cache_by_type: std::collections::BTreeMap<String, i64>,
+    /// The sizes above as people read them (`3.65GB`), so no window formats sizes itself.
+    pub cache_text: std::collections::BTreeMap<String, String>,
+}
+
+/// Everything `info` shows. BuildKit is asked over the kept channel, both calls at once.
+pub(super) async fn read(backend: &Backend) -> Result<BackendInfo> {
+    let container = match backend.presence().await? {
+        Presence::Ours(c) if c.running => *c,
+        Presence::Foreign => return Err(Error::ForeignContainer { name: backend.names.backend() }),
+        _ => return Err(Error::NotRunning),
+    };
+    let (buildkit, sidecars, digest) = tokio::join!(
+        backend.with_buildkit(&container.id, |client| async move {
+            tokio::try_join!(client.workers(), client.disk_usage())
+        }),
+        backend.sidecars(),
+        image_digest(backend, &container.config.image, &container.image_id)
+    );
+    let (workers, records): (Vec<Worker>, Vec<CacheRecord>) = buildkit?;
+    Ok(BackendInfo {
+        engine: backend.engine.endpoint().view(),
+        buildkit_version: workers.iter().find_map(|w| w.buildkit_version.clone()),
+        id: container.id,
+        name: container.name,
+        state: container.state,
+        started_at: container.started_at,
+        image: container.config.image,
+        image_digest: digest,
+        ports: container.config.ports,
+        cache_volume: container.config.cache_volume,
+        cache_limit: container.config.cache_limit,
+        cache_limit_text: crate::units::cache_limit_text(container.config.cache_limit),
+        security: container.config.security,
+        version: container.config.version,
+        sidecars: sidecars?,
+        workers,
+        cache: CacheTotals::of(&records),
+        cache_by_type: CacheTotals::by_type(&records),
+        cache_text: cache_text(&records),
+    })
+}
+
+async fn image_digest(backend: &Backend, reference: &str, image_id: &str) -> String {
+    let repository = image::split_reference(reference).0.split('@').next().unwrap_or(reference).to_string();
+    let repo_digest = match backend.docker.inspect_image(image_id).await {
+        Ok(image) => image
+            .repo_digests
+            .unwrap_or_default()
+            .into_iter()
+            .find(|d| d.starts_with(&format!("{repository}@")))
+            .or(None),
+        Err(_) => None,
+    };
+    repo_digest.unwrap_or_else(|| format!("{repository}@{image_id}"))
+}
+
+fn cache_text(records: &[CacheRecord]) -> std::collections::BTreeMap<String, String> {
+    use crate::units::human_size;
+    let totals = CacheTotals::of(records);
+    let mut text: std::collections::BTreeMap<String, String> = CacheTotals::by_type(records)
+        .into_iter()
+        .map(|(kind, size)| (format!("type:{kind}"), human_size(size)))
+        .collect();
+    for (key, size) in [("total", totals.total), ("in_use", totals.in_use), ("reclaimable", totals.reclaimable)] {
+        text.insert(key.to_string(), human_size(size));
+    }
+    text
+}

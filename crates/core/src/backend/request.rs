@@ -1,0 +1,584 @@
+//! What the user wants from a start, and its rules, with no I/O: the settings' fields, flags and
+//! settings resolved into one request, the one check of every field, the cache-volume rule, and how
+//! a running backend differs from the wish. `settings.rs` reads and writes the file; `start.rs` and
+//! `cache.rs` act on what is decided here.
+use std::{fmt, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    backend::labels::BackendLabels,
+    error::{Error, Result},
+    names::{is_valid_volume_name, Names},
+    ports::{PortError, PortSet},
+    reference::check_image_name,
+};
+
+/// The production backend image, pinned; `--image` or `$ASSEMBLE_BACKEND_IMAGE` override it.
+pub const DEFAULT_IMAGE: &str = "moby/buildkit:v0.25.1";
+/// The environment variable that overrides the settings' image (the `--image` flag wins over it).
+pub const IMAGE_ENV: &str = "ASSEMBLE_BACKEND_IMAGE";
+/// How long BuildKit may take to answer after its container starts.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where the build cache goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", content = "name", rename_all = "kebab-case")]
+pub enum CacheSetting {
+    /// The original rule: the default volume if it exists, else anonymous.
+    #[default]
+    Auto,
+    /// This named volume, created at start if missing; kept on stop.
+    Named(String),
+    /// No volume: the cache is lost when the backend stops.
+    Anonymous,
+}
+
+/// The wish for the next start, shared by the app and the CLI (flags win), kept in the settings
+/// file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Host ports to proxy; empty means none.
+    pub ports: Vec<u16>,
+    /// Where the build cache goes.
+    pub cache: CacheSetting,
+    /// `None`: `$ASSEMBLE_BACKEND_IMAGE`, else the pinned default.
+    pub image: Option<String>,
+    /// A docker context to use always; `None` follows docker (`DOCKER_HOST`, `DOCKER_CONTEXT`,
+    /// `docker context use`). `--context` and `-H` on the command line win over it.
+    pub context: Option<String>,
+    /// Each start also makes the buildx builder `assemble` docker's current one (as `--use`).
+    pub use_builder: bool,
+    /// The most the build cache may use, as typed (`20GB`, `500MiB`); `None`: BuildKit's default.
+    pub cache_limit: Option<String>,
+    /// The images `assemble build` writes into a generated Dockerfile, in place of ours
+    /// (`--build-image` and `--runtime-image` win over them).
+    pub base_images: BaseImageChoices,
+}
+
+/// The base images a user chose in the settings file (`base_images`), each in place of ours in
+/// the Dockerfiles `assemble build` writes (build/dockerfile.rs). Here, with the settings
+/// they are part of, so that the settings need nothing from `build`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BaseImageChoices {
+    /// Maven with a JDK.
+    pub maven: Option<String>,
+    /// Gradle with a JDK.
+    pub gradle: Option<String>,
+    /// A Java runtime.
+    pub java_runtime: Option<String>,
+    /// The .NET SDK.
+    pub dotnet_sdk: Option<String>,
+    /// The ASP.NET Core runtime.
+    pub aspnet_runtime: Option<String>,
+}
+
+impl BaseImageChoices {
+    /// Checks each chosen image name as Docker would.
+    pub fn validate(&self) -> Result<()> {
+        [&self.maven, &self.gradle, &self.java_runtime, &self.dotnet_sdk, &self.aspnet_runtime]
+            .into_iter()
+            .flatten()
+            .try_for_each(|image| check_image_name(image))
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            ports: vec![crate::ports::DEFAULT_PORT],
+            cache: CacheSetting::Auto,
+            image: None,
+            context: None,
+            use_builder: false,
+            cache_limit: None,
+            base_images: Default::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Checks every field by the same rules as the CLI flags.
+    pub fn validate(&self) -> Result<()> {
+        self.port_set()?;
+        self.cache_limit_bytes()?;
+        check_cache(&self.cache)?;
+        if let Some(image) = &self.image {
+            check_image(image)?;
+        }
+        self.base_images.validate()?;
+        // Only the form: a pinned context that was removed since is reported when it is used,
+        // and the file keeps the user's choice.
+        if let Some(context) = &self.context {
+            if !crate::engine::is_valid_context_name(context) {
+                return Err(Error::InvalidContextName(context.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine options these settings give: the pinned context, if any.
+    pub fn engine_choice(&self) -> crate::engine::EngineChoice {
+        crate::engine::EngineChoice { pinned_context: self.context.clone(), ..Default::default() }
+    }
+
+    /// The cache limit in bytes, checked.
+    pub fn cache_limit_bytes(&self) -> Result<Option<u64>> {
+        self.cache_limit.as_deref().filter(|l| !l.trim().is_empty()).map(parse_cache_limit).transpose()
+    }
+
+    /// The ports as a set; `0` has no place in a list of ports.
+    pub fn port_set(&self) -> Result<PortSet> {
+        if self.ports.contains(&0) {
+            return Err(PortError::ZeroMixed.into());
+        }
+        Ok(PortSet::from_ports(self.ports.iter().copied()))
+    }
+
+    /// What a start with these settings and no flags would run. `default_volume_exists` feeds the
+    /// automatic cache rule.
+    pub fn wanted(&self, names: &Names, default_volume_exists: bool) -> Wanted {
+        Wanted {
+            ports: PortSet::from_ports(self.ports.iter().copied()),
+            cache_volume: wanted_volume(&self.cache, names, default_volume_exists),
+            image: effective_image(None, self),
+            cache_limit: self.cache_limit_bytes().ok().flatten(),
+        }
+    }
+}
+
+/// The least cache limit we take: below it BuildKit would collect what one build needs.
+pub const MIN_CACHE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// A typed cache limit, in bytes: a size (see [`crate::units::parse_size`]) of at least
+/// [`MIN_CACHE_LIMIT`].
+pub fn parse_cache_limit(typed: &str) -> Result<u64> {
+    let bytes = crate::units::parse_size(typed)?;
+    if bytes < MIN_CACHE_LIMIT {
+        return Err(Error::CacheLimitTooSmall(typed.trim().to_string()));
+    }
+    Ok(bytes)
+}
+
+/// Adds the port(s) typed by the user to a list, by the CLI's rules.
+pub fn add_port(ports: &[u16], typed: &str) -> Result<Vec<u16>> {
+    let parsed = PortSet::parse(&[typed])?;
+    if parsed.is_empty() {
+        // "0" alone: on the command line it means "no ports"; here, removing them all does that.
+        return Err(PortError::ZeroMixed.into());
+    }
+    Ok(PortSet::from_ports(ports.iter().copied().chain(parsed.iter())).iter().collect())
+}
+
+/// The start options as typed on the command line, before the settings fill the gaps.
+#[derive(Debug, Clone, Default)]
+pub struct StartFlags {
+    /// Every `--allow-host-port` value, unparsed.
+    pub allow_host_port: Vec<String>,
+    /// `--cache-volume`.
+    pub cache_volume: Option<String>,
+    /// `--image`.
+    pub image: Option<String>,
+    /// `--ready-timeout`; `None` is [`DEFAULT_READY_TIMEOUT`].
+    pub ready_timeout: Option<Duration>,
+    /// `--cache-limit`, unparsed.
+    pub cache_limit: Option<String>,
+}
+
+/// What the user asked for, flags and settings resolved and checked.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    /// The host ports to proxy.
+    pub ports: PortSet,
+    /// Where the build cache goes.
+    pub cache: CacheSetting,
+    /// The BuildKit image to run.
+    pub image: String,
+    /// How long BuildKit may take to answer.
+    pub ready_timeout: Duration,
+    /// The most bytes the build cache may use; `None`: BuildKit's default policy.
+    pub cache_limit: Option<u64>,
+}
+
+impl StartRequest {
+    /// Flags win, then `$ASSEMBLE_BACKEND_IMAGE` (for the image), then the settings file.
+    pub fn resolve(flags: &StartFlags, settings: &Settings) -> Result<Self> {
+        let ports = if flags.allow_host_port.is_empty() {
+            settings.port_set()?
+        } else {
+            PortSet::parse(&flags.allow_host_port)?
+        };
+        let cache = match &flags.cache_volume {
+            Some(name) => CacheSetting::Named(name.clone()),
+            None => settings.cache.clone(),
+        };
+        let image = effective_image(flags.image.as_deref(), settings);
+        let cache_limit = match &flags.cache_limit {
+            Some(typed) => Some(parse_cache_limit(typed)?),
+            None => settings.cache_limit_bytes()?,
+        };
+        let request = Self {
+            ports,
+            cache,
+            image,
+            ready_timeout: flags.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
+            cache_limit,
+        };
+        request.validate()?;
+        Ok(request)
+    }
+
+    /// The same checks as the settings', for a request built by hand.
+    pub fn validate(&self) -> Result<()> {
+        check_image(&self.image)?;
+        check_cache(&self.cache)
+    }
+
+    /// What this request would run. `default_volume_exists` feeds the automatic cache rule.
+    pub fn wanted(&self, names: &Names, default_volume_exists: bool) -> Wanted {
+        Wanted {
+            ports: self.ports.clone(),
+            cache_volume: wanted_volume(&self.cache, names, default_volume_exists),
+            image: self.image.clone(),
+            cache_limit: self.cache_limit,
+        }
+    }
+}
+
+fn check_image(image: &str) -> Result<()> {
+    if image.trim().is_empty() {
+        return Err(Error::EmptyImage);
+    }
+    Ok(())
+}
+
+fn check_cache(cache: &CacheSetting) -> Result<()> {
+    match cache {
+        CacheSetting::Named(volume) if !is_valid_volume_name(volume) => Err(Error::InvalidVolumeName(volume.clone())),
+        _ => Ok(()),
+    }
+}
+
+/// The image to run: the flag, else `$ASSEMBLE_BACKEND_IMAGE`, else the settings' image, else
+/// [`DEFAULT_IMAGE`].
+pub fn effective_image(flag: Option<&str>, settings: &Settings) -> String {
+    let from_env = std::env::var(IMAGE_ENV).ok();
+    choose_image(flag, from_env.as_deref(), settings.image.as_deref())
+}
+
+/// [`effective_image`] with the environment given: a blank value counts as unset.
+fn choose_image(flag: Option<&str>, from_env: Option<&str>, from_settings: Option<&str>) -> String {
+    flag.or(from_env.filter(|i| !i.trim().is_empty())).or(from_settings).unwrap_or(DEFAULT_IMAGE).to_string()
+}
+
+/// The cache rule: the named volume; for "automatic" the user's default volume when it exists
+/// (the original product's rule); else none, and the cache goes with the container.
+pub fn wanted_volume(setting: &CacheSetting, names: &Names, default_volume_exists: bool) -> Option<String> {
+    match setting {
+        CacheSetting::Auto => default_volume_exists.then(|| names.default_cache_volume()),
+        CacheSetting::Named(name) => Some(name.clone()),
+        CacheSetting::Anonymous => None,
+    }
+}
+
+/// A backend's configuration as a start would make it: compared with a running one's labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    /// The host ports.
+    pub ports: PortSet,
+    /// The cache volume; `None` is an anonymous one.
+    pub cache_volume: Option<String>,
+    /// The image reference.
+    pub image: String,
+    /// The cache limit in bytes; `None`: BuildKit's default.
+    pub cache_limit: Option<u64>,
+}
+
+/// What in the backend's configuration can differ from a wish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Field {
+    /// The proxied host ports.
+    Ports,
+    /// The volume that holds the build cache.
+    CacheVolume,
+    /// The BuildKit image.
+    Image,
+    /// The cache limit.
+    CacheLimit,
+}
+
+/// Whether applying `differences` needs a restart: anything but the ports (which change live).
+pub fn needs_restart(differences: &[Difference]) -> bool {
+    differences.iter().any(|d| d.field.needs_restart())
+}
+
+impl Field {
+    /// Only a restart changes it in a running backend; ports change live.
+    pub fn needs_restart(self) -> bool {
+        !matches!(self, Field::Ports)
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Field::Ports => "host ports",
+            Field::CacheVolume => "cache volume",
+            Field::Image => "image",
+            Field::CacheLimit => "cache limit",
+        }
+    }
+}
+
+/// One way a running backend differs from the wish, as the user would name both sides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// Which part of the configuration differs.
+    pub field: Field,
+    /// What runs.
+    pub running: String,
+    /// What was wished for.
+    pub wanted: String,
+}
+
+impl Difference {
+    /// "host ports: running 5000, settings 6000", with `wished_by` naming the wish's source.
+    pub fn sentence(&self, wished_by: &str) -> String {
+        format!("{}: running {}, {wished_by} {}", self.field.noun(), self.running, self.wanted)
+    }
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.sentence("wanted"))
+    }
+}
+
+/// Everything in which `running` differs from `wanted`, in a fixed order: ports, cache volume,
+/// cache limit, image.
+pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> {
+    let volume = |v: &Option<String>| v.clone().unwrap_or_else(|| "none (lost on stop)".into());
+    let mut differences = Vec::new();
+    if wanted.ports != running.ports {
+        differences.push(Difference {
+            field: Field::Ports,
+            running: running.ports.to_string(),
+            wanted: wanted.ports.to_string(),
+        });
+    }
+    if wanted.cache_volume != running.cache_volume {
+        differences.push(Difference {
+            field: Field::CacheVolume,
+            running: volume(&running.cache_volume),
+            wanted: volume(&wanted.cache_volume),
+        });
+    }
+    if wanted.cache_limit != running.cache_limit {
+        let limit = crate::units::cache_limit_text;
+        differences.push(Difference {
+            field: Field::CacheLimit,
+            running: limit(running.cache_limit),
+            wanted: limit(wanted.cache_limit),
+        });
+    }
+    if wanted.image != running.image {
+        differences.push(Difference {
+            field: Field::Image,
+            running: running.image.clone(),
+            wanted: wanted.image.clone(),
+        });
+    }
+    differences
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::labels::SecurityMode;
+
+    fn flags(ports: &[&str], volume: Option<&str>, image: Option<&str>) -> StartFlags {
+        StartFlags {
+            allow_host_port: ports.iter().map(|p| p.to_string()).collect(),
+            cache_volume: volume.map(String::from),
+            image: image.map(String::from),
+            ready_timeout: None,
+            cache_limit: None,
+        }
+    }
+
+    #[test]
+    fn flags_win_over_settings() {
+        let settings = Settings {
+            ports: vec![7000],
+            cache: CacheSetting::Anonymous,
+            image: Some("settings-img".into()),
+            context: None,
+            use_builder: false,
+            cache_limit: None,
+            base_images: Default::default(),
+        };
+        let request = StartRequest::resolve(&flags(&["6000"], Some("vol"), Some("flag-img")), &settings).unwrap();
+        assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![6000]);
+        assert_eq!(request.cache, CacheSetting::Named("vol".into()));
+        assert_eq!(request.image, "flag-img");
+        assert_eq!(request.ready_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn settings_fill_what_flags_leave_out() {
+        let settings = Settings {
+            ports: vec![7000],
+            cache: CacheSetting::Anonymous,
+            image: None,
+            context: None,
+            use_builder: false,
+            cache_limit: None,
+            base_images: Default::default(),
+        };
+        let request = StartRequest::resolve(&flags(&[], None, Some("x")), &settings).unwrap();
+        assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![7000]);
+        assert_eq!(request.cache, CacheSetting::Anonymous);
+        let none = Settings { ports: vec![], ..Settings::default() };
+        assert!(StartRequest::resolve(&flags(&[], None, Some("x")), &none).unwrap().ports.is_empty());
+    }
+
+    #[test]
+    fn bad_flags_are_refused_with_the_field_they_belong_to() {
+        let settings = Settings::default();
+        let field = |f: StartFlags| StartRequest::resolve(&f, &settings).unwrap_err().settings_field();
+        assert_eq!(field(flags(&["0,1"], None, Some("x"))), Some("ports"));
+        assert_eq!(field(flags(&[], Some("a/b"), Some("x"))), Some("cache"));
+        assert_eq!(field(flags(&[], None, Some(" "))), Some("image"));
+    }
+
+    #[test]
+    fn settings_and_requests_are_checked_by_the_same_rules() {
+        let bad_volume = Settings { cache: CacheSetting::Named("a/b".into()), ..Settings::default() };
+        let bad_image = Settings { image: Some("  ".into()), ..Settings::default() };
+        assert_eq!(bad_volume.validate().unwrap_err().settings_field(), Some("cache"));
+        assert_eq!(bad_image.validate().unwrap_err().settings_field(), Some("image"));
+        let mut bad_base = Settings::default();
+        bad_base.base_images.maven = Some("Maven Image".into());
+        assert!(matches!(bad_base.validate(), Err(Error::InvalidImageName { .. })));
+        let by_hand = StartRequest {
+            ports: PortSet::from_ports([5000]),
+            cache: CacheSetting::Named("a/b".into()),
+            image: "x".into(),
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            cache_limit: None,
+        };
+        assert_eq!(by_hand.validate().unwrap_err().settings_field(), Some("cache"));
+    }
+
+    #[test]
+    fn image_precedence_is_flag_then_environment_then_settings_then_default() {
+        assert_eq!(choose_image(Some("flag"), Some("env"), Some("file")), "flag");
+        assert_eq!(choose_image(None, Some("env"), Some("file")), "env");
+        assert_eq!(choose_image(None, Some(" "), Some("file")), "file", "a blank variable counts as unset");
+        assert_eq!(choose_image(None, None, Some("file")), "file");
+        assert_eq!(choose_image(None, None, None), "moby/buildkit:v0.25.1");
+    }
+
+    #[test]
+    fn the_automatic_cache_takes_the_default_volume_only_when_it_exists() {
+        let names = Names::for_user("u");
+        assert_eq!(
+            wanted_volume(&CacheSetting::Auto, &names, true).as_deref(),
+            Some("docker-assemble-backend-cache-u")
+        );
+        assert_eq!(wanted_volume(&CacheSetting::Auto, &names, false), None);
+        assert_eq!(wanted_volume(&CacheSetting::Named("v".into()), &names, false).as_deref(), Some("v"));
+        assert_eq!(wanted_volume(&CacheSetting::Anonymous, &names, true), None);
+    }
+
+    #[test]
+    fn adding_ports_uses_the_cli_rules() {
+        assert_eq!(add_port(&[5000], "6000").unwrap(), vec![5000, 6000]);
+        assert_eq!(add_port(&[5000], "6000,7000").unwrap(), vec![5000, 6000, 7000]);
+        assert_eq!(add_port(&[5000], "5000").unwrap(), vec![5000]);
+        let zero = add_port(&[], "0").unwrap_err();
+        assert!(matches!(zero, Error::InvalidPorts(PortError::ZeroMixed)), "{zero:?}");
+        assert!(zero.to_string().contains("give 0 alone or only real ports"), "{zero}");
+        assert!(add_port(&[], "abc").unwrap_err().to_string().contains("not a port number"));
+        assert!(add_port(&[], "65536").unwrap_err().to_string().contains("out of range"));
+    }
+
+    fn running(ports: &[u16], volume: Option<&str>, image: &str) -> BackendLabels {
+        BackendLabels {
+            ports: PortSet::from_ports(ports.iter().copied()),
+            cache_volume: volume.map(String::from),
+            image: image.into(),
+            version: "0".into(),
+            security: SecurityMode::Privileged,
+            cache_limit: None,
+        }
+    }
+
+    #[test]
+    fn the_cache_limit_comes_from_the_flag_else_the_settings_and_is_checked() {
+        let settings = Settings { cache_limit: Some("20GB".into()), ..Settings::default() };
+        assert_eq!(
+            StartRequest::resolve(&flags(&[], None, None), &settings).unwrap().cache_limit,
+            Some(20_000_000_000)
+        );
+        let flag = StartFlags { cache_limit: Some("2GiB".into()), ..flags(&[], None, None) };
+        assert_eq!(StartRequest::resolve(&flag, &settings).unwrap().cache_limit, Some(2_147_483_648));
+        assert_eq!(StartRequest::resolve(&flags(&[], None, None), &Settings::default()).unwrap().cache_limit, None);
+        let tiny = StartFlags { cache_limit: Some("10MB".into()), ..flags(&[], None, None) };
+        let refused = StartRequest::resolve(&tiny, &settings).unwrap_err();
+        assert!(matches!(&refused, Error::CacheLimitTooSmall(v) if v == "10MB"), "{refused:?}");
+        assert_eq!(
+            refused.to_string(),
+            "a cache limit of 10MB is too small to build with; give at least 64MiB, such as 20GB"
+        );
+        let garbage = Settings { cache_limit: Some("lots".into()), ..Settings::default() };
+        let refused = garbage.validate().unwrap_err();
+        assert_eq!(
+            (refused.settings_field(), refused.to_string().as_str()),
+            (Some("cache_limit"), "\"lots\" is not a size; give a number and a unit, such as 20GB or 500MiB")
+        );
+        // A blank field in the settings window means no limit.
+        assert_eq!(
+            Settings { cache_limit: Some(" ".into()), ..Settings::default() }.cache_limit_bytes().unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn differences_name_every_field_that_differs() {
+        let wanted =
+            Wanted { ports: PortSet::from_ports([5000]), cache_volume: None, image: "img".into(), cache_limit: None };
+        assert_eq!(differences(&wanted, &running(&[5000], None, "img")), vec![]);
+
+        let all = differences(&wanted, &running(&[6071, 6072], Some("vol"), "other"));
+        let sentences: Vec<_> = all.iter().map(|d| d.sentence("settings")).collect();
+        assert_eq!(
+            sentences,
+            vec![
+                "host ports: running 6071,6072, settings 5000",
+                "cache volume: running vol, settings none (lost on stop)",
+                "image: running other, settings img",
+            ]
+        );
+        let image_only = differences(&wanted, &running(&[5000], None, "other"));
+        assert_eq!(image_only.iter().map(|d| d.field).collect::<Vec<_>>(), vec![Field::Image]);
+    }
+
+    #[test]
+    fn the_automatic_rule_decides_what_the_settings_want() {
+        let names = Names::for_user("u");
+        let settings = Settings {
+            ports: vec![5000],
+            cache: CacheSetting::Auto,
+            image: Some("img".into()),
+            context: None,
+            use_builder: false,
+            cache_limit: None,
+            base_images: Default::default(),
+        };
+        let with_default = settings.wanted(&names, true);
+        assert_eq!(with_default.cache_volume.as_deref(), Some("docker-assemble-backend-cache-u"));
+        assert_eq!(settings.wanted(&names, false).cache_volume, None);
+    }
+}

@@ -1,0 +1,145 @@
+//! The backend container's specification, in either security mode, and the files put into it
+//! before it starts. The sidecar's is with the sidecars (`sidecars/spec.rs`).
+use std::collections::HashMap;
+
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions, RestartPolicy, RestartPolicyNameEnum,
+};
+
+use crate::{
+    backend::labels::{self, BackendLabels, SecurityMode},
+    names::Names,
+};
+
+/// Where BuildKit keeps its state, and so the build cache.
+pub const STATE_DIR: &str = "/var/lib/buildkit";
+
+/// Without `--privileged` the cgroup mounts are read-only, and runc cannot place `RUN` steps in
+/// cgroups. With CAP_SYS_ADMIN we may remount them read-write, before buildkitd starts, on every
+/// start of the container.
+const REMOUNT_CGROUPS_THEN_EXEC: &str = r#"for m in $(awk '$3=="cgroup"||$3=="cgroup2"{print $2}' /proc/mounts); do mount -o remount,bind,rw "$m" 2>/dev/null || echo "assemble: could not remount $m read-write" >&2; done; exec buildkitd "$@""#;
+
+/// Like buildx's docker-container driver: back after an engine restart or a crash, but not after
+/// a `docker stop` or `docker kill`.
+pub(in crate::backend) fn restart_unless_stopped() -> Option<RestartPolicy> {
+    Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None })
+}
+
+/// Where the backend's buildkitd config is put (by [`files_tar`], before it starts).
+pub const BUILDKITD_CONFIG: &str = "/etc/assemble-buildkitd.toml";
+
+/// buildkitd's config for a cache limit: the OCI worker's `maxUsedSpace`, in bytes (no unit, so
+/// no question of which "GB" is meant), from which BuildKit derives its GC rules. `None` when the
+/// backend runs on BuildKit's defaults.
+pub fn buildkitd_config(config: &BackendLabels) -> Option<String> {
+    let limit = config.cache_limit?;
+    Some(format!("# Made by Assemble Backend.\n[worker.oci]\n  maxUsedSpace = \"{limit}\"\n"))
+}
+
+/// Files for the engine's upload (extracted at `/`), each an absolute path and its text.
+pub fn files_tar(files: &[(&str, &str)]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, text) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, path.trim_start_matches('/'), text.as_bytes())?;
+    }
+    builder.into_inner()
+}
+
+/// The backend container as `config` says: BuildKit with its state on the cache volume (anonymous
+/// when none is named), in its security mode, restarted unless stopped.
+pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
+    let cache_mount = Mount {
+        target: Some(STATE_DIR.into()),
+        // No source: an anonymous volume, removed with the container.
+        source: config.cache_volume.clone(),
+        typ: Some(MountType::VOLUME),
+        volume_options: config.cache_volume.is_none().then(|| MountVolumeOptions {
+            labels: Some(labels::common(names, labels::Role::Cache)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut host_config = HostConfig {
+        mounts: Some(vec![cache_mount]),
+        restart_policy: restart_unless_stopped(),
+        // Engines without IPv6 networks disable it even on loopback; the sidecars listen on ::1
+        // too, because `localhost` may resolve there first.
+        sysctls: Some(HashMap::from([("net.ipv6.conf.lo.disable_ipv6".to_string(), "0".to_string())])),
+        ..Default::default()
+    };
+    let mut entrypoint = None;
+    let mut cmd = None;
+    match config.security {
+        SecurityMode::Privileged => host_config.privileged = Some(true),
+        SecurityMode::Capabilities => {
+            host_config.cap_add = Some(vec!["ALL".into()]);
+            host_config.cap_drop = Some(vec!["SYS_RESOURCE".into()]);
+            host_config.security_opt = Some(vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()]);
+            // `--security-opt systempaths=unconfined` is a docker CLI option; the API form is
+            // empty masked and read-only path lists.
+            host_config.masked_paths = Some(vec![]);
+            host_config.readonly_paths = Some(vec![]);
+            entrypoint =
+                Some(vec!["/bin/sh".into(), "-c".into(), REMOUNT_CGROUPS_THEN_EXEC.into(), "buildkitd".into()]);
+            cmd = Some(vec![]);
+        }
+    }
+    if buildkitd_config(config).is_some() {
+        // Arguments to buildkitd, in both modes (the capability mode's script passes them on).
+        cmd = Some(vec!["--config".into(), BUILDKITD_CONFIG.into()]);
+    }
+    ContainerCreateBody {
+        image: Some(config.image.clone()),
+        hostname: Some(names.backend().chars().take(63).collect()),
+        labels: Some(labels::for_backend(names, config)),
+        entrypoint,
+        cmd,
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::PortSet;
+
+    fn config(security: SecurityMode, cache_volume: Option<&str>) -> BackendLabels {
+        BackendLabels {
+            cache_limit: None,
+            ports: PortSet::from_ports([5000]),
+            cache_volume: cache_volume.map(String::from),
+            image: "img".into(),
+            version: labels::OUR_VERSION.into(),
+            security,
+        }
+    }
+
+    #[test]
+    fn privileged_backend_keeps_the_image_entrypoint() {
+        let body = backend(&Names::for_user("u"), &config(SecurityMode::Privileged, Some("vol")));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.privileged, Some(true));
+        assert!(body.entrypoint.is_none());
+        let mount = &host.mounts.unwrap()[0];
+        assert_eq!(mount.source.as_deref(), Some("vol"));
+        assert!(mount.volume_options.is_none());
+    }
+
+    #[test]
+    fn capability_backend_remounts_cgroups_and_labels_its_anonymous_cache() {
+        let body = backend(&Names::for_user("u"), &config(SecurityMode::Capabilities, None));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.privileged, None);
+        assert_eq!(host.cap_drop, Some(vec!["SYS_RESOURCE".to_string()]));
+        assert!(body.entrypoint.unwrap()[2].contains("remount,bind,rw"));
+        let mount = &host.mounts.unwrap()[0];
+        assert_eq!(mount.source, None);
+        let volume_labels = mount.volume_options.as_ref().unwrap().labels.as_ref().unwrap();
+        assert_eq!(volume_labels.get(labels::ROLE).map(String::as_str), Some("cache"));
+    }
+}

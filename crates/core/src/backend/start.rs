@@ -1,0 +1,326 @@
+//! `start`: create the backend and its sidecars, or find them running. Idempotent, single-flight,
+//! and all-or-nothing: a start that fails removes whatever it created.
+use std::time::{Duration, Instant};
+
+use bollard::{
+    query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder, UploadToContainerOptionsBuilder},
+    Docker,
+};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::buildkit::BuildkitClient;
+use crate::{
+    backend::{
+        cache::{self, CacheChoice},
+        image,
+        labels::{self, BackendLabels, SecurityMode},
+        lock::OperationLock,
+        privilege_memo,
+        progress::{Reporter, StartEvent},
+        request::{self, Difference},
+        rollback::Created,
+        sidecars::{
+            self,
+            record::{self, PortChange, PortEdit},
+            relay_image,
+        },
+        spec, Backend, OurContainer, Presence,
+    },
+    engine::is_conflict,
+    error::{Error, Result},
+    failure::engine_message,
+    ports::PortSet,
+};
+
+pub use crate::backend::request::{StartFlags, StartRequest, DEFAULT_IMAGE, DEFAULT_READY_TIMEOUT, IMAGE_ENV};
+
+const READY_POLL: Duration = Duration::from_millis(50);
+const LOG_LINES_ON_FAILURE: &str = "20";
+
+/// How a start ended.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum StartOutcome {
+    /// The backend was created and BuildKit answers.
+    Started {
+        /// The backend container's ID.
+        id: String,
+        /// Its name.
+        name: String,
+        /// The host ports proxied.
+        ports: PortSet,
+        /// Where the build cache is.
+        cache: CacheChoice,
+        /// How it was granted its powers.
+        security: SecurityMode,
+        /// Whether its image had to be pulled.
+        pulled: bool,
+    },
+    /// It was running already; it was left as it is (missing sidecars are put back).
+    AlreadyRunning {
+        /// The backend container's ID.
+        id: String,
+        /// Its name.
+        name: String,
+        /// The host ports it proxies now.
+        ports: PortSet,
+        /// The ports asked for were applied live, when they differed.
+        ports_change: Option<PortChange>,
+        /// How the running backend differs from the request; a restart would apply them.
+        differences: Vec<Difference>,
+    },
+}
+
+/// [`Backend::start`], abandoned when `cancel` completes (Ctrl-C, Quit): what was created
+/// so far is removed and [`Error::Cancelled`] returned. The cancel is heard between steps and
+/// during the waits (pulls, BuildKit's readiness), never inside an engine call that creates
+/// something, so everything created is also recorded and removed.
+pub(super) async fn run(
+    backend: &Backend,
+    request: &StartRequest,
+    report: Reporter<'_>,
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<StartOutcome> {
+    request.validate()?;
+    let _lock = OperationLock::acquire(&backend.names, backend.engine.endpoint()).await?;
+    match backend.presence().await? {
+        Presence::Foreign => return Err(Error::ForeignContainer { name: backend.names.backend() }),
+        Presence::Ours(running) if running.running => return keep_running(backend, *running, request).await,
+        // Stopped, exited or dead: a leftover of ours. Its cache, if named, stays in its volume.
+        Presence::Ours(stale) => {
+            sidecars::remove_all(backend).await?;
+            backend.remove_container(&stale.id).await?;
+        }
+        Presence::Absent => {}
+    }
+    sidecars::check_names(backend, &request.ports).await?;
+
+    let mut created = Created::new(&backend.docker);
+    let (cancel_sender, cancelled) = tokio::sync::watch::channel(false);
+    let result = {
+        let creation = create_all(backend, request, report, &mut created, Cancel(cancelled));
+        tokio::pin!(creation, cancel);
+        let mut told = false;
+        loop {
+            tokio::select! {
+                result = &mut creation => break result,
+                () = &mut cancel, if !told => {
+                    told = true;
+                    cancel_sender.send_replace(true);
+                }
+            }
+        }
+    };
+    created.settle(result).await
+}
+
+async fn create_all(
+    backend: &Backend,
+    request: &StartRequest,
+    report: Reporter<'_>,
+    created: &mut Created,
+    cancel: Cancel,
+) -> Result<StartOutcome> {
+    let pulled = cancel.during(image::ensure(&backend.docker, &request.image, report)).await?;
+    let proxy_image = if request.ports.is_empty() {
+        None
+    } else {
+        Some(cancel.during(relay_image::ensure(&backend.docker, report)).await?)
+    };
+    cancel.check()?;
+    let cache = cache::resolve(backend, &request.cache).await?;
+    if let CacheChoice::Named { name, created: true, .. } = &cache {
+        created.volume(name);
+        report(StartEvent::CacheVolumeCreated { name: name.clone() });
+    }
+
+    // An engine that refused --privileged before is not asked again (see privilege_memo).
+    // Asked for by the user (see privilege_memo::SECURITY_ENV): no attempt, nothing to tell.
+    let forced = privilege_memo::capabilities_forced();
+    let remembered = if forced { None } else { privilege_memo::refusal(backend.engine.endpoint()) };
+    let mut config = BackendLabels {
+        ports: request.ports.clone(),
+        cache_volume: cache.volume_name().map(String::from),
+        image: request.image.clone(),
+        version: labels::OUR_VERSION.to_string(),
+        security: if forced || remembered.is_some() { SecurityMode::Capabilities } else { SecurityMode::Privileged },
+        cache_limit: request.cache_limit,
+    };
+    if let Some(reason) = remembered {
+        report(StartEvent::PrivilegedRefused { reason: format!("{reason}; remembered from an earlier start") });
+    }
+    cancel.check()?;
+    let id = match create_and_run(backend, &config, created).await? {
+        Ok(id) => id,
+        Err(refusal) if config.security == SecurityMode::Privileged => {
+            report(StartEvent::PrivilegedRefused { reason: refusal.clone() });
+            config.security = SecurityMode::Capabilities;
+            let id =
+                create_and_run(backend, &config, created).await?.map_err(|reason| start_failed(backend, reason))?;
+            privilege_memo::remember(backend.engine.endpoint(), &refusal);
+            id
+        }
+        Err(reason) => return Err(start_failed(backend, reason)),
+    };
+    report(StartEvent::BackendCreated { id: id.clone() });
+    report(StartEvent::WaitingForBuildkit);
+    // The sidecars join the backend's network namespace, which exists as soon as it runs: they
+    // start while BuildKit gets ready. A readiness failure is the one to report.
+    let sidecars = async {
+        match &proxy_image {
+            Some(proxy_image) => {
+                let container = backend.running().await?;
+                sidecars::start(backend, &container, &request.ports, proxy_image, report, created).await
+            }
+            None => Ok(()),
+        }
+    };
+    let ready = cancel.during(wait_until_ready(backend, &id, request.ready_timeout));
+    let (ready, sidecars) = tokio::join!(ready, sidecars);
+    ready?;
+    sidecars?;
+    Ok(StartOutcome::Started {
+        id,
+        name: backend.names.backend(),
+        ports: request.ports.clone(),
+        cache,
+        security: config.security,
+        pulled,
+    })
+}
+
+/// Creates and starts the backend container. The inner `Err` carries the engine's refusal to
+/// start it, after the container has been removed again, so the caller may retry in another
+/// mode; the outer one is a failure to create it at all.
+async fn create_and_run(
+    backend: &Backend,
+    config: &BackendLabels,
+    created: &mut Created,
+) -> Result<std::result::Result<String, String>> {
+    let name = backend.names.backend();
+    let options = CreateContainerOptionsBuilder::default().name(&name).build();
+    let response = match backend.docker.create_container(Some(options), spec::backend(&backend.names, config)).await {
+        Ok(response) => response,
+        // Someone outside our lock (another machine on the same engine) won the race.
+        Err(err) if is_conflict(&err) => return Err(Error::ForeignContainer { name }),
+        Err(err) => return Err(Error::docker(format!("creating container {name}"))(err)),
+    };
+    created.container(&response.id);
+    // Before it starts: the port record (the live set of ports begins as the labelled one)
+    // and, with a cache limit, buildkitd's config.
+    let record = record::record_text(&config.ports);
+    let buildkitd = spec::buildkitd_config(config);
+    let mut files = vec![(record::PORT_RECORD, record.as_str())];
+    if let Some(text) = &buildkitd {
+        files.push((spec::BUILDKITD_CONFIG, text.as_str()));
+    }
+    let tar = spec::files_tar(&files).map_err(Error::io("packing the backend's files"))?;
+    let options = UploadToContainerOptionsBuilder::default().path("/").build();
+    backend
+        .docker
+        .upload_to_container(&response.id, Some(options), bollard::body_full(tar.into()))
+        .await
+        .map_err(Error::docker(format!("putting the port record and config into {name}")))?;
+    if let Err(err) = backend.docker.start_container(&response.id, None).await {
+        backend.remove_container(&response.id).await?;
+        created.forget_container(&response.id);
+        return Ok(Err(engine_message(&err)));
+    }
+    Ok(Ok(response.id))
+}
+
+/// Polls BuildKit's API until a worker answers, the container dies, or time runs out.
+async fn wait_until_ready(backend: &Backend, id: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(client) = BuildkitClient::connect(&backend.docker, id).await {
+            if client.workers().await.is_ok_and(|w| !w.is_empty()) {
+                return Ok(());
+            }
+        }
+        let inspect =
+            backend.docker.inspect_container(id, None).await.map_err(Error::docker(format!("inspecting {id}")))?;
+        // With the restart policy a backend that exits comes straight back: an exit during the
+        // start shows as a restart, not as a stopped container.
+        let restarted = inspect.restart_count.unwrap_or(0) > 0;
+        let state = inspect.state.unwrap_or_default();
+        if restarted || state.restarting.unwrap_or(false) || !state.running.unwrap_or(false) {
+            return Err(Error::BackendExited {
+                name: backend.names.backend(),
+                logs: last_log_lines(&backend.docker, id).await,
+            });
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::NotReady {
+                seconds: timeout.as_secs(),
+                logs: last_log_lines(&backend.docker, id).await,
+            });
+        }
+        tokio::time::sleep(READY_POLL).await;
+    }
+}
+
+/// Start on a running backend: keep it, make it proxy the ports asked for, live (which also
+/// repairs its sidecars: missing, dead, or left in the namespace of an earlier run), and name
+/// what else differs, which only a restart applies.
+async fn keep_running(backend: &Backend, mut container: OurContainer, request: &StartRequest) -> Result<StartOutcome> {
+    let ports_change = if container.config.ports == request.ports {
+        sidecars::repair_running(backend, &container).await?;
+        None
+    } else {
+        let change = record::change_locked(backend, container.clone(), &PortEdit::Set(request.ports.clone())).await?;
+        container.config.ports = change.ports.clone();
+        Some(change)
+    };
+    let default_volume_exists = cache::default_volume_exists(backend, &request.cache).await?;
+    let differences = request::differences(&request.wanted(&backend.names, default_volume_exists), &container.config);
+    Ok(StartOutcome::AlreadyRunning {
+        id: container.id,
+        name: container.name,
+        ports: container.config.ports,
+        ports_change,
+        differences,
+    })
+}
+
+/// The cancel as the creating steps hear it: checked between steps, and ending the waits.
+struct Cancel(tokio::sync::watch::Receiver<bool>);
+
+impl Cancel {
+    fn check(&self) -> Result<()> {
+        if *self.0.borrow() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs `work`, which creates nothing (a wait, a pull), unless the cancel comes first.
+    async fn during<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let mut cancelled = self.0.clone();
+        tokio::select! {
+            result = work => result,
+            _ = cancelled.wait_for(|cancelled| *cancelled) => Err(Error::Cancelled),
+        }
+    }
+}
+
+fn start_failed(backend: &Backend, reason: String) -> Error {
+    Error::StartRefused { name: backend.names.backend(), reason }
+}
+
+/// The last lines a container logged, for error messages.
+pub(crate) async fn last_log_lines(docker: &Docker, id: &str) -> String {
+    let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(LOG_LINES_ON_FAILURE).build();
+    let mut stream = docker.logs(id, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    if text.trim().is_empty() {
+        "(no log output)".to_string()
+    } else {
+        text.trim_end().lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    }
+}

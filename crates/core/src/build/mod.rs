@@ -1,0 +1,34 @@
+//! `assemble build` (and the app's Build window): what a folder builds ([`project`], reading
+//! project files with a little XML), the Dockerfile we write for a project without one
+//! ([`dockerfile`]), the checked plan ([`plan`]), and its run on the backend over BuildKit's
+//! session ([`run`]). Image names are checked by [`crate::reference`].
+pub mod dockerfile;
+pub mod plan;
+pub mod project;
+pub mod run;
+mod xml;
+
+/// The kinds of folder we build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectKind {
+    /// A folder with a Dockerfile (or one named with `-f`).
+    Dockerfile,
+    /// Spring Boot, built with Maven (`pom.xml`).
+    SpringBootMaven,
+    /// Spring Boot, built with Gradle (`build.gradle` or `build.gradle.kts`).
+    SpringBootGradle,
+    /// ASP.NET Core (a `.csproj` or `.fsproj` on the Web SDK).
+    AspNetCore,
+}
+
+impl ProjectKind {
+    /// How the kind reads in a sentence.
+    pub fn label(self) -> &'static str {
+        match self {
+            ProjectKind::Dockerfile => "Dockerfile",
+            ProjectKind::SpringBootMaven => "Spring Boot (Maven)",
+            ProjectKind::SpringBootGradle => "Spring Boot (Gradle)",
+            ProjectKind::AspNetCore => "ASP.NET Core",
+        }
+    }
+}

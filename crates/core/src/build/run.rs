@@ -1,0 +1,395 @@
+//! Runs a checked build ([`BuildPlan`]) on the backend, as `docker buildx build` does: a session
+//! that serves the folders and credentials, a solve with the Dockerfile frontend and the exporters
+//! the plan asks for, and BuildKit's progress as it comes. `--load` streams the image tar the
+//! `docker` exporter sends back into the engine the backend runs on.
+use std::{collections::HashMap, future::Future, path::Path, sync::atomic::Ordering, sync::Arc};
+
+use bollard::query_parameters::ImportImageOptionsBuilder;
+use bollard_buildkit_proto::moby::buildkit::v1::{Exporter, SolveRequest, StatusRequest, StatusResponse};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::{
+    backend::progress::StartEvent,
+    backend::request::StartRequest,
+    backend::start::StartOutcome,
+    backend::{Backend, OurContainer},
+    build::plan::{BuildPlan, Output},
+    buildkit::filesync::SyncDir,
+    buildkit::registry_auth::Credentials,
+    buildkit::session::{random_id, Session, SessionOffer},
+    buildkit::{status_error, BuildkitClient},
+    error::{Error, Result},
+};
+
+/// How long the progress stream may go on after the solve answered (its last messages).
+const STATUS_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a finished build did.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOutcome {
+    /// BuildKit's ref for the build (its history entry).
+    pub reference: String,
+    /// The image names pushed (with `--push`).
+    pub pushed: Vec<String>,
+    /// The image names loaded into the engine (with `--load`; empty names: an untagged image).
+    pub loaded: Vec<String>,
+    /// The image's digest, when an image was exported.
+    pub digest: Option<String>,
+    /// Entries of the context described to BuildKit.
+    pub entries_listed: u64,
+    /// Context files whose contents BuildKit asked for: on a rebuild, only the changed ones.
+    pub files_sent: u64,
+    /// Bytes of file contents sent.
+    pub bytes_sent: u64,
+}
+
+impl BuildOutcome {
+    /// What the build gave, one sentence a line: the names pushed and loaded, the digest, or that
+    /// the result stays in the cache.
+    pub fn sentences(&self, output: Output) -> Vec<String> {
+        let mut lines: Vec<String> = self.pushed.iter().map(|name| format!("Pushed {name}")).collect();
+        lines.extend(self.loaded.iter().map(|name| format!("Loaded image {name}")));
+        if self.loaded.is_empty() && matches!(output, Output::Load | Output::PushAndLoad) {
+            lines.push("Loaded an untagged image (add a name to tag it)".to_string());
+        }
+        if let Some(digest) = &self.digest {
+            lines.push(format!("Image digest: {digest}"));
+        }
+        if output == Output::CacheOnly {
+            lines.push("Built: the result is in the backend's build cache.".to_string());
+        }
+        lines
+    }
+
+    /// What the context's transfer sent, for the end of a run.
+    pub fn transfer_sentence(&self) -> String {
+        format!(
+            "Context: sent {} of {} entries' contents ({}).",
+            self.files_sent,
+            self.entries_listed,
+            crate::units::binary_size(self.bytes_sent)
+        )
+    }
+}
+
+/// A new build's reference, BuildKit's ID for it (its history entry), made before it starts so a
+/// view can follow it.
+pub fn new_reference() -> String {
+    random_id()
+}
+
+/// The running backend, started first with the settings' options when it is not running.
+/// Returns it and whether it was started here.
+pub async fn running_or_started(
+    backend: &Backend,
+    request: &StartRequest,
+    report: &(dyn Fn(StartEvent) + Send + Sync),
+    interrupted: impl Future<Output = ()>,
+) -> Result<(OurContainer, bool)> {
+    match backend.running().await {
+        Ok(container) => Ok((container, false)),
+        Err(Error::NotRunning) => {
+            let outcome = backend.start_until(request, report, interrupted).await?;
+            let started = matches!(outcome, StartOutcome::Started { .. });
+            Ok((backend.running().await?, started))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// The folders the Dockerfile frontend asks for: `context`, and `dockerfile` (the Dockerfile's own
+/// folder, or the generated one), with the name of the file in it.
+fn offered_dirs(plan: &BuildPlan) -> (HashMap<String, SyncDir>, String) {
+    let mut dirs = HashMap::new();
+    dirs.insert("context".to_string(), SyncDir::Folder(plan.context.clone()));
+    let filename = match &plan.project.dockerfile_path {
+        Some(path) => {
+            let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            dirs.insert("dockerfile".to_string(), SyncDir::Folder(folder.to_path_buf()));
+            path.file_name().map_or("Dockerfile".to_string(), |n| n.to_string_lossy().into_owned())
+        }
+        None => {
+            let text: Arc<[u8]> = plan.project.dockerfile.as_bytes().into();
+            dirs.insert("dockerfile".to_string(), SyncDir::Files(vec![("Dockerfile".to_string(), text)]));
+            "Dockerfile".to_string()
+        }
+    };
+    (dirs, filename)
+}
+
+/// The session's shared key: the same folders give the same key, so BuildKit compares against what
+/// it received for them last time (as buildx keys it by the context's path).
+fn shared_key(plan: &BuildPlan) -> String {
+    let mut hash = Sha256::new();
+    hash.update(b"assemble-build\0");
+    hash.update(
+        std::fs::canonicalize(&plan.context).unwrap_or_else(|_| plan.context.clone()).as_os_str().as_encoded_bytes(),
+    );
+    hash.update(b"\0");
+    if let Some(path) = &plan.project.dockerfile_path {
+        hash.update(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()).as_os_str().as_encoded_bytes());
+    }
+    hash.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The Dockerfile frontend's options, as buildx sends them.
+fn frontend_attrs(plan: &BuildPlan, filename: &str) -> HashMap<String, String> {
+    let mut attrs = HashMap::new();
+    attrs.insert("filename".to_string(), filename.to_string());
+    if let Some(target) = &plan.target {
+        attrs.insert("target".to_string(), target.clone());
+    }
+    for (key, value) in &plan.build_args {
+        attrs.insert(format!("build-arg:{key}"), value.clone());
+    }
+    if !plan.platforms.is_empty() {
+        attrs.insert("platform".to_string(), plan.platforms.join(","));
+    }
+    if plan.no_cache {
+        attrs.insert("no-cache".to_string(), String::new());
+    }
+    attrs
+}
+
+/// The exporters for the plan's output; the index of the `docker` one (for `--load`) is also the
+/// ID its tar arrives under.
+fn exporters(plan: &BuildPlan) -> (Vec<Exporter>, Option<usize>) {
+    let mut list = Vec::new();
+    let mut load_index = None;
+    let named = |mut attrs: HashMap<String, String>| {
+        if !plan.names.is_empty() {
+            attrs.insert("name".to_string(), plan.names.join(","));
+        }
+        attrs
+    };
+    if matches!(plan.output, Output::Push | Output::PushAndLoad) {
+        let attrs = named(HashMap::from([("push".to_string(), "true".to_string())]));
+        list.push(Exporter { r#type: "image".to_string(), attrs });
+    }
+    if matches!(plan.output, Output::Load | Output::PushAndLoad) {
+        load_index = Some(list.len());
+        list.push(Exporter { r#type: "docker".to_string(), attrs: named(HashMap::new()) });
+    }
+    (list, load_index)
+}
+
+/// Runs `plan` on the running backend `container` as build `reference`. Each progress message goes to `on_status` as it
+/// comes; `cancel` ending cancels the build on BuildKit (its solve call is dropped).
+pub async fn run(
+    backend: &Backend,
+    container: &OurContainer,
+    plan: &BuildPlan,
+    config_dir: &Path,
+    reference: &str,
+    mut on_status: impl FnMut(&StatusResponse),
+    cancel: impl Future<Output = ()>,
+) -> Result<BuildOutcome> {
+    let client = BuildkitClient::connect_for_build(backend.docker(), &container.id).await?;
+    let control = client.control();
+    let (dirs, filename) = offered_dirs(plan);
+    let (exporters, load_index) = exporters(plan);
+
+    let mut exports = HashMap::new();
+    let load = load_index.map(|index| {
+        let (send, receive) = mpsc::channel::<Bytes>(16);
+        exports.insert(index, send);
+        let docker = backend.docker().clone();
+        LoadTask(tokio::spawn(async move { load_into_engine(&docker, receive).await }))
+    });
+    let offer = SessionOffer { dirs, credentials: Credentials::from_config_dir(config_dir), exports };
+    let session = Session::open(&control, &shared_key(plan), offer).await?;
+
+    let reference = reference.to_string();
+    let request = SolveRequest {
+        r#ref: reference.clone(),
+        session: session.id.clone(),
+        frontend: "dockerfile.v0".to_string(),
+        frontend_attrs: frontend_attrs(plan, &filename),
+        exporters,
+        ..Default::default()
+    };
+    let mut status = control
+        .clone()
+        .status(StatusRequest { r#ref: reference.clone() })
+        .await
+        .map_err(status_error("report the build's progress"))?
+        .into_inner();
+    let mut solve_control = control.clone();
+    let solve = solve_control.solve(request);
+    tokio::pin!(solve);
+    tokio::pin!(cancel);
+    let mut status_open = true;
+    let solved = loop {
+        tokio::select! {
+            answer = &mut solve => break answer,
+            message = status.next(), if status_open => match message {
+                Some(Ok(message)) => on_status(&message),
+                _ => status_open = false,
+            },
+            // Dropping the solve call resets its stream: BuildKit cancels the build. (The load,
+            // if any, is called off as its task drops.)
+            () = &mut cancel => return Err(Error::BuildCanceled),
+        }
+    };
+    // The last messages (the export's steps) may come after the answer.
+    let drain = async {
+        while status_open {
+            match status.next().await {
+                Some(Ok(message)) => on_status(&message),
+                _ => status_open = false,
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::time::timeout(STATUS_DRAIN, drain) => {},
+        () = &mut cancel => return Err(Error::BuildCanceled),
+    }
+
+    let response = match solved {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            let mut message = status.message().trim().to_string();
+            for failure in session.failures() {
+                message.push_str(&format!(" ({failure})"));
+            }
+            // The engine refused the image: its reason, not BuildKit's echo of it. Otherwise no
+            // image comes, and the load waiting for one is called off as its task drops.
+            if let Some(load) = load.filter(|l| l.0.is_finished()) {
+                if let Ok(Err(err)) = load.finish().await {
+                    return Err(err);
+                }
+            }
+            return Err(Error::BuildFailed { message });
+        }
+    };
+    // The context's own transfers: what a rebuild of a barely changed folder shows.
+    let sent = session.sent.get("context").cloned().unwrap_or_default();
+    drop(session);
+    if let Some(load) = load {
+        tokio::select! {
+            loaded = load.finish() => match loaded {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => return Err(err),
+                Err(join) => return Err(Error::LoadFailed { message: join.to_string() }),
+            },
+            () = &mut cancel => return Err(Error::BuildCanceled),
+        }
+    }
+    let exported = &response.exporter_response;
+    Ok(BuildOutcome {
+        reference,
+        pushed: if matches!(plan.output, Output::Push | Output::PushAndLoad) { plan.names.clone() } else { Vec::new() },
+        loaded: if matches!(plan.output, Output::Load | Output::PushAndLoad) { plan.names.clone() } else { Vec::new() },
+        digest: exported.get("containerimage.digest").cloned(),
+        entries_listed: sent.entries.load(Ordering::Relaxed),
+        files_sent: sent.files_sent.load(Ordering::Relaxed),
+        bytes_sent: sent.bytes_sent.load(Ordering::Relaxed),
+    })
+}
+
+/// The engine's image load for `--load`; called off when dropped unfinished.
+struct LoadTask(tokio::task::JoinHandle<Result<()>>);
+
+impl LoadTask {
+    async fn finish(mut self) -> std::result::Result<Result<()>, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl Drop for LoadTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Feeds the tar the `docker` exporter sends into the engine's image load.
+async fn load_into_engine(docker: &bollard::Docker, mut receive: mpsc::Receiver<Bytes>) -> Result<()> {
+    let tar = futures_util::stream::poll_fn(move |cx| receive.poll_recv(cx)).map(Ok::<_, std::io::Error>);
+    let mut answers = docker.import_image_stream(ImportImageOptionsBuilder::new().quiet(true).build(), tar, None);
+    while let Some(answer) = answers.next().await {
+        match answer {
+            Ok(info) => {
+                if let Some(error) = info.error_detail.and_then(|d| d.message) {
+                    return Err(Error::LoadFailed { message: error });
+                }
+            }
+            Err(err) => return Err(Error::LoadFailed { message: err.to_string() }),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::plan::{plan, BuildInput};
+
+    fn folder_with(files: &[(&str, &str)]) -> std::path::PathBuf {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("assemble-build-run-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn the_solve_carries_what_the_plan_says() {
+        let dir = folder_with(&[("Dockerfile", "FROM scratch AS base\nFROM base AS final\n")]);
+        let input = BuildInput {
+            context: dir.clone(),
+            tags: vec!["localhost:5000/app:1".into(), "localhost:5000/app:latest".into()],
+            push: true,
+            load: true,
+            build_args: vec!["A=1".into()],
+            target: Some("base".into()),
+            platform: Some("linux/amd64".into()),
+            no_cache: true,
+            ..Default::default()
+        };
+        let plan = plan(&input, |_| None).unwrap();
+        let (dirs, filename) = offered_dirs(&plan);
+        assert_eq!(filename, "Dockerfile");
+        assert!(matches!(&dirs["context"], SyncDir::Folder(p) if *p == dir));
+        let attrs = frontend_attrs(&plan, &filename);
+        assert_eq!(attrs["build-arg:A"], "1");
+        assert_eq!(attrs["target"], "base");
+        assert_eq!(attrs["platform"], "linux/amd64");
+        assert!(attrs.contains_key("no-cache"));
+        let (list, load) = exporters(&plan);
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].r#type, "image");
+        assert_eq!(list[0].attrs["push"], "true");
+        assert_eq!(list[0].attrs["name"], "localhost:5000/app:1,localhost:5000/app:latest");
+        assert_eq!((list[1].r#type.as_str(), load), ("docker", Some(1)));
+        let other = folder_with(&[("Dockerfile", "FROM scratch\n")]);
+        let other_plan =
+            crate::build::plan::plan(&BuildInput { context: other.clone(), ..Default::default() }, |_| None).unwrap();
+        assert_ne!(shared_key(&plan), shared_key(&other_plan), "each folder has its own key");
+        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::remove_dir_all(other).unwrap();
+    }
+
+    #[test]
+    fn a_generated_dockerfile_is_offered_from_memory() {
+        let dir = folder_with(&[(
+            "pom.xml",
+            "<project><parent><groupId>org.springframework.boot</groupId><artifactId>spring-boot-starter-parent</artifactId><version>3.3.0</version></parent><artifactId>demo</artifactId><version>1.0</version></project>",
+        )]);
+        let plan = plan(&BuildInput { context: dir.clone(), ..Default::default() }, |_| None).unwrap();
+        let (dirs, filename) = offered_dirs(&plan);
+        assert_eq!(filename, "Dockerfile");
+        match &dirs["dockerfile"] {
+            SyncDir::Files(files) => assert_eq!(&*files[0].1, plan.project.dockerfile.as_bytes()),
+            other => panic!("{other:?}"),
+        }
+        let (list, load) = exporters(&plan);
+        assert!(list.is_empty() && load.is_none(), "neither flag: the cache only");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

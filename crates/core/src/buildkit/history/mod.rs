@@ -1,0 +1,17 @@
+//! The backend's builds, from BuildKit's own history (`Control.ListenBuildHistory`): every build
+//! any client ran here (buildx, buildctl, our CLI), finished or running, newest first. BuildKit
+//! keeps the history in its state folder, so it lives as long as the cache volume does.
+//!
+//! [`build`] reads a history record as a build, [`steps`] a build's recorded progress as its steps,
+//! [`rows`] words both for the windows, `calls` asks BuildKit, and [`follow`] follows the history
+//! and a build as they change.
+pub mod build;
+mod calls;
+pub mod follow;
+pub mod rows;
+pub mod steps;
+
+pub use build::{apply_event, build_from_record, Build, BuildStatus};
+pub use follow::{follow_build, follow_builds};
+pub use rows::{seconds_text, BuildRow, StepRow};
+pub use steps::{steps_from_progress, Step};

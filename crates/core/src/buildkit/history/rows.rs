@@ -1,0 +1,134 @@
+//! Builds and steps as the Builds window (and `builds ls`) show them: every text made here, none
+//! in the window.
+use serde::Serialize;
+
+use crate::buildkit::history::{
+    build::{Build, BuildStatus},
+    steps::Step,
+};
+
+/// A build as the Builds window shows it: every text made here, none in the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildRow {
+    /// BuildKit's ref.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The name.
+    pub name: String,
+    /// `Running`, `Completed`, `Error` or `Canceled`.
+    pub status: BuildStatus,
+    /// The image names it exported.
+    pub tags: Vec<String>,
+    /// When it began (RFC 3339).
+    pub created_at: Option<String>,
+    /// "12s", or "" while it runs.
+    pub duration: String,
+    /// "6/7 steps", or "" while it runs (BuildKit counts them at its end).
+    pub steps: String,
+    /// "43% cached" (of its steps), or "" while it runs.
+    pub cached: String,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl Build {
+    /// The row the Builds window shows.
+    pub fn row(&self) -> BuildRow {
+        let share = if self.total_steps > 0 { 100 * self.cached_steps / self.total_steps } else { 0 };
+        BuildRow {
+            reference: self.reference.clone(),
+            name: self.name.clone(),
+            status: self.status,
+            tags: self.tags.clone(),
+            created_at: self.created_at.clone(),
+            // While it runs the status says so, and BuildKit counts its steps only at its end.
+            duration: self.duration_seconds().map_or_else(String::new, seconds_text),
+            steps: if self.total_steps > 0 {
+                format!("{}/{} steps", self.completed_steps, self.total_steps)
+            } else {
+                String::new()
+            },
+            cached: if self.total_steps > 0 { format!("{share}% cached") } else { String::new() },
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// A step as the Builds window shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRow {
+    /// `#N`.
+    pub number: usize,
+    /// What it did.
+    pub name: String,
+    /// Taken from the cache.
+    pub cached: bool,
+    /// "1.2s", "CACHED", or "" while it runs or when it never ran.
+    pub duration: String,
+    /// Why it failed: the step to highlight.
+    pub error: Option<String>,
+    /// Under way now: it began and has not ended.
+    pub running: bool,
+    /// Its output lines, each with its time since the step began (`0.077 text`), and its
+    /// progress lines.
+    pub lines: Vec<String>,
+}
+
+impl Step {
+    /// The row the Builds window shows, for a step of a build that is `build_running` (a step
+    /// of a finished build that never ended is not under way).
+    pub fn row(&self, build_running: bool) -> StepRow {
+        let duration = match (self.cached, self.duration()) {
+            (true, _) => "CACHED".to_string(),
+            (false, Some(seconds)) => seconds_text(seconds),
+            (false, None) if build_running && self.is_running() => "running".to_string(),
+            (false, None) => String::new(),
+        };
+        let mut lines = self.statuses.clone();
+        lines.extend(self.logs.iter().map(|(offset, line)| format!("{offset:.3} {line}")));
+        StepRow {
+            number: self.number,
+            name: self.name.clone(),
+            cached: self.cached,
+            duration,
+            error: self.error.clone(),
+            running: build_running && self.is_running(),
+            lines,
+        }
+    }
+}
+
+/// "0.8s", "12s", "3m5s".
+pub fn seconds_text(seconds: f64) -> String {
+    if seconds < 10.0 {
+        format!("{seconds:.1}s")
+    } else if seconds < 60.0 {
+        format!("{seconds:.0}s")
+    } else {
+        format!("{}m{}s", (seconds / 60.0).floor(), (seconds % 60.0).round())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_is_under_way_only_while_its_build_runs() {
+        let step = Step {
+            number: 5,
+            name: "[2/2] RUN make".into(),
+            cached: false,
+            started: Some(100.0),
+            completed: None,
+            error: None,
+            logs: vec![],
+            statuses: vec![],
+        };
+        let (live, after) = (step.row(true), step.row(false));
+        assert_eq!((live.running, live.duration.as_str()), (true, "running"));
+        assert_eq!((after.running, after.duration.as_str()), (false, ""));
+        let failed = Step { error: Some("exit code: 2".into()), ..step };
+        assert!(!failed.row(true).running, "a failed step is not under way");
+    }
+}

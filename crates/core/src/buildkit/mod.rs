@@ -1,0 +1,17 @@
+//! BuildKit, as a client speaks to it: the control API over an exec stream ([`client`]), the
+//! session on which BuildKit calls us back ([`session`]: the build's folders through
+//! [`filesync`], filtered by [`dockerignore`]'s rules, and the registry credentials of
+//! [`registry_auth`]), the build history ([`history`]), a build's progress ([`progress`]) and
+//! buildx's prune options ([`prune`]). Nothing here knows our backend, names or labels: the
+//! backend hands a client the container to reach.
+pub mod client;
+pub mod dockerignore;
+pub mod filesync;
+pub mod history;
+pub mod progress;
+pub mod prune;
+pub mod registry_auth;
+pub mod session;
+
+pub(crate) use client::status_error;
+pub use client::{BuildkitClient, CacheRecord, CacheTotals, Worker};

@@ -1,0 +1,518 @@
+//! The app's store of the backend's log lines: compact (one text buffer and one offset per line,
+//! not a `String` per line), capped at [`MAX_LINES`] (the oldest go first), with each line's
+//! stream and timestamp. The log viewer asks it for the rows in view and for search results, so
+//! the lines never travel to the web view, which only ever shows a screenful.
+//!
+//! Lines are numbered from the first line ever received (`0`); after the cap drops old lines, the
+//! first kept line has a number above `0`, so a number the viewer holds keeps meaning the same
+//! line.
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use crate::logs::stream::split_timestamp;
+
+/// No timestamp in [`LogStore::stamps`].
+const NO_STAMP: i64 = i64::MIN;
+
+/// The most lines kept.
+pub const MAX_LINES: usize = 1_000_000;
+
+/// How many lines past the cap may wait before the oldest are dropped, so that dropping (which
+/// moves the kept text) happens once per this many lines, not once per line.
+const DROP_SLACK: usize = MAX_LINES / 20;
+
+/// One line as the viewer shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    /// Its number (see the module doc).
+    pub n: u64,
+    /// Its text as received, ANSI codes and all (the viewer colours them and sets it as text).
+    pub text: String,
+    /// Docker's timestamp, when it had one.
+    pub ts: Option<String>,
+    /// It came from stderr.
+    pub err: bool,
+}
+
+/// The lines, compactly.
+#[derive(Debug)]
+pub struct LogStore {
+    /// Every kept line's timestamp and text, one after the other, without separators.
+    text: String,
+    /// Where each kept line starts in `text`, and one more entry for the end of the last.
+    starts: Vec<usize>,
+    /// How many bytes at each line's start are its timestamp kept as text (0: none, or kept in
+    /// `stamps`).
+    stamp_lengths: Vec<u8>,
+    /// Each line's timestamp as nanoseconds since 1970 ([`NO_STAMP`]: none, or kept as text).
+    /// Docker's stamps are 30 bytes of text and nearly all come back the same from 8 bytes.
+    stamps: Vec<i64>,
+    /// Stderr flags, one bit per kept line.
+    stderr: Vec<u64>,
+    /// The number of the first kept line.
+    first: u64,
+    /// The cap, [`MAX_LINES`] but for tests.
+    cap: usize,
+    /// The search: its query, lower-cased (empty: none), and the numbers of the lines that match,
+    /// in order, kept up to date as lines come and go.
+    query: String,
+    matches: Vec<u64>,
+}
+
+impl Default for LogStore {
+    fn default() -> Self {
+        Self::with_cap(MAX_LINES)
+    }
+}
+
+impl LogStore {
+    /// An empty store that keeps at most `cap` lines.
+    pub fn with_cap(cap: usize) -> Self {
+        Self {
+            text: String::new(),
+            starts: vec![0],
+            stamp_lengths: Vec::new(),
+            stamps: Vec::new(),
+            stderr: Vec::new(),
+            first: 0,
+            cap,
+            query: String::new(),
+            matches: Vec::new(),
+        }
+    }
+
+    /// Lines kept now.
+    pub fn len(&self) -> usize {
+        self.stamp_lengths.len()
+    }
+
+    /// No lines.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The number of the first kept line.
+    pub fn first(&self) -> u64 {
+        self.first
+    }
+
+    /// The number the next line will get.
+    pub fn end(&self) -> u64 {
+        self.first + self.len() as u64
+    }
+
+    /// Adds a line as `docker logs --timestamps` gives it (the timestamp, a space, the text).
+    pub fn push(&mut self, is_err: bool, line: &str) {
+        let (stamp, rest) = split_timestamp(line);
+        let stamp = stamp.filter(|s| s.len() <= usize::from(u8::MAX)).unwrap_or("");
+        let compact = stamp::parse(stamp);
+        let text_stamp = if compact.is_some() { "" } else { stamp };
+        let index = self.len();
+        self.text.push_str(text_stamp);
+        self.text.push_str(if stamp.is_empty() { line } else { rest });
+        self.starts.push(self.text.len());
+        self.stamp_lengths.push(text_stamp.len() as u8);
+        self.stamps.push(compact.unwrap_or(NO_STAMP));
+        if index / 64 >= self.stderr.len() {
+            self.stderr.push(0);
+        }
+        if is_err {
+            self.stderr[index / 64] |= 1 << (index % 64);
+        }
+        if !self.query.is_empty() && self.matches_query(index) {
+            self.matches.push(self.first + index as u64);
+        }
+        if self.len() > self.cap + self.slack() {
+            self.drop_oldest(self.len() - self.cap);
+        }
+    }
+
+    fn slack(&self) -> usize {
+        DROP_SLACK.min(self.cap / 20)
+    }
+
+    /// Drops the `count` oldest lines (whole stderr words at a time stay aligned by rebuilding).
+    fn drop_oldest(&mut self, count: usize) {
+        let cut = self.starts[count];
+        self.text.drain(..cut);
+        self.starts.drain(..count);
+        for start in &mut self.starts {
+            *start -= cut;
+        }
+        self.stamp_lengths.drain(..count);
+        self.stamps.drain(..count);
+        let flags: Vec<bool> = (count..count + self.len()).map(|i| self.stderr_at(i)).collect();
+        self.stderr = vec![0; flags.len().div_ceil(64)];
+        for (i, flag) in flags.into_iter().enumerate() {
+            if flag {
+                self.stderr[i / 64] |= 1 << (i % 64);
+            }
+        }
+        self.first += count as u64;
+        let first = self.first;
+        let gone = self.matches.partition_point(|&n| n < first);
+        self.matches.drain(..gone);
+    }
+
+    fn stderr_at(&self, index: usize) -> bool {
+        self.stderr.get(index / 64).is_some_and(|word| word & (1 << (index % 64)) != 0)
+    }
+
+    /// Forgets every line (the viewer's Clear); numbers go on from where they were.
+    pub fn clear(&mut self) {
+        self.first = self.end();
+        self.text.clear();
+        self.starts = vec![0];
+        self.stamp_lengths.clear();
+        self.stamps.clear();
+        self.stderr.clear();
+        self.matches.clear();
+    }
+
+    /// The kept line at `index` (0 = the first kept): its timestamp and its text.
+    fn parts(&self, index: usize) -> (Cow<'_, str>, &str) {
+        let (start, end) = (self.starts[index], self.starts[index + 1]);
+        let stamp_end = start + usize::from(self.stamp_lengths[index]);
+        let stamp = match self.stamps[index] {
+            NO_STAMP => Cow::Borrowed(&self.text[start..stamp_end]),
+            nanos => Cow::Owned(stamp::format(nanos)),
+        };
+        (stamp, &self.text[stamp_end..end])
+    }
+
+    /// The kept line at `index`'s text, without its timestamp.
+    fn text_at(&self, index: usize) -> &str {
+        &self.text[self.starts[index] + usize::from(self.stamp_lengths[index])..self.starts[index + 1]]
+    }
+
+    /// Up to `count` rows from line number `from` on (clamped to what is kept).
+    pub fn rows(&self, from: u64, count: usize) -> Vec<Row> {
+        let start = from.saturating_sub(self.first).min(self.len() as u64) as usize;
+        (start..self.len().min(start.saturating_add(count)))
+            .map(|index| {
+                let (stamp, text) = self.parts(index);
+                Row {
+                    n: self.first + index as u64,
+                    text: text.to_string(),
+                    ts: (!stamp.is_empty()).then(|| stamp.into_owned()),
+                    err: self.stderr_at(index),
+                }
+            })
+            .collect()
+    }
+
+    /// Every kept line as plain text (ANSI codes removed), with timestamps when asked, one per
+    /// line: what Save writes and Copy copies.
+    pub fn plain_text(&self, timestamps: bool) -> String {
+        let mut out = String::with_capacity(self.text.len() + self.len() * 2);
+        for index in 0..self.len() {
+            let (stamp, text) = self.parts(index);
+            if timestamps && !stamp.is_empty() {
+                out.push_str(&stamp);
+                out.push(' ');
+            }
+            strip_ansi_into(text, &mut out);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Searches for `query` (ignoring case and ANSI codes; empty: no search) and keeps its
+    /// matches up to date as lines come and go; returns how many lines match.
+    pub fn set_query(&mut self, query: &str) -> usize {
+        self.query = query.to_lowercase();
+        self.matches = if self.query.is_empty() {
+            Vec::new()
+        } else {
+            (0..self.len()).filter(|&index| self.matches_query(index)).map(|index| self.first + index as u64).collect()
+        };
+        self.matches.len()
+    }
+
+    /// How many kept lines match the search.
+    pub fn match_count(&self) -> usize {
+        self.matches.len()
+    }
+
+    /// The number of the `index`th matching line (0 = the first).
+    pub fn match_line(&self, index: usize) -> Option<u64> {
+        self.matches.get(index).copied()
+    }
+
+    /// The index of the first match at line `line` or after it, if any.
+    pub fn match_from(&self, line: u64) -> Option<usize> {
+        let index = self.matches.partition_point(|&n| n < line);
+        (index < self.matches.len()).then_some(index)
+    }
+
+    fn matches_query(&self, index: usize) -> bool {
+        let text = self.text_at(index);
+        let query = self.query.as_str();
+        if !text.contains('\u{1b}') && text.is_ascii() && query.is_ascii() {
+            return contains_ascii_ignoring_case(text.as_bytes(), query.as_bytes());
+        }
+        let mut plain = String::with_capacity(text.len());
+        strip_ansi_into(text, &mut plain);
+        plain.to_lowercase().contains(query)
+    }
+}
+
+fn contains_ascii_ignoring_case(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.len() <= haystack.len() && haystack.windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle))
+}
+
+/// Appends `text` without its ANSI escape sequences (CSI `ESC [ … final`, and two-byte `ESC x`),
+/// as the viewer's ansi.js strips them.
+fn strip_ansi_into(text: &str, out: &mut String) {
+    if !text.contains('\u{1b}') {
+        out.push_str(text);
+        return;
+    }
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.next() == Some('[') {
+            // Parameters and intermediates, then one final byte in @..~.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Docker's timestamps, as the engine writes them before log lines: RFC 3339 in UTC with a fraction
+/// of exactly nine digits (Go's `RFC3339NanoFixed`: `2026-11-29T17:00:00.123456780Z`).
+pub(crate) mod stamp {
+    const NANOS_PER_SECOND: i64 = 1_000_000_000;
+    const SECONDS_PER_DAY: i64 = 86_400;
+
+    /// Nanoseconds since 1970 of a stamp in exactly that form, so that [`format`] gives the same
+    /// text back; `None` for any other text (a store keeps that as text).
+    pub fn parse(text: &str) -> Option<i64> {
+        let b = text.as_bytes();
+        let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+            let part = b.get(range)?;
+            part.iter().all(u8::is_ascii_digit).then(|| part.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+        };
+        let shape = b.len() == 30
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && b[13] == b':'
+            && b[16] == b':'
+            && b.last() == Some(&b'Z');
+        if !shape {
+            return None;
+        }
+        let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+        let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+        if b[19] != b'.' {
+            return None;
+        }
+        let nanos = digits(20..29)?;
+        if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) {
+            return None;
+        }
+        if hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+        let seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second;
+        seconds.checked_mul(NANOS_PER_SECOND)?.checked_add(nanos)
+    }
+
+    /// The stamp `parse` read `nanos` from.
+    pub fn format(nanos: i64) -> String {
+        let (seconds, fraction) = (nanos.div_euclid(NANOS_PER_SECOND), nanos.rem_euclid(NANOS_PER_SECOND));
+        let (days, time) = (seconds.div_euclid(SECONDS_PER_DAY), seconds.rem_euclid(SECONDS_PER_DAY));
+        let (year, month, day) = civil_from_days(days);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{fraction:09}Z",
+            time / 3600,
+            time / 60 % 60,
+            time % 60
+        )
+    }
+
+    fn days_in_month(year: i64, month: i64) -> i64 {
+        match month {
+            2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        }
+    }
+
+    // Howard Hinnant's algorithms for the proleptic Gregorian calendar.
+    fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+        let year = if month <= 2 { year - 1 } else { year };
+        let era = year.div_euclid(400);
+        let year_of_era = year - era * 400;
+        let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        era * 146_097 + day_of_era - 719_468
+    }
+
+    fn civil_from_days(days: i64) -> (i64, i64, i64) {
+        let days = days + 719_468;
+        let era = days.div_euclid(146_097);
+        let day_of_era = days - era * 146_097;
+        let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+        let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        (year, month, day)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(lines: &[(bool, &str)]) -> LogStore {
+        let mut store = LogStore::default();
+        for (is_err, line) in lines {
+            store.push(*is_err, line);
+        }
+        store
+    }
+
+    #[test]
+    fn rows_come_back_with_their_stamp_stream_and_number() {
+        let store = store(&[
+            (false, "2026-11-29T17:00:00.123456789Z first"),
+            (true, "2026-11-29T17:00:01Z \u{1b}[31msecond\u{1b}[0m"),
+            (false, "no stamp here"),
+        ]);
+        assert_eq!(store.len(), 3);
+        assert_eq!(
+            store.rows(1, 5),
+            vec![
+                Row {
+                    n: 1,
+                    text: "\u{1b}[31msecond\u{1b}[0m".into(),
+                    ts: Some("2026-11-29T17:00:01Z".into()),
+                    err: true
+                },
+                Row { n: 2, text: "no stamp here".into(), ts: None, err: false },
+            ]
+        );
+        assert_eq!(store.rows(0, 1)[0].ts.as_deref(), Some("2026-11-29T17:00:00.123456789Z"));
+        assert!(store.rows(7, 5).is_empty());
+    }
+
+    #[test]
+    fn the_cap_drops_the_oldest_and_numbers_keep_their_lines() {
+        let mut store = LogStore::with_cap(100);
+        for i in 0..1000 {
+            store.push(i % 3 == 0, &format!("2026-11-29T17:00:00Z line {i}"));
+        }
+        assert!(store.len() >= 100 && store.len() <= 105, "{}", store.len());
+        assert_eq!(store.end(), 1000);
+        let last = store.rows(999, 1);
+        assert_eq!(last[0].text, "line 999");
+        assert!(last[0].err, "999 is a multiple of 3");
+        let first = store.rows(0, 1);
+        assert_eq!(first[0].n, store.first(), "a number before the first kept line gives the first");
+        assert_eq!(first[0].text, format!("line {}", store.first()));
+        assert_eq!(first[0].err, store.first().is_multiple_of(3));
+    }
+
+    #[test]
+    fn search_ignores_case_and_colour_and_save_writes_plain_text() {
+        let store = store(&[
+            (false, "2026-11-29T17:00:00Z Starting \u{1b}[1mBuildKit\u{1b}[0m"),
+            (false, "2026-11-29T17:00:01Z ready"),
+            (true, "2026-11-29T17:00:02Z buildkit: ÉTÉ"),
+        ]);
+        let mut store = store;
+        assert_eq!(store.set_query("buildkit"), 2);
+        assert_eq!((store.match_line(0), store.match_line(1), store.match_line(2)), (Some(0), Some(2), None));
+        assert_eq!(store.match_from(1), Some(1));
+        assert_eq!(store.match_from(3), None);
+        assert_eq!(store.set_query("été"), 1);
+        assert_eq!(store.set_query(""), 0);
+        assert_eq!(store.plain_text(false), "Starting BuildKit\nready\nbuildkit: ÉTÉ\n");
+        assert!(store.plain_text(true).starts_with("2026-11-29T17:00:00Z Starting BuildKit\n"));
+    }
+
+    #[test]
+    fn matches_follow_new_lines_and_the_cap() {
+        let mut store = LogStore::with_cap(100);
+        store.set_query("7");
+        for i in 0..1000 {
+            store.push(false, &format!("line {i}"));
+        }
+        let expected: Vec<u64> = (store.first()..1000).filter(|n| n.to_string().contains('7')).collect();
+        assert_eq!(store.match_count(), expected.len());
+        assert_eq!(store.match_line(0), expected.first().copied());
+        assert_eq!(store.match_line(expected.len() - 1), Some(997));
+    }
+
+    #[test]
+    fn stamps_kept_as_numbers_come_back_as_docker_wrote_them() {
+        // As `docker logs -t` prints them (checked on this machine's engine: 200 lines, all 30 bytes).
+        let cases = [
+            ("2026-11-29T17:00:00.123456789Z", Some(1_795_971_600_123_456_789)),
+            ("2026-11-29T17:00:00.123456780Z", Some(1_795_971_600_123_456_780)),
+            ("2026-11-29T17:00:00.000000000Z", Some(1_795_971_600_000_000_000)),
+            ("1970-01-01T00:00:00.000000000Z", Some(0)),
+            ("2024-02-29T23:59:59.000000001Z", Some(1_709_251_199_000_000_001)),
+            ("1969-12-31T23:59:59.500000000Z", Some(-500_000_000)),
+        ];
+        for (text, nanos) in cases {
+            assert_eq!(stamp::parse(text), nanos, "{text}");
+            assert_eq!(stamp::format(nanos.unwrap()), text);
+        }
+        // Not Go's form: refused, or read but written otherwise (so the store keeps the text).
+        // Every day from 1901 to 2243 (a week apart), with a fraction: written, then read, gives it back.
+        for day in (-25_000_i64..100_000).step_by(7) {
+            let nanos = day * 86_400_000_000_000 + 45_296_123_456_000;
+            assert_eq!(stamp::parse(&stamp::format(nanos)), Some(nanos), "{}", stamp::format(nanos));
+        }
+        let others = [
+            "2026-13-01T00:00:00.000000000Z",
+            "2026-02-29T00:00:00.000000000Z",
+            "2026-11-31T00:00:00.000000000Z",
+            "2026-11-29 17:00:00.000000000Z",
+            "2026-11-29T17:00:00Z",
+            "2026-11-29T17:00:00.5Z",
+            "2026-11-29T17:00:00.00000000xZ",
+        ];
+        for text in others {
+            assert_eq!(stamp::parse(text), None, "{text}");
+        }
+        let store = store(&[(false, "2026-11-29T17:00:00.5Z short"), (false, "2026-11-29T17:00:00.500000000Z fixed")]);
+        let stamps: Vec<_> = store.rows(0, 2).into_iter().map(|row| (row.ts.unwrap(), row.text)).collect();
+        assert_eq!(
+            stamps,
+            [
+                ("2026-11-29T17:00:00.5Z".into(), "short".into()),
+                ("2026-11-29T17:00:00.500000000Z".into(), "fixed".into())
+            ]
+        );
+        assert_eq!(store.text, "2026-11-29T17:00:00.5Zshortfixed", "only a stamp not in the engine's form is text");
+    }
+
+    #[test]
+    fn markup_stays_text() {
+        let store = store(&[(false, "<img src=x onerror=alert(1)>")]);
+        assert_eq!(store.rows(0, 1)[0].text, "<img src=x onerror=alert(1)>");
+    }
+
+    #[test]
+    fn clear_forgets_and_numbers_go_on() {
+        let mut store = store(&[(false, "a"), (false, "b")]);
+        store.clear();
+        assert!(store.is_empty());
+        store.push(false, "c");
+        assert_eq!(store.rows(0, 5), vec![Row { n: 2, text: "c".into(), ts: None, err: false }]);
+    }
+}
