@@ -6,7 +6,7 @@ use assemble_core::{
         plan::{self as build_plan, BuildInput},
         run as build_run,
     },
-    buildkit::progress::ProgressBoard,
+    buildkit::progress::PlainPrinter,
     engine::Environment,
     Error,
 };
@@ -84,10 +84,11 @@ pub async fn run_build<R: Runtime>(
     let reference = build_run::new_reference();
     let _ = channel.send(BuildNews::Started { reference: reference.clone() });
 
-    let mut board = ProgressBoard::default();
+    // The same printer as `--progress plain`: the window shows the lines the terminal would.
+    let mut printer = PlainPrinter::new();
     let mut announced = false;
     let on_status = |status: &_| {
-        let lines = board.apply(status);
+        let lines = printer.apply(status);
         if !announced {
             // BuildKit has the build in its history now: the Builds window can follow it.
             announced = true;
@@ -106,7 +107,7 @@ pub async fn run_build<R: Runtime>(
         }
     };
     let result = build_run::run(&backend, &container, &plan, &config_dir, &reference, on_status, canceled).await;
-    let lines = board.finish();
+    let lines = printer.finish();
     if !lines.is_empty() {
         let _ = channel.send(BuildNews::Lines { lines });
     }
@@ -119,7 +120,7 @@ pub async fn run_build<R: Runtime>(
             Ok(BuildResult { sentences })
         }
         Err(err) => {
-            if let Some(report) = board.failure_report() {
+            if let Some(report) = printer.failure_report() {
                 let _ = channel.send(BuildNews::Failed { report });
             }
             Err(err.into())

@@ -11,7 +11,7 @@ use assemble_core::{
         plan::{self as build_plan, BuildInput, BuildPlan, Output},
         run::{self as build_run, BuildOutcome},
     },
-    buildkit::progress::{self as build_progress, ProgressBoard},
+    buildkit::progress::{plain, rawjson, PlainPrinter, StatusResponse, Step},
     engine::{self, Engine, Environment},
     settings, units, Backend, Error, Names, StartFlags, StartRequest,
 };
@@ -102,7 +102,7 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
             Ok(())
         }
         Err(err) => {
-            if let Some(report) = view.board.failure_report() {
+            if let Some(report) = view.printer.failure_report() {
                 eprintln!("{report}");
             }
             Err(err)
@@ -127,7 +127,8 @@ fn report_outcome(plan: &BuildPlan, outcome: &BuildOutcome) {
 /// The progress as the user asked to see it.
 struct View {
     mode: Progress,
-    board: ProgressBoard,
+    /// The one reading of BuildKit's progress (core's): plain's lines, the live view's steps.
+    printer: PlainPrinter,
     began: Instant,
     /// Lines of the live area drawn last, to move back over them.
     live_lines: usize,
@@ -137,11 +138,11 @@ struct View {
 
 impl View {
     fn new(mode: Progress) -> Self {
-        Self { mode, board: ProgressBoard::default(), began: Instant::now(), live_lines: 0, printed: Vec::new() }
+        Self { mode, printer: PlainPrinter::new(), began: Instant::now(), live_lines: 0, printed: Vec::new() }
     }
 
-    fn take(&mut self, status: &assemble_core::buildkit::progress::StatusResponse) {
-        let lines = self.board.apply(status);
+    fn take(&mut self, status: &StatusResponse) {
+        let lines = self.printer.apply(status);
         let mut err = std::io::stderr().lock();
         match self.mode {
             Progress::Plain => {
@@ -150,7 +151,7 @@ impl View {
                 }
             }
             Progress::Rawjson => {
-                let _ = writeln!(err, "{}", build_progress::raw_json(status));
+                let _ = writeln!(err, "{}", rawjson::raw_json(status));
             }
             _ => {}
         }
@@ -167,25 +168,26 @@ impl View {
             out.push_str(&format!("\x1b[{}A\x1b[J", self.live_lines));
         }
         let now = now_seconds();
-        self.printed.resize(self.board.steps().len(), false);
-        for (index, step) in self.board.steps().iter().enumerate() {
-            if step.completed.is_some() && !self.printed[index] {
+        self.printed.resize(self.printer.steps().len(), false);
+        for (index, step) in self.printer.steps().iter().enumerate() {
+            if step.has_ended() && !self.printed[index] {
                 self.printed[index] = true;
                 out.push_str(&step_line(step, now));
                 out.push('\n');
             }
         }
-        let steps = self.board.steps();
-        let done = steps.iter().filter(|s| s.completed.is_some()).count();
+        let steps = self.printer.steps();
+        let done = steps.iter().filter(|s| s.has_ended()).count();
         let mut live =
             vec![format!("[+] Building {:.1}s ({done}/{})", self.began.elapsed().as_secs_f64(), steps.len())];
-        for step in steps.iter().filter(|s| s.running()) {
+        for step in steps.iter().filter(|s| s.is_running()) {
             live.push(step_line(step, now));
-            for part in step.parts.iter().filter(|p| !p.done) {
-                live.push(format!(" => => {}", part.text()));
+            for part in step.open_parts() {
+                live.push(format!(" => => {}", plain::part_text(part)));
             }
-            let start = step.output.len().saturating_sub(TTY_OUTPUT_LINES);
-            for line in &step.output[start..] {
+            let mut output: Vec<&str> = step.output().rev().take(TTY_OUTPUT_LINES).map(|(_, line)| line).collect();
+            output.reverse();
+            for line in output {
                 live.push(format!(" => => # {}", clip(line, 120)));
             }
         }
@@ -201,7 +203,7 @@ impl View {
 
     /// The last lines, or the last frame with every step.
     fn finish(&mut self) {
-        let lines = self.board.finish();
+        let lines = self.printer.finish();
         if self.mode == Progress::Plain {
             let mut err = std::io::stderr().lock();
             for line in lines {
@@ -217,8 +219,8 @@ fn now_seconds() -> f64 {
 }
 
 /// ` => [2/3] RUN make   1.2s`, as buildx's live view writes a step.
-fn step_line(step: &build_progress::StepView, now: f64) -> String {
-    let state = if !step.error.is_empty() {
+fn step_line(step: &Step, now: f64) -> String {
+    let state = if step.error.is_some() {
         "ERROR "
     } else if step.cached {
         "CACHED "

@@ -16,7 +16,7 @@ use args::{
 };
 use assemble_core::{
     backend::sidecars::record::PortEdit,
-    buildkit::prune::CacheFilter,
+    buildkit::{progress::plain::recorded_log, prune::CacheFilter},
     engine::{self, Engine, EngineChoice, EngineView, Environment},
     plugin, settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, PortSet, Settings, StartFlags,
     StartOutcome, StartRequest, State, StopOutcome,
@@ -126,8 +126,8 @@ async fn backend(engine_args: &EngineArgs, command: BackendCommand) -> Result<()
         }
         BackendCommand::Builds(BuildsArgs { command: None, format }) => builds(&backend, format.format).await,
         BackendCommand::Builds(BuildsArgs { command: Some(BuildsCommand::Logs { reference }), .. }) => {
-            let (build, steps) = backend.build_with_steps(&reference).await?;
-            print!("{}", render::build_logs(&build, &steps));
+            let (build, progress) = backend.build_with_progress(&reference).await?;
+            print!("{}", recorded_log(&progress, build.error.as_deref()));
             Ok(())
         }
         BackendCommand::Ports(PortsArgs { command: None, format }) => {

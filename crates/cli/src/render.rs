@@ -2,7 +2,7 @@
 use std::fmt::Write;
 
 use assemble_core::{
-    buildkit::history::{seconds_text, Build, Step},
+    buildkit::history::{seconds_text, Build},
     engine::EngineView,
     units::{ago, human_size},
     BackendInfo, CacheRecord, CacheTotals,
@@ -128,46 +128,6 @@ pub fn builds(builds: &[Build], now: i64) -> String {
     for row in std::iter::once(&header).chain(&rows) {
         let cells: Vec<String> = row.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
         let _ = writeln!(out, "{}", cells.join("   ").trim_end());
-    }
-    out
-}
-
-/// A build's steps as buildx's `--progress plain` prints them, then its error and the failing
-/// step's output.
-pub fn build_logs(build: &Build, steps: &[Step]) -> String {
-    let mut out = String::new();
-    for step in steps {
-        let n = step.number;
-        let _ = writeln!(out, "#{n} {}", step.name);
-        for status in &step.statuses {
-            let _ = writeln!(out, "#{n} {status}");
-        }
-        for (offset, line) in &step.logs {
-            let _ = writeln!(out, "#{n} {offset:.3} {line}");
-        }
-        match (&step.error, step.cached, step.duration()) {
-            (Some(error), _, _) => {
-                let _ = writeln!(out, "#{n} ERROR: {error}");
-            }
-            (None, true, _) => {
-                let _ = writeln!(out, "#{n} CACHED");
-            }
-            (None, false, Some(seconds)) => {
-                let _ = writeln!(out, "#{n} DONE {seconds:.1}s");
-            }
-            (None, false, None) => {}
-        }
-        let _ = writeln!(out);
-    }
-    if let Some(error) = &build.error {
-        for step in steps.iter().filter(|s| s.error.is_some()) {
-            let _ = writeln!(out, "------\n > {}:", step.name);
-            for (offset, line) in &step.logs {
-                let _ = writeln!(out, "{offset:.3} {line}");
-            }
-            let _ = writeln!(out, "------");
-        }
-        let _ = writeln!(out, "ERROR: {error}");
     }
     out
 }

@@ -32,7 +32,8 @@ use bollard::{query_parameters::RemoveContainerOptionsBuilder, Docker};
 use futures_util::Stream;
 
 use crate::buildkit::{
-    history::{self, Build, Step},
+    history::{self, Build},
+    progress::{StatusResponse, Step},
     prune::CacheFilter,
     BuildkitClient, CacheRecord,
 };
@@ -324,15 +325,16 @@ impl Backend {
         self.with_buildkit(&container.id, |client| async move { client.builds().await }).await
     }
 
-    /// One build of the running backend and its steps; refuses a ref BuildKit does not know.
-    pub async fn build_with_steps(&self, reference: &str) -> Result<(Build, Vec<Step>)> {
+    /// One build of the running backend and its recorded progress (a running build's to its
+    /// end), for [`crate::buildkit::progress`] to read; refuses a ref BuildKit does not know.
+    pub async fn build_with_progress(&self, reference: &str) -> Result<(Build, Vec<StatusResponse>)> {
         let container = self.running().await?;
         // Both questions over one channel: the build by its ref (ours, or buildx's
         // `builder/node/ref`), then its recorded progress.
         self.with_buildkit(&container.id, |client| async move {
             let build = client.find_build(reference).await?;
-            let steps = client.build_steps(&build.reference).await?;
-            Ok((build, steps))
+            let progress = client.recorded_progress(&build.reference).await?;
+            Ok((build, progress))
         })
         .await
     }
@@ -351,7 +353,7 @@ impl Backend {
     /// its final record, when it ends; until `on_detail` returns false. A finished build is
     /// replayed from its recorded progress and reported once it is all read. Refuses a ref
     /// BuildKit does not know.
-    pub async fn follow_build(&self, reference: &str, on_detail: impl FnMut(&Build, Vec<Step>) -> bool) -> Result<()> {
+    pub async fn follow_build(&self, reference: &str, on_detail: impl FnMut(&Build, &[Step]) -> bool) -> Result<()> {
         let container = self.running().await?;
         let client = BuildkitClient::connect(&self.docker, &container.id).await?;
         history::follow_build(&client, reference, on_detail).await

@@ -1,27 +1,25 @@
 //! The history's questions to BuildKit, as calls of the client: every build, one build by its
 //! ref, its recorded steps, and how a running build ended.
-use bollard_buildkit_proto::moby::buildkit::v1::{BuildHistoryRequest, StatusRequest};
+use bollard_buildkit_proto::moby::buildkit::v1::{BuildHistoryRequest, StatusRequest, StatusResponse};
 use futures_util::StreamExt;
 
 use crate::buildkit::{
-    history::{
-        build::{build_from_record, Build, BuildStatus},
-        steps::{steps_from_progress, Step},
-    },
+    history::build::{build_from_record, Build, BuildStatus},
     status_error, BuildkitClient,
 };
 use crate::error::{Error, Result};
 
 impl BuildkitClient {
-    /// The recorded progress of build `reference` (finished or running), as steps.
-    pub async fn build_steps(&self, reference: &str) -> Result<Vec<Step>> {
+    /// The recorded progress of build `reference` (finished, or running: then to its end), as
+    /// BuildKit replays it.
+    pub async fn recorded_progress(&self, reference: &str) -> Result<Vec<StatusResponse>> {
         let request = StatusRequest { r#ref: reference.to_string() };
         let mut stream = self.control().status(request).await.map_err(status_error("replay the build"))?.into_inner();
         let mut responses = Vec::new();
         while let Some(response) = stream.next().await {
             responses.push(response.map_err(status_error("replay the build"))?);
         }
-        Ok(steps_from_progress(&responses))
+        Ok(responses)
     }
 
     /// `build` as its record says once it has ended. BuildKit closes a build's progress a moment

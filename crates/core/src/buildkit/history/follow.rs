@@ -3,11 +3,9 @@
 use bollard_buildkit_proto::moby::buildkit::v1::{BuildHistoryRequest, StatusRequest};
 use futures_util::StreamExt;
 
+use crate::buildkit::progress::{Decoder, Step};
 use crate::buildkit::{
-    history::{
-        build::{apply_event, Build, BuildStatus},
-        steps::{steps_from_progress, Step},
-    },
+    history::build::{apply_event, Build, BuildStatus},
     status_error, BuildkitClient,
 };
 use crate::error::Result;
@@ -84,26 +82,29 @@ pub async fn follow_builds(client: &BuildkitClient, mut on_list: impl FnMut(Vec<
 pub async fn follow_build(
     client: &BuildkitClient,
     reference: &str,
-    mut on_detail: impl FnMut(&Build, Vec<Step>) -> bool,
+    mut on_detail: impl FnMut(&Build, &[Step]) -> bool,
 ) -> Result<()> {
     let build = client.find_build(reference).await?;
     let request = StatusRequest { r#ref: build.reference.clone() };
     let stream = client.control().status(request).await.map_err(status_error("follow the build"))?.into_inner();
-    let mut responses = Vec::new();
+    let mut decoder = Decoder::new();
     let running = build.status == BuildStatus::Running;
     let ended = in_bursts(
         stream,
         "follow the build",
-        &mut responses,
-        |responses, response| responses.push(response),
+        &mut decoder,
+        |decoder, response| {
+            decoder.apply(&response);
+        },
         // A finished build's replay is shown whole, not in the bursts it happens to arrive in.
-        |responses| !running || on_detail(&build, steps_from_progress(responses)),
+        |decoder| !running || on_detail(&build, decoder.steps()),
     )
     .await?;
     if ended {
-        // How it ended (and how long it took), from its record.
+        // How it ended (and how long it took), from its record; what waited for more is whole now.
         let last = client.ended(build, ENDING_PATIENCE).await;
-        on_detail(&last, steps_from_progress(&responses));
+        decoder.finish();
+        on_detail(&last, decoder.steps());
     }
     Ok(())
 }

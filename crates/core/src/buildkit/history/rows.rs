@@ -2,10 +2,8 @@
 //! in the window.
 use serde::Serialize;
 
-use crate::buildkit::history::{
-    build::{Build, BuildStatus},
-    steps::Step,
-};
+use crate::buildkit::history::build::{Build, BuildStatus};
+use crate::buildkit::progress::{plain, Step};
 
 /// A build as the Builds window shows it: every text made here, none in the window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -69,8 +67,9 @@ pub struct StepRow {
     pub error: Option<String>,
     /// Under way now: it began and has not ended.
     pub running: bool,
-    /// Its output lines, each with its time since the step began (`0.077 text`), and its
-    /// progress lines.
+    /// Its lines as `--progress plain` prints them after `#N ` (`0.077 text`, `transferring
+    /// context: 2.06kB done`, `WARN: …`); while the build runs, then its parts under way and its
+    /// line still waiting for a newline.
     pub lines: Vec<String>,
 }
 
@@ -84,8 +83,10 @@ impl Step {
             (false, None) if build_running && self.is_running() => "running".to_string(),
             (false, None) => String::new(),
         };
-        let mut lines = self.statuses.clone();
-        lines.extend(self.logs.iter().map(|(offset, line)| format!("{offset:.3} {line}")));
+        let mut lines: Vec<String> = self.lines().map(plain::line_text).collect();
+        // What has no line yet (nothing, once the stream has ended and was finished).
+        lines.extend(self.open_parts().map(plain::part_text));
+        lines.extend(self.unfinished_line().map(|(offset, text)| plain::output_text(offset, &text)));
         StepRow {
             number: self.number,
             name: self.name.clone(),
@@ -111,24 +112,63 @@ pub fn seconds_text(seconds: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use bollard_buildkit_proto::{
+        google::protobuf::Timestamp,
+        moby::buildkit::v1::{StatusResponse, Vertex, VertexLog, VertexStatus},
+    };
+
+    use crate::buildkit::progress::Decoder;
+
+    fn run(error: &str) -> StatusResponse {
+        StatusResponse {
+            vertexes: vec![Vertex {
+                digest: "run".into(),
+                name: "[2/2] RUN make".into(),
+                started: Some(Timestamp { seconds: 100, nanos: 0 }),
+                error: error.into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
 
     #[test]
     fn a_step_is_under_way_only_while_its_build_runs() {
-        let step = Step {
-            number: 5,
-            name: "[2/2] RUN make".into(),
-            cached: false,
-            started: Some(100.0),
-            completed: None,
-            error: None,
-            logs: vec![],
-            statuses: vec![],
-        };
+        let mut decoder = Decoder::new();
+        decoder.apply(&run(""));
+        let step = &decoder.steps()[0];
         let (live, after) = (step.row(true), step.row(false));
-        assert_eq!((live.running, live.duration.as_str()), (true, "running"));
+        assert_eq!((live.number, live.running, live.duration.as_str()), (1, true, "running"));
         assert_eq!((after.running, after.duration.as_str()), (false, ""));
-        let failed = Step { error: Some("exit code: 2".into()), ..step };
-        assert!(!failed.row(true).running, "a failed step is not under way");
+        decoder.apply(&run("exit code: 2"));
+        assert!(!decoder.steps()[0].row(true).running, "a failed step is not under way");
+    }
+
+    #[test]
+    fn a_running_step_shows_what_has_no_line_yet() {
+        let mut decoder = Decoder::new();
+        decoder.apply(&run(""));
+        decoder.apply(&StatusResponse {
+            statuses: vec![VertexStatus {
+                id: "transferring context:".into(),
+                vertex: "run".into(),
+                current: 1_200_000,
+                ..Default::default()
+            }],
+            logs: vec![VertexLog {
+                vertex: "run".into(),
+                timestamp: Some(Timestamp { seconds: 101, nanos: 0 }),
+                msg: b"done\nhal".to_vec(),
+                stream: 1,
+            }],
+            ..Default::default()
+        });
+        assert_eq!(decoder.steps()[0].row(true).lines, ["1.000 done", "transferring context: 1.20MB", "1.000 hal"]);
+        decoder.finish();
+        assert_eq!(
+            decoder.steps()[0].row(false).lines,
+            ["1.000 done", "1.000 hal", "transferring context: 1.20MB"],
+            "the end of the stream gives them their lines"
+        );
     }
 }
