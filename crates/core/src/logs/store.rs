@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use crate::logs::stream::split_timestamp;
+use crate::{logs::stream::split_timestamp, time};
 
 /// No timestamp in [`LogStore::stamps`].
 const NO_STAMP: i64 = i64::MIN;
@@ -106,7 +106,7 @@ impl LogStore {
     pub fn push(&mut self, is_err: bool, line: &str) {
         let (stamp, rest) = split_timestamp(line);
         let stamp = stamp.filter(|s| s.len() <= usize::from(u8::MAX)).unwrap_or("");
-        let compact = stamp::parse(stamp);
+        let compact = time::parse_rfc3339_nano_fixed(stamp);
         let text_stamp = if compact.is_some() { "" } else { stamp };
         let index = self.len();
         self.text.push_str(text_stamp);
@@ -176,7 +176,7 @@ impl LogStore {
         let stamp_end = start + usize::from(self.stamp_lengths[index]);
         let stamp = match self.stamps[index] {
             NO_STAMP => Cow::Borrowed(&self.text[start..stamp_end]),
-            nanos => Cow::Owned(stamp::format(nanos)),
+            nanos => Cow::Owned(time::rfc3339_nano_fixed(nanos)),
         };
         (stamp, &self.text[stamp_end..end])
     }
@@ -286,92 +286,6 @@ fn strip_ansi_into(text: &str, out: &mut String) {
     }
 }
 
-/// Docker's timestamps, as the engine writes them before log lines: RFC 3339 in UTC with a fraction
-/// of exactly nine digits (Go's `RFC3339NanoFixed`: `2026-11-29T17:00:00.123456780Z`).
-pub(crate) mod stamp {
-    const NANOS_PER_SECOND: i64 = 1_000_000_000;
-    const SECONDS_PER_DAY: i64 = 86_400;
-
-    /// Nanoseconds since 1970 of a stamp in exactly that form, so that [`format`] gives the same
-    /// text back; `None` for any other text (a store keeps that as text).
-    pub fn parse(text: &str) -> Option<i64> {
-        let b = text.as_bytes();
-        let digits = |range: std::ops::Range<usize>| -> Option<i64> {
-            let part = b.get(range)?;
-            part.iter().all(u8::is_ascii_digit).then(|| part.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
-        };
-        let shape = b.len() == 30
-            && b[4] == b'-'
-            && b[7] == b'-'
-            && b[10] == b'T'
-            && b[13] == b':'
-            && b[16] == b':'
-            && b.last() == Some(&b'Z');
-        if !shape {
-            return None;
-        }
-        let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-        let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-        if b[19] != b'.' {
-            return None;
-        }
-        let nanos = digits(20..29)?;
-        if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) {
-            return None;
-        }
-        if hour > 23 || minute > 59 || second > 59 {
-            return None;
-        }
-        let seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second;
-        seconds.checked_mul(NANOS_PER_SECOND)?.checked_add(nanos)
-    }
-
-    /// The stamp `parse` read `nanos` from.
-    pub fn format(nanos: i64) -> String {
-        let (seconds, fraction) = (nanos.div_euclid(NANOS_PER_SECOND), nanos.rem_euclid(NANOS_PER_SECOND));
-        let (days, time) = (seconds.div_euclid(SECONDS_PER_DAY), seconds.rem_euclid(SECONDS_PER_DAY));
-        let (year, month, day) = civil_from_days(days);
-        format!(
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{fraction:09}Z",
-            time / 3600,
-            time / 60 % 60,
-            time % 60
-        )
-    }
-
-    fn days_in_month(year: i64, month: i64) -> i64 {
-        match month {
-            2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-            2 => 28,
-            4 | 6 | 9 | 11 => 30,
-            _ => 31,
-        }
-    }
-
-    // Howard Hinnant's algorithms for the proleptic Gregorian calendar.
-    fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-        let year = if month <= 2 { year - 1 } else { year };
-        let era = year.div_euclid(400);
-        let year_of_era = year - era * 400;
-        let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-        era * 146_097 + day_of_era - 719_468
-    }
-
-    fn civil_from_days(days: i64) -> (i64, i64, i64) {
-        let days = days + 719_468;
-        let era = days.div_euclid(146_097);
-        let day_of_era = days - era * 146_097;
-        let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-        let month_index = (5 * day_of_year + 2) / 153;
-        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-        let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-        let year = year_of_era + era * 400 + i64::from(month <= 2);
-        (year, month, day)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,37 +372,7 @@ mod tests {
 
     #[test]
     fn stamps_kept_as_numbers_come_back_as_docker_wrote_them() {
-        // As `docker logs -t` prints them (checked on this machine's engine: 200 lines, all 30 bytes).
-        let cases = [
-            ("2026-11-29T17:00:00.123456789Z", Some(1_795_971_600_123_456_789)),
-            ("2026-11-29T17:00:00.123456780Z", Some(1_795_971_600_123_456_780)),
-            ("2026-11-29T17:00:00.000000000Z", Some(1_795_971_600_000_000_000)),
-            ("1970-01-01T00:00:00.000000000Z", Some(0)),
-            ("2024-02-29T23:59:59.000000001Z", Some(1_709_251_199_000_000_001)),
-            ("1969-12-31T23:59:59.500000000Z", Some(-500_000_000)),
-        ];
-        for (text, nanos) in cases {
-            assert_eq!(stamp::parse(text), nanos, "{text}");
-            assert_eq!(stamp::format(nanos.unwrap()), text);
-        }
-        // Not Go's form: refused, or read but written otherwise (so the store keeps the text).
-        // Every day from 1901 to 2243 (a week apart), with a fraction: written, then read, gives it back.
-        for day in (-25_000_i64..100_000).step_by(7) {
-            let nanos = day * 86_400_000_000_000 + 45_296_123_456_000;
-            assert_eq!(stamp::parse(&stamp::format(nanos)), Some(nanos), "{}", stamp::format(nanos));
-        }
-        let others = [
-            "2026-13-01T00:00:00.000000000Z",
-            "2026-02-29T00:00:00.000000000Z",
-            "2026-11-31T00:00:00.000000000Z",
-            "2026-11-29 17:00:00.000000000Z",
-            "2026-11-29T17:00:00Z",
-            "2026-11-29T17:00:00.5Z",
-            "2026-11-29T17:00:00.00000000xZ",
-        ];
-        for text in others {
-            assert_eq!(stamp::parse(text), None, "{text}");
-        }
+        // The forms themselves: time.rs's tests. Here: what the store keeps as a number or as text.
         let store = store(&[(false, "2026-11-29T17:00:00.5Z short"), (false, "2026-11-29T17:00:00.500000000Z fixed")]);
         let stamps: Vec<_> = store.rows(0, 2).into_iter().map(|row| (row.ts.unwrap(), row.text)).collect();
         assert_eq!(

@@ -13,5 +13,5 @@ pub mod steps;
 
 pub use build::{apply_event, build_from_record, Build, BuildStatus};
 pub use follow::{follow_build, follow_builds};
-pub use rows::{seconds_text, BuildRow, StepRow};
+pub use rows::{BuildRow, StepRow};
 pub use steps::{steps_from_progress, Step};
