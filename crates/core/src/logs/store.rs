@@ -10,7 +10,13 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use crate::{logs::stream::split_timestamp, time};
+use crate::{
+    logs::{
+        ansi::{self, Segment},
+        stream::split_timestamp,
+    },
+    time,
+};
 
 /// No timestamp in [`LogStore::stamps`].
 const NO_STAMP: i64 = i64::MIN;
@@ -27,12 +33,20 @@ const DROP_SLACK: usize = MAX_LINES / 20;
 pub struct Row {
     /// Its number (see the module doc).
     pub n: u64,
-    /// Its text as received, ANSI codes and all (the viewer colours them and sets it as text).
-    pub text: String,
-    /// Docker's timestamp, when it had one.
+    /// Its text in styled runs, read by the one ANSI grammar ([`ansi`]), the search's matches
+    /// marked: the viewer sets each as text, with the classes given.
+    pub segments: Vec<Segment>,
+    /// Docker's timestamp, when it had one (as `docker logs -t` prints it).
     pub ts: Option<String>,
     /// It came from stderr.
     pub err: bool,
+}
+
+impl Row {
+    /// Its text as shown: what search sees, and Copy and Save write.
+    pub fn text(&self) -> String {
+        self.segments.iter().map(|s| s.text.as_str()).collect()
+    }
 }
 
 /// The lines, compactly.
@@ -54,8 +68,8 @@ pub struct LogStore {
     first: u64,
     /// The cap, [`MAX_LINES`] but for tests.
     cap: usize,
-    /// The search: its query, lower-cased (empty: none), and the numbers of the lines that match,
-    /// in order, kept up to date as lines come and go.
+    /// The search: its query, lower-cased by [`lower`] (empty: none), and the numbers of the lines
+    /// that match, in order, kept up to date as lines come and go.
     query: String,
     matches: Vec<u64>,
 }
@@ -192,9 +206,10 @@ impl LogStore {
         (start..self.len().min(start.saturating_add(count)))
             .map(|index| {
                 let (stamp, text) = self.parts(index);
+                let marks = if self.query.is_empty() { Vec::new() } else { find(&ansi::plain(text), &self.query) };
                 Row {
                     n: self.first + index as u64,
-                    text: text.to_string(),
+                    segments: ansi::segments(text, &marks),
                     ts: (!stamp.is_empty()).then(|| stamp.into_owned()),
                     err: self.stderr_at(index),
                 }
@@ -212,7 +227,7 @@ impl LogStore {
                 out.push_str(&stamp);
                 out.push(' ');
             }
-            strip_ansi_into(text, &mut out);
+            ansi::plain_into(text, &mut out);
             out.push('\n');
         }
         out
@@ -221,7 +236,7 @@ impl LogStore {
     /// Searches for `query` (ignoring case and ANSI codes; empty: no search) and keeps its
     /// matches up to date as lines come and go; returns how many lines match.
     pub fn set_query(&mut self, query: &str) -> usize {
-        self.query = query.to_lowercase();
+        self.query = lower(query);
         self.matches = if self.query.is_empty() {
             Vec::new()
         } else {
@@ -249,12 +264,14 @@ impl LogStore {
     fn matches_query(&self, index: usize) -> bool {
         let text = self.text_at(index);
         let query = self.query.as_str();
-        if !text.contains('\u{1b}') && text.is_ascii() && query.is_ascii() {
-            return contains_ascii_ignoring_case(text.as_bytes(), query.as_bytes());
+        let plain = ansi::plain(text);
+        // The common case, without lower-casing a copy: the same answer as `find`, for ASCII
+        // (whose lower case is ASCII's).
+        if plain.is_ascii() && query.is_ascii() {
+            return contains_ascii_ignoring_case(plain.as_bytes(), query.as_bytes());
         }
-        let mut plain = String::with_capacity(text.len());
-        strip_ansi_into(text, &mut plain);
-        plain.to_lowercase().contains(query)
+        // `find` finds something exactly when the folded text contains the query.
+        lower(&plain).contains(query)
     }
 }
 
@@ -262,28 +279,35 @@ fn contains_ascii_ignoring_case(haystack: &[u8], needle: &[u8]) -> bool {
     needle.len() <= haystack.len() && haystack.windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle))
 }
 
-/// Appends `text` without its ANSI escape sequences (CSI `ESC [ … final`, and two-byte `ESC x`),
-/// as the viewer's ansi.js strips them.
-fn strip_ansi_into(text: &str, out: &mut String) {
-    if !text.contains('\u{1b}') {
-        out.push_str(text);
-        return;
-    }
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            out.push(c);
-            continue;
-        }
-        if chars.next() == Some('[') {
-            // Parameters and intermediates, then one final byte in @..~.
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) {
-                    break;
-                }
-            }
+/// `text` lower-cased character by character (not as `str::to_lowercase`, whose final sigma would
+/// make the folded text depend on what follows a match).
+fn lower(text: &str) -> String {
+    text.chars().flat_map(char::to_lowercase).collect()
+}
+
+/// [`lower`], with, for each byte of the result, where the
+/// character it came from starts in `text` (a character may lower-case to several).
+fn fold(text: &str) -> (String, Vec<usize>) {
+    let mut lower = String::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(text.len());
+    for (at, c) in text.char_indices() {
+        for l in c.to_lowercase() {
+            lower.push(l);
+            origin.resize(lower.len(), at);
         }
     }
+    (lower, origin)
+}
+
+/// Where `query` (already [`lower`]ed) occurs in `plain`, ignoring case: byte ranges of
+/// `plain`, in order, not overlapping. What the search counts and the viewer marks.
+fn find(plain: &str, query: &str) -> Vec<std::ops::Range<usize>> {
+    if query.is_empty() {
+        return Vec::new();
+    }
+    let (lower, origin) = fold(plain);
+    let char_end = |at: usize| at + plain[at..].chars().next().map_or(0, char::len_utf8);
+    lower.match_indices(query).map(|(start, hit)| origin[start]..char_end(origin[start + hit.len() - 1])).collect()
 }
 
 #[cfg(test)]
@@ -306,16 +330,17 @@ mod tests {
             (false, "no stamp here"),
         ]);
         assert_eq!(store.len(), 3);
+        let run = |text: &str, classes: &str| Segment { text: text.into(), classes: classes.into(), mark: false };
         assert_eq!(
             store.rows(1, 5),
             vec![
                 Row {
                     n: 1,
-                    text: "\u{1b}[31msecond\u{1b}[0m".into(),
+                    segments: vec![run("second", "fg-31")],
                     ts: Some("2026-11-29T17:00:01Z".into()),
                     err: true
                 },
-                Row { n: 2, text: "no stamp here".into(), ts: None, err: false },
+                Row { n: 2, segments: vec![run("no stamp here", "")], ts: None, err: false },
             ]
         );
         assert_eq!(store.rows(0, 1)[0].ts.as_deref(), Some("2026-11-29T17:00:00.123456789Z"));
@@ -331,11 +356,11 @@ mod tests {
         assert!(store.len() >= 100 && store.len() <= 105, "{}", store.len());
         assert_eq!(store.end(), 1000);
         let last = store.rows(999, 1);
-        assert_eq!(last[0].text, "line 999");
+        assert_eq!(last[0].text(), "line 999");
         assert!(last[0].err, "999 is a multiple of 3");
         let first = store.rows(0, 1);
         assert_eq!(first[0].n, store.first(), "a number before the first kept line gives the first");
-        assert_eq!(first[0].text, format!("line {}", store.first()));
+        assert_eq!(first[0].text(), format!("line {}", store.first()));
         assert_eq!(first[0].err, store.first().is_multiple_of(3));
     }
 
@@ -358,6 +383,42 @@ mod tests {
     }
 
     #[test]
+    fn the_rows_mark_exactly_what_the_search_counts() {
+        let lines = [
+            "\u{1b}[31mERR\u{1b}[0mOR split by a colour",
+            "no match here",
+            "error \u{1b}]8;;https://x\u{7}ErRoR\u{1b}]8;;\u{7} twice, one in a link",
+            "\u{1b}[1mİstanbul ΣΊΣΥΦΟΣ\u{1b}[0m: ascii-less",
+            "errorerror",
+            "\u{1b}[31",
+            "err\u{1b}[2Kor: a code inside the word",
+        ];
+        let mut store = store(&lines.map(|line| (false, line)));
+        for query in ["error", "ERROR", "σ", "i̇st", "ror", "r: a", "erro"] {
+            let count = store.set_query(query);
+            let rows = store.rows(0, lines.len());
+            let marked: Vec<u64> = rows.iter().filter(|r| r.segments.iter().any(|s| s.mark)).map(|r| r.n).collect();
+            let matched: Vec<u64> = (0..count).filter_map(|i| store.match_line(i)).collect();
+            assert_eq!(marked, matched, "{query}");
+            // Each mark is the query, as the row shows its text.
+            let folded = lower(query);
+            for segment in rows.iter().flat_map(|r| &r.segments).filter(|s| s.mark) {
+                let marked = lower(&segment.text);
+                assert!(marked.contains(&folded) || folded.contains(&marked), "{query}: {segment:?}");
+            }
+        }
+        store.set_query("error");
+        let first: Vec<(String, bool)> =
+            store.rows(0, 1)[0].segments.iter().map(|s| (s.text.clone(), s.mark)).collect();
+        assert_eq!(first, [("ERR".into(), true), ("OR".into(), true), (" split by a colour".into(), false)]);
+        assert_eq!(store.rows(2, 1)[0].segments.iter().filter(|s| s.mark).count(), 2);
+        assert_eq!(
+            store.rows(4, 1)[0].segments,
+            [Segment { text: "errorerror".into(), classes: String::new(), mark: true }]
+        );
+    }
+
+    #[test]
     fn matches_follow_new_lines_and_the_cap() {
         let mut store = LogStore::with_cap(100);
         store.set_query("7");
@@ -374,7 +435,7 @@ mod tests {
     fn stamps_kept_as_numbers_come_back_as_docker_wrote_them() {
         // The forms themselves: time.rs's tests. Here: what the store keeps as a number or as text.
         let store = store(&[(false, "2026-11-29T17:00:00.5Z short"), (false, "2026-11-29T17:00:00.500000000Z fixed")]);
-        let stamps: Vec<_> = store.rows(0, 2).into_iter().map(|row| (row.ts.unwrap(), row.text)).collect();
+        let stamps: Vec<_> = store.rows(0, 2).iter().map(|row| (row.ts.clone().unwrap(), row.text())).collect();
         assert_eq!(
             stamps,
             [
@@ -388,7 +449,7 @@ mod tests {
     #[test]
     fn markup_stays_text() {
         let store = store(&[(false, "<img src=x onerror=alert(1)>")]);
-        assert_eq!(store.rows(0, 1)[0].text, "<img src=x onerror=alert(1)>");
+        assert_eq!(store.rows(0, 1)[0].text(), "<img src=x onerror=alert(1)>");
     }
 
     #[test]
@@ -397,6 +458,7 @@ mod tests {
         store.clear();
         assert!(store.is_empty());
         store.push(false, "c");
-        assert_eq!(store.rows(0, 5), vec![Row { n: 2, text: "c".into(), ts: None, err: false }]);
+        let c = Segment { text: "c".into(), classes: String::new(), mark: false };
+        assert_eq!(store.rows(0, 5), vec![Row { n: 2, segments: vec![c], ts: None, err: false }]);
     }
 }
