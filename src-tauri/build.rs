@@ -2,6 +2,7 @@ fn main() {
     // Only our own commands exist in the ACL; each window's capability names the ones it may call.
     let manifest = tauri_build::AppManifest::new().commands(&[
         "snapshot",
+        "uptime",
         "refresh",
         "start_backend",
         "stop_backend",

@@ -11,7 +11,7 @@ function renderList(builds) {
     const row = el("tr", { class: "build" + (b.ref === selected ? " selected" : ""), "data-ref": b.ref, onclick: () => select(b.ref) },
       el("td", { class: "status-" + b.status.toLowerCase(), text: b.status }),
       el("td", {}, el("div", { text: b.name }), b.error ? el("div", { class: "muted error-line", text: b.error }) : null),
-      el("td", { text: b.created_at ? since(b.created_at) + " ago" : "—" }),
+      el("td", { text: b.when || "—" }),
       el("td", { text: b.duration }),
       el("td", { text: b.steps }),
       el("td", { text: b.cached }));

@@ -34,22 +34,6 @@ function sentence(error) {
 
 function openWindow(kind) { invoke("open_window", { kind }); }
 
-/** "3h 12m": how long since an RFC 3339 instant. */
-function since(iso) {
-  const start = Date.parse(iso);
-  if (!Number.isFinite(start)) return "—";
-  let seconds = Math.max(0, Math.floor((Date.now() - start) / 1000));
-  const days = Math.floor(seconds / 86400); seconds %= 86400;
-  const hours = Math.floor(seconds / 3600); seconds %= 3600;
-  const minutes = Math.floor(seconds / 60); seconds %= 60;
-  if (days) return `${days}d ${hours}h ${minutes}m`;
-  if (hours) return `${hours}h ${minutes}m`;
-  // Minutes at most: a label that changes every second repaints the window every second, which
-  // costs an idle panel a few percent of a core.
-  if (minutes) return `${minutes}m`;
-  return "less than a minute";
-}
-
 /** Opens our documentation in the user's browser (the shell plugin allows only docs.docker.com). */
 function openDocs() {
   tauri.shell.open("https://docs.docker.com/assemble/advanced/");

@@ -126,7 +126,7 @@ function draw(view, index, from, count) {
   for (const row of cached.rows.slice(Math.max(0, offset), Math.max(0, offset) + count)) {
     const line = el("div", { class: "line" + (row.err ? " err" : "") + (row.n === currentLine ? " current" : ""), "data-line": String(row.n) });
     if (showStamps && row.ts) line.append(el("span", { class: "ts", text: row.ts }));
-    for (const segment of ansiSegments(row.text)) line.append(highlighted(segment));
+    for (const segment of row.segments) line.append(segmentNode(segment));
     rows.push(line);
   }
   const lines = $("lines");
@@ -134,18 +134,11 @@ function draw(view, index, from, count) {
   lines.replaceChildren(...rows);
 }
 
-/** A styled segment, with search matches wrapped in <mark> (as text nodes, never HTML). */
-function highlighted(segment) {
-  const span = el("span", segment.classes ? { class: segment.classes } : {});
-  if (!query) { span.textContent = segment.text; return span; }
-  const lower = segment.text.toLowerCase();
-  let at = 0;
-  for (let hit = lower.indexOf(query); hit !== -1; hit = lower.indexOf(query, at)) {
-    span.append(segment.text.slice(at, hit), el("mark", { text: segment.text.slice(hit, hit + query.length) }));
-    at = hit + query.length;
-  }
-  span.append(segment.text.slice(at));
-  return span;
+/** A run of a row as the app styled it: a span with its classes, a search match in a <mark>;
+ * its text is a text node, never parsed as HTML. */
+function segmentNode(segment) {
+  const text = segment.mark ? el("mark", { text: segment.text }) : segment.text;
+  return el("span", segment.classes ? { class: segment.classes } : {}, text);
 }
 
 function setFollow(on) {
@@ -156,10 +149,12 @@ function setFollow(on) {
   scheduleRender();
 }
 
-/** The app searches the whole store; the view marks the matches it shows. */
+/** The app searches the whole store, and marks the matches in the rows it gives. */
 async function search() {
-  query = $("search").value.toLowerCase();
+  query = $("search").value;
   const count = await invoke("log_search", { query });
+  // The rows fetched carry the marks of the search before.
+  forgetRows();
   matchCount = count.matches; matchIndex = -1; currentLine = -1;
   if (matchCount) await jump(1); else { updateMatchCount(); scheduleRender(); }
 }
@@ -230,7 +225,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("follow").addEventListener("click", () => setFollow(!follow));
   let debounce = null;
   $("search").addEventListener("input", () => { clearTimeout(debounce); debounce = setTimeout(search, 150); });
-  $("search").addEventListener("keydown", (e) => { if (e.key === "Enter") { clearTimeout(debounce); if (query !== $("search").value.toLowerCase()) search(); else jump(e.shiftKey ? -1 : 1); } });
+  $("search").addEventListener("keydown", (e) => { if (e.key === "Enter") { clearTimeout(debounce); if (query !== $("search").value) search(); else jump(e.shiftKey ? -1 : 1); } });
   $("next").addEventListener("click", () => jump(1));
   $("prev").addEventListener("click", () => jump(-1));
   $("timestamps").addEventListener("change", () => { forgetRows(); scheduleRender(); });

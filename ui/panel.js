@@ -1,10 +1,7 @@
 // The panel: the backend's state, ports, workers and cache, with Start/Stop/Restart and Purge.
 "use strict";
 
-let current = null;
-
 function render(snapshot) {
-  current = snapshot;
   const state = $("state");
   state.textContent = snapshot.state_label;
   $("status-line").textContent = snapshot.ports_line ? "· " + snapshot.ports_line : "";
@@ -29,7 +26,7 @@ function render(snapshot) {
   $("cache-limit").textContent = info ? info.cache_limit_text : "—";
   $("security").textContent = snapshot.security_label || "—";
   renderBuilder(snapshot.builder);
-  renderUptime();
+  renderUptime(snapshot.uptime);
   renderPorts(snapshot);
   renderWorkers(info);
   renderCache(info);
@@ -69,15 +66,14 @@ function engineText(engine) {
 
 let uptimeTimer = null;
 
-function renderUptime() {
-  const info = current && current.info;
-  const text = info && info.started_at ? since(info.started_at) : "—";
+/** The uptime as the app worded it ("3h 12m"), asked for again when the app says the words change. */
+function renderUptime(uptime) {
+  const text = uptime ? uptime.text : "—";
   // Written only when it changes, so an idle panel does not repaint.
   if ($("uptime").textContent !== text) $("uptime").textContent = text;
-  // The label shows whole minutes: the panel wakes when the next one begins, not every second.
+  // The words show whole minutes: the panel wakes when the next one begins, not every second.
   clearTimeout(uptimeTimer);
-  const start = info && info.started_at ? Date.parse(info.started_at) : NaN;
-  if (Number.isFinite(start)) uptimeTimer = setTimeout(renderUptime, 60000 - ((Date.now() - start) % 60000) + 20);
+  if (uptime) uptimeTimer = setTimeout(() => invoke("uptime").then(renderUptime), uptime.next_change_ms + 20);
 }
 
 function renderPorts(snapshot) {

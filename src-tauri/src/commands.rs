@@ -3,10 +3,12 @@
 use assemble_core::{
     backend::sidecars::record::PortEdit,
     buildkit::{
-        history::{BuildRow, BuildStatus, StepRow},
+        history::{Build, BuildRow, BuildStatus, StepRow},
         prune::CacheFilter,
     },
-    settings, CacheTotals, Error, PortSet, Settings, Snapshot,
+    settings,
+    time::Uptime,
+    CacheTotals, Error, PortSet, Settings, Snapshot,
 };
 use serde::Serialize;
 use tauri::{ipc::Channel, AppHandle, Manager, Runtime, State};
@@ -196,12 +198,44 @@ pub async fn follow_builds(
     let mut superseded = follows.list.take();
     let backend = connection.backend().await?;
     let mut quit = operations.shutdown();
-    let following = backend.follow_builds(|builds| channel.send(builds.iter().map(|b| b.row()).collect()).is_ok());
+    let send = |builds: &[Build]| channel.send(builds.iter().map(Build::row).collect()).is_ok();
+    let latest = std::sync::Mutex::new(Vec::<Build>::new());
+    let following = backend.follow_builds(|builds| {
+        let sent = send(&builds);
+        *latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = builds;
+        sent
+    });
+    // A row's "5 minutes ago" is worded when the row is made: the rows go again when the words
+    // of one of them change (no sooner, so an idle window is not redrawn for nothing).
+    let rewording = async {
+        loop {
+            let now = assemble_core::time::now_seconds();
+            let wait = latest
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .filter_map(|b| b.when_changes_in(now))
+                .min()
+                .unwrap_or(60);
+            tokio::time::sleep(std::time::Duration::from_secs(wait.clamp(1, 3600) as u64)).await;
+            let builds = latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            if !builds.is_empty() && !send(&builds) {
+                return; // the window is gone
+            }
+        }
+    };
     tokio::select! {
         result = following => Ok(result?),
+        () = rewording => Ok(()),
         () = superseded.wait() => Ok(()),
         () = quit.recv() => Ok(()),
     }
+}
+
+/// How long the backend shown has run, worded now: the panel asks when the words change.
+#[tauri::command]
+pub fn uptime(shown: State<'_, Shown>) -> Option<Uptime> {
+    shown.latest().uptime.at(assemble_core::time::now_nanos())
 }
 
 /// Whether the app starts (to the tray) when the user logs in.

@@ -52,6 +52,7 @@ fn build_app<R: Runtime>(
         .manage(builder)
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
+            commands::uptime,
             commands::refresh,
             commands::start_backend,
             commands::stop_backend,

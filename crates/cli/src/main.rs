@@ -4,11 +4,7 @@ mod build;
 mod progress;
 mod render;
 
-use std::{
-    io::Write,
-    process::ExitCode,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{io::Write, process::ExitCode, time::Duration};
 
 use args::{
     BackendCommand, BuildsArgs, BuildsCommand, CacheCommand, Cli, Command, EngineArgs, Format, LogsArgs, PortsArgs,
@@ -305,7 +301,7 @@ async fn builds(backend: &Backend, format: Format) -> Result<(), Error> {
     let builds = backend.builds().await?;
     match format {
         Format::Text => {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            let now = assemble_core::time::now_seconds();
             print!("{}", render::builds(&builds, now));
         }
         // One object per line, as `docker buildx history ls --format json`.
@@ -322,7 +318,7 @@ async fn cache_usage(backend: &Backend, format: Format, filter: &CacheFilter) ->
     let records = backend.cache_usage(filter).await?;
     match format {
         Format::Text => {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            let now = assemble_core::time::now_seconds();
             print!("{}", render::cache_usage(&records, now));
         }
         Format::Json => {

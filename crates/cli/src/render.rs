@@ -2,9 +2,10 @@
 use std::fmt::Write;
 
 use assemble_core::{
-    buildkit::history::{seconds_text, Build},
+    buildkit::history::Build,
     engine::EngineView,
-    units::{ago, human_size},
+    time::{ago, seconds_text},
+    units::human_size,
     BackendInfo, CacheRecord, CacheTotals,
 };
 

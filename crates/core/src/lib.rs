@@ -14,7 +14,8 @@
 //!   history, progress, prune); [`logs`]: the log stream and the viewer's store;
 //! - [`engine`]: how the Docker Engine is found and reached, as the docker CLI does;
 //! - across them: [`error`], [`settings`] (the settings file), [`names`], [`ports`] (the
-//!   `--allow-host-port` rule), [`reference`](mod@reference) (image names), [`units`], [`shutdown`], [`plugin`].
+//!   `--allow-host-port` rule), [`reference`](mod@reference) (image names), [`units`] (sizes),
+//!   [`time`] (every time we read or write), [`shutdown`], [`plugin`].
 #![warn(missing_docs)]
 pub mod backend;
 pub mod build;
@@ -30,6 +31,7 @@ pub mod ports;
 pub mod reference;
 pub mod settings;
 pub mod shutdown;
+pub mod time;
 pub mod units;
 
 pub use backend::{

@@ -109,30 +109,3 @@ mod tests {
         assert_eq!(human_size(-5), "0B");
     }
 }
-
-/// "5 minutes ago", as `docker buildx du` shows last use.
-pub fn ago(seconds: i64, now: i64) -> String {
-    let elapsed = (now - seconds).max(0);
-    let (value, unit) = match elapsed {
-        0..=59 => return "less than a minute ago".into(),
-        60..=3599 => (elapsed / 60, "minute"),
-        3600..=86_399 => (elapsed / 3600, "hour"),
-        86_400..=2_591_999 => (elapsed / 86_400, "day"),
-        _ => (elapsed / 2_592_000, "month"),
-    };
-    let plural = if value == 1 { "" } else { "s" };
-    format!("{value} {unit}{plural} ago")
-}
-
-#[cfg(test)]
-mod ago_tests {
-    use super::ago;
-
-    #[test]
-    fn ages_read_like_docker() {
-        assert_eq!(ago(100, 130), "less than a minute ago");
-        assert_eq!(ago(0, 60), "1 minute ago");
-        assert_eq!(ago(0, 7200), "2 hours ago");
-        assert_eq!(ago(0, 86_400 * 3), "3 days ago");
-    }
-}

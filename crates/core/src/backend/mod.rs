@@ -299,7 +299,7 @@ impl Backend {
     /// The cache records `filter` selects, for `cache usage`.
     pub async fn cache_usage(&self, filter: &CacheFilter) -> Result<Vec<CacheRecord>> {
         let container = self.running().await?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let now = crate::time::now_seconds();
         self.with_buildkit(&container.id, |client| async move { client.disk_usage_matching(filter, now).await }).await
     }
 

@@ -3,13 +3,16 @@
 //! is checked here, before a byte is sent; `--dry-run` prints the plan.
 use std::path::{Path, PathBuf};
 
+use crate::buildkit::{
+    dockerignore::IgnoreRules,
+    filesync::{self, SyncDir, TransferFilter},
+};
 use crate::{
     build::{
         dockerfile::BaseImages,
         project::{self, Project},
         ProjectKind,
     },
-    buildkit::dockerignore::IgnoreRules,
     error::{Error, Result},
     reference::check_image_name,
 };
@@ -281,43 +284,18 @@ pub struct ContextSummary {
     pub left_out: u64,
 }
 
-/// Walks the context as a build would send it (links are not followed).
+/// The context as a build sends it: walked by the transfer's own walker, with the exclude patterns
+/// BuildKit asks it for (the `.dockerignore`'s), so that it refuses what a build refuses, with the
+/// same sentence, and counts what a build sends.
 pub fn summarize(plan: &BuildPlan) -> Result<ContextSummary> {
-    let mut summary = ContextSummary::default();
-    walk(&plan.context, "", &plan.ignore, &mut summary)?;
-    Ok(summary)
-}
-
-fn walk(dir: &Path, prefix: &str, rules: &IgnoreRules, summary: &mut ContextSummary) -> Result<()> {
-    let unreadable =
-        |err: std::io::Error| Error::ProjectUnreadable { path: dir.display().to_string(), reason: err.to_string() };
-    let mut entries: Vec<_> =
-        std::fs::read_dir(dir).map_err(unreadable)?.collect::<std::io::Result<_>>().map_err(unreadable)?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-        let kind = entry.file_type().map_err(unreadable)?;
-        let excluded = rules.excludes(&path);
-        if kind.is_dir() {
-            // An exception may bring back something inside a folder left out: look inside.
-            if excluded && !rules.patterns().iter().any(|p| p.starts_with('!')) {
-                summary.left_out += 1;
-                continue;
-            }
-            match walk(&entry.path(), &path, rules, summary) {
-                // A folder left out that we may not read is left out, as BuildKit leaves it.
-                Err(Error::ProjectUnreadable { .. }) if excluded => summary.left_out += 1,
-                other => other?,
-            }
-        } else if excluded {
-            summary.left_out += 1;
-        } else {
-            summary.files += 1;
-            summary.bytes += entry.metadata().map(|m| if kind.is_symlink() { 0 } else { m.len() }).unwrap_or(0);
-        }
-    }
-    Ok(())
+    let filter = TransferFilter { exclude: plan.ignore.patterns(), ..Default::default() };
+    let walk = filesync::walk_counting(&SyncDir::Folder(plan.context.clone()), &filter)?;
+    let sent = walk.entries.iter().filter(|entry| !entry.is_dir());
+    Ok(ContextSummary {
+        files: sent.clone().count() as u64,
+        bytes: sent.filter(|entry| entry.has_contents()).map(|entry| u64::try_from(entry.stat.size).unwrap_or(0)).sum(),
+        left_out: walk.left_out,
+    })
 }
 
 #[cfg(test)]
@@ -422,6 +400,46 @@ mod tests {
         assert_eq!(plan.output, Output::CacheOnly);
         assert!(plan.names.is_empty());
         let summary = summarize(&plan).unwrap();
+        assert_eq!((summary.files, summary.left_out), (4, 1), "{summary:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// What the transfer itself sends of `plan`'s context, asked as BuildKit asks (the exclude
+    /// patterns of the `.dockerignore`): the entries, or the sentence it refuses with.
+    fn transfer(plan: &BuildPlan) -> std::result::Result<Vec<filesync::WalkedEntry>, String> {
+        let filter = TransferFilter { exclude: plan.ignore.patterns(), ..Default::default() };
+        filesync::walk(&SyncDir::Folder(plan.context.clone()), &filter).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_dry_run_refuses_and_counts_exactly_what_the_transfer_refuses_and_sends() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = context(&[("Dockerfile", DOCKERFILE), ("sub/a.txt", "hello")]);
+        // A socket (a dev server's, say): the transfer cannot send one and leaves it out; so does
+        // the dry run, which neither counts it as a file nor refuses it.
+        let _socket = std::os::unix::net::UnixListener::bind(dir.join("sub/app.sock")).unwrap();
+        std::os::unix::fs::symlink("a.txt", dir.join("sub/link")).unwrap();
+        let plan = plan(&input(&dir), |_| None).unwrap();
+        let summary = summarize(&plan).unwrap();
+        let sent = transfer(&plan).unwrap();
+        assert!(!sent.iter().any(|e| e.stat.path.ends_with("app.sock")), "the transfer leaves the socket out");
+        let files: Vec<&str> = sent.iter().filter(|e| !e.is_dir()).map(|e| e.stat.path.as_str()).collect();
+        assert_eq!(files, ["Dockerfile", "sub/a.txt", "sub/link"]);
+        let bytes = (DOCKERFILE.len() + "hello".len()) as u64;
+        assert_eq!(summary, ContextSummary { files: 3, bytes, left_out: 0 }, "a link's target is not sent");
+
+        // A name that is not UTF-8: both refuse it, with the same sentence.
+        std::fs::write(dir.join(std::ffi::OsStr::from_bytes(b"sub/caf\xe9.txt")), "x").unwrap();
+        let refused = summarize(&plan).unwrap_err();
+        assert!(matches!(refused, Error::ContextNameNotUtf8 { .. }), "{refused:?}");
+        assert_eq!(Err(refused.to_string()), transfer(&plan).map(|_| ()));
+
+        // Left out by the .dockerignore, it is neither refused nor sent, and counted as left out.
+        std::fs::write(dir.join(".dockerignore"), "sub/caf*\n").unwrap();
+        let plan = super::plan(&input(&dir), |_| None).unwrap();
+        let summary = summarize(&plan).unwrap();
+        let sent = transfer(&plan).unwrap();
+        assert_eq!(sent.iter().filter(|e| !e.is_dir()).count() as u64, summary.files);
         assert_eq!((summary.files, summary.left_out), (4, 1), "{summary:?}");
         let _ = std::fs::remove_dir_all(dir);
     }

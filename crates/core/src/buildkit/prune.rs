@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    time,
+};
 
 /// The record types BuildKit knows, as `cache usage` prints them.
 pub const RECORD_TYPES: [&str; 6] =
@@ -41,7 +44,7 @@ impl CacheFilter {
             let invalid = || Error::InvalidCacheFilter { filter: typed.clone(), types: RECORD_TYPES.join(", ") };
             let (key, value) = typed.split_once('=').ok_or_else(invalid)?;
             match key.trim() {
-                "until" => filter.until = Some(parse_duration(value.trim()).ok_or_else(invalid)?),
+                "until" => filter.until = Some(time::parse_go_duration(value.trim()).ok_or_else(invalid)?),
                 "type" if RECORD_TYPES.contains(&value.trim()) => filter.types.push(value.trim().to_string()),
                 _ => return Err(invalid()),
             }
@@ -58,33 +61,6 @@ impl CacheFilter {
     pub fn keep_duration_nanos(&self) -> i64 {
         self.until.map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
     }
-}
-
-/// A Go duration as buildx takes it: `24h`, `90m`, `1h30m`, `45s`, `1.5h`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let mut rest = text;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let number: f64 = rest[..number_len].parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return None,
-        };
-        total += number * seconds;
-        rest = &rest[unit_len..];
-    }
-    Some(Duration::from_secs_f64(total))
 }
 
 #[cfg(test)]
@@ -107,17 +83,6 @@ mod tests {
         assert_eq!(filter.buildkit_filters(), vec!["type==regular", "type==source.local"]);
         assert_eq!(filter.keep_duration_nanos(), 86_400_000_000_000);
         assert_eq!(CacheFilter::parse(false, None, &[]).expect("none").keep_duration_nanos(), 0);
-    }
-
-    #[test]
-    fn go_durations_as_buildx_takes_them() {
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("45s"), Some(Duration::from_secs(45)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        for bad in ["", "24", "1d", "h", "1h30", "-1h"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
     }
 
     #[test]

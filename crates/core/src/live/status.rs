@@ -14,6 +14,7 @@ use crate::{
     },
     engine::EngineView,
     error::{Error, Place, Result},
+    time::UptimeWhenSent,
 };
 
 /// The backend's one state, as the tray and the windows show it.
@@ -102,6 +103,9 @@ pub struct Snapshot {
     pub engine: Option<EngineView>,
     /// The engine as the tray names it ("Engine: desktop-linux").
     pub engine_line: String,
+    /// How long the backend has run ("3h 12m"), worded as the snapshot is sent; the panel asks
+    /// for it again (the `uptime` command) when the words change.
+    pub uptime: UptimeWhenSent,
 }
 
 impl Snapshot {
@@ -122,7 +126,6 @@ impl Snapshot {
             ports_line,
             message,
             name,
-            info,
             ports,
             can_start: state.can_start(),
             can_stop: state.can_stop(),
@@ -133,6 +136,8 @@ impl Snapshot {
             apply_label: apply_label(false),
             engine: None,
             engine_line: engine_line(None),
+            uptime: UptimeWhenSent::since(info.as_ref().and_then(|i| i.started_at.as_deref())),
+            info,
         }
     }
 

@@ -10,7 +10,13 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use crate::logs::stream::split_timestamp;
+use crate::{
+    logs::{
+        ansi::{self, Segment},
+        stream::split_timestamp,
+    },
+    time,
+};
 
 /// No timestamp in [`LogStore::stamps`].
 const NO_STAMP: i64 = i64::MIN;
@@ -27,12 +33,20 @@ const DROP_SLACK: usize = MAX_LINES / 20;
 pub struct Row {
     /// Its number (see the module doc).
     pub n: u64,
-    /// Its text as received, ANSI codes and all (the viewer colours them and sets it as text).
-    pub text: String,
-    /// Docker's timestamp, when it had one.
+    /// Its text in styled runs, read by the one ANSI grammar ([`ansi`]), the search's matches
+    /// marked: the viewer sets each as text, with the classes given.
+    pub segments: Vec<Segment>,
+    /// Docker's timestamp, when it had one (as `docker logs -t` prints it).
     pub ts: Option<String>,
     /// It came from stderr.
     pub err: bool,
+}
+
+impl Row {
+    /// Its text as shown: what search sees, and Copy and Save write.
+    pub fn text(&self) -> String {
+        self.segments.iter().map(|s| s.text.as_str()).collect()
+    }
 }
 
 /// The lines, compactly.
@@ -54,8 +68,8 @@ pub struct LogStore {
     first: u64,
     /// The cap, [`MAX_LINES`] but for tests.
     cap: usize,
-    /// The search: its query, lower-cased (empty: none), and the numbers of the lines that match,
-    /// in order, kept up to date as lines come and go.
+    /// The search: its query, lower-cased by [`lower`] (empty: none), and the numbers of the lines
+    /// that match, in order, kept up to date as lines come and go.
     query: String,
     matches: Vec<u64>,
 }
@@ -106,7 +120,7 @@ impl LogStore {
     pub fn push(&mut self, is_err: bool, line: &str) {
         let (stamp, rest) = split_timestamp(line);
         let stamp = stamp.filter(|s| s.len() <= usize::from(u8::MAX)).unwrap_or("");
-        let compact = stamp::parse(stamp);
+        let compact = time::parse_rfc3339_nano_fixed(stamp);
         let text_stamp = if compact.is_some() { "" } else { stamp };
         let index = self.len();
         self.text.push_str(text_stamp);
@@ -176,7 +190,7 @@ impl LogStore {
         let stamp_end = start + usize::from(self.stamp_lengths[index]);
         let stamp = match self.stamps[index] {
             NO_STAMP => Cow::Borrowed(&self.text[start..stamp_end]),
-            nanos => Cow::Owned(stamp::format(nanos)),
+            nanos => Cow::Owned(time::rfc3339_nano_fixed(nanos)),
         };
         (stamp, &self.text[stamp_end..end])
     }
@@ -192,9 +206,10 @@ impl LogStore {
         (start..self.len().min(start.saturating_add(count)))
             .map(|index| {
                 let (stamp, text) = self.parts(index);
+                let marks = if self.query.is_empty() { Vec::new() } else { find(&ansi::plain(text), &self.query) };
                 Row {
                     n: self.first + index as u64,
-                    text: text.to_string(),
+                    segments: ansi::segments(text, &marks),
                     ts: (!stamp.is_empty()).then(|| stamp.into_owned()),
                     err: self.stderr_at(index),
                 }
@@ -212,7 +227,7 @@ impl LogStore {
                 out.push_str(&stamp);
                 out.push(' ');
             }
-            strip_ansi_into(text, &mut out);
+            ansi::plain_into(text, &mut out);
             out.push('\n');
         }
         out
@@ -221,7 +236,7 @@ impl LogStore {
     /// Searches for `query` (ignoring case and ANSI codes; empty: no search) and keeps its
     /// matches up to date as lines come and go; returns how many lines match.
     pub fn set_query(&mut self, query: &str) -> usize {
-        self.query = query.to_lowercase();
+        self.query = lower(query);
         self.matches = if self.query.is_empty() {
             Vec::new()
         } else {
@@ -249,12 +264,14 @@ impl LogStore {
     fn matches_query(&self, index: usize) -> bool {
         let text = self.text_at(index);
         let query = self.query.as_str();
-        if !text.contains('\u{1b}') && text.is_ascii() && query.is_ascii() {
-            return contains_ascii_ignoring_case(text.as_bytes(), query.as_bytes());
+        let plain = ansi::plain(text);
+        // The common case, without lower-casing a copy: the same answer as `find`, for ASCII
+        // (whose lower case is ASCII's).
+        if plain.is_ascii() && query.is_ascii() {
+            return contains_ascii_ignoring_case(plain.as_bytes(), query.as_bytes());
         }
-        let mut plain = String::with_capacity(text.len());
-        strip_ansi_into(text, &mut plain);
-        plain.to_lowercase().contains(query)
+        // `find` finds something exactly when the folded text contains the query.
+        lower(&plain).contains(query)
     }
 }
 
@@ -262,114 +279,35 @@ fn contains_ascii_ignoring_case(haystack: &[u8], needle: &[u8]) -> bool {
     needle.len() <= haystack.len() && haystack.windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle))
 }
 
-/// Appends `text` without its ANSI escape sequences (CSI `ESC [ … final`, and two-byte `ESC x`),
-/// as the viewer's ansi.js strips them.
-fn strip_ansi_into(text: &str, out: &mut String) {
-    if !text.contains('\u{1b}') {
-        out.push_str(text);
-        return;
-    }
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            out.push(c);
-            continue;
-        }
-        if chars.next() == Some('[') {
-            // Parameters and intermediates, then one final byte in @..~.
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) {
-                    break;
-                }
-            }
-        }
-    }
+/// `text` lower-cased character by character (not as `str::to_lowercase`, whose final sigma would
+/// make the folded text depend on what follows a match).
+fn lower(text: &str) -> String {
+    text.chars().flat_map(char::to_lowercase).collect()
 }
 
-/// Docker's timestamps, as the engine writes them before log lines: RFC 3339 in UTC with a fraction
-/// of exactly nine digits (Go's `RFC3339NanoFixed`: `2026-11-29T17:00:00.123456780Z`).
-pub(crate) mod stamp {
-    const NANOS_PER_SECOND: i64 = 1_000_000_000;
-    const SECONDS_PER_DAY: i64 = 86_400;
-
-    /// Nanoseconds since 1970 of a stamp in exactly that form, so that [`format`] gives the same
-    /// text back; `None` for any other text (a store keeps that as text).
-    pub fn parse(text: &str) -> Option<i64> {
-        let b = text.as_bytes();
-        let digits = |range: std::ops::Range<usize>| -> Option<i64> {
-            let part = b.get(range)?;
-            part.iter().all(u8::is_ascii_digit).then(|| part.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
-        };
-        let shape = b.len() == 30
-            && b[4] == b'-'
-            && b[7] == b'-'
-            && b[10] == b'T'
-            && b[13] == b':'
-            && b[16] == b':'
-            && b.last() == Some(&b'Z');
-        if !shape {
-            return None;
-        }
-        let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-        let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-        if b[19] != b'.' {
-            return None;
-        }
-        let nanos = digits(20..29)?;
-        if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) {
-            return None;
-        }
-        if hour > 23 || minute > 59 || second > 59 {
-            return None;
-        }
-        let seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second;
-        seconds.checked_mul(NANOS_PER_SECOND)?.checked_add(nanos)
-    }
-
-    /// The stamp `parse` read `nanos` from.
-    pub fn format(nanos: i64) -> String {
-        let (seconds, fraction) = (nanos.div_euclid(NANOS_PER_SECOND), nanos.rem_euclid(NANOS_PER_SECOND));
-        let (days, time) = (seconds.div_euclid(SECONDS_PER_DAY), seconds.rem_euclid(SECONDS_PER_DAY));
-        let (year, month, day) = civil_from_days(days);
-        format!(
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{fraction:09}Z",
-            time / 3600,
-            time / 60 % 60,
-            time % 60
-        )
-    }
-
-    fn days_in_month(year: i64, month: i64) -> i64 {
-        match month {
-            2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-            2 => 28,
-            4 | 6 | 9 | 11 => 30,
-            _ => 31,
+/// [`lower`], with, for each byte of the result, where the
+/// character it came from starts in `text` (a character may lower-case to several).
+fn fold(text: &str) -> (String, Vec<usize>) {
+    let mut lower = String::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(text.len());
+    for (at, c) in text.char_indices() {
+        for l in c.to_lowercase() {
+            lower.push(l);
+            origin.resize(lower.len(), at);
         }
     }
+    (lower, origin)
+}
 
-    // Howard Hinnant's algorithms for the proleptic Gregorian calendar.
-    fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-        let year = if month <= 2 { year - 1 } else { year };
-        let era = year.div_euclid(400);
-        let year_of_era = year - era * 400;
-        let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-        era * 146_097 + day_of_era - 719_468
+/// Where `query` (already [`lower`]ed) occurs in `plain`, ignoring case: byte ranges of
+/// `plain`, in order, not overlapping. What the search counts and the viewer marks.
+fn find(plain: &str, query: &str) -> Vec<std::ops::Range<usize>> {
+    if query.is_empty() {
+        return Vec::new();
     }
-
-    fn civil_from_days(days: i64) -> (i64, i64, i64) {
-        let days = days + 719_468;
-        let era = days.div_euclid(146_097);
-        let day_of_era = days - era * 146_097;
-        let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-        let month_index = (5 * day_of_year + 2) / 153;
-        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-        let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-        let year = year_of_era + era * 400 + i64::from(month <= 2);
-        (year, month, day)
-    }
+    let (lower, origin) = fold(plain);
+    let char_end = |at: usize| at + plain[at..].chars().next().map_or(0, char::len_utf8);
+    lower.match_indices(query).map(|(start, hit)| origin[start]..char_end(origin[start + hit.len() - 1])).collect()
 }
 
 #[cfg(test)]
@@ -392,16 +330,17 @@ mod tests {
             (false, "no stamp here"),
         ]);
         assert_eq!(store.len(), 3);
+        let run = |text: &str, classes: &str| Segment { text: text.into(), classes: classes.into(), mark: false };
         assert_eq!(
             store.rows(1, 5),
             vec![
                 Row {
                     n: 1,
-                    text: "\u{1b}[31msecond\u{1b}[0m".into(),
+                    segments: vec![run("second", "fg-31")],
                     ts: Some("2026-11-29T17:00:01Z".into()),
                     err: true
                 },
-                Row { n: 2, text: "no stamp here".into(), ts: None, err: false },
+                Row { n: 2, segments: vec![run("no stamp here", "")], ts: None, err: false },
             ]
         );
         assert_eq!(store.rows(0, 1)[0].ts.as_deref(), Some("2026-11-29T17:00:00.123456789Z"));
@@ -417,11 +356,11 @@ mod tests {
         assert!(store.len() >= 100 && store.len() <= 105, "{}", store.len());
         assert_eq!(store.end(), 1000);
         let last = store.rows(999, 1);
-        assert_eq!(last[0].text, "line 999");
+        assert_eq!(last[0].text(), "line 999");
         assert!(last[0].err, "999 is a multiple of 3");
         let first = store.rows(0, 1);
         assert_eq!(first[0].n, store.first(), "a number before the first kept line gives the first");
-        assert_eq!(first[0].text, format!("line {}", store.first()));
+        assert_eq!(first[0].text(), format!("line {}", store.first()));
         assert_eq!(first[0].err, store.first().is_multiple_of(3));
     }
 
@@ -444,6 +383,42 @@ mod tests {
     }
 
     #[test]
+    fn the_rows_mark_exactly_what_the_search_counts() {
+        let lines = [
+            "\u{1b}[31mERR\u{1b}[0mOR split by a colour",
+            "no match here",
+            "error \u{1b}]8;;https://x\u{7}ErRoR\u{1b}]8;;\u{7} twice, one in a link",
+            "\u{1b}[1mİstanbul ΣΊΣΥΦΟΣ\u{1b}[0m: ascii-less",
+            "errorerror",
+            "\u{1b}[31",
+            "err\u{1b}[2Kor: a code inside the word",
+        ];
+        let mut store = store(&lines.map(|line| (false, line)));
+        for query in ["error", "ERROR", "σ", "i̇st", "ror", "r: a", "erro"] {
+            let count = store.set_query(query);
+            let rows = store.rows(0, lines.len());
+            let marked: Vec<u64> = rows.iter().filter(|r| r.segments.iter().any(|s| s.mark)).map(|r| r.n).collect();
+            let matched: Vec<u64> = (0..count).filter_map(|i| store.match_line(i)).collect();
+            assert_eq!(marked, matched, "{query}");
+            // Each mark is the query, as the row shows its text.
+            let folded = lower(query);
+            for segment in rows.iter().flat_map(|r| &r.segments).filter(|s| s.mark) {
+                let marked = lower(&segment.text);
+                assert!(marked.contains(&folded) || folded.contains(&marked), "{query}: {segment:?}");
+            }
+        }
+        store.set_query("error");
+        let first: Vec<(String, bool)> =
+            store.rows(0, 1)[0].segments.iter().map(|s| (s.text.clone(), s.mark)).collect();
+        assert_eq!(first, [("ERR".into(), true), ("OR".into(), true), (" split by a colour".into(), false)]);
+        assert_eq!(store.rows(2, 1)[0].segments.iter().filter(|s| s.mark).count(), 2);
+        assert_eq!(
+            store.rows(4, 1)[0].segments,
+            [Segment { text: "errorerror".into(), classes: String::new(), mark: true }]
+        );
+    }
+
+    #[test]
     fn matches_follow_new_lines_and_the_cap() {
         let mut store = LogStore::with_cap(100);
         store.set_query("7");
@@ -458,39 +433,9 @@ mod tests {
 
     #[test]
     fn stamps_kept_as_numbers_come_back_as_docker_wrote_them() {
-        // As `docker logs -t` prints them (checked on this machine's engine: 200 lines, all 30 bytes).
-        let cases = [
-            ("2026-11-29T17:00:00.123456789Z", Some(1_795_971_600_123_456_789)),
-            ("2026-11-29T17:00:00.123456780Z", Some(1_795_971_600_123_456_780)),
-            ("2026-11-29T17:00:00.000000000Z", Some(1_795_971_600_000_000_000)),
-            ("1970-01-01T00:00:00.000000000Z", Some(0)),
-            ("2024-02-29T23:59:59.000000001Z", Some(1_709_251_199_000_000_001)),
-            ("1969-12-31T23:59:59.500000000Z", Some(-500_000_000)),
-        ];
-        for (text, nanos) in cases {
-            assert_eq!(stamp::parse(text), nanos, "{text}");
-            assert_eq!(stamp::format(nanos.unwrap()), text);
-        }
-        // Not Go's form: refused, or read but written otherwise (so the store keeps the text).
-        // Every day from 1901 to 2243 (a week apart), with a fraction: written, then read, gives it back.
-        for day in (-25_000_i64..100_000).step_by(7) {
-            let nanos = day * 86_400_000_000_000 + 45_296_123_456_000;
-            assert_eq!(stamp::parse(&stamp::format(nanos)), Some(nanos), "{}", stamp::format(nanos));
-        }
-        let others = [
-            "2026-13-01T00:00:00.000000000Z",
-            "2026-02-29T00:00:00.000000000Z",
-            "2026-11-31T00:00:00.000000000Z",
-            "2026-11-29 17:00:00.000000000Z",
-            "2026-11-29T17:00:00Z",
-            "2026-11-29T17:00:00.5Z",
-            "2026-11-29T17:00:00.00000000xZ",
-        ];
-        for text in others {
-            assert_eq!(stamp::parse(text), None, "{text}");
-        }
+        // The forms themselves: time.rs's tests. Here: what the store keeps as a number or as text.
         let store = store(&[(false, "2026-11-29T17:00:00.5Z short"), (false, "2026-11-29T17:00:00.500000000Z fixed")]);
-        let stamps: Vec<_> = store.rows(0, 2).into_iter().map(|row| (row.ts.unwrap(), row.text)).collect();
+        let stamps: Vec<_> = store.rows(0, 2).iter().map(|row| (row.ts.clone().unwrap(), row.text())).collect();
         assert_eq!(
             stamps,
             [
@@ -504,7 +449,7 @@ mod tests {
     #[test]
     fn markup_stays_text() {
         let store = store(&[(false, "<img src=x onerror=alert(1)>")]);
-        assert_eq!(store.rows(0, 1)[0].text, "<img src=x onerror=alert(1)>");
+        assert_eq!(store.rows(0, 1)[0].text(), "<img src=x onerror=alert(1)>");
     }
 
     #[test]
@@ -513,6 +458,7 @@ mod tests {
         store.clear();
         assert!(store.is_empty());
         store.push(false, "c");
-        assert_eq!(store.rows(0, 5), vec![Row { n: 2, text: "c".into(), ts: None, err: false }]);
+        let c = Segment { text: "c".into(), classes: String::new(), mark: false };
+        assert_eq!(store.rows(0, 5), vec![Row { n: 2, segments: vec![c], ts: None, err: false }]);
     }
 }

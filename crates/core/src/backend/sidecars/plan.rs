@@ -4,6 +4,7 @@
 use crate::{
     backend::{sidecars::Sidecar, ContainerState},
     ports::PortSet,
+    time,
 };
 
 /// What the repair needs to know about one sidecar.
@@ -85,22 +86,14 @@ fn is_attached(sidecar: &SidecarFacts, backend: &BackendFacts) -> bool {
     }
 }
 
-/// `a` is not earlier than `b`, both RFC 3339 times as the engine writes them (UTC, `Z`, up to nine
-/// fraction digits with trailing zeros dropped, so plain string order would be wrong).
+/// `a` is not earlier than `b`, both RFC 3339 times as the engine writes them (read by
+/// [`time::parse_rfc3339`]: the fraction's trailing zeros are dropped, so string order would be
+/// wrong). A time that cannot be read does not decide: `true`.
 pub fn started_after(a: &str, b: &str) -> bool {
-    match (sortable(a), sortable(b)) {
+    match (time::parse_rfc3339(a), time::parse_rfc3339(b)) {
         (Some(a), Some(b)) => a >= b,
         _ => true,
     }
-}
-
-fn sortable(time: &str) -> Option<(String, String)> {
-    let time = time.strip_suffix('Z')?;
-    let (seconds, fraction) = time.split_once('.').unwrap_or((time, ""));
-    if seconds.len() != 19 || !fraction.chars().all(|c| c.is_ascii_digit()) || fraction.len() > 9 {
-        return None;
-    }
-    Some((seconds.to_string(), format!("{fraction:0<9}")))
 }
 
 #[cfg(test)]

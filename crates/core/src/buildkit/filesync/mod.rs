@@ -12,4 +12,4 @@ mod testing;
 pub mod walk;
 
 pub use send::{send_entries, TransferCount, TransferFailure};
-pub use walk::{walk, SyncDir, TransferFilter, WalkedEntry};
+pub use walk::{walk, walk_counting, SyncDir, TransferFilter, Walk, WalkedEntry};

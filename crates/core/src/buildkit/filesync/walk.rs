@@ -12,7 +12,7 @@ use bollard_buildkit_proto::fsutil::types::Stat;
 
 use crate::buildkit::{
     dockerignore::IgnoreRules,
-    filesync::mode::{can_request_data, go_mode, GO_MODE_CHAR_DEVICE, GO_MODE_DEVICE},
+    filesync::mode::{can_request_data, go_mode, GO_MODE_CHAR_DEVICE, GO_MODE_DEVICE, GO_MODE_DIR},
 };
 use crate::error::{Error, Result};
 
@@ -47,6 +47,29 @@ pub struct WalkedEntry {
     pub(super) source: Option<Contents>,
 }
 
+impl WalkedEntry {
+    /// A folder.
+    pub fn is_dir(&self) -> bool {
+        self.stat.mode & GO_MODE_DIR != 0
+    }
+
+    /// Its contents travel when the receiver asks (a file's; not a folder's, a link's or a
+    /// device's): the bytes a transfer may send for it are its size.
+    pub fn has_contents(&self) -> bool {
+        self.source.is_some()
+    }
+}
+
+/// A walk: what it sends, and how many entries its filter left out (a folder left out whole
+/// counts once; sockets, which cannot be sent, are not counted).
+#[derive(Debug, Clone, Default)]
+pub struct Walk {
+    /// The entries, in the order they are sent.
+    pub entries: Vec<WalkedEntry>,
+    /// Entries the filter left out.
+    pub left_out: u64,
+}
+
 /// Where an entry's contents come from, when the receiver asks for them.
 #[derive(Debug, Clone)]
 pub(super) enum Contents {
@@ -57,17 +80,24 @@ pub(super) enum Contents {
 /// Walks `dir` as the receiver wants to see it: `filter` applied, parents of included entries
 /// always present, siblings in byte order.
 pub fn walk(dir: &SyncDir, filter: &TransferFilter) -> Result<Vec<WalkedEntry>> {
+    walk_counting(dir, filter).map(|walk| walk.entries)
+}
+
+/// [`walk`], with how many entries the filter left out: what a transfer sends, for
+/// `--dry-run` to count, and what it refuses, with the same error.
+pub fn walk_counting(dir: &SyncDir, filter: &TransferFilter) -> Result<Walk> {
     match dir {
         SyncDir::Files(files) => walk_memory(files, filter),
         SyncDir::Folder(root) => walk_folder(root, filter),
     }
 }
 
-fn walk_memory(files: &[(String, Arc<[u8]>)], filter: &TransferFilter) -> Result<Vec<WalkedEntry>> {
+fn walk_memory(files: &[(String, Arc<[u8]>)], filter: &TransferFilter) -> Result<Walk> {
     let rules = Rules::new(Path::new("/nonexistent"), filter)?;
     let mut sorted: Vec<&(String, Arc<[u8]>)> = files.iter().filter(|(name, _)| rules.keeps(name)).collect();
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    Ok(sorted
+    let left_out = (files.len() - sorted.len()) as u64;
+    let entries = sorted
         .into_iter()
         .map(|(name, data)| WalkedEntry {
             stat: Stat {
@@ -81,7 +111,8 @@ fn walk_memory(files: &[(String, Arc<[u8]>)], filter: &TransferFilter) -> Result
             },
             source: Some(Contents::Memory(data.clone())),
         })
-        .collect())
+        .collect();
+    Ok(Walk { entries, left_out })
 }
 
 /// A modification time (nanoseconds, positive) that is a function of `data`.
@@ -179,9 +210,9 @@ fn clean_relative(path: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
-fn walk_folder(root: &Path, filter: &TransferFilter) -> Result<Vec<WalkedEntry>> {
+fn walk_folder(root: &Path, filter: &TransferFilter) -> Result<Walk> {
     let rules = Rules::new(root, filter)?;
-    let mut out = Vec::new();
+    let mut out = Walk::default();
     let mut waiting_parents = Vec::new();
     walk_into(root, "", &rules, &mut waiting_parents, &mut out)?;
     Ok(out)
@@ -194,7 +225,7 @@ fn walk_into(
     prefix: &str,
     rules: &Rules,
     waiting_parents: &mut Vec<WalkedEntry>,
-    out: &mut Vec<WalkedEntry>,
+    out: &mut Walk,
 ) -> Result<()> {
     let unreadable = |path: &Path, source: std::io::Error| Error::Io {
         action: format!("reading {} for the build context", path.display()),
@@ -224,6 +255,7 @@ fn walk_into(
         let is_dir = metadata.is_dir();
         let entering = is_dir && rules.worth_entering(&relative);
         if !(kept || entering) {
+            out.left_out += 1;
             continue;
         }
         if name.to_str().is_none() {
@@ -231,8 +263,8 @@ fn walk_into(
         }
         let entry = entry_for(&full, &relative, &metadata)?;
         if kept {
-            out.append(waiting_parents);
-            out.push(entry);
+            out.entries.append(waiting_parents);
+            out.entries.push(entry);
             if is_dir {
                 walk_into(&full, &relative, rules, waiting_parents, out)?;
             }

@@ -9,6 +9,8 @@ use bollard_buildkit_proto::{
 };
 use serde::Serialize;
 
+use crate::time;
+
 /// A build's outcome, in buildx's words (`docker buildx history ls`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum BuildStatus {
@@ -44,7 +46,7 @@ pub struct Build {
     pub name: String,
     /// How it ended, or that it runs.
     pub status: BuildStatus,
-    /// When it began (RFC 3339, UTC).
+    /// When it began (RFC 3339, UTC, as buildx's JSON: [`time::rfc3339_nano`]).
     pub created_at: Option<String>,
     /// When it ended.
     pub completed_at: Option<String>,
@@ -72,6 +74,12 @@ impl Build {
     pub fn duration_seconds(&self) -> Option<f64> {
         self.completed_seconds.map(|end| end - self.created_seconds)
     }
+
+    /// Seconds from `now` (seconds since 1970) until the words of its row's `when` ("5 minutes
+    /// ago") change; `None` when it has no time.
+    pub fn when_changes_in(&self, now: i64) -> Option<i64> {
+        self.created_at.as_ref().map(|_| time::ago_changes_in(self.created_seconds as i64, now))
+    }
 }
 
 /// gRPC's code for a cancelled call, which BuildKit records for a build its client cancelled.
@@ -93,9 +101,10 @@ pub fn build_from_record(record: &BuildHistoryRecord) -> Build {
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
         .collect();
-    let seconds = |t: &Timestamp| t.seconds as f64 + f64::from(t.nanos) / 1e9;
-    let created = record.created_at.as_ref().map(seconds);
-    let completed = record.completed_at.as_ref().map(seconds);
+    let created = record.created_at.as_ref().map(time::timestamp_seconds);
+    let completed = record.completed_at.as_ref().map(time::timestamp_seconds);
+    // buildx's JSON keys carry Go's RFC3339Nano.
+    let rfc3339 = |t: &Timestamp| time::rfc3339_nano(time::timestamp_nanos(t));
     Build {
         reference: record.r#ref.clone(),
         name: if tags.is_empty() { dockerfile_name(&record.frontend_attrs) } else { tags.join(", ") },
@@ -125,30 +134,6 @@ fn dockerfile_name(attrs: &HashMap<String, String>) -> String {
     }
 }
 
-/// A protobuf timestamp as RFC 3339 in UTC (`2026-11-29T15:16:00.123456789Z`).
-fn rfc3339(time: &Timestamp) -> String {
-    let (days, rest) = (time.seconds.div_euclid(86_400), time.seconds.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    let (hour, minute, second) = (rest / 3600, rest % 3600 / 60, rest % 60);
-    let fraction =
-        if time.nanos > 0 { format!(".{:09}", time.nanos).trim_end_matches('0').to_string() } else { String::new() };
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{fraction}Z")
-}
-
-/// Days since 1970-01-01 as a (year, month, day) of the proleptic Gregorian calendar (Howard
-/// Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
 /// Applies one history event (started, completed, deleted) to `builds`, kept newest first.
 pub fn apply_event(builds: &mut Vec<Build>, kind: i32, record: Option<&BuildHistoryRecord>) {
     let Some(record) = record else { return };
@@ -167,13 +152,6 @@ mod tests {
 
     fn at(seconds: i64, nanos: i32) -> Timestamp {
         Timestamp { seconds, nanos }
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339_in_utc() {
-        assert_eq!(rfc3339(&at(0, 0)), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(&at(1_795_964_739, 586_000_000)), "2026-11-29T15:05:39.586Z");
-        assert_eq!(rfc3339(&at(951_782_400, 1)), "2000-02-29T00:00:00.000000001Z");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::buildkit::history::build::{Build, BuildStatus};
 use crate::buildkit::progress::{plain, Step};
+use crate::time::{self, seconds_text};
 
 /// A build as the Builds window shows it: every text made here, none in the window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,6 +20,9 @@ pub struct BuildRow {
     pub tags: Vec<String>,
     /// When it began (RFC 3339).
     pub created_at: Option<String>,
+    /// When it began, as `builds` words it ("5 minutes ago"; "" when BuildKit did not say),
+    /// worded when the row is made: the app sends the rows again as the minutes pass.
+    pub when: String,
     /// "12s", or "" while it runs.
     pub duration: String,
     /// "6/7 steps", or "" while it runs (BuildKit counts them at its end).
@@ -39,6 +43,11 @@ impl Build {
             status: self.status,
             tags: self.tags.clone(),
             created_at: self.created_at.clone(),
+            when: if self.created_at.is_some() {
+                time::ago(self.created_seconds as i64, time::now_seconds())
+            } else {
+                String::new()
+            },
             // While it runs the status says so, and BuildKit counts its steps only at its end.
             duration: self.duration_seconds().map_or_else(String::new, seconds_text),
             steps: if self.total_steps > 0 {
@@ -96,17 +105,6 @@ impl Step {
             running: build_running && self.is_running(),
             lines,
         }
-    }
-}
-
-/// "0.8s", "12s", "3m5s".
-pub fn seconds_text(seconds: f64) -> String {
-    if seconds < 10.0 {
-        format!("{seconds:.1}s")
-    } else if seconds < 60.0 {
-        format!("{seconds:.0}s")
-    } else {
-        format!("{}m{}s", (seconds / 60.0).floor(), (seconds % 60.0).round())
     }
 }
 

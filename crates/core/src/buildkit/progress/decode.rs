@@ -11,7 +11,7 @@ use bollard_buildkit_proto::{
 const CANCELED: &str = "context canceled";
 
 fn seconds(timestamp: &Option<Timestamp>) -> Option<f64> {
-    timestamp.as_ref().map(|t| t.seconds as f64 + f64::from(t.nanos) / 1e9)
+    timestamp.as_ref().map(crate::time::timestamp_seconds)
 }
 
 /// A time a step ran, in seconds since the epoch; `stop` is `None` while it runs.

@@ -7,13 +7,8 @@ use bollard_buildkit_proto::{google::protobuf::Timestamp, moby::buildkit::v1::St
 pub fn raw_json(status: &StatusResponse) -> serde_json::Value {
     use base64::Engine as _;
     use serde_json::json;
-    let time = |t: &Option<Timestamp>| {
-        t.as_ref().map(|t| {
-            crate::logs::store::stamp::format(
-                t.seconds.saturating_mul(1_000_000_000).saturating_add(i64::from(t.nanos)),
-            )
-        })
-    };
+    let time =
+        |t: &Option<Timestamp>| t.as_ref().map(|t| crate::time::rfc3339_nano_fixed(crate::time::timestamp_nanos(t)));
     let vertexes: Vec<_> = status
         .vertexes
         .iter()
