@@ -20,7 +20,7 @@ use std::{
 
 use assemble_core::engine::Engine;
 use assemble_core::Names;
-use assemble_e2e::private_engine::{EngineSpec, PrivateEngine};
+use assemble_testkit::private_engine::{EngineSpec, PrivateEngine};
 use ops::{Done, Op};
 use rng::Rng;
 use world::World;
@@ -118,7 +118,7 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
         .map_err(|e| format!("making a folder in {}: {e}", std::env::temp_dir().display()))?;
     let config_dir = scratch.path().to_path_buf();
     // On the host's loopback only: every push also proves that nothing but the sidecar reaches it.
-    let registry = assemble_e2e::Registry::loopback();
+    let registry = assemble_testkit::Registry::loopback();
     let cli = std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("assemble");
     let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let docker_config = config_dir.join("docker");
@@ -132,7 +132,7 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
         config_dir: config_dir.clone(),
         image: args.image.clone(),
         registry_port: registry.port,
-        spare_ports: [assemble_e2e::free_port(), assemble_e2e::free_port()],
+        spare_ports: [assemble_testkit::free_port(), assemble_testkit::free_port()],
         named_volumes,
         panics: Default::default(),
         docker_config,
@@ -166,7 +166,7 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
     if !world.buildx {
         println!(
             "soak: no buildx at {} (scripts/fetch-buildx.sh): buildx builds are skipped",
-            assemble_e2e::buildx_plugin().display()
+            assemble_testkit::buildx_plugin().display()
         );
     }
 

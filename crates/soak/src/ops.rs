@@ -279,7 +279,7 @@ pub async fn push(world: &World, serial: usize) -> Done {
     let Some((_, ports)) = running_backend(world).await else { return Done::note("no backend running: skipped") };
     let reference = format!("localhost:{}/soak/step{serial}:1", world.registry_port);
     let (code, output) =
-        assemble_e2e::build_and_push(&world.docker, &world.names.backend(), &reference, &format!("step {serial}"))
+        assemble_testkit::build_and_push(&world.docker, &world.names.backend(), &reference, &format!("step {serial}"))
             .await;
     let proxied = ports.contains(world.registry_port);
     let tail = output.lines().rev().take(3).collect::<Vec<_>>().join(" | ");

@@ -49,7 +49,7 @@ pub const CONTEXT: &str = "soak";
 pub async fn prepare_docker_config(docker_config: &Path, host: &str) -> Result<bool, String> {
     let plugins = docker_config.join("cli-plugins");
     std::fs::create_dir_all(&plugins).map_err(|e| format!("creating {}: {e}", plugins.display()))?;
-    let buildx = assemble_e2e::buildx_plugin();
+    let buildx = assemble_testkit::buildx_plugin();
     let present = buildx.exists();
     let link = plugins.join("docker-buildx");
     if present && !link.exists() {
