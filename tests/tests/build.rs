@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use assemble_e2e::{copy_busybox_into, Folder, Registry, TestUser};
+use assemble_testkit::{copy_busybox_into, Folder, Registry, TestUser};
 
 /// `FROM scratch` with busybox: every `RUN` names it, as there is no shell in the image.
 const CONTEXT_DOCKERFILE: &str = r#"FROM scratch AS base
@@ -29,7 +29,7 @@ fn one_step_context(tag: &str, script: &str) -> Folder {
 }
 
 fn docker(args: &[&str]) -> std::process::Output {
-    assemble_e2e::docker_cli().args(args).stdin(Stdio::null()).output().expect("docker runs")
+    assemble_testkit::docker_cli().args(args).stdin(Stdio::null()).output().expect("docker runs")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -152,7 +152,8 @@ async fn ctrl_c_cancels_the_build_on_the_backend() {
     // Interrupt once the step runs.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
-        let (_, output) = assemble_e2e::exec(&assemble_e2e::docker().await, &user.names.backend(), &["ps"]).await;
+        let (_, output) =
+            assemble_testkit::exec(&assemble_testkit::docker().await, &user.names.backend(), &["ps"]).await;
         if output.contains("sleep 120") {
             break;
         }
@@ -167,7 +168,8 @@ async fn ctrl_c_cancels_the_build_on_the_backend() {
     // BuildKit ended the step: its process is gone and the history says Canceled.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, output) = assemble_e2e::exec(&assemble_e2e::docker().await, &user.names.backend(), &["ps"]).await;
+        let (_, output) =
+            assemble_testkit::exec(&assemble_testkit::docker().await, &user.names.backend(), &["ps"]).await;
         if !output.contains("sleep 120") {
             break;
         }

@@ -2,7 +2,7 @@
 //! each bad input, checked before any engine is reached (the builds themselves: build.rs).
 use std::path::{Path, PathBuf};
 
-use assemble_e2e::TestUser;
+use assemble_testkit::TestUser;
 
 fn context(user: &TestUser, files: &[(&str, &[u8])]) -> PathBuf {
     let dir = user.scratch("context");
@@ -93,9 +93,9 @@ fn each_bad_input_gets_one_sentence_and_nothing_is_built() {
         let stderr = run.stderr.trim_end();
         assert!(stderr.starts_with("Error: ") && !stderr.contains('\n') && stderr.contains(words), "{args:?}: {run:?}");
     }
-    let docker = tokio::runtime::Runtime::new().expect("a runtime").block_on(assemble_e2e::docker());
+    let docker = tokio::runtime::Runtime::new().expect("a runtime").block_on(assemble_testkit::docker());
     let started = tokio::runtime::Runtime::new()
         .expect("a runtime")
-        .block_on(assemble_e2e::containers_named(&docker, &user.names.backend()));
+        .block_on(assemble_testkit::containers_named(&docker, &user.names.backend()));
     assert!(started.is_empty(), "a bad input started a backend: {started:?}");
 }

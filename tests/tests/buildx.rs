@@ -3,7 +3,7 @@
 //! `assemble`, and buildx builds on our backend and pushes through our sidecar.
 use std::path::Path;
 
-use assemble_e2e::{buildx_plugin, Registry, Run, TestUser};
+use assemble_testkit::{buildx_plugin, Registry, Run, TestUser};
 
 fn require_buildx() {
     assert!(
@@ -185,7 +185,7 @@ async fn history_and_cache_survive_a_restart_on_a_named_volume() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cache_limit_is_buildkits_gc_policy_and_bad_sizes_are_refused_first() {
     require_buildx();
-    let docker = assemble_e2e::docker().await;
+    let docker = assemble_testkit::docker().await;
     let user = TestUser::new("buildx-limit");
     for (bad, said) in [
         ("lots", "Error: \"lots\" is not a size; give a number and a unit, such as 20GB or 500MiB"),
@@ -194,7 +194,7 @@ async fn the_cache_limit_is_buildkits_gc_policy_and_bad_sizes_are_refused_first(
         let refused = user.run(&["backend", "start", "--allow-host-port", "0", "--cache-limit", bad]);
         assert_eq!((refused.code, refused.stderr.trim()), (Some(1), said), "{refused:#?}");
     }
-    assert!(assemble_e2e::containers_named(&docker, &user.names.backend()).await.is_empty(), "nothing was created");
+    assert!(assemble_testkit::containers_named(&docker, &user.names.backend()).await.is_empty(), "nothing was created");
 
     user.run(&["backend", "start", "--allow-host-port", "0", "--cache-limit", "2GiB"]).expect_ok();
     let inspect = user.docker(&["buildx", "inspect", "--bootstrap", "assemble"]).expect_ok().stdout;
@@ -214,7 +214,7 @@ async fn a_build_is_listed_while_it_runs_and_its_logs_wait_for_its_end() {
     let dir = user.config_dir().join("slow");
     build_context(&user, &dir, "echo started-running; sleep 8; echo built > /out");
     let mut buildx = std::process::Command::new("docker");
-    assemble_e2e::clear_engine_environment(&mut buildx);
+    assemble_testkit::clear_engine_environment(&mut buildx);
     let mut buildx = buildx
         .arg("--config")
         .arg(user.docker_config())

@@ -1,5 +1,5 @@
 //! The cache volume: chosen by the rules, kept across stop/start, emptied by purge.
-use assemble_e2e::{build_and_push, docker, volume_exists, Registry, TestUser};
+use assemble_testkit::{build_and_push, docker, volume_exists, Registry, TestUser};
 use bollard::models::VolumeCreateRequest;
 
 fn cache_summary(info: &str) -> String {

@@ -1,5 +1,5 @@
 //! Several starts at once give one backend and one set of sidecars.
-use assemble_e2e::{containers_named, docker, run_bounded, TestUser};
+use assemble_testkit::{containers_named, docker, run_bounded, TestUser};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_starts_give_one_backend_and_one_set_of_sidecars() {

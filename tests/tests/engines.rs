@@ -1,24 +1,21 @@
 //! The engine is found as the docker CLI finds it: a Docker-Desktop-style current context, TLS
 //! (from the environment and from a context's own files) and ssh, each against a second, private
 //! dockerd. The machine's engine must never see the backend meant for the other one.
-use std::{
-    path::Path,
-    process::Command,
-};
+use std::{path::Path, process::Command};
 
-use assemble_e2e::{
-    build_and_push, containers_named, docker,
+use assemble_testkit::{
+    build_and_push, containers_named, docker, native_platform,
     private_engine::{Certificates, EngineSpec, PrivateEngine},
     run_bounded,
     sshd::Sshd,
-    native_platform, test_image, Registry, Run, TestUser, MACHINE_ENGINE,
+    test_image, Registry, Run, TestUser, MACHINE_ENGINE,
 };
 
 /// Starts the tests' private engine with the backend image loaded.
 async fn private_engine(spec: EngineSpec) -> PrivateEngine {
-    let engine = PrivateEngine::start(spec).await.unwrap_or_else(|e| panic!("the private engine: {e}"));
-    engine.load_images(&docker().await, &[&test_image()]).await.unwrap_or_else(|e| panic!("loading images: {e}"));
-    engine
+    PrivateEngine::start_with_images(spec, &[&test_image()])
+        .await
+        .unwrap_or_else(|e| panic!("the private engine with the test image: {e}"))
 }
 
 /// The real docker CLI on a docker config folder of the test's own.
@@ -155,7 +152,7 @@ async fn a_current_context_like_docker_desktops_chooses_the_engine() {
 async fn tls_engines_are_reached_with_dockers_certificate_files() {
     let user = TestUser::new("tls");
     let certs = Certificates::make(&user.scratch("tls-certs")).expect("certificates");
-    let port = assemble_e2e::free_port();
+    let port = assemble_testkit::free_port();
     let engine = private_engine(EngineSpec::engine_tests().with_tls(certs.listener(port))).await;
     user.also_clean_on(&engine.host);
     let private = engine.docker().await.expect("private engine");
@@ -173,7 +170,11 @@ async fn tls_engines_are_reached_with_dockers_certificate_files() {
     assert_eq!(containers_named(&private, &user.names.backend()).await.len(), 2, "backend and sidecar");
     let info = json(assemble(&user, &config, &by_env, &["backend", "info", "--format", "json"]));
     assert_eq!(info["engine"], serde_json::json!({"context": "default", "host": host, "tls": true}), "{info}");
-    assert_eq!(info["workers"][0]["platforms"][0], native_platform(), "BuildKit answers through the TLS engine: {info}");
+    assert_eq!(
+        info["workers"][0]["platforms"][0],
+        native_platform(),
+        "BuildKit answers through the TLS engine: {info}"
+    );
 
     // A context that holds its own TLS files (docker copies them into its store).
     let files = format!(
@@ -236,7 +237,7 @@ async fn ssh_engines_are_reached_through_the_system_ssh() {
     assert!(registry.catalog().contains("e2e-ssh"), "{}", registry.catalog());
 
     // ssh's own last line, when ssh cannot get there.
-    let closed = format!("ssh://root@127.0.0.1:{}", assemble_e2e::free_port());
+    let closed = format!("ssh://root@127.0.0.1:{}", assemble_testkit::free_port());
     let message = refused(
         assemble(&user, &config, &[("DOCKER_HOST", closed.as_str()), ("PATH", path.as_str())], &["backend", "info"]),
         &["Connection refused"],

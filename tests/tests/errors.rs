@@ -1,5 +1,5 @@
 //! Bad input and hostile surroundings: a clear sentence, a non-zero exit, nothing left behind.
-use assemble_e2e::{
+use assemble_testkit::{
     broken_backend_image, containers_named, docker, run_bounded, test_image, volume_exists, Run, TestUser,
 };
 use bollard::{models::ContainerCreateBody, query_parameters::CreateContainerOptionsBuilder};
@@ -109,7 +109,7 @@ async fn a_start_that_fails_half_way_removes_what_it_created_and_shows_the_logs(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_start_removes_what_it_created() {
-    let engine = assemble_e2e::engine().await;
+    let engine = assemble_testkit::engine().await;
     let docker = engine.docker().clone();
     let user = TestUser::new("cancel");
     let backend = assemble_core::Backend::new(engine, user.names.clone());
@@ -132,7 +132,7 @@ async fn an_interrupted_start_removes_what_it_created() {
 /// test's own holds the cache volume the start created when the start is interrupted.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_start_whose_cleanup_fails_says_what_is_left() {
-    let engine = assemble_e2e::engine().await;
+    let engine = assemble_testkit::engine().await;
     let docker = engine.docker().clone();
     let user = TestUser::new("leftover");
     let volume = format!("{}-held", user.user());
@@ -197,9 +197,9 @@ async fn permission_denied_on_the_socket_gives_one_sentence() {
         .tempdir()
         .expect("a folder for the copy");
     let copy = folder.path().join("assemble");
-    std::fs::copy(assemble_e2e::assemble_binary(), &copy).expect("copy the binary where nobody can run it");
+    std::fs::copy(assemble_testkit::assemble_binary(), &copy).expect("copy the binary where nobody can run it");
     let mut command = std::process::Command::new("runuser");
-    assemble_e2e::clear_engine_environment(&mut command);
+    assemble_testkit::clear_engine_environment(&mut command);
     command
         .args(["-u", "nobody", "--"])
         .arg(&copy)

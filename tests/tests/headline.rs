@@ -1,5 +1,5 @@
 //! The headline: a build inside the backend pushes to `localhost:P`, a registry on the host.
-use assemble_e2e::{build_and_push, docker, exec, network, run_bounded, Registry, TestUser};
+use assemble_testkit::{build_and_push, docker, exec, network, run_bounded, Registry, TestUser};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_build_pushes_to_a_host_registry_through_the_sidecar_and_not_without_it() {

@@ -1,5 +1,5 @@
 //! `info` in the original page's shape, labels as the record of what start decided, and `logs`.
-use assemble_e2e::{docker, native_platform, test_image_repository, TestUser, MACHINE_ENGINE};
+use assemble_testkit::{docker, native_platform, test_image_repository, TestUser, MACHINE_ENGINE};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn info_has_the_original_shape_and_labels_record_the_configuration() {
@@ -43,7 +43,7 @@ async fn info_has_the_original_shape_and_labels_record_the_configuration() {
     assert_eq!(labels["com.docker.assemble.backend.role"], "backend");
     assert_eq!(labels["com.docker.assemble.backend.ports"], "6001,6002");
     assert_eq!(labels["com.docker.assemble.backend.cache-volume"], "");
-    assert_eq!(labels["com.docker.assemble.backend.image"], assemble_e2e::test_image());
+    assert_eq!(labels["com.docker.assemble.backend.image"], assemble_testkit::test_image());
     assert_eq!(labels["com.docker.assemble.backend.version"], env!("CARGO_PKG_VERSION"));
     let sidecar = docker.inspect_container(&user.names.proxy(6001), None).await.unwrap();
     let sidecar_labels = sidecar.config.unwrap().labels.unwrap();

@@ -1,7 +1,7 @@
 //! `docker assemble …` through the real docker CLI.
 use std::process::Command;
 
-use assemble_e2e::{run_bounded, TestUser};
+use assemble_testkit::{run_bounded, TestUser};
 
 #[test]
 fn docker_assemble_backend_info_works_through_the_docker_cli() {
@@ -15,12 +15,12 @@ fn docker_assemble_backend_info_works_through_the_docker_cli() {
 
     let docker_cli = |args: &[&str]| {
         let mut command = Command::new(std::env::var("ASSEMBLE_TEST_DOCKER_CLI").unwrap_or_else(|_| "docker".into()));
-        assemble_e2e::clear_engine_environment(&mut command);
+        assemble_testkit::clear_engine_environment(&mut command);
         command
             .args(args)
             .env("DOCKER_CONFIG", &config)
             .env("ASSEMBLE_BACKEND_USER", user.user())
-            .env("ASSEMBLE_BACKEND_IMAGE", assemble_e2e::test_image())
+            .env("ASSEMBLE_BACKEND_IMAGE", assemble_testkit::test_image())
             .env("ASSEMBLE_CONFIG_DIR", user.config_dir())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());

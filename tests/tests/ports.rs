@@ -1,6 +1,6 @@
 //! Host ports change live: `ports add`/`rm`, and `start` with other ports on a running backend,
 //! keep the same backend container and its cache. Real engine, real registries, real pushes.
-use assemble_e2e::{
+use assemble_testkit::{
     build_and_push, containers_named, docker,
     network::{self, Reach},
     private_engine::{EngineSpec, PrivateEngine},
@@ -194,7 +194,7 @@ async fn loopback_registry_reached_from_builds_and_from_nowhere_else(engine_host
     assert_eq!(code, 0, "a build pushes to a registry bound to 127.0.0.1 only: {output}");
     assert!(private.catalog().contains("loop/app"), "{}", private.catalog());
 
-    let image = assemble_e2e::test_image();
+    let image = assemble_testkit::test_image();
     let probe = |address: &str, port: u16| network::probe_from_bridge(engine_host, &image, address, port);
     let gateway = network::backend_gateway(docker, &backend).await;
     assert_eq!(
@@ -229,8 +229,9 @@ async fn a_registry_on_the_hosts_loopback_is_reached_from_builds_and_from_nowher
 /// leaves the gateway out of the default bridge's IPAM config, which the test must not rely on.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_holds_on_a_freshly_started_engine() {
-    let engine = PrivateEngine::start(EngineSpec::fresh()).await.unwrap_or_else(|e| panic!("the fresh engine: {e}"));
-    engine.load_images(&docker().await, &[&assemble_e2e::test_image()]).await.expect("loading the test image");
+    let engine = PrivateEngine::start_with_images(EngineSpec::fresh(), &[&assemble_testkit::test_image()])
+        .await
+        .unwrap_or_else(|e| panic!("the fresh engine with the test image: {e}"));
     let fresh = engine.docker().await.expect("the fresh engine answers");
     let ipam = fresh
         .inspect_network("bridge", None::<bollard::query_parameters::InspectNetworkOptions>)

@@ -1,5 +1,5 @@
 //! A missing image is pulled, with progress, from a real registry on the host.
-use assemble_e2e::{docker, test_image, Registry, TestUser};
+use assemble_testkit::{docker, test_image, Registry, TestUser};
 use bollard::query_parameters::{PushImageOptions, RemoveImageOptions, TagImageOptions};
 use futures_util::TryStreamExt;
 

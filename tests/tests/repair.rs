@@ -1,6 +1,6 @@
 //! Sidecars follow the backend: a backend that restarts gets a new network namespace, and its
 //! sidecars must be put back into it, or pushes through `localhost:P` stop working.
-use assemble_e2e::{build_and_push, docker, network, wait_for_buildkit, Registry, TestUser};
+use assemble_testkit::{build_and_push, docker, network, wait_for_buildkit, Registry, TestUser};
 use bollard::query_parameters::RestartContainerOptions;
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,5 +1,5 @@
 //! The CLI reads the settings file the app writes; flags win; a corrupt file is kept aside.
-use assemble_e2e::{containers_named, docker, TestUser};
+use assemble_testkit::{containers_named, docker, TestUser};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cli_starts_with_the_settings_ports_and_flags_win() {

@@ -66,7 +66,7 @@ _HELD_PORTS = []
 def free_port():
     """A port for a server of the tests (tauri-driver, a registry), held until this process ends: from
     below the kernel's ephemeral range, where it never hands out ports on its own, and reserved with a
-    lock file in the folder the Rust tests use (tests/src/free_port.rs), so no two test processes take
+    lock file in the folder the Rust tests use (crates/testkit/src/free_port.rs), so no two test processes take
     the same. A port found by binding port 0 is free only until the kernel gives it to a connection."""
     import fcntl
     try:

@@ -11,12 +11,14 @@ use std::{
     time::Instant,
 };
 
+use assemble_testkit::{cli::find_assemble_binary, TestUser, MACHINE_ENGINE};
+
 use crate::stats;
 
 /// The local BuildKit test image (`scripts/setup.sh --test-images`).
 pub const DEFAULT_IMAGE: &str = "assemble-buildkit:v0.25-debian";
 /// Only the default engine: other engines on this machine are not ours to load.
-pub const DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+pub const DOCKER_HOST: &str = MACHINE_ENGINE;
 
 /// Points this process and every child (docker CLI, our CLI, bollard) at the default socket, so
 /// neither `$DOCKER_HOST` nor a docker context can send the benchmarks elsewhere. Call it before
@@ -113,8 +115,6 @@ pub fn require_image(image: &str) -> Result<(), String> {
     })
 }
 
-/// Our CLI (`assemble`, next to this binary) with a bench user of its own and an empty config dir,
-/// so it never sees the real user's backend or settings.
 /// Starts a backend of the bench's own (user `cli.user`, anonymous cache), runs `measure` on it,
 /// and stops it afterwards whatever happened in between.
 pub fn with_backend<T>(
@@ -126,7 +126,7 @@ pub fn with_backend<T>(
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let engine =
         runtime.block_on(assemble_core::engine::Engine::connect(&Default::default())).map_err(|e| e.to_string())?;
-    let backend = assemble_core::Backend::new(engine, assemble_core::Names::for_user(&cli.user));
+    let backend = assemble_core::Backend::new(engine, assemble_core::Names::for_user(cli.user()));
     let request = assemble_core::StartRequest {
         ports,
         cache: assemble_core::CacheSetting::Anonymous,
@@ -142,56 +142,43 @@ pub fn with_backend<T>(
     result.and_then(|value| stopped.map(|_| value))
 }
 
+/// Our CLI (`assemble`, beside this binary) as a bench user of the test kit's: a name of its own,
+/// an empty settings folder and a docker config folder of its own (buildx linked in, builders
+/// registered there), so it never sees the real user's backend, settings or builders. Its folders
+/// are removed when it drops.
 pub struct OurCli {
-    exe: PathBuf,
-    pub user: String,
-    config_dir: PathBuf,
+    user: TestUser,
 }
 
 impl OurCli {
     pub fn new(benchmark: &str) -> Result<Self, String> {
-        let here = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
-        let exe = here.with_file_name("assemble");
-        if !exe.is_file() {
-            return Err(format!(
-                "{} is missing; build it with `cargo build --release --locked -p assemble-cli -p assemble-bench`",
-                exe.display()
-            ));
-        }
-        let user = format!("bench-{benchmark}-{}", std::process::id());
-        let config_dir = std::env::temp_dir().join(format!("assemble-{user}"));
-        std::fs::create_dir_all(&config_dir).map_err(|e| format!("creating {}: {e}", config_dir.display()))?;
-        Ok(Self { exe, user, config_dir })
+        find_assemble_binary().map_err(|missing| {
+            format!(
+                "{missing} (for the benchmarks: `cargo build --release --locked -p assemble-cli -p assemble-bench`)"
+            )
+        })?;
+        let user = TestUser::named(&format!("bench-{benchmark}-{}", std::process::id()), MACHINE_ENGINE)?;
+        Ok(Self { user })
     }
 
+    /// The bench user's name.
+    pub fn user(&self) -> &str {
+        self.user.user()
+    }
+
+    /// `assemble ARGS` as the bench user (stdin closed, output piped).
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.exe);
-        command
-            .args(args)
-            .env(assemble_core::names::USER_ENV, &self.user)
-            .env(assemble_core::settings::CONFIG_DIR_ENV, &self.config_dir)
-            // A docker config of the bench's own (buildx builders), never the real user's.
-            .env("DOCKER_CONFIG", self.docker_config())
-            .stdin(Stdio::null());
-        command
+        self.user.command(args)
     }
 
-    /// The bench's own docker config folder, with the tests' buildx as its CLI plugin when present.
+    /// The bench user's own docker config folder, with the tests' buildx as its CLI plugin when present.
     pub fn docker_config(&self) -> PathBuf {
-        let dir = self.config_dir.join("docker");
-        let plugins = dir.join("cli-plugins");
-        let _ = std::fs::create_dir_all(&plugins);
-        let link = plugins.join("docker-buildx");
-        if self.buildx_plugin().is_file() && !link.exists() {
-            let _ = std::os::unix::fs::symlink(self.buildx_plugin(), &link);
-        }
-        dir
+        self.user.docker_config()
     }
 
-    /// target/buildx/docker-buildx (scripts/fetch-buildx.sh), beside this binary's target folder.
+    /// target/buildx/docker-buildx (scripts/fetch-buildx.sh).
     pub fn buildx_plugin(&self) -> PathBuf {
-        let target = self.exe.parent().and_then(std::path::Path::parent).unwrap_or(std::path::Path::new("target"));
-        target.join("buildx").join("docker-buildx")
+        assemble_testkit::buildx_plugin()
     }
 
     /// Runs `assemble <args>` to its end; its stdout, or its stderr as the error.
@@ -201,12 +188,6 @@ impl OurCli {
             return Err(format!("assemble {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()));
         }
         Ok(String::from_utf8_lossy(&output.stdout).to_string())
-    }
-}
-
-impl Drop for OurCli {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.config_dir);
     }
 }
 

@@ -8,7 +8,7 @@ use std::{
     time::Instant,
 };
 
-use assemble_e2e::{
+use assemble_testkit::{
     private_engine::{Certificates, EngineSpec, PrivateEngine},
     sshd::Sshd,
 };
@@ -59,7 +59,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if !started.status.success() {
         return Err(format!("starting the bench backend: {}", String::from_utf8_lossy(&started.stderr).trim()));
     }
-    let backend = format!("docker-assemble-backend-{}", cli.user);
+    let backend = format!("docker-assemble-backend-{}", cli.user());
     let result = measure(&options, &setup, &backend, &ours);
     let stopped = ours("unix", &["backend", "stop"]).stdout(Stdio::null()).status();
     if !stopped.is_ok_and(|s| s.success()) {
@@ -71,13 +71,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
 async fn set_up(image: &str) -> Result<Setup, String> {
     let scratch = std::env::temp_dir().join(format!("assemble-bench-engines-{}", std::process::id()));
     let certs = Certificates::make(&scratch.join("certs"))?;
-    let port = assemble_e2e::free_port();
-    let engine = PrivateEngine::start(EngineSpec::engine_tests().with_tls(certs.listener(port))).await?;
-    let machine =
-        assemble_core::engine::Engine::connect(&assemble_core::engine::EngineChoice::host(common::DOCKER_HOST))
-            .await
-            .map_err(|e| e.to_string())?;
-    engine.load_images(machine.docker(), &[image]).await?;
+    let port = assemble_testkit::free_port();
+    let engine =
+        PrivateEngine::start_with_images(EngineSpec::engine_tests().with_tls(certs.listener(port)), &[image]).await?;
     let sshd = Sshd::start(&scratch.join("sshd"))?;
     let client = scratch.join("client");
     certs.client_files(&client, "ca.pem")?;

@@ -97,7 +97,7 @@ struct Bench {
 impl Bench {
     /// One timed run of one path; what it created is removed afterwards, also when it failed.
     fn once(&self, path: usize, round: &str) -> Result<f64, String> {
-        let name = format!("{}-{}-{round}", self.cli.user, ["ours", "buildx", "floor"][path]);
+        let name = format!("{}-{}-{round}", self.cli.user(), ["ours", "buildx", "floor"][path]);
         let mut created = Vec::new();
         let result = match path {
             0 => self.ours(),

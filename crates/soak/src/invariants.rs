@@ -1,25 +1,36 @@
 //! The rules that must hold between operations, read straight from the engine (not through the
-//! core, which is what is under test) and from the CLI's `info --format json`.
+//! core, which is what is under test: the live ports come from the kit's own reading of the port
+//! record, never the core's parser) and from the CLI's `info --format json`.
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     time::{Duration, Instant},
 };
 
-use assemble_core::{backend::labels, PortSet};
+use assemble_core::backend::labels;
+use assemble_testkit::port_record::read_live_ports;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 
 use crate::world::World;
 
+/// A backend container as the engine lists it.
+struct SeenBackend {
+    id: String,
+    name: String,
+    running: bool,
+    /// The ports it proxies now (its port record, else its label), or why they cannot be read.
+    ports: Result<BTreeSet<u16>, String>,
+}
+
 /// Our containers as the engine lists them.
 struct Seen {
-    /// (id, name, running, labelled ports)
-    backends: Vec<(String, String, bool, Option<PortSet>)>,
+    backends: Vec<SeenBackend>,
     /// (name, port, running, backend id)
     sidecars: Vec<(String, Option<u16>, bool, String)>,
 }
 
 async fn seen(world: &World) -> Result<Seen, String> {
-    let filters = HashMap::from([("label".to_string(), vec![format!("{}={}", labels::OWNER, world.names.user())])]);
+    let filters =
+        HashMap::from([("label".to_string(), vec![format!("{}={}", labels::OWNER, world.user.names.user())])]);
     let list = world
         .docker
         .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
@@ -35,8 +46,8 @@ async fn seen(world: &World) -> Result<Seen, String> {
             Some("backend") => {
                 let id = container.id.unwrap_or_default();
                 // The live set: the port record, which changes without a restart.
-                let ports = crate::world::live_ports(&world.docker, &id, labels.get(labels::PORTS)).await;
-                seen.backends.push((id, name, running, ports));
+                let ports = read_live_ports(&world.docker, &id, labels.get(labels::PORTS).map(String::as_str)).await;
+                seen.backends.push(SeenBackend { id, name, running, ports });
             }
             Some("proxy") => {
                 let port = labels.get(labels::PORT).and_then(|p| p.parse().ok());
@@ -59,17 +70,19 @@ pub async fn broken(world: &World) -> Vec<String> {
         broken.push(format!(
             "{} backends: {:?}",
             seen.backends.len(),
-            seen.backends.iter().map(|b| &b.1).collect::<Vec<_>>()
+            seen.backends.iter().map(|b| &b.name).collect::<Vec<_>>()
         ));
     }
-    let running = seen.backends.iter().find(|b| b.2);
+    let running = seen.backends.iter().find(|b| b.running);
     match running {
-        Some((id, _, _, ports)) => {
-            let Some(ports) = ports else {
-                broken.push("the running backend has no readable port record or label".into());
-                return broken;
+        Some(SeenBackend { id, ports, .. }) => {
+            let wanted = match ports {
+                Ok(ports) => ports.clone(),
+                Err(reason) => {
+                    broken.push(format!("the running backend's live ports cannot be read: {reason}"));
+                    return broken;
+                }
             };
-            let wanted: BTreeSet<u16> = ports.iter().collect();
             let mut have: BTreeMap<u16, usize> = BTreeMap::new();
             for (name, port, running, backend) in &seen.sidecars {
                 match port {
@@ -94,9 +107,9 @@ pub async fn broken(world: &World) -> Vec<String> {
             broken.push(format!("named cache volume {volume} is gone"));
         }
     }
-    broken.extend(info_disagrees(world, running.map(|b| b.0.as_str()), &seen).await);
-    if let Some((id, ..)) = running {
-        broken.extend(history_lost(world, id).await);
+    broken.extend(info_disagrees(world, running.map(|b| b.id.as_str()), &seen).await);
+    if let Some(backend) = running {
+        broken.extend(history_lost(world, &backend.id).await);
     }
     broken
 }
@@ -167,7 +180,7 @@ async fn info_disagrees(world: &World, running: Option<&str>, seen: &Seen) -> Op
                 .as_array()
                 .map(|list| list.iter().filter_map(|p| p.as_u64().and_then(|p| u16::try_from(p).ok())).collect());
             let live: Option<BTreeSet<u16>> =
-                seen.backends.iter().find(|b| b.0 == id).and_then(|b| b.3.as_ref()).map(|p| p.iter().collect());
+                seen.backends.iter().find(|b| b.id == id).and_then(|b| b.ports.as_ref().ok()).cloned();
             if info["id"].as_str() != Some(id) || state != "running" {
                 Some(format!("info says {} {state:?}, the engine runs {id}", info["id"]))
             } else if sidecars != engine {

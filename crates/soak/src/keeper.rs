@@ -6,7 +6,12 @@ use std::sync::{
     Arc,
 };
 
-use assemble_core::{backend::sidecars::Repairs, engine::Engine, live::keeper, Backend, Names, ShutdownTrigger};
+use assemble_core::{
+    backend::sidecars::Repairs,
+    engine::{Engine, EngineChoice},
+    live::keeper,
+    Backend, Names, ShutdownTrigger,
+};
 use tokio::task::JoinHandle;
 
 #[derive(Default)]
@@ -22,14 +27,16 @@ pub struct Keeper {
 }
 
 impl Keeper {
-    pub fn spawn(names: Names) -> Self {
+    /// Keeps `names`' sidecars repaired on the engine at `host`, as the app does for its engine.
+    pub fn spawn(names: Names, host: String) -> Self {
         let counts = Arc::new(KeeperCounts::default());
         let shutdown = ShutdownTrigger::new();
         let (listener, task_counts) = (shutdown.subscribe(), counts.clone());
         let task = tokio::spawn(async move {
+            let choice = || EngineChoice::host(host.clone());
             let connect = || {
                 let names = names.clone();
-                async move { Ok(Backend::new(Engine::connect(&Default::default()).await?, names)) }
+                async move { Ok(Backend::new(Engine::connect(&choice()).await?, names)) }
             };
             let on_repair = |result: &assemble_core::Result<Repairs>| {
                 match result {
@@ -38,7 +45,7 @@ impl Keeper {
                     Err(_) => task_counts.failures.fetch_add(1, Ordering::SeqCst),
                 };
             };
-            keeper::keep(names.clone(), Default::default, connect, listener, |_| {}, on_repair).await;
+            keeper::keep(names.clone(), choice, connect, listener, |_| {}, on_repair).await;
         });
         Self { counts, shutdown, task }
     }

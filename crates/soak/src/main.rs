@@ -5,7 +5,9 @@
 //!
 //! By default it runs its own dockerd (own socket, data root and bridge), so that it may stop and
 //! restart the engine without touching anyone else's containers. `--shared-engine` (or a machine
-//! where a second dockerd cannot run) uses `$DOCKER_HOST`, without engine restarts.
+//! where a second dockerd cannot run) uses the machine's engine (docker's default socket, as the
+//! tests do), without engine restarts. The engine, the user, the registry and the ports come from
+//! the test kit (crates/testkit); the operations and the invariants are the soak's own.
 mod invariants;
 mod keeper;
 mod ops;
@@ -18,9 +20,13 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use assemble_core::engine::Engine;
-use assemble_core::Names;
-use assemble_e2e::private_engine::{EngineSpec, PrivateEngine};
+use assemble_core::engine::{Engine, EngineChoice};
+use assemble_testkit::{
+    cli::find_assemble_binary,
+    free_port,
+    private_engine::{EngineSpec, PrivateEngine},
+    Registry, TestUser, MACHINE_ENGINE,
+};
 use ops::{Done, Op};
 use rng::Rng;
 use world::World;
@@ -37,8 +43,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
-    let image = std::env::var("ASSEMBLE_TEST_IMAGE").unwrap_or_else(|_| "assemble-buildkit:v0.25-debian".into());
-    let mut args = Args { ops: 100, seed, image, shared_engine: false };
+    let mut args = Args { ops: 100, seed, image: assemble_testkit::test_image(), shared_engine: false };
     let mut given = std::env::args().skip(1);
     while let Some(flag) = given.next() {
         let mut value = || given.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -65,19 +70,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The private engine comes first, on a runtime of its own, so that DOCKER_HOST is set before
-    // the soak's threads (and the core, which reads it) exist.
-    let engine = if args.shared_engine { Ok(None) } else { setup_engine(&args.image) };
-    let engine = match engine {
-        Ok(engine) => engine,
-        Err(reason) => {
-            println!("soak: engine restarts are not possible here ({reason}); using the machine's engine");
-            None
-        }
-    };
-    if let Some(engine) = &engine {
-        std::env::set_var("DOCKER_HOST", &engine.host);
-    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -85,7 +77,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(soak(args, engine)) {
+    match runtime.block_on(soak(args)) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(message) => {
@@ -95,48 +87,48 @@ fn main() -> ExitCode {
     }
 }
 
-fn setup_engine(image: &str) -> Result<Option<PrivateEngine>, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let machine = Engine::connect(&Default::default()).await.map_err(|e| e.to_string())?;
-        let machine = machine.docker();
-        let engine = PrivateEngine::start(EngineSpec::soak()).await?;
-        engine.load_images(machine, &[image]).await?;
-        Ok(Some(engine))
-    })
+/// The soak's own dockerd, with the test image copied in from the machine's engine; `None`, with a
+/// sentence, where it cannot run (or `--shared-engine` asks for the machine's engine).
+async fn private_engine(args: &Args) -> Option<PrivateEngine> {
+    if args.shared_engine {
+        return None;
+    }
+    match PrivateEngine::start_with_images(EngineSpec::soak(), &[&args.image]).await {
+        Ok(engine) => Some(engine),
+        Err(reason) => {
+            println!("soak: engine restarts are not possible here ({reason}); using the machine's engine");
+            None
+        }
+    }
 }
 
-async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, String> {
-    let connected = Engine::connect(&Default::default()).await.map_err(|e| e.to_string())?;
+async fn soak(args: Args) -> Result<usize, String> {
+    find_assemble_binary()?;
+    let mut engine = private_engine(&args).await;
+    // Every engine client of the soak's, in-process (its core calls, the keeper) and in its
+    // commands (a docker context), names this engine: nothing is taken from the environment.
+    let host = engine.as_ref().map_or_else(|| MACHINE_ENGINE.to_string(), |engine| engine.host.clone());
+    let connected = Engine::connect(&EngineChoice::host(&host)).await.map_err(|e| e.to_string())?;
     let docker = connected.docker().clone();
-    let user = if engine.is_some() { "soak".to_string() } else { format!("soak-{}", std::process::id()) };
-    let names = Names::for_user(&user);
-    // Removed when the soak ends, however it ends.
-    let scratch = tempfile::Builder::new()
-        .prefix("assemble-soak-")
-        .tempdir()
-        .map_err(|e| format!("making a folder in {}: {e}", std::env::temp_dir().display()))?;
-    let config_dir = scratch.path().to_path_buf();
+    let user_name = if engine.is_some() { "soak".to_string() } else { format!("soak-{}", std::process::id()) };
+    // Its folders are removed when the soak ends, however it ends; its containers and volumes too.
+    let user = TestUser::named(&user_name, &host)?.with_image(&args.image).with_context(world::CONTEXT, &host)?;
     // On the host's loopback only: every push also proves that nothing but the sidecar reaches it.
-    let registry = assemble_e2e::Registry::loopback();
-    let cli = std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("assemble");
-    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let docker_config = config_dir.join("docker");
-    let buildx = world::prepare_docker_config(&docker_config, &host).await?;
-    let named_volumes = vec![names.default_cache_volume(), format!("assemble-soak-extra-cache-{user}")];
+    let registry = Registry::loopback();
+    let named_volumes = vec![user.names.default_cache_volume(), format!("assemble-soak-extra-cache-{user_name}")];
+    for volume in &named_volumes {
+        user.own_volume(volume);
+    }
+    let buildx_context = user.scratch("buildx-context");
     let mut world = World {
         engine: connected,
         docker,
-        names,
-        cli,
-        config_dir: config_dir.clone(),
-        image: args.image.clone(),
+        user,
         registry_port: registry.port,
-        spare_ports: [assemble_e2e::free_port(), assemble_e2e::free_port()],
+        spare_ports: [free_port(), free_port()],
         named_volumes,
+        buildx_context,
         panics: Default::default(),
-        docker_config,
-        buildx,
         history: Default::default(),
     };
     // Leftovers of an interrupted run are ours: clear them, then make the volumes a user would.
@@ -149,28 +141,28 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
     let wished = assemble_core::Settings {
         ports: vec![world.registry_port],
         cache: assemble_core::CacheSetting::Auto,
-        image: Some(world.image.clone()),
+        image: Some(world.user.image().to_string()),
         context: None,
         use_builder: false,
         cache_limit: None,
         base_images: Default::default(),
     };
-    assemble_core::settings::save_to(&world.settings_file(), &wished).map_err(|e| e.to_string())?;
+    assemble_core::settings::save_to(&world.user.settings_file(), &wished).map_err(|e| e.to_string())?;
     println!(
-        "soak: {} operations, seed {}, engine {}, user {user}, registry on 127.0.0.1:{} (loopback only)",
+        "soak: {} operations, seed {}, engine {}, user {user_name}, registry on 127.0.0.1:{} (loopback only)",
         args.ops,
         args.seed,
         if engine.is_some() { "private dockerd (restarts allowed)" } else { "shared (no restarts)" },
         world.registry_port
     );
-    if !world.buildx {
+    if !world.user.has_buildx() {
         println!(
             "soak: no buildx at {} (scripts/fetch-buildx.sh): buildx builds are skipped",
-            assemble_e2e::buildx_plugin().display()
+            assemble_testkit::buildx_plugin().display()
         );
     }
 
-    let keeper = keeper::Keeper::spawn(world.names.clone());
+    let keeper = keeper::Keeper::spawn(world.user.names.clone(), host.clone());
     let interrupted = interruption();
     let mut rng = Rng::new(args.seed);
     let schedule = schedule(&mut rng, args.ops, engine.is_some());
@@ -238,13 +230,13 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
     if !stop.ok() {
         println!("soak: the final stop failed: {}", stop.describe());
     }
-    for volume in &world.named_volumes {
-        let _ = world.docker.remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
-    }
+    let history = world.history.lock().map(|h| h.clone()).unwrap_or_default();
+    // The user goes first (its containers and named volumes, on the engine while it still runs),
+    // then the registry, then the engine.
+    drop(world);
     drop(registry);
     drop(engine);
     tally.print(elapsed, repairs);
-    let history = world.history.lock().map(|h| h.clone()).unwrap_or_default();
     println!(
         "soak: finished builds kept in the history: {} on {} cache volume(s), every one checked after every step",
         history.values().map(|refs| refs.len()).sum::<usize>(),
@@ -325,7 +317,7 @@ async fn restart_engine(world: &mut World, engine: Option<&mut PrivateEngine>, s
         (None, None) => {}
     }
     if let Some((_, ports)) = after {
-        if ports.contains(world.registry_port) {
+        if ports.contains(&world.registry_port) {
             let push = ops::push(world, serial).await;
             done.detail.push_str(&format!(", {}", push.detail));
             done.pushed = push.pushed;

@@ -1,5 +1,5 @@
 //! The operations: what users do (CLI and app), and the faults the world does to them.
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use assemble_core::{
     backend::{labels, sidecars::record::PortEdit},
@@ -7,10 +7,9 @@ use assemble_core::{
 };
 use bollard::query_parameters::{KillContainerOptions, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder};
 
-use crate::{
-    rng::Rng,
-    world::{CliRun, World},
-};
+use assemble_testkit::{port_record::read_live_ports, Run};
+
+use crate::{rng::Rng, world::World};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
@@ -131,23 +130,25 @@ impl Done {
     }
 
     /// A CLI run that must succeed: its first line of output, or the failure as a violation.
-    fn from_run(run: &CliRun) -> Self {
+    fn from_run(run: &Run) -> Self {
         if run.ok() {
             Self::note(run.stdout.lines().next().unwrap_or_default().to_string())
         } else {
-            Self::broken(run.args.clone(), run.describe())
+            Self::broken(run.command.clone(), run.describe())
         }
     }
 }
 
-/// The backend's id and labelled ports, if it runs.
-pub async fn running_backend(world: &World) -> Option<(String, PortSet)> {
-    let inspect = world.docker.inspect_container(&world.names.backend(), None).await.ok()?;
+/// The backend's id and the ports it proxies now (its port record, read by the kit, not by the
+/// core), if it runs.
+pub async fn running_backend(world: &World) -> Option<(String, BTreeSet<u16>)> {
+    let inspect = world.docker.inspect_container(&world.user.names.backend(), None).await.ok()?;
     if !inspect.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
         return None;
     }
     let id = inspect.id?;
-    let ports = crate::world::live_ports(&world.docker, &id, inspect.config?.labels?.get(labels::PORTS)).await?;
+    let label = inspect.config.and_then(|c| c.labels).and_then(|mut l| l.remove(labels::PORTS));
+    let ports = read_live_ports(&world.docker, &id, label.as_deref()).await.ok()?;
     Some((id, ports))
 }
 
@@ -190,8 +191,8 @@ pub async fn cli_stop(world: &World) -> Done {
 
 /// What the app does for Restart and for "Apply now": stop, then start from the settings.
 pub async fn app_restart(world: &World) -> Done {
-    let loaded = settings::load_from(&world.settings_file());
-    let flags = StartFlags { image: Some(world.image.clone()), ..StartFlags::default() };
+    let loaded = settings::load_from(&world.user.settings_file());
+    let flags = StartFlags { image: Some(world.user.image().to_string()), ..StartFlags::default() };
     let result = match StartRequest::resolve(&flags, &loaded.settings) {
         Ok(request) => {
             world.backend().restart(&request, &assemble_core::backend::progress::silent).await.map(|_| request)
@@ -211,13 +212,13 @@ pub async fn change_ports(world: &World, rng: &mut Rng) -> Done {
     let wished = Settings {
         ports: ports.iter().collect(),
         cache: CacheSetting::Auto,
-        image: Some(world.image.clone()),
+        image: Some(world.user.image().to_string()),
         context: None,
         use_builder: false,
         cache_limit: None,
         base_images: Default::default(),
     };
-    if let Err(err) = settings::save_to(&world.settings_file(), &wished) {
+    if let Err(err) = settings::save_to(&world.user.settings_file(), &wished) {
         return Done::broken("save settings", format!("saving the settings failed: {err}"));
     }
     let before = running_backend(world).await.map(|(id, _)| id);
@@ -243,17 +244,17 @@ pub async fn cli_ports(world: &World, rng: &mut Rng) -> Done {
     let after = running_backend(world).await;
     match (&before, run.ok()) {
         (None, false) => Done::note(format!("refused: {}", run.stderr.trim())),
-        (Some((_, ports)), false) if verb == "rm" && !ports.contains(port) => {
+        (Some((_, ports)), false) if verb == "rm" && !ports.contains(&port) => {
             Done::note(format!("refused: {}", run.stderr.trim()))
         }
-        (Some(_), false) => Done::broken(run.args.clone(), run.describe()),
-        (None, true) => Done::broken(run.args.clone(), "a change of ports succeeded with no backend running".into()),
+        (Some(_), false) => Done::broken(run.command.clone(), run.describe()),
+        (None, true) => Done::broken(run.command.clone(), "a change of ports succeeded with no backend running".into()),
         (Some((id, _)), true) => match after {
-            Some((again, ports)) if again == *id && ports.contains(port) == (verb == "add") => {
+            Some((again, ports)) if again == *id && ports.contains(&port) == (verb == "add") => {
                 Done::note(run.stdout.trim().to_string())
             }
             other => Done::broken(
-                run.args.clone(),
+                run.command.clone(),
                 format!("after `ports {verb} {port}` on backend {id} the engine shows {other:?}"),
             ),
         },
@@ -278,10 +279,14 @@ pub async fn info(world: &World) -> Done {
 pub async fn push(world: &World, serial: usize) -> Done {
     let Some((_, ports)) = running_backend(world).await else { return Done::note("no backend running: skipped") };
     let reference = format!("localhost:{}/soak/step{serial}:1", world.registry_port);
-    let (code, output) =
-        assemble_e2e::build_and_push(&world.docker, &world.names.backend(), &reference, &format!("step {serial}"))
-            .await;
-    let proxied = ports.contains(world.registry_port);
+    let (code, output) = assemble_testkit::build_and_push(
+        &world.docker,
+        &world.user.names.backend(),
+        &reference,
+        &format!("step {serial}"),
+    )
+    .await;
+    let proxied = ports.contains(&world.registry_port);
     let tail = output.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
     match (proxied, code == 0) {
         (true, true) => Done { detail: "pushed".into(), pushed: Some(true), ..Done::default() },
@@ -299,12 +304,12 @@ pub async fn push(world: &World, serial: usize) -> Done {
 /// A real buildx builds on the registered builder `assemble` and pushes through the sidecar when
 /// the registry's port is proxied; the push is refused when it is not.
 pub async fn buildx_push(world: &World, serial: usize) -> Done {
-    if !world.buildx {
+    if !world.user.has_buildx() {
         return Done::note("no buildx here (scripts/fetch-buildx.sh): skipped");
     }
     let Some((_, ports)) = running_backend(world).await else { return Done::note("no backend running: skipped") };
-    let context = world.config_dir.join("buildx-context");
-    if let Err(err) = buildx_context(world, &context, serial).await {
+    let context = &world.buildx_context;
+    if let Err(err) = buildx_context(world, context, serial).await {
         return Done::broken("buildx context", err);
     }
     let reference = format!("localhost:{}/soak/buildx{serial}:1", world.registry_port);
@@ -323,7 +328,7 @@ pub async fn buildx_push(world: &World, serial: usize) -> Done {
             &context,
         ])
         .await;
-    let proxied = ports.contains(world.registry_port);
+    let proxied = ports.contains(&world.registry_port);
     match (proxied, run.ok()) {
         (true, true) => Done { detail: "built and pushed".into(), pushed: Some(true), ..Done::default() },
         (false, false) if run.stderr.contains("failed to push") => {
@@ -345,7 +350,7 @@ pub async fn buildx_push(world: &World, serial: usize) -> Done {
 async fn buildx_context(world: &World, dir: &std::path::Path, serial: usize) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     if !dir.join("busybox").exists() {
-        let source = format!("{}:/bin/busybox", world.names.backend());
+        let source = format!("{}:/bin/busybox", world.user.names.backend());
         let copy = world.docker_cli(&["cp", &source, &dir.display().to_string()]).await;
         if !copy.ok() {
             return Err(format!("copying BuildKit's busybox: {}", copy.describe()));
@@ -394,7 +399,7 @@ pub async fn kill_backend(world: &World, stop: bool) -> Done {
     if running_backend(world).await.is_none() {
         return Done::note("no backend running");
     }
-    let name = world.names.backend();
+    let name = world.user.names.backend();
     let result = if stop {
         world.docker.stop_container(&name, Some(StopContainerOptionsBuilder::default().t(10).build())).await
     } else {
@@ -407,7 +412,7 @@ pub async fn kill_backend(world: &World, stop: bool) -> Done {
 }
 
 pub async fn remove_sidecar(world: &World, rng: &mut Rng) -> Done {
-    let filters = HashMap::from([("label".to_string(), labels::filter(&world.names, labels::Role::Proxy))]);
+    let filters = HashMap::from([("label".to_string(), labels::filter(&world.user.names, labels::Role::Proxy))]);
     let options =
         bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
     let sidecars = world.docker.list_containers(Some(options)).await.unwrap_or_default();

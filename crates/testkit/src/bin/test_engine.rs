@@ -2,7 +2,7 @@
 //! language (the UI tests). Prints `ready HOST` once it answers, and stops it when stdin closes.
 use std::io::{BufRead, Write};
 
-use assemble_e2e::private_engine::{EngineSpec, PrivateEngine};
+use assemble_testkit::private_engine::{EngineSpec, PrivateEngine};
 
 fn main() {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

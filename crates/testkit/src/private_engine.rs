@@ -119,6 +119,15 @@ impl PrivateEngine {
         Ok(engine)
     }
 
+    /// [`PrivateEngine::start`], then copies `images` into it from the machine's engine (see
+    /// [`PrivateEngine::load_images`]).
+    pub async fn start_with_images(spec: EngineSpec, images: &[&str]) -> Result<Self, String> {
+        let machine = crate::machine::connect_machine().await?;
+        let engine = Self::start(spec).await?;
+        engine.load_images(machine.docker(), images).await?;
+        Ok(engine)
+    }
+
     /// The socket's path.
     pub fn socket(&self) -> PathBuf {
         self.spec.root.join("docker.sock")
@@ -327,7 +336,8 @@ fn bridge_address(bridge: &str) -> Result<String, String> {
 }
 
 fn ip(args: &[&str]) -> Result<String, String> {
-    let output = Command::new("ip").args(args).output().map_err(|e| format!("running ip (apt-get install iproute2): {e}"))?;
+    let output =
+        Command::new("ip").args(args).output().map_err(|e| format!("running ip (apt-get install iproute2): {e}"))?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
@@ -499,7 +509,8 @@ mod tests {
     fn a_bridge_range_avoids_every_address_and_route_on_the_machine() {
         let addresses = "1: lo    inet 127.0.0.1/8 scope host lo\n\
                          2: eth0    inet 10.199.0.7/24 brd 10.199.0.255 scope global eth0\n";
-        let routes = "default via 192.0.2.1 dev eth0\n10.199.1.0/24 dev ae2e0 proto kernel\n10.199.2.0/23 via 1.2.3.4\n";
+        let routes =
+            "default via 192.0.2.1 dev eth0\n10.199.1.0/24 dev ae2e0 proto kernel\n10.199.2.0/23 via 1.2.3.4\n";
         assert_eq!(third_octet(free_bridge_range(addresses, routes)), Some(4));
         assert_eq!(third_octet(free_bridge_range("", "")), Some(0));
         // A route that covers the whole /16 leaves nothing.

@@ -69,13 +69,12 @@ pub async fn container_address(docker: &Docker, container: &str) -> String {
 pub fn probe_from_bridge(host: &str, image: &str, address: &str, port: u16) -> Reach {
     // busybox wget: the body on success, "Connection refused" when nothing listens. Its own `-T`
     // crashes the static busybox of our image, so `timeout` bounds it.
-    let script = format!(
-        "timeout 10 wget -q -O - http://{address}:{port}/v2/ 2>&1 && echo probe:answered || echo probe:failed"
-    );
-    let output = Command::new("docker")
+    let script =
+        format!("timeout 10 wget -q -O - http://{address}:{port}/v2/ 2>&1 && echo probe:answered || echo probe:failed");
+    let mut command = Command::new("docker");
+    crate::machine::clear_engine_environment(&mut command);
+    let output = command
         .args(["-H", host, "run", "--rm", "--network", "bridge", "--entrypoint", "sh", image, "-c", &script])
-        .env_remove("DOCKER_HOST")
-        .env_remove("DOCKER_CONTEXT")
         .output()
         .unwrap_or_else(|e| panic!("running the docker CLI for a probe: {e}"));
     let text = String::from_utf8_lossy(&output.stdout);

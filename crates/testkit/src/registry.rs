@@ -1,0 +1,110 @@
+//! A real registry (Debian's docker-registry) on the host, on a port of the kit's own.
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::{folders::scratch_dir, free_port::free_port};
+
+/// A registry process, stopped (and its storage removed) when the value drops.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// On all the host's addresses (0.0.0.0).
+    pub fn start() -> Self {
+        Self::start_with("0.0.0.0", None)
+    }
+
+    /// On the host's loopback only (127.0.0.1), as many local registries and dev servers are.
+    pub fn loopback() -> Self {
+        Self::start_with("127.0.0.1", None)
+    }
+
+    /// On all addresses, asking for this user and password (basic auth, an htpasswd file).
+    pub fn with_password(user: &str, password: &str) -> Self {
+        Self::start_with("0.0.0.0", Some((user, password)))
+    }
+
+    /// Where the registry keeps a repository's data: present once something was pushed to it.
+    pub fn repository_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join("data/docker/registry/v2/repositories").join(name)
+    }
+
+    fn start_with(address: &str, login: Option<(&str, &str)>) -> Self {
+        let port = free_port();
+        let folder = scratch_dir("registry");
+        let dir = folder.path();
+        let write = |path: &std::path::Path, text: &str| {
+            if let Err(err) = std::fs::write(path, text) {
+                panic!("cannot write the registry's {}: {err}", path.display());
+            }
+        };
+        let auth = match login {
+            Some((user, password)) => {
+                let hash = bcrypt::hash(password, 4).unwrap_or_else(|e| panic!("hashing the registry's password: {e}"));
+                let htpasswd = dir.join("htpasswd");
+                write(&htpasswd, &format!("{user}:{hash}\n"));
+                format!("auth:\n  htpasswd:\n    realm: assemble-e2e\n    path: {}\n", htpasswd.display())
+            }
+            None => String::new(),
+        };
+        let config = dir.join("config.yml");
+        write(
+            &config,
+            &format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}:{port}\n{auth}",
+                dir.join("data").display()
+            ),
+        );
+        let binary = std::env::var("ASSEMBLE_TEST_REGISTRY").unwrap_or_else(|_| "docker-registry".into());
+        let child = Command::new(&binary)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {binary} (apt-get install docker-registry): {e}"));
+        let registry = Self { child, port, dir: folder };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while registry.get("/v2/").is_none() {
+            assert!(Instant::now() < deadline, "the registry on port {port} did not answer");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+
+    /// The registry's catalog; a registry that does not answer with its catalog fails the test (so
+    /// "not in the catalog" always means the registry said so).
+    pub fn catalog(&self) -> String {
+        match self.get("/v2/_catalog") {
+            Some((200, body)) => body,
+            other => panic!("the registry on port {} did not give its catalog: {other:?}", self.port),
+        }
+    }
+
+    /// A plain HTTP/1.0 GET on loopback; the status and body, if the registry answered.
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        let status = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, body.to_string()))
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
