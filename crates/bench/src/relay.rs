@@ -101,6 +101,7 @@ async fn setup(
         image: options.image.clone(),
         ready_timeout: assemble_core::backend::start::DEFAULT_READY_TIMEOUT,
         cache_limit: None,
+        security: Default::default(),
     };
     backend.start(&request, &assemble_core::backend::progress::silent).await.map_err(|e| e.to_string())?;
     let running = backend.running().await.map_err(|e| e.to_string())?;

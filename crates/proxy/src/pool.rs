@@ -1,6 +1,7 @@
 //! Threads that wait for work, so that a new connection does not pay for spawning its two relay
 //! threads, which is most of what a connection costs us. A job goes to an idle thread when there
-//! is one, else to a new thread; a thread left idle for a minute ends.
+//! is one, else to a new thread; a thread left idle for ten seconds ends. A thread that cannot be
+//! made (the sidecar's pids limit) is not fatal: the job is dropped, which closes its sockets.
 //!
 //! An idle thread is reserved by the submitter (the idle count goes down) before the job is sent,
 //! so every job sent has a thread that will take it, and a job never waits behind a long relay.
@@ -15,8 +16,13 @@ use std::{
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// How long an idle thread waits for work before it ends.
-const IDLE: Duration = Duration::from_secs(60);
+/// How long an idle thread waits for work before it ends: long enough to serve a burst of
+/// connections warm, short enough that a flood's threads are soon given back.
+const IDLE: Duration = Duration::from_secs(10);
+
+/// A relay thread's stack: it only calls `splice` and `read`/`write` (its buffer is on the heap),
+/// and a small stack keeps a sidecar with hundreds of connections small.
+const STACK: usize = 128 * 1024;
 
 pub struct Pool {
     idle: Arc<AtomicUsize>,
@@ -36,8 +42,9 @@ impl Pool {
         POOL.get_or_init(Pool::new)
     }
 
-    /// Runs `job` on an idle thread, or on a new one.
-    pub fn run(&self, job: impl FnOnce() + Send + 'static) {
+    /// Runs `job` on an idle thread, or on a new one. When no thread can be made, `job` is dropped
+    /// unrun and the error returned.
+    pub fn run(&self, job: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
         let job: Job = Box::new(job);
         if !reserve(&self.idle) {
             return self.spawn(job);
@@ -46,13 +53,14 @@ impl Pool {
         let sent = self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).send(job);
         if let Err(mpsc::SendError(job)) = sent {
             // The queue is gone (it never is while the pool lives): run it on a new thread.
-            self.spawn(job);
+            return self.spawn(job);
         }
+        Ok(())
     }
 
-    fn spawn(&self, first: Job) {
+    fn spawn(&self, first: Job) -> std::io::Result<()> {
         let (idle, queue) = (self.idle.clone(), self.queue.clone());
-        thread::spawn(move || {
+        let spawned = thread::Builder::new().stack_size(STACK).spawn(move || {
             first();
             loop {
                 idle.fetch_add(1, Ordering::SeqCst);
@@ -72,6 +80,7 @@ impl Pool {
                 }
             }
         });
+        spawned.map(|_| ())
     }
 }
 
@@ -95,11 +104,12 @@ mod tests {
             let hold = hold.clone();
             pool.run(move || {
                 let _ = hold.lock().map(|h| h.recv());
-            });
+            })
+            .unwrap();
         }
         for i in 0..10 {
             let done = done.clone();
-            pool.run(move || done.send(i).unwrap());
+            pool.run(move || done.send(i).unwrap()).unwrap();
         }
         let mut seen: Vec<i32> = (0..10).map(|_| finished.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
         seen.sort();
@@ -116,7 +126,7 @@ mod tests {
         let mut threads = std::collections::HashSet::new();
         for _ in 0..50 {
             let done = done.clone();
-            pool.run(move || done.send(thread::current().id()).unwrap());
+            pool.run(move || done.send(thread::current().id()).unwrap()).unwrap();
             threads.insert(finished.recv_timeout(Duration::from_secs(5)).unwrap());
             // Let the thread come back to the pool before the next job.
             while pool.idle.load(Ordering::SeqCst) == 0 {

@@ -154,6 +154,7 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
         use_builder: false,
         cache_limit: None,
         base_images: Default::default(),
+        security: Default::default(),
     };
     assemble_core::settings::save_to(&world.settings_file(), &wished).map_err(|e| e.to_string())?;
     println!(

@@ -216,6 +216,7 @@ pub async fn change_ports(world: &World, rng: &mut Rng) -> Done {
         use_builder: false,
         cache_limit: None,
         base_images: Default::default(),
+        security: Default::default(),
     };
     if let Err(err) = settings::save_to(&world.settings_file(), &wished) {
         return Done::broken("save settings", format!("saving the settings failed: {err}"));
