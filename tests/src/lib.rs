@@ -13,7 +13,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod authz;
 mod free_port;
+pub mod flood;
 pub mod network;
 pub mod private_engine;
 pub mod sshd;
@@ -34,6 +36,11 @@ use futures_util::StreamExt;
 /// The BuildKit image the tests run (made by scripts/build-buildkit-image.sh).
 pub fn test_image() -> String {
     std::env::var("ASSEMBLE_TEST_IMAGE").unwrap_or_else(|_| "assemble-buildkit:v0.25-debian".into())
+}
+
+/// The rootless BuildKit image the tests run (made by scripts/build-buildkit-rootless-image.sh).
+pub fn rootless_test_image() -> String {
+    std::env::var("ASSEMBLE_TEST_ROOTLESS_IMAGE").unwrap_or_else(|_| "assemble-buildkit:v0.25-debian-rootless".into())
 }
 
 /// The test image's repository: its name without the tag (`assemble-buildkit` for
