@@ -34,13 +34,15 @@ pub async fn flood_from_a_run_step(docker: &Docker, backend: &str, port: u16, co
 
 /// The PID on the host of a container's first process.
 pub async fn host_pid(docker: &Docker, container: &str) -> i64 {
-    let inspect = docker.inspect_container(container, None).await.unwrap_or_else(|e| panic!("inspecting {container}: {e}"));
+    let inspect =
+        docker.inspect_container(container, None).await.unwrap_or_else(|e| panic!("inspecting {container}: {e}"));
     inspect.state.and_then(|s| s.pid).filter(|pid| *pid > 0).unwrap_or_else(|| panic!("{container} has no PID"))
 }
 
 /// A line of /proc/PID/status (`Uid`, `Threads`, `CapEff`, …), its value.
 pub fn status_field(pid: i64, field: &str) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
     status
         .lines()
         .find_map(|line| line.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))

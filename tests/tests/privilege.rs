@@ -130,7 +130,8 @@ async fn a_port_only_the_backends_record_names_is_never_relayed() {
 
     // Root in the backend writes another port into its record.
     let record = format!("{},{}\n", allowed.port.min(planted.port), allowed.port.max(planted.port));
-    let (code, output) = exec(&docker, &backend, &["sh", "-c", &format!("printf '{record}' > /etc/assemble-ports")]).await;
+    let (code, output) =
+        exec(&docker, &backend, &["sh", "-c", &format!("printf '{record}' > /etc/assemble-ports")]).await;
     assert_eq!(code, 0, "{output}");
     // A start on the running backend repairs its sidecars by the live set: still none for it.
     user.run(&["backend", "start", "--allow-host-port", &allowed.port.to_string()]).expect_ok();
@@ -144,8 +145,7 @@ async fn a_port_only_the_backends_record_names_is_never_relayed() {
     assert!(text.contains(&notice), "info says why: {text}");
     let ports = user.run(&["backend", "ports"]).expect_ok().stdout;
     assert!(ports.contains(&format!("Note: {notice}")), "ports says why: {ports}");
-    let names: Vec<String> =
-        containers_named(&docker, &backend).await.into_iter().map(|(_, name)| name).collect();
+    let names: Vec<String> = containers_named(&docker, &backend).await.into_iter().map(|(_, name)| name).collect();
     assert_eq!(names, vec![backend.clone(), user.names.proxy(allowed.port)], "no sidecar for the planted port");
     let (code, output) =
         build_and_push(&docker, &backend, &format!("localhost:{}/planted/no:1", planted.port), "planted").await;
@@ -206,7 +206,18 @@ async fn the_rootless_mode_builds_pushes_and_keeps_its_cache_and_history() {
     let volume = format!("{}-rootless-cache", user.names.backend());
     user.own_volume(&volume);
     let port = registry.port.to_string();
-    let start = ["backend", "start", "--security", "rootless", "--image", &image, "--allow-host-port", &port, "--cache-volume", &volume];
+    let start = [
+        "backend",
+        "start",
+        "--security",
+        "rootless",
+        "--image",
+        &image,
+        "--allow-host-port",
+        &port,
+        "--cache-volume",
+        &volume,
+    ];
     let started = user.run(&start).expect_ok();
     assert!(started.stdout.contains("Security: rootless: asked for"), "{started:#?}");
     let backend = user.names.backend();
@@ -219,7 +230,8 @@ async fn the_rootless_mode_builds_pushes_and_keeps_its_cache_and_history() {
     let (code, namespaces) = exec(&docker, &backend, &["sh", "-c", "cat /proc/$(pidof buildkitd)/uid_map"]).await;
     assert!(code == 0 && namespaces.contains("100000"), "buildkitd is not in a mapped user namespace: {namespaces}");
 
-    let (code, output) = build_and_push(&docker, &backend, &format!("localhost:{port}/rootless/app:1"), "rootless").await;
+    let (code, output) =
+        build_and_push(&docker, &backend, &format!("localhost:{port}/rootless/app:1"), "rootless").await;
     assert_eq!(code, 0, "a push from the rootless backend through the sidecar: {output}");
     assert!(registry.catalog().contains("rootless/app"), "{}", registry.catalog());
     let run_step = "set -e; d=$(mktemp -d); cp /bin/busybox $d/; \

@@ -68,7 +68,8 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Config, String> {
                 listen = Some(Listen::Loopback(parsed));
             }
             "--listen" => {
-                let path = value.strip_prefix("unix:").ok_or_else(|| format!("--listen takes unix:PATH, not {value:?}"))?;
+                let path =
+                    value.strip_prefix("unix:").ok_or_else(|| format!("--listen takes unix:PATH, not {value:?}"))?;
                 listen = Some(Listen::Unix(path.into()));
             }
             "--target" => {
@@ -84,9 +85,10 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Config, String> {
                 target = Some(Target::Address(resolved));
             }
             "--max-connections" => {
-                max_connections = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    format!("invalid --max-connections {value:?}: give a whole number of at least 1")
-                })?;
+                max_connections =
+                    value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        format!("invalid --max-connections {value:?}: give a whole number of at least 1")
+                    })?;
             }
             other => return Err(format!("unknown option {other:?}")),
         }

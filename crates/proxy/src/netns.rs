@@ -150,7 +150,10 @@ mod tests {
         assert!(check_move(own, host, None, "/proc/1/ns/net").is_ok());
         assert!(check_move(own, host, Some(host), "/proc/1/ns/net").is_ok());
         let same = check_move(own, own, None, "/proc/1/ns/net").unwrap_err().to_string();
-        assert!(same.contains("is the sidecar's own network namespace") && same.contains("refusing to relay"), "{same}");
+        assert!(
+            same.contains("is the sidecar's own network namespace") && same.contains("refusing to relay"),
+            "{same}"
+        );
         let astray = check_move(own, host, Some(own), "/proc/1/ns/net").unwrap_err().to_string();
         assert!(astray.contains("the relay is in net:[4026531840]"), "{astray}");
     }

@@ -49,7 +49,10 @@ pub fn serve(config: &Config) -> io::Result<()> {
         (Target::HostLoopback, Some(port)) => {
             netns::enter_parents_namespace()?;
             // IPv4 first: what "localhost" mostly is; then IPv6, for a service bound to [::1] only.
-            Destination::Tcp(vec![SocketAddr::from((Ipv4Addr::LOCALHOST, port)), SocketAddr::from((Ipv6Addr::LOCALHOST, port))])
+            Destination::Tcp(vec![
+                SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+            ])
         }
         (Target::HostLoopback, None) => return Err(io::Error::other("--host-loopback needs --port")),
     };
@@ -148,10 +151,7 @@ impl Gate {
         refusals.unlogged += 1;
         let due = refusals.last_log.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_EVERY);
         if due {
-            eprintln!(
-                "assemble-proxy: refused {} connection(s) to {}: {why}",
-                refusals.unlogged, self.what
-            );
+            eprintln!("assemble-proxy: refused {} connection(s) to {}: {why}", refusals.unlogged, self.what);
             refusals.unlogged = 0;
             refusals.last_log = Some(Instant::now());
         }

@@ -6,6 +6,7 @@
 //! By default it runs its own dockerd (own socket, data root and bridge), so that it may stop and
 //! restart the engine without touching anyone else's containers. `--shared-engine` (or a machine
 //! where a second dockerd cannot run) uses `$DOCKER_HOST`, without engine restarts.
+mod flood;
 mod invariants;
 mod keeper;
 mod ops;
@@ -200,6 +201,7 @@ async fn soak(args: Args, mut engine: Option<PrivateEngine>) -> Result<usize, St
             Op::StopBackend => ops::kill_backend(&world, true).await,
             Op::RemoveSidecar => ops::remove_sidecar(&world, &mut rng).await,
             Op::RestartEngine => restart_engine(&mut world, engine.as_mut(), serial).await,
+            Op::Flood => ops::flood(&world, &mut rng).await,
         };
         // Users' operations must leave the rules true when they return; faults get the time the
         // app's repair and the restart policy need.

@@ -183,7 +183,31 @@ impl World {
 
 /// The ports a backend proxies now, read straight from the engine: its port record
 /// (`/etc/assemble-ports`, which `ports add`/`rm` rewrite), else the label it was started with.
-pub async fn live_ports(docker: &bollard::Docker, id: &str, label: Option<&String>) -> Option<assemble_core::PortSet> {
+/// A port the soak never asks for: the flood fault plants it in the backend's record, as root in the
+/// backend could, and it must never be relayed.
+pub const PLANTED_PORT: u16 = 7777;
+
+/// The ports the soak ever asks for: its registry's and the spare ones. The host stands behind no
+/// other, so the backend's record may only narrow them.
+pub fn universe(world: &World) -> Vec<u16> {
+    let mut ports = vec![world.registry_port];
+    ports.extend(world.spare_ports);
+    ports
+}
+
+/// The live set as the host decides it: the backend's record, narrowed to the ports the soak asks
+/// for (`universe`); the label when there is no record.
+pub async fn live_ports(
+    docker: &bollard::Docker,
+    id: &str,
+    label: Option<&String>,
+    universe: &[u16],
+) -> Option<assemble_core::PortSet> {
+    let recorded = recorded_ports(docker, id, label).await?;
+    Some(assemble_core::PortSet::from_ports(recorded.iter().filter(|p| universe.contains(p))))
+}
+
+async fn recorded_ports(docker: &bollard::Docker, id: &str, label: Option<&String>) -> Option<assemble_core::PortSet> {
     use futures_util::TryStreamExt;
     let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
         .path(assemble_core::backend::sidecars::record::PORT_RECORD)

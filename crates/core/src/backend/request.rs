@@ -606,14 +606,13 @@ mod tests {
 
     #[test]
     fn differences_name_every_field_that_differs() {
-        let wanted =
-            Wanted {
-                ports: PortSet::from_ports([5000]),
-                cache_volume: None,
-                image: "img".into(),
-                cache_limit: None,
-                security: SecurityChoice::Auto,
-            };
+        let wanted = Wanted {
+            ports: PortSet::from_ports([5000]),
+            cache_volume: None,
+            image: "img".into(),
+            cache_limit: None,
+            security: SecurityChoice::Auto,
+        };
         assert_eq!(differences(&wanted, &running(&[5000], None, "img")), vec![]);
 
         let all = differences(&wanted, &running(&[6071, 6072], Some("vol"), "other"));
@@ -665,7 +664,10 @@ mod tests {
             security: Rootless,
         };
         let found = differences(&wanted, &running(&[5000], None, "img"));
-        assert_eq!(found.iter().map(|d| d.sentence("settings")).collect::<Vec<_>>(), ["security mode: running privileged, settings rootless"]);
+        assert_eq!(
+            found.iter().map(|d| d.sentence("settings")).collect::<Vec<_>>(),
+            ["security mode: running privileged, settings rootless"]
+        );
         assert!(needs_restart(&found));
         wanted.security = Auto;
         assert!(differences(&wanted, &running(&[5000], None, "img")).is_empty());

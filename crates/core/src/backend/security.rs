@@ -80,7 +80,8 @@ pub mod reason {
     /// The default, privileged.
     pub const PRIVILEGED: &str = "the default: --privileged, as docker buildx runs BuildKit";
     /// Capabilities because the user asked.
-    pub const CAPABILITIES_ASKED: &str = "asked for (--security capabilities, the settings, or ASSEMBLE_BACKEND_SECURITY)";
+    pub const CAPABILITIES_ASKED: &str =
+        "asked for (--security capabilities, the settings, or ASSEMBLE_BACKEND_SECURITY)";
     /// Rootless because the user asked.
     pub const ROOTLESS_ASKED: &str =
         "asked for (--security rootless or the settings): BuildKit in a user namespace, no added capability";

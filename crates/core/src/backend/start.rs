@@ -18,9 +18,9 @@ use crate::{
         lock::OperationLock,
         privilege_memo,
         progress::{Reporter, StartEvent},
-        security::{self, Refusal, SecurityChoice},
         request::{self, Difference},
         rollback::Created,
+        security::{self, Refusal, SecurityChoice},
         sidecars::{
             self,
             record::{self, PortChange, PortEdit},

@@ -66,7 +66,11 @@ impl HostRecord {
 
 /// The ports the host stands behind for a backend: its host record, else the backend's label (what
 /// start was asked), with the ports of the sidecars a host made for it.
-pub fn authority(host_record: Option<PortSet>, label: &PortSet, sidecar_ports: impl IntoIterator<Item = u16>) -> PortSet {
+pub fn authority(
+    host_record: Option<PortSet>,
+    label: &PortSet,
+    sidecar_ports: impl IntoIterator<Item = u16>,
+) -> PortSet {
     host_record.unwrap_or_else(|| label.clone()).union(&PortSet::from_ports(sidecar_ports))
 }
 
@@ -75,10 +79,9 @@ pub fn authority(host_record: Option<PortSet>, label: &PortSet, sidecar_ports: i
 pub fn narrow(authority: &PortSet, record: Option<&PortSet>) -> (PortSet, PortSet) {
     match record {
         None => (authority.clone(), PortSet::none()),
-        Some(record) => (
-            PortSet::from_ports(record.iter().filter(|p| authority.contains(*p))),
-            record.without(authority),
-        ),
+        Some(record) => {
+            (PortSet::from_ports(record.iter().filter(|p| authority.contains(*p))), record.without(authority))
+        }
     }
 }
 
