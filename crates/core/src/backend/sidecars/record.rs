@@ -272,7 +272,11 @@ pub(in crate::backend) async fn change_locked(
     // The host's record first: it is the authority; the backend's own only narrows it.
     let host_record = HostRecord::of(backend.engine.endpoint(), &container.id);
     host_record.write(wanted)?;
-    write(backend, &container.id, wanted).await?;
+    if let Err(err) = write(backend, &container.id, wanted).await {
+        // Nothing changed in the backend: the host's record goes back to what runs.
+        let _ = host_record.write(&current);
+        return Err(err);
+    }
     container.config.ports = wanted.clone();
     match sidecars::repair_running(backend, &container).await {
         Ok(_) => Ok(change),
