@@ -259,3 +259,24 @@ async fn the_rootless_mode_builds_pushes_and_keeps_its_cache_and_history() {
     assert!(again.lines().filter(|l| !l.trim().is_empty()).count() >= 2, "the history was lost: {again}");
     user.run(&["backend", "stop"]).expect_ok();
 }
+
+/// Where the engine cannot run the rootless mode (here: an image without rootlesskit, which stops
+/// at once, as a rootlesskit refused a user namespace would), the user gets a sentence that says
+/// why and what to do, and nothing is left behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rootless_backend_that_cannot_run_is_a_sentence_and_leaves_nothing() {
+    let docker = docker().await;
+    let user = TestUser::new("rootless-refused");
+    let image = assemble_e2e::broken_backend_image();
+    let started = user.run(&["backend", "start", "--security", "rootless", "--image", &image, "--allow-host-port", "0"]);
+    assert_eq!(started.code, Some(1), "{started:#?}");
+    let sentence = started.stderr.trim();
+    assert!(
+        sentence.starts_with(&format!(
+            "Error: the Docker Engine cannot run the backend \"{}\" in rootless mode: the backend stopped while starting",
+            user.names.backend()
+        )) && sentence.contains("start it in the default mode instead (--security auto)"),
+        "{sentence}"
+    );
+    assert!(containers_named(&docker, &user.names.backend()).await.is_empty(), "the failed start left something");
+}
