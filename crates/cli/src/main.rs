@@ -208,8 +208,9 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
                 );
             }
         }
-        StartOutcome::AlreadyRunning { id, name, differences, ports_change, .. } => {
+        StartOutcome::AlreadyRunning { id, name, differences, ports_change, security, security_reason, .. } => {
             println!("Container {name:?} ({}) is already running", &id[..id.len().min(12)]);
+            println!("Security: {}", security.described(security_reason.as_deref()));
             if let Some(change) = ports_change {
                 println!("{}", change.sentence());
             }

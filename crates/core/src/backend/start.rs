@@ -72,6 +72,10 @@ pub enum StartOutcome {
         ports_change: Option<PortChange>,
         /// How the running backend differs from the request; a restart would apply them.
         differences: Vec<Difference>,
+        /// The mode it runs in.
+        security: SecurityMode,
+        /// Why, in words (`None`: made before reasons were kept).
+        security_reason: Option<String>,
     },
 }
 
@@ -327,6 +331,8 @@ async fn keep_running(backend: &Backend, mut container: OurContainer, request: &
         ports: container.config.ports,
         ports_change,
         differences,
+        security: container.config.security,
+        security_reason: container.config.security_reason,
     })
 }
 
