@@ -6,6 +6,7 @@
 #   --ui-tests      Xvfb, WebKitWebDriver, D-Bus, tauri-driver, and a Python venv with selenium
 #   --engine-tests  openssl and openssh for the engine tests (TLS, ssh)
 #   --test-images   the BuildKit and socat images, built from Debian packages (no registry here),
+#                   and the rootless BuildKit image made from them (rootlesskit, uidmap),
 #                   and buildx from Debian sid for the builder tests (target/buildx/docker-buildx,
 #                   never installed into the system); implies --engine-tests
 #   --buildx        docker buildx for the user: Debian's docker-buildx where this release has it,
@@ -32,7 +33,7 @@ for arg in "$@"; do
     --app) APP=1 ;;
     --ui-tests) UI=1; APP=1 ;;
     --engine-tests) PACKAGES+=("${ENGINE_TEST_PACKAGES[@]}") ;;
-    --test-images) IMAGES=1; PACKAGES+=("${ENGINE_TEST_PACKAGES[@]}") ;;
+    --test-images) IMAGES=1; PACKAGES+=("${ENGINE_TEST_PACKAGES[@]}" libcap2-bin) ;;
     --buildx) BUILDX=1 ;;
     *) log "unknown option $arg"; exit 2 ;;
   esac
@@ -88,6 +89,7 @@ ui_tools() {
 
 if [ $IMAGES = 1 ]; then
   step "BuildKit image" bash scripts/build-buildkit-image.sh
+  step "rootless BuildKit image" bash scripts/build-buildkit-rootless-image.sh
   step "buildx for the tests" bash scripts/fetch-buildx.sh
 fi
 

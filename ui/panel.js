@@ -83,6 +83,9 @@ function renderPorts(snapshot) {
   $("ports").replaceChildren(...rows);
   $("no-ports").textContent = snapshot.info ? "No host ports are proxied." : "The backend is not running.";
   show($("no-ports"), rows.length === 0);
+  // Ports only the backend's own record names: the core's sentences, as text.
+  const notices = snapshot.info ? snapshot.info.port_notices : [];
+  $("port-notices").replaceChildren(...notices.map((n) => el("div", { class: "warning", text: n })));
 }
 
 function renderWorkers(info) {

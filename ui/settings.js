@@ -77,12 +77,13 @@ function updateNoneWarning() {
 }
 
 async function save() {
-  ["context", "ports", "cache", "cache_limit", "image"].forEach((f) => fieldError(f, ""));
+  ["context", "ports", "cache", "cache_limit", "image", "security"].forEach((f) => fieldError(f, ""));
   $("saved").textContent = "";
   const image = $("image").value.trim();
   // Fields this form does not show (the file's base_images) are kept as they are.
   const settings = { ...(view ? view.settings : {}), ports, cache: chosenCache(), image: image === "" ? null : image, context: chosenContext(),
-    use_builder: $("use-builder").checked, cache_limit: $("cache-limit").value.trim() || null };
+    use_builder: $("use-builder").checked, cache_limit: $("cache-limit").value.trim() || null,
+    security: document.querySelector("input[name=security]:checked").value };
   try {
     await invoke("save_settings", { settings });
     $("saved").textContent = "Saved.";
@@ -109,6 +110,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("image").value = view.settings.image || "";
   $("use-builder").checked = view.settings.use_builder;
   $("cache-limit").value = view.settings.cache_limit || "";
+  document.querySelector(`input[name=security][value=${view.settings.security || "auto"}]`).checked = true;
   if (view.warning) { $("load-warning-text").textContent = view.warning; show($("load-warning"), true); }
   await loadContexts(view.settings.context);
   $("context-list").addEventListener("change", () => { document.querySelector("input[name=engine][value=pinned]").checked = true; });

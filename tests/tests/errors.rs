@@ -119,6 +119,7 @@ async fn an_interrupted_start_removes_what_it_created() {
         image: test_image(),
         ready_timeout: std::time::Duration::from_secs(60),
         cache_limit: None,
+        security: Default::default(),
     };
     // Cancelled in the middle: once the backend exists and start waits for BuildKit.
     let midway = tokio::sync::Notify::new();
@@ -144,6 +145,7 @@ async fn an_interrupted_start_whose_cleanup_fails_says_what_is_left() {
         image: test_image(),
         ready_timeout: std::time::Duration::from_secs(60),
         cache_limit: None,
+        security: Default::default(),
     };
     let midway = tokio::sync::Notify::new();
     let report = notify_when_waiting_for_buildkit(&midway);

@@ -247,3 +247,26 @@ def test_the_tray_menu_starts_and_stops_the_backend(app):
     app.wait(lambda: app.text("#state") == "Stopped", 10)
     app.window("Assemble Backend Settings")
     app.screenshot("10-settings")
+
+
+def test_the_security_mode_is_a_setting_and_the_panel_says_which_mode_runs_and_why(app):
+    app.running()
+    assert app.text("#security").split(":")[0] in ("privileged", "capabilities"), app.text("#security")
+    assert ": " in app.text("#security"), f"the panel names the mode without why: {app.text('#security')!r}"
+    app.click("#open-settings")
+    app.window("Assemble Backend Settings")
+    app.wait(lambda: app.driver.execute_script("return document.readyState") == "complete", 10)
+    assert app.find("input[name=security][value=auto]").is_selected(), "the default is Automatic"
+    app.click("input[name=security][value=rootless]")
+    app.click("#save")
+    app.wait(lambda: app.text("#saved") == "Saved.", 10, "not saved: " + app.text("#security-error"))
+    assert app.saved_settings()["security"] == "rootless"
+    # A running backend in another mode: the window offers to apply it with a restart.
+    app.wait(lambda: "security mode" in app.text("#difference-list"), 10,
+             f"no difference named: {app.text('#difference-list')!r}")
+    app.driver.execute_script("document.querySelector('input[name=security]').scrollIntoView()")
+    app.screenshot("13-settings-security")
+    app.click("input[name=security][value=auto]")
+    app.click("#save")
+    app.wait(lambda: app.text("#saved") == "Saved.", 10)
+    assert app.saved_settings()["security"] == "auto"

@@ -133,6 +133,7 @@ pub fn with_backend<T>(
         image: image.to_string(),
         ready_timeout: assemble_core::backend::start::DEFAULT_READY_TIMEOUT,
         cache_limit: None,
+        security: Default::default(),
     };
     let result = runtime
         .block_on(backend.start(&request, &assemble_core::backend::progress::silent))

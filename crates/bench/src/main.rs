@@ -34,6 +34,7 @@ mod info;
 mod logs;
 mod net;
 mod relay;
+mod security;
 mod socat;
 mod start;
 mod stats;
@@ -46,7 +47,8 @@ const USAGE: &str = "usage: assemble-bench relay [--gib N] [--rounds R] [--image
        assemble-bench logs [--rounds R (5)] [--lines N (1000000)] [--image REF]
        assemble-bench engines [--rounds R (20)] [--warmup W (2)] [--image REF]
        assemble-bench builds [--rounds R (20)] [--warmup W (2)] [--builds N (50)] [--image REF]
-       assemble-bench build [--rounds R (3)] [--files N (20000)] [--mib M (200)] [--image REF]";
+       assemble-bench build [--rounds R (3)] [--files N (20000)] [--mib M (200)] [--image REF]
+       assemble-bench security [--rounds R (5)] [--image REF] [--rootless-image REF]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,13 +56,14 @@ fn main() -> ExitCode {
         Some("client") => client(&args[1..]),
         Some("relay") => relay::run(&args[1..]),
         Some("engines") => engines::run(&args[1..]),
-        Some(name @ ("start" | "info" | "logs" | "builds" | "build")) => {
+        Some(name @ ("start" | "info" | "logs" | "builds" | "build" | "security")) => {
             common::use_default_engine();
             match name {
                 "start" => start::run(&args[1..]),
                 "info" => info::run(&args[1..]),
                 "builds" => builds::run(&args[1..]),
                 "build" => build::run(&args[1..]),
+                "security" => security::run(&args[1..]),
                 _ => logs::run(&args[1..]),
             }
         }

@@ -69,6 +69,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let remove = RemoveContainerOptionsBuilder::default().force(true).build();
             let _ = backend.docker().remove_container(&id, Some(remove)).await;
         }
+        for port in [discard_port, echo_port] {
+            let _ = backend.docker().remove_volume(&pair_volume(&names, port), None::<bollard::query_parameters::RemoveVolumeOptions>).await;
+        }
     });
     result
 }
@@ -101,6 +104,7 @@ async fn setup(
         image: options.image.clone(),
         ready_timeout: assemble_core::backend::start::DEFAULT_READY_TIMEOUT,
         cache_limit: None,
+        security: Default::default(),
     };
     backend.start(&request, &assemble_core::backend::progress::silent).await.map_err(|e| e.to_string())?;
     let running = backend.running().await.map_err(|e| e.to_string())?;
@@ -114,8 +118,70 @@ async fn setup(
         let listen = format!("TCP-LISTEN:{},bind=127.0.0.1,fork,reuseaddr", socat_port(port));
         let connect = format!("TCP:{gateway}:{port}");
         socat.push(socat::sidecar(&docker, &name, &running.id, listen, connect, &options.socat_image).await?);
+        // The review's design: two relays with no capability at all, one in the backend's
+        // namespace and one on the host's network, joined by a unix socket on a shared volume.
+        socat.extend(pair(&docker, names, &running.id, port).await?);
     }
     Ok((backend, pid, gateway, socat))
+}
+
+/// The two-container design's ports in the backend's namespace.
+fn pair_port(port: u16) -> u16 {
+    if port < 60000 {
+        port + 2000
+    } else {
+        port - 2000
+    }
+}
+
+fn pair_volume(names: &Names, port: u16) -> String {
+    format!("{}-bench-pair-{port}", names.backend())
+}
+
+/// The two containers of the design the review proposed, for `port`: our relay binary in both, no
+/// capability (cap_drop ALL, no-new-privileges), the host side on `network_mode: host` listening on
+/// a unix socket in a shared volume and connecting to the host's 127.0.0.1:port, the backend side
+/// in the backend's namespace on 127.0.0.1:pair_port(port) connecting to that socket.
+async fn pair(docker: &bollard::Docker, names: &Names, backend_id: &str, port: u16) -> Result<Vec<String>, String> {
+    use bollard::models::{ContainerCreateBody, HostConfig};
+    let image = assemble_core::backend::sidecars::relay_image::reference();
+    let volume = pair_volume(names, port);
+    let labels = std::collections::HashMap::from([(socat::BENCH_LABEL.to_string(), "pair".to_string())]);
+    let mut ids = Vec::new();
+    for (side, network, args) in [
+        (
+            "host",
+            "host".to_string(),
+            vec!["--listen".into(), "unix:/relay/relay.sock".into(), "--target".into(), format!("127.0.0.1:{port}")],
+        ),
+        (
+            "backend",
+            format!("container:{backend_id}"),
+            vec!["--port".into(), pair_port(port).to_string(), "--target".into(), "unix:/relay/relay.sock".into()],
+        ),
+    ] {
+        let body = ContainerCreateBody {
+            image: Some(image.clone()),
+            cmd: Some(args),
+            labels: Some(labels.clone()),
+            host_config: Some(HostConfig {
+                network_mode: Some(network),
+                cap_drop: Some(vec!["ALL".into()]),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                binds: Some(vec![format!("{volume}:/relay")]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let name = format!("{}-bench-pair-{side}-{port}", names.backend());
+        let options = bollard::query_parameters::CreateContainerOptionsBuilder::default().name(&name).build();
+        let id = docker.create_container(Some(options), body).await.map_err(|e| format!("{name}: {e}"))?.id;
+        docker.start_container(&id, None).await.map_err(|e| format!("{name}: {e}"))?;
+        // The host side must listen before the backend side's first connection.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 /// Runs this binary's client half inside the backend's network namespace, or on the host.
@@ -193,6 +259,12 @@ fn measure(options: &Options, pid: i64, relay_pid: i64, gateway: &str, discard: 
             label: "c. socat sidecar (to the gateway)",
             throughput: format!("127.0.0.1:{}", socat_port(discard)),
             echo: format!("127.0.0.1:{}", socat_port(echo)),
+            in_backend: true,
+        },
+        Path {
+            label: "e. two containers, no capability (TCP → unix socket → TCP)",
+            throughput: format!("127.0.0.1:{}", pair_port(discard)),
+            echo: format!("127.0.0.1:{}", pair_port(echo)),
             in_backend: true,
         },
         Path {
@@ -275,13 +347,16 @@ fn print_report(
     }
     let ratio = |v: &[Vec<f64>], x: usize, y: usize| stats::median(&v[x]) / stats::median(&v[y]);
     println!(
-        "\nRatios (medians): 1 stream a/b = {:.2}, a/c = {:.2}, a/d = {:.2}; 100 streams a/b = {:.2}, a/c = {:.2}, a/d = {:.2}\n",
+        "\nRatios (medians): 1 stream a/b = {:.2}, a/c = {:.2}, a/e = {:.2}, a/d = {:.2}; 100 streams a/b = {:.2}, \
+         a/c = {:.2}, a/e = {:.2}, a/d = {:.2}\n",
         ratio(single, 0, 1),
         ratio(single, 0, 2),
         ratio(single, 0, 3),
+        ratio(single, 0, 4),
         ratio(parallel, 0, 1),
         ratio(parallel, 0, 2),
-        ratio(parallel, 0, 3)
+        ratio(parallel, 0, 3),
+        ratio(parallel, 0, 4)
     );
     println!("### Connection cost (connect, 1-byte echo, close; 1,000 per path per round)\n");
     println!("| path | p50 µs | p99 µs |");
@@ -294,11 +369,13 @@ fn print_report(
             stats::percentile(&latencies[i], 99.0)
         );
     }
+    let p50 = |i: usize| stats::median(&latencies[i]);
     println!(
-        "\nRatio of p50 a/b = {:.2}, a/c = {:.2}, a/d = {:.2}",
-        stats::median(&latencies[0]) / stats::median(&latencies[1]),
-        stats::median(&latencies[0]) / stats::median(&latencies[2]),
-        stats::median(&latencies[0]) / stats::median(&latencies[3])
+        "\nRatio of p50 a/b = {:.2}, a/c = {:.2}, a/e = {:.2}, a/d = {:.2}",
+        p50(0) / p50(1),
+        p50(0) / p50(2),
+        p50(0) / p50(3),
+        p50(0) / p50(4)
     );
 }
 

@@ -183,6 +183,7 @@ fn docker_run_args(image: &str) -> Result<Vec<String>, String> {
         image: image.to_string(),
         version: labels::OUR_VERSION.to_string(),
         security: SecurityMode::Capabilities,
+        security_reason: None,
         cache_limit: None,
     };
     let body = spec::backend(&Names::for_user("bench"), &config);

@@ -177,6 +177,12 @@ pub struct StartArgs {
     /// The most the build cache may use (`20GB`, `500MiB`): BuildKit's GC keeps it below
     #[arg(long = "cache-limit", value_name = "SIZE")]
     pub cache_limit: Option<String>,
+    /// How BuildKit is granted its powers: auto (--privileged, or all capabilities but
+    /// SYS_RESOURCE where the engine's runtime cannot apply them), capabilities, or rootless
+    /// (BuildKit's rootless mode: a user namespace, no added capability; default image
+    /// moby/buildkit:v0.25.1-rootless)
+    #[arg(long = "security", value_name = "MODE")]
+    pub security: Option<String>,
     /// Also make the buildx builder "assemble" docker's current builder (`docker buildx use`)
     #[arg(long = "use")]
     pub use_builder: bool,

@@ -168,6 +168,7 @@ fn start_request(args: &StartArgs, settings: &Settings) -> Result<StartRequest, 
         image: args.image.clone(),
         ready_timeout: Some(Duration::from_secs(args.ready_timeout)),
         cache_limit: args.cache_limit.clone(),
+        security: args.security.clone(),
     };
     StartRequest::resolve(&flags, settings)
 }
@@ -187,8 +188,9 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
         }
     };
     match backend.start_until(request, &report, interrupted).await? {
-        StartOutcome::Started { id, name, cache, .. } => {
+        StartOutcome::Started { id, name, cache, security, security_reason, .. } => {
             println!("Started container {name:?} ({})", &id[..id.len().min(12)]);
+            println!("Security: {}", security.described(Some(&security_reason)));
             let engine = backend.engine().endpoint().view();
             if !is_local_default(&engine) {
                 println!("{}", render::engine_line(&engine));
@@ -202,8 +204,9 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
                 );
             }
         }
-        StartOutcome::AlreadyRunning { id, name, differences, ports_change, .. } => {
+        StartOutcome::AlreadyRunning { id, name, differences, ports_change, security, security_reason, .. } => {
             println!("Container {name:?} ({}) is already running", &id[..id.len().min(12)]);
+            println!("Security: {}", security.described(security_reason.as_deref()));
             if let Some(change) = ports_change {
                 println!("{}", change.sentence());
             }

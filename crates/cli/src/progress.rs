@@ -43,14 +43,17 @@ impl StartPrinter {
                 let _ = writeln!(stdout, "{clear}Pulling image {image}: Success");
             }
             StartEvent::PrivilegedRefused { reason } => eprintln!(
-                "Note: the engine refused a privileged container ({reason}).\n      \
-                 Running BuildKit with all capabilities except SYS_RESOURCE, unconfined profiles and writable cgroups instead."
+                "Note: the engine refused a privileged container: its runtime could not apply the capabilities \
+                 ({reason}).\n      Running BuildKit with all capabilities except SYS_RESOURCE, unconfined profiles \
+                 and writable cgroups instead."
             ),
+
             StartEvent::CacheVolumeCreated { name } => eprintln!("Created cache volume {name:?}"),
             StartEvent::ProxyImageBuilt { image } => eprintln!("Made sidecar image {image}"),
             StartEvent::ImagePresent { .. }
             | StartEvent::BackendCreated { .. }
             | StartEvent::WaitingForBuildkit
+            | StartEvent::SecurityMode { .. }
             | StartEvent::ProxyStarted { .. } => {}
         }
     }

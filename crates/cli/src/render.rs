@@ -25,6 +25,9 @@ pub fn info(info: &BackendInfo) -> String {
     for sidecar in &info.sidecars {
         let _ = writeln!(out, " - {} {} ({})", short(&sidecar.id), sidecar.name, sidecar.state);
     }
+    for notice in &info.port_notices {
+        let _ = writeln!(out, " Note: {notice}");
+    }
     let _ = writeln!(out, "\nFound {} worker(s):", info.workers.len());
     for worker in &info.workers {
         let _ = writeln!(out, "\n - {}", worker.id);
@@ -37,6 +40,8 @@ pub fn info(info: &BackendInfo) -> String {
             let _ = writeln!(out, "    - {key}: {value}");
         }
     }
+    // After the original page's parts, so that its shape stays.
+    let _ = writeln!(out, "\nSecurity: {}", info.security_text);
     // Only when set, so that the default output keeps the original page's shape.
     if info.cache_limit.is_some() {
         let _ = writeln!(out, "\nCache limit: {}", info.cache_limit_text);
@@ -139,10 +144,13 @@ pub fn ports(statuses: &[assemble_core::PortStatus]) -> String {
         return "No host ports are proxied; add one with `docker assemble backend ports add 5000`.\n".to_string();
     }
     let mut out = format!("{:<7} {:<12} {}\n", "PORT", "STATE", "SIDECAR");
-    for status in statuses {
+    for status in statuses.iter().filter(|s| s.note.is_none()) {
         let state =
             serde_json::to_value(status.state).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
         let _ = writeln!(out, "{:<7} {:<12} {}", status.port, state, status.sidecar.as_deref().unwrap_or("-"));
+    }
+    for note in statuses.iter().filter_map(|s| s.note.as_deref()) {
+        let _ = writeln!(out, "Note: {note}");
     }
     out
 }

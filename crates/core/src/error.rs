@@ -202,11 +202,43 @@ pub enum Error {
         reason: String,
     },
 
+    /// A security mode we do not know.
+    #[error("--security {0:?} is not a mode; give auto, capabilities or rootless")]
+    InvalidSecurity(String),
+
+    /// The engine's policy refused the privileged backend: never worked around.
+    #[error(
+        "the Docker Engine's policy refused a privileged container for the backend {name:?} ({reason}); Assemble \
+         Backend does not work around a policy, so nothing was started. Ask the engine's administrator to allow it, \
+         or start the backend in rootless mode where the policy allows that: docker assemble backend start --security \
+         rootless"
+    )]
+    PrivilegedRefusedByPolicy {
+        /// The backend container's name.
+        name: String,
+        /// The engine's (or its plugin's) words.
+        reason: String,
+    },
+
+    /// The engine could not run the backend in rootless mode.
+    #[error(
+        "the Docker Engine cannot run the backend {name:?} in rootless mode: {reason}. Rootless BuildKit needs an \
+         engine that lets a container make a user namespace (seccomp, AppArmor and the /proc masks unconfined, no \
+         added capability) and a rootless image (moby/buildkit:…-rootless); start it in the default mode instead \
+         (--security auto), or ask the engine's administrator to allow this"
+    )]
+    RootlessRefused {
+        /// The backend container's name.
+        name: String,
+        /// What the engine said, or what the backend logged before it stopped.
+        reason: String,
+    },
+
     /// A new sidecar did not start relaying (it could not enter the engine's network namespace).
     #[error(
         "the sidecar {name:?} did not start relaying host port {port}{}; the engine must allow a container with the \
-         host's PID namespace and the SYS_ADMIN and SYS_PTRACE capabilities, or start without host ports \
-         (--allow-host-port 0)",
+         host's PID namespace and the SYS_ADMIN, SYS_PTRACE, SETUID and SETGID capabilities (all dropped before it relays), \
+         or start without host ports (--allow-host-port 0)",
         if logs.is_empty() { String::new() } else { format!(": {logs}") }
     )]
     SidecarNotReady {
@@ -610,8 +642,8 @@ impl Error {
             Error::InvalidPorts(port) => port.in_settings(),
             Error::SidecarNotReady { name, port, logs } => format!(
                 "the sidecar {name:?} did not start relaying host port {port}{}; the engine must allow a container \
-                 with the host's PID namespace and the SYS_ADMIN and SYS_PTRACE capabilities, or remove the host \
-                 ports in Settings",
+                 with the host's PID namespace and the SYS_ADMIN, SYS_PTRACE, SETUID and SETGID capabilities (all \
+                 dropped before it relays), or remove the host ports in Settings",
                 if logs.is_empty() { String::new() } else { format!(": {logs}") }
             ),
             Error::ImageUnavailable { image, reason } => format!(
@@ -623,6 +655,20 @@ impl Error {
                 known.join(", ")
             ),
             Error::NotRunning => "the backend is not running; start it with Start".to_string(),
+            Error::InvalidSecurity(typed) => {
+                format!("{typed:?} is not a mode; choose Automatic, Capabilities or Rootless")
+            }
+            Error::PrivilegedRefusedByPolicy { name, reason } => format!(
+                "the Docker Engine's policy refused a privileged container for the backend {name:?} ({reason}); \
+                 Assemble Backend does not work around a policy, so nothing was started. Ask the engine's \
+                 administrator to allow it, or choose Rootless under Security in Settings where the policy allows that"
+            ),
+            Error::RootlessRefused { name, reason } => format!(
+                "the Docker Engine cannot run the backend {name:?} in rootless mode: {reason}. Rootless BuildKit \
+                 needs an engine that lets a container make a user namespace (seccomp, AppArmor and the /proc masks \
+                 unconfined, no added capability) and a rootless image; choose Automatic under Security in Settings, \
+                 or ask the engine's administrator to allow this"
+            ),
             Error::EngineUnreachable { .. } => self.to_string().replace(CHOOSE_ENGINE_CLI, CHOOSE_ENGINE_APP),
             Error::RollbackIncomplete { cause, failures, left } => {
                 cause_before_cleanup(cause, place) + &cleanup_sentence(failures, left)
@@ -639,6 +685,7 @@ impl Error {
             Error::EmptyImage => Some("image"),
             Error::InvalidContextName(_) => Some("context"),
             Error::InvalidSize(_) | Error::CacheLimitTooSmall(_) => Some("cache_limit"),
+            Error::InvalidSecurity(_) => Some("security"),
             _ => None,
         }
     }
@@ -707,6 +754,9 @@ mod tests {
             image,
             Error::SidecarNotReady { name: "b".into(), port: 5000, logs: String::new() },
             Error::NotRunning,
+            Error::InvalidSecurity("x".into()),
+            Error::PrivilegedRefusedByPolicy { name: "b".into(), reason: "authorization denied by plugin p".into() },
+            Error::RootlessRefused { name: "b".into(), reason: "no user namespace".into() },
         ] {
             assert!(!error.sentence(Place::App).contains("--"), "{}", error.sentence(Place::App));
         }

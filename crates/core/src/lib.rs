@@ -39,6 +39,7 @@ pub use backend::{
     info::BackendInfo,
     progress::StartEvent,
     request::{Difference, StartFlags, StartRequest},
+    security::SecurityChoice,
     sidecars::{status::PortStatus, Sidecar},
     start::StartOutcome,
     stop::StopOutcome,

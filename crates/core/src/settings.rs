@@ -127,6 +127,7 @@ mod tests {
             use_builder: false,
             cache_limit: None,
             base_images: Default::default(),
+            security: Default::default(),
         }
     }
 
@@ -148,9 +149,11 @@ mod tests {
             use_builder: true,
             cache_limit: Some("20GB".into()),
             base_images: Default::default(),
+            security: crate::backend::security::SecurityChoice::Rootless,
         };
         save_to(&file, &settings).unwrap();
         let loaded = load_from(&file);
+        assert_eq!(loaded.settings.security, crate::backend::security::SecurityChoice::Rootless);
         assert_eq!(loaded.settings.ports, vec![6000, 7000]);
         assert_eq!(loaded.settings.cache, CacheSetting::Named("vol".into()));
         assert_eq!(loaded.settings.context.as_deref(), Some("desktop-linux"));

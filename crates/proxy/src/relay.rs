@@ -1,14 +1,26 @@
 //! The relay itself: one thread per direction per connection, bytes moved by `splice(2)` inside
 //! the kernel (large buffers where it cannot), half-close propagated so that protocols which shut
-//! down their write side (HTTP/1.0, `nc -q`) still work.
+//! down their write side (HTTP/1.0, `nc -q`) still work. At most `max_connections` connections are
+//! relayed at once: past that a connection is accepted and closed at once, and the refusal logged
+//! (at most once a second, with a count), so a flood costs the host neither threads nor log space.
 use std::{
     io::{self, Read, Write},
     net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream},
+    os::{
+        fd::{AsRawFd, RawFd},
+        unix::net::{UnixListener, UnixStream},
+    },
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     thread,
+    time::{Duration, Instant},
 };
 
 use crate::{
-    args::{Config, Target},
+    args::{Config, Listen, Target},
     netns,
     pool::Pool,
     splice,
@@ -17,28 +29,46 @@ use crate::{
 /// Large enough that a registry push is not limited by syscalls per byte.
 const BUFFER_SIZE: usize = 256 * 1024;
 
-/// Binds both loopback addresses (IPv6 only when the namespace has it) in the namespace it was
-/// started in, then, for the host's loopback, moves to the engine's namespace; relays until killed.
+/// How often refusals are logged at most.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// Binds its listeners in the namespace it was started in, then, for the host's loopback, moves to
+/// the engine's namespace; relays until killed.
 pub fn serve(config: &Config) -> io::Result<()> {
-    let listeners = bind_loopback(config.port)?;
-    let destinations = match config.target {
-        Target::Address(address) => vec![address],
-        Target::HostLoopback => {
-            netns::enter_parents_namespace()?;
-            // IPv4 first: what "localhost" mostly is; then IPv6, for a service bound to [::1] only.
-            vec![
-                SocketAddr::from((Ipv4Addr::LOCALHOST, config.port)),
-                SocketAddr::from((Ipv6Addr::LOCALHOST, config.port)),
-            ]
+    let listeners = match &config.listen {
+        Listen::Loopback(port) => bind_loopback(*port)?.into_iter().map(Listener::Tcp).collect(),
+        Listen::Unix(path) => {
+            // A socket left by an earlier run of this relay would make the bind fail.
+            let _ = std::fs::remove_file(path);
+            vec![Listener::Unix(UnixListener::bind(path)?)]
         }
     };
+    let destination = match (&config.target, config.port()) {
+        (Target::Address(address), _) => Destination::Tcp(vec![*address]),
+        (Target::Unix(path), _) => Destination::Unix(path.clone()),
+        (Target::HostLoopback, Some(port)) => {
+            netns::enter_parents_namespace()?;
+            // IPv4 first: what "localhost" mostly is; then IPv6, for a service bound to [::1] only.
+            Destination::Tcp(vec![
+                SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+            ])
+        }
+        (Target::HostLoopback, None) => return Err(io::Error::other("--host-loopback needs --port")),
+    };
+    let gate = Gate::new(config.max_connections, describe_listen(&config.listen));
     // The start waits for this line: listening, and (for the host's loopback) on the host.
-    println!("assemble-proxy: relaying localhost:{} to {}", config.port, describe(config.target));
+    println!(
+        "assemble-proxy: relaying {} to {} (at most {} connections at once)",
+        describe_listen(&config.listen),
+        describe(&config.target),
+        config.max_connections
+    );
     let handles: Vec<_> = listeners
         .into_iter()
         .map(|listener| {
-            let destinations = destinations.clone();
-            thread::spawn(move || accept_loop(listener, destinations))
+            let (destination, gate) = (destination.clone(), gate.clone());
+            thread::spawn(move || accept_loop(listener, destination, gate))
         })
         .collect();
     for handle in handles {
@@ -50,10 +80,18 @@ pub fn serve(config: &Config) -> io::Result<()> {
     Err(io::Error::other("all listeners stopped"))
 }
 
-fn describe(target: Target) -> String {
+fn describe_listen(listen: &Listen) -> String {
+    match listen {
+        Listen::Loopback(port) => format!("localhost:{port}"),
+        Listen::Unix(path) => format!("unix:{}", path.display()),
+    }
+}
+
+fn describe(target: &Target) -> String {
     match target {
         Target::HostLoopback => "the host's loopback".into(),
         Target::Address(address) => address.to_string(),
+        Target::Unix(path) => format!("unix:{}", path.display()),
     }
 }
 
@@ -68,46 +106,196 @@ pub fn bind_loopback(port: u16) -> io::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
-pub fn accept_loop(listener: TcpListener, destinations: Vec<SocketAddr>) -> io::Result<()> {
+/// The count of connections being relayed, shared by the relay's listeners, and the refusals not
+/// yet logged.
+#[derive(Clone)]
+pub struct Gate {
+    open: Arc<AtomicUsize>,
+    max: usize,
+    what: Arc<str>,
+    refusals: Arc<Mutex<Refusals>>,
+}
+
+struct Refusals {
+    unlogged: usize,
+    last_log: Option<Instant>,
+}
+
+/// A connection's place under the gate, given back when it is dropped (both directions done).
+struct Permit(Arc<AtomicUsize>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Gate {
+    pub fn new(max: usize, what: String) -> Self {
+        Self {
+            open: Arc::default(),
+            max,
+            what: what.into(),
+            refusals: Arc::new(Mutex::new(Refusals { unlogged: 0, last_log: None })),
+        }
+    }
+
+    fn enter(&self) -> Option<Permit> {
+        let entered = self.open.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < self.max).then_some(n + 1));
+        entered.ok().map(|_| Permit(self.open.clone()))
+    }
+
+    /// Counts a refusal and logs the count, at most once a second.
+    fn refused(&self, why: &str) {
+        let mut refusals = self.refusals.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        refusals.unlogged += 1;
+        let due = refusals.last_log.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_EVERY);
+        if due {
+            eprintln!("assemble-proxy: refused {} connection(s) to {}: {why}", refusals.unlogged, self.what);
+            refusals.unlogged = 0;
+            refusals.last_log = Some(Instant::now());
+        }
+    }
+}
+
+/// A listening socket: TCP on loopback, or unix.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    fn accept(&self) -> io::Result<Conn> {
+        match self {
+            Listener::Tcp(listener) => listener.accept().map(|(stream, _)| Conn::Tcp(stream)),
+            Listener::Unix(listener) => listener.accept().map(|(stream, _)| Conn::Unix(stream)),
+        }
+    }
+}
+
+/// Where connections go: the first TCP address that accepts, or a unix socket.
+#[derive(Clone, Debug)]
+pub enum Destination {
+    Tcp(Vec<SocketAddr>),
+    Unix(PathBuf),
+}
+
+/// A connection, either kind.
+pub enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Conn {
+    fn try_clone(&self) -> io::Result<Conn> {
+        match self {
+            Conn::Tcp(s) => s.try_clone().map(Conn::Tcp),
+            Conn::Unix(s) => s.try_clone().map(Conn::Unix),
+        }
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.shutdown(how),
+            Conn::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    fn no_delay(&self) -> io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.set_nodelay(true),
+            Conn::Unix(_) => Ok(()),
+        }
+    }
+}
+
+impl AsRawFd for Conn {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Conn::Tcp(s) => s.as_raw_fd(),
+            Conn::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+impl Read for &Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => (&*s).read(buf),
+            Conn::Unix(s) => (&*s).read(buf),
+        }
+    }
+}
+
+impl Write for &Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => (&*s).write(buf),
+            Conn::Unix(s) => (&*s).write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn accept_loop(listener: Listener, destination: Destination, gate: Gate) -> io::Result<()> {
     loop {
-        let (client, _) = listener.accept()?;
-        let destinations = destinations.clone();
-        Pool::shared().run(move || {
-            if let Err(err) = relay_connection(client, &destinations) {
-                eprintln!("assemble-proxy: connection to {destinations:?} failed: {err}");
+        let client = listener.accept()?;
+        let Some(permit) = gate.enter() else {
+            // Dropping it closes it: the client sees the connection end at once.
+            drop(client);
+            gate.refused(&format!("{} connections are open, the most it relays at once", gate.max));
+            continue;
+        };
+        let destination = destination.clone();
+        let job = Pool::shared().run(move || {
+            let _permit = permit;
+            if let Err(err) = relay_connection(client, &destination) {
+                eprintln!("assemble-proxy: connection to {destination:?} failed: {err}");
             }
         });
+        if let Err(err) = job {
+            gate.refused(&format!("no thread for it ({err})"));
+        }
     }
 }
 
 /// The first destination that accepts, in order.
-fn connect(destinations: &[SocketAddr]) -> io::Result<TcpStream> {
-    let mut last = io::Error::other("no destination");
-    for destination in destinations {
-        match TcpStream::connect(destination) {
-            Ok(stream) => return Ok(stream),
-            Err(err) => last = err,
+fn connect(destination: &Destination) -> io::Result<Conn> {
+    match destination {
+        Destination::Unix(path) => UnixStream::connect(path).map(Conn::Unix),
+        Destination::Tcp(addresses) => {
+            let mut last = io::Error::other("no destination");
+            for address in addresses {
+                match TcpStream::connect(address) {
+                    Ok(stream) => return Ok(Conn::Tcp(stream)),
+                    Err(err) => last = err,
+                }
+            }
+            Err(last)
         }
     }
-    Err(last)
 }
 
-fn relay_connection(client: TcpStream, destinations: &[SocketAddr]) -> io::Result<()> {
-    let upstream = connect(destinations)?;
-    client.set_nodelay(true)?;
-    upstream.set_nodelay(true)?;
+fn relay_connection(client: Conn, destination: &Destination) -> io::Result<()> {
+    let upstream = connect(destination)?;
+    client.no_delay()?;
+    upstream.no_delay()?;
     let (client_read, upstream_write) = (client.try_clone()?, upstream.try_clone()?);
     let (result, to_upstream) = std::sync::mpsc::channel();
+    // Without a second thread (the pids limit), the connection is closed: both sockets drop.
     Pool::shared().run(move || {
         let _ = result.send(pump(client_read, upstream_write));
-    });
+    })?;
     let to_client = pump(upstream, client);
     let to_upstream = to_upstream.recv().unwrap_or_else(|_| Err(io::Error::other("relay thread panicked")));
     to_client.and(to_upstream)
 }
 
 /// Moves bytes until EOF, then half-closes the destination so the peer sees the end of the stream.
-fn pump(from: TcpStream, to: TcpStream) -> io::Result<()> {
+fn pump(from: Conn, to: Conn) -> io::Result<()> {
     let result = match splice::pump(&from, &to) {
         splice::Outcome::Done(result) => result.map(|_| ()),
         splice::Outcome::Unsupported => copy(&from, &to),
@@ -120,7 +308,7 @@ fn pump(from: TcpStream, to: TcpStream) -> io::Result<()> {
 }
 
 /// The portable way: through a user-space buffer.
-fn copy(mut from: &TcpStream, mut to: &TcpStream) -> io::Result<()> {
+fn copy(mut from: &Conn, mut to: &Conn) -> io::Result<()> {
     let mut buffer = vec![0u8; BUFFER_SIZE];
     loop {
         match from.read(&mut buffer) {
@@ -155,9 +343,14 @@ mod tests {
     }
 
     fn start_relay(target: SocketAddr) -> SocketAddr {
+        start_relay_to(Destination::Tcp(vec![target]), 64)
+    }
+
+    fn start_relay_to(destination: Destination, max: usize) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        thread::spawn(move || accept_loop(listener, vec![target]));
+        let gate = Gate::new(max, format!("localhost:{}", addr.port()));
+        thread::spawn(move || accept_loop(Listener::Tcp(listener), destination, gate));
         addr
     }
 
@@ -236,8 +429,8 @@ mod tests {
             data
         });
         let (from, _) = source.accept().unwrap();
-        let to = TcpStream::connect(sink_addr).unwrap();
-        copy(&from, &to).unwrap();
+        let to = Conn::Tcp(TcpStream::connect(sink_addr).unwrap());
+        copy(&Conn::Tcp(from), &to).unwrap();
         drop(to);
         writer.join().unwrap();
         assert_eq!(reader.join().unwrap(), payload);
@@ -247,9 +440,7 @@ mod tests {
     fn tries_the_next_destination_when_one_refuses() {
         let refused = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let server = upper_echo_server();
-        let relay = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = relay.local_addr().unwrap();
-        thread::spawn(move || accept_loop(relay, vec![refused, server]));
+        let addr = start_relay_to(Destination::Tcp(vec![refused, server]), 64);
         let mut client = TcpStream::connect(addr).unwrap();
         client.write_all(b"second").unwrap();
         client.shutdown(Shutdown::Write).unwrap();
@@ -265,5 +456,82 @@ mod tests {
         let mut client = TcpStream::connect(relay).unwrap();
         let mut reply = Vec::new();
         assert_eq!(client.read_to_end(&mut reply).unwrap_or(0), 0);
+    }
+
+    /// Past the cap a connection is closed at once, unrelayed; once one ends, the next is relayed.
+    #[test]
+    fn connections_past_the_cap_are_closed_and_the_cap_frees_up() {
+        // A server that holds each connection open until told, and counts them.
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = accepted.clone();
+        thread::spawn(move || {
+            for stream in server.incoming() {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut stream = stream.unwrap();
+                thread::spawn(move || {
+                    let mut data = Vec::new();
+                    let _ = stream.read_to_end(&mut data);
+                    let _ = stream.write_all(b"bye");
+                });
+            }
+        });
+        let relay = start_relay_to(Destination::Tcp(vec![target]), 3);
+        let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(relay).unwrap()).collect();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while accepted.load(Ordering::SeqCst) < 3 {
+            assert!(Instant::now() < deadline, "the three connections under the cap were not relayed");
+            thread::sleep(Duration::from_millis(10));
+        }
+        // The fourth is accepted by the kernel and closed by the relay: EOF, nothing relayed.
+        let mut fourth = TcpStream::connect(relay).unwrap();
+        fourth.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut reply = Vec::new();
+        assert_eq!(fourth.read_to_end(&mut reply).unwrap_or(0), 0, "a connection past the cap got {reply:?}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 3, "a connection past the cap reached the target");
+        // One ends: its place is free again.
+        let first = &held[0];
+        first.shutdown(Shutdown::Write).unwrap();
+        let mut bye = String::new();
+        (&mut &*first).read_to_string(&mut bye).unwrap();
+        assert_eq!(bye, "bye");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut next = TcpStream::connect(relay).unwrap();
+            next.write_all(b"x").unwrap();
+            next.shutdown(Shutdown::Write).unwrap();
+            let mut reply = String::new();
+            next.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = next.read_to_string(&mut reply);
+            if reply == "bye" {
+                break;
+            }
+            // The freed permit is given back when the relay's threads finish, a moment after EOF.
+            assert!(Instant::now() < deadline, "the place of a finished connection was not freed");
+            thread::sleep(Duration::from_millis(20));
+        }
+        drop(held);
+    }
+
+    /// The two-container design's pieces: TCP in, unix socket between, TCP out.
+    #[test]
+    fn relays_through_a_unix_socket_between_two_relays() {
+        let dir = std::env::temp_dir().join(format!("assemble-proxy-unix-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("relay.sock");
+        let server = upper_echo_server();
+        let unix = UnixListener::bind(&socket).unwrap();
+        let gate = Gate::new(8, "unix".into());
+        thread::spawn(move || accept_loop(Listener::Unix(unix), Destination::Tcp(vec![server]), gate));
+        let relay = start_relay_to(Destination::Unix(socket), 8);
+        let mut client = TcpStream::connect(relay).unwrap();
+        client.write_all(b"through the socket").unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "THROUGH THE SOCKET");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

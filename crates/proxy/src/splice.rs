@@ -1,7 +1,7 @@
 //! Zero-copy relaying on Linux: `splice(2)` moves the bytes socket → pipe → socket inside the
 //! kernel, so they are never copied through user space. Declared here rather than taken from the
 //! `libc` crate because the relay is built by rustc alone; std links the C library anyway.
-use std::{io, net::TcpStream, os::fd::AsRawFd};
+use std::{io, os::fd::AsRawFd};
 
 const SPLICE_F_MOVE: u32 = 1;
 // Never SPLICE_F_MORE: like MSG_MORE it corks the socket, and a request-reply exchange then waits.
@@ -71,7 +71,7 @@ pub enum Outcome {
 }
 
 /// Moves bytes from `from` to `to` until EOF.
-pub fn pump(from: &TcpStream, to: &TcpStream) -> Outcome {
+pub fn pump(from: &impl AsRawFd, to: &impl AsRawFd) -> Outcome {
     let pipe = match Pipe::new() {
         Ok(pipe) => pipe,
         Err(_) => return Outcome::Unsupported,

@@ -7,7 +7,6 @@ use std::{
 };
 
 use assemble_core::backend::labels;
-use assemble_testkit::port_record::read_live_ports;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 
 use crate::world::World;
@@ -46,7 +45,7 @@ async fn seen(world: &World) -> Result<Seen, String> {
             Some("backend") => {
                 let id = container.id.unwrap_or_default();
                 // The live set: the port record, which changes without a restart.
-                let ports = read_live_ports(&world.docker, &id, labels.get(labels::PORTS).map(String::as_str)).await;
+                let ports = crate::world::live_ports(world, &id, labels.get(labels::PORTS).map(String::as_str)).await;
                 seen.backends.push(SeenBackend { id, name, running, ports });
             }
             Some("proxy") => {
@@ -66,6 +65,13 @@ pub async fn broken(world: &World) -> Vec<String> {
         Err(err) => return vec![err],
     };
     let mut broken = Vec::new();
+    // No port outside what the soak asks for is ever relayed (the flood fault plants one).
+    let universe = crate::world::universe(world);
+    for (name, port, ..) in &seen.sidecars {
+        if port.is_some_and(|p| !universe.contains(&p)) {
+            broken.push(format!("sidecar {name} relays port {port:?}, which the settings never named"));
+        }
+    }
     if seen.backends.len() > 1 {
         broken.push(format!(
             "{} backends: {:?}",

@@ -8,6 +8,7 @@
 //! where a second dockerd cannot run) uses the machine's engine (docker's default socket, as the
 //! tests do), without engine restarts. The engine, the user, the registry and the ports come from
 //! the test kit (crates/testkit); the operations and the invariants are the soak's own.
+mod flood;
 mod invariants;
 mod keeper;
 mod ops;
@@ -146,6 +147,7 @@ async fn soak(args: Args) -> Result<usize, String> {
         use_builder: false,
         cache_limit: None,
         base_images: Default::default(),
+        security: Default::default(),
     };
     assemble_core::settings::save_to(&world.user.settings_file(), &wished).map_err(|e| e.to_string())?;
     println!(
@@ -191,6 +193,7 @@ async fn soak(args: Args) -> Result<usize, String> {
             Op::StopBackend => ops::kill_backend(&world, true).await,
             Op::RemoveSidecar => ops::remove_sidecar(&world, &mut rng).await,
             Op::RestartEngine => restart_engine(&mut world, engine.as_mut(), serial).await,
+            Op::Flood => ops::flood(&world, &mut rng).await,
         };
         // Users' operations must leave the rules true when they return; faults get the time the
         // app's repair and the restart policy need.

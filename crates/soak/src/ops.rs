@@ -7,7 +7,7 @@ use assemble_core::{
 };
 use bollard::query_parameters::{KillContainerOptions, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder};
 
-use assemble_testkit::{port_record::read_live_ports, Run};
+use assemble_testkit::Run;
 
 use crate::{rng::Rng, world::World};
 
@@ -41,10 +41,13 @@ pub enum Op {
     StopBackend,
     RemoveSidecar,
     RestartEngine,
+    /// Root in the backend plants a port in its record, and a step floods a sidecar with held
+    /// connections: no sidecar may exceed its pids limit, and the planted port is never relayed.
+    Flood,
 }
 
 impl Op {
-    pub const ALL: [Op; 15] = [
+    pub const ALL: [Op; 16] = [
         Op::Start,
         Op::Stop,
         Op::Restart,
@@ -60,6 +63,7 @@ impl Op {
         Op::StopBackend,
         Op::RemoveSidecar,
         Op::RestartEngine,
+        Op::Flood,
     ];
 
     /// How often each is drawn, out of the sum. Starts outweigh stops so that the faults mostly
@@ -81,11 +85,12 @@ impl Op {
             Op::StopBackend => 6,
             Op::RemoveSidecar => 10,
             Op::RestartEngine => 3,
+            Op::Flood => 4,
         }
     }
 
     pub fn is_fault(self) -> bool {
-        matches!(self, Op::KillBackend | Op::StopBackend | Op::RemoveSidecar | Op::RestartEngine)
+        matches!(self, Op::KillBackend | Op::StopBackend | Op::RemoveSidecar | Op::RestartEngine | Op::Flood)
     }
 
     pub fn name(self) -> &'static str {
@@ -105,6 +110,7 @@ impl Op {
             Op::StopBackend => "docker stop backend",
             Op::RemoveSidecar => "docker rm -f sidecar",
             Op::RestartEngine => "dockerd restart",
+            Op::Flood => "connection flood + planted port",
         }
     }
 }
@@ -148,7 +154,7 @@ pub async fn running_backend(world: &World) -> Option<(String, BTreeSet<u16>)> {
     }
     let id = inspect.id?;
     let label = inspect.config.and_then(|c| c.labels).and_then(|mut l| l.remove(labels::PORTS));
-    let ports = read_live_ports(&world.docker, &id, label.as_deref()).await.ok()?;
+    let ports = crate::world::live_ports(world, &id, label.as_deref()).await.ok()?;
     Some((id, ports))
 }
 
@@ -217,6 +223,7 @@ pub async fn change_ports(world: &World, rng: &mut Rng) -> Done {
         use_builder: false,
         cache_limit: None,
         base_images: Default::default(),
+        security: Default::default(),
     };
     if let Err(err) = settings::save_to(&world.user.settings_file(), &wished) {
         return Done::broken("save settings", format!("saving the settings failed: {err}"));
@@ -425,5 +432,47 @@ pub async fn remove_sidecar(world: &World, rng: &mut Rng) -> Done {
     match world.docker.remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).build())).await {
         Ok(()) => Done { detail: name.trim_start_matches('/').to_string(), injected: true, ..Done::default() },
         Err(err) => Done::note(format!("the engine refused: {err}")),
+    }
+}
+
+/// The flood fault: root in the backend writes [`crate::world::PLANTED_PORT`] into its port record,
+/// then a shell in the backend opens 1,200 connections to one relayed port and holds them; the
+/// sidecar's pids are sampled all along. Over its limit is a violation; the planted port's fate
+/// is the invariants' to judge.
+pub async fn flood(world: &World, rng: &mut Rng) -> Done {
+    let Some((_, ports)) = running_backend(world).await else { return Done::note("no backend running") };
+    let backend = world.user.names.backend();
+    let planted = PortSet::from_ports(ports.iter().copied().chain([crate::world::PLANTED_PORT]));
+    let plant =
+        format!("printf '{}\\n' > {}", planted.to_label(), assemble_core::backend::sidecars::record::PORT_RECORD);
+    if let Err(err) = crate::flood::exec(world, &backend, &plant).await {
+        return Done::note(format!("could not plant a port: {err}"));
+    }
+    let relayed: Vec<u16> = ports.iter().copied().collect();
+    if relayed.is_empty() {
+        return Done { detail: "planted a port; no port to flood".into(), injected: true, ..Done::default() };
+    }
+    let port = relayed[rng.below(relayed.len() as u64) as usize];
+    match crate::flood::flood(world, port, 1200).await {
+        Ok(seen) => {
+            let mut done = Done {
+                detail: format!(
+                    "planted {}; flooded {port}: sidecar pids at most {}",
+                    crate::world::PLANTED_PORT,
+                    seen.max_pids
+                ),
+                injected: true,
+                ..Done::default()
+            };
+            if seen.max_pids > assemble_core::backend::sidecars::spec::PIDS_LIMIT as u64 {
+                done.violations.push(format!(
+                    "the sidecar of port {port} ran {} pids, over its limit of {}",
+                    seen.max_pids,
+                    assemble_core::backend::sidecars::spec::PIDS_LIMIT
+                ));
+            }
+            done
+        }
+        Err(err) => Done::note(format!("no flood: {err}")),
     }
 }

@@ -71,3 +71,23 @@ impl World {
         }
     }
 }
+
+/// A port the soak never asks for: the flood fault plants it in the backend's record, as root in the
+/// backend could, and it must never be relayed.
+pub const PLANTED_PORT: u16 = 7777;
+
+/// The ports the soak ever asks for: its registry's and the spare ones. The host stands behind no
+/// other, so the backend's record may only narrow them.
+pub fn universe(world: &World) -> Vec<u16> {
+    let mut ports = vec![world.registry_port];
+    ports.extend(world.spare_ports);
+    ports
+}
+
+/// The live set as the host decides it: the backend's record (read by the kit, not the core),
+/// else its label, narrowed to the ports the soak asks for ([`universe`]).
+pub async fn live_ports(world: &World, id: &str, label: Option<&str>) -> Result<std::collections::BTreeSet<u16>, String> {
+    let universe = universe(world);
+    let recorded = assemble_testkit::port_record::read_live_ports(&world.docker, id, label).await?;
+    Ok(recorded.into_iter().filter(|port| universe.contains(port)).collect())
+}

@@ -13,6 +13,15 @@ pub fn test_image() -> String {
         .unwrap_or_else(|| "assemble-buildkit:v0.25-debian".into())
 }
 
+/// The rootless BuildKit image the tests run (made by scripts/build-buildkit-rootless-image.sh);
+/// `$ASSEMBLE_TEST_ROOTLESS_IMAGE` names another.
+pub fn rootless_test_image() -> String {
+    std::env::var("ASSEMBLE_TEST_ROOTLESS_IMAGE")
+        .ok()
+        .filter(|image| !image.trim().is_empty())
+        .unwrap_or_else(|| "assemble-buildkit:v0.25-debian-rootless".into())
+}
+
 /// The test image's repository: its name without the tag (`assemble-buildkit` for
 /// `assemble-buildkit:v0.25-debian`).
 pub fn test_image_repository() -> String {

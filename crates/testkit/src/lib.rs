@@ -12,12 +12,16 @@
 //! - [`network`], [`containers`], [`port_record`]: what the engine and its containers show, read
 //!   from the outside (probes that tell reached from refused from could-not-run; the port record
 //!   read without the core's parser);
-//! - [`images`], [`folders`]: the test images, temporary folders.
+//! - [`images`], [`folders`]: the test images, temporary folders;
+//! - [`authz`]: a real authorization plugin for a private engine; [`flood`]: a connection flood
+//!   from a `RUN` step and what to watch on the host while it runs.
 //!
 //! The items the tests use most are also at the root.
+pub mod authz;
 pub mod cli;
 pub mod containers;
 pub mod folders;
+pub mod flood;
 mod free_port;
 pub mod images;
 pub mod machine;
@@ -34,7 +38,9 @@ pub use containers::{
 };
 pub use folders::{scratch_dir, Folder};
 pub use free_port::free_port;
-pub use images::{broken_backend_image, copy_busybox_into, native_platform, test_image, test_image_repository};
+pub use images::{
+    broken_backend_image, copy_busybox_into, native_platform, rootless_test_image, test_image, test_image_repository,
+};
 pub use machine::{clear_engine_environment, docker, docker_cli, engine, MACHINE_ENGINE};
 pub use registry::Registry;
 pub use user::TestUser;

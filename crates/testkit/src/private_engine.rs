@@ -29,6 +29,8 @@ pub struct EngineSpec {
     pub bridge: &'static str,
     /// Also listen on `tcp://127.0.0.1:PORT` with `--tlsverify` and these server files.
     pub tls: Option<TlsListener>,
+    /// `--authorization-plugin=NAME`: the engine asks this plugin about every request.
+    pub authorization_plugin: Option<String>,
 }
 
 /// A TLS listener: the port and the CA, certificate and key the engine serves and checks with.
@@ -49,6 +51,7 @@ impl EngineSpec {
             fresh: false,
             bridge: "asoak0",
             tls: None,
+            authorization_plugin: None,
         }
     }
 
@@ -60,6 +63,7 @@ impl EngineSpec {
             fresh: false,
             bridge: "ae2e0",
             tls: None,
+            authorization_plugin: None,
         }
     }
 
@@ -72,6 +76,19 @@ impl EngineSpec {
             fresh: true,
             bridge: "ae2e1",
             tls: None,
+            authorization_plugin: None,
+        }
+    }
+
+    /// An engine whose requests an authorization plugin judges (a policy; see crate::authz).
+    pub fn authorized_by(plugin: &str) -> Self {
+        Self {
+            root: "/run/assemble-e2e-authz".into(),
+            data_root: "/var/lib/assemble-e2e-authz".into(),
+            fresh: false,
+            bridge: "ae2e2",
+            tls: None,
+            authorization_plugin: Some(plugin.to_string()),
         }
     }
 
@@ -168,6 +185,9 @@ impl PrivateEngine {
             .args(["-H", &self.host])
             .args(["--bridge", self.spec.bridge, "--iptables=false", "--ip-masq=false"])
             .args(address_bridge(&self.spec)?);
+        if let Some(plugin) = &self.spec.authorization_plugin {
+            command.arg(format!("--authorization-plugin={plugin}"));
+        }
         if let Some(tls) = &self.spec.tls {
             command
                 .args(["-H", &format!("tcp://127.0.0.1:{}", tls.port), "--tlsverify"])

@@ -37,6 +37,14 @@ pub struct BackendInfo {
     pub cache_limit_text: String,
     /// How it was granted its powers.
     pub security: SecurityMode,
+    /// Why, in words; `None` on a backend made before reasons were kept.
+    pub security_reason: Option<String>,
+    /// The mode and why ("capabilities: the engine's runtime could not …").
+    pub security_text: String,
+    /// Ports that only the backend's own port record names: never relayed (the host owns the set).
+    pub unrelayed_ports: Vec<u16>,
+    /// One sentence per such port ("port 7777 is named only inside the backend; not relayed").
+    pub port_notices: Vec<String>,
     /// The version of Assemble Backend that created it.
     pub version: String,
     /// Every sidecar of ours, running or not, by port.
@@ -82,6 +90,10 @@ pub(super) async fn read(backend: &Backend) -> Result<BackendInfo> {
         cache_limit: container.config.cache_limit,
         cache_limit_text: crate::units::cache_limit_text(container.config.cache_limit),
         security: container.config.security,
+        security_text: container.config.security.described(container.config.security_reason.as_deref()),
+        security_reason: container.config.security_reason,
+        port_notices: crate::backend::sidecars::record::unrelayed_notices(&container.unrelayed),
+        unrelayed_ports: container.unrelayed.iter().collect(),
         version: container.config.version,
         sidecars: sidecars?,
         workers,

@@ -22,6 +22,8 @@ pub const IMAGE: &str = "com.docker.assemble.backend.image";
 pub const VERSION: &str = "com.docker.assemble.backend.version";
 /// On the backend: its [`SecurityMode`].
 pub const SECURITY: &str = "com.docker.assemble.backend.security";
+/// On the backend: why it runs in its mode, in words (`info`, the panel).
+pub const SECURITY_REASON: &str = "com.docker.assemble.backend.security-reason";
 /// On the backend: its cache limit in bytes (BuildKit's GC keeps its cache below it); absent:
 /// BuildKit's own default policy.
 pub const CACHE_LIMIT: &str = "com.docker.assemble.backend.cache-limit";
@@ -60,26 +62,29 @@ pub enum SecurityMode {
     /// `--privileged`, as `docker buildx` and the original run BuildKit.
     Privileged,
     /// All capabilities but SYS_RESOURCE, unconfined profiles, cgroups remounted rw: for engines
-    /// that refuse `--privileged`.
+    /// whose runtime cannot apply the capabilities of `--privileged`, or when asked for.
     Capabilities,
+    /// BuildKit's rootless mode: a rootless image (rootlesskit, a user namespace), no added
+    /// capability, seccomp, AppArmor and the /proc masks unconfined.
+    Rootless,
 }
 
 impl SecurityMode {
-    /// The mode as the panel names it.
-    pub fn description(self) -> &'static str {
-        match self {
-            SecurityMode::Privileged => "privileged",
-            SecurityMode::Capabilities => {
-                "capabilities (the engine refused --privileged, or ASSEMBLE_BACKEND_SECURITY asked for it)"
-            }
-        }
-    }
-
-    /// The security label's value.
+    /// The security label's value, and the mode's name where it is shown.
     pub fn as_str(self) -> &'static str {
         match self {
             SecurityMode::Privileged => "privileged",
             SecurityMode::Capabilities => "capabilities",
+            SecurityMode::Rootless => "rootless",
+        }
+    }
+
+    /// "capabilities: the engine's runtime could not …": the mode and why, as `info`, the panel
+    /// and `start` say it. A backend made before reasons were recorded has the mode alone.
+    pub fn described(self, reason: Option<&str>) -> String {
+        match reason.filter(|r| !r.is_empty()) {
+            Some(reason) => format!("{}: {reason}", self.as_str()),
+            None => self.as_str().to_string(),
         }
     }
 }
@@ -97,6 +102,8 @@ pub struct BackendLabels {
     pub version: String,
     /// How it was granted its powers.
     pub security: SecurityMode,
+    /// Why it runs in that mode, in words; `None` on a backend made before reasons were kept.
+    pub security_reason: Option<String>,
     /// The most bytes BuildKit's cache may use; `None`: BuildKit's default policy.
     pub cache_limit: Option<u64>,
 }
@@ -117,6 +124,9 @@ pub fn for_backend(names: &Names, config: &BackendLabels) -> HashMap<String, Str
     labels.insert(CACHE_VOLUME.into(), config.cache_volume.clone().unwrap_or_default());
     labels.insert(IMAGE.into(), config.image.clone());
     labels.insert(SECURITY.into(), config.security.as_str().into());
+    if let Some(reason) = &config.security_reason {
+        labels.insert(SECURITY_REASON.into(), reason.clone());
+    }
     if let Some(limit) = config.cache_limit {
         labels.insert(CACHE_LIMIT.into(), limit.to_string());
     }
@@ -147,8 +157,10 @@ pub fn read_backend(labels: &HashMap<String, String>) -> Option<BackendLabels> {
         version: labels.get(VERSION).cloned().unwrap_or_default(),
         security: match labels.get(SECURITY).map(String::as_str) {
             Some("capabilities") => SecurityMode::Capabilities,
+            Some("rootless") => SecurityMode::Rootless,
             _ => SecurityMode::Privileged,
         },
+        security_reason: labels.get(SECURITY_REASON).cloned(),
         cache_limit: labels.get(CACHE_LIMIT).and_then(|l| l.parse().ok()),
     })
 }
@@ -171,6 +183,7 @@ mod tests {
             image: "moby/buildkit:v0.25.1".into(),
             version: OUR_VERSION.into(),
             security: SecurityMode::Capabilities,
+            security_reason: Some("asked for".into()),
             cache_limit: Some(2 * 1024 * 1024 * 1024),
         };
         let labels = for_backend(&names, &config);
@@ -189,7 +202,8 @@ mod tests {
             cache_volume: None,
             image: "img".into(),
             version: OUR_VERSION.into(),
-            security: SecurityMode::Privileged,
+            security: SecurityMode::Rootless,
+            security_reason: None,
             cache_limit: None,
         };
         assert_eq!(read_backend(&for_backend(&names, &config)), Some(config));

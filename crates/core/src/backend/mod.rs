@@ -18,6 +18,7 @@ pub mod privilege_memo;
 pub mod progress;
 pub mod request;
 pub(crate) mod rollback;
+pub mod security;
 pub mod sidecars;
 pub mod spec;
 pub mod start;
@@ -145,8 +146,10 @@ pub struct OurContainer {
     pub started_at: Option<String>,
     /// The ID of the image it runs.
     pub image_id: String,
-    /// What `start` decided, read back from its labels.
+    /// What `start` decided, read back from its labels; its ports are the live set.
     pub config: BackendLabels,
+    /// Ports only the backend's own port record names: never relayed (sidecars/record.rs).
+    pub unrelayed: crate::ports::PortSet,
 }
 
 /// What holds the backend's name on the engine.

@@ -5,7 +5,7 @@ use bollard::models::ContainerInspectResponse;
 use crate::{
     backend::{
         labels::{self, Role},
-        sidecars::record,
+        sidecars::{self, record},
         Backend, ContainerState, OurContainer, Presence,
     },
     engine::is_not_found,
@@ -24,10 +24,20 @@ pub(super) async fn read(backend: &Backend) -> Result<Presence> {
     };
     let mut presence = presence_of(&inspect, &backend.names);
     if let Presence::Ours(container) = &mut presence {
-        // The ports proxied now are the record's (sidecars/record.rs); the label has the first set.
-        if let Some(live) = record::read(backend, &container.id).await? {
-            container.config.ports = live;
-        }
+        // The ports proxied now: what the host stands behind, narrowed by the backend's own
+        // record, never widened by it (sidecars/record.rs). The label has the first set.
+        let in_backend = record::read(backend, &container.id).await?;
+        let sidecar_ports: Vec<u16> = sidecars::list(backend)
+            .await?
+            .into_iter()
+            .filter(|s| s.backend_id == container.id)
+            .filter_map(|s| s.port)
+            .collect();
+        let host = record::HostRecord::of(backend.engine.endpoint(), &container.id).read();
+        let authority = record::authority(host, &container.config.ports, sidecar_ports);
+        let (live, unrelayed) = record::narrow(&authority, in_backend.as_ref());
+        container.config.ports = live;
+        container.unrelayed = unrelayed;
     }
     Ok(presence)
 }
@@ -68,6 +78,7 @@ fn our_container(inspect: &ContainerInspectResponse) -> Option<OurContainer> {
         started_at: state.and_then(|s| s.started_at.clone()),
         image_id: inspect.image.clone().unwrap_or_default(),
         config,
+        unrelayed: crate::ports::PortSet::none(),
     })
 }
 
@@ -135,6 +146,7 @@ mod tests {
                 image: "moby/buildkit:v0.25.1".into(),
                 version: "0.1.0".into(),
                 security: SecurityMode::Capabilities,
+                security_reason: None,
                 cache_limit: None,
             }
         );

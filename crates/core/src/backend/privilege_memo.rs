@@ -1,19 +1,12 @@
-//! Remembers that an engine refused a privileged container, so later starts go straight to the
-//! capability mode instead of paying for a refused attempt each time (about 0.3 s here). Kept in
+//! Remembers that an engine's runtime could not apply the capabilities of a privileged container
+//! (and only that: a policy's refusal is never remembered, it is told each time, see security.rs),
+//! so later starts go straight to the capability mode instead of paying for a refused attempt each
+//! time (about 0.3 s here). Kept in
 //! the runtime folder, so it is forgotten when the machine restarts, and keyed by the resolved
 //! engine endpoint, so one engine's refusal never changes how another is started.
 use std::path::PathBuf;
 
 use crate::engine::Endpoint;
-
-/// Set to `capabilities`, a start skips `--privileged` and uses the capability mode: for engines
-/// where a privileged container is unwanted, and for tests of that mode on hosts that allow one.
-pub const SECURITY_ENV: &str = "ASSEMBLE_BACKEND_SECURITY";
-
-/// Whether [`SECURITY_ENV`] asks for the capability mode.
-pub fn capabilities_forced() -> bool {
-    std::env::var(SECURITY_ENV).is_ok_and(|mode| mode.trim() == "capabilities")
-}
 
 /// The refusal remembered for `endpoint`'s engine, if any.
 pub fn refusal(endpoint: &Endpoint) -> Option<String> {

@@ -38,9 +38,17 @@ pub enum StartEvent {
         /// The volume's name.
         name: String,
     },
-    /// The engine refused `--privileged`; running with the explicit capability set instead.
+    /// The engine's runtime could not apply the capabilities of `--privileged`; running with the
+    /// explicit capability set instead.
     PrivilegedRefused {
         /// The engine's reason, or that it was remembered from an earlier start.
+        reason: String,
+    },
+    /// The mode the backend runs in, and why.
+    SecurityMode {
+        /// The mode.
+        mode: crate::backend::labels::SecurityMode,
+        /// Why, in words.
         reason: String,
     },
     /// The backend container was created and started.

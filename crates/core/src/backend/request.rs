@@ -7,7 +7,10 @@ use std::{fmt, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    backend::labels::BackendLabels,
+    backend::{
+        labels::{BackendLabels, SecurityMode},
+        security::SecurityChoice,
+    },
     error::{Error, Result},
     names::{is_valid_volume_name, Names},
     ports::{PortError, PortSet},
@@ -16,6 +19,11 @@ use crate::{
 
 /// The production backend image, pinned; `--image` or `$ASSEMBLE_BACKEND_IMAGE` override it.
 pub const DEFAULT_IMAGE: &str = "moby/buildkit:v0.25.1";
+/// The same BuildKit's rootless image, for the rootless mode when no image is named.
+pub const DEFAULT_ROOTLESS_IMAGE: &str = "moby/buildkit:v0.25.1-rootless";
+/// The environment variable that asks for a security mode (`capabilities`, `rootless`), between
+/// the settings and `--security`.
+pub const SECURITY_ENV: &str = "ASSEMBLE_BACKEND_SECURITY";
 /// The environment variable that overrides the settings' image (the `--image` flag wins over it).
 pub const IMAGE_ENV: &str = "ASSEMBLE_BACKEND_IMAGE";
 /// How long BuildKit may take to answer after its container starts.
@@ -55,6 +63,8 @@ pub struct Settings {
     /// The images `assemble build` writes into a generated Dockerfile, in place of ours
     /// (`--build-image` and `--runtime-image` win over them).
     pub base_images: BaseImageChoices,
+    /// How the backend is granted its powers (`--security` wins over it).
+    pub security: SecurityChoice,
 }
 
 /// The base images a user chose in the settings file (`base_images`), each in place of ours in
@@ -95,6 +105,7 @@ impl Default for Settings {
             use_builder: false,
             cache_limit: None,
             base_images: Default::default(),
+            security: SecurityChoice::Auto,
         }
     }
 }
@@ -143,8 +154,9 @@ impl Settings {
         Wanted {
             ports: PortSet::from_ports(self.ports.iter().copied()),
             cache_volume: wanted_volume(&self.cache, names, default_volume_exists),
-            image: effective_image(None, self),
+            image: image_for(effective_image(None, self), self.security),
             cache_limit: self.cache_limit_bytes().ok().flatten(),
+            security: self.security,
         }
     }
 }
@@ -185,6 +197,8 @@ pub struct StartFlags {
     pub ready_timeout: Option<Duration>,
     /// `--cache-limit`, unparsed.
     pub cache_limit: Option<String>,
+    /// `--security`, unparsed.
+    pub security: Option<String>,
 }
 
 /// What the user asked for, flags and settings resolved and checked.
@@ -200,6 +214,8 @@ pub struct StartRequest {
     pub ready_timeout: Duration,
     /// The most bytes the build cache may use; `None`: BuildKit's default policy.
     pub cache_limit: Option<u64>,
+    /// How the backend is granted its powers.
+    pub security: SecurityChoice,
 }
 
 impl StartRequest {
@@ -214,7 +230,12 @@ impl StartRequest {
             Some(name) => CacheSetting::Named(name.clone()),
             None => settings.cache.clone(),
         };
-        let image = effective_image(flags.image.as_deref(), settings);
+        let from_env = std::env::var(SECURITY_ENV).ok().filter(|v| !v.trim().is_empty());
+        let security = match flags.security.as_deref().or(from_env.as_deref()) {
+            Some(typed) => SecurityChoice::parse(typed)?,
+            None => settings.security,
+        };
+        let image = image_for(effective_image(flags.image.as_deref(), settings), security);
         let cache_limit = match &flags.cache_limit {
             Some(typed) => Some(parse_cache_limit(typed)?),
             None => settings.cache_limit_bytes()?,
@@ -225,6 +246,7 @@ impl StartRequest {
             image,
             ready_timeout: flags.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
             cache_limit,
+            security,
         };
         request.validate()?;
         Ok(request)
@@ -243,7 +265,18 @@ impl StartRequest {
             cache_volume: wanted_volume(&self.cache, names, default_volume_exists),
             image: self.image.clone(),
             cache_limit: self.cache_limit,
+            security: self.security,
         }
+    }
+}
+
+/// The pinned default names the root image; the rootless mode runs its rootless twin. An image
+/// the user named is theirs to choose.
+fn image_for(image: String, security: SecurityChoice) -> String {
+    if security == SecurityChoice::Rootless && image == DEFAULT_IMAGE {
+        DEFAULT_ROOTLESS_IMAGE.to_string()
+    } else {
+        image
     }
 }
 
@@ -294,6 +327,8 @@ pub struct Wanted {
     pub image: String,
     /// The cache limit in bytes; `None`: BuildKit's default.
     pub cache_limit: Option<u64>,
+    /// The security mode asked for.
+    pub security: SecurityChoice,
 }
 
 /// What in the backend's configuration can differ from a wish.
@@ -308,6 +343,8 @@ pub enum Field {
     Image,
     /// The cache limit.
     CacheLimit,
+    /// The security mode.
+    Security,
 }
 
 /// Whether applying `differences` needs a restart: anything but the ports (which change live).
@@ -327,6 +364,7 @@ impl Field {
             Field::CacheVolume => "cache volume",
             Field::Image => "image",
             Field::CacheLimit => "cache limit",
+            Field::Security => "security mode",
         }
     }
 }
@@ -382,6 +420,13 @@ pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> 
             wanted: limit(wanted.cache_limit),
         });
     }
+    if !security_matches(wanted.security, running.security) {
+        differences.push(Difference {
+            field: Field::Security,
+            running: running.security.as_str().to_string(),
+            wanted: wanted.security.as_str().to_string(),
+        });
+    }
     if wanted.image != running.image {
         differences.push(Difference {
             field: Field::Image,
@@ -392,10 +437,19 @@ pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> 
     differences
 }
 
+/// Whether a running mode is what a choice asks for: `auto` takes privileged or its capability
+/// fallback, `capabilities` only that, `rootless` only rootless.
+pub fn security_matches(wanted: SecurityChoice, running: SecurityMode) -> bool {
+    match wanted {
+        SecurityChoice::Auto => running != SecurityMode::Rootless,
+        SecurityChoice::Capabilities => running == SecurityMode::Capabilities,
+        SecurityChoice::Rootless => running == SecurityMode::Rootless,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::labels::SecurityMode;
 
     fn flags(ports: &[&str], volume: Option<&str>, image: Option<&str>) -> StartFlags {
         StartFlags {
@@ -404,6 +458,7 @@ mod tests {
             image: image.map(String::from),
             ready_timeout: None,
             cache_limit: None,
+            security: None,
         }
     }
 
@@ -417,6 +472,7 @@ mod tests {
             use_builder: false,
             cache_limit: None,
             base_images: Default::default(),
+            security: SecurityChoice::Auto,
         };
         let request = StartRequest::resolve(&flags(&["6000"], Some("vol"), Some("flag-img")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![6000]);
@@ -435,6 +491,7 @@ mod tests {
             use_builder: false,
             cache_limit: None,
             base_images: Default::default(),
+            security: SecurityChoice::Auto,
         };
         let request = StartRequest::resolve(&flags(&[], None, Some("x")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![7000]);
@@ -467,6 +524,7 @@ mod tests {
             image: "x".into(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
             cache_limit: None,
+            security: SecurityChoice::Auto,
         };
         assert_eq!(by_hand.validate().unwrap_err().settings_field(), Some("cache"));
     }
@@ -511,6 +569,7 @@ mod tests {
             image: image.into(),
             version: "0".into(),
             security: SecurityMode::Privileged,
+            security_reason: None,
             cache_limit: None,
         }
     }
@@ -547,8 +606,13 @@ mod tests {
 
     #[test]
     fn differences_name_every_field_that_differs() {
-        let wanted =
-            Wanted { ports: PortSet::from_ports([5000]), cache_volume: None, image: "img".into(), cache_limit: None };
+        let wanted = Wanted {
+            ports: PortSet::from_ports([5000]),
+            cache_volume: None,
+            image: "img".into(),
+            cache_limit: None,
+            security: SecurityChoice::Auto,
+        };
         assert_eq!(differences(&wanted, &running(&[5000], None, "img")), vec![]);
 
         let all = differences(&wanted, &running(&[6071, 6072], Some("vol"), "other"));
@@ -566,6 +630,50 @@ mod tests {
     }
 
     #[test]
+    fn the_security_mode_comes_from_the_flag_else_the_settings_and_a_rootless_start_runs_the_rootless_image() {
+        let rootless = Settings { security: SecurityChoice::Rootless, image: None, ..Settings::default() };
+        let request = StartRequest::resolve(&flags(&[], None, None), &rootless).unwrap();
+        assert_eq!(request.security, SecurityChoice::Rootless);
+        // The image from the environment (the tests set one) or the pinned default's rootless twin.
+        if std::env::var(IMAGE_ENV).is_err() {
+            assert_eq!(request.image, DEFAULT_ROOTLESS_IMAGE);
+        }
+        assert_eq!(image_for(DEFAULT_IMAGE.into(), SecurityChoice::Rootless), DEFAULT_ROOTLESS_IMAGE);
+        assert_eq!(image_for("mine:1".into(), SecurityChoice::Rootless), "mine:1");
+        assert_eq!(image_for(DEFAULT_IMAGE.into(), SecurityChoice::Auto), DEFAULT_IMAGE);
+        let flag = StartFlags { security: Some("auto".into()), ..flags(&[], None, Some("x")) };
+        assert_eq!(StartRequest::resolve(&flag, &rootless).unwrap().security, SecurityChoice::Auto);
+        let bad = StartFlags { security: Some("root".into()), ..flags(&[], None, Some("x")) };
+        assert_eq!(StartRequest::resolve(&bad, &rootless).unwrap_err().settings_field(), Some("security"));
+    }
+
+    #[test]
+    fn a_running_mode_differs_from_the_wish_only_across_rootless_or_an_asked_for_capability_mode() {
+        use SecurityChoice::*;
+        assert!(security_matches(Auto, SecurityMode::Privileged));
+        assert!(security_matches(Auto, SecurityMode::Capabilities), "the fallback is what auto gives");
+        assert!(!security_matches(Auto, SecurityMode::Rootless));
+        assert!(security_matches(Rootless, SecurityMode::Rootless));
+        assert!(!security_matches(Rootless, SecurityMode::Capabilities));
+        assert!(!security_matches(Capabilities, SecurityMode::Privileged));
+        let mut wanted = Wanted {
+            ports: PortSet::from_ports([5000]),
+            cache_volume: None,
+            image: "img".into(),
+            cache_limit: None,
+            security: Rootless,
+        };
+        let found = differences(&wanted, &running(&[5000], None, "img"));
+        assert_eq!(
+            found.iter().map(|d| d.sentence("settings")).collect::<Vec<_>>(),
+            ["security mode: running privileged, settings rootless"]
+        );
+        assert!(needs_restart(&found));
+        wanted.security = Auto;
+        assert!(differences(&wanted, &running(&[5000], None, "img")).is_empty());
+    }
+
+    #[test]
     fn the_automatic_rule_decides_what_the_settings_want() {
         let names = Names::for_user("u");
         let settings = Settings {
@@ -576,6 +684,7 @@ mod tests {
             use_builder: false,
             cache_limit: None,
             base_images: Default::default(),
+            security: SecurityChoice::Auto,
         };
         let with_default = settings.wanted(&names, true);
         assert_eq!(with_default.cache_volume.as_deref(), Some("docker-assemble-backend-cache-u"));

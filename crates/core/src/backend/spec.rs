@@ -14,6 +14,17 @@ use crate::{
 /// Where BuildKit keeps its state, and so the build cache.
 pub const STATE_DIR: &str = "/var/lib/buildkit";
 
+/// Where rootless BuildKit keeps it (moby/buildkit's rootless image: user 1000's data folder).
+pub const ROOTLESS_STATE_DIR: &str = "/home/user/.local/share/buildkit";
+
+/// Where BuildKit keeps its state in `mode`.
+pub fn state_dir(mode: SecurityMode) -> &'static str {
+    match mode {
+        SecurityMode::Rootless => ROOTLESS_STATE_DIR,
+        SecurityMode::Privileged | SecurityMode::Capabilities => STATE_DIR,
+    }
+}
+
 /// Without `--privileged` the cgroup mounts are read-only, and runc cannot place `RUN` steps in
 /// cgroups. With CAP_SYS_ADMIN we may remount them read-write, before buildkitd starts, on every
 /// start of the container.
@@ -53,7 +64,7 @@ pub fn files_tar(files: &[(&str, &str)]) -> std::io::Result<Vec<u8>> {
 /// when none is named), in its security mode, restarted unless stopped.
 pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
     let cache_mount = Mount {
-        target: Some(STATE_DIR.into()),
+        target: Some(state_dir(config.security).into()),
         // No source: an anonymous volume, removed with the container.
         source: config.cache_volume.clone(),
         typ: Some(MountType::VOLUME),
@@ -87,6 +98,16 @@ pub fn backend(names: &Names, config: &BackendLabels) -> ContainerCreateBody {
                 Some(vec!["/bin/sh".into(), "-c".into(), REMOUNT_CGROUPS_THEN_EXEC.into(), "buildkitd".into()]);
             cmd = Some(vec![]);
         }
+        SecurityMode::Rootless => {
+            // As moby/buildkit's docs/rootless.md runs its rootless image: no added capability
+            // (the image's user 1000 has none at all), seccomp and AppArmor unconfined so that
+            // rootlesskit may make a user namespace and mount in it, and the /proc masks off so
+            // that each RUN step gets a /proc of its own (safe for a non-root daemon, the docs say).
+            // The image's entrypoint (`rootlesskit buildkitd`) stays.
+            host_config.security_opt = Some(vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()]);
+            host_config.masked_paths = Some(vec![]);
+            host_config.readonly_paths = Some(vec![]);
+        }
     }
     if buildkitd_config(config).is_some() {
         // Arguments to buildkitd, in both modes (the capability mode's script passes them on).
@@ -116,6 +137,7 @@ mod tests {
             image: "img".into(),
             version: labels::OUR_VERSION.into(),
             security,
+            security_reason: None,
         }
     }
 
@@ -128,6 +150,18 @@ mod tests {
         let mount = &host.mounts.unwrap()[0];
         assert_eq!(mount.source.as_deref(), Some("vol"));
         assert!(mount.volume_options.is_none());
+    }
+
+    #[test]
+    fn a_rootless_backend_adds_no_capability_and_keeps_the_rootless_entrypoint() {
+        let body = backend(&Names::for_user("u"), &config(SecurityMode::Rootless, Some("vol")));
+        let host = body.host_config.unwrap();
+        assert_eq!((host.privileged, host.cap_add, host.cap_drop), (None, None, None));
+        assert_eq!(host.security_opt.unwrap(), ["seccomp=unconfined", "apparmor=unconfined"]);
+        assert_eq!(host.masked_paths, Some(vec![]));
+        assert!(body.entrypoint.is_none() && body.cmd.is_none(), "the image's `rootlesskit buildkitd` runs");
+        assert_eq!(host.mounts.unwrap()[0].target.as_deref(), Some("/home/user/.local/share/buildkit"));
+        assert_eq!(body.labels.unwrap()[labels::SECURITY], "rootless");
     }
 
     #[test]

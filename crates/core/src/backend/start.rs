@@ -20,6 +20,7 @@ use crate::{
         progress::{Reporter, StartEvent},
         request::{self, Difference},
         rollback::Created,
+        security::{self, Refusal, SecurityChoice},
         sidecars::{
             self,
             record::{self, PortChange, PortEdit},
@@ -54,6 +55,8 @@ pub enum StartOutcome {
         cache: CacheChoice,
         /// How it was granted its powers.
         security: SecurityMode,
+        /// Why, in words.
+        security_reason: String,
         /// Whether its image had to be pulled.
         pulled: bool,
     },
@@ -69,6 +72,10 @@ pub enum StartOutcome {
         ports_change: Option<PortChange>,
         /// How the running backend differs from the request; a restart would apply them.
         differences: Vec<Difference>,
+        /// The mode it runs in.
+        security: SecurityMode,
+        /// Why, in words (`None`: made before reasons were kept).
+        security_reason: Option<String>,
     },
 }
 
@@ -91,6 +98,7 @@ pub(super) async fn run(
         Presence::Ours(stale) => {
             sidecars::remove_all(backend).await?;
             backend.remove_container(&stale.id).await?;
+            sidecars::record::HostRecord::of(backend.engine.endpoint(), &stale.id).remove();
         }
         Presence::Absent => {}
     }
@@ -135,34 +143,61 @@ async fn create_all(
         report(StartEvent::CacheVolumeCreated { name: name.clone() });
     }
 
-    // An engine that refused --privileged before is not asked again (see privilege_memo).
-    // Asked for by the user (see privilege_memo::SECURITY_ENV): no attempt, nothing to tell.
-    let forced = privilege_memo::capabilities_forced();
-    let remembered = if forced { None } else { privilege_memo::refusal(backend.engine.endpoint()) };
+    // The mode asked for; for `auto`, an engine whose runtime could not apply the capabilities of
+    // --privileged before is not asked again (see privilege_memo), and still told.
+    let remembered = match request.security {
+        SecurityChoice::Auto => privilege_memo::refusal(backend.engine.endpoint())
+            .filter(|reason| security::classify(reason) == Refusal::RuntimeCannotApplyCapabilities),
+        SecurityChoice::Capabilities | SecurityChoice::Rootless => None,
+    };
+    let (mode, reason) = match (request.security, &remembered) {
+        (SecurityChoice::Rootless, _) => (SecurityMode::Rootless, security::reason::ROOTLESS_ASKED.to_string()),
+        (SecurityChoice::Capabilities, _) => {
+            (SecurityMode::Capabilities, security::reason::CAPABILITIES_ASKED.to_string())
+        }
+        (SecurityChoice::Auto, Some(refusal)) => {
+            report(StartEvent::PrivilegedRefused { reason: format!("{refusal}; remembered from an earlier start") });
+            (SecurityMode::Capabilities, security::reason::runtime_refused(refusal, true))
+        }
+        (SecurityChoice::Auto, None) => (SecurityMode::Privileged, security::reason::PRIVILEGED.to_string()),
+    };
     let mut config = BackendLabels {
         ports: request.ports.clone(),
         cache_volume: cache.volume_name().map(String::from),
         image: request.image.clone(),
         version: labels::OUR_VERSION.to_string(),
-        security: if forced || remembered.is_some() { SecurityMode::Capabilities } else { SecurityMode::Privileged },
+        security: mode,
+        security_reason: Some(reason),
         cache_limit: request.cache_limit,
     };
-    if let Some(reason) = remembered {
-        report(StartEvent::PrivilegedRefused { reason: format!("{reason}; remembered from an earlier start") });
-    }
     cancel.check()?;
     let id = match create_and_run(backend, &config, created).await? {
         Ok(id) => id,
-        Err(refusal) if config.security == SecurityMode::Privileged => {
-            report(StartEvent::PrivilegedRefused { reason: refusal.clone() });
-            config.security = SecurityMode::Capabilities;
-            let id =
-                create_and_run(backend, &config, created).await?.map_err(|reason| start_failed(backend, reason))?;
-            privilege_memo::remember(backend.engine.endpoint(), &refusal);
-            id
-        }
-        Err(reason) => return Err(start_failed(backend, reason)),
+        Err(refusal) => match (config.security, security::classify(&refusal)) {
+            // Only a runtime that cannot apply the capabilities is a reason to fall back.
+            (SecurityMode::Privileged, Refusal::RuntimeCannotApplyCapabilities) => {
+                report(StartEvent::PrivilegedRefused { reason: refusal.clone() });
+                config.security = SecurityMode::Capabilities;
+                config.security_reason = Some(security::reason::runtime_refused(&refusal, false));
+                let id =
+                    create_and_run(backend, &config, created).await?.map_err(|reason| start_failed(backend, reason))?;
+                privilege_memo::remember(backend.engine.endpoint(), &refusal);
+                id
+            }
+            (SecurityMode::Rootless, _) => {
+                return Err(Error::RootlessRefused { name: backend.names.backend(), reason: refusal })
+            }
+            // A policy's refusal is respected and told: never a way around it.
+            (_, Refusal::Policy) => {
+                return Err(Error::PrivilegedRefusedByPolicy { name: backend.names.backend(), reason: refusal })
+            }
+            _ => return Err(start_failed(backend, refusal)),
+        },
     };
+    report(StartEvent::SecurityMode {
+        mode: config.security,
+        reason: config.security_reason.clone().unwrap_or_default(),
+    });
     report(StartEvent::BackendCreated { id: id.clone() });
     report(StartEvent::WaitingForBuildkit);
     // The sidecars join the backend's network namespace, which exists as soon as it runs: they
@@ -178,7 +213,17 @@ async fn create_all(
     };
     let ready = cancel.during(wait_until_ready(backend, &id, request.ready_timeout));
     let (ready, sidecars) = tokio::join!(ready, sidecars);
-    ready?;
+    match ready {
+        // A rootless backend that stops at once is an engine that cannot run it (no user namespace
+        // in a container, say): its last lines say why.
+        Err(Error::BackendExited { logs, .. }) if config.security == SecurityMode::Rootless => {
+            return Err(Error::RootlessRefused {
+                name: backend.names.backend(),
+                reason: format!("the backend stopped while starting; its last log lines:\n{logs}"),
+            })
+        }
+        other => other?,
+    }
     sidecars?;
     Ok(StartOutcome::Started {
         id,
@@ -186,13 +231,15 @@ async fn create_all(
         ports: request.ports.clone(),
         cache,
         security: config.security,
+        security_reason: config.security_reason.clone().unwrap_or_default(),
         pulled,
     })
 }
 
 /// Creates and starts the backend container. The inner `Err` carries the engine's refusal to
-/// start it, after the container has been removed again, so the caller may retry in another
-/// mode; the outer one is a failure to create it at all.
+/// create it (a policy: an authorization plugin answers 403) or to start it, after the container
+/// has been removed again, so the caller may tell it or retry in another mode; the outer one is
+/// any other failure.
 async fn create_and_run(
     backend: &Backend,
     config: &BackendLabels,
@@ -204,9 +251,12 @@ async fn create_and_run(
         Ok(response) => response,
         // Someone outside our lock (another machine on the same engine) won the race.
         Err(err) if is_conflict(&err) => return Err(Error::ForeignContainer { name }),
+        Err(err) if is_refusal(&err) => return Ok(Err(engine_message(&err))),
         Err(err) => return Err(Error::docker(format!("creating container {name}"))(err)),
     };
     created.container(&response.id);
+    // The host's record of the ports first: the authority the backend's own record only narrows.
+    sidecars::record::HostRecord::of(backend.engine.endpoint(), &response.id).write(&config.ports)?;
     // Before it starts: the port record (the live set of ports begins as the labelled one)
     // and, with a cache limit, buildkitd's config.
     let record = record::record_text(&config.ports);
@@ -281,6 +331,8 @@ async fn keep_running(backend: &Backend, mut container: OurContainer, request: &
         ports: container.config.ports,
         ports_change,
         differences,
+        security: container.config.security,
+        security_reason: container.config.security_reason,
     })
 }
 
@@ -303,6 +355,16 @@ impl Cancel {
             result = work => result,
             _ = cancelled.wait_for(|cancelled| *cancelled) => Err(Error::Cancelled),
         }
+    }
+}
+
+/// A create that the engine refused (403, or words of a policy), as opposed to one that failed.
+fn is_refusal(err: &bollard::errors::Error) -> bool {
+    match err {
+        bollard::errors::Error::DockerResponseServerError { status_code, message } => {
+            *status_code == 403 || security::classify(message) == Refusal::Policy
+        }
+        _ => false,
     }
 }
 

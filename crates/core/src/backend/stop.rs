@@ -42,6 +42,7 @@ pub(super) async fn run(backend: &Backend) -> Result<StopOutcome> {
         Presence::Ours(container) => {
             let sidecars = sidecars::remove_all(backend).await?;
             backend.remove_container(&container.id).await?;
+            sidecars::record::HostRecord::of(backend.engine.endpoint(), &container.id).remove();
             Ok(StopOutcome::Stopped {
                 id: container.id,
                 name: container.name,

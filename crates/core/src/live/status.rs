@@ -73,8 +73,8 @@ pub struct Snapshot {
     pub state_label: &'static str,
     /// The buildx builder, while the backend runs and once the app registered it.
     pub builder: Option<crate::backend::builder::BuilderView>,
-    /// How the running backend was granted its powers, as the panel names it.
-    pub security_label: Option<&'static str>,
+    /// How the running backend was granted its powers, and why, as the panel says it.
+    pub security_label: Option<String>,
     /// "1 of 2 port(s) proxied" while it runs.
     pub ports_line: Option<String>,
     /// A sentence for the user when something is wrong or noteworthy.
@@ -121,7 +121,7 @@ impl Snapshot {
         Self {
             state,
             state_label: state.label(),
-            security_label: info.as_ref().map(|i| i.security.description()),
+            security_label: info.as_ref().map(|i| i.security_text.clone()),
             builder: None,
             ports_line,
             message,
@@ -378,6 +378,10 @@ mod tests {
             cache_limit: None,
             cache_limit_text: "BuildKit's default".into(),
             security: SecurityMode::Capabilities,
+            security_reason: None,
+            security_text: "capabilities".into(),
+            unrelayed_ports: vec![],
+            port_notices: vec![],
             version: "0".into(),
             sidecars,
             workers: vec![],
@@ -431,8 +435,10 @@ mod tests {
                 image: "img".into(),
                 version: "0".into(),
                 security: SecurityMode::Privileged,
+                security_reason: None,
                 cache_limit: None,
             },
+            unrelayed: PortSet::none(),
         }))
     }
 

@@ -266,7 +266,8 @@ mod tests {
     #[test]
     fn the_ready_line_is_the_one_the_relay_prints() {
         let relay = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../proxy/src/relay.rs"));
-        assert!(relay.contains(r#"println!("assemble-proxy: relaying localhost:{} to {}""#), "{RELAYING}");
+        assert!(relay.contains("\"assemble-proxy: relaying {} to {} (at most {} connections at once)\""), "{RELAYING}");
+        assert!(relay.contains("Listen::Loopback(port) => format!(\"localhost:{port}\")"));
         assert!(RELAYING.starts_with("assemble-proxy: relaying localhost:"));
     }
 }

@@ -1,11 +1,16 @@
 //! The live set of proxied host ports. A container's labels cannot change, so the backend's `ports`
-//! label only says what it was started with; this record, a file in the backend container
-//! ([`PORT_RECORD`]), says what is proxied now. `ports add`/`rm`, a start that asks a running
-//! backend for other ports, and the app's settings rewrite it while the backend runs, with no
-//! restart. The record is the truth for ports and the sidecars follow it (the repair), never the
-//! other way round, so a sidecar that someone removes comes back. It lives and dies with the
-//! container, as the labels do. A backend made before the record existed has none: its label is
-//! its set.
+//! label only says what it was started with; the live set changes with `ports add`/`rm`, a start
+//! that asks a running backend for other ports, and the app's settings, with no restart.
+//!
+//! The host owns the set. Its authority ([`authority`]) is what this machine's start request and
+//! later changes asked for: the host record ([`HostRecord`], a file in the runtime folder keyed by
+//! engine and backend ID), else (after a reboot, or on another machine) the backend's `ports` label;
+//! with the ports of the sidecars that a host made for this backend (only a host creates them).
+//! The record inside the backend ([`PORT_RECORD`], rewritten with every change) is only read to
+//! narrow it ([`narrow`]): root in the backend can write that file, so a port that only it names is
+//! never relayed, and `info` and `ports` say so. The sidecars follow the live set (the repair),
+//! never the other way round, so a sidecar that someone removes comes back. A backend made before
+//! records existed has none: its label is its set.
 use bollard::query_parameters::{DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder};
 use futures_util::TryStreamExt;
 use serde::Serialize;
@@ -19,6 +24,71 @@ use crate::{
 
 /// Where the record is, in the backend container.
 pub const PORT_RECORD: &str = "/etc/assemble-ports";
+
+/// The host's record of one backend's live ports: a file in the runtime folder (`$XDG_RUNTIME_DIR`
+/// or the temp folder, as the operation lock), keyed by the engine's endpoint and the backend's ID,
+/// written before the backend's own record at every start and change, removed when it stops.
+#[derive(Debug, Clone)]
+pub struct HostRecord {
+    path: std::path::PathBuf,
+}
+
+impl HostRecord {
+    /// The record of backend `id` on `endpoint`'s engine.
+    pub fn of(endpoint: &crate::engine::Endpoint, id: &str) -> Self {
+        let short = &id[..id.len().min(12)];
+        let name = format!("assemble-backend-ports-{}-{short}", endpoint.file_key());
+        Self { path: crate::names::runtime_dir().join(name) }
+    }
+
+    /// The ports it records; `None` when there is no record here (another machine, a reboot) or
+    /// it is not one we wrote.
+    pub fn read(&self) -> Option<PortSet> {
+        match parse_record(&std::fs::read_to_string(&self.path).ok()?) {
+            RecordText::Complete(ports) => Some(ports),
+            _ => None,
+        }
+    }
+
+    /// Writes it whole (a temporary file renamed over it, so a reader never meets half of it).
+    pub fn write(&self, ports: &PortSet) -> Result<()> {
+        let temporary = self.path.with_extension("tmp");
+        std::fs::write(&temporary, record_text(ports))
+            .and_then(|()| std::fs::rename(&temporary, &self.path))
+            .map_err(Error::io(format!("writing the host's port record {}", self.path.display())))
+    }
+
+    /// Removes it; one that is not there is already gone.
+    pub fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The ports the host stands behind for a backend: its host record, else the backend's label (what
+/// start was asked), with the ports of the sidecars a host made for it.
+pub fn authority(
+    host_record: Option<PortSet>,
+    label: &PortSet,
+    sidecar_ports: impl IntoIterator<Item = u16>,
+) -> PortSet {
+    host_record.unwrap_or_else(|| label.clone()).union(&PortSet::from_ports(sidecar_ports))
+}
+
+/// The live set, and the ports only the backend's record names: the record may narrow the host's
+/// authority, never widen it. Without a record (a backend from before records), the authority.
+pub fn narrow(authority: &PortSet, record: Option<&PortSet>) -> (PortSet, PortSet) {
+    match record {
+        None => (authority.clone(), PortSet::none()),
+        Some(record) => {
+            (PortSet::from_ports(record.iter().filter(|p| authority.contains(*p))), record.without(authority))
+        }
+    }
+}
+
+/// What `info` and `ports` say of each port only the backend's record names.
+pub fn unrelayed_notices(ports: &PortSet) -> Vec<String> {
+    ports.iter().map(|port| format!("port {port} is named only inside the backend; not relayed")).collect()
+}
 
 /// How often a record met in the middle of its rewrite is read again.
 const INCOMPLETE_READS: usize = 5;
@@ -199,14 +269,25 @@ pub(in crate::backend) async fn change_locked(
         return Ok(change);
     }
     sidecars::check_new_names(backend, &PortSet::from_ports(change.added.iter().copied())).await?;
-    write(backend, &container.id, wanted).await?;
+    // The host's record first: it is the authority; the backend's own only narrows it.
+    let host_record = HostRecord::of(backend.engine.endpoint(), &container.id);
+    host_record.write(wanted)?;
+    if let Err(err) = write(backend, &container.id, wanted).await {
+        // Nothing changed in the backend: the host's record goes back to what runs.
+        let _ = host_record.write(&current);
+        return Err(err);
+    }
     container.config.ports = wanted.clone();
     match sidecars::repair_running(backend, &container).await {
         Ok(_) => Ok(change),
         Err(err) => {
             // Back to the ports it had, and their sidecars; the first error is the one to tell.
             container.config.ports = current.clone();
-            let restored = match write(backend, &container.id, &current).await {
+            let written = match host_record.write(&current) {
+                Ok(()) => write(backend, &container.id, &current).await,
+                Err(again) => Err(again),
+            };
+            let restored = match written {
                 Ok(()) => sidecars::repair_running(backend, &container).await.map(|_| ()),
                 Err(again) => Err(again),
             };
@@ -232,6 +313,28 @@ mod tests {
         assert_eq!(parse_record("5000,60"), RecordText::Incomplete);
         assert_eq!(parse_record("5000,x\n"), RecordText::Damaged);
         assert_eq!(parse_record("5000\n6000\n"), RecordText::Damaged);
+    }
+
+    #[test]
+    fn the_backends_record_only_narrows_what_the_host_stands_behind() {
+        let set = |ports: &[u16]| PortSet::from_ports(ports.iter().copied());
+        // Root in the backend adds 7777 to its record: not relayed, and told.
+        let authority = authority(None, &set(&[5000]), []);
+        assert_eq!(narrow(&authority, Some(&set(&[5000, 7777]))), (set(&[5000]), set(&[7777])));
+        assert_eq!(unrelayed_notices(&set(&[7777])), ["port 7777 is named only inside the backend; not relayed"]);
+        // It may drop one: narrowing is allowed.
+        assert_eq!(narrow(&authority, Some(&set(&[]))), (set(&[]), set(&[])));
+        // No record (a backend from before records): the authority.
+        assert_eq!(narrow(&authority, None), (set(&[5000]), set(&[])));
+    }
+
+    #[test]
+    fn the_host_record_wins_over_the_label_and_sidecars_a_host_made_count() {
+        let set = |ports: &[u16]| PortSet::from_ports(ports.iter().copied());
+        // `ports add 6000` then `ports rm 5000` on this machine.
+        assert_eq!(authority(Some(set(&[6000])), &set(&[5000]), []), set(&[6000]));
+        // After a reboot (no host record) the label, with the sidecars hosts made.
+        assert_eq!(authority(None, &set(&[5000]), [6000]), set(&[5000, 6000]));
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub struct PortStatus {
     pub sidecar: Option<String>,
     /// The sidecar's state.
     pub state: ContainerState,
+    /// Set for a port that is not relayed on purpose: why ("port 7777 is named only inside the
+    /// backend; not relayed").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Which sidecar serves each port of backend `backend_id`, which proxies `ports`, among our
@@ -46,14 +50,24 @@ pub fn port_statuses(backend_id: &str, ports: &PortSet, sidecars: &[Sidecar]) ->
                 port,
                 sidecar: sidecar.map(|s| s.name.clone()),
                 state: sidecar.map_or(ContainerState::Missing, |s| s.state),
+                note: None,
             }
         })
         .collect()
 }
 
-/// The ports the running backend proxies now, each with its sidecar's state.
+/// The ports the running backend proxies now, each with its sidecar's state; then the ports only
+/// the backend's own record names, which are not relayed, each with why.
 pub(in crate::backend) async fn read(backend: &Backend) -> Result<Vec<PortStatus>> {
     let container = backend.running().await?;
     let sidecars = sidecars::list(backend).await?;
-    Ok(port_statuses(&container.id, &container.config.ports, &sidecars))
+    let mut statuses = port_statuses(&container.id, &container.config.ports, &sidecars);
+    let notices = sidecars::record::unrelayed_notices(&container.unrelayed);
+    statuses.extend(container.unrelayed.iter().zip(notices).map(|(port, note)| PortStatus {
+        port,
+        sidecar: None,
+        state: ContainerState::Missing,
+        note: Some(note),
+    }));
+    Ok(statuses)
 }
