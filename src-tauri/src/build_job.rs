@@ -8,7 +8,6 @@ use assemble_core::{
     },
     buildkit::progress::PlainPrinter,
     engine::Environment,
-    Error,
 };
 use serde::{Deserialize, Serialize};
 use tauri::{ipc::Channel, AppHandle, Emitter, Manager, Runtime};
@@ -68,7 +67,7 @@ pub async fn run_build<R: Runtime>(
         base_images: settings.base_images.clone(),
         ..Default::default()
     };
-    let plan = build_plan::plan(&input, |_| None).map_err(form_error)?;
+    let plan = build_plan::plan(&input, |_| None).map_err(CommandError::in_build_form)?;
     let Some(_running) = job.begin() else {
         return Err(CommandError::plain("A build is under way; wait for it to end, or cancel it"));
     };
@@ -76,7 +75,7 @@ pub async fn run_build<R: Runtime>(
     // the build then ends as soon as it begins.
     let mut cancel = job.cancelled();
     let backend = connection.backend().await?;
-    if matches!(backend.running().await, Err(Error::NotRunning)) {
+    if backend.running().await.is_err_and(|err| err.is_not_running()) {
         actions::run(&app, Action::Start, Origin::Window).await?;
         let _ = channel.send(BuildNews::BackendStarted);
     }
@@ -149,28 +148,4 @@ pub async fn choose_folder<R: Runtime>(app: AppHandle<R>) -> Option<String> {
         let _ = send.send(folder.and_then(|f| f.into_path().ok()).map(|p| p.display().to_string()));
     });
     receive.await.ok().flatten()
-}
-
-/// The core's sentence, with the form's words where the command line's would name a flag.
-fn form_error(error: Error) -> CommandError {
-    match error {
-        Error::PushNeedsAName => CommandError {
-            message: "Push needs an image name to push to; type one in Names, for example localhost:5000/app:1".into(),
-            field: Some("names"),
-        },
-        Error::InvalidImageName { .. } => CommandError { field: Some("names"), ..error.into() },
-        Error::ContextNotAFolder { path } => CommandError {
-            message: format!("{path} is not a folder; choose the folder to build (the build context)"),
-            field: Some("folder"),
-        },
-        Error::NothingToBuild { path } => CommandError {
-            message: format!(
-                "{path} has no Dockerfile, and it is not a Spring Boot project (Maven or Gradle) or an ASP.NET Core \
-                 project; add a Dockerfile to it"
-            ),
-            field: Some("folder"),
-        },
-        Error::DockerfileMissing { .. } => CommandError { field: Some("folder"), ..error.into() },
-        other => other.into(),
-    }
 }

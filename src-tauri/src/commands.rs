@@ -8,7 +8,7 @@ use assemble_core::{
     },
     settings,
     time::Uptime,
-    CacheTotals, Error, PortSet, Settings, Snapshot,
+    BackendError, CacheTotals, Error, PortSet, Settings, Snapshot,
 };
 use serde::Serialize;
 use tauri::{ipc::Channel, AppHandle, Manager, Runtime, State};
@@ -120,7 +120,7 @@ pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) ->
     let applied = match connection.backend().await {
         Ok(backend) => {
             match backend.change_ports(&PortEdit::Set(PortSet::from_ports(settings.ports.iter().copied()))).await {
-                Ok(_) | Err(Error::PortsNeedARunningBackend) => Ok(()),
+                Ok(_) | Err(Error::Backend(BackendError::PortsNeedARunningBackend)) => Ok(()),
                 Err(err) => Err(err),
             }
         }

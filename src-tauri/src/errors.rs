@@ -20,6 +20,12 @@ impl From<Error> for CommandError {
 }
 
 impl CommandError {
+    /// The core's error in the Build window: the sentence in the app's terms, beside the form's
+    /// field it is about.
+    pub fn in_build_form(error: Error) -> Self {
+        Self { message: error.sentence(Place::App), field: error.build_field() }
+    }
+
     /// A failure of our own (not the core's), such as a file the app could not write.
     pub fn plain(message: impl Into<String>) -> Self {
         Self { message: message.into(), field: None }

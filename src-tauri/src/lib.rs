@@ -146,7 +146,7 @@ mod tests {
         assert!(
             matches!(
                 operations.begin(assemble_core::State::Starting, &app.state::<state::Shown>().refresh_due),
-                Err(assemble_core::Error::Quitting)
+                Err(assemble_core::Error::Backend(assemble_core::BackendError::Quitting))
             ),
             "nothing starts once Quit was asked"
         );

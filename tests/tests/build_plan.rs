@@ -82,7 +82,7 @@ fn each_bad_input_gets_one_sentence_and_nothing_is_built() {
             "there is no Dockerfile at /nonexistent/Dockerfile",
         ),
         (vec!["build", "--dry-run", "-t", "Team/App", arg(&dir)], "is not a valid image name"),
-        (vec!["build", "--dry-run", "--push", arg(&dir)], "--push needs a name"),
+        (vec!["build", "--dry-run", "--push", arg(&dir)], "--push needs an image name"),
         // Without --dry-run too: checked before the engine is reached.
         (vec!["build", "-t", "Team/App", arg(&dir)], "is not a valid image name"),
     ];

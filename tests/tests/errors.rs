@@ -125,7 +125,7 @@ async fn an_interrupted_start_removes_what_it_created() {
     let midway = tokio::sync::Notify::new();
     let report = notify_when_waiting_for_buildkit(&midway);
     let result = backend.start_until(&request, &report, midway.notified()).await;
-    assert!(matches!(result, Err(assemble_core::Error::Cancelled)), "{result:?}");
+    assert!(matches!(result, Err(assemble_core::Error::Backend(assemble_core::BackendError::Cancelled))), "{result:?}");
     assert!(containers_named(&docker, &user.names.backend()).await.is_empty(), "an interrupted start left containers");
 }
 
@@ -165,10 +165,12 @@ async fn an_interrupted_start_whose_cleanup_fails_says_what_is_left() {
         docker.create_container(Some(options), body).await.expect("the holder container is created");
     };
     let result = backend.start_until(&request, &report, cancel).await;
-    let Err(assemble_core::Error::RollbackIncomplete { cause, left, .. }) = &result else {
+    let Err(assemble_core::Error::Backend(assemble_core::BackendError::RollbackIncomplete { cause, left, .. })) =
+        &result
+    else {
         panic!("the failed cleanup must be told: {result:?}");
     };
-    assert!(matches!(**cause, assemble_core::Error::Cancelled), "{cause:?}");
+    assert!(matches!(**cause, assemble_core::Error::Backend(assemble_core::BackendError::Cancelled)), "{cause:?}");
     assert_eq!(left, &vec![assemble_core::Leftover::Volume(volume.clone())]);
     let told = result.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
     assert!(told.starts_with("the start was interrupted; and removing what the start had created failed: "), "{told}");

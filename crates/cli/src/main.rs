@@ -14,8 +14,8 @@ use assemble_core::{
     backend::sidecars::record::PortEdit,
     buildkit::{progress::plain::recorded_log, prune::CacheFilter},
     engine::{self, Engine, EngineChoice, EngineView, Environment},
-    plugin, settings, Backend, CacheChoice, Error, LogChunk, LogOptions, Names, PortSet, Settings, StartFlags,
-    StartOutcome, StartRequest, State, StopOutcome,
+    plugin, settings, Backend, BackendError, BuildError, CacheChoice, Error, LogChunk, LogOptions, Names, Place,
+    PortSet, Remedy, Settings, StartFlags, StartOutcome, StartRequest, State, StopOutcome,
 };
 use clap::Parser;
 use futures_util::StreamExt;
@@ -44,12 +44,12 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         // As a shell reports a program ended by Ctrl-C.
-        Err(err @ Error::BuildCanceled) => {
-            eprintln!("Error: {err}");
+        Err(err @ Error::Build(BuildError::Canceled)) => {
+            eprintln!("Error: {}", err.sentence(Place::CommandLine));
             ExitCode::from(130)
         }
         Err(err) => {
-            eprintln!("Error: {err}");
+            eprintln!("Error: {}", err.sentence(Place::CommandLine));
             ExitCode::FAILURE
         }
     }
@@ -92,10 +92,10 @@ async fn backend(engine_args: &EngineArgs, command: BackendCommand) -> Result<()
     };
     let port_edit = match &command {
         BackendCommand::Ports(PortsArgs { command: Some(PortsCommand::Add { ports }), .. }) => Some(PortEdit::Add(
-            PortSet::parse_change(ports).map_err(|source| Error::InvalidPortChange { verb: "add", source })?,
+            PortSet::parse_change(ports).map_err(|source| BackendError::InvalidPortChange { verb: "add", source })?,
         )),
         BackendCommand::Ports(PortsArgs { command: Some(PortsCommand::Rm { ports }), .. }) => Some(PortEdit::Remove(
-            PortSet::parse_change(ports).map_err(|source| Error::InvalidPortChange { verb: "rm", source })?,
+            PortSet::parse_change(ports).map_err(|source| BackendError::InvalidPortChange { verb: "rm", source })?,
         )),
         _ => None,
     };
@@ -254,14 +254,15 @@ async fn info(backend: &Backend, format: Format) -> Result<(), Error> {
     match (backend.info().await, format) {
         (Ok(info), Format::Text) => print!("{}", render::info(&info)),
         (Ok(info), Format::Json) => println!("{}", serde_json::to_string_pretty(&info).unwrap_or_default()),
-        (Err(Error::NotRunning), Format::Text) => {
+        (Err(err), Format::Text) if err.is_not_running() => {
             println!(
-                "The backend {:?} is not running on {}; start it with `docker assemble backend start`.",
+                "The backend {:?} is not running on {}; {}.",
                 backend.names().backend(),
-                render::engine_text(&backend.engine().endpoint().view())
+                render::engine_text(&backend.engine().endpoint().view()),
+                Remedy::StartBackend.words(Place::CommandLine)
             )
         }
-        (Err(Error::NotRunning), Format::Json) => {
+        (Err(err), Format::Json) if err.is_not_running() => {
             let engine = backend.engine().endpoint().view();
             println!(
                 "{}",

@@ -2,7 +2,22 @@
 //! `~/.docker/cli-plugins` (or `$DOCKER_CONFIG/cli-plugins`).
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
+
+/// Why the plugin cannot be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The plugin's path holds a file that is not our link.
+    #[error("{} is already there and is not our link; move it away, or pass --force to replace it", path.display())]
+    PathTaken {
+        /// The path.
+        path: PathBuf,
+    },
+
+    /// Neither `DOCKER_CONFIG` nor `HOME` is set, so there is no plugin folder.
+    #[error("HOME is not set, so the Docker CLI plugin folder is unknown; set HOME or DOCKER_CONFIG")]
+    HomeUnset,
+}
 
 /// The subcommand docker calls to learn about a plugin.
 pub const METADATA_COMMAND: &str = "docker-cli-plugin-metadata";
@@ -28,7 +43,7 @@ pub fn plugin_dir() -> Result<PathBuf> {
     if let Some(config) = std::env::var_os("DOCKER_CONFIG").filter(|c| !c.is_empty()) {
         return Ok(PathBuf::from(config).join("cli-plugins"));
     }
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or(Error::HomeUnset)?;
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or(PluginError::HomeUnset)?;
     Ok(PathBuf::from(home).join(".docker").join("cli-plugins"))
 }
 
@@ -42,7 +57,7 @@ pub fn install(executable: &Path, dir: &Path, force: bool) -> Result<PathBuf> {
         Ok(meta) if meta.file_type().is_symlink() || force => {
             std::fs::remove_file(&link).map_err(Error::io(format!("replacing {}", link.display())))?;
         }
-        Ok(_) => return Err(Error::PluginPathTaken { path: link }),
+        Ok(_) => return Err(PluginError::PathTaken { path: link }.into()),
         Err(_) => {}
     }
     std::os::unix::fs::symlink(&target, &link).map_err(Error::io(format!("linking {}", link.display())))?;
@@ -138,7 +153,7 @@ mod tests {
         std::fs::remove_file(&link).unwrap();
         std::fs::write(&link, b"someone else's plugin").unwrap();
         let err = install(&exe, &dir, false).unwrap_err();
-        assert!(matches!(&err, Error::PluginPathTaken { path } if path == &link), "{err:?}");
+        assert!(matches!(&err, Error::Plugin(PluginError::PathTaken { path }) if path == &link), "{err:?}");
         assert!(err.to_string().ends_with("is not our link; move it away, or pass --force to replace it"), "{err}");
         assert_eq!(std::fs::read(&link).unwrap(), b"someone else's plugin");
         install(&exe, &dir, true).unwrap();

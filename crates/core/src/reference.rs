@@ -6,8 +6,6 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::error::{Error, Result};
-
 /// `name:tag` from a project's name and version, made valid for Docker: lower case, other
 /// characters as `-`; a version with a property (`${revision}`) or none gives `latest`.
 pub fn image_name(name: &str, version: Option<&str>) -> String {
@@ -51,11 +49,20 @@ static DIGEST: LazyLock<Regex> =
 /// The longest name Docker takes (without its tag and digest).
 const NAME_MAX: usize = 255;
 
+/// An image reference Docker would refuse, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reference:?} is not a valid image name: {reason}; use a name like `localhost:5000/team/app:1.0`")]
+pub struct ReferenceError {
+    /// The name as given.
+    pub reference: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
 /// Checks an image reference as Docker's reference grammar does (`[host[:port]/]path[:tag][@digest]`,
-/// lower-case path components), so that a bad `-t` is refused before anything is built.
-pub fn check_image_name(reference: &str) -> Result<()> {
-    let invalid =
-        |reason: &str| Error::InvalidImageName { reference: reference.to_string(), reason: reason.to_string() };
+/// lower-case path components), so that a bad name is refused before anything is built or run.
+pub fn check_image_name(reference: &str) -> Result<(), ReferenceError> {
+    let invalid = |reason: &str| ReferenceError { reference: reference.to_string(), reason: reason.to_string() };
     let (name, digest) = match reference.split_once('@') {
         Some((name, digest)) => (name, Some(digest)),
         None => (reference, None),
@@ -130,7 +137,7 @@ mod tests {
             "host:abc/app",
             "app@sha256:12",
         ] {
-            assert!(matches!(check_image_name(bad), Err(Error::InvalidImageName { .. })), "{bad}");
+            assert!(matches!(check_image_name(bad), Err(ReferenceError { .. })), "{bad}");
         }
         assert_eq!(image_name("My App!", Some("1.0 beta")), "my-app:1.0-beta");
         assert_eq!(image_name("My..App", None), "my-app:latest");

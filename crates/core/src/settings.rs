@@ -4,10 +4,7 @@
 use std::path::{Path, PathBuf};
 
 pub use crate::backend::request::{add_port, CacheSetting, Settings};
-use crate::{
-    error::{Error, Result},
-    ports::PortSet,
-};
+use crate::{ports::PortSet, Error, Result};
 
 /// Overrides the folder of the settings file (the tests use it).
 pub const CONFIG_DIR_ENV: &str = "ASSEMBLE_CONFIG_DIR";
@@ -109,6 +106,7 @@ pub fn save_to(file: &Path, settings: &Settings) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::error::BackendError;
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("assemble-settings-{name}-{}", std::process::id()));
@@ -211,7 +209,7 @@ mod tests {
         assert!(warning.ends_with("Using the default settings."), "{warning}");
         let bad_volume = Settings { cache: CacheSetting::Named("a/b".into()), ..defaults() };
         let err = save_to(&file, &bad_volume).unwrap_err();
-        assert!(matches!(&err, Error::InvalidVolumeName(name) if name == "a/b"), "{err:?}");
+        assert!(matches!(&err, Error::Backend(BackendError::InvalidVolumeName(name)) if name == "a/b"), "{err:?}");
         assert!(err.to_string().contains("use letters, digits, '_', '.' or '-'"), "{err}");
     }
 }

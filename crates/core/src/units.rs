@@ -1,7 +1,6 @@
 //! Sizes as Docker prints them (go-units `HumanSize`: decimal units, four significant digits), and
 //! sizes as users type them (`20GB`, `500MiB`, parsed by `bytesize`: `kB`/`MB`/`GB` are powers of
 //! 1000, `KiB`/`MiB`/`GiB` powers of 1024, a bare number is bytes).
-use crate::error::Error;
 
 /// A cache limit as people read it: as buildx prints BuildKit's GC policy (`Max Used Space: 2GiB`,
 /// go-units `BytesSize`: powers of 1024, four significant digits), or "BuildKit's default".
@@ -28,10 +27,15 @@ pub fn binary_size(bytes: u64) -> String {
     format!("{text}{}", UNITS[unit])
 }
 
+/// A size that does not parse, as typed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a size; give a number and a unit, such as 20GB or 500MiB")]
+pub struct SizeError(pub String);
+
 /// A size the user typed, in bytes.
-pub fn parse_size(text: &str) -> Result<u64, Error> {
+pub fn parse_size(text: &str) -> Result<u64, SizeError> {
     let trimmed = text.trim();
-    let invalid = || Error::InvalidSize(text.to_string());
+    let invalid = || SizeError(text.to_string());
     // bytesize accepts a leading "." and an empty number as zero; a size needs a digit first.
     if !trimmed.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(invalid());
@@ -94,7 +98,7 @@ mod tests {
         assert_eq!(parse_size("10kb").ok(), Some(10_000));
         for bad in ["", "GB", "-5GB", "20 parsecs", ".5GB", "abc"] {
             let error = parse_size(bad).expect_err(bad);
-            assert!(matches!(&error, Error::InvalidSize(v) if v == bad), "{error:?}");
+            assert!(matches!(&error, SizeError(v) if v == bad), "{error:?}");
             assert!(error.to_string().ends_with("give a number and a unit, such as 20GB or 500MiB"), "{error}");
         }
     }

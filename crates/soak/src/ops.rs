@@ -235,7 +235,9 @@ pub async fn change_ports(world: &World, rng: &mut Rng) -> Done {
             "changed",
             format!("a live change of ports ran on backend {} but {before:?} was running", change.backend_id),
         ),
-        Err(assemble_core::Error::PortsNeedARunningBackend) => Done::note("saved; no backend running"),
+        Err(assemble_core::Error::Backend(assemble_core::BackendError::PortsNeedARunningBackend)) => {
+            Done::note("saved; no backend running")
+        }
         Err(err) => Done::broken("change ports", format!("the live change of ports failed: {err}")),
     }
 }

@@ -76,7 +76,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use assemble_core::{Error, Settings, Snapshot, State};
+    use assemble_core::{BackendError, Error, Settings, Snapshot, State};
 
     use super::*;
 
@@ -94,7 +94,10 @@ pub(crate) mod tests {
         let (connection, shown, operations) = (&state.connection, &state.shown, &state.operations);
         let guard = operations.begin(State::Starting, &shown.refresh_due).expect("nothing under way yet");
         assert!(
-            matches!(operations.begin(State::Stopping, &shown.refresh_due), Err(Error::OperationUnderWay)),
+            matches!(
+                operations.begin(State::Stopping, &shown.refresh_due),
+                Err(Error::Backend(BackendError::OperationUnderWay))
+            ),
             "one operation at a time"
         );
         assert_eq!(
@@ -128,6 +131,9 @@ pub(crate) mod tests {
     fn nothing_begins_once_quit_was_asked() {
         let state = test_state();
         state.operations.quit();
-        assert!(matches!(state.operations.begin(State::Starting, &state.shown.refresh_due), Err(Error::Quitting)));
+        assert!(matches!(
+            state.operations.begin(State::Starting, &state.shown.refresh_due),
+            Err(Error::Backend(BackendError::Quitting))
+        ));
     }
 }

@@ -5,7 +5,7 @@ use std::{sync::Mutex, time::Duration};
 
 use assemble_core::{
     live::notice::{LossWatch, Notice},
-    Error, Shutdown, ShutdownTrigger, Snapshot, State,
+    BackendError, Error, Shutdown, ShutdownTrigger, Snapshot, State,
 };
 use tauri::async_runtime::JoinHandle;
 use tokio::sync::{watch, Notify};
@@ -48,9 +48,9 @@ impl Operations {
         let mut refusal = None;
         self.operation.send_if_modified(|operation| {
             refusal = if self.shutdown.is_triggered() {
-                Some(Error::Quitting)
+                Some(BackendError::Quitting.into())
             } else if operation.is_some() {
-                Some(Error::OperationUnderWay)
+                Some(BackendError::OperationUnderWay.into())
             } else {
                 *operation = Some(op);
                 None

@@ -7,7 +7,7 @@ use crate::{
         start::StartOutcome,
         Backend, Presence,
     },
-    error::Result,
+    Result,
 };
 
 /// Applies `request` (the settings): a running backend that differs only in its ports takes them

@@ -9,7 +9,7 @@ use crate::{
     backend::request::{wanted_volume, CacheSetting},
     backend::Backend,
     engine::is_not_found,
-    error::{Error, Result},
+    Error, Result,
 };
 
 /// The volume a start chose for the build cache.

@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use crate::buildkit::BuildkitClient;
-use crate::{backend::Backend, error::Result};
+use crate::{backend::Backend, Result};
 
 /// Runs `call` against BuildKit in container `container_id`, over the kept channel when it still
 /// reaches this container. A kept channel that broke (BuildKit restarted under it) is replaced by a

@@ -5,9 +5,12 @@ use bollard::{query_parameters::CreateImageOptionsBuilder, Docker};
 use futures_util::StreamExt;
 
 use crate::{
-    backend::progress::{Reporter, StartEvent},
+    backend::{
+        error::BackendError,
+        progress::{Reporter, StartEvent},
+    },
     engine::{is_connection_failure, is_not_found},
-    error::{Error, Result},
+    Error, Result,
 };
 
 /// Pulls `image` unless the engine has it. Returns whether a pull happened.
@@ -42,7 +45,9 @@ async fn pull(docker: &Docker, image: &str, report: Reporter<'_>) -> Result<()> 
                 return Err(Error::docker(format!("pulling image {image}"))(err));
             }
             Err(err) => {
-                return Err(Error::ImageUnavailable { image: image.to_string(), reason: pull_reason(&err) });
+                return Err(
+                    BackendError::ImageUnavailable { image: image.to_string(), reason: pull_reason(&err) }.into()
+                );
             }
         }
     }
@@ -50,7 +55,7 @@ async fn pull(docker: &Docker, image: &str, report: Reporter<'_>) -> Result<()> 
     docker
         .inspect_image(image)
         .await
-        .map_err(|err| Error::ImageUnavailable { image: image.to_string(), reason: pull_reason(&err) })?;
+        .map_err(|err| BackendError::ImageUnavailable { image: image.to_string(), reason: pull_reason(&err) })?;
     report(StartEvent::PullDone { image: image.to_string() });
     Ok(())
 }

@@ -3,10 +3,10 @@ use serde::Serialize;
 
 use crate::buildkit::{CacheRecord, CacheTotals, Worker};
 use crate::{
-    backend::{image, labels::SecurityMode, sidecars::Sidecar, Backend, Presence},
+    backend::{error::BackendError, image, labels::SecurityMode, sidecars::Sidecar, Backend, Presence},
     engine::EngineView,
-    error::{Error, Result},
     ports::PortSet,
+    Result,
 };
 
 /// The running backend as `info` shows it: its container, what `start` decided, its sidecars,
@@ -65,8 +65,8 @@ pub struct BackendInfo {
 pub(super) async fn read(backend: &Backend) -> Result<BackendInfo> {
     let container = match backend.presence().await? {
         Presence::Ours(c) if c.running => *c,
-        Presence::Foreign => return Err(Error::ForeignContainer { name: backend.names.backend() }),
-        _ => return Err(Error::NotRunning),
+        Presence::Foreign => return Err(BackendError::ForeignContainer { name: backend.names.backend() }.into()),
+        _ => return Err(BackendError::NotRunning.into()),
     };
     let (buildkit, sidecars, digest) = tokio::join!(
         backend.with_buildkit(&container.id, |client| async move {

@@ -4,11 +4,7 @@
 //! engine is part of the key: a start on one engine never waits for a stop on another.
 use std::{fs::File, path::PathBuf};
 
-use crate::{
-    engine::Endpoint,
-    error::{Error, Result},
-    names::Names,
-};
+use crate::{engine::Endpoint, names::Names, Error, Result};
 
 /// The single-flight lock for one user's backend on one engine; held until dropped.
 pub struct OperationLock {

@@ -9,6 +9,7 @@ mod apply;
 pub mod builder;
 pub mod cache;
 mod channel;
+pub mod error;
 pub mod image;
 pub mod info;
 pub mod labels;
@@ -39,13 +40,14 @@ use crate::buildkit::{
     BuildkitClient, CacheRecord,
 };
 use crate::{
+    backend::error::BackendError,
     engine::{is_conflict, is_not_found, Engine, EngineChoice},
-    error::{Error, Result},
     logs::{
         self,
         stream::{LogChunk, LogOptions},
     },
     names::Names,
+    Error, Result,
 };
 use info::BackendInfo;
 use labels::BackendLabels;
@@ -229,7 +231,7 @@ impl Backend {
     }
 
     /// [`Backend::start`], abandoned when `cancel` completes (Ctrl-C, Quit): what was created
-    /// so far is removed and [`Error::Cancelled`] returned. The cancel is heard between steps and
+    /// so far is removed and [`BackendError::Cancelled`] returned. The cancel is heard between steps and
     /// during the waits (pulls, BuildKit's readiness), never inside an engine call that creates
     /// something, so everything created is also recorded and removed.
     pub async fn start_until(
@@ -316,8 +318,8 @@ impl Backend {
     pub async fn logs(&self, options: &LogOptions) -> Result<impl Stream<Item = Result<LogChunk>> + use<>> {
         let id = match self.presence().await? {
             Presence::Ours(container) => container.id,
-            Presence::Foreign => return Err(Error::ForeignContainer { name: self.names.backend() }),
-            Presence::Absent => return Err(Error::NotRunning),
+            Presence::Foreign => return Err(BackendError::ForeignContainer { name: self.names.backend() }.into()),
+            Presence::Absent => return Err(BackendError::NotRunning.into()),
         };
         Ok(logs::stream::read(&self.docker, &id, &self.names.backend(), options))
     }

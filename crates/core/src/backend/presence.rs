@@ -4,13 +4,14 @@ use bollard::models::ContainerInspectResponse;
 
 use crate::{
     backend::{
+        error::BackendError,
         labels::{self, Role},
         sidecars::{self, record},
         Backend, ContainerState, OurContainer, Presence,
     },
     engine::is_not_found,
-    error::{Error, Result},
     names::Names,
+    Error, Result,
 };
 
 /// What holds the backend's name. A container labelled ours whose other labels are damaged counts
@@ -46,8 +47,8 @@ pub(super) async fn read(backend: &Backend) -> Result<Presence> {
 pub(super) async fn running(backend: &Backend) -> Result<OurContainer> {
     match read(backend).await? {
         Presence::Ours(container) if container.running => Ok(*container),
-        Presence::Foreign => Err(Error::ForeignContainer { name: backend.names.backend() }),
-        _ => Err(Error::NotRunning),
+        Presence::Foreign => Err(BackendError::ForeignContainer { name: backend.names.backend() }.into()),
+        _ => Err(BackendError::NotRunning.into()),
     }
 }
 

@@ -8,13 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     backend::{
+        error::BackendError,
         labels::{BackendLabels, SecurityMode},
         security::SecurityChoice,
     },
-    error::{Error, Result},
+    engine::error::EngineError,
     names::{is_valid_volume_name, Names},
     ports::{PortError, PortSet},
     reference::check_image_name,
+    Result,
 };
 
 /// The production backend image, pinned; `--image` or `$ASSEMBLE_BACKEND_IMAGE` override it.
@@ -91,7 +93,7 @@ impl BaseImageChoices {
         [&self.maven, &self.gradle, &self.java_runtime, &self.dotnet_sdk, &self.aspnet_runtime]
             .into_iter()
             .flatten()
-            .try_for_each(|image| check_image_name(image))
+            .try_for_each(|image| Ok(check_image_name(image)?))
     }
 }
 
@@ -124,7 +126,7 @@ impl Settings {
         // and the file keeps the user's choice.
         if let Some(context) = &self.context {
             if !crate::engine::is_valid_context_name(context) {
-                return Err(Error::InvalidContextName(context.clone()));
+                return Err(EngineError::InvalidContextName(context.clone()).into());
             }
         }
         Ok(())
@@ -169,7 +171,7 @@ pub const MIN_CACHE_LIMIT: u64 = 64 * 1024 * 1024;
 pub fn parse_cache_limit(typed: &str) -> Result<u64> {
     let bytes = crate::units::parse_size(typed)?;
     if bytes < MIN_CACHE_LIMIT {
-        return Err(Error::CacheLimitTooSmall(typed.trim().to_string()));
+        return Err(BackendError::CacheLimitTooSmall(typed.trim().to_string()).into());
     }
     Ok(bytes)
 }
@@ -282,14 +284,16 @@ fn image_for(image: String, security: SecurityChoice) -> String {
 
 fn check_image(image: &str) -> Result<()> {
     if image.trim().is_empty() {
-        return Err(Error::EmptyImage);
+        return Err(BackendError::EmptyImage.into());
     }
     Ok(())
 }
 
 fn check_cache(cache: &CacheSetting) -> Result<()> {
     match cache {
-        CacheSetting::Named(volume) if !is_valid_volume_name(volume) => Err(Error::InvalidVolumeName(volume.clone())),
+        CacheSetting::Named(volume) if !is_valid_volume_name(volume) => {
+            Err(BackendError::InvalidVolumeName(volume.clone()).into())
+        }
         _ => Ok(()),
     }
 }
@@ -450,6 +454,7 @@ pub fn security_matches(wanted: SecurityChoice, running: SecurityMode) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
 
     fn flags(ports: &[&str], volume: Option<&str>, image: Option<&str>) -> StartFlags {
         StartFlags {
@@ -586,7 +591,7 @@ mod tests {
         assert_eq!(StartRequest::resolve(&flags(&[], None, None), &Settings::default()).unwrap().cache_limit, None);
         let tiny = StartFlags { cache_limit: Some("10MB".into()), ..flags(&[], None, None) };
         let refused = StartRequest::resolve(&tiny, &settings).unwrap_err();
-        assert!(matches!(&refused, Error::CacheLimitTooSmall(v) if v == "10MB"), "{refused:?}");
+        assert!(matches!(&refused, Error::Backend(BackendError::CacheLimitTooSmall(v)) if v == "10MB"), "{refused:?}");
         assert_eq!(
             refused.to_string(),
             "a cache limit of 10MB is too small to build with; give at least 64MiB, such as 20GB"

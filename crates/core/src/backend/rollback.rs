@@ -7,8 +7,9 @@ use bollard::{
 };
 
 use crate::{
+    backend::error::{BackendError, Leftover},
     engine::{is_conflict, is_not_found},
-    error::{Error, Leftover},
+    Error,
 };
 
 /// What an operation created so far, in order.
@@ -41,7 +42,7 @@ impl Created {
     }
 
     /// Ends `result`: on success everything stays; on failure everything is removed, newest
-    /// first, and a removal that fails turns the error into [`Error::RollbackIncomplete`].
+    /// first, and a removal that fails turns the error into [`BackendError::RollbackIncomplete`].
     pub(crate) async fn settle<T>(mut self, result: Result<T, Error>) -> Result<T, Error> {
         let cause = match result {
             Ok(value) => {
@@ -55,7 +56,7 @@ impl Created {
         if failures.is_empty() {
             Err(cause)
         } else {
-            Err(Error::RollbackIncomplete { cause: Box::new(cause), failures, left })
+            Err(BackendError::RollbackIncomplete { cause: Box::new(cause), failures, left }.into())
         }
     }
 }

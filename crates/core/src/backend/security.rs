@@ -9,7 +9,7 @@
 //! around: it is a sentence that names the policy and the ways out.
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::{backend::error::BackendError, Result};
 
 /// The mode the user asks for (`--security`, the settings' `security`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -34,7 +34,7 @@ impl SecurityChoice {
             "auto" => Ok(Self::Auto),
             "capabilities" => Ok(Self::Capabilities),
             "rootless" => Ok(Self::Rootless),
-            other => Err(Error::InvalidSecurity(other.to_string())),
+            other => Err(BackendError::InvalidSecurity(other.to_string()).into()),
         }
     }
 

@@ -13,6 +13,7 @@ use crate::buildkit::BuildkitClient;
 use crate::{
     backend::{
         cache::{self, CacheChoice},
+        error::BackendError,
         image,
         labels::{self, BackendLabels, SecurityMode},
         lock::OperationLock,
@@ -29,9 +30,9 @@ use crate::{
         spec, Backend, OurContainer, Presence,
     },
     engine::is_conflict,
-    error::{Error, Result},
     failure::engine_message,
     ports::PortSet,
+    Error, Result,
 };
 
 pub use crate::backend::request::{StartFlags, StartRequest, DEFAULT_IMAGE, DEFAULT_READY_TIMEOUT, IMAGE_ENV};
@@ -80,7 +81,7 @@ pub enum StartOutcome {
 }
 
 /// [`Backend::start`], abandoned when `cancel` completes (Ctrl-C, Quit): what was created
-/// so far is removed and [`Error::Cancelled`] returned. The cancel is heard between steps and
+/// so far is removed and [`BackendError::Cancelled`] returned. The cancel is heard between steps and
 /// during the waits (pulls, BuildKit's readiness), never inside an engine call that creates
 /// something, so everything created is also recorded and removed.
 pub(super) async fn run(
@@ -92,7 +93,7 @@ pub(super) async fn run(
     request.validate()?;
     let _lock = OperationLock::acquire(&backend.names, backend.engine.endpoint()).await?;
     match backend.presence().await? {
-        Presence::Foreign => return Err(Error::ForeignContainer { name: backend.names.backend() }),
+        Presence::Foreign => return Err(BackendError::ForeignContainer { name: backend.names.backend() }.into()),
         Presence::Ours(running) if running.running => return keep_running(backend, *running, request).await,
         // Stopped, exited or dead: a leftover of ours. Its cache, if named, stays in its volume.
         Presence::Ours(stale) => {
@@ -185,11 +186,13 @@ async fn create_all(
                 id
             }
             (SecurityMode::Rootless, _) => {
-                return Err(Error::RootlessRefused { name: backend.names.backend(), reason: refusal })
+                return Err(BackendError::RootlessRefused { name: backend.names.backend(), reason: refusal }.into())
             }
             // A policy's refusal is respected and told: never a way around it.
             (_, Refusal::Policy) => {
-                return Err(Error::PrivilegedRefusedByPolicy { name: backend.names.backend(), reason: refusal })
+                return Err(
+                    BackendError::PrivilegedRefusedByPolicy { name: backend.names.backend(), reason: refusal }.into()
+                )
             }
             _ => return Err(start_failed(backend, refusal)),
         },
@@ -216,11 +219,12 @@ async fn create_all(
     match ready {
         // A rootless backend that stops at once is an engine that cannot run it (no user namespace
         // in a container, say): its last lines say why.
-        Err(Error::BackendExited { logs, .. }) if config.security == SecurityMode::Rootless => {
-            return Err(Error::RootlessRefused {
+        Err(Error::Backend(BackendError::Exited { logs, .. })) if config.security == SecurityMode::Rootless => {
+            return Err(BackendError::RootlessRefused {
                 name: backend.names.backend(),
                 reason: format!("the backend stopped while starting; its last log lines:\n{logs}"),
-            })
+            }
+            .into())
         }
         other => other?,
     }
@@ -250,7 +254,7 @@ async fn create_and_run(
     let response = match backend.docker.create_container(Some(options), spec::backend(&backend.names, config)).await {
         Ok(response) => response,
         // Someone outside our lock (another machine on the same engine) won the race.
-        Err(err) if is_conflict(&err) => return Err(Error::ForeignContainer { name }),
+        Err(err) if is_conflict(&err) => return Err(BackendError::ForeignContainer { name }.into()),
         Err(err) if is_refusal(&err) => return Ok(Err(engine_message(&err))),
         Err(err) => return Err(Error::docker(format!("creating container {name}"))(err)),
     };
@@ -296,16 +300,18 @@ async fn wait_until_ready(backend: &Backend, id: &str, timeout: Duration) -> Res
         let restarted = inspect.restart_count.unwrap_or(0) > 0;
         let state = inspect.state.unwrap_or_default();
         if restarted || state.restarting.unwrap_or(false) || !state.running.unwrap_or(false) {
-            return Err(Error::BackendExited {
+            return Err(BackendError::Exited {
                 name: backend.names.backend(),
                 logs: last_log_lines(&backend.docker, id).await,
-            });
+            }
+            .into());
         }
         if Instant::now() >= deadline {
-            return Err(Error::NotReady {
+            return Err(BackendError::NotReady {
                 seconds: timeout.as_secs(),
                 logs: last_log_lines(&backend.docker, id).await,
-            });
+            }
+            .into());
         }
         tokio::time::sleep(READY_POLL).await;
     }
@@ -342,7 +348,7 @@ struct Cancel(tokio::sync::watch::Receiver<bool>);
 impl Cancel {
     fn check(&self) -> Result<()> {
         if *self.0.borrow() {
-            Err(Error::Cancelled)
+            Err(BackendError::Cancelled.into())
         } else {
             Ok(())
         }
@@ -353,7 +359,7 @@ impl Cancel {
         let mut cancelled = self.0.clone();
         tokio::select! {
             result = work => result,
-            _ = cancelled.wait_for(|cancelled| *cancelled) => Err(Error::Cancelled),
+            _ = cancelled.wait_for(|cancelled| *cancelled) => Err(BackendError::Cancelled.into()),
         }
     }
 }
@@ -369,7 +375,7 @@ fn is_refusal(err: &bollard::errors::Error) -> bool {
 }
 
 fn start_failed(backend: &Backend, reason: String) -> Error {
-    Error::StartRefused { name: backend.names.backend(), reason }
+    BackendError::StartRefused { name: backend.names.backend(), reason }.into()
 }
 
 /// The last lines a container logged, for error messages.

@@ -2,8 +2,8 @@
 use serde::Serialize;
 
 use crate::{
-    backend::{lock::OperationLock, sidecars, Backend, Presence},
-    error::{Error, Result},
+    backend::{error::BackendError, lock::OperationLock, sidecars, Backend, Presence},
+    Result,
 };
 
 /// How a stop ended.
@@ -33,7 +33,7 @@ pub enum StopOutcome {
 pub(super) async fn run(backend: &Backend) -> Result<StopOutcome> {
     let _lock = OperationLock::acquire(&backend.names, backend.engine.endpoint()).await?;
     match backend.presence().await? {
-        Presence::Foreign => Err(Error::ForeignContainer { name: backend.names.backend() }),
+        Presence::Foreign => Err(BackendError::ForeignContainer { name: backend.names.backend() }.into()),
         Presence::Absent => {
             // Sidecars whose backend vanished (e.g. `docker rm -f` of the backend) are ours to clear.
             let removed = sidecars::remove_all(backend).await?;

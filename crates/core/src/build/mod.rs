@@ -3,6 +3,7 @@
 //! ([`dockerfile`]), the checked plan ([`plan`]), and its run on the backend over BuildKit's
 //! session ([`run`]). Image names are checked by [`crate::reference`].
 pub mod dockerfile;
+pub mod error;
 pub mod plan;
 pub mod project;
 pub mod run;

@@ -10,11 +10,12 @@ use crate::buildkit::{
 use crate::{
     build::{
         dockerfile::BaseImages,
+        error::BuildError,
         project::{self, Project},
         ProjectKind,
     },
-    error::{Error, Result},
-    reference::check_image_name,
+    reference::{check_image_name, ReferenceError},
+    Result,
 };
 
 /// What the user asked for, as typed.
@@ -107,20 +108,22 @@ pub fn names_from_text(text: &str) -> Vec<String> {
 
 /// Checks `input` and finds the project; `env` gives environment variables (for `--build-arg KEY`).
 pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<BuildPlan> {
-    for name in
-        input.tags.iter().chain(input.name.iter()).chain(input.build_image.iter()).chain(input.runtime_image.iter())
-    {
-        check_image_name(name)?;
+    for name in input.tags.iter().chain(input.name.iter()) {
+        check_image_name(name).map_err(BuildError::InvalidName)?;
+    }
+    for image in input.build_image.iter().chain(input.runtime_image.iter()) {
+        check_image_name(image)?;
     }
     if let Some(name) = &input.name {
         let last = name.rsplit('/').next().unwrap_or(name);
         if last.contains(':') || name.contains('@') {
-            return Err(Error::InvalidImageName {
+            return Err(BuildError::InvalidName(ReferenceError {
                 reference: name.clone(),
                 reason:
                     "--name takes a name without a tag (the project's version is the tag; give a full name with -t)"
                         .into(),
-            });
+            })
+            .into());
         }
     }
     let build_args = input
@@ -145,15 +148,16 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
     let project =
         if probe.kind == ProjectKind::Dockerfile { probe } else { project::detect(&input.context, None, &bases)? };
     if project.kind == ProjectKind::Dockerfile && (input.build_image.is_some() || input.runtime_image.is_some()) {
-        return Err(Error::BaseImageForADockerfile);
+        return Err(BuildError::BaseImageForADockerfile.into());
     }
     if let Some(target) = &input.target {
         let stages = stages(&project.dockerfile);
         if !stages.iter().any(|s| s.eq_ignore_ascii_case(target)) {
-            return Err(Error::UnknownTarget {
+            return Err(BuildError::UnknownTarget {
                 target: target.clone(),
                 stages: if stages.is_empty() { "none is named".into() } else { stages.join(", ") },
-            });
+            }
+            .into());
         }
     }
     let names = if !input.tags.is_empty() {
@@ -169,10 +173,10 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
         }
     };
     for name in &names {
-        check_image_name(name)?;
+        check_image_name(name).map_err(BuildError::InvalidName)?;
     }
     if input.push && names.is_empty() {
-        return Err(Error::PushNeedsAName);
+        return Err(BuildError::PushNeedsAName.into());
     }
     let output = match (input.push, input.load) {
         (false, false) => Output::CacheOnly,
@@ -202,7 +206,7 @@ fn build_arg(arg: &str, env: &impl Fn(&str) -> Option<String>) -> Result<Option<
         None => (arg, None),
     };
     if key.is_empty() || key.chars().any(char::is_whitespace) {
-        return Err(Error::InvalidBuildArg { arg: arg.to_string() });
+        return Err(BuildError::InvalidBuildArg { arg: arg.to_string() }.into());
     }
     Ok(value.or_else(|| env(key)).map(|value| (key.to_string(), value)))
 }
@@ -217,7 +221,7 @@ fn platform(text: &str) -> Result<String> {
     if valid {
         Ok(text.to_string())
     } else {
-        Err(Error::InvalidPlatform { platform: text.to_string() })
+        Err(BuildError::InvalidPlatform { platform: text.to_string() }.into())
     }
 }
 
@@ -263,7 +267,7 @@ fn ignore_rules(context: &Path, dockerfile: Option<&Path>) -> Result<(Option<Pat
     let candidates = beside.into_iter().chain(std::iter::once(context.join(".dockerignore")));
     for path in candidates {
         if path.is_file() {
-            let text = std::fs::read_to_string(&path).map_err(|err| Error::ProjectUnreadable {
+            let text = std::fs::read_to_string(&path).map_err(|err| BuildError::ProjectUnreadable {
                 path: path.display().to_string(),
                 reason: err.to_string(),
             })?;
@@ -308,6 +312,8 @@ mod tests {
     }
 
     use super::*;
+    use crate::buildkit::error::BuildkitError;
+    use crate::Error;
 
     fn context(files: &[(&str, &str)]) -> PathBuf {
         use std::sync::atomic::{AtomicU32, Ordering};
@@ -371,16 +377,31 @@ mod tests {
             change(&mut i);
             plan(&i, |_| None).unwrap_err()
         };
-        assert!(matches!(refuse(&|i| i.tags = vec!["Bad:Tag".into()]), Error::InvalidImageName { .. }));
-        assert!(matches!(refuse(&|i| i.push = true), Error::PushNeedsAName));
-        assert!(matches!(refuse(&|i| i.build_args = vec!["=1".into()]), Error::InvalidBuildArg { .. }));
-        assert!(matches!(refuse(&|i| i.platform = Some("linux/AMD64".into())), Error::InvalidPlatform { .. }));
-        assert!(matches!(refuse(&|i| i.name = Some("app:1".into())), Error::InvalidImageName { .. }));
-        assert!(matches!(refuse(&|i| i.build_image = Some("golang".into())), Error::BaseImageForADockerfile));
+        assert!(matches!(refuse(&|i| i.tags = vec!["Bad:Tag".into()]), Error::Build(BuildError::InvalidName(_))));
+        assert!(matches!(refuse(&|i| i.push = true), Error::Build(BuildError::PushNeedsAName)));
+        assert!(matches!(
+            refuse(&|i| i.build_args = vec!["=1".into()]),
+            Error::Build(BuildError::InvalidBuildArg { .. })
+        ));
+        assert!(matches!(
+            refuse(&|i| i.platform = Some("linux/AMD64".into())),
+            Error::Build(BuildError::InvalidPlatform { .. })
+        ));
+        assert!(matches!(refuse(&|i| i.name = Some("app:1".into())), Error::Build(BuildError::InvalidName(_))));
+        assert!(matches!(
+            refuse(&|i| i.build_image = Some("golang".into())),
+            Error::Build(BuildError::BaseImageForADockerfile)
+        ));
         let err = refuse(&|i| i.target = Some("test".into()));
         assert!(err.to_string().contains("base, final"), "{err}");
-        assert!(matches!(refuse(&|i| i.dockerfile = Some(dir.join("Nope"))), Error::DockerfileMissing { .. }));
-        assert!(matches!(refuse(&|i| i.context = dir.join("absent")), Error::ContextNotAFolder { .. }));
+        assert!(matches!(
+            refuse(&|i| i.dockerfile = Some(dir.join("Nope"))),
+            Error::Build(BuildError::DockerfileMissing { .. })
+        ));
+        assert!(matches!(
+            refuse(&|i| i.context = dir.join("absent")),
+            Error::Build(BuildError::ContextNotAFolder { .. })
+        ));
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -431,7 +452,7 @@ mod tests {
         // A name that is not UTF-8: both refuse it, with the same sentence.
         std::fs::write(dir.join(std::ffi::OsStr::from_bytes(b"sub/caf\xe9.txt")), "x").unwrap();
         let refused = summarize(&plan).unwrap_err();
-        assert!(matches!(refused, Error::ContextNameNotUtf8 { .. }), "{refused:?}");
+        assert!(matches!(refused, Error::Buildkit(BuildkitError::ContextNameNotUtf8 { .. })), "{refused:?}");
         assert_eq!(Err(refused.to_string()), transfer(&plan).map(|_| ()));
 
         // Left out by the .dockerignore, it is neither refused nor sent, and counted as left out.

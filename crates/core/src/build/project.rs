@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use crate::{
     build::{
         dockerfile::{self, BaseImages},
+        error::BuildError,
         xml::{child_text, element, simple_children, without_xml_comments},
         ProjectKind,
     },
-    error::{Error, Result},
     reference::image_name,
+    Result,
 };
 
 /// What a folder builds.
@@ -36,11 +37,11 @@ const DEFAULT_PORT: u16 = 8080;
 /// `dir/Dockerfile`, else a project we know how to build without one.
 pub fn detect(dir: &Path, dockerfile: Option<&Path>, bases: &BaseImages) -> Result<Project> {
     if !dir.is_dir() {
-        return Err(Error::ContextNotAFolder { path: dir.display().to_string() });
+        return Err(BuildError::ContextNotAFolder { path: dir.display().to_string() }.into());
     }
     if let Some(path) = dockerfile {
         if !path.is_file() {
-            return Err(Error::DockerfileMissing { path: path.display().to_string() });
+            return Err(BuildError::DockerfileMissing { path: path.display().to_string() }.into());
         }
         return found_dockerfile(path);
     }
@@ -73,12 +74,13 @@ pub fn detect(dir: &Path, dockerfile: Option<&Path>, bases: &BaseImages) -> Resu
     if let Some((file, text)) = web_project(dir)? {
         return Ok(aspnet(&file, &text, bases));
     }
-    Err(Error::NothingToBuild { path: dir.display().to_string() })
+    Err(BuildError::NothingToBuild { path: dir.display().to_string() }.into())
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|err| Error::ProjectUnreadable { path: path.display().to_string(), reason: err.to_string() })
+    std::fs::read_to_string(path).map_err(|err| {
+        BuildError::ProjectUnreadable { path: path.display().to_string(), reason: err.to_string() }.into()
+    })
 }
 
 fn found_dockerfile(path: &Path) -> Result<Project> {
@@ -180,7 +182,7 @@ fn spring_port(dir: &Path) -> u16 {
 /// The first `.csproj` or `.fsproj` (in name order) on the Web SDK, with its text.
 fn web_project(dir: &Path) -> Result<Option<(PathBuf, String)>> {
     let entries = std::fs::read_dir(dir)
-        .map_err(|err| Error::ProjectUnreadable { path: dir.display().to_string(), reason: err.to_string() })?;
+        .map_err(|err| BuildError::ProjectUnreadable { path: dir.display().to_string(), reason: err.to_string() })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("csproj" | "fsproj")))
@@ -225,6 +227,7 @@ fn folder_name(dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
 
     fn folder(files: &[(&str, &str)]) -> tempfile_lite::Dir {
         let dir = tempfile_lite::Dir::new();
@@ -317,7 +320,10 @@ mod tests {
     fn a_pom_without_spring_boot_is_not_ours_to_guess() {
         let plain = POM.replace("spring-boot-starter-parent", "some-parent");
         let dir = folder(&[("pom.xml", &plain)]);
-        assert!(matches!(detect(dir.path(), None, &BaseImages::default()), Err(Error::NothingToBuild { .. })));
+        assert!(matches!(
+            detect(dir.path(), None, &BaseImages::default()),
+            Err(Error::Build(BuildError::NothingToBuild { .. }))
+        ));
     }
 
     #[test]
@@ -368,7 +374,10 @@ mod tests {
         assert!(project.dockerfile.contains("FROM mcr.microsoft.com/dotnet/aspnet:9.0\n"), "{}", project.dockerfile);
         let library = csproj.replace("Microsoft.NET.Sdk.Web", "Microsoft.NET.Sdk");
         let dir = folder(&[("Lib.fsproj", &library)]);
-        assert!(matches!(detect(dir.path(), None, &BaseImages::default()), Err(Error::NothingToBuild { .. })));
+        assert!(matches!(
+            detect(dir.path(), None, &BaseImages::default()),
+            Err(Error::Build(BuildError::NothingToBuild { .. }))
+        ));
     }
 
     #[test]
@@ -381,9 +390,12 @@ mod tests {
         );
         let missing = dir.path().join("nope/Dockerfile");
         let err = detect(dir.path(), Some(&missing), &BaseImages::default()).unwrap_err();
-        assert!(matches!(err, Error::DockerfileMissing { .. }) && err.to_string().contains("-f"), "{err}");
+        assert!(
+            matches!(err, Error::Build(BuildError::DockerfileMissing { .. })) && err.to_string().contains("-f"),
+            "{err}"
+        );
         let err = detect(&dir.path().join("absent"), None, &BaseImages::default()).unwrap_err();
-        assert!(matches!(err, Error::ContextNotAFolder { .. }), "{err}");
+        assert!(matches!(err, Error::Build(BuildError::ContextNotAFolder { .. })), "{err}");
     }
 
     #[test]

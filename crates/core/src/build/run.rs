@@ -12,16 +12,19 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::{
-    backend::progress::StartEvent,
     backend::request::StartRequest,
     backend::start::StartOutcome,
+    backend::{error::BackendError, progress::StartEvent},
     backend::{Backend, OurContainer},
-    build::plan::{BuildPlan, Output},
+    build::{
+        error::BuildError,
+        plan::{BuildPlan, Output},
+    },
     buildkit::filesync::SyncDir,
     buildkit::registry_auth::Credentials,
     buildkit::session::{random_id, Session, SessionOffer},
     buildkit::{status_error, BuildkitClient},
-    error::{Error, Result},
+    Error, Result,
 };
 
 /// How long the progress stream may go on after the solve answered (its last messages).
@@ -91,7 +94,7 @@ pub async fn running_or_started(
 ) -> Result<(OurContainer, bool)> {
     match backend.running().await {
         Ok(container) => Ok((container, false)),
-        Err(Error::NotRunning) => {
+        Err(Error::Backend(BackendError::NotRunning)) => {
             let outcome = backend.start_until(request, report, interrupted).await?;
             let started = matches!(outcome, StartOutcome::Started { .. });
             Ok((backend.running().await?, started))
@@ -231,7 +234,7 @@ pub async fn run(
             },
             // Dropping the solve call resets its stream: BuildKit cancels the build. (The load,
             // if any, is called off as its task drops.)
-            () = &mut cancel => return Err(Error::BuildCanceled),
+            () = &mut cancel => return Err(BuildError::Canceled.into()),
         }
     };
     // The last messages (the export's steps) may come after the answer.
@@ -245,7 +248,7 @@ pub async fn run(
     };
     tokio::select! {
         _ = tokio::time::timeout(STATUS_DRAIN, drain) => {},
-        () = &mut cancel => return Err(Error::BuildCanceled),
+        () = &mut cancel => return Err(BuildError::Canceled.into()),
     }
 
     let response = match solved {
@@ -262,7 +265,7 @@ pub async fn run(
                     return Err(err);
                 }
             }
-            return Err(Error::BuildFailed { message });
+            return Err(BuildError::Failed { message }.into());
         }
     };
     // The context's own transfers: what a rebuild of a barely changed folder shows.
@@ -273,9 +276,9 @@ pub async fn run(
             loaded = load.finish() => match loaded {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => return Err(err),
-                Err(join) => return Err(Error::LoadFailed { message: join.to_string() }),
+                Err(join) => return Err(BuildError::LoadFailed { message: join.to_string() }.into()),
             },
-            () = &mut cancel => return Err(Error::BuildCanceled),
+            () = &mut cancel => return Err(BuildError::Canceled.into()),
         }
     }
     let exported = &response.exporter_response;
@@ -313,10 +316,10 @@ async fn load_into_engine(docker: &bollard::Docker, mut receive: mpsc::Receiver<
         match answer {
             Ok(info) => {
                 if let Some(error) = info.error_detail.and_then(|d| d.message) {
-                    return Err(Error::LoadFailed { message: error });
+                    return Err(BuildError::LoadFailed { message: error }.into());
                 }
             }
-            Err(err) => return Err(Error::LoadFailed { message: err.to_string() }),
+            Err(err) => return Err(BuildError::LoadFailed { message: err.to_string() }.into()),
         }
     }
     Ok(())

@@ -27,8 +27,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::io::StreamReader;
 use tonic::transport::{Channel, Endpoint, Uri};
 
+use crate::buildkit::error::BuildkitError;
 use crate::buildkit::prune::CacheFilter;
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// Bounds one connection attempt (exec + HTTP/2 handshake), so a wedged daemon cannot hang us.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -149,7 +150,8 @@ impl BuildkitClient {
         if let Some(limit) = call_timeout {
             endpoint = endpoint.timeout(limit);
         }
-        let channel = endpoint.connect_with_connector(connector).await.map_err(|e| Error::Buildkit(describe(&e)))?;
+        let channel =
+            endpoint.connect_with_connector(connector).await.map_err(|e| BuildkitError::Unreachable(describe(&e)))?;
         Ok(Self { control: ControlClient::new(channel).max_decoding_message_size(64 * 1024 * 1024) })
     }
 
@@ -216,13 +218,14 @@ impl BuildkitClient {
                 Ok(record) => removed.push(cache_record(record)),
                 // Some records are gone already: say how many, and never run it again by itself.
                 Err(cause) if !removed.is_empty() => {
-                    return Err(Error::PurgeInterrupted {
+                    return Err(BuildkitError::PurgeInterrupted {
                         removed: removed.len(),
                         freed: crate::units::human_size(removed.iter().map(|r| r.size).sum()),
                         cause: Box::new(cause),
-                    })
+                    }
+                    .into())
                 }
-                Err(cause) => return Err(cause),
+                Err(cause) => return Err(cause.into()),
             }
         }
         Ok(removed)
@@ -231,8 +234,8 @@ impl BuildkitClient {
 
 /// BuildKit's answer kept as it is: its gRPC code, its message, and whether the call broke in
 /// transit (tonic then carries the connection's error as the status's source).
-pub(crate) fn status_error(call: &'static str) -> impl Fn(tonic::Status) -> Error {
-    move |status| Error::BuildkitStatus {
+pub(crate) fn status_error(call: &'static str) -> impl Fn(tonic::Status) -> BuildkitError {
+    move |status| BuildkitError::Status {
         call,
         code: status.code(),
         message: status.message().to_string(),
@@ -325,7 +328,9 @@ impl tower_service::Service<Uri> for ExecConnector {
                 StartExecResults::Attached { output, input } => {
                     Ok(TokioIo::new(ExecStream { reader: StreamReader::new(stdout_only(output)), writer: input }))
                 }
-                StartExecResults::Detached => Err(Error::Buildkit("the exec stream was detached".into())),
+                StartExecResults::Detached => {
+                    Err(BuildkitError::Unreachable("the exec stream was detached".into()).into())
+                }
             }
         })
     }
@@ -394,15 +399,15 @@ mod tests {
     fn buildkits_answer_keeps_its_code_and_a_broken_call_is_told_apart() {
         let answered = status_error("list its cache")(tonic::Status::new(tonic::Code::NotFound, "no such record"));
         assert!(
-            matches!(&answered, Error::BuildkitStatus { code: tonic::Code::NotFound, transport: false, message, .. }
+            matches!(&answered, BuildkitError::Status { code: tonic::Code::NotFound, transport: false, message, .. }
                 if message == "no such record"),
             "{answered:?}"
         );
         let broken = io::Error::new(io::ErrorKind::BrokenPipe, "the exec stream ended");
         let in_transit = status_error("list its cache")(tonic::Status::from_error(Box::new(broken)));
-        assert!(in_transit.is_buildkit_transport(), "{in_transit:?}");
+        assert!(in_transit.is_transport(), "{in_transit:?}");
         let unavailable = status_error("list its cache")(tonic::Status::unavailable("connection reset"));
-        assert!(unavailable.is_buildkit_transport());
+        assert!(unavailable.is_transport());
     }
 
     #[test]

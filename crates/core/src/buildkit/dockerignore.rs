@@ -5,7 +5,8 @@
 //! folder also matches everything in it. The same rules select what a build's context sends.
 use regex::Regex;
 
-use crate::error::{Error, Result};
+use crate::buildkit::error::BuildkitError;
+use crate::Result;
 
 /// The patterns of a `.dockerignore`, in order.
 #[derive(Debug, Clone, Default)]
@@ -63,14 +64,14 @@ impl IgnoreRules {
                 Some(rest) => (true, rest.trim()),
                 None => (false, line),
             };
-            let invalid = |reason: &str| Error::InvalidIgnorePattern {
+            let invalid = |reason: &str| BuildkitError::InvalidIgnorePattern {
                 file: file.to_string(),
                 line: number,
                 pattern: line.to_string(),
                 reason: reason.to_string(),
             };
             if rest.is_empty() {
-                return Err(invalid("a `!` must be followed by the pattern it makes an exception of"));
+                return Err(invalid("a `!` must be followed by the pattern it makes an exception of").into());
             }
             let mut cleaned = clean(rest);
             if cleaned.len() > 1 && cleaned.starts_with('/') {
@@ -258,6 +259,7 @@ fn clean(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
 
     fn rules(text: &str) -> IgnoreRules {
         IgnoreRules::parse(text).expect("valid rules")
@@ -356,10 +358,10 @@ mod tests {
     #[test]
     fn bad_lines_are_refused_with_their_number() {
         let err = IgnoreRules::parse("ok\n!\n").unwrap_err();
-        assert!(matches!(err, Error::InvalidIgnorePattern { line: 2, .. }), "{err:?}");
+        assert!(matches!(err, Error::Buildkit(BuildkitError::InvalidIgnorePattern { line: 2, .. })), "{err:?}");
         assert!(err.to_string().contains("line 2"), "{err}");
         let err = IgnoreRules::parse("file[0-9.txt\n").unwrap_err();
-        assert!(matches!(err, Error::InvalidIgnorePattern { line: 1, .. }), "{err:?}");
+        assert!(matches!(err, Error::Buildkit(BuildkitError::InvalidIgnorePattern { line: 1, .. })), "{err:?}");
         let err = IgnoreRules::parse_file("Dockerfile.dockerignore", "\n\ntrailing\\\n").unwrap_err();
         assert!(err.to_string().starts_with("line 3 of Dockerfile.dockerignore"), "{err}");
     }

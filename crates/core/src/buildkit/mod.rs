@@ -6,6 +6,7 @@
 //! backend hands a client the container to reach.
 pub mod client;
 pub mod dockerignore;
+pub mod error;
 pub mod filesync;
 pub mod history;
 pub mod progress;

@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::{
-    error::{Error, Result},
-    time,
-};
+use crate::buildkit::error::BuildkitError;
+use crate::{time, Result};
 
 /// The record types BuildKit knows, as `cache usage` prints them.
 pub const RECORD_TYPES: [&str; 6] =
@@ -41,12 +39,13 @@ impl CacheFilter {
             filter.keep_storage = Some(crate::units::parse_size(size)?);
         }
         for typed in filters {
-            let invalid = || Error::InvalidCacheFilter { filter: typed.clone(), types: RECORD_TYPES.join(", ") };
+            let invalid =
+                || BuildkitError::InvalidCacheFilter { filter: typed.clone(), types: RECORD_TYPES.join(", ") };
             let (key, value) = typed.split_once('=').ok_or_else(invalid)?;
             match key.trim() {
                 "until" => filter.until = Some(time::parse_go_duration(value.trim()).ok_or_else(invalid)?),
                 "type" if RECORD_TYPES.contains(&value.trim()) => filter.types.push(value.trim().to_string()),
-                _ => return Err(invalid()),
+                _ => return Err(invalid().into()),
             }
         }
         Ok(filter)
@@ -66,6 +65,7 @@ impl CacheFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Error, SizeError};
 
     #[test]
     fn buildx_prune_options_become_buildkits_request() {
@@ -89,10 +89,13 @@ mod tests {
     fn a_bad_filter_says_which_are_known() {
         for bad in ["until=tomorrow", "type=everything", "label=x", "until"] {
             let error = CacheFilter::parse(false, None, &[bad.to_string()]).expect_err(bad);
-            assert!(matches!(&error, Error::InvalidCacheFilter { filter, .. } if filter == bad), "{error:?}");
+            assert!(
+                matches!(&error, Error::Buildkit(BuildkitError::InvalidCacheFilter { filter, .. }) if filter == bad),
+                "{error:?}"
+            );
             assert!(error.to_string().contains("until=DURATION (such as 24h) or type=TYPE"), "{error}");
         }
         let size = CacheFilter::parse(false, Some("much"), &[]).expect_err("a size");
-        assert!(matches!(size, Error::InvalidSize(_)));
+        assert!(matches!(size, Error::InvalidSize(SizeError(_))));
     }
 }

@@ -39,12 +39,13 @@ use tokio::{
 use tokio_util::io::ReaderStream;
 use tonic::{metadata::MetadataMap, transport::Channel, Request, Response, Status};
 
+use crate::buildkit::error::BuildkitError;
 use crate::buildkit::{
     filesync::{self, SyncDir, TransferCount, TransferFilter},
     registry_auth::Credentials,
     status_error,
 };
-use crate::error::{Error, Result};
+use crate::Result;
 
 /// Bytes of the session's HTTP/2 connection per message.
 const SESSION_CHUNK: usize = 128 * 1024;
@@ -112,7 +113,7 @@ impl Session {
         for method in METHODS {
             let value = method
                 .parse()
-                .map_err(|_| Error::Buildkit(format!("the method name {method} is not a header value")))?;
+                .map_err(|_| BuildkitError::Unreachable(format!("the method name {method} is not a header value")))?;
             metadata.append("x-docker-expose-session-grpc-method", value);
         }
         let mut incoming =
@@ -154,7 +155,7 @@ impl Session {
 }
 
 fn insert(metadata: &mut MetadataMap, key: &'static str, value: &str) -> Result<()> {
-    let value = value.parse().map_err(|_| Error::Buildkit(format!("{value:?} cannot be sent as {key}")))?;
+    let value = value.parse().map_err(|_| BuildkitError::Unreachable(format!("{value:?} cannot be sent as {key}")))?;
     metadata.insert(key, value);
     Ok(())
 }

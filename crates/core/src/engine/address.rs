@@ -2,7 +2,7 @@
 //! `unix:///path`, `tcp://host:port`, a bare `host:port`, and `ssh://[user@]host[:port][/socket]`.
 use std::{fmt, path::PathBuf};
 
-use crate::error::{Error, Result};
+use super::error::EngineError;
 
 /// The engine's socket when nothing says otherwise.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
@@ -44,12 +44,12 @@ pub struct SshTarget {
 impl Address {
     /// Parses `text` as the docker CLI does (`ParseHost`): empty means the local socket, or
     /// `tcp://localhost:2376` when TLS is on.
-    pub fn parse(text: &str, tls: bool) -> Result<Self> {
+    pub fn parse(text: &str, tls: bool) -> Result<Self, EngineError> {
         let text = text.trim();
         if text.is_empty() {
             return Self::parse(if tls { DEFAULT_TLS_HOST } else { DEFAULT_HOST }, false);
         }
-        let invalid = |why: &str| Error::InvalidEngineAddress { address: text.to_string(), reason: why.to_string() };
+        let invalid = |why: &str| EngineError::InvalidAddress { address: text.to_string(), reason: why.to_string() };
         let (scheme, rest) = match text.split_once("://") {
             Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
             // docker reads a bare `host:port` as TCP.

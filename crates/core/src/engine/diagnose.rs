@@ -13,13 +13,12 @@ use rustls::CertificateError;
 
 use super::{
     address::{Address, DEFAULT_SOCKET},
+    error::{Elsewhere, EngineError, Unreachable},
     resolve::{Endpoint, Origin},
     transport::TransportError,
 };
-use crate::{
-    error::Error,
-    failure::{find, io_kind},
-};
+use crate::error::Remedy;
+use crate::failure::{find, io_kind};
 
 /// How long a well-known socket may take to answer a ping while we look for alternatives.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -32,26 +31,26 @@ pub(crate) fn place(endpoint: &Endpoint) -> String {
     }
 }
 
-/// The sentence for a failed first contact with `endpoint`.
-pub(crate) async fn unreachable(endpoint: &Endpoint, err: &DockerError) -> Error {
+/// The error for a failed first contact with `endpoint`.
+pub(crate) async fn unreachable(endpoint: &Endpoint, err: &DockerError) -> EngineError {
     let host = endpoint.host();
     if let Some(failure) = find::<TransportError>(err) {
         return match failure {
-            TransportError::SshMissing => Error::SshMissing,
+            TransportError::SshMissing => EngineError::SshMissing,
             TransportError::SshExited { status, last_line } => {
-                Error::Ssh { host, status: status.clone(), last_line: last_line.clone() }
+                EngineError::Ssh { host, status: status.clone(), last_line: last_line.clone() }
             }
         };
     }
     if let Some(tls) = find::<rustls::Error>(err) {
         return match tls {
-            rustls::Error::InvalidCertificate(problem) => Error::TlsUntrusted {
+            rustls::Error::InvalidCertificate(problem) => EngineError::TlsUntrusted {
                 host,
                 ca: endpoint.tls.as_ref().and_then(|t| t.ca.clone()),
                 problem: certificate_problem(problem),
             },
-            rustls::Error::AlertReceived(alert) => Error::TlsRefused { host, alert: format!("{alert:?}") },
-            other => Error::Tls(format!(
+            rustls::Error::AlertReceived(alert) => EngineError::TlsRefused { host, alert: format!("{alert:?}") },
+            other => EngineError::Tls(format!(
                 "TLS with the Docker Engine at {host} failed ({other}); check that it serves TLS on that port"
             )),
         };
@@ -59,24 +58,18 @@ pub(crate) async fn unreachable(endpoint: &Endpoint, err: &DockerError) -> Error
     let nothing_listens = matches!(io_kind(err), Some(io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused))
         || matches!(err, DockerError::SocketNotFoundError(_));
     let reason = if nothing_listens {
-        format!(
-            "nothing is listening there. Start Docker (for example `sudo systemctl start docker`, or open Docker \
-             Desktop), or choose another engine {}, then try again.",
-            crate::error::CHOOSE_ENGINE_CLI
-        )
+        Unreachable::NothingListens { elsewhere: elsewhere(endpoint).await }
     } else if io_kind(err) == Some(io::ErrorKind::PermissionDenied) {
-        "permission denied. Add your user to the `docker` group (then log in again) or run with sufficient rights."
-            .to_string()
+        Unreachable::PermissionDenied
     } else {
         match err {
             DockerError::DockerResponseServerError { message, .. } if message.contains("HTTPS server") => {
-                "it speaks TLS. Set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH (or use a context that holds its TLS files), then try again.".to_string()
+                Unreachable::SpeaksTls
             }
-            _ => format!("it did not answer as a Docker Engine ({err}). Check the address and that Docker is running."),
+            _ => Unreachable::NotAnEngine(err.to_string()),
         }
     };
-    let alternatives = if nothing_listens { alternatives(endpoint).await } else { String::new() };
-    Error::EngineUnreachable { host, place: place(endpoint), reason: format!("{reason}{alternatives}") }
+    EngineError::Unreachable { host, context: place(endpoint), reason }
 }
 
 fn certificate_problem(problem: &CertificateError) -> String {
@@ -92,23 +85,18 @@ fn certificate_problem(problem: &CertificateError) -> String {
     }
 }
 
-/// Engines that answer on well-known sockets other than the one tried, as sentences that say how
-/// to select each.
-async fn alternatives(endpoint: &Endpoint) -> String {
-    let mut found = Vec::new();
+/// Engines that answer on well-known sockets other than the one tried, each with how to select it.
+async fn elsewhere(endpoint: &Endpoint) -> Vec<Elsewhere> {
+    let mut found: Vec<Elsewhere> = Vec::new();
     for (path, what) in well_known_sockets() {
-        if endpoint.address == Address::Unix(path.clone()) || found.iter().any(|(p, _): &(PathBuf, String)| p == &path)
-        {
+        if endpoint.address == Address::Unix(path.clone()) || found.iter().any(|e| e.socket == path) {
             continue;
         }
         if answers(&path).await {
-            found.push((
-                path.clone(),
-                format!(" {what} answers at unix://{}: {}", path.display(), how_to_select(endpoint, &path)),
-            ));
+            found.push(Elsewhere { what, select: how_to_select(endpoint, &path), socket: path });
         }
     }
-    found.into_iter().map(|(_, sentence)| sentence).collect()
+    found
 }
 
 fn well_known_sockets() -> Vec<(PathBuf, &'static str)> {
@@ -125,8 +113,8 @@ fn well_known_sockets() -> Vec<(PathBuf, &'static str)> {
     sockets
 }
 
-/// How the user selects the engine at `path`: its context when one names it, else `-H`.
-fn how_to_select(endpoint: &Endpoint, path: &Path) -> String {
+/// How the user selects the engine at `path`: its context when one names it, else its address.
+fn how_to_select(endpoint: &Endpoint, path: &Path) -> Remedy {
     let address = Address::Unix(path.to_path_buf());
     let context = endpoint
         .config
@@ -137,10 +125,8 @@ fn how_to_select(endpoint: &Endpoint, path: &Path) -> String {
     let default_socket =
         path == Path::new(DEFAULT_SOCKET) && !matches!(endpoint.origin, Origin::DockerHost | Origin::HostFlag);
     match context.or_else(|| default_socket.then(|| super::store::DEFAULT_CONTEXT.to_string())) {
-        Some(name) => format!("to use it, run `docker context use {name}` or pass --context {name}."),
-        None => format!(
-            "to use it, pass -H {address} (or make a context: `docker context create NAME --docker host={address}`)."
-        ),
+        Some(name) => Remedy::UseContext(name),
+        None => Remedy::UseHost(address.to_string()),
     }
 }
 

@@ -3,6 +3,7 @@
 //! sentence a user sees when the engine cannot be reached.
 mod address;
 mod diagnose;
+pub mod error;
 mod resolve;
 mod ssh;
 mod store;
@@ -20,7 +21,8 @@ pub use resolve::{
 };
 pub use store::{context_id, is_valid_context_name, ConfigDir, StoredContext, DEFAULT_CONTEXT};
 
-use crate::error::{Error, Result};
+use crate::Result;
+use error::{EngineError, Unreachable};
 
 /// Seconds a request may wait for the engine's answer (bollard's default).
 const REQUEST_TIMEOUT: u64 = 120;
@@ -48,23 +50,23 @@ impl Engine {
             Ok(docker) => docker,
             // bollard checks that a unix socket exists before any request: that is "nothing listens".
             Err(err @ bollard::errors::Error::SocketNotFoundError(_)) => {
-                return Err(diagnose::unreachable(&endpoint, &err).await)
+                return Err(diagnose::unreachable(&endpoint, &err).await.into())
             }
-            Err(err) => return Err(Error::InvalidEngineAddress { address: endpoint.host(), reason: err.to_string() }),
+            Err(err) => {
+                return Err(EngineError::InvalidAddress { address: endpoint.host(), reason: err.to_string() }.into())
+            }
         };
         let patience = if matches!(endpoint.address, Address::Ssh(_)) { SSH_PING_TIMEOUT } else { PING_TIMEOUT };
         let docker = match tokio::time::timeout(patience, docker.negotiate_version()).await {
             Ok(Ok(docker)) => docker,
-            Ok(Err(err)) => return Err(diagnose::unreachable(&endpoint, &err).await),
+            Ok(Err(err)) => return Err(diagnose::unreachable(&endpoint, &err).await.into()),
             Err(_) => {
-                return Err(Error::EngineUnreachable {
+                return Err(EngineError::Unreachable {
                     host: endpoint.host(),
-                    place: diagnose::place(&endpoint),
-                    reason: format!(
-                        "it did not answer within {}s; check that Docker is running and healthy, then try again.",
-                        patience.as_secs()
-                    ),
-                })
+                    context: diagnose::place(&endpoint),
+                    reason: Unreachable::Silent(patience.as_secs()),
+                }
+                .into())
             }
         };
         Ok(Self { docker, endpoint: Arc::new(endpoint) })

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::error::{EngineError, TlsFile};
 use super::{
     address::Address,
     store::{ConfigDir, DEFAULT_CONTEXT},
 };
-use crate::error::{Error, Result, TlsFile};
+use crate::Result;
 
 /// The process environment, as far as engine resolution reads it. Taken once, so resolution is a
 /// function of its inputs (and the files they name).
@@ -203,7 +204,7 @@ pub struct EngineView {
 /// Resolves `choice` against `env` and docker's files.
 pub fn resolve(choice: &EngineChoice, env: &Environment) -> Result<Endpoint> {
     if choice.context.is_some() && choice.host.is_some() {
-        return Err(Error::ConflictingEngineOptions);
+        return Err(EngineError::ConflictingOptions.into());
     }
     let config = env.config_dir(choice.config_dir.as_deref());
     let mut warning = None;
@@ -267,7 +268,7 @@ fn default_endpoint(choice: &EngineChoice, env: &Environment, config: &ConfigDir
 /// A context from the store, with its own TLS files (TLS when it has any, or skips verification).
 fn stored_endpoint(config: &ConfigDir, name: &str, origin: Origin) -> Result<Endpoint> {
     let context = config.context(name)?;
-    let address = Address::parse(&context.host, false).map_err(|err| Error::ContextUnreadable {
+    let address = Address::parse(&context.host, false).map_err(|err| EngineError::ContextUnreadable {
         name: name.to_string(),
         file: config.path().join("contexts").join("meta").join(super::store::context_id(name)).join("meta.json"),
         reason: err.to_string(),
@@ -347,7 +348,7 @@ fn require_file(path: &Path, what: TlsFile) -> Result<()> {
     if path.is_file() {
         Ok(())
     } else {
-        Err(Error::TlsFileMissing { what, path: path.to_path_buf() })
+        Err(EngineError::TlsFileMissing { what, path: path.to_path_buf() }.into())
     }
 }
 

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use super::error::EngineError;
+use crate::{Error, Result};
 
 /// The context that is not in the store: the local engine, `-H` or `$DOCKER_HOST`.
 pub const DEFAULT_CONTEXT: &str = "default";
@@ -90,7 +91,7 @@ impl ConfigDir {
         let text = match std::fs::read(&file) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::UnknownContext { name: name.to_string(), known: self.context_names() })
+                return Err(EngineError::UnknownContext { name: name.to_string(), known: self.context_names() }.into())
             }
             Err(err) => return Err(unreadable(name, &file, format!("it could not be read ({err})"))),
         };
@@ -198,7 +199,7 @@ fn warning(text: String) -> CurrentContext {
 }
 
 fn unreadable(name: &str, file: &Path, reason: String) -> Error {
-    Error::ContextUnreadable { name: name.to_string(), file: file.to_path_buf(), reason }
+    EngineError::ContextUnreadable { name: name.to_string(), file: file.to_path_buf(), reason }.into()
 }
 
 #[cfg(test)]

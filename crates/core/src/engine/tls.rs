@@ -13,11 +13,12 @@ use rustls::{
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::error::{EngineError, TlsFile};
 use super::{
     resolve::TlsFiles,
     transport::{Dial, Dialing, EngineStream},
 };
-use crate::error::{Error, Result, TlsFile};
+use crate::Result;
 
 /// Connects to `host:port` and speaks TLS with `config`.
 #[derive(Clone)]
@@ -30,7 +31,7 @@ pub(crate) struct TlsDial {
 
 impl TlsDial {
     pub(crate) fn new(host: &str, port: u16, files: &TlsFiles) -> Result<Self> {
-        let server_name = ServerName::try_from(host.to_string()).map_err(|_| Error::InvalidEngineAddress {
+        let server_name = ServerName::try_from(host.to_string()).map_err(|_| EngineError::InvalidAddress {
             address: host.to_string(),
             reason: "it is not a host name TLS can check".into(),
         })?;
@@ -59,7 +60,7 @@ fn client_config(files: &TlsFiles) -> Result<ClientConfig> {
     let provider = Arc::new(ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(format!("setting up TLS: {e}")))?;
+        .map_err(|e| EngineError::Tls(format!("setting up TLS: {e}")))?;
     let builder = if files.verify {
         let mut roots = RootCertStore::empty();
         match &files.ca {
@@ -88,7 +89,7 @@ fn client_config(files: &TlsFiles) -> Result<ClientConfig> {
                 PrivateKeyDer::from_pem_file(key).map_err(|e| invalid(key, TlsFile::ClientKey, &e.to_string()))?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| Error::Tls(format!("the client certificate and key do not go together: {e}")))
+                .map_err(|e| EngineError::Tls(format!("the client certificate and key do not go together: {e}")).into())
         }
         None => Ok(builder.with_no_client_auth()),
     }
@@ -96,7 +97,7 @@ fn client_config(files: &TlsFiles) -> Result<ClientConfig> {
 
 fn read_certificates(path: &Path, what: TlsFile) -> Result<Vec<CertificateDer<'static>>> {
     if !path.is_file() {
-        return Err(Error::TlsFileMissing { what, path: path.to_path_buf() });
+        return Err(EngineError::TlsFileMissing { what, path: path.to_path_buf() }.into());
     }
     let certificates = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
@@ -107,8 +108,8 @@ fn read_certificates(path: &Path, what: TlsFile) -> Result<Vec<CertificateDer<'s
     Ok(certificates)
 }
 
-fn invalid(path: &Path, what: TlsFile, reason: &str) -> Error {
-    Error::TlsFileInvalid { what, path: path.to_path_buf(), reason: reason.to_string() }
+fn invalid(path: &Path, what: TlsFile, reason: &str) -> crate::Error {
+    EngineError::TlsFileInvalid { what, path: path.to_path_buf(), reason: reason.to_string() }.into()
 }
 
 /// Accepts any certificate (the user asked for no verification); signatures are still checked, so

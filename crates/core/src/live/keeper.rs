@@ -10,10 +10,10 @@ use crate::{
     backend::sidecars::Repairs,
     backend::Backend,
     engine::EngineChoice,
-    error::Result,
     live::watch::{self, Signal},
     names::Names,
     shutdown::Shutdown,
+    Result,
 };
 
 /// After a failed repair, wait this long before the next (doubling up to [`MAX_PAUSE`]): a repair

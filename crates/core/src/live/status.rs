@@ -7,14 +7,16 @@ use serde::Serialize;
 use crate::{
     backend::{
         cache,
+        error::BackendError,
         info::BackendInfo,
         request::{self, Settings},
         sidecars::status::{port_statuses, PortStatus},
         Backend, ContainerState, OurContainer, Presence,
     },
     engine::EngineView,
-    error::{Error, Place, Result},
+    error::Place,
     time::UptimeWhenSent,
+    Error, Result,
 };
 
 /// The backend's one state, as the tray and the windows show it.
@@ -246,7 +248,7 @@ fn from_presence(name: String, presence: Result<Presence>) -> ControlFlow<Snapsh
     ControlFlow::Break(match presence {
         Presence::Absent => Snapshot::new(State::Stopped, name, None, None),
         Presence::Foreign => {
-            let err = Error::ForeignContainer { name: name.clone() };
+            let err = BackendError::ForeignContainer { name: name.clone() };
             Snapshot::new(State::Error, name, Some(err.sentence(Place::App)), None)
         }
         Presence::Ours(container) if !container.running => Snapshot::new(
@@ -283,6 +285,8 @@ fn unavailable_or_error(err: &Error) -> State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buildkit::error::BuildkitError;
+    use crate::engine::error::{EngineError, Unreachable};
     use crate::{
         backend::labels::{BackendLabels, SecurityMode},
         backend::sidecars::Sidecar,
@@ -491,7 +495,8 @@ mod tests {
 
     #[test]
     fn a_running_container_whose_buildkit_does_not_answer_is_an_error() {
-        let snapshot = from_info(NAME.into(), Err(Error::Buildkit("connection reset by peer".into())));
+        let snapshot =
+            from_info(NAME.into(), Err(BuildkitError::Unreachable("connection reset by peer".into()).into()));
         assert_eq!(shown(&snapshot), (State::Error, "Error", true, true, false, "Backend: Error"));
         assert_eq!(
             snapshot.message.as_deref(),
@@ -516,20 +521,21 @@ mod tests {
 
     #[test]
     fn an_engine_that_cannot_be_reached_is_docker_unavailable() {
-        let unreachable = Error::EngineUnreachable {
+        let unreachable = EngineError::Unreachable {
             host: "unix:///var/run/docker.sock".into(),
-            place: "the default context".into(),
-            reason: "nothing listens there; Start Docker".into(),
+            context: "the default context".into(),
+            reason: Unreachable::NothingListens { elsewhere: vec![] },
         };
-        let snapshot = settled(Err(unreachable));
+        let snapshot = settled(Err(unreachable.into()));
         let unavailable =
             (State::DockerUnavailable, "Docker unavailable", false, false, false, "Backend: Docker unavailable");
         assert_eq!(shown(&snapshot), unavailable);
         assert_eq!(
             snapshot.message.as_deref(),
             Some(
-                "Cannot reach the Docker Engine at unix:///var/run/docker.sock (the default context): nothing \
-                 listens there; Start Docker"
+                "Cannot reach the Docker Engine at unix:///var/run/docker.sock (the default context): nothing is \
+                 listening there. Start Docker (for example `sudo systemctl start docker`, or open Docker Desktop), \
+                 or choose another engine (in Settings, or with `docker context use`), then try again."
             )
         );
 
@@ -562,7 +568,7 @@ mod tests {
     #[test]
     fn an_unresolved_engine_is_docker_unavailable_on_that_engine() {
         let engine = EngineView { context: "desktop-linux".into(), host: "unix:///home/u/d.sock".into(), tls: false };
-        let err = Error::UnknownContext { name: "gone".into(), known: vec!["default".into()] };
+        let err = EngineError::UnknownContext { name: "gone".into(), known: vec!["default".into()] }.into();
         let snapshot = unavailable(NAME.into(), Some(engine), &err);
         assert_eq!(
             shown(&snapshot),

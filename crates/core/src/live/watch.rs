@@ -9,9 +9,9 @@ use futures_util::StreamExt;
 
 use crate::{
     backend::labels,
-    engine::{resolve, Engine, EngineChoice, EngineView, Environment},
-    error::Error,
+    engine::{error::EngineError, resolve, Engine, EngineChoice, EngineView, Environment},
     names::Names,
+    Error,
 };
 
 /// How often a lost engine is tried again.
@@ -85,7 +85,7 @@ pub async fn watch(names: Names, choice: impl Fn() -> EngineChoice, mut on: impl
                         }
                     }
                     Some(Err(err)) => break Some(Error::docker("following Docker events")(err)),
-                    None => break Some(Error::DockerUnavailable("The Docker Engine closed the event stream.".into())),
+                    None => break Some(EngineError::EventStreamClosed.into()),
                 },
                 _ = recheck.tick() => {
                     let now = resolve(&choice(), &Environment::from_process());

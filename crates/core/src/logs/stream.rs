@@ -2,7 +2,7 @@
 use bollard::{container::LogOutput, query_parameters::LogsOptionsBuilder, Docker};
 use futures_util::{Stream, StreamExt};
 
-use crate::error::{Error, Result};
+use crate::{logs::error::LogsError, Error, Result};
 
 /// What `logs` shows, as `docker logs` takes it.
 #[derive(Debug, Clone, Default)]
@@ -20,7 +20,7 @@ impl LogOptions {
     pub fn parse_tail(value: Option<&str>) -> Result<Option<u64>> {
         match value.map(str::trim) {
             None | Some("all") => Ok(None),
-            Some(n) => n.parse().map(Some).map_err(|_| Error::InvalidTail(n.to_string())),
+            Some(n) => n.parse().map(Some).map_err(|_| LogsError::InvalidTail(n.to_string()).into()),
         }
     }
 }
@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(LogOptions::parse_tail(None).unwrap(), None);
         assert_eq!(LogOptions::parse_tail(Some("all")).unwrap(), None);
         assert_eq!(LogOptions::parse_tail(Some("20")).unwrap(), Some(20));
-        assert!(matches!(LogOptions::parse_tail(Some("x")), Err(Error::InvalidTail(_))));
-        assert!(matches!(LogOptions::parse_tail(Some("-1")), Err(Error::InvalidTail(_))));
+        assert!(matches!(LogOptions::parse_tail(Some("x")), Err(Error::Logs(LogsError::InvalidTail(_)))));
+        assert!(matches!(LogOptions::parse_tail(Some("-1")), Err(Error::Logs(LogsError::InvalidTail(_)))));
     }
 }

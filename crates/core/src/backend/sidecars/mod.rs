@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::{
     backend::{
+        error::BackendError,
         labels::{self, Role},
         lock::OperationLock,
         progress::{self, Reporter, StartEvent},
@@ -28,8 +29,8 @@ use crate::{
         Backend, ContainerState, OurContainer, Presence,
     },
     engine::is_not_found,
-    error::{Error, Result},
     ports::PortSet,
+    Error, Result,
 };
 use plan::{plan, BackendFacts, SidecarFacts};
 
@@ -218,7 +219,9 @@ async fn wait_relaying(backend: &Backend, id: &str, name: &str, port: u16) -> Re
     .await;
     match relaying {
         Ok(true) => Ok(()),
-        _ => Err(Error::SidecarNotReady { name: name.to_string(), port, logs: printed.trim().to_string() }),
+        _ => {
+            Err(BackendError::SidecarNotReady { name: name.to_string(), port, logs: printed.trim().to_string() }.into())
+        }
     }
 }
 
@@ -231,7 +234,7 @@ pub(in crate::backend) async fn check_names(backend: &Backend, ports: &PortSet) 
     for port in ports.iter() {
         let name = backend.names.proxy(port);
         match backend.docker.inspect_container(&name, None).await {
-            Ok(_) => return Err(Error::ForeignContainer { name }),
+            Ok(_) => return Err(BackendError::ForeignContainer { name }.into()),
             Err(err) if is_not_found(&err) => {}
             Err(err) => return Err(Error::docker(format!("inspecting container {name}"))(err)),
         }
@@ -251,7 +254,7 @@ pub(in crate::backend) async fn check_new_names(backend: &Backend, ports: &PortS
                     &backend.names,
                     Role::Proxy,
                 ) => {}
-            Ok(_) => return Err(Error::ForeignContainer { name }),
+            Ok(_) => return Err(BackendError::ForeignContainer { name }.into()),
             Err(err) if is_not_found(&err) => {}
             Err(err) => return Err(Error::docker(format!("inspecting container {name}"))(err)),
         }

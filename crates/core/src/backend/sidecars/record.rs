@@ -16,10 +16,10 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 
 use crate::{
-    backend::{lock::OperationLock, sidecars, spec::files_tar, Backend, OurContainer, Presence},
+    backend::{error::BackendError, lock::OperationLock, sidecars, spec::files_tar, Backend, OurContainer, Presence},
     engine::{is_conflict, is_not_found},
-    error::{Error, Result},
     ports::PortSet,
+    Error, Result,
 };
 
 /// Where the record is, in the backend container.
@@ -136,7 +136,7 @@ impl PortEdit {
         match self {
             PortEdit::Add(ports) => Ok(current.union(ports)),
             PortEdit::Remove(ports) => match ports.iter().find(|p| !current.contains(*p)) {
-                Some(port) => Err(Error::PortNotProxied { port }),
+                Some(port) => Err(BackendError::PortNotProxied { port }.into()),
                 None => Ok(current.without(ports)),
             },
             PortEdit::Set(ports) => Ok(ports.clone()),
@@ -188,13 +188,19 @@ pub(in crate::backend) async fn read(backend: &Backend, id: &str) -> Result<Opti
         match parse_record(&text) {
             RecordText::Complete(ports) => return Ok(Some(ports)),
             RecordText::Damaged => {
-                return Err(Error::PortRecordDamaged { record: PORT_RECORD, name: backend.names.backend(), text })
+                return Err(BackendError::PortRecordDamaged {
+                    record: PORT_RECORD,
+                    name: backend.names.backend(),
+                    text,
+                }
+                .into())
             }
             // Caught in the middle of a rewrite, which takes a moment: read it again.
             RecordText::Incomplete => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
         }
     }
-    Err(Error::PortRecordDamaged { record: PORT_RECORD, name: backend.names.backend(), text: String::new() })
+    Err(BackendError::PortRecordDamaged { record: PORT_RECORD, name: backend.names.backend(), text: String::new() }
+        .into())
 }
 
 async fn download(backend: &Backend, id: &str) -> Result<Option<String>> {
@@ -243,8 +249,8 @@ pub(in crate::backend) async fn change(backend: &Backend, edit: &PortEdit) -> Re
     let _lock = OperationLock::acquire(&backend.names, backend.engine.endpoint()).await?;
     let container = match backend.presence().await? {
         Presence::Ours(container) if container.running => *container,
-        Presence::Foreign => return Err(Error::ForeignContainer { name: backend.names.backend() }),
-        _ => return Err(Error::PortsNeedARunningBackend),
+        Presence::Foreign => return Err(BackendError::ForeignContainer { name: backend.names.backend() }.into()),
+        _ => return Err(BackendError::PortsNeedARunningBackend.into()),
     };
     change_locked(backend, container, edit).await
 }
@@ -293,7 +299,9 @@ pub(in crate::backend) async fn change_locked(
             };
             match restored {
                 Ok(()) => Err(err),
-                Err(again) => Err(Error::PortChangeNotUndone { first: Box::new(err), undo: Box::new(again) }),
+                Err(again) => {
+                    Err(BackendError::PortChangeNotUndone { first: Box::new(err), undo: Box::new(again) }.into())
+                }
             }
         }
     }
@@ -343,7 +351,10 @@ mod tests {
         let set = |ports: &[u16]| PortSet::from_ports(ports.iter().copied());
         assert_eq!(PortEdit::Add(set(&[6000, 7000])).apply(&now).ok(), Some(set(&[5000, 6000, 7000])));
         assert_eq!(PortEdit::Remove(set(&[5000])).apply(&now).ok(), Some(set(&[6000])));
-        assert!(matches!(PortEdit::Remove(set(&[5000, 7000])).apply(&now), Err(Error::PortNotProxied { port: 7000 })));
+        assert!(matches!(
+            PortEdit::Remove(set(&[5000, 7000])).apply(&now),
+            Err(Error::Backend(BackendError::PortNotProxied { port: 7000 }))
+        ));
         assert_eq!(PortEdit::Set(set(&[])).apply(&now).ok(), Some(set(&[])));
     }
 

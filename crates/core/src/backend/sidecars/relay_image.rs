@@ -5,10 +5,10 @@ use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    backend::labels,
     backend::progress::{Reporter, StartEvent},
+    backend::{error::BackendError, labels},
     engine::is_not_found,
-    error::{Error, Result},
+    Error, Result,
 };
 
 /// The relay, compiled static by build.rs from `crates/proxy`.
@@ -44,7 +44,7 @@ pub async fn ensure(docker: &Docker, report: Reporter<'_>) -> Result<String> {
         Err(err) if is_not_found(&err) => {}
         Err(err) => return Err(Error::docker(format!("inspecting image {reference}"))(err)),
     }
-    let tarball = rootfs_tarball().map_err(|e| Error::ProxyImage(format!("packing the relay: {e}")))?;
+    let tarball = rootfs_tarball().map_err(|e| BackendError::ProxyImage(format!("packing the relay: {e}")))?;
     let options = CreateImageOptionsBuilder::default()
         .from_src("-")
         .repo(REPOSITORY)
@@ -58,7 +58,7 @@ pub async fn ensure(docker: &Docker, report: Reporter<'_>) -> Result<String> {
         .create_image(Some(options), Some(body_full(tarball.into())), None)
         .try_collect::<Vec<_>>()
         .await
-        .map_err(|e| Error::ProxyImage(format!("importing {reference}: {e}")))?;
+        .map_err(|e| BackendError::ProxyImage(format!("importing {reference}: {e}")))?;
     report(StartEvent::ProxyImageBuilt { image: reference.clone() });
     Ok(reference)
 }

@@ -10,8 +10,8 @@ use crate::{
         },
         Backend, ContainerState,
     },
-    error::Result,
     ports::PortSet,
+    Result,
 };
 
 /// A host port and its sidecar's state (`missing` when the sidecar is gone).

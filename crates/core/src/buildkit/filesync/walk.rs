@@ -10,11 +10,12 @@ use std::{
 
 use bollard_buildkit_proto::fsutil::types::Stat;
 
+use crate::buildkit::error::BuildkitError;
 use crate::buildkit::{
     dockerignore::IgnoreRules,
     filesync::mode::{can_request_data, go_mode, GO_MODE_CHAR_DEVICE, GO_MODE_DEVICE, GO_MODE_DIR},
 };
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// Symlinks followed in a row for one `followpaths` entry before giving up, as Linux does.
 const MAX_LINK_HOPS: usize = 40;
@@ -259,7 +260,7 @@ fn walk_into(
             continue;
         }
         if name.to_str().is_none() {
-            return Err(Error::ContextNameNotUtf8 { path: full });
+            return Err(BuildkitError::ContextNameNotUtf8 { path: full }.into());
         }
         let entry = entry_for(&full, &relative, &metadata)?;
         if kept {
@@ -308,7 +309,7 @@ fn entry_for(full: &Path, relative: &str, metadata: &Metadata) -> Result<WalkedE
         let target = std::fs::read_link(full)
             .map_err(|e| Error::Io { action: format!("reading the link {}", full.display()), source: e })?;
         stat.linkname =
-            target.to_str().ok_or_else(|| Error::ContextNameNotUtf8 { path: full.to_path_buf() })?.to_string();
+            target.to_str().ok_or_else(|| BuildkitError::ContextNameNotUtf8 { path: full.to_path_buf() })?.to_string();
     }
     if mode & (GO_MODE_DEVICE | GO_MODE_CHAR_DEVICE) != 0 {
         let rdev = metadata.rdev();

@@ -3,11 +3,12 @@
 use bollard_buildkit_proto::moby::buildkit::v1::{BuildHistoryRequest, StatusRequest, StatusResponse};
 use futures_util::StreamExt;
 
+use crate::buildkit::error::BuildkitError;
 use crate::buildkit::{
     history::build::{build_from_record, Build, BuildStatus},
     status_error, BuildkitClient,
 };
-use crate::error::{Error, Result};
+use crate::Result;
 
 impl BuildkitClient {
     /// The recorded progress of build `reference` (finished, or running: then to its end), as
@@ -50,7 +51,7 @@ impl BuildkitClient {
             .await?
             .into_iter()
             .find(|b| b.reference == wanted)
-            .ok_or_else(|| Error::UnknownBuild(reference.to_string()))
+            .ok_or_else(|| BuildkitError::UnknownBuild(reference.to_string()).into())
     }
 
     /// Every build BuildKit remembers, finished and running, newest first.

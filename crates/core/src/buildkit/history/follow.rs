@@ -8,7 +8,7 @@ use crate::buildkit::{
     history::build::{apply_event, Build, BuildStatus},
     status_error, BuildkitClient,
 };
-use crate::error::Result;
+use crate::Result;
 
 /// How long a build's record may lag behind the end of its progress.
 const ENDING_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
