@@ -1,14 +1,13 @@
 //! The commands the windows call: thin wrappers over the core; errors arrive as
 //! [`CommandError`]s (a sentence in the app's terms and the settings field it is about).
 use assemble_core::{
-    backend::sidecars::record::PortEdit,
     buildkit::{
         history::{Build, BuildRow, BuildStatus, StepRow},
         prune::CacheFilter,
     },
     settings,
     time::Uptime,
-    BackendError, CacheTotals, Error, PortSet, Settings, Snapshot,
+    CacheTotals, Settings, Snapshot,
 };
 use serde::Serialize;
 use tauri::{ipc::Channel, AppHandle, Manager, Runtime, State};
@@ -110,24 +109,20 @@ pub fn get_settings(connection: State<'_, Connection>) -> SettingsView {
     }
 }
 
+/// Save: the core saves the settings and applies what can change live (the ports of a running
+/// backend); a failure comes with the field it is about.
 #[tauri::command]
 pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) -> Reply<()> {
-    settings::save(&settings)?;
     let connection = app.state::<Connection>();
-    connection.set_settings(settings.clone());
-    // Ports apply at once to a running backend: the same container and cache, no restart. A
-    // stopped backend takes them at its next start.
-    let applied = match connection.backend().await {
-        Ok(backend) => {
-            match backend.change_ports(&PortEdit::Set(PortSet::from_ports(settings.ports.iter().copied()))).await {
-                Ok(_) | Err(Error::Backend(BackendError::PortsNeedARunningBackend)) => Ok(()),
-                Err(err) => Err(err),
-            }
-        }
-        Err(_) => Ok(()), // no engine now: the next start applies them
-    };
+    let saved = settings::save_and_apply(&settings, async {
+        // Saved: the windows, and an engine connected from now on, see the new settings.
+        connection.set_settings(settings.clone());
+        connection.backend().await
+    })
+    .await;
     live::refresh(&app).await;
-    applied.map_err(|err| CommandError { field: Some("ports"), ..CommandError::from(err) })
+    saved?;
+    Ok(())
 }
 
 /// The last start, stop or restart that failed, for a panel opened after it.

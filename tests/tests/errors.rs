@@ -26,12 +26,23 @@ async fn every_invalid_port_form_is_refused_before_anything_is_created() {
         (&["--allow-host-port", "5000,"], "empty value"),
         (&["--cache-volume", "bad/name"], "not a valid volume name"),
         (&["--image", " "], "image reference is empty"),
+        (
+            &["--image", "moby/BuildKit:v0.25.1"],
+            "the backend image \"moby/BuildKit:v0.25.1\" is not a valid image name",
+        ),
     ];
     for (flags, words) in cases {
         let mut args = vec!["backend", "start"];
         args.extend_from_slice(flags);
         assert_refused(&user.run(&args), words);
     }
+    // The environment's image passes the same check as the flag's.
+    let by_env = TestUser::new("ports-env").with_image("moby/buildkit:");
+    assert_refused(
+        &by_env.run(&["backend", "start"]),
+        "the backend image \"moby/buildkit:\" is not a valid image name",
+    );
+    assert!(containers_named(&docker, &by_env.names.backend()).await.is_empty());
     assert!(containers_named(&docker, &user.names.backend()).await.is_empty());
 }
 

@@ -14,8 +14,8 @@ use assemble_core::{
     backend::sidecars::record::PortEdit,
     buildkit::{progress::plain::recorded_log, prune::CacheFilter},
     engine::{self, Engine, EngineChoice, EngineView, Environment},
-    plugin, settings, Backend, BackendError, BuildError, CacheChoice, Error, LogChunk, LogOptions, Names, Place,
-    PortSet, Remedy, Settings, StartFlags, StartOutcome, StartRequest, State, StopOutcome,
+    plugin, settings, Backend, BuildError, CacheChoice, Error, LogChunk, LogOptions, Names, Place, Remedy, Settings,
+    StartFlags, StartOutcome, StartRequest, State, StopOutcome,
 };
 use clap::Parser;
 use futures_util::StreamExt;
@@ -91,12 +91,12 @@ async fn backend(engine_args: &EngineArgs, command: BackendCommand) -> Result<()
         _ => None,
     };
     let port_edit = match &command {
-        BackendCommand::Ports(PortsArgs { command: Some(PortsCommand::Add { ports }), .. }) => Some(PortEdit::Add(
-            PortSet::parse_change(ports).map_err(|source| BackendError::InvalidPortChange { verb: "add", source })?,
-        )),
-        BackendCommand::Ports(PortsArgs { command: Some(PortsCommand::Rm { ports }), .. }) => Some(PortEdit::Remove(
-            PortSet::parse_change(ports).map_err(|source| BackendError::InvalidPortChange { verb: "rm", source })?,
-        )),
+        BackendCommand::Ports(PortsArgs { command: Some(PortsCommand::Add { ports }), .. }) => {
+            Some(PortEdit::add(ports)?)
+        }
+        BackendCommand::Ports(PortsArgs { command: Some(PortsCommand::Rm { ports }), .. }) => {
+            Some(PortEdit::remove(ports)?)
+        }
         _ => None,
     };
     let log_options = match &command {

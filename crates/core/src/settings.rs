@@ -1,10 +1,19 @@
 //! The settings file: the wish for the next start, shared by the app and the CLI (flags win).
 //! `$ASSEMBLE_CONFIG_DIR/settings.json`, else `$XDG_CONFIG_HOME/assemble-backend/settings.json`,
-//! else `~/.config/assemble-backend/settings.json`.
+//! else `~/.config/assemble-backend/settings.json`. Saving applies what can change live
+//! ([`save_and_apply`]).
 use std::path::{Path, PathBuf};
 
 pub use crate::backend::request::{add_port, CacheSetting, Settings};
-use crate::{ports::PortSet, Error, Result};
+use crate::{
+    backend::{
+        error::BackendError,
+        sidecars::record::{PortChange, PortEdit},
+        Backend,
+    },
+    ports::PortSet,
+    Error, Result,
+};
 
 /// Overrides the folder of the settings file (the tests use it).
 pub const CONFIG_DIR_ENV: &str = "ASSEMBLE_CONFIG_DIR";
@@ -88,6 +97,42 @@ pub fn save(settings: &Settings) -> Result<PathBuf> {
     save_to(&path(), settings)
 }
 
+/// What saving the settings did to the backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The running backend proxies the saved ports now: the same container and cache, no restart.
+    PortsLive(PortChange),
+    /// No backend runs, or no engine answers: the next start (or Apply) takes the settings.
+    AtNextStart,
+}
+
+/// Saves the settings (the app's Save) and applies at once what can change live: the ports of a
+/// running backend. The rest differs until Apply or the next start (`backend::request::differences`
+/// tells what). `backend` is asked only once the file is written, so settings that are refused
+/// never wait for an engine. A live change that fails is told beside the ports.
+pub async fn save_and_apply(
+    settings: &Settings,
+    backend: impl std::future::Future<Output = Result<Backend>>,
+) -> Result<Applied> {
+    save_and_apply_to(&path(), settings, backend).await
+}
+
+/// [`save_and_apply`], to `file`.
+pub async fn save_and_apply_to(
+    file: &Path,
+    settings: &Settings,
+    backend: impl std::future::Future<Output = Result<Backend>>,
+) -> Result<Applied> {
+    save_to(file, settings)?;
+    // No engine now: the file holds the wish, and the next start applies it.
+    let Ok(backend) = backend.await else { return Ok(Applied::AtNextStart) };
+    match backend.change_ports(&PortEdit::Set(settings.port_set()?)).await {
+        Ok(change) => Ok(Applied::PortsLive(change)),
+        Err(Error::Backend(BackendError::PortsNeedARunningBackend)) => Ok(Applied::AtNextStart),
+        Err(err) => Err(BackendError::PortsNotApplied(Box::new(err)).into()),
+    }
+}
+
 /// [`save`], to `file`; returns its path.
 pub fn save_to(file: &Path, settings: &Settings) -> Result<PathBuf> {
     settings.validate()?;
@@ -156,6 +201,37 @@ mod tests {
         assert_eq!(loaded.settings.cache, CacheSetting::Named("vol".into()));
         assert_eq!(loaded.settings.context.as_deref(), Some("desktop-linux"));
         assert!(loaded.warning.is_none());
+    }
+
+    #[tokio::test]
+    async fn save_applies_the_ports_live_only_to_a_backend_it_can_reach_and_asks_for_none_when_refused() {
+        let file = scratch("apply");
+        let mut asked = false;
+        let no_engine = async {
+            asked = true;
+            Err(crate::engine::error::EngineError::InvalidContextName("gone".into()).into())
+        };
+        let applied = save_and_apply_to(&file, &Settings { ports: vec![6000], ..defaults() }, no_engine).await;
+        assert_eq!(applied.unwrap(), Applied::AtNextStart, "no engine now: the next start takes them");
+        assert!(asked);
+        assert_eq!(load_from(&file).settings.ports, vec![6000], "saved all the same");
+
+        let mut asked = false;
+        let never = async {
+            asked = true;
+            Err(crate::engine::error::EngineError::InvalidContextName("gone".into()).into())
+        };
+        let bad_image = Settings { image: Some("Moby/BuildKit".into()), ..defaults() };
+        let refused = save_and_apply_to(&file, &bad_image, never).await.unwrap_err();
+        assert_eq!(refused.settings_field(), Some("image"));
+        assert!(!asked, "refused settings never wait for an engine");
+        assert_eq!(load_from(&file).settings.ports, vec![6000], "the file keeps what was saved last");
+
+        let failed = Error::from(BackendError::PortsNotApplied(Box::new(
+            BackendError::ForeignContainer { name: "proxy-6000".into() }.into(),
+        )));
+        assert_eq!(failed.settings_field(), Some("ports"), "a live change that fails is told beside the ports");
+        assert!(failed.sentence(crate::Place::App).starts_with("a container named \"proxy-6000\" exists"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What goes wrong in the backend's lifecycle (its settings, start, stop, sidecars and live
 //! ports), each worded once; the way out is a [`Remedy`], worded by the place that shows it.
 use crate::error::{Input, Place, Remedy};
-use crate::{ports::PortError, Error};
+use crate::{ports::PortError, reference::ReferenceError, Error};
 
 /// A failure of the backend's lifecycle, or a start request it refuses.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +13,10 @@ pub enum BackendError {
     /// A blank image reference.
     #[error("the image reference is empty: give an image such as moby/buildkit:v0.25.1")]
     EmptyImage,
+
+    /// A backend image name Docker would refuse (the flag's, the environment's or the settings').
+    #[error("the backend image {}", .0)]
+    InvalidImage(#[source] ReferenceError),
 
     /// A security mode we do not know.
     #[error("{}", self.sentence(Place::CommandLine))]
@@ -135,6 +139,10 @@ pub enum BackendError {
     )]
     PortsNeedARunningBackend,
 
+    /// The settings were saved, but the running backend could not take their ports live.
+    #[error("{0}")]
+    PortsNotApplied(Box<Error>),
+
     /// A bad port given to `ports add` or `ports rm` (`verb`).
     #[error("{}", source.in_ports_command(verb))]
     InvalidPortChange {
@@ -220,6 +228,7 @@ impl BackendError {
                     leftover_commands(left)
                 )
             }
+            BackendError::PortsNotApplied(error) => error.sentence(place),
             BackendError::PortChangeNotUndone { first, undo } => format!(
                 "{}; putting the old ports back failed too ({}); {}",
                 first.sentence(place),
@@ -234,8 +243,10 @@ impl BackendError {
     pub fn settings_field(&self) -> Option<&'static str> {
         match self {
             BackendError::InvalidVolumeName(_) => Some("cache"),
-            BackendError::EmptyImage => Some("image"),
+            BackendError::EmptyImage | BackendError::InvalidImage(_) => Some("image"),
             BackendError::CacheLimitTooSmall(_) => Some("cache_limit"),
+            // Whatever went wrong, it was in applying the ports.
+            BackendError::PortsNotApplied(_) => Some("ports"),
             BackendError::InvalidSecurity(_) => Some("security"),
             _ => None,
         }

@@ -282,11 +282,13 @@ fn image_for(image: String, security: SecurityChoice) -> String {
     }
 }
 
+/// The backend image passes the one reference check (`reference.rs`), as every image name does;
+/// a blank one has a sentence of its own.
 fn check_image(image: &str) -> Result<()> {
     if image.trim().is_empty() {
         return Err(BackendError::EmptyImage.into());
     }
-    Ok(())
+    check_image_name(image).map_err(|reason| BackendError::InvalidImage(reason).into())
 }
 
 fn check_cache(cache: &CacheSetting) -> Result<()> {
@@ -532,6 +534,39 @@ mod tests {
             security: SecurityChoice::Auto,
         };
         assert_eq!(by_hand.validate().unwrap_err().settings_field(), Some("cache"));
+    }
+
+    #[test]
+    fn every_backend_image_passes_the_reference_check_and_a_bad_one_is_told_beside_the_image_field() {
+        let by_flag = StartRequest::resolve(&flags(&[], None, Some("moby/BuildKit:v1")), &Settings::default());
+        let by_flag = by_flag.unwrap_err();
+        assert!(matches!(by_flag, Error::Backend(BackendError::InvalidImage(_))), "{by_flag:?}");
+        assert_eq!(by_flag.settings_field(), Some("image"));
+        assert_eq!(
+            by_flag.sentence(crate::Place::App),
+            "the backend image \"moby/BuildKit:v1\" is not a valid image name: each part of the path is lower-case \
+             letters and digits, with one '.', one or two '_', or '-'s only between them; use a name like \
+             `localhost:5000/team/app:1.0`"
+        );
+        let in_settings = Settings { image: Some("moby/buildkit:".into()), ..Settings::default() };
+        let refused = in_settings.validate().unwrap_err();
+        assert!(matches!(refused, Error::Backend(BackendError::InvalidImage(_))), "{refused:?}");
+        assert_eq!(refused.settings_field(), Some("image"));
+        // The environment's image is checked as the flag's is, whatever the settings hold.
+        let from_env = choose_image(None, Some("registry:port/buildkit"), Some("moby/buildkit:v0.25.1"));
+        let by_hand = StartRequest {
+            image: from_env,
+            ..StartRequest::resolve(&flags(&[], None, Some("x")), &Settings::default()).unwrap()
+        };
+        assert_eq!(by_hand.validate().unwrap_err().settings_field(), Some("image"));
+        for good in [
+            DEFAULT_IMAGE,
+            DEFAULT_ROOTLESS_IMAGE,
+            "assemble-buildkit:v0.25-debian",
+            "localhost:5000/bk@sha256:0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(check_image(good).is_ok(), "{good}");
+        }
     }
 
     #[test]

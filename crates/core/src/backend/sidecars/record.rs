@@ -131,6 +131,21 @@ pub enum PortEdit {
 }
 
 impl PortEdit {
+    /// `ports add`'s ports as typed, checked by the `--allow-host-port` rule; a bad one is told
+    /// in the command's terms.
+    pub fn add<S: AsRef<str>>(typed: &[S]) -> Result<Self> {
+        Ok(PortEdit::Add(Self::parse("add", typed)?))
+    }
+
+    /// `ports rm`'s ports as typed, as [`PortEdit::add`].
+    pub fn remove<S: AsRef<str>>(typed: &[S]) -> Result<Self> {
+        Ok(PortEdit::Remove(Self::parse("rm", typed)?))
+    }
+
+    fn parse<S: AsRef<str>>(verb: &'static str, typed: &[S]) -> Result<PortSet> {
+        PortSet::parse_change(typed).map_err(|source| BackendError::InvalidPortChange { verb, source }.into())
+    }
+
     /// The set after the edit, from the set proxied now.
     pub fn apply(&self, current: &PortSet) -> Result<PortSet> {
         match self {
@@ -356,6 +371,20 @@ mod tests {
             Err(Error::Backend(BackendError::PortNotProxied { port: 7000 }))
         ));
         assert_eq!(PortEdit::Set(set(&[])).apply(&now).ok(), Some(set(&[])));
+    }
+
+    #[test]
+    fn ports_to_add_or_remove_are_told_in_their_commands_terms() {
+        assert_eq!(PortEdit::add(&["7000,6000"]).ok(), Some(PortEdit::Add(PortSet::from_ports([6000, 7000]))));
+        assert_eq!(PortEdit::remove(&["5000"]).ok(), Some(PortEdit::Remove(PortSet::from_ports([5000]))));
+        let zero = PortEdit::add(&["0"]).unwrap_err();
+        assert!(matches!(zero, Error::Backend(BackendError::InvalidPortChange { verb: "add", .. })), "{zero:?}");
+        assert_eq!(
+            zero.to_string(),
+            "0 is not a port to add; give ports from 1 to 65535 (to proxy none, remove each with `ports rm`)"
+        );
+        let none = PortEdit::remove::<&str>(&[]).unwrap_err();
+        assert!(matches!(none, Error::Backend(BackendError::InvalidPortChange { verb: "rm", .. })), "{none:?}");
     }
 
     #[test]
