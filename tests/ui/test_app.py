@@ -97,6 +97,14 @@ def test_settings_ports_are_validated_and_apply_live_with_the_same_backend(app):
     app.click("#add-port")
     app.wait(lambda: "out of range" in app.text("#ports-error"), 10, "no error next to the ports field")
     app.screenshot("03-settings-invalid-port")
+    # A backend image Docker would refuse is told beside the image field, and nothing is saved.
+    image_before = app.find("#image").get_attribute("value")
+    app.type_into("#image", "Moby/BuildKit:v0.25.1")
+    app.click("#save")
+    app.wait(lambda: "is not a valid image name" in app.text("#image-error"), 10,
+             f"no error next to the image field: {app.text('#saved')!r}")
+    assert app.text("#saved") != "Saved.", app.text("#saved")
+    app.type_into("#image", image_before)
     app.type_into("#port-input", f"{wanted[0]},{wanted[1]}")
     app.click("#add-port")
     app.wait(lambda: str(wanted[0]) in app.text("#ports") and app.text("#ports-error") == "", 10,
