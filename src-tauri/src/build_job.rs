@@ -28,6 +28,9 @@ pub struct BuildForm {
     names: String,
     push: bool,
     load: bool,
+    /// The platforms ticked (none: the backend's own).
+    #[serde(default)]
+    platforms: Vec<String>,
 }
 
 /// What the Build window hears while a build runs.
@@ -65,6 +68,7 @@ pub async fn run_build<R: Runtime>(
         tags: build_plan::names_from_text(&form.names),
         push: form.push,
         load: form.load,
+        platform: (!form.platforms.is_empty()).then(|| form.platforms.join(",")),
         base_images: settings.base_images.clone(),
         ..Default::default()
     };
@@ -123,7 +127,7 @@ pub async fn run_build<R: Runtime>(
             if let Some(report) = printer.failure_report() {
                 let _ = channel.send(BuildNews::Failed { report });
             }
-            Err(err.into())
+            Err(form_error(err))
         }
     }
 }
@@ -171,6 +175,7 @@ fn form_error(error: Error) -> CommandError {
             field: Some("folder"),
         },
         Error::DockerfileMissing { .. } => CommandError { field: Some("folder"), ..error.into() },
+        Error::Platform(_) | Error::InvalidPlatform { .. } => CommandError { field: Some("platforms"), ..error.into() },
         other => other.into(),
     }
 }

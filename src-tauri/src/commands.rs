@@ -3,7 +3,7 @@
 use assemble_core::{
     backend::sidecars::record::PortEdit,
     buildkit::{
-        history::{Build, BuildRow, BuildStatus, StepRow},
+        history::{self, Build, BuildRow, BuildStatus, StepGroup},
         prune::CacheFilter,
     },
     settings,
@@ -152,11 +152,12 @@ pub async fn list_volumes(connection: State<'_, Connection>) -> Reply<Vec<String
     Ok(connection.backend().await?.volume_names().await?)
 }
 
-/// One build and its steps, for the Builds window's detail.
+/// One build and its steps, grouped by platform (one untitled group for a build for one), for
+/// the Builds window's detail.
 #[derive(Serialize)]
 pub struct BuildDetail {
     build: BuildRow,
-    steps: Vec<StepRow>,
+    groups: Vec<StepGroup>,
 }
 
 /// Streams one build's detail to `channel`: a running build's steps as they progress, then its
@@ -175,7 +176,8 @@ pub async fn follow_build(
     let mut quit = operations.shutdown();
     let following = backend.follow_build(&reference, |build, steps| {
         let running = build.status == BuildStatus::Running;
-        let detail = BuildDetail { build: build.row(), steps: steps.iter().map(|s| s.row(running)).collect() };
+        let detail =
+            BuildDetail { build: build.row(), groups: history::grouped(steps.iter().map(|s| s.row(running)).collect()) };
         channel.send(detail).is_ok()
     });
     tokio::select! {

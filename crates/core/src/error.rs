@@ -373,6 +373,10 @@ pub enum Error {
         platform: String,
     },
 
+    /// A platform the build cannot have (buildkit/platform.rs words it).
+    #[error("{0}")]
+    Platform(#[from] crate::buildkit::platform::PlatformError),
+
     /// A file or folder in the context whose name BuildKit's transfer cannot carry.
     #[error(
         "{path} has a name that is not UTF-8, which BuildKit's file transfer cannot carry; rename it, or leave it \
@@ -655,6 +659,7 @@ impl Error {
                 known.join(", ")
             ),
             Error::NotRunning => "the backend is not running; start it with Start".to_string(),
+            Error::Platform(platform) => platform.in_app(),
             Error::InvalidSecurity(typed) => {
                 format!("{typed:?} is not a mode; choose Automatic, Capabilities or Rootless")
             }

@@ -10,7 +10,7 @@ pub fn test_image() -> String {
     std::env::var("ASSEMBLE_TEST_IMAGE")
         .ok()
         .filter(|image| !image.trim().is_empty())
-        .unwrap_or_else(|| "assemble-buildkit:v0.25-debian".into())
+        .unwrap_or_else(|| "assemble-buildkit:v0.25-debian-qemu".into())
 }
 
 /// The rootless BuildKit image the tests run (made by scripts/build-buildkit-rootless-image.sh);
@@ -23,7 +23,7 @@ pub fn rootless_test_image() -> String {
 }
 
 /// The test image's repository: its name without the tag (`assemble-buildkit` for
-/// `assemble-buildkit:v0.25-debian`).
+/// `assemble-buildkit:v0.25-debian-qemu`).
 pub fn test_image_repository() -> String {
     repository_of(&test_image())
 }
@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn a_repository_is_the_name_without_its_tag() {
-        assert_eq!(repository_of("assemble-buildkit:v0.25-debian"), "assemble-buildkit");
+        assert_eq!(repository_of("assemble-buildkit:v0.25-debian-qemu"), "assemble-buildkit");
         assert_eq!(repository_of("localhost:5000/buildkit"), "localhost:5000/buildkit");
         assert_eq!(repository_of("localhost:5000/buildkit:v1"), "localhost:5000/buildkit");
     }
