@@ -373,9 +373,30 @@ pub enum Error {
         platform: String,
     },
 
-    /// A platform the build cannot have (buildkit/platform.rs words it).
-    #[error("{0}")]
-    Platform(#[from] crate::buildkit::platform::PlatformError),
+    /// A platform neither the backend's kernel nor one of its emulators runs.
+    #[error(
+        "the backend cannot build for {platform}: it builds for {native} natively, and for {emulated} through its \
+         emulators"
+    )]
+    UnsupportedPlatform {
+        /// The platform asked for.
+        platform: String,
+        /// What it builds for natively, for the sentence.
+        native: String,
+        /// What its emulators run ("none").
+        emulated: String,
+    },
+
+    /// `--load` of several platforms: the engine's image store takes one image, not an index
+    /// (buildx's sentence, and the ways out).
+    #[error(
+        "docker exporter does not currently support exporting manifest lists: --load takes one platform \
+         (asked: {platforms}); push the platforms as one image with --push instead, or give --platform one of them"
+    )]
+    LoadOfSeveralPlatforms {
+        /// The platforms asked for.
+        platforms: String,
+    },
 
     /// A file or folder in the context whose name BuildKit's transfer cannot carry.
     #[error(
@@ -659,7 +680,10 @@ impl Error {
                 known.join(", ")
             ),
             Error::NotRunning => "the backend is not running; start it with Start".to_string(),
-            Error::Platform(platform) => platform.in_app(),
+            Error::LoadOfSeveralPlatforms { platforms } => format!(
+                "docker exporter does not currently support exporting manifest lists: Load into the engine takes one \
+                 platform (chosen: {platforms}); choose Push instead to push them as one image, or choose one platform"
+            ),
             Error::InvalidSecurity(typed) => {
                 format!("{typed:?} is not a mode; choose Automatic, Capabilities or Rootless")
             }

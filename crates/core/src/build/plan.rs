@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::buildkit::{
     dockerignore::IgnoreRules,
     filesync::{self, SyncDir, TransferFilter},
-    platform::{Platform, PlatformError},
+    platform::Platform,
 };
 use crate::{
     build::{
@@ -187,7 +187,7 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
     // The engine's image store takes one image, not an index: refused whole, never loaded in part
     // (buildx's sentence, and the ways out).
     if input.load && platforms.len() > 1 {
-        return Err(PlatformError::LoadOfSeveral { platforms: platforms.join(", ") }.into());
+        return Err(Error::LoadOfSeveralPlatforms { platforms: platforms.join(", ") });
     }
     let (ignore_file, ignore) = ignore_rules(&input.context, project.dockerfile_path.as_deref())?;
     Ok(BuildPlan {

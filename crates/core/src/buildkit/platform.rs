@@ -252,11 +252,11 @@ impl Platforms {
 
     /// Refuses the first of `requested` (normalized, as the build plan keeps them) that is built
     /// neither natively nor by an emulator here, naming what is.
-    pub fn check(&self, requested: &[String]) -> Result<(), PlatformError> {
+    pub fn check(&self, requested: &[String]) -> crate::error::Result<()> {
         for text in requested {
             let built = Platform::parse(text).is_some_and(|p| self.builds(&p));
             if !built {
-                return Err(PlatformError::Unsupported {
+                return Err(crate::error::Error::UnsupportedPlatform {
                     platform: text.clone(),
                     native: self.native.join(", "),
                     emulated: if self.emulated.is_empty() { "none".into() } else { self.emulated.join(", ") },
@@ -264,46 +264,6 @@ impl Platforms {
             }
         }
         Ok(())
-    }
-}
-
-/// A platform the build cannot have.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PlatformError {
-    /// Neither the kernel nor an emulator of the backend runs it.
-    #[error(
-        "the backend cannot build for {platform}: it builds for {native} natively, and for {emulated} through its \
-         emulators"
-    )]
-    Unsupported {
-        /// The platform asked for.
-        platform: String,
-        /// What it builds for natively, for the sentence.
-        native: String,
-        /// What its emulators run ("none").
-        emulated: String,
-    },
-    /// `--load` of several platforms: the engine's image store takes one image, not an index.
-    #[error(
-        "docker exporter does not currently support exporting manifest lists: --load takes one platform \
-         (asked: {platforms}); push the platforms as one image with --push instead, or give --platform one of them"
-    )]
-    LoadOfSeveral {
-        /// The platforms asked for.
-        platforms: String,
-    },
-}
-
-impl PlatformError {
-    /// The same fact for the app's Build window, whose words are its checkboxes, not flags.
-    pub fn in_app(&self) -> String {
-        match self {
-            PlatformError::LoadOfSeveral { platforms } => format!(
-                "docker exporter does not currently support exporting manifest lists: Load into the engine takes one \
-                 platform (chosen: {platforms}); choose Push instead to push them as one image, or choose one platform"
-            ),
-            other => other.to_string(),
-        }
     }
 }
 
@@ -375,7 +335,7 @@ mod tests {
         assert_eq!(choices[3].label, "linux/arm64 (emulated)");
         assert_eq!(platforms.labels(&["linux/arm64".into(), "linux/386".into()]), ["linux/arm64 (emulated)", "linux/386"]);
 
-        assert_eq!(platforms.check(&["linux/amd64".into(), "linux/arm/v7".into()]), Ok(()));
+        assert!(platforms.check(&["linux/amd64".into(), "linux/arm/v7".into()]).is_ok());
         let refused = platforms.check(&["linux/arm64".into(), "linux/s390x".into()]).unwrap_err();
         assert_eq!(
             refused.to_string(),
