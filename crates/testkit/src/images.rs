@@ -70,6 +70,21 @@ pub fn copy_busybox_into(dir: &Path) {
     assert!(copied.status.success(), "docker cp: {}", String::from_utf8_lossy(&copied.stderr));
 }
 
+/// Debian's static busybox for a foreign architecture (Debian's name: `arm64`), fetched by
+/// scripts/fetch-foreign-busybox.sh, copied into `dir` as `busybox-<arch>`; a missing one fails the
+/// test with the line that fetches it.
+pub fn copy_foreign_busybox_into(dir: &Path, arch: &str) {
+    let fetched = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../target/foreign/busybox-{arch}"));
+    assert!(
+        fetched.exists(),
+        "{} is missing: run scripts/fetch-foreign-busybox.sh {arch} (scripts/setup.sh --test-images does)",
+        fetched.display()
+    );
+    if let Err(err) = std::fs::copy(&fetched, dir.join(format!("busybox-{arch}"))) {
+        panic!("copying {} into {}: {err}", fetched.display(), dir.display());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::repository_of;
