@@ -175,7 +175,9 @@ fn form_error(error: Error) -> CommandError {
             field: Some("folder"),
         },
         Error::DockerfileMissing { .. } => CommandError { field: Some("folder"), ..error.into() },
-        Error::UnsupportedPlatform { .. } | Error::LoadOfSeveralPlatforms { .. } | Error::InvalidPlatform { .. } => CommandError { field: Some("platforms"), ..error.into() },
+        Error::UnsupportedPlatform { .. } | Error::LoadOfSeveralPlatforms { .. } | Error::InvalidPlatform { .. } => {
+            CommandError { field: Some("platforms"), ..error.into() }
+        }
         other => other.into(),
     }
 }

@@ -176,8 +176,10 @@ pub async fn follow_build(
     let mut quit = operations.shutdown();
     let following = backend.follow_build(&reference, |build, steps| {
         let running = build.status == BuildStatus::Running;
-        let detail =
-            BuildDetail { build: build.row(), groups: history::grouped(steps.iter().map(|s| s.row(running)).collect()) };
+        let detail = BuildDetail {
+            build: build.row(),
+            groups: history::grouped(steps.iter().map(|s| s.row(running)).collect()),
+        };
         channel.send(detail).is_ok()
     });
     tokio::select! {

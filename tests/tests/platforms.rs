@@ -43,7 +43,8 @@ fn arch_files_in_index(registry: &Registry, name: &str, tag: &str) -> Vec<(Strin
     let mut found = Vec::new();
     for entry in index["manifests"].as_array().expect("the index lists manifests") {
         let platform = &entry["platform"];
-        let os_arch = format!("{}/{}", platform["os"].as_str().unwrap_or("?"), platform["architecture"].as_str().unwrap_or("?"));
+        let os_arch =
+            format!("{}/{}", platform["os"].as_str().unwrap_or("?"), platform["architecture"].as_str().unwrap_or("?"));
         // buildx and BuildKit may add attestation manifests (platform unknown/unknown); skip them.
         if os_arch == "unknown/unknown" {
             continue;
@@ -86,7 +87,12 @@ fn expected() -> Vec<(String, String)> {
 }
 
 fn builds_count(user: &TestUser) -> usize {
-    user.run(&["backend", "builds", "--format", "json"]).expect_ok().stdout.lines().filter(|l| l.starts_with('{')).count()
+    user.run(&["backend", "builds", "--format", "json"])
+        .expect_ok()
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -100,6 +106,8 @@ async fn an_emulated_arm64_image_and_a_native_amd64_one_are_pushed_as_one_index(
     // The worker lists what the kernel runs; the image's emulators add the rest, marked.
     let info: serde_json::Value =
         serde_json::from_str(&user.run(&["backend", "info", "--format", "json"]).expect_ok().stdout).expect("json");
+    // Emulation needs neither --privileged nor binfmt_misc on the host (BuildKit mounts its emulator).
+    assert_ne!(info["security"], "privileged", "{:#}", info["security"]);
     let worker = &info["workers"][0];
     let listed = |key: &str| -> Vec<String> {
         worker[key].as_array().expect(key).iter().filter_map(|p| p.as_str().map(String::from)).collect()
@@ -117,9 +125,23 @@ async fn an_emulated_arm64_image_and_a_native_amd64_one_are_pushed_as_one_index(
     let context = two_architectures_context("platforms-context");
     let dir = context.path.display().to_string();
     let image = format!("localhost:{port}/e2e/multi:1");
-    let built = user.run(&["build", "--platform", "linux/amd64,linux/arm64", "--push", "-t", &image, "--progress", "plain", &dir]);
+    let built = user.run(&[
+        "build",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--push",
+        "-t",
+        &image,
+        "--progress",
+        "plain",
+        &dir,
+    ]);
     assert!(built.ok(), "{built:#?}");
-    assert!(built.stderr.contains("x86_64") && built.stderr.contains("aarch64"), "each RUN printed its uname: {}", built.stderr);
+    assert!(
+        built.stderr.contains("x86_64") && built.stderr.contains("aarch64"),
+        "each RUN printed its uname: {}",
+        built.stderr
+    );
     assert!(built.stdout.contains("Platforms: linux/amd64, linux/arm64 (emulated)"), "{}", built.stdout);
     assert_eq!(arch_files_in_index(&registry, "e2e/multi", "1"), expected());
 
@@ -156,8 +178,18 @@ async fn an_emulated_arm64_image_and_a_native_amd64_one_are_pushed_as_one_index(
     // buildx on our backend does the same, from the same context.
     let buildx_image = format!("localhost:{port}/e2e/multi-buildx:1");
     let buildx = user.docker(&[
-        "buildx", "build", "--builder", "assemble", "--progress", "plain", "--platform", "linux/amd64,linux/arm64",
-        "--push", "-t", &buildx_image, &dir,
+        "buildx",
+        "build",
+        "--builder",
+        "assemble",
+        "--progress",
+        "plain",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--push",
+        "-t",
+        &buildx_image,
+        &dir,
     ]);
     assert!(buildx.ok(), "{buildx:#?}");
     assert_eq!(arch_files_in_index(&registry, "e2e/multi-buildx", "1"), expected());

@@ -95,8 +95,9 @@ impl Registry {
         const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
              application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
         match self.get_bytes(&format!("/v2/{name}/manifests/{reference}"), ACCEPT) {
-            Some((200, body)) => serde_json::from_slice(&body)
-                .unwrap_or_else(|e| panic!("{name}:{reference}'s manifest is not JSON ({e}): {}", String::from_utf8_lossy(&body))),
+            Some((200, body)) => serde_json::from_slice(&body).unwrap_or_else(|e| {
+                panic!("{name}:{reference}'s manifest is not JSON ({e}): {}", String::from_utf8_lossy(&body))
+            }),
             other => panic!("the registry has no manifest {name}:{reference}: {:?}", other.map(|(s, _)| s)),
         }
     }

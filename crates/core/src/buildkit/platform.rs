@@ -77,8 +77,24 @@ pub fn is_os(name: &str) -> bool {
 fn is_known_os(name: &str) -> bool {
     matches!(
         name,
-        "aix" | "android" | "darwin" | "macos" | "dragonfly" | "freebsd" | "hurd" | "illumos" | "ios" | "js"
-            | "linux" | "nacl" | "netbsd" | "openbsd" | "plan9" | "solaris" | "windows" | "zos"
+        "aix"
+            | "android"
+            | "darwin"
+            | "macos"
+            | "dragonfly"
+            | "freebsd"
+            | "hurd"
+            | "illumos"
+            | "ios"
+            | "js"
+            | "linux"
+            | "nacl"
+            | "netbsd"
+            | "openbsd"
+            | "plan9"
+            | "solaris"
+            | "windows"
+            | "zos"
     )
 }
 
@@ -331,9 +347,15 @@ mod tests {
         assert_eq!(platforms.emulated, ["linux/arm64", "linux/arm/v7", "linux/arm/v6"], "amd64 is native already");
         assert!(platforms.is_emulated("linux/arm64") && !platforms.is_emulated("linux/amd64"));
         let choices = platforms.choices();
-        assert_eq!(choices[0], PlatformChoice { platform: "linux/amd64".into(), emulated: false, label: "linux/amd64".into() });
+        assert_eq!(
+            choices[0],
+            PlatformChoice { platform: "linux/amd64".into(), emulated: false, label: "linux/amd64".into() }
+        );
         assert_eq!(choices[3].label, "linux/arm64 (emulated)");
-        assert_eq!(platforms.labels(&["linux/arm64".into(), "linux/386".into()]), ["linux/arm64 (emulated)", "linux/386"]);
+        assert_eq!(
+            platforms.labels(&["linux/arm64".into(), "linux/386".into()]),
+            ["linux/arm64 (emulated)", "linux/386"]
+        );
 
         assert!(platforms.check(&["linux/amd64".into(), "linux/arm/v7".into()]).is_ok());
         let refused = platforms.check(&["linux/arm64".into(), "linux/s390x".into()]).unwrap_err();

@@ -137,7 +137,8 @@ pub fn grouped(rows: Vec<StepRow>) -> Vec<StepGroup> {
     }
     if groups.len() > 1 || groups.iter().any(|g| g.platform.is_some()) {
         for group in &mut groups {
-            let count = if group.steps.len() == 1 { "1 step".to_string() } else { format!("{} steps", group.steps.len()) };
+            let count =
+                if group.steps.len() == 1 { "1 step".to_string() } else { format!("{} steps", group.steps.len()) };
             group.title = format!("{} · {count}", group.platform.as_deref().unwrap_or("Every platform"));
         }
     }
@@ -191,7 +192,11 @@ mod tests {
             groups.iter().map(|g| (g.title.as_str(), g.steps.iter().map(|s| s.number).collect())).collect();
         assert_eq!(
             shown,
-            [("Every platform · 2 steps", vec![1, 5]), ("linux/arm64 · 2 steps", vec![2, 4]), ("linux/amd64 · 1 step", vec![3])]
+            [
+                ("Every platform · 2 steps", vec![1, 5]),
+                ("linux/arm64 · 2 steps", vec![2, 4]),
+                ("linux/amd64 · 1 step", vec![3])
+            ]
         );
 
         let mut one = Decoder::new();

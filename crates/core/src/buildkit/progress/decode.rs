@@ -288,7 +288,9 @@ pub fn platform_in_name(name: &str) -> Option<String> {
     let base = Platform::parse(runs_on).filter(|p| crate::buildkit::platform::is_os(&p.os))?;
     let platform = match target {
         None => base,
-        Some(target) if target.split('/').next().is_some_and(crate::buildkit::platform::is_os) => Platform::parse(target)?,
+        Some(target) if target.split('/').next().is_some_and(crate::buildkit::platform::is_os) => {
+            Platform::parse(target)?
+        }
         Some(arch) => Platform::parse(&format!("{}/{arch}", base.os))?,
     };
     Some(platform.to_string())
@@ -737,7 +739,13 @@ mod tests {
         assert_eq!(platform_in_name("[linux/amd64->arm64 build 3/5] RUN go build").as_deref(), Some("linux/arm64"));
         assert_eq!(platform_in_name("[linux/amd64->arm/v7 build 3/5] RUN x").as_deref(), Some("linux/arm/v7"));
         assert_eq!(platform_in_name("[linux/amd64->windows/amd64 b 1/1] RUN x").as_deref(), Some("windows/amd64"));
-        for none in ["[2/3] RUN make", "[ 2/16] RUN x", "[internal] load build context", "[stage-1 1/1] COPY", "exporting to image"] {
+        for none in [
+            "[2/3] RUN make",
+            "[ 2/16] RUN x",
+            "[internal] load build context",
+            "[stage-1 1/1] COPY",
+            "exporting to image",
+        ] {
             assert_eq!(platform_in_name(none), None, "{none}");
         }
 
