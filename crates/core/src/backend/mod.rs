@@ -70,8 +70,11 @@ pub struct Backend {
     /// The BuildKit channel kept open across calls, with the container it reaches (channel.rs).
     channel: Arc<Mutex<Option<(String, BuildkitClient)>>>,
     /// The emulators found in a container's image, with the container (platforms.rs).
-    emulators: Arc<Mutex<Option<(String, Vec<String>)>>>,
+    emulators: Arc<Mutex<Option<KeptEmulators>>>,
 }
+
+/// A container's ID and the file names of the emulators in its image.
+type KeptEmulators = (String, Vec<String>);
 
 /// A container's state, in the engine's words (`docker ps`' STATUS column); `missing` when there is
 /// no container where one belongs (a port without its sidecar).
