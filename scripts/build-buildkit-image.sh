@@ -1,21 +1,36 @@
 #!/bin/bash
-# Build a real BuildKit backend image (buildkitd + buildctl + runc + busybox) from Debian packages only.
+# Build a real BuildKit backend image (buildkitd + buildctl + runc + busybox + qemu user emulators) from
+# Debian packages only.
 #   Host: Debian bookworm amd64, docker daemon running, access to Debian's package mirror only.
 #   Source: sid's golang-github-docker-docker-dev (docker.io 28.5.2) ships the BuildKit tree
 #           (github.com/moby/buildkit, v0.25.x as vendored by Docker 28.5.2) + sid golang-*-dev deps,
 #           compiled in GOPATH mode with sid's golang-1.27-go (extracted, not installed).
 #   Runtime bits: bookworm runc / busybox-static / socat (+libs) / docker-registry (for the smoke test).
-# Usage:  W=SCRATCH_DIR IMG=assemble-buildkit:v0.25-debian SMOKE=0 bash scripts/build-buildkit-image.sh
-#   (W defaults under $TMPDIR). Skips everything when both images already exist (FORCE=1 rebuilds).
+#   Emulators: trixie's qemu-user (10.0, statically linked: trixie's qemu-user-static is only a
+#           transitional package now), each as /usr/bin/buildkit-qemu-<arch>, the names BuildKit looks up
+#           in PATH for a step of a platform the kernel cannot run (solver/llbsolver/ops/exec_binfmt.go
+#           getEmulator: buildkit-qemu-aarch64 for linux/arm64, -arm for linux/arm/v7 and v6, -riscv64,
+#           -ppc64le, -s390x). BuildKit copies the one it needs into the step and runs the step's first
+#           process through it, so no binfmt_misc registration and no --privileged are needed.
+# Usage:  W=SCRATCH_DIR IMG=assemble-buildkit:v0.25-debian-qemu SMOKE=0 bash scripts/build-buildkit-image.sh
+#   (W defaults under $TMPDIR). Skips everything when both images already exist and the BuildKit image
+#   carries its emulators (the label below; an image made by an older recipe is rebuilt). FORCE=1 rebuilds.
 # Adapted from the team's shared recipe so that a fresh machine can make the test images by itself.
 set -euo pipefail
 W=${W:-${TMPDIR:-/tmp}/assemble-buildkit}
-IMG=${IMG:-assemble-buildkit:v0.25-debian}
+IMG=${IMG:-assemble-buildkit:v0.25-debian-qemu}
 SOCAT_IMG=${SOCAT_IMG:-assemble-socat:debian}
 SMOKE=${SMOKE:-0}
-if [ "${FORCE:-0}" != 1 ] && docker image inspect "$IMG" >/dev/null 2>&1 && docker image inspect "$SOCAT_IMG" >/dev/null 2>&1; then
-  echo "images $IMG and $SOCAT_IMG are present; skipping the BuildKit image build"
+# The emulators the image carries: qemu's name for each architecture, as BuildKit looks it up.
+EMULATORS="aarch64 arm riscv64 ppc64le s390x"
+EMU_LABEL=com.docker.assemble.test-image.emulators
+emulators_of() { docker image inspect -f "{{ index .Config.Labels \"$EMU_LABEL\" }}" "$1" 2>/dev/null || true; }
+if [ "${FORCE:-0}" != 1 ] && [ "$(emulators_of "$IMG")" = "$EMULATORS" ] && docker image inspect "$SOCAT_IMG" >/dev/null 2>&1; then
+  echo "images $IMG (with the emulators $EMULATORS) and $SOCAT_IMG are present; skipping the BuildKit image build"
   exit 0
+fi
+if docker image inspect "$IMG" >/dev/null 2>&1; then
+  echo "image $IMG lacks the emulators ($EMULATORS): rebuilding it"
 fi
 GOVER=${GOVER:-1.27}
 SCRIPTS=$(cd "$(dirname "$0")" && pwd)            # private-apt.sh: the apt state with trixie/sid/bookworm-backports
@@ -30,7 +45,7 @@ o=("${APT_OPTIONS[@]}")
 
 # ---------------------------------------------------------------- 1. download debs
 fetch() {
-  rm -rf debs debs-trixie debs-bookworm; mkdir -p debs debs-trixie debs-bookworm
+  rm -rf debs debs-trixie debs-bookworm debs-qemu; mkdir -p debs debs-trixie debs-bookworm debs-qemu
   # recursive Depends of docker-dev, keep golang-*-dev (all arch:all Go source pkgs except go-sqlite3)
   apt-cache "${o[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
       --no-replaces --no-enhances golang-github-docker-docker-dev | grep -v '^ ' | grep '^golang-.*-dev$' | sort -u > golist.txt
@@ -49,6 +64,8 @@ fetch() {
   (cd debs-trixie && apt-get "${o[@]}" -q download golang-github-docker-docker-dev/trixie >/dev/null)
   # runtime pieces from bookworm (system apt sources, download only)
   (cd debs-bookworm && apt-get -q download runc busybox-static socat libwrap0 docker-registry >/dev/null)
+  # trixie's qemu-user: static qemu-<arch> binaries (bookworm's qemu-user is dynamically linked)
+  (cd debs-qemu && apt-get "${o[@]}" -q download qemu-user/trixie >/dev/null)
 }
 t "fetch-debs" fetch
 du -sh debs | sed 's/^/debs size: /' | tee -a "$TIM"
@@ -62,7 +79,7 @@ extract() {
 }
 t "extract" extract
 G=$W/root/usr/share/gocode/src
-( for f in debs/golang-github-docker-docker-dev_*.deb debs/golang-${GOVER}-go_*.deb debs-trixie/*.deb debs-bookworm/*.deb; do
+( for f in debs/golang-github-docker-docker-dev_*.deb debs/golang-${GOVER}-go_*.deb debs-trixie/*.deb debs-bookworm/*.deb debs-qemu/*.deb; do
     dpkg-deb -f "$f" Package Version | paste -sd' '; done ) > versions.txt
 
 # ---------------------------------------------------------------- 3. fix-ups for GOPATH mode
@@ -185,10 +202,18 @@ copy_with_libs() { # ROOTFS SRC DEST [LD_LIBRARY_PATH]  - binary + libs ldd reso
 mkimage() {
   rm -rf "$X"; mkdir -p "$X"
   for d in runc busybox-static socat libwrap0; do dpkg -x debs-bookworm/${d}_*.deb "$X/$d"; done
+  mkdir -p "$X/qemu-user"   # only the emulators the image carries, of the package's forty
+  dpkg-deb --fsys-tarfile debs-qemu/qemu-user_*.deb | tar -C "$X/qemu-user" -x $(for a in $EMULATORS; do echo ./usr/bin/qemu-$a; done)
   R=$W/rootfs; rm -rf "$R"
   mkdir -p $R/usr/bin $R/bin $R/etc/buildkit $R/var/lib/buildkit $R/run/buildkit $R/tmp $R/root $R/etc/ssl/certs $R/proc $R/sys $R/dev
   chmod 1777 $R/tmp
   install -m755 bin/buildkitd bin/buildctl $R/usr/bin/
+  # Regular files, not links: BuildKit copies the emulator it needs into the step's mounts.
+  for a in $EMULATORS; do
+    q=$X/qemu-user/usr/bin/qemu-$a
+    ldd "$q" 2>&1 | grep -q 'statically linked\|not a dynamic executable' || { echo "$q is not statically linked" >&2; exit 1; }
+    install -m755 "$q" $R/usr/bin/buildkit-qemu-$a
+  done
   copy_with_libs $R $X/runc/usr/sbin/runc /usr/bin/runc
   install -m755 $X/busybox-static/bin/busybox $R/bin/busybox
   for a in $($R/bin/busybox --list); do [ -e $R/bin/$a ] || [ -e $R/usr/bin/$a ] || ln -s busybox $R/bin/$a; done
@@ -204,6 +229,7 @@ mkimage() {
     --change 'ENV BUILDKIT_SETUP_CGROUPV2_ROOT=1' \
     --change 'VOLUME /var/lib/buildkit' \
     --change 'ENTRYPOINT ["buildkitd"]' \
+    --change "LABEL $EMU_LABEL=\"$EMULATORS\"" \
     $W/rootfs.tar "$IMG"
   # socat sidecar image ("host-port proxy")
   S=$W/rootfs-socat; rm -rf "$S"; mkdir -p $S/bin $S/tmp
@@ -214,6 +240,10 @@ mkimage() {
   docker import --change 'ENTRYPOINT ["/usr/bin/socat"]' $W/rootfs-socat.tar "$SOCAT_IMG"
 }
 t "image" mkimage
+# The emulators run in the image (qemu prints its version; nothing foreign is run here).
+for a in $EMULATORS; do
+  docker run --rm --entrypoint buildkit-qemu-$a "$IMG" -version | head -1 | sed "s/^/buildkit-qemu-$a: /" | tee -a "$TIM"
+done
 docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^($IMG|$SOCAT_IMG) " | tee -a "$TIM"
 
 # ---------------------------------------------------------------- 6. smoke test (registry on host + sidecar + push)

@@ -9,7 +9,7 @@
 # Usage:  IMG=assemble-buildkit:v0.25-debian-rootless bash scripts/build-buildkit-rootless-image.sh
 #   Skips when the image exists (FORCE=1 rebuilds). Needs the root test image first.
 set -euo pipefail
-BASE=${BASE:-assemble-buildkit:v0.25-debian}
+BASE=${BASE:-assemble-buildkit:v0.25-debian-qemu}
 IMG=${IMG:-assemble-buildkit:v0.25-debian-rootless}
 W=${W:-${TMPDIR:-/tmp}/assemble-buildkit-rootless}
 if [ "${FORCE:-0}" != 1 ] && docker image inspect "$IMG" >/dev/null 2>&1; then

@@ -6,9 +6,8 @@ APTX=${APTX:-${TMPDIR:-/tmp}/assemble-apt}
 if [ ! -f "$APTX/etc/sources.list" ]; then
   mkdir -p "$APTX/etc" "$APTX/lists/partial" "$APTX/cache/archives/partial"
   # the same Debian mirror the system's own apt sources use
-  MIRROR=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
-  [ -n "$MIRROR" ] || MIRROR=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list 2>/dev/null)
-  [ -n "$MIRROR" ] || { echo "no Debian mirror found in the system's apt sources" >&2; exit 1; }
+  # shellcheck source=scripts/debian-mirror.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh"
   for s in "trixie main" "sid main" "bookworm-backports main"; do
     echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $s"
   done > "$APTX/etc/sources.list.new"

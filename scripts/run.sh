@@ -11,7 +11,7 @@ if [ "${1:-}" = cli ]; then MODE=cli; shift; fi
 if [ $MODE = app ]; then bash scripts/setup.sh --app --buildx; else bash scripts/setup.sh --buildx; fi
 
 PINNED=moby/buildkit:v0.25.1
-LOCAL=assemble-buildkit:v0.25-debian
+LOCAL=assemble-buildkit:v0.25-debian-qemu
 if [ -z "${ASSEMBLE_BACKEND_IMAGE:-}" ]; then
   if docker image inspect "$PINNED" >/dev/null 2>&1 || docker pull "$PINNED" >/dev/null 2>&1; then
     export ASSEMBLE_BACKEND_IMAGE=$PINNED

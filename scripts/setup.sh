@@ -8,7 +8,8 @@
 #   --test-images   the BuildKit and socat images, built from Debian packages (no registry here),
 #                   and the rootless BuildKit image made from them (rootlesskit, uidmap),
 #                   and buildx from Debian sid for the builder tests (target/buildx/docker-buildx,
-#                   never installed into the system); implies --engine-tests
+#                   never installed into the system), and Debian's static busybox for arm64 for the
+#                   emulated builds (target/foreign/busybox-arm64, never installed); implies --engine-tests
 #   --buildx        docker buildx for the user: Debian's docker-buildx where this release has it,
 #                   else a sentence that says how to get it
 # Packages are installed without their recommendations (none of them is needed here); each step
@@ -91,6 +92,7 @@ if [ $IMAGES = 1 ]; then
   step "BuildKit image" bash scripts/build-buildkit-image.sh
   step "rootless BuildKit image" bash scripts/build-buildkit-rootless-image.sh
   step "buildx for the tests" bash scripts/fetch-buildx.sh
+  step "arm64 busybox for the tests" bash scripts/fetch-foreign-busybox.sh arm64
 fi
 
 # buildx for the user, so the line `start` prints (docker buildx build --builder assemble .) works.

@@ -42,19 +42,26 @@ function renderDetail(detail) {
   $("detail-error").textContent = detail.build.error || "";
   show($("detail-error"), Boolean(detail.build.error));
   const open = new Set([...document.querySelectorAll("details.step[open]")].map((d) => d.dataset.number));
-  $("steps").replaceChildren(...detail.steps.map((s) => {
-    const head = el("summary", {},
-      el("span", { class: "step-number", text: "#" + s.number }), " ",
-      el("span", { text: s.name }), " ",
-      el("span", { class: s.cached ? "cached" : "muted", text: s.duration }));
-    const output = el("pre", { class: "step-output", text: s.lines.join("\n") });
-    const step = el("details", { class: "step" + (s.error ? " failed" : "") + (s.running ? " running" : ""), "data-number": String(s.number) },
-      head, s.lines.length ? output : null, s.error ? el("div", { class: "step-error", text: s.error }) : null);
-    // The failing step is open, so its output shows at once; so is the step under way, and any
-    // step the user opened stays open while a running build redraws.
-    if (s.error || s.running || open.has(String(s.number))) step.open = true;
-    return step;
-  }));
+  // A build for several platforms comes in groups, one per platform (core groups and titles
+  // them); a build for one is one untitled group.
+  $("steps").replaceChildren(...detail.groups.flatMap((group) => [
+    group.title ? el("h3", { class: "platform-group", "data-platform": group.platform || "", text: group.title }) : null,
+    ...group.steps.map((s) => stepElement(s, open)),
+  ]).filter(Boolean));
+}
+
+function stepElement(s, open) {
+  const head = el("summary", {},
+    el("span", { class: "step-number", text: "#" + s.number }), " ",
+    el("span", { text: s.name }), " ",
+    el("span", { class: s.cached ? "cached" : "muted", text: s.duration }));
+  const output = el("pre", { class: "step-output", text: s.lines.join("\n") });
+  const step = el("details", { class: "step" + (s.error ? " failed" : "") + (s.running ? " running" : ""), "data-number": String(s.number) },
+    head, s.lines.length ? output : null, s.error ? el("div", { class: "step-error", text: s.error }) : null);
+  // The failing step is open, so its output shows at once; so is the step under way, and any
+  // step the user opened stays open while a running build redraws.
+  if (s.error || s.running || open.has(String(s.number))) step.open = true;
+  return step;
 }
 
 function showMessage(text) {

@@ -93,7 +93,10 @@ function renderWorkers(info) {
   const workers = info.workers.map((w) =>
     el("div", { class: "worker" },
       el("div", {}, el("strong", { text: w.id }), w.buildkit_version ? el("span", { class: "muted", text: "  BuildKit " + w.buildkit_version }) : null),
-      el("div", {}, el("span", { class: "muted", text: "Platforms: " }), w.platforms.join(", ")),
+      el("div", { class: "native-platforms" }, el("span", { class: "muted", text: "Platforms: " }), w.platforms.join(", ")),
+      // BuildKit lists what the kernel runs; the image's emulators run the rest (core finds them).
+      w.emulated_platforms.length ? el("div", { class: "emulated-platforms" },
+        el("span", { class: "muted", text: "Emulated: " }), w.emulated_platforms.join(", ")) : null,
       el("details", {}, el("summary", { text: `Labels (${Object.keys(w.labels).length})` }),
         el("dl", { class: "facts" }, Object.entries(w.labels).flatMap(([k, v]) => [el("dt", { text: k.replace("org.mobyproject.buildkit.worker.", "") }), el("dd", { text: v })])))));
   $("workers").replaceChildren(...(workers.length ? workers : ["No workers."]));

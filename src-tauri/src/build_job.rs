@@ -27,6 +27,9 @@ pub struct BuildForm {
     names: String,
     push: bool,
     load: bool,
+    /// The platforms ticked (none: the backend's own).
+    #[serde(default)]
+    platforms: Vec<String>,
 }
 
 /// What the Build window hears while a build runs.
@@ -64,6 +67,7 @@ pub async fn run_build<R: Runtime>(
         tags: build_plan::names_from_text(&form.names),
         push: form.push,
         load: form.load,
+        platform: (!form.platforms.is_empty()).then(|| form.platforms.join(",")),
         base_images: settings.base_images.clone(),
         ..Default::default()
     };
@@ -122,7 +126,7 @@ pub async fn run_build<R: Runtime>(
             if let Some(report) = printer.failure_report() {
                 let _ = channel.send(BuildNews::Failed { report });
             }
-            Err(err.into())
+            Err(CommandError::in_build_form(err))
         }
     }
 }

@@ -2,7 +2,7 @@
 //! [`CommandError`]s (a sentence in the app's terms and the settings field it is about).
 use assemble_core::{
     buildkit::{
-        history::{Build, BuildRow, BuildStatus, StepRow},
+        history::{self, Build, BuildRow, BuildStatus, StepGroup},
         prune::CacheFilter,
     },
     settings,
@@ -147,11 +147,12 @@ pub async fn list_volumes(connection: State<'_, Connection>) -> Reply<Vec<String
     Ok(connection.backend().await?.volume_names().await?)
 }
 
-/// One build and its steps, for the Builds window's detail.
+/// One build and its steps, grouped by platform (one untitled group for a build for one), for
+/// the Builds window's detail.
 #[derive(Serialize)]
 pub struct BuildDetail {
     build: BuildRow,
-    steps: Vec<StepRow>,
+    groups: Vec<StepGroup>,
 }
 
 /// Streams one build's detail to `channel`: a running build's steps as they progress, then its
@@ -170,7 +171,10 @@ pub async fn follow_build(
     let mut quit = operations.shutdown();
     let following = backend.follow_build(&reference, |build, steps| {
         let running = build.status == BuildStatus::Running;
-        let detail = BuildDetail { build: build.row(), steps: steps.iter().map(|s| s.row(running)).collect() };
+        let detail = BuildDetail {
+            build: build.row(),
+            groups: history::grouped(steps.iter().map(|s| s.row(running)).collect()),
+        };
         channel.send(detail).is_ok()
     });
     tokio::select! {

@@ -22,7 +22,7 @@ APP = os.path.join(ROOT, "target", "debug", "assemble-backend")
 TEST_ENGINE = os.path.join(ROOT, "target", "debug", "assemble-test-engine")
 SCREENSHOTS = os.path.join(ROOT, "target", "ui-screenshots")
 BUILDX = os.path.join(ROOT, "target", "buildx", "docker-buildx")
-TEST_IMAGE = os.environ.get("ASSEMBLE_TEST_IMAGE", "assemble-buildkit:v0.25-debian")
+TEST_IMAGE = os.environ.get("ASSEMBLE_TEST_IMAGE", "assemble-buildkit:v0.25-debian-qemu")
 # The engine the tests run on: docker's default socket, the machine's own engine. The caller's
 # DOCKER_HOST, DOCKER_CONTEXT and TLS settings would send the app, the CLI or a plain `docker` call
 # somewhere else; nothing started from here inherits them.

@@ -16,7 +16,7 @@ use assemble_testkit::{cli::find_assemble_binary, TestUser, MACHINE_ENGINE};
 use crate::stats;
 
 /// The local BuildKit test image (`scripts/setup.sh --test-images`).
-pub const DEFAULT_IMAGE: &str = "assemble-buildkit:v0.25-debian";
+pub const DEFAULT_IMAGE: &str = "assemble-buildkit:v0.25-debian-qemu";
 /// Only the default engine: other engines on this machine are not ours to load.
 pub const DOCKER_HOST: &str = MACHINE_ENGINE;
 

@@ -22,6 +22,9 @@
 //!   assemble-bench build [--rounds R] [--files N] [--mib M] [--image REF]
 //!       a context of N files, M MiB: (A) `assemble build`, (B) `docker buildx build --builder
 //!       assemble`, first build, after one file changed, cached rebuild.
+//!   assemble-bench platforms [--rounds R] [--loops N] [--image REF]
+//!       what emulation costs: one RUN step (a shell loop) for linux/arm64 through the backend's
+//!       qemu emulator against the same step for linux/amd64, natively.
 //!   assemble-bench client send|conns …   (internal: runs inside the backend's network namespace)
 //!
 //! start, info and logs need `assemble` (the CLI) next to this binary, and use only the default
@@ -33,6 +36,7 @@ mod engines;
 mod info;
 mod logs;
 mod net;
+mod platforms;
 mod relay;
 mod security;
 mod socat;
@@ -48,7 +52,8 @@ const USAGE: &str = "usage: assemble-bench relay [--gib N] [--rounds R] [--image
        assemble-bench engines [--rounds R (20)] [--warmup W (2)] [--image REF]
        assemble-bench builds [--rounds R (20)] [--warmup W (2)] [--builds N (50)] [--image REF]
        assemble-bench build [--rounds R (3)] [--files N (20000)] [--mib M (200)] [--image REF]
-       assemble-bench security [--rounds R (5)] [--image REF] [--rootless-image REF]";
+       assemble-bench security [--rounds R (5)] [--image REF] [--rootless-image REF]
+       assemble-bench platforms [--rounds R (3)] [--loops N (200000)] [--image REF]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -56,7 +61,7 @@ fn main() -> ExitCode {
         Some("client") => client(&args[1..]),
         Some("relay") => relay::run(&args[1..]),
         Some("engines") => engines::run(&args[1..]),
-        Some(name @ ("start" | "info" | "logs" | "builds" | "build" | "security")) => {
+        Some(name @ ("start" | "info" | "logs" | "builds" | "build" | "security" | "platforms")) => {
             common::use_default_engine();
             match name {
                 "start" => start::run(&args[1..]),
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
                 "builds" => builds::run(&args[1..]),
                 "build" => build::run(&args[1..]),
                 "security" => security::run(&args[1..]),
+                "platforms" => platforms::run(&args[1..]),
                 _ => logs::run(&args[1..]),
             }
         }

@@ -18,7 +18,7 @@ fn options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         gib: 2.0,
         rounds: 3,
-        image: std::env::var("ASSEMBLE_TEST_IMAGE").unwrap_or_else(|_| "assemble-buildkit:v0.25-debian".into()),
+        image: std::env::var("ASSEMBLE_TEST_IMAGE").unwrap_or_else(|_| "assemble-buildkit:v0.25-debian-qemu".into()),
         socat_image: "assemble-socat:debian".into(),
     };
     let mut it = args.iter();

@@ -35,6 +35,10 @@ pub fn info(info: &BackendInfo) -> String {
         for platform in &worker.platforms {
             let _ = writeln!(out, "    - {platform}");
         }
+        // BuildKit lists only what the kernel runs; the image's emulators run these too.
+        for platform in &worker.emulated_platforms {
+            let _ = writeln!(out, "    - {platform} (emulated)");
+        }
         let _ = writeln!(out, "   Labels:");
         for (key, value) in &worker.labels {
             let _ = writeln!(out, "    - {key}: {value}");

@@ -52,6 +52,8 @@ pub enum Remedy {
     AddDockerfile,
     /// Name the image to push.
     NameTheImage,
+    /// Push several platforms as one image, or build one platform.
+    PushOrOnePlatform,
 }
 
 impl Remedy {
@@ -90,6 +92,9 @@ impl Remedy {
             }
             Remedy::AddDockerfile => "add a Dockerfile, or name one with -f".into(),
             Remedy::NameTheImage => "add one with -t, for example -t localhost:5000/app:1".into(),
+            Remedy::PushOrOnePlatform => {
+                "push the platforms as one image with --push instead, or give --platform one of them".into()
+            }
         }
     }
 
@@ -115,6 +120,7 @@ impl Remedy {
             Remedy::ChooseBuildFolder => "choose the folder to build (the build context)".into(),
             Remedy::AddDockerfile => "add a Dockerfile to it".into(),
             Remedy::NameTheImage => "type one in Names, for example localhost:5000/app:1".into(),
+            Remedy::PushOrOnePlatform => "choose Push instead to push them as one image, or choose one platform".into(),
         }
     }
 }
@@ -127,6 +133,8 @@ pub enum Input {
     Security(String),
     /// Pushing the built image (`--push`, the Build window's Push).
     Push,
+    /// Loading the built image into the engine (`--load`, the Build window's Load).
+    Load,
 }
 
 impl Input {
@@ -137,6 +145,8 @@ impl Input {
             (Input::Security(typed), Place::App) => format!("{typed:?}"),
             (Input::Push, Place::CommandLine) => "--push".into(),
             (Input::Push, Place::App) => "Push".into(),
+            (Input::Load, Place::CommandLine) => "--load".into(),
+            (Input::Load, Place::App) => "Load into the engine".into(),
         }
     }
 }
@@ -163,6 +173,7 @@ mod tests {
             Remedy::ChooseBuildFolder,
             Remedy::AddDockerfile,
             Remedy::NameTheImage,
+            Remedy::PushOrOnePlatform,
         ]
     }
 
@@ -176,7 +187,7 @@ mod tests {
             assert!(!in_app.contains("assemble "), "{in_app}");
             assert_ne!(in_app, remedy.words(Place::CommandLine), "{remedy:?} is worded once per place");
         }
-        for input in [Input::Security("x".into()), Input::Push] {
+        for input in [Input::Security("x".into()), Input::Push, Input::Load] {
             assert!(!input.words(Place::App).contains("--"), "{input:?}");
         }
     }

@@ -157,6 +157,7 @@ impl Error {
     pub fn build_field(&self) -> Option<&'static str> {
         match self {
             Error::Build(error) => error.form_field(),
+            Error::Buildkit(BuildkitError::UnsupportedPlatform { .. }) => Some("platforms"),
             _ => None,
         }
     }

@@ -10,7 +10,7 @@ pub fn test_image() -> String {
     std::env::var("ASSEMBLE_TEST_IMAGE")
         .ok()
         .filter(|image| !image.trim().is_empty())
-        .unwrap_or_else(|| "assemble-buildkit:v0.25-debian".into())
+        .unwrap_or_else(|| "assemble-buildkit:v0.25-debian-qemu".into())
 }
 
 /// The rootless BuildKit image the tests run (made by scripts/build-buildkit-rootless-image.sh);
@@ -23,7 +23,7 @@ pub fn rootless_test_image() -> String {
 }
 
 /// The test image's repository: its name without the tag (`assemble-buildkit` for
-/// `assemble-buildkit:v0.25-debian`).
+/// `assemble-buildkit:v0.25-debian-qemu`).
 pub fn test_image_repository() -> String {
     repository_of(&test_image())
 }
@@ -70,13 +70,28 @@ pub fn copy_busybox_into(dir: &Path) {
     assert!(copied.status.success(), "docker cp: {}", String::from_utf8_lossy(&copied.stderr));
 }
 
+/// Debian's static busybox for a foreign architecture (Debian's name: `arm64`), fetched by
+/// scripts/fetch-foreign-busybox.sh, copied into `dir` as `busybox-<arch>`; a missing one fails the
+/// test with the line that fetches it.
+pub fn copy_foreign_busybox_into(dir: &Path, arch: &str) {
+    let fetched = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../target/foreign/busybox-{arch}"));
+    assert!(
+        fetched.exists(),
+        "{} is missing: run scripts/fetch-foreign-busybox.sh {arch} (scripts/setup.sh --test-images does)",
+        fetched.display()
+    );
+    if let Err(err) = std::fs::copy(&fetched, dir.join(format!("busybox-{arch}"))) {
+        panic!("copying {} into {}: {err}", fetched.display(), dir.display());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::repository_of;
 
     #[test]
     fn a_repository_is_the_name_without_its_tag() {
-        assert_eq!(repository_of("assemble-buildkit:v0.25-debian"), "assemble-buildkit");
+        assert_eq!(repository_of("assemble-buildkit:v0.25-debian-qemu"), "assemble-buildkit");
         assert_eq!(repository_of("localhost:5000/buildkit"), "localhost:5000/buildkit");
         assert_eq!(repository_of("localhost:5000/buildkit:v1"), "localhost:5000/buildkit");
     }

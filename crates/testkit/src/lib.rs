@@ -20,8 +20,8 @@
 pub mod authz;
 pub mod cli;
 pub mod containers;
-pub mod folders;
 pub mod flood;
+pub mod folders;
 mod free_port;
 pub mod images;
 pub mod machine;
@@ -39,7 +39,8 @@ pub use containers::{
 pub use folders::{scratch_dir, Folder};
 pub use free_port::free_port;
 pub use images::{
-    broken_backend_image, copy_busybox_into, native_platform, rootless_test_image, test_image, test_image_repository,
+    broken_backend_image, copy_busybox_into, copy_foreign_busybox_into, native_platform, rootless_test_image,
+    test_image, test_image_repository,
 };
 pub use machine::{clear_engine_environment, docker, docker_cli, engine, MACHINE_ENGINE};
 pub use registry::Registry;

@@ -89,16 +89,43 @@ impl Registry {
         }
     }
 
+    /// A manifest or an image index of repository `name` by tag or digest, as the registry serves
+    /// it to a client that takes both OCI's and Docker's media types; a missing one fails the test.
+    pub fn manifest(&self, name: &str, reference: &str) -> serde_json::Value {
+        const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+             application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+        match self.get_bytes(&format!("/v2/{name}/manifests/{reference}"), ACCEPT) {
+            Some((200, body)) => serde_json::from_slice(&body).unwrap_or_else(|e| {
+                panic!("{name}:{reference}'s manifest is not JSON ({e}): {}", String::from_utf8_lossy(&body))
+            }),
+            other => panic!("the registry has no manifest {name}:{reference}: {:?}", other.map(|(s, _)| s)),
+        }
+    }
+
+    /// A blob of repository `name`, by digest; a missing one fails the test.
+    pub fn blob(&self, name: &str, digest: &str) -> Vec<u8> {
+        match self.get_bytes(&format!("/v2/{name}/blobs/{digest}"), "*/*") {
+            Some((200, body)) => body,
+            other => panic!("the registry has no blob {digest} in {name}: {:?}", other.map(|(s, _)| s)),
+        }
+    }
+
     /// A plain HTTP/1.0 GET on loopback; the status and body, if the registry answered.
     fn get(&self, path: &str) -> Option<(u16, String)> {
+        let (status, body) = self.get_bytes(path, "*/*")?;
+        Some((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    fn get_bytes(&self, path: &str, accept: &str) -> Option<(u16, Vec<u8>)> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        let (head, body) = response.split_once("\r\n\r\n")?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\nAccept: {accept}\r\n\r\n").ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).ok()?;
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&response[..split]).into_owned();
         let status = head.split_whitespace().nth(1)?.parse().ok()?;
-        Some((status, body.to_string()))
+        Some((status, response[split + 4..].to_vec()))
     }
 }
 

@@ -1,7 +1,10 @@
 //! `info`: the backend as the original page describes it, read from the engine and BuildKit.
 use serde::Serialize;
 
-use crate::buildkit::{CacheRecord, CacheTotals, Worker};
+use crate::buildkit::{
+    platform::{PlatformChoice, Platforms},
+    CacheRecord, CacheTotals, Worker,
+};
 use crate::{
     backend::{error::BackendError, image, labels::SecurityMode, sidecars::Sidecar, Backend, Presence},
     engine::EngineView,
@@ -49,8 +52,13 @@ pub struct BackendInfo {
     pub version: String,
     /// Every sidecar of ours, running or not, by port.
     pub sidecars: Vec<Sidecar>,
-    /// BuildKit's workers.
+    /// BuildKit's workers, each with its native and its emulated platforms.
     pub workers: Vec<Worker>,
+    /// The platforms it builds for: natively (the workers' lists) and through the emulators in its
+    /// image (backend/platforms.rs).
+    pub platforms: Platforms,
+    /// The same, as a window offers them (native first, the emulated ones marked).
+    pub platform_choices: Vec<PlatformChoice>,
     /// BuildKit's version, from the first worker that reports one.
     pub buildkit_version: Option<String>,
     /// Totals over the build cache.
@@ -68,14 +76,16 @@ pub(super) async fn read(backend: &Backend) -> Result<BackendInfo> {
         Presence::Foreign => return Err(BackendError::ForeignContainer { name: backend.names.backend() }.into()),
         _ => return Err(BackendError::NotRunning.into()),
     };
-    let (buildkit, sidecars, digest) = tokio::join!(
+    let (buildkit, sidecars, digest, emulators) = tokio::join!(
         backend.with_buildkit(&container.id, |client| async move {
             tokio::try_join!(client.workers(), client.disk_usage())
         }),
         backend.sidecars(),
-        image_digest(backend, &container.config.image, &container.image_id)
+        image_digest(backend, &container.config.image, &container.image_id),
+        super::platforms::emulators(backend, &container.id)
     );
     let (workers, records): (Vec<Worker>, Vec<CacheRecord>) = buildkit?;
+    let platforms = Platforms::of(&workers, &emulators);
     Ok(BackendInfo {
         engine: backend.engine.endpoint().view(),
         buildkit_version: workers.iter().find_map(|w| w.buildkit_version.clone()),
@@ -96,7 +106,9 @@ pub(super) async fn read(backend: &Backend) -> Result<BackendInfo> {
         unrelayed_ports: container.unrelayed.iter().collect(),
         version: container.config.version,
         sidecars: sidecars?,
-        workers,
+        workers: super::platforms::with_emulated(workers, &emulators),
+        platform_choices: platforms.choices(),
+        platforms,
         cache: CacheTotals::of(&records),
         cache_by_type: CacheTotals::by_type(&records),
         cache_text: cache_text(&records),

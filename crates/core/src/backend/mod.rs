@@ -14,6 +14,7 @@ pub mod image;
 pub mod info;
 pub mod labels;
 pub mod lock;
+mod platforms;
 mod presence;
 pub mod privilege_memo;
 pub mod progress;
@@ -35,6 +36,7 @@ use futures_util::Stream;
 
 use crate::buildkit::{
     history::{self, Build},
+    platform::Platforms,
     progress::{StatusResponse, Step},
     prune::CacheFilter,
     BuildkitClient, CacheRecord,
@@ -69,7 +71,12 @@ pub struct Backend {
     names: Names,
     /// The BuildKit channel kept open across calls, with the container it reaches (channel.rs).
     channel: Arc<Mutex<Option<(String, BuildkitClient)>>>,
+    /// The emulators found in a container's image, with the container (platforms.rs).
+    emulators: Arc<Mutex<Option<KeptEmulators>>>,
 }
+
+/// A container's ID and the file names of the emulators in its image.
+type KeptEmulators = (String, Vec<String>);
 
 /// A container's state, in the engine's words (`docker ps`' STATUS column); `missing` when there is
 /// no container where one belongs (a port without its sidecar).
@@ -170,7 +177,7 @@ impl Backend {
 
     /// `names`' backend on `engine`.
     pub fn new(engine: Engine, names: Names) -> Self {
-        Self { docker: engine.docker().clone(), engine, names, channel: Arc::default() }
+        Self { docker: engine.docker().clone(), engine, names, channel: Arc::default(), emulators: Arc::default() }
     }
 
     /// Connects to the engine `choice` resolves to, for the current user (see
@@ -299,6 +306,12 @@ impl Backend {
     /// Everything `info` shows. BuildKit is asked over the kept channel, both calls at once.
     pub async fn info(&self) -> Result<BackendInfo> {
         info::read(self).await
+    }
+
+    /// The platforms the running container `container_id` builds for: natively (BuildKit's
+    /// workers) and through the emulators in its image (looked for once per container).
+    pub async fn platforms(&self, container_id: &str) -> Result<Platforms> {
+        platforms::read(self, container_id).await
     }
 
     /// The cache records `filter` selects, for `cache usage`.

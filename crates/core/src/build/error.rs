@@ -75,6 +75,14 @@ pub enum BuildError {
         platform: String,
     },
 
+    /// A load of several platforms: the engine's image store takes one image, not an index
+    /// (buildx's sentence, then the ways out).
+    #[error("{}", self.sentence(Place::CommandLine))]
+    LoadOfSeveralPlatforms {
+        /// The platforms asked for.
+        platforms: String,
+    },
+
     /// BuildKit ended the build with an error (a failing step, a missing base image).
     #[error("the build failed: {message}")]
     Failed {
@@ -111,6 +119,12 @@ impl BuildError {
                 Input::Push.words(place),
                 Remedy::NameTheImage.words(place)
             ),
+            BuildError::LoadOfSeveralPlatforms { platforms } => format!(
+                "docker exporter does not currently support exporting manifest lists: {} takes one platform (asked: \
+                 {platforms}); {}",
+                Input::Load.words(place),
+                Remedy::PushOrOnePlatform.words(place)
+            ),
             other => other.to_string(),
         }
     }
@@ -122,6 +136,8 @@ impl BuildError {
             | BuildError::DockerfileMissing { .. }
             | BuildError::NothingToBuild { .. } => Some("folder"),
             BuildError::InvalidName(_) | BuildError::PushNeedsAName => Some("names"),
+            BuildError::InvalidPlatform { .. }
+            | BuildError::LoadOfSeveralPlatforms { .. } => Some("platforms"),
             _ => None,
         }
     }

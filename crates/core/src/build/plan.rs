@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::buildkit::{
     dockerignore::IgnoreRules,
     filesync::{self, SyncDir, TransferFilter},
+    platform::Platform,
 };
 use crate::{
     build::{
@@ -91,7 +92,7 @@ pub struct BuildPlan {
     pub build_args: Vec<(String, String)>,
     /// The stage to build.
     pub target: Option<String>,
-    /// The platforms to build for.
+    /// The platforms to build for, normalized (`linux/arm64`), each once; none: the backend's own.
     pub platforms: Vec<String>,
     /// Build without the cache.
     pub no_cache: bool,
@@ -134,10 +135,13 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
         .into_iter()
         .flatten()
         .collect();
-    let platforms = match &input.platform {
-        Some(list) => list.split(',').map(|p| platform(p.trim())).collect::<Result<Vec<_>>>()?,
-        None => Vec::new(),
-    };
+    let mut platforms: Vec<String> = Vec::new();
+    for typed in input.platform.iter().flat_map(|list| list.split(',')) {
+        let platform = platform(typed.trim())?;
+        if !platforms.contains(&platform) {
+            platforms.push(platform);
+        }
+    }
     // Only the bases of the kind found are replaced, so the project comes first.
     let probe = project::detect(&input.context, input.dockerfile.as_deref(), &BaseImages::default())?;
     let bases = BaseImages::chosen(&input.base_images).with_overrides(
@@ -184,6 +188,11 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
         (false, true) => Output::Load,
         (true, true) => Output::PushAndLoad,
     };
+    // The engine's image store takes one image, not an index: refused whole, never loaded in part
+    // (buildx's sentence, and the ways out).
+    if input.load && platforms.len() > 1 {
+        return Err(BuildError::LoadOfSeveralPlatforms { platforms: platforms.join(", ") }.into());
+    }
     let (ignore_file, ignore) = ignore_rules(&input.context, project.dockerfile_path.as_deref())?;
     Ok(BuildPlan {
         context: input.context.clone(),
@@ -211,18 +220,11 @@ fn build_arg(arg: &str, env: &impl Fn(&str) -> Option<String>) -> Result<Option<
     Ok(value.or_else(|| env(key)).map(|value| (key.to_string(), value)))
 }
 
-/// `os/arch[/variant]` (or `arch`, or `local`, as buildx takes them), lower case.
+/// `os/arch[/variant]` (or `arch`, or `local` for this machine's, as buildx takes them), normalized
+/// as containerd does (`linux/arm64/v8` is `linux/arm64`, `linux/arm` is `linux/arm/v7`).
 fn platform(text: &str) -> Result<String> {
-    let parts: Vec<&str> = text.split('/').collect();
-    let valid = (1..=3).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
-    if valid {
-        Ok(text.to_string())
-    } else {
-        Err(BuildError::InvalidPlatform { platform: text.to_string() }.into())
-    }
+    let platform = if text.eq_ignore_ascii_case("local") { Some(Platform::local()) } else { Platform::parse(text) };
+    platform.map(|p| p.to_string()).ok_or_else(|| BuildError::InvalidPlatform { platform: text.to_string() }.into())
 }
 
 /// The names of a Dockerfile's stages (`FROM image AS name`), in order. An instruction may go on
@@ -350,7 +352,7 @@ mod tests {
         i.push = true;
         i.build_args = vec!["A=1".into(), "FROM_ENV".into(), "UNSET".into()];
         i.target = Some("FINAL".into());
-        i.platform = Some("linux/amd64, linux/arm64/v8".into());
+        i.platform = Some("linux/amd64, linux/arm64/v8,linux/aarch64".into());
         let plan = plan(&i, |k| (k == "FROM_ENV").then(|| "yes".to_string())).unwrap();
         assert_eq!(plan.names, ["localhost:5000/app:1"]);
         assert_eq!(
@@ -359,7 +361,7 @@ mod tests {
         );
         assert_eq!(plan.output, Output::Push);
         assert_eq!(plan.build_args, [("A".into(), "1".into()), ("FROM_ENV".into(), "yes".into())]);
-        assert_eq!(plan.platforms, ["linux/amd64", "linux/arm64/v8"]);
+        assert_eq!(plan.platforms, ["linux/amd64", "linux/arm64"], "normalized, each once");
         assert_eq!(plan.ignore_file, Some(dir.join(".dockerignore")));
         let summary = summarize(&plan).unwrap();
         assert_eq!(
@@ -383,10 +385,32 @@ mod tests {
             refuse(&|i| i.build_args = vec!["=1".into()]),
             Error::Build(BuildError::InvalidBuildArg { .. })
         ));
-        assert!(matches!(
-            refuse(&|i| i.platform = Some("linux/AMD64".into())),
-            Error::Build(BuildError::InvalidPlatform { .. })
-        ));
+        for platform in ["linux/amd 64", "linux/amd64,"] {
+            assert!(
+                matches!(
+                    refuse(&|i| i.platform = Some(platform.into())),
+                    Error::Build(BuildError::InvalidPlatform { .. })
+                ),
+                "{platform}"
+            );
+        }
+        let several = refuse(&|i| {
+            i.load = true;
+            i.platform = Some("linux/amd64,linux/arm64".into());
+        });
+        assert_eq!(
+            several.to_string(),
+            "docker exporter does not currently support exporting manifest lists: --load takes one platform (asked: \
+             linux/amd64, linux/arm64); push the platforms as one image with --push instead, or give --platform one of \
+             them"
+        );
+        assert_eq!(
+            several.sentence(crate::error::Place::App),
+            "docker exporter does not currently support exporting manifest lists: Load into the engine takes one \
+             platform (asked: linux/amd64, linux/arm64); choose Push instead to push them as one image, or choose one \
+             platform"
+        );
+        assert_eq!(several.build_field(), Some("platforms"));
         assert!(matches!(refuse(&|i| i.name = Some("app:1".into())), Error::Build(BuildError::InvalidName(_))));
         assert!(matches!(
             refuse(&|i| i.build_image = Some("golang".into())),

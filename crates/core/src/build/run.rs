@@ -39,8 +39,11 @@ pub struct BuildOutcome {
     pub pushed: Vec<String>,
     /// The image names loaded into the engine (with `--load`; empty names: an untagged image).
     pub loaded: Vec<String>,
-    /// The image's digest, when an image was exported.
+    /// The image's digest, when an image was exported (an image index's, for several platforms).
     pub digest: Option<String>,
+    /// The platforms built, as asked, an emulated one marked (`linux/arm64 (emulated)`); empty
+    /// when none was asked (the backend's own).
+    pub platforms: Vec<String>,
     /// Entries of the context described to BuildKit.
     pub entries_listed: u64,
     /// Context files whose contents BuildKit asked for: on a rebuild, only the changed ones.
@@ -57,6 +60,9 @@ impl BuildOutcome {
         lines.extend(self.loaded.iter().map(|name| format!("Loaded image {name}")));
         if self.loaded.is_empty() && matches!(output, Output::Load | Output::PushAndLoad) {
             lines.push("Loaded an untagged image (add a name to tag it)".to_string());
+        }
+        if !self.platforms.is_empty() {
+            lines.push(format!("Platforms: {}", self.platforms.join(", ")));
         }
         if let Some(digest) = &self.digest {
             lines.push(format!("Image digest: {digest}"));
@@ -179,8 +185,10 @@ fn exporters(plan: &BuildPlan) -> (Vec<Exporter>, Option<usize>) {
     (list, load_index)
 }
 
-/// Runs `plan` on the running backend `container` as build `reference`. Each progress message goes to `on_status` as it
-/// comes; `cancel` ending cancels the build on BuildKit (its solve call is dropped).
+/// Runs `plan` on the running backend `container` as build `reference`: the whole build on one
+/// backend, every platform of the plan on it (a split across several backends would call this once
+/// per backend, each with its share of the platforms). Each progress message goes to `on_status`
+/// as it comes; `cancel` ending cancels the build on BuildKit (its solve call is dropped).
 pub async fn run(
     backend: &Backend,
     container: &OurContainer,
@@ -190,6 +198,15 @@ pub async fn run(
     mut on_status: impl FnMut(&StatusResponse),
     cancel: impl Future<Output = ()>,
 ) -> Result<BuildOutcome> {
+    // A platform this backend builds neither natively nor by emulation is one sentence, before
+    // anything is sent (BuildKit would fail at the first RUN, or build a foreign image it cannot run).
+    let platforms = if plan.platforms.is_empty() {
+        Vec::new()
+    } else {
+        let available = backend.platforms(&container.id).await?;
+        available.check(&plan.platforms)?;
+        available.labels(&plan.platforms)
+    };
     let client = BuildkitClient::connect_for_build(backend.docker(), &container.id).await?;
     let control = client.control();
     let (dirs, filename) = offered_dirs(plan);
@@ -287,6 +304,7 @@ pub async fn run(
         pushed: if matches!(plan.output, Output::Push | Output::PushAndLoad) { plan.names.clone() } else { Vec::new() },
         loaded: if matches!(plan.output, Output::Load | Output::PushAndLoad) { plan.names.clone() } else { Vec::new() },
         digest: exported.get("containerimage.digest").cloned(),
+        platforms,
         entries_listed: sent.entries.load(Ordering::Relaxed),
         files_sent: sent.files_sent.load(Ordering::Relaxed),
         bytes_sent: sent.bytes_sent.load(Ordering::Relaxed),

@@ -41,8 +41,12 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct Worker {
     /// The worker's ID.
     pub id: String,
-    /// The platforms it builds for, as `os/arch[/variant]`.
+    /// The platforms it builds for natively (the kernel runs them), as `os/arch[/variant]`: what
+    /// BuildKit lists.
     pub platforms: Vec<String>,
+    /// The platforms it builds for only through the daemon's emulators (BuildKit does not list
+    /// them; see [`crate::buildkit::platform`]); empty until they are looked for.
+    pub emulated_platforms: Vec<String>,
     /// Its labels (executor, hostname, snapshotter, …).
     pub labels: BTreeMap<String, String>,
     /// The BuildKit version it reports, when it does.
@@ -269,6 +273,7 @@ fn worker_from_record(record: bollard_buildkit_proto::moby::buildkit::v1::types:
                 text
             })
             .collect(),
+        emulated_platforms: Vec::new(),
         labels: record.labels.into_iter().collect(),
         buildkit_version: record.buildkit_version.map(|v| v.version).filter(|v| !v.is_empty()),
     }

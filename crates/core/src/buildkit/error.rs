@@ -6,6 +6,20 @@ use crate::error::{Place, Remedy};
 /// BuildKit cannot be reached, refuses a call, or cannot be given what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildkitError {
+    /// A platform neither the backend's kernel nor one of its emulators runs.
+    #[error(
+        "the backend cannot build for {platform}: it builds for {native} natively, and for {emulated} through its \
+         emulators"
+    )]
+    UnsupportedPlatform {
+        /// The platform asked for.
+        platform: String,
+        /// What it builds for natively, for the sentence.
+        native: String,
+        /// What its emulators run ("none").
+        emulated: String,
+    },
+
     /// BuildKit could not be reached: the exec stream or the HTTP/2 connection failed.
     #[error("the backend is running but BuildKit does not answer: {0}")]
     Unreachable(String),

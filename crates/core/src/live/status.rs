@@ -389,6 +389,8 @@ mod tests {
             version: "0".into(),
             sidecars,
             workers: vec![],
+            platforms: Default::default(),
+            platform_choices: vec![],
             cache: Default::default(),
             cache_by_type: Default::default(),
             cache_text: Default::default(),

@@ -12,4 +12,4 @@ pub mod rows;
 
 pub use build::{apply_event, build_from_record, Build, BuildStatus};
 pub use follow::{follow_build, follow_builds};
-pub use rows::{BuildRow, StepRow};
+pub use rows::{grouped, BuildRow, StepGroup, StepRow};

@@ -76,6 +76,8 @@ pub struct StepRow {
     pub error: Option<String>,
     /// Under way now: it began and has not ended.
     pub running: bool,
+    /// The platform whose image it builds, in a build for several (see [`Step::platform`]).
+    pub platform: Option<String>,
     /// Its lines as `--progress plain` prints them after `#N ` (`0.077 text`, `transferring
     /// context: 2.06kB done`, `WARN: …`); while the build runs, then its parts under way and its
     /// line still waiting for a newline.
@@ -103,9 +105,44 @@ impl Step {
             duration,
             error: self.error.clone(),
             running: build_running && self.is_running(),
+            platform: self.platform.clone(),
             lines,
         }
     }
+}
+
+/// A build's steps for one platform, as the Builds window groups them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepGroup {
+    /// The platform; `None` for the steps of every platform (the context, the export), or for all
+    /// the steps of a build for one platform.
+    pub platform: Option<String>,
+    /// Its heading: `linux/arm64 · 5 steps`, `Every platform · 3 steps`; empty when the build has
+    /// one group (a build for one platform: no heading).
+    pub title: String,
+    /// Its steps, in `#N` order.
+    pub steps: Vec<StepRow>,
+}
+
+/// `rows` grouped by platform, each group where its first step is (the steps of every platform
+/// first, as BuildKit begins with the build's definition and context); one group, untitled, when
+/// no step names a platform.
+pub fn grouped(rows: Vec<StepRow>) -> Vec<StepGroup> {
+    let mut groups: Vec<StepGroup> = Vec::new();
+    for row in rows {
+        match groups.iter_mut().find(|g| g.platform == row.platform) {
+            Some(group) => group.steps.push(row),
+            None => groups.push(StepGroup { platform: row.platform.clone(), title: String::new(), steps: vec![row] }),
+        }
+    }
+    if groups.len() > 1 || groups.iter().any(|g| g.platform.is_some()) {
+        for group in &mut groups {
+            let count =
+                if group.steps.len() == 1 { "1 step".to_string() } else { format!("{} steps", group.steps.len()) };
+            group.title = format!("{} · {count}", group.platform.as_deref().unwrap_or("Every platform"));
+        }
+    }
+    groups
 }
 
 #[cfg(test)]
@@ -128,6 +165,44 @@ mod tests {
             }],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn steps_are_grouped_by_the_platform_they_build_for() {
+        use super::grouped;
+        let named = |digest: &str, name: &str| Vertex {
+            digest: digest.into(),
+            name: name.into(),
+            started: Some(Timestamp { seconds: 100, nanos: 0 }),
+            ..Default::default()
+        };
+        let mut decoder = Decoder::new();
+        decoder.apply(&StatusResponse {
+            vertexes: vec![
+                named("def", "[internal] load build definition from Dockerfile"),
+                named("arm", "[linux/arm64 2/2] RUN uname -m"),
+                named("amd", "[linux/amd64 2/2] RUN uname -m"),
+                named("arm-copy", "[linux/arm64 1/2] COPY busybox /bin/busybox"),
+                named("export", "exporting to image"),
+            ],
+            ..Default::default()
+        });
+        let groups = grouped(decoder.steps().iter().map(|s| s.row(false)).collect());
+        let shown: Vec<(&str, Vec<usize>)> =
+            groups.iter().map(|g| (g.title.as_str(), g.steps.iter().map(|s| s.number).collect())).collect();
+        assert_eq!(
+            shown,
+            [
+                ("Every platform · 2 steps", vec![1, 5]),
+                ("linux/arm64 · 2 steps", vec![2, 4]),
+                ("linux/amd64 · 1 step", vec![3])
+            ]
+        );
+
+        let mut one = Decoder::new();
+        one.apply(&run(""));
+        let groups = grouped(one.steps().iter().map(|s| s.row(false)).collect());
+        assert_eq!((groups.len(), groups[0].title.as_str(), groups[0].platform.as_deref()), (1, "", None));
     }
 
     #[test]

@@ -119,6 +119,10 @@ pub struct Step {
     pub cached: bool,
     /// Why it failed (or `context canceled`).
     pub error: Option<String>,
+    /// The platform whose image it builds, in a build for several: named in its name
+    /// (`[linux/arm64 2/3] RUN …`), else its inputs' (see [`platform_in_name`]); `None` for a
+    /// step of every platform (the context, the export) or of a build for one.
+    pub platform: Option<String>,
     runs: Vec<Interval>,
     parts: Vec<Part>,
     /// Whether each of `parts` has its line yet.
@@ -265,11 +269,41 @@ impl Change {
     }
 }
 
+/// The platform a step's name gives, as the Dockerfile frontend writes it in a build for several
+/// platforms (dockerfile2llb `prefixCommand`): `[linux/arm64 2/3] RUN …`, `[linux/arm64 internal]
+/// load metadata for …`, or `[linux/amd64->arm64 build 3/5] RUN …` for a step that runs on amd64
+/// for the arm64 image (its group is the image's: `linux/arm64`).
+pub fn platform_in_name(name: &str) -> Option<String> {
+    use crate::buildkit::platform::Platform;
+    let inside = name.strip_prefix('[')?.split(']').next()?;
+    let token = inside.split(' ').next()?;
+    let (runs_on, target) = match token.split_once("->") {
+        Some((runs_on, target)) => (runs_on, Some(target)),
+        None => (token, None),
+    };
+    // `os/arch[/variant]` with a real OS: `[2/3]` is a count, not a platform.
+    if runs_on.split('/').count() < 2 {
+        return None;
+    }
+    let base = Platform::parse(runs_on).filter(|p| crate::buildkit::platform::is_os(&p.os))?;
+    let platform = match target {
+        None => base,
+        Some(target) if target.split('/').next().is_some_and(crate::buildkit::platform::is_os) => {
+            Platform::parse(target)?
+        }
+        Some(arch) => Platform::parse(&format!("{}/{arch}", base.os))?,
+    };
+    Some(platform.to_string())
+}
+
 /// Reads BuildKit's progress messages into steps, one message at a time.
 #[derive(Debug, Default)]
 pub struct Decoder {
     steps: Vec<Step>,
     by_digest: HashMap<String, usize>,
+    /// Each vertex's platform (see [`Step::platform`]), begun or not: a step without one in its
+    /// name takes its inputs'.
+    platforms: HashMap<String, Option<String>>,
     /// Vertexes sent before they began (BuildKit sends the whole graph first): not steps yet.
     unbegun: HashMap<String, Vertex>,
     /// At most this many lines kept per step, when set.
@@ -397,15 +431,31 @@ impl Decoder {
         Some(self.add_step(&vertex))
     }
 
+    /// The platform of `vertex`: its name's, else that of the first of its inputs that has one.
+    fn note_platform(&mut self, vertex: &Vertex) {
+        if self.platforms.get(&vertex.digest).is_some_and(Option::is_some) {
+            return;
+        }
+        let platform = platform_in_name(&vertex.name)
+            .or_else(|| vertex.inputs.iter().find_map(|input| self.platforms.get(input).cloned().flatten()));
+        self.platforms.insert(vertex.digest.clone(), platform.clone());
+        if let Some(index) = self.by_digest.get(&vertex.digest) {
+            self.steps[*index].platform = platform;
+        }
+    }
+
     fn add_step(&mut self, vertex: &Vertex) -> usize {
         let index = self.steps.len();
-        self.steps.push(Step::from_vertex(index + 1, vertex));
+        let mut step = Step::from_vertex(index + 1, vertex);
+        step.platform = self.platforms.get(&vertex.digest).cloned().flatten();
+        self.steps.push(step);
         self.by_digest.insert(vertex.digest.clone(), index);
         index
     }
 
     /// Takes a vertex's news in; returns the index of its step, if it is one.
     fn take_vertex(&mut self, vertex: &Vertex) -> Option<usize> {
+        self.note_platform(vertex);
         match self.by_digest.get(&vertex.digest) {
             Some(index) => {
                 self.steps[*index].update(vertex);
@@ -679,5 +729,50 @@ mod tests {
         assert_eq!(changes.len(), 3, "every line is told");
         let kept: Vec<&str> = decoder.steps()[0].output().map(|(_, text)| text).collect();
         assert_eq!(kept, ["b", "c"]);
+    }
+
+    #[test]
+    fn a_step_s_platform_is_in_its_name_or_its_inputs() {
+        assert_eq!(platform_in_name("[linux/arm64 2/3] RUN uname -m").as_deref(), Some("linux/arm64"));
+        assert_eq!(platform_in_name("[linux/arm/v7 build 1/2] COPY . /").as_deref(), Some("linux/arm/v7"));
+        assert_eq!(platform_in_name("[linux/arm64 internal] load metadata for x").as_deref(), Some("linux/arm64"));
+        assert_eq!(platform_in_name("[linux/amd64->arm64 build 3/5] RUN go build").as_deref(), Some("linux/arm64"));
+        assert_eq!(platform_in_name("[linux/amd64->arm/v7 build 3/5] RUN x").as_deref(), Some("linux/arm/v7"));
+        assert_eq!(platform_in_name("[linux/amd64->windows/amd64 b 1/1] RUN x").as_deref(), Some("windows/amd64"));
+        for none in [
+            "[2/3] RUN make",
+            "[ 2/16] RUN x",
+            "[internal] load build context",
+            "[stage-1 1/1] COPY",
+            "exporting to image",
+        ] {
+            assert_eq!(platform_in_name(none), None, "{none}");
+        }
+
+        // `FROM scratch` names only its COPY with the platform: the RUN after it takes its input's.
+        let mut decoder = Decoder::new();
+        let with_inputs = |digest: &str, name: &str, inputs: &[&str]| Vertex {
+            digest: digest.into(),
+            name: name.into(),
+            inputs: inputs.iter().map(|i| i.to_string()).collect(),
+            started: at(100, 0),
+            ..Default::default()
+        };
+        decoder.apply(&StatusResponse {
+            vertexes: vec![
+                with_inputs("ctx", "[internal] load build context", &[]),
+                with_inputs("copy-arm", "[linux/arm64 1/2] COPY busybox /bin/busybox", &["ctx"]),
+                with_inputs("copy-amd", "[linux/amd64 1/2] COPY busybox /bin/busybox", &["ctx"]),
+                with_inputs("run-arm", "[2/2] RUN uname -m", &["copy-arm"]),
+                with_inputs("run-amd", "[2/2] RUN uname -m", &["copy-amd"]),
+                with_inputs("export", "exporting to image", &[]),
+            ],
+            ..Default::default()
+        });
+        let platforms: Vec<Option<&str>> = decoder.steps().iter().map(|s| s.platform.as_deref()).collect();
+        assert_eq!(
+            platforms,
+            [None, Some("linux/arm64"), Some("linux/amd64"), Some("linux/arm64"), Some("linux/amd64"), None]
+        );
     }
 }
