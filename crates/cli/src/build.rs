@@ -42,6 +42,10 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         build_image: args.build_image.clone(),
         runtime_image: args.runtime_image.clone(),
         base_images: loaded.settings.base_images.clone(),
+        secrets: args.session.secrets.clone(),
+        ssh: args.session.ssh.clone(),
+        outputs: args.session.outputs.clone(),
+        stdout_is_terminal: std::io::stdout().is_terminal(),
     };
     let plan = build_plan::plan(&input, |key| std::env::var(key).ok())?;
     if args.dry_run {
@@ -62,7 +66,7 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
     if started {
         eprintln!("The backend was not running: started container {:?} with your settings.", backend.names().backend());
     }
-    if plan.output == Output::CacheOnly {
+    if plan.output == Output::CacheOnly && plan.outputs.is_empty() {
         eprintln!("Note: no --push or --load: the result stays in the build cache only.");
     }
 
@@ -119,8 +123,14 @@ async fn interrupted() {
 
 fn report_outcome(plan: &BuildPlan, outcome: &BuildOutcome) {
     eprintln!("{}", outcome.transfer_sentence());
+    // A tar on stdout (`-o -`) keeps stdout to itself.
+    let stdout_taken = plan.outputs.iter().any(|o| o.dest == assemble_core::build::outputs::Destination::Stdout);
     for line in outcome.sentences(plan.output) {
-        println!("{line}");
+        if stdout_taken {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
     }
 }
 
