@@ -90,6 +90,9 @@ pub struct Session {
     tasks: Vec<JoinHandle<()>>,
     /// Dropped with the session, which ends the call (see `open`).
     _end: tokio::sync::oneshot::Sender<()>,
+    /// `--ssh`'s private agents (key files): up as long as the session. (Not the server task's:
+    /// it ends once its one connection is accepted, while the connection goes on.)
+    _agents: Arc<RunningAgents>,
 }
 
 impl Drop for Session {
@@ -154,13 +157,11 @@ impl Session {
                 .add_service(exports)
                 .add_service(secrets)
                 .add_service(ssh);
-            // The private agents (key files) stay up as long as the server does.
-            let _agents = agents;
             let connection = futures_util::stream::iter([Ok::<_, io::Error>(SessionStream(server_end))]);
             // The connection ends with the session; nothing is left to report then.
             let _ = router.serve_with_incoming(connection).await;
         });
-        Ok(Self { id, sent, failures, tasks: vec![feed, serve], _end: end })
+        Ok(Self { id, sent, failures, tasks: vec![feed, serve], _end: end, _agents: agents })
     }
 
     /// What went wrong on our side of the session (a folder that could not be read), for the

@@ -317,4 +317,35 @@ mod tests {
         assert!(receive.recv().await.is_none());
         assert_eq!(agent.await.unwrap(), vec![11], "only the listing reached the agent");
     }
+
+    #[tokio::test]
+    async fn key_files_are_served_by_a_private_agent_stopped_with_the_build() {
+        let dir = std::env::temp_dir().join(format!("assemble-ssh-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("id");
+        let made = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "private-agent-key", "-f"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(made.status.success());
+        let agents = SshAgents { agents: HashMap::from([("default".into(), AgentSource::Keys(vec![key.clone()]))]) };
+        let running = agents.start().unwrap();
+        assert_eq!(running.private_count(), 1);
+        let socket = running.sockets["default"].clone();
+        let mut agent = UnixStream::connect(&socket).await.unwrap();
+        agent.write_all(&[0, 0, 0, 1, 11]).await.unwrap();
+        let answer = read_frame(&mut agent).await.unwrap();
+        assert_eq!(answer[4], 12, "an identities answer");
+        assert_eq!(&answer[5..9], &[0, 0, 0, 1], "one key");
+        assert!(String::from_utf8_lossy(&answer).contains("private-agent-key"));
+        drop(running);
+        assert!(!socket.exists(), "the private agent's folder is gone with it");
+        std::fs::write(dir.join("not-a-key"), "hello").unwrap();
+        let bad = SshAgents { agents: HashMap::from([("x".into(), AgentSource::Keys(vec![dir.join("not-a-key")]))]) };
+        let refused = bad.start().err().unwrap();
+        assert!(refused.contains("could not be loaded as an ssh key"), "{refused}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
