@@ -70,7 +70,10 @@ async fn a_secret_reaches_its_step_and_nothing_else() {
     // Bad input: one sentence each, before the backend is even started.
     for (args, said) in [
         (vec!["--secret", "src=/etc/hostname"], "it has no id"),
-        (vec!["--secret", "id=tok,src=/no/such/file"], "--secret tok: cannot read /no/such/file (No such file or directory)"),
+        (
+            vec!["--secret", "id=tok,src=/no/such/file"],
+            "--secret tok: cannot read /no/such/file (No such file or directory)",
+        ),
         (vec!["--secret", "id=a,env=HOME", "--secret", "id=a,env=PATH"], "--secret id=a is given twice"),
     ] {
         let mut command = vec!["build", &context.path.to_str().unwrap()];
@@ -226,7 +229,10 @@ async fn an_ssh_mount_uses_the_agent_and_key_files_and_may_not_change_the_agent(
     command.env_remove("SSH_AUTH_SOCK");
     let refused = run_bounded(command);
     assert_eq!(refused.code, Some(1), "{refused:#?}");
-    assert!(refused.stderr.contains("--ssh default needs a running ssh-agent, and SSH_AUTH_SOCK is not set"), "{refused:#?}");
+    assert!(
+        refused.stderr.contains("--ssh default needs a running ssh-agent, and SSH_AUTH_SOCK is not set"),
+        "{refused:#?}"
+    );
 
     user.run(&["backend", "start", "--allow-host-port", "0"]).expect_ok();
     let mut command = user.command(&["build", &context.arg(), "--progress", "plain", "--no-cache", "--ssh", "default"]);
@@ -273,14 +279,16 @@ async fn outputs_go_to_a_folder_a_tar_stdout_and_a_registry() {
     let registry = Registry::start();
     let user = TestUser::new("output");
     let port = registry.port.to_string();
-    let context = Folder::new("output-context", &[("Dockerfile", OUTPUT_DOCKERFILE), ("plat.Dockerfile", "FROM scratch\nCOPY busybox /bb\n")]);
+    let context = Folder::new(
+        "output-context",
+        &[("Dockerfile", OUTPUT_DOCKERFILE), ("plat.Dockerfile", "FROM scratch\nCOPY busybox /bb\n")],
+    );
     copy_busybox_into(&context.path);
     let home = Folder::new("output-home", &[("kept/old.txt", "kept")]);
 
-    for (value, said) in [
-        ("type=local", "a local output needs dest=FOLDER"),
-        ("type=zip,dest=x", "\"zip\" is not an output type"),
-    ] {
+    for (value, said) in
+        [("type=local", "a local output needs dest=FOLDER"), ("type=zip,dest=x", "\"zip\" is not an output type")]
+    {
         let refused = user.run(&["build", &context.arg(), "-o", value]);
         assert_eq!(refused.code, Some(1), "{refused:#?}");
         assert!(refused.stderr.contains(said), "{said:?}: {}", refused.stderr);
@@ -312,7 +320,10 @@ async fn outputs_go_to_a_folder_a_tar_stdout_and_a_registry() {
     assert_eq!(std::fs::read_to_string(folder.join("old.txt")).unwrap(), "kept", "merged into, as buildx");
     let listed = Command::new("tar").arg("tvf").arg(&tar).output().expect("tar runs");
     let listing = String::from_utf8_lossy(&listed.stdout);
-    assert!(listed.status.success() && listing.contains("sub/deeper/big.bin") && listing.contains("link -> sub/hello.txt"), "{listing}");
+    assert!(
+        listed.status.success() && listing.contains("sub/deeper/big.bin") && listing.contains("link -> sub/hello.txt"),
+        "{listing}"
+    );
 
     // `-o -`: the tar is stdout, whole, and our sentences go to stderr.
     let mut command = user.command(&["build", &context.arg(), "--progress", "plain", "-o", "-"]);

@@ -1,9 +1,9 @@
 //! `assemble` (and `docker-assemble`, the Docker CLI plugin): parses, calls the core, prints.
 mod args;
 mod build;
-mod session_args;
 mod progress;
 mod render;
+mod session_args;
 
 use std::{io::Write, process::ExitCode, time::Duration};
 

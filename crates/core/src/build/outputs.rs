@@ -123,7 +123,9 @@ fn output(text: &str, names: &[String], platforms: usize, stdout_is_terminal: bo
         }
         "tar" | "oci" | "docker" => {
             if attrs.get("tar").is_some_and(|t| t == "false") {
-                return Err(invalid("tar=false (an OCI layout folder) is not supported yet; leave tar out to get a file"));
+                return Err(invalid(
+                    "tar=false (an OCI layout folder) is not supported yet; leave tar out to get a file",
+                ));
             }
             if exporter == "docker" && platforms > 1 {
                 return Err(invalid(

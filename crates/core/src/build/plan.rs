@@ -201,8 +201,7 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
     let (ignore_file, ignore) = ignore_rules(&input.context, project.dockerfile_path.as_deref())?;
     let secrets = crate::build::session_flags::secrets(&input.secrets, &env)?;
     let ssh = crate::build::session_flags::ssh(&input.ssh, &env)?;
-    let outputs =
-        crate::build::outputs::outputs(&input.outputs, &names, platforms.len(), input.stdout_is_terminal)?;
+    let outputs = crate::build::outputs::outputs(&input.outputs, &names, platforms.len(), input.stdout_is_terminal)?;
     Ok(BuildPlan {
         context: input.context.clone(),
         project,

@@ -237,12 +237,17 @@ mod tests {
             refuse("src=/x"),
             "--secret \"src=/x\": it has no id; write it as id=ID,src=FILE or id=ID,env=VARIABLE"
         );
-        assert!(refuse("id=x,src=/nowhere/at/all").starts_with("--secret x: cannot read /nowhere/at/all (No such file or directory)"));
+        assert!(refuse("id=x,src=/nowhere/at/all")
+            .starts_with("--secret x: cannot read /nowhere/at/all (No such file or directory)"));
         assert!(refuse("id=x,type=ssh").contains("\"ssh\" is not a secret type"));
         assert!(refuse("id=x,color=red").contains("\"color\" is not one of its keys"));
         assert!(refuse("id").contains("\"id\" is not a key=value pair"));
         let big = temp("big", MAX_SECRET_SIZE as usize + 1).display().to_string();
-        assert!(refuse(&format!("id=big,src={big}")).starts_with("--secret big is 512001 bytes"), "{}", refuse(&format!("id=big,src={big}")));
+        assert!(
+            refuse(&format!("id=big,src={big}")).starts_with("--secret big is 512001 bytes"),
+            "{}",
+            refuse(&format!("id=big,src={big}"))
+        );
         let twice = secrets(&[format!("id=t,src={src}"), "id=t,env=FROM_ENV".into()], &env).unwrap_err();
         assert_eq!(twice.to_string(), "--secret id=t is given twice; give each secret its own id");
     }
@@ -257,8 +262,8 @@ mod tests {
         let key = temp("id_test", 100);
         let sock = socket.display().to_string();
         let with_agent = |k: &str| (k == "SSH_AUTH_SOCK").then(|| sock.clone());
-        let agents = ssh(&["default".into(), format!("keys={}", key.display()), format!("other={sock}")], &with_agent)
-            .unwrap();
+        let agents =
+            ssh(&["default".into(), format!("keys={}", key.display()), format!("other={sock}")], &with_agent).unwrap();
         assert_eq!(agents.agents["default"], AgentSource::Socket(socket.clone()));
         assert_eq!(agents.agents["keys"], AgentSource::Keys(vec![key.clone()]));
         assert_eq!(agents.agents["other"], AgentSource::Socket(socket.clone()));

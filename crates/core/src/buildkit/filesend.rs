@@ -160,7 +160,11 @@ async fn receive_bytes(mut inbound: tonic::Streaming<Bytes>, target: mpsc::Sende
 /// fsutil's receiving side, writing into `dest`: the sender lists every entry (STAT), we ask for
 /// each regular file's contents (REQ) and write its DATA as it comes (several files interleave),
 /// then say FIN once all are written and wait for the sender's.
-async fn receive_folder<S>(dest: &Path, mut inbound: S, send: &mpsc::Sender<Result<Bytes, Status>>) -> Result<(), String>
+async fn receive_folder<S>(
+    dest: &Path,
+    mut inbound: S,
+    send: &mpsc::Sender<Result<Bytes, Status>>,
+) -> Result<(), String>
 where
     S: Stream<Item = Result<Bytes, Status>> + Unpin,
 {
@@ -203,12 +207,12 @@ where
                 }
             },
             Ok(PacketType::PacketData) => {
-                let stat = stats.get(packet.id as usize).ok_or_else(|| format!("data for unknown file {}", packet.id))?;
+                let stat =
+                    stats.get(packet.id as usize).ok_or_else(|| format!("data for unknown file {}", packet.id))?;
                 let path = inside(dest, &stat.path)?;
-                if !open.contains_key(&packet.id) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = open.entry(packet.id) {
                     clear(&path)?;
-                    let file = File::create(&path).map_err(|e| format!("could not write {}: {e}", path.display()))?;
-                    open.insert(packet.id, file);
+                    slot.insert(File::create(&path).map_err(|e| format!("could not write {}: {e}", path.display()))?);
                 }
                 if packet.data.is_empty() {
                     // The file is complete.

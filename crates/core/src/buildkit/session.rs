@@ -23,9 +23,8 @@ use bollard_buildkit_proto::{
         filesync::v1::{
             auth_server::{Auth, AuthServer},
             file_sync_server::{FileSync, FileSyncServer},
-            CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse,
-            GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
-            VerifyTokenAuthorityResponse,
+            CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse, GetTokenAuthorityRequest,
+            GetTokenAuthorityResponse, VerifyTokenAuthorityRequest, VerifyTokenAuthorityResponse,
         },
     },
 };

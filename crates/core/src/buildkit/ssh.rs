@@ -171,7 +171,11 @@ pub(crate) struct SshService {
 }
 
 fn id_or_default(id: &str) -> String {
-    if id.is_empty() { "default".to_string() } else { id.to_string() }
+    if id.is_empty() {
+        "default".to_string()
+    } else {
+        id.to_string()
+    }
 }
 
 type ByteStream = Pin<Box<dyn Stream<Item = Result<BytesMessage, Status>> + Send>>;
@@ -194,9 +198,8 @@ impl Ssh for SshService {
         &self,
         request: Request<tonic::Streaming<BytesMessage>>,
     ) -> Result<Response<Self::ForwardAgentStream>, Status> {
-        let id = id_or_default(
-            request.metadata().get("buildkit.ssh.id").and_then(|v| v.to_str().ok()).unwrap_or_default(),
-        );
+        let id =
+            id_or_default(request.metadata().get("buildkit.ssh.id").and_then(|v| v.to_str().ok()).unwrap_or_default());
         let Some(socket) = self.sockets.get(&id) else {
             return Err(Status::unknown(format!("unset ssh forward key {id}")));
         };
@@ -217,7 +220,11 @@ impl Ssh for SshService {
 
 /// Carries the build's agent requests to `agent` one at a time (the protocol answers each request
 /// once, in order), refusing the ones a build may not make; ends when the build closes its side.
-async fn relay<S>(mut inbound: S, mut agent: UnixStream, send: &mpsc::Sender<Result<BytesMessage, Status>>) -> Result<(), Status>
+async fn relay<S>(
+    mut inbound: S,
+    mut agent: UnixStream,
+    send: &mpsc::Sender<Result<BytesMessage, Status>>,
+) -> Result<(), Status>
 where
     S: Stream<Item = Result<Vec<u8>, Status>> + Unpin,
 {
