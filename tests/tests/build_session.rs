@@ -88,6 +88,12 @@ async fn a_secret_reaches_its_step_and_nothing_else() {
     let too_big = user.run(&["build", &context.arg(), "--secret", &format!("id=big,src={}", big.display())]);
     assert!(too_big.stderr.contains("--secret big is 512001 bytes, more than BuildKit takes"), "{too_big:#?}");
 
+    // The dry run says where each secret is read, never its value.
+    let token_arg = format!("id=tok,src={}", token.display());
+    let planned = user.run(&["build", &context.arg(), "--dry-run", "--secret", &token_arg]).expect_ok();
+    assert!(planned.stdout.contains(&format!("Secret:     tok from the file {}", token.display())), "{planned:#?}");
+    assert!(!planned.stdout.contains(&value) && !planned.stderr.contains(&value), "{planned:#?}");
+
     user.run(&["backend", "start", "--allow-host-port", "0"]).expect_ok();
     let mut command = user.command(&[
         "build",

@@ -271,7 +271,38 @@ fn describe(plan: &BuildPlan, summary: &build_plan::ContextSummary) -> String {
         &plan.project.dockerfile_path.as_ref().map_or("generated (below)".to_string(), |p| p.display().to_string()),
     );
     line("Image:", &if plan.names.is_empty() { "none (no -t)".to_string() } else { plan.names.join(", ") });
-    line("Output:", plan.output.describe());
+    if plan.output != Output::CacheOnly || plan.outputs.is_empty() {
+        line("Output:", plan.output.describe());
+    }
+    for output in &plan.outputs {
+        let dest = match &output.dest {
+            assemble_core::build::outputs::Destination::Folder(p)
+            | assemble_core::build::outputs::Destination::File(p) => p.display().to_string(),
+            assemble_core::build::outputs::Destination::Stdout => "the standard output".to_string(),
+            assemble_core::build::outputs::Destination::None
+                if output.attrs.get("push").is_some_and(|p| p == "true") =>
+            {
+                "its registry (pushed)".to_string()
+            }
+            assemble_core::build::outputs::Destination::None => "no file here".to_string(),
+        };
+        line("Output -o:", &format!("{} to {dest}", output.exporter));
+    }
+    // Where each secret is read, never its value.
+    let mut secrets: Vec<_> = plan.secrets.sources.iter().collect();
+    secrets.sort_by(|a, b| a.0.cmp(b.0));
+    for (id, source) in secrets {
+        let from = match source {
+            assemble_core::buildkit::secrets::SecretSource::File(p) => format!("the file {}", p.display()),
+            assemble_core::buildkit::secrets::SecretSource::Env(v) => format!("the variable {v}"),
+        };
+        line("Secret:", &format!("{id} from {from}"));
+    }
+    let mut agents: Vec<_> = plan.ssh.agents.keys().collect();
+    agents.sort();
+    for id in agents {
+        line("SSH:", id);
+    }
     if let Some(port) = plan.project.port {
         line("Port:", &port.to_string());
     }
