@@ -25,16 +25,22 @@ struct Options {
     files: usize,
     mib: usize,
     image: String,
+    /// `context` (the three context figures), `session` (build_session.rs's), or `all`.
+    parts: String,
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    let flags = Flags::parse(args, &["--rounds", "--files", "--mib", "--image"])?;
+    let flags = Flags::parse(args, &["--rounds", "--files", "--mib", "--image", "--parts"])?;
     let options = Options {
         rounds: flags.number("--rounds", 3)?,
         files: flags.number("--files", 20_000)?,
         mib: flags.number("--mib", 200)?,
         image: flags.image(),
+        parts: flags.text("--parts", "all"),
     };
+    if !matches!(options.parts.as_str(), "all" | "context" | "session") {
+        return Err(format!("--parts {:?}: give all, context or session", options.parts));
+    }
     common::require_image(&options.image)?;
     let cli = OurCli::new("build")?;
     if !cli.buildx_plugin().is_file() {
@@ -43,7 +49,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let work = std::env::temp_dir().join(format!("assemble-bench-build-{}", std::process::id()));
     let result = common::with_backend(&cli, PortSet::none(), &options.image, |_, _| {
         common::register_builder(&cli, &options.image)?;
-        measure(&options, &cli, &work)
+        if options.parts != "session" {
+            measure(&options, &cli, &work)?;
+        }
+        if options.parts != "context" {
+            crate::build_session::measure(&cli, &work.join("session"), options.rounds)?;
+        }
+        Ok(())
     });
     let _ = std::fs::remove_dir_all(&work);
     result

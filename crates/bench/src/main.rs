@@ -19,9 +19,10 @@
 //!   assemble-bench builds [--rounds R] [--warmup W] [--builds N] [--image REF]
 //!       list a history of N builds: (A) `assemble backend builds --format json`, (B) `docker
 //!       buildx history ls --builder assemble --format json`.
-//!   assemble-bench build [--rounds R] [--files N] [--mib M] [--image REF]
+//!   assemble-bench build [--rounds R] [--files N] [--mib M] [--image REF] [--parts all|context|session]
 //!       a context of N files, M MiB: (A) `assemble build`, (B) `docker buildx build --builder
-//!       assemble`, first build, after one file changed, cached rebuild.
+//!       assemble`, first build, after one file changed, cached rebuild; then (session) 200 MiB
+//!       to a local folder, and a step with a secret and an ssh mount.
 //!   assemble-bench platforms [--rounds R] [--loops N] [--image REF]
 //!       what emulation costs: one RUN step (a shell loop) for linux/arm64 through the backend's
 //!       qemu emulator against the same step for linux/amd64, natively.
@@ -30,6 +31,7 @@
 //! start, info and logs need `assemble` (the CLI) next to this binary, and use only the default
 //! engine socket.
 mod build;
+mod build_session;
 mod builds;
 mod common;
 mod engines;
@@ -51,7 +53,7 @@ const USAGE: &str = "usage: assemble-bench relay [--gib N] [--rounds R] [--image
        assemble-bench logs [--rounds R (5)] [--lines N (1000000)] [--image REF]
        assemble-bench engines [--rounds R (20)] [--warmup W (2)] [--image REF]
        assemble-bench builds [--rounds R (20)] [--warmup W (2)] [--builds N (50)] [--image REF]
-       assemble-bench build [--rounds R (3)] [--files N (20000)] [--mib M (200)] [--image REF]
+       assemble-bench build [--rounds R (3)] [--files N (20000)] [--mib M (200)] [--image REF] [--parts all|context|session]
        assemble-bench security [--rounds R (5)] [--image REF] [--rootless-image REF]
        assemble-bench platforms [--rounds R (3)] [--loops N (200000)] [--image REF]";
 

@@ -108,6 +108,8 @@ pub struct BuildArgs {
     /// The runtime image of a generated Dockerfile (a Java runtime, or ASP.NET Core's)
     #[arg(long = "runtime-image", value_name = "IMAGE")]
     pub runtime_image: Option<String>,
+    #[command(flatten)]
+    pub session: crate::session_args::SessionArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -42,6 +42,10 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         build_image: args.build_image.clone(),
         runtime_image: args.runtime_image.clone(),
         base_images: loaded.settings.base_images.clone(),
+        secrets: args.session.secrets.clone(),
+        ssh: args.session.ssh.clone(),
+        outputs: args.session.outputs.clone(),
+        stdout_is_terminal: std::io::stdout().is_terminal(),
     };
     let plan = build_plan::plan(&input, |key| std::env::var(key).ok())?;
     if args.dry_run {
@@ -62,7 +66,7 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
     if started {
         eprintln!("The backend was not running: started container {:?} with your settings.", backend.names().backend());
     }
-    if plan.output == Output::CacheOnly {
+    if plan.output == Output::CacheOnly && plan.outputs.is_empty() {
         eprintln!("Note: no --push or --load: the result stays in the build cache only.");
     }
 
@@ -119,8 +123,14 @@ async fn interrupted() {
 
 fn report_outcome(plan: &BuildPlan, outcome: &BuildOutcome) {
     eprintln!("{}", outcome.transfer_sentence());
+    // A tar on stdout (`-o -`) keeps stdout to itself.
+    let stdout_taken = plan.outputs.iter().any(|o| o.dest == assemble_core::build::outputs::Destination::Stdout);
     for line in outcome.sentences(plan.output) {
-        println!("{line}");
+        if stdout_taken {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
     }
 }
 
@@ -261,7 +271,38 @@ fn describe(plan: &BuildPlan, summary: &build_plan::ContextSummary) -> String {
         &plan.project.dockerfile_path.as_ref().map_or("generated (below)".to_string(), |p| p.display().to_string()),
     );
     line("Image:", &if plan.names.is_empty() { "none (no -t)".to_string() } else { plan.names.join(", ") });
-    line("Output:", plan.output.describe());
+    if plan.output != Output::CacheOnly || plan.outputs.is_empty() {
+        line("Output:", plan.output.describe());
+    }
+    for output in &plan.outputs {
+        let dest = match &output.dest {
+            assemble_core::build::outputs::Destination::Folder(p)
+            | assemble_core::build::outputs::Destination::File(p) => p.display().to_string(),
+            assemble_core::build::outputs::Destination::Stdout => "the standard output".to_string(),
+            assemble_core::build::outputs::Destination::None
+                if output.attrs.get("push").is_some_and(|p| p == "true") =>
+            {
+                "its registry (pushed)".to_string()
+            }
+            assemble_core::build::outputs::Destination::None => "no file here".to_string(),
+        };
+        line("Output -o:", &format!("{} to {dest}", output.exporter));
+    }
+    // Where each secret is read, never its value.
+    let mut secrets: Vec<_> = plan.secrets.sources.iter().collect();
+    secrets.sort_by(|a, b| a.0.cmp(b.0));
+    for (id, source) in secrets {
+        let from = match source {
+            assemble_core::buildkit::secrets::SecretSource::File(p) => format!("the file {}", p.display()),
+            assemble_core::buildkit::secrets::SecretSource::Env(v) => format!("the variable {v}"),
+        };
+        line("Secret:", &format!("{id} from {from}"));
+    }
+    let mut agents: Vec<_> = plan.ssh.agents.keys().collect();
+    agents.sort();
+    for id in agents {
+        line("SSH:", id);
+    }
     if let Some(port) = plan.project.port {
         line("Port:", &port.to_string());
     }

@@ -3,6 +3,7 @@ mod args;
 mod build;
 mod progress;
 mod render;
+mod session_args;
 
 use std::{io::Write, process::ExitCode, time::Duration};
 

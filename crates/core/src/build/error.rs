@@ -100,6 +100,105 @@ pub enum BuildError {
         /// What the engine, or the transfer, said.
         message: String,
     },
+
+    /// A `--secret` that is not buildx's `id=ID[,src=FILE|,env=VAR][,type=file|env]`.
+    #[error("--secret {given:?}: {reason}; write it as id=ID,src=FILE or id=ID,env=VARIABLE")]
+    InvalidSecret {
+        /// The value as given.
+        given: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A secret's file that is not there or cannot be read.
+    #[error("--secret {id}: cannot read {path} ({reason}); check the src path (it is relative to where you run the command)")]
+    SecretUnreadable {
+        /// The secret's ID.
+        id: String,
+        /// The file as given.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A secret's file larger than BuildKit takes.
+    #[error(
+        "--secret {id} is {size} bytes, more than BuildKit takes (500 KiB, 512000 bytes); pass a smaller file (a \
+         token, a config), not a bundle"
+    )]
+    SecretTooBig {
+        /// The secret's ID.
+        id: String,
+        /// Its size in bytes.
+        size: u64,
+    },
+
+    /// The same secret ID twice.
+    #[error("--secret id={id} is given twice; give each secret its own id")]
+    DuplicateSecret {
+        /// The ID.
+        id: String,
+    },
+
+    /// The same ssh ID twice.
+    #[error("--ssh {id} is given twice; give each agent or key set its own id")]
+    DuplicateSsh {
+        /// The ID.
+        id: String,
+    },
+
+    /// `--ssh ID` with no path and no agent in the environment.
+    #[error(
+        "--ssh {id} needs a running ssh-agent, and SSH_AUTH_SOCK is not set; start one and add your key \
+         (eval \"$(ssh-agent)\" && ssh-add), or name a key file: --ssh {id}=$HOME/.ssh/id_ed25519"
+    )]
+    NoSshAgent {
+        /// The ID.
+        id: String,
+    },
+
+    /// A socket or key file for `--ssh` that is not there or is neither.
+    #[error("--ssh {id}: {path} cannot be used ({reason}); name a running ssh-agent's socket or a private key file")]
+    SshPathUnusable {
+        /// The ID.
+        id: String,
+        /// The path (SSH_AUTH_SOCK's when none was given).
+        path: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// Paths for one ssh ID that do not go together.
+    #[error("--ssh {id}: {reason}")]
+    InvalidSsh {
+        /// The ID.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The key files of `--ssh` could not be served (ssh-agent or ssh-add refused).
+    #[error("--ssh: {message}")]
+    SshKeys {
+        /// What went wrong, with the way out.
+        message: String,
+    },
+
+    /// An `-o/--output` buildx would refuse.
+    #[error("--output {given:?}: {reason}")]
+    InvalidOutput {
+        /// The value as given.
+        given: String,
+        /// What is wrong, with the way out.
+        reason: String,
+    },
+
+    /// The build's files could not be written where `-o` says.
+    #[error("the build's output could not be written: {message}")]
+    OutputFailed {
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl BuildError {
@@ -138,6 +237,15 @@ impl BuildError {
             BuildError::InvalidName(_) | BuildError::PushNeedsAName => Some("names"),
             BuildError::InvalidPlatform { .. }
             | BuildError::LoadOfSeveralPlatforms { .. } => Some("platforms"),
+            BuildError::InvalidSecret { .. }
+            | BuildError::SecretUnreadable { .. }
+            | BuildError::SecretTooBig { .. }
+            | BuildError::DuplicateSecret { .. } => Some("secrets"),
+            BuildError::DuplicateSsh { .. }
+            | BuildError::NoSshAgent { .. }
+            | BuildError::SshPathUnusable { .. }
+            | BuildError::InvalidSsh { .. } => Some("ssh"),
+            BuildError::InvalidOutput { .. } => Some("output"),
             _ => None,
         }
     }

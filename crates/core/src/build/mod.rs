@@ -1,12 +1,14 @@
 //! `assemble build` (and the app's Build window): what a folder builds ([`project`], reading
 //! project files with a little XML), the Dockerfile we write for a project without one
 //! ([`dockerfile`]), the checked plan ([`plan`]), and its run on the backend over BuildKit's
-//! session ([`run`]). Image names are checked by [`crate::reference`].
+//! session ([`run`]), with `--secret`/`--ssh` ([`session_flags`]) and `-o` ([`outputs`]). Image names are checked by [`crate::reference`].
 pub mod dockerfile;
 pub mod error;
+pub mod outputs;
 pub mod plan;
 pub mod project;
 pub mod run;
+pub mod session_flags;
 mod xml;
 
 /// The kinds of folder we build.

@@ -48,6 +48,14 @@ pub struct BuildInput {
     pub runtime_image: Option<String>,
     /// The base images chosen in the settings (the flags win over them).
     pub base_images: crate::backend::request::BaseImageChoices,
+    /// `--secret`, as buildx takes it (`id=ID[,src=FILE|,env=VAR]`).
+    pub secrets: Vec<String>,
+    /// `--ssh`, as buildx takes it (`default|ID[=SOCKET|KEY[,KEY…]]`).
+    pub ssh: Vec<String>,
+    /// `-o/--output`, as buildx takes it.
+    pub outputs: Vec<String>,
+    /// Our standard output is a terminal (a tar is not written to one).
+    pub stdout_is_terminal: bool,
 }
 
 /// Where the built image goes.
@@ -100,6 +108,12 @@ pub struct BuildPlan {
     pub ignore_file: Option<PathBuf>,
     /// See `ignore_file`.
     pub ignore: IgnoreRules,
+    /// The secrets offered, by ID (where each value is read; never the value).
+    pub secrets: crate::buildkit::secrets::SecretStore,
+    /// The ssh agents offered, by ID.
+    pub ssh: crate::buildkit::ssh::SshAgents,
+    /// The `-o` outputs, after the push and load ones.
+    pub outputs: Vec<crate::build::outputs::OutputSpec>,
 }
 
 /// Image names typed in one field (the app's), separated by commas or spaces.
@@ -194,6 +208,9 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
         return Err(BuildError::LoadOfSeveralPlatforms { platforms: platforms.join(", ") }.into());
     }
     let (ignore_file, ignore) = ignore_rules(&input.context, project.dockerfile_path.as_deref())?;
+    let secrets = crate::build::session_flags::secrets(&input.secrets, &env)?;
+    let ssh = crate::build::session_flags::ssh(&input.ssh, &env)?;
+    let outputs = crate::build::outputs::outputs(&input.outputs, &names, platforms.len(), input.stdout_is_terminal)?;
     Ok(BuildPlan {
         context: input.context.clone(),
         project,
@@ -205,6 +222,9 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
         no_cache: input.no_cache,
         ignore_file,
         ignore,
+        secrets,
+        ssh,
+        outputs,
     })
 }
 

@@ -20,6 +20,7 @@ use crate::{
         error::BuildError,
         plan::{BuildPlan, Output},
     },
+    buildkit::filesend::ExportTarget,
     buildkit::filesync::SyncDir,
     buildkit::registry_auth::Credentials,
     buildkit::session::{random_id, Session, SessionOffer},
@@ -50,6 +51,8 @@ pub struct BuildOutcome {
     pub files_sent: u64,
     /// Bytes of file contents sent.
     pub bytes_sent: u64,
+    /// What the `-o` outputs wrote, one sentence each.
+    pub written: Vec<String>,
 }
 
 impl BuildOutcome {
@@ -67,7 +70,8 @@ impl BuildOutcome {
         if let Some(digest) = &self.digest {
             lines.push(format!("Image digest: {digest}"));
         }
-        if output == Output::CacheOnly {
+        lines.extend(self.written.iter().cloned());
+        if output == Output::CacheOnly && self.written.is_empty() {
             lines.push("Built: the result is in the backend's build cache.".to_string());
         }
         lines
@@ -174,13 +178,22 @@ fn exporters(plan: &BuildPlan) -> (Vec<Exporter>, Option<usize>) {
         }
         attrs
     };
-    if matches!(plan.output, Output::Push | Output::PushAndLoad) {
+    // --push with an image output of -o pushes that one, as buildx.
+    let pushed_by_output = plan.outputs.iter().any(|o| o.exporter == "image");
+    if matches!(plan.output, Output::Push | Output::PushAndLoad) && !pushed_by_output {
         let attrs = named(HashMap::from([("push".to_string(), "true".to_string())]));
         list.push(Exporter { r#type: "image".to_string(), attrs });
     }
     if matches!(plan.output, Output::Load | Output::PushAndLoad) {
         load_index = Some(list.len());
         list.push(Exporter { r#type: "docker".to_string(), attrs: named(HashMap::new()) });
+    }
+    for output in plan.outputs.iter().filter(|o| o.exporter != "cacheonly") {
+        let mut attrs: HashMap<String, String> = output.attrs.clone().into_iter().collect();
+        if output.exporter == "image" && matches!(plan.output, Output::Push | Output::PushAndLoad) {
+            attrs.insert("push".to_string(), "true".to_string());
+        }
+        list.push(Exporter { r#type: output.exporter.clone(), attrs });
     }
     (list, load_index)
 }
@@ -212,14 +225,23 @@ pub async fn run(
     let (dirs, filename) = offered_dirs(plan);
     let (exporters, load_index) = exporters(plan);
 
-    let mut exports = HashMap::new();
+    // The -o outputs come after the push and load exporters.
+    let outputs: Vec<_> = plan.outputs.iter().filter(|o| o.exporter != "cacheonly").cloned().collect();
+    let (mut exports, writers) = crate::build::outputs::targets(&outputs, exporters.len() - outputs.len())?;
+    let agents = plan.ssh.start().map_err(|message| BuildError::SshKeys { message })?;
     let load = load_index.map(|index| {
         let (send, receive) = mpsc::channel::<Bytes>(16);
-        exports.insert(index, send);
+        exports.insert(index, ExportTarget::Bytes(send));
         let docker = backend.docker().clone();
         LoadTask(tokio::spawn(async move { load_into_engine(&docker, receive).await }))
     });
-    let offer = SessionOffer { dirs, credentials: Credentials::from_config_dir(config_dir), exports };
+    let offer = SessionOffer {
+        dirs,
+        credentials: Credentials::from_config_dir(config_dir),
+        exports,
+        secrets: plan.secrets.clone(),
+        ssh: Arc::new(agents),
+    };
     let session = Session::open(&control, &shared_key(plan), offer).await?;
 
     let reference = reference.to_string();
@@ -298,6 +320,10 @@ pub async fn run(
             () = &mut cancel => return Err(BuildError::Canceled.into()),
         }
     }
+    tokio::select! {
+        written = writers.finish() => written?,
+        () = &mut cancel => return Err(BuildError::Canceled.into()),
+    }
     let exported = &response.exporter_response;
     Ok(BuildOutcome {
         reference,
@@ -308,6 +334,7 @@ pub async fn run(
         entries_listed: sent.entries.load(Ordering::Relaxed),
         files_sent: sent.files_sent.load(Ordering::Relaxed),
         bytes_sent: sent.bytes_sent.load(Ordering::Relaxed),
+        written: plan.outputs.iter().filter_map(|o| o.sentence()).collect(),
     })
 }
 

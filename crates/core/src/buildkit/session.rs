@@ -1,7 +1,8 @@
 //! A BuildKit session: the `Control.Session` call, over which BuildKit calls *us*. The call's
 //! messages carry the bytes of an HTTP/2 connection on which we are the gRPC server, serving
-//! health checks, the build's folders (FileSync), registry credentials (Auth) and, for `--load`,
-//! the exported image (FileSend). BuildKit learns what we serve from the call's metadata.
+//! health checks, the build's folders (FileSync), registry credentials (Auth), the exported files
+//! (FileSend: `--load`'s image, `-o`), `--secret` (Secrets) and `--ssh` (SSH). BuildKit learns what
+//! we serve from the call's metadata.
 use std::{
     collections::HashMap,
     io,
@@ -21,15 +22,12 @@ use bollard_buildkit_proto::{
         buildkit::v1::{control_client::ControlClient, BytesMessage},
         filesync::v1::{
             auth_server::{Auth, AuthServer},
-            file_send_server::{FileSend, FileSendServer},
             file_sync_server::{FileSync, FileSyncServer},
-            BytesMessage as FileBytes, CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse,
-            GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
-            VerifyTokenAuthorityResponse,
+            CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse, GetTokenAuthorityRequest,
+            GetTokenAuthorityResponse, VerifyTokenAuthorityRequest, VerifyTokenAuthorityResponse,
         },
     },
 };
-use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::{
     io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf},
@@ -41,8 +39,11 @@ use tonic::{metadata::MetadataMap, transport::Channel, Request, Response, Status
 
 use crate::buildkit::error::BuildkitError;
 use crate::buildkit::{
+    filesend::{ExportTarget, FileSendServer},
     filesync::{self, SyncDir, TransferCount, TransferFilter},
     registry_auth::Credentials,
+    secrets::SecretStore,
+    ssh::RunningAgents,
     status_error,
 };
 use crate::Result;
@@ -51,7 +52,7 @@ use crate::Result;
 const SESSION_CHUNK: usize = 128 * 1024;
 
 /// The methods we serve, as BuildKit's session expects them listed.
-const METHODS: [&str; 7] = [
+const METHODS: [&str; 10] = [
     "/grpc.health.v1.Health/Check",
     "/moby.filesync.v1.FileSync/DiffCopy",
     "/moby.filesync.v1.Auth/Credentials",
@@ -59,6 +60,9 @@ const METHODS: [&str; 7] = [
     "/moby.filesync.v1.Auth/GetTokenAuthority",
     "/moby.filesync.v1.Auth/VerifyTokenAuthority",
     "/moby.filesync.v1.FileSend/DiffCopy",
+    "/moby.buildkit.secrets.v1.Secrets/GetSecret",
+    "/moby.sshforward.v1.SSH/CheckAgent",
+    "/moby.sshforward.v1.SSH/ForwardAgent",
 ];
 
 /// What a session offers BuildKit.
@@ -67,8 +71,12 @@ pub struct SessionOffer {
     pub dirs: HashMap<String, SyncDir>,
     /// Registry credentials, asked per host.
     pub credentials: Credentials,
-    /// Where exported files go, by exporter index (`--load`'s image tar).
-    pub exports: HashMap<usize, mpsc::Sender<Bytes>>,
+    /// Where exported files go, by exporter index (`--load`'s image tar, `-o`'s files and folders).
+    pub exports: HashMap<usize, ExportTarget>,
+    /// `--secret`: the secrets by ID (none: every mount of one is told NotFound).
+    pub secrets: SecretStore,
+    /// `--ssh`: the agents by ID, kept running as long as the session.
+    pub ssh: Arc<RunningAgents>,
 }
 
 /// An open session; it ends when dropped.
@@ -81,6 +89,9 @@ pub struct Session {
     tasks: Vec<JoinHandle<()>>,
     /// Dropped with the session, which ends the call (see `open`).
     _end: tokio::sync::oneshot::Sender<()>,
+    /// `--ssh`'s private agents (key files): up as long as the session. (Not the server task's:
+    /// it ends once its one connection is accepted, while the connection goes on.)
+    _agents: Arc<RunningAgents>,
 }
 
 impl Drop for Session {
@@ -133,18 +144,23 @@ impl Session {
         let failures = Arc::new(Mutex::new(Vec::new()));
         let files = FileSyncService { dirs: Arc::new(offer.dirs), sent: sent.clone(), failures: failures.clone() };
         let auth = AuthService { credentials: Arc::new(offer.credentials) };
-        let exports = FileSendService { exports: Arc::new(Mutex::new(offer.exports)) };
+        let exports = FileSendServer::new(offer.exports);
+        let secrets = offer.secrets.server();
+        let ssh = offer.ssh.server();
+        let agents = offer.ssh.clone();
         let serve = tokio::spawn(async move {
             let router = tonic::transport::Server::builder()
                 .add_service(HealthServer::new(HealthService))
                 .add_service(FileSyncServer::new(files).max_decoding_message_size(64 * 1024 * 1024))
                 .add_service(AuthServer::new(auth))
-                .add_service(FileSendServer::new(exports).max_decoding_message_size(64 * 1024 * 1024));
+                .add_service(exports)
+                .add_service(secrets)
+                .add_service(ssh);
             let connection = futures_util::stream::iter([Ok::<_, io::Error>(SessionStream(server_end))]);
             // The connection ends with the session; nothing is left to report then.
             let _ = router.serve_with_incoming(connection).await;
         });
-        Ok(Self { id, sent, failures, tasks: vec![feed, serve], _end: end })
+        Ok(Self { id, sent, failures, tasks: vec![feed, serve], _end: end, _agents: agents })
     }
 
     /// What went wrong on our side of the session (a folder that could not be read), for the
@@ -368,41 +384,6 @@ impl Auth for AuthService {
         _: Request<VerifyTokenAuthorityRequest>,
     ) -> std::result::Result<Response<VerifyTokenAuthorityResponse>, Status> {
         Err(Status::unimplemented("no token authority"))
-    }
-}
-
-struct FileSendService {
-    exports: Arc<Mutex<HashMap<usize, mpsc::Sender<Bytes>>>>,
-}
-
-#[tonic::async_trait]
-impl FileSend for FileSendService {
-    type DiffCopyStream = futures_util::stream::Empty<std::result::Result<FileBytes, Status>>;
-
-    async fn diff_copy(
-        &self,
-        request: Request<tonic::Streaming<FileBytes>>,
-    ) -> std::result::Result<Response<Self::DiffCopyStream>, Status> {
-        let id = request
-            .metadata()
-            .get("buildkit-attachable-exporter-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0);
-        let target = self.exports.lock().ok().and_then(|mut exports| exports.remove(&id));
-        let Some(target) = target else {
-            return Err(Status::not_found(format!("exporter {id} not found")));
-        };
-        let mut incoming = request.into_inner();
-        while let Some(message) = incoming.next().await {
-            let message = message?;
-            if target.send(Bytes::from(message.data)).await.is_err() {
-                return Err(Status::aborted("the image could not be handed on"));
-            }
-        }
-        // Dropping the sender tells the reader that the file is complete.
-        drop(target);
-        Ok(Response::new(futures_util::stream::empty()))
     }
 }
 
