@@ -55,7 +55,7 @@ pub enum Command {
     Backend(BackendCommand),
     /// Build a folder on the backend: its Dockerfile, or a Spring Boot or ASP.NET Core project
     /// without one (--dry-run prints the plan)
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Install this binary as the Docker CLI plugin `docker assemble`
     InstallPlugin {
         /// Replace a file at the plugin path even if it is not our link
@@ -108,6 +108,8 @@ pub struct BuildArgs {
     /// The runtime image of a generated Dockerfile (a Java runtime, or ASP.NET Core's)
     #[arg(long = "runtime-image", value_name = "IMAGE")]
     pub runtime_image: Option<String>,
+    #[command(flatten)]
+    pub solve: crate::build_flags::SolveFlags,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +118,8 @@ pub enum Progress {
     Tty,
     Plain,
     Rawjson,
+    /// No progress; the image ID on stdout (as -q)
+    Quiet,
 }
 
 #[derive(Subcommand, Debug)]

@@ -8,6 +8,7 @@ use std::{
 
 use assemble_core::{
     build::{
+        metadata,
         plan::{self as build_plan, BuildInput, BuildPlan, Output},
         run::{self as build_run, BuildOutcome},
     },
@@ -42,6 +43,7 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         build_image: args.build_image.clone(),
         runtime_image: args.runtime_image.clone(),
         base_images: loaded.settings.base_images.clone(),
+        solve: args.solve.input(),
     };
     let plan = build_plan::plan(&input, |key| std::env::var(key).ok())?;
     if args.dry_run {
@@ -56,18 +58,27 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         eprintln!("Warning: {warning}");
     }
     let backend = Backend::new(Engine::connect_to(endpoint).await?, Names::for_current_user());
+    let quiet = args.solve.quiet || args.progress == Progress::Quiet;
     let printer = crate::progress::StartPrinter::new();
-    let report = |event| printer.event(event);
+    let report = |event| {
+        if !quiet {
+            printer.event(event)
+        }
+    };
     let (container, started) = build_run::running_or_started(&backend, &start_request, &report, interrupted()).await?;
-    if started {
+    if started && !quiet {
         eprintln!("The backend was not running: started container {:?} with your settings.", backend.names().backend());
     }
-    if plan.output == Output::CacheOnly {
+    if plan.output == Output::CacheOnly && !quiet {
         eprintln!("Note: no --push or --load: the result stays in the build cache only.");
+    }
+    if let Some(path) = &args.solve.iidfile {
+        metadata::clear_iidfile(path)?;
     }
 
     let config_dir = environment.config_dir(engine_args.config.as_deref()).path().to_path_buf();
     let mode = match args.progress {
+        _ if quiet => Progress::Quiet,
         Progress::Auto if std::io::stderr().is_terminal() => Progress::Tty,
         Progress::Auto => Progress::Plain,
         other => other,
@@ -98,7 +109,18 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
     view.finish();
     match result {
         Ok(outcome) => {
-            report_outcome(&plan, &outcome);
+            if let Some(path) = &args.solve.iidfile {
+                metadata::write_iidfile(path, &outcome.exporter_response)?;
+            }
+            if let Some(path) = &args.solve.metadata_file {
+                metadata::write_metadata_file(path, &outcome.exporter_response, &outcome.reference)?;
+            }
+            if quiet {
+                // buildx -q: the image ID alone (an empty line when no image was exported).
+                println!("{}", metadata::image_id(&outcome.exporter_response));
+            } else {
+                report_outcome(&plan, &outcome);
+            }
             Ok(())
         }
         Err(err) => {
@@ -276,6 +298,9 @@ fn describe(plan: &BuildPlan, summary: &build_plan::ContextSummary) -> String {
     }
     if plan.no_cache {
         line("Cache:", "not used (--no-cache)");
+    }
+    for (label, value) in plan.solve.describe() {
+        line(label, &value);
     }
     out.push_str("--- Dockerfile ---\n");
     out.push_str(&plan.project.dockerfile);

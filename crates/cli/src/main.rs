@@ -1,6 +1,7 @@
 //! `assemble` (and `docker-assemble`, the Docker CLI plugin): parses, calls the core, prints.
 mod args;
 mod build;
+mod build_flags;
 mod progress;
 mod render;
 

@@ -9,6 +9,7 @@ use crate::buildkit::{
 };
 use crate::{
     build::{
+        attrs,
         dockerfile::BaseImages,
         error::BuildError,
         project::{self, Project},
@@ -47,6 +48,8 @@ pub struct BuildInput {
     pub runtime_image: Option<String>,
     /// The base images chosen in the settings (the flags win over them).
     pub base_images: crate::backend::request::BaseImageChoices,
+    /// The solve's other options as typed (caches, labels, attestations, network, contexts).
+    pub solve: attrs::SolveInput,
 }
 
 /// Where the built image goes.
@@ -99,6 +102,8 @@ pub struct BuildPlan {
     pub ignore_file: Option<PathBuf>,
     /// See `ignore_file`.
     pub ignore: IgnoreRules,
+    /// The solve's other options, checked.
+    pub solve: attrs::SolveOptions,
 }
 
 /// Image names typed in one field (the app's), separated by commas or spaces.
@@ -126,7 +131,7 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
             .into());
         }
     }
-    let build_args = input
+    let build_args: Vec<(String, String)> = input
         .build_args
         .iter()
         .map(|arg| build_arg(arg, &env))
@@ -185,6 +190,7 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
         (true, true) => Output::PushAndLoad,
     };
     let (ignore_file, ignore) = ignore_rules(&input.context, project.dockerfile_path.as_deref())?;
+    let solve = attrs::check(&input.solve, &build_args, output != Output::CacheOnly, &env)?;
     Ok(BuildPlan {
         context: input.context.clone(),
         project,
@@ -196,6 +202,7 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
         no_cache: input.no_cache,
         ignore_file,
         ignore,
+        solve,
     })
 }
 

@@ -47,6 +47,8 @@ pub struct BuildOutcome {
     pub files_sent: u64,
     /// Bytes of file contents sent.
     pub bytes_sent: u64,
+    /// BuildKit's exporter response (digests, names, cache manifest): the metadata file's source.
+    pub exporter_response: HashMap<String, String>,
 }
 
 impl BuildOutcome {
@@ -154,6 +156,7 @@ fn frontend_attrs(plan: &BuildPlan, filename: &str) -> HashMap<String, String> {
     if plan.no_cache {
         attrs.insert("no-cache".to_string(), String::new());
     }
+    attrs.extend(plan.solve.frontend_attrs());
     attrs
 }
 
@@ -192,7 +195,8 @@ pub async fn run(
 ) -> Result<BuildOutcome> {
     let client = BuildkitClient::connect_for_build(backend.docker(), &container.id).await?;
     let control = client.control();
-    let (dirs, filename) = offered_dirs(plan);
+    let (mut dirs, filename) = offered_dirs(plan);
+    dirs.extend(plan.solve.folders().map(|(name, path)| (name.to_string(), SyncDir::Folder(path.clone()))));
     let (exporters, load_index) = exporters(plan);
 
     let mut exports = HashMap::new();
@@ -212,6 +216,8 @@ pub async fn run(
         frontend: "dockerfile.v0".to_string(),
         frontend_attrs: frontend_attrs(plan, &filename),
         exporters,
+        cache: Some(plan.solve.cache.to_proto()).filter(|_| !plan.solve.cache.is_empty()),
+        entitlements: plan.solve.entitlements(),
         ..Default::default()
     };
     let mut status = control
@@ -265,7 +271,7 @@ pub async fn run(
                     return Err(err);
                 }
             }
-            return Err(BuildError::Failed { message }.into());
+            return Err(failure(plan, message).into());
         }
     };
     // The context's own transfers: what a rebuild of a barely changed folder shows.
@@ -290,7 +296,23 @@ pub async fn run(
         entries_listed: sent.entries.load(Ordering::Relaxed),
         files_sent: sent.files_sent.load(Ordering::Relaxed),
         bytes_sent: sent.bytes_sent.load(Ordering::Relaxed),
+        exporter_response: exported.clone(),
     })
+}
+
+/// BuildKit's failure, as our sentence where we know the way out: `--network host` on a backend
+/// without the grant, `--sbom` whose scanner cannot be pulled.
+fn failure(plan: &BuildPlan, message: String) -> BuildError {
+    if message.contains("network.host is not allowed") {
+        return BuildError::NetworkHostNotAllowed;
+    }
+    if let Some(scanner) = plan.solve.sbom_scanner() {
+        let short = scanner.rsplit('/').next().unwrap_or(&scanner).split(':').next().unwrap_or_default().to_string();
+        if message.contains(&short) && !short.is_empty() {
+            return BuildError::SbomScannerUnavailable { scanner, message };
+        }
+    }
+    BuildError::Failed { message }
 }
 
 /// The engine's image load for `--load`; called off when dropped unfinished.
