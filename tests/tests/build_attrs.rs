@@ -296,3 +296,36 @@ async fn bad_values_are_refused_before_anything_starts() {
     let quiet = user.run(&["build", &context.arg(), "-q", "--progress", "plain"]);
     assert_eq!(quiet.code, Some(2), "clap refuses -q with --progress: {quiet:#?}");
 }
+
+/// `--network host` needs the grant the backend is started with: without it, one sentence naming
+/// the flag; with it, the step sees the backend's own network. `info` says which.
+#[tokio::test(flavor = "multi_thread")]
+async fn host_network_is_granted_only_when_the_backend_was_started_to_allow_it() {
+    let user = TestUser::new("attrs-host");
+    let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox echo lines=$(/bin/busybox wc -l < /proc/net/dev)\"]\n";
+    let context = Folder::new("attrs-host", &[("Dockerfile", dockerfile)]);
+    copy_busybox_into(&context.path);
+    user.run(&["backend", "start", "--allow-host-port", "0"]).expect_ok();
+    let info = user.run(&["backend", "info"]).expect_ok();
+    assert!(info.stdout.contains("Host network: not allowed (start with --allow-network-host"), "{}", info.stdout);
+    let refused = user.run(&["build", &context.arg(), "--progress", "plain", "--network", "host"]);
+    assert_eq!(refused.code, Some(1), "{refused:#?}");
+    let last = refused.stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("Error: --network host needs the backend to allow it")
+            && last.contains("assemble backend start --allow-network-host"),
+        "{last}"
+    );
+
+    user.run(&["backend", "stop"]).expect_ok();
+    let started = user.run(&["backend", "start", "--allow-host-port", "0", "--allow-network-host"]).expect_ok();
+    assert!(started.stdout.contains("Host network: allowed"), "{started:#?}");
+    let info = user.run(&["backend", "info", "--format", "json"]).expect_ok();
+    let info: serde_json::Value = serde_json::from_str(&info.stdout).expect("info as JSON");
+    assert_eq!(info["network_host"], true, "{info}");
+    let host = user.run(&["build", &context.arg(), "--progress", "plain", "--no-cache", "--network", "host"]);
+    assert!(host.ok(), "{host:#?}");
+    let lines = host.stderr.lines().find_map(|l| l.split("lines=").nth(1)?.trim().parse::<u32>().ok());
+    assert!(lines.is_some_and(|n| n > 3), "the backend's own interfaces, not loopback alone: {}", host.stderr);
+    user.run(&["backend", "stop"]).expect_ok();
+}

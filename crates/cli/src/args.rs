@@ -187,6 +187,9 @@ pub struct StartArgs {
     /// moby/buildkit:v0.25.1-rootless)
     #[arg(long = "security", value_name = "MODE")]
     pub security: Option<String>,
+    /// Let builds use --network host (BuildKit's network.host entitlement); off unless asked
+    #[arg(long = "allow-network-host")]
+    pub allow_network_host: bool,
     /// Also make the buildx builder "assemble" docker's current builder (`docker buildx use`)
     #[arg(long = "use")]
     pub use_builder: bool,

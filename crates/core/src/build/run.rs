@@ -17,6 +17,7 @@ use crate::{
     backend::{error::BackendError, progress::StartEvent},
     backend::{Backend, OurContainer},
     build::{
+        attrs::NetworkMode,
         error::BuildError,
         plan::{BuildPlan, Output},
     },
@@ -193,6 +194,10 @@ pub async fn run(
     mut on_status: impl FnMut(&StatusResponse),
     cancel: impl Future<Output = ()>,
 ) -> Result<BuildOutcome> {
+    // Said before anything is sent; BuildKit's own refusal is mapped too (see `failure`).
+    if plan.solve.network == NetworkMode::Host && !container.config.network_host {
+        return Err(BuildError::NetworkHostNotAllowed.into());
+    }
     let client = BuildkitClient::connect_for_build(backend.docker(), &container.id).await?;
     let control = client.control();
     let (mut dirs, filename) = offered_dirs(plan);
@@ -398,6 +403,28 @@ mod tests {
         assert_ne!(shared_key(&plan), shared_key(&other_plan), "each folder has its own key");
         std::fs::remove_dir_all(dir).unwrap();
         std::fs::remove_dir_all(other).unwrap();
+    }
+
+    #[test]
+    fn buildkit_s_refusals_we_know_become_our_sentences() {
+        let dir = folder_with(&[("Dockerfile", "FROM scratch\n")]);
+        let input = BuildInput {
+            context: dir.clone(),
+            solve: crate::build::attrs::SolveInput { sbom: Some("true".into()), ..Default::default() },
+            ..Default::default()
+        };
+        let plan = plan(&input, |_| None).unwrap();
+        let denied = "granting entitlement network.host is not allowed by build daemon configuration";
+        assert!(matches!(failure(&plan, denied.into()), BuildError::NetworkHostNotAllowed));
+        let pull = "failed to resolve source metadata for docker.io/docker/buildkit-syft-scanner:stable-1: dial tcp: lookup";
+        match failure(&plan, pull.into()) {
+            BuildError::SbomScannerUnavailable { scanner, .. } => {
+                assert_eq!(scanner, "docker/buildkit-syft-scanner:stable-1")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(failure(&plan, "exit code: 1".into()), BuildError::Failed { .. }));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
