@@ -192,6 +192,30 @@ async fn labels_ids_metadata_and_the_default_provenance_are_buildx_s() {
     let media_type = meta["containerimage.descriptor"]["mediaType"].as_str().unwrap_or_default();
     assert!(media_type.contains("manifest"), "--provenance=false: a single manifest: {meta}");
     assert!(meta["containerimage.config.digest"].is_string(), "{meta}");
+
+    // --attest is the long form: a max provenance makes an index again.
+    let attested = user.run(&[
+        "build",
+        &context.arg(),
+        "--progress",
+        "quiet",
+        "-t",
+        &image,
+        "--push",
+        "--attest",
+        "type=provenance,mode=max",
+        "--metadata-file",
+        &metadata_file.to_string_lossy(),
+    ]);
+    assert!(attested.ok(), "{attested:#?}");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata_file).expect("the metadata file")).expect("JSON");
+    assert_eq!(meta["containerimage.descriptor"]["mediaType"], "application/vnd.oci.image.index.v1+json", "{meta}");
+    assert_eq!(
+        attested.stdout.trim(),
+        meta["containerimage.digest"],
+        "--progress quiet prints the digest: {attested:#?}"
+    );
     user.run(&["backend", "stop"]).expect_ok();
 }
 

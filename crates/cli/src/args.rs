@@ -120,6 +120,8 @@ pub enum Progress {
     Rawjson,
     /// No progress; the image ID on stdout (as -q)
     Quiet,
+    /// No progress and no image ID
+    None,
 }
 
 #[derive(Subcommand, Debug)]

@@ -58,7 +58,7 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         eprintln!("Warning: {warning}");
     }
     let backend = Backend::new(Engine::connect_to(endpoint).await?, Names::for_current_user());
-    let quiet = args.solve.quiet || args.progress == Progress::Quiet;
+    let quiet = args.solve.quiet || matches!(args.progress, Progress::Quiet | Progress::None);
     let printer = crate::progress::StartPrinter::new();
     let report = |event| {
         if !quiet {
@@ -115,7 +115,9 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
             if let Some(path) = &args.solve.metadata_file {
                 metadata::write_metadata_file(path, &outcome.exporter_response, &outcome.reference)?;
             }
-            if quiet {
+            if args.progress == Progress::None {
+                // buildx's `--progress none`: nothing at all.
+            } else if quiet {
                 // buildx -q: the image ID alone (an empty line when no image was exported).
                 println!("{}", metadata::image_id(&outcome.exporter_response));
             } else {

@@ -27,6 +27,9 @@ pub struct SolveFlags {
     /// (docker/buildkit-syft-scanner) must be pullable by the backend
     #[arg(long, value_name = "VALUE")]
     pub sbom: Option<String>,
+    /// An attestation, type=provenance[,mode=min|max] or type=sbom[,generator=IMAGE]; repeat for more
+    #[arg(long = "attest", value_name = "ATTRS")]
+    pub attests: Vec<String>,
     /// Look up every base image in its registry, even when the backend has it
     #[arg(long)]
     pub pull: bool,
@@ -59,6 +62,7 @@ impl SolveFlags {
             labels: self.labels.clone(),
             provenance: self.provenance.clone(),
             sbom: self.sbom.clone(),
+            attests: self.attests.clone(),
             pull: self.pull,
             network: self.network.clone(),
             add_hosts: self.add_hosts.clone(),

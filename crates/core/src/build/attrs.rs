@@ -37,6 +37,8 @@ pub struct SolveInput {
     pub provenance: Option<String>,
     /// `--sbom`: a bool, or `generator=IMAGE,…`.
     pub sbom: Option<String>,
+    /// `--attest type=provenance|sbom,…`, each as typed.
+    pub attests: Vec<String>,
     /// `--pull`: look up every base image in its registry, even when cached.
     pub pull: bool,
     /// `--network`: `default`, `none` or `host`.
@@ -118,16 +120,27 @@ pub fn check(
     let labels = input.labels.iter().map(|l| label(l)).collect::<Result<Vec<_>>>()?;
     let mut attestations = BTreeMap::new();
     let no_default = env(NO_DEFAULT_ATTESTATIONS_ENV).is_some_and(|v| parse_bool(&v) == Some(true));
-    let default_provenance = input.provenance.is_none() && !no_default;
+    let attests = input
+        .attests
+        .iter()
+        .map(|value| Ok((attest_type(value)?, value.clone())))
+        .collect::<Result<Vec<(&'static str, String)>>>()?;
+    let asked_provenance = input.provenance.is_some() || attests.iter().any(|(kind, _)| *kind == "provenance");
+    let default_provenance = !asked_provenance && !no_default;
     if default_provenance {
         attestations.insert("attest:provenance".to_string(), DEFAULT_PROVENANCE.to_string());
     }
-    for (kind, flag, value) in [("provenance", "--provenance", &input.provenance), ("sbom", "--sbom", &input.sbom)] {
-        if let Some(value) = value {
-            if let Some(attr) = attestation(kind, flag, value)? {
-                attestations.insert(format!("attest:{kind}"), attr);
-            }
-        }
+    // `--provenance` and `--sbom` are buildx's short forms of `--attest`; the last of a type wins.
+    let typed = attests
+        .iter()
+        .map(|(kind, value)| (*kind, "--attest", value))
+        .chain(input.provenance.iter().map(|v| ("provenance", "--provenance", v)))
+        .chain(input.sbom.iter().map(|v| ("sbom", "--sbom", v)));
+    for (kind, flag, value) in typed {
+        match attestation(kind, flag, value)? {
+            Some(attr) => attestations.insert(format!("attest:{kind}"), attr),
+            None => attestations.remove(&format!("attest:{kind}")),
+        };
     }
     let network = match input.network.as_deref().map(str::trim) {
         None | Some("" | "default") => NetworkMode::Default,
@@ -330,6 +343,26 @@ fn attestation(kind: &str, flag: &'static str, value: &str) -> Result<Option<Str
     Ok(Some(text))
 }
 
+/// The `type` of an `--attest` value: `provenance` or `sbom`.
+fn attest_type(value: &str) -> Result<&'static str> {
+    let bad = |reason: &str| BuildError::InvalidAttestation {
+        flag: "--attest",
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let fields = csv_fields(value).map_err(bad)?;
+    let kind = fields.iter().find_map(|f| {
+        let (key, val) = f.split_once('=')?;
+        key.trim().eq_ignore_ascii_case("type").then(|| val.trim().to_string())
+    });
+    match kind.as_deref() {
+        Some("provenance") => Ok("provenance"),
+        Some("sbom") => Ok("sbom"),
+        Some(_) => Err(bad("has a type BuildKit does not attest; use type=provenance or type=sbom").into()),
+        None => Err(bad("has no type; write type=provenance[,mode=max] or type=sbom").into()),
+    }
+}
+
 /// `HOST:IP` or `HOST=IP` (the form for IPv6), as buildx splits it; the IP may be in brackets.
 fn extra_host(text: &str) -> Result<(String, String)> {
     let bad = |reason: &str| BuildError::InvalidAddHost { host: text.to_string(), reason: reason.to_string() };
@@ -440,6 +473,16 @@ mod tests {
         assert!(!attrs(&disabled.unwrap()).contains_key("attest:provenance"));
         let env = check(&SolveInput::default(), &[], true, &|k| (k == NO_DEFAULT_ATTESTATIONS_ENV).then(|| "1".into()));
         assert!(!attrs(&env.unwrap()).contains_key("attest:provenance"));
+        let attest = checked(SolveInput {
+            attests: vec!["type=provenance,mode=max".into(), "type=sbom".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(attrs(&attest)["attest:provenance"], "type=provenance,mode=max");
+        assert_eq!(attrs(&attest)["attest:sbom"], "type=sbom");
+        assert!(!attest.default_provenance);
+        let sbom_only = checked(SolveInput { attests: vec!["type=sbom".into()], ..Default::default() }).unwrap();
+        assert_eq!(attrs(&sbom_only)["attest:provenance"], DEFAULT_PROVENANCE, "an SBOM keeps the default provenance");
         let sbom = checked(SolveInput { sbom: Some("true".into()), ..Default::default() }).unwrap();
         assert_eq!(attrs(&sbom)["attest:sbom"], "type=sbom");
         assert_eq!(sbom.sbom_scanner().as_deref(), Some(DEFAULT_SBOM_SCANNER));
@@ -517,6 +560,10 @@ mod tests {
             ..Default::default()
         });
         assert!(twice.contains("a second time"), "{twice}");
+        for (value, says) in [("type=vex", "does not attest"), ("mode=max", "has no type")] {
+            let said = refused(SolveInput { attests: vec![value.into()], ..Default::default() });
+            assert!(said.contains(says) && said.starts_with("--attest"), "{value}: {said}");
+        }
         for (value, says) in [("mode=all", "min or max"), ("type=sbom", "always type=provenance"), ("max", "key=value")]
         {
             let said = refused(SolveInput { provenance: Some(value.into()), ..Default::default() });
