@@ -291,6 +291,35 @@ RUN ["/bin/busybox", "sh", "-c", "/bin/busybox echo lines=$(/bin/busybox wc -l <
             && last.contains("--sbom generator=IMAGE"),
         "{last}"
     );
+
+    // A scanner the backend can pull (BuildKit's protocol: write in-toto statements into
+    // $BUILDKIT_SCAN_DESTINATION) makes the SBOM, and the image carries it.
+    let scan = r#"echo '{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://spdx.dev/Document","predicate":{"spdxVersion":"SPDX-2.3","name":"e2e-sbom"}}' > "$BUILDKIT_SCAN_DESTINATION/sbom.spdx.json"
+"#;
+    let scanner = Folder::new(
+        "attrs-scanner",
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY busybox /bin/busybox\nCOPY scan.sh /scan.sh\nENTRYPOINT [\"/bin/busybox\", \"sh\", \"/scan.sh\"]\n"),
+            ("scan.sh", scan),
+        ],
+    );
+    copy_busybox_into(&scanner.path);
+    let scanner_image = format!("localhost:{port}/e2e/scanner:1");
+    user.run(&["build", &scanner.arg(), "-t", &scanner_image, "--push", "--provenance=false"]).expect_ok();
+    let sbom = user.run(&[
+        "build",
+        &tools.arg(),
+        "--progress",
+        "plain",
+        "--sbom",
+        &format!("generator={scanner_image}"),
+        "-t",
+        &base_image,
+        "--push",
+    ]);
+    assert!(sbom.ok(), "{sbom:#?}");
+    assert!(sbom.stderr.contains(&format!("generating sbom using {scanner_image}")), "{}", sbom.stderr);
+    assert!(sbom.stderr.contains("exporting attestation manifest"), "{}", sbom.stderr);
     user.run(&["backend", "stop"]).expect_ok();
 }
 
