@@ -416,7 +416,8 @@ mod tests {
         let plan = plan(&input, |_| None).unwrap();
         let denied = "granting entitlement network.host is not allowed by build daemon configuration";
         assert!(matches!(failure(&plan, denied.into()), BuildError::NetworkHostNotAllowed));
-        let pull = "failed to resolve source metadata for docker.io/docker/buildkit-syft-scanner:stable-1: dial tcp: lookup";
+        let pull =
+            "failed to resolve source metadata for docker.io/docker/buildkit-syft-scanner:stable-1: dial tcp: lookup";
         match failure(&plan, pull.into()) {
             BuildError::SbomScannerUnavailable { scanner, .. } => {
                 assert_eq!(scanner, "docker/buildkit-syft-scanner:stable-1")
