@@ -252,7 +252,7 @@ impl SolveOptions {
                 ContextSource::Image(text) | ContextSource::Url(text) => text.clone(),
                 ContextSource::Folder { path, .. } => path.display().to_string(),
             };
-            lines.push(("Context:", format!("{} = {from}", context.name)));
+            lines.push(("Named context:", format!("{} = {from}", context.name)));
         }
         lines
     }
