@@ -131,6 +131,7 @@ async fn an_interrupted_start_removes_what_it_created() {
         ready_timeout: std::time::Duration::from_secs(60),
         cache_limit: None,
         security: Default::default(),
+        allow_network_host: false,
     };
     // Cancelled in the middle: once the backend exists and start waits for BuildKit.
     let midway = tokio::sync::Notify::new();
@@ -157,6 +158,7 @@ async fn an_interrupted_start_whose_cleanup_fails_says_what_is_left() {
         ready_timeout: std::time::Duration::from_secs(60),
         cache_limit: None,
         security: Default::default(),
+        allow_network_host: false,
     };
     let midway = tokio::sync::Notify::new();
     let report = notify_when_waiting_for_buildkit(&midway);

@@ -26,12 +26,16 @@
 //!   assemble-bench platforms [--rounds R] [--loops N] [--image REF]
 //!       what emulation costs: one RUN step (a shell loop) for linux/arm64 through the backend's
 //!       qemu emulator against the same step for linux/amd64, natively.
+//!   assemble-bench build-cache [--rounds R] [--seconds S] [--mib M] [--image REF]
+//!       a registry cache import on a cold backend: (A) `assemble build --cache-from`, (B) `docker
+//!       buildx build --builder assemble --cache-from`, (C) no import.
 //!   assemble-bench client send|conns …   (internal: runs inside the backend's network namespace)
 //!
 //! start, info and logs need `assemble` (the CLI) next to this binary, and use only the default
 //! engine socket.
 mod build;
 mod build_session;
+mod build_cache;
 mod builds;
 mod common;
 mod engines;
@@ -54,6 +58,7 @@ const USAGE: &str = "usage: assemble-bench relay [--gib N] [--rounds R] [--image
        assemble-bench engines [--rounds R (20)] [--warmup W (2)] [--image REF]
        assemble-bench builds [--rounds R (20)] [--warmup W (2)] [--builds N (50)] [--image REF]
        assemble-bench build [--rounds R (3)] [--files N (20000)] [--mib M (200)] [--image REF] [--parts all|context|session]
+       assemble-bench build-cache [--rounds R (3)] [--seconds S (5)] [--mib M (64)] [--image REF]
        assemble-bench security [--rounds R (5)] [--image REF] [--rootless-image REF]
        assemble-bench platforms [--rounds R (3)] [--loops N (200000)] [--image REF]";
 
@@ -63,13 +68,14 @@ fn main() -> ExitCode {
         Some("client") => client(&args[1..]),
         Some("relay") => relay::run(&args[1..]),
         Some("engines") => engines::run(&args[1..]),
-        Some(name @ ("start" | "info" | "logs" | "builds" | "build" | "security" | "platforms")) => {
+        Some(name @ ("start" | "info" | "logs" | "builds" | "build" | "build-cache" | "security" | "platforms")) => {
             common::use_default_engine();
             match name {
                 "start" => start::run(&args[1..]),
                 "info" => info::run(&args[1..]),
                 "builds" => builds::run(&args[1..]),
                 "build" => build::run(&args[1..]),
+                "build-cache" => build_cache::run(&args[1..]),
                 "security" => security::run(&args[1..]),
                 "platforms" => platforms::run(&args[1..]),
                 _ => logs::run(&args[1..]),

@@ -70,7 +70,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let _ = backend.docker().remove_container(&id, Some(remove)).await;
         }
         for port in [discard_port, echo_port] {
-            let _ = backend.docker().remove_volume(&pair_volume(&names, port), None::<bollard::query_parameters::RemoveVolumeOptions>).await;
+            let _ = backend
+                .docker()
+                .remove_volume(&pair_volume(&names, port), None::<bollard::query_parameters::RemoveVolumeOptions>)
+                .await;
         }
     });
     result
@@ -105,6 +108,7 @@ async fn setup(
         ready_timeout: assemble_core::backend::start::DEFAULT_READY_TIMEOUT,
         cache_limit: None,
         security: Default::default(),
+        allow_network_host: false,
     };
     backend.start(&request, &assemble_core::backend::progress::silent).await.map_err(|e| e.to_string())?;
     let running = backend.running().await.map_err(|e| e.to_string())?;

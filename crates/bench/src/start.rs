@@ -185,6 +185,7 @@ fn docker_run_args(image: &str) -> Result<Vec<String>, String> {
         security: SecurityMode::Capabilities,
         security_reason: None,
         cache_limit: None,
+        network_host: false,
     };
     let body = spec::backend(&Names::for_user("bench"), &config);
     let host = body.host_config.ok_or("the backend spec has no host config")?;

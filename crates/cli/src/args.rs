@@ -55,7 +55,7 @@ pub enum Command {
     Backend(BackendCommand),
     /// Build a folder on the backend: its Dockerfile, or a Spring Boot or ASP.NET Core project
     /// without one (--dry-run prints the plan)
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Install this binary as the Docker CLI plugin `docker assemble`
     InstallPlugin {
         /// Replace a file at the plugin path even if it is not our link
@@ -110,6 +110,8 @@ pub struct BuildArgs {
     pub runtime_image: Option<String>,
     #[command(flatten)]
     pub session: crate::session_args::SessionArgs,
+    #[command(flatten)]
+    pub solve: crate::build_flags::SolveFlags,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +120,10 @@ pub enum Progress {
     Tty,
     Plain,
     Rawjson,
+    /// No progress; the image ID on stdout (as -q)
+    Quiet,
+    /// No progress and no image ID
+    None,
 }
 
 #[derive(Subcommand, Debug)]
@@ -185,6 +191,9 @@ pub struct StartArgs {
     /// moby/buildkit:v0.25.1-rootless)
     #[arg(long = "security", value_name = "MODE")]
     pub security: Option<String>,
+    /// Let builds use --network host (BuildKit's network.host entitlement); off unless asked
+    #[arg(long = "allow-network-host")]
+    pub allow_network_host: bool,
     /// Also make the buildx builder "assemble" docker's current builder (`docker buildx use`)
     #[arg(long = "use")]
     pub use_builder: bool,

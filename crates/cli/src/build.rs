@@ -8,6 +8,7 @@ use std::{
 
 use assemble_core::{
     build::{
+        metadata,
         plan::{self as build_plan, BuildInput, BuildPlan, Output},
         run::{self as build_run, BuildOutcome},
     },
@@ -46,6 +47,7 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         ssh: args.session.ssh.clone(),
         outputs: args.session.outputs.clone(),
         stdout_is_terminal: std::io::stdout().is_terminal(),
+        solve: args.solve.input(),
     };
     let plan = build_plan::plan(&input, |key| std::env::var(key).ok())?;
     if args.dry_run {
@@ -60,18 +62,27 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         eprintln!("Warning: {warning}");
     }
     let backend = Backend::new(Engine::connect_to(endpoint).await?, Names::for_current_user());
+    let quiet = args.solve.quiet || matches!(args.progress, Progress::Quiet | Progress::None);
     let printer = crate::progress::StartPrinter::new();
-    let report = |event| printer.event(event);
+    let report = |event| {
+        if !quiet {
+            printer.event(event)
+        }
+    };
     let (container, started) = build_run::running_or_started(&backend, &start_request, &report, interrupted()).await?;
-    if started {
+    if started && !quiet {
         eprintln!("The backend was not running: started container {:?} with your settings.", backend.names().backend());
     }
-    if plan.output == Output::CacheOnly && plan.outputs.is_empty() {
+    if plan.output == Output::CacheOnly && plan.outputs.is_empty() && !quiet {
         eprintln!("Note: no --push or --load: the result stays in the build cache only.");
+    }
+    if let Some(path) = &args.solve.iidfile {
+        metadata::clear_iidfile(path)?;
     }
 
     let config_dir = environment.config_dir(engine_args.config.as_deref()).path().to_path_buf();
     let mode = match args.progress {
+        _ if quiet => Progress::Quiet,
         Progress::Auto if std::io::stderr().is_terminal() => Progress::Tty,
         Progress::Auto => Progress::Plain,
         other => other,
@@ -102,7 +113,20 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
     view.finish();
     match result {
         Ok(outcome) => {
-            report_outcome(&plan, &outcome);
+            if let Some(path) = &args.solve.iidfile {
+                metadata::write_iidfile(path, &outcome.exporter_response)?;
+            }
+            if let Some(path) = &args.solve.metadata_file {
+                metadata::write_metadata_file(path, &outcome.exporter_response, &outcome.reference)?;
+            }
+            if args.progress == Progress::None {
+                // buildx's `--progress none`: nothing at all.
+            } else if quiet {
+                // buildx -q: the image ID alone (an empty line when no image was exported).
+                println!("{}", metadata::image_id(&outcome.exporter_response));
+            } else {
+                report_outcome(&plan, &outcome);
+            }
             Ok(())
         }
         Err(err) => {
@@ -317,6 +341,9 @@ fn describe(plan: &BuildPlan, summary: &build_plan::ContextSummary) -> String {
     }
     if plan.no_cache {
         line("Cache:", "not used (--no-cache)");
+    }
+    for (label, value) in plan.solve.describe() {
+        line(label, &value);
     }
     out.push_str("--- Dockerfile ---\n");
     out.push_str(&plan.project.dockerfile);

@@ -1,6 +1,7 @@
 //! `assemble` (and `docker-assemble`, the Docker CLI plugin): parses, calls the core, prints.
 mod args;
 mod build;
+mod build_flags;
 mod progress;
 mod render;
 mod session_args;
@@ -170,6 +171,7 @@ fn start_request(args: &StartArgs, settings: &Settings) -> Result<StartRequest, 
         ready_timeout: Some(Duration::from_secs(args.ready_timeout)),
         cache_limit: args.cache_limit.clone(),
         security: args.security.clone(),
+        allow_network_host: args.allow_network_host,
     };
     StartRequest::resolve(&flags, settings)
 }
@@ -192,6 +194,9 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
         StartOutcome::Started { id, name, cache, security, security_reason, .. } => {
             println!("Started container {name:?} ({})", &id[..id.len().min(12)]);
             println!("Security: {}", security.described(Some(&security_reason)));
+            if request.allow_network_host {
+                println!("Host network: {}", assemble_core::backend::info::network_host_text(true));
+            }
             let engine = backend.engine().endpoint().view();
             if !is_local_default(&engine) {
                 println!("{}", render::engine_line(&engine));

@@ -46,6 +46,7 @@ pub fn info(info: &BackendInfo) -> String {
     }
     // After the original page's parts, so that its shape stays.
     let _ = writeln!(out, "\nSecurity: {}", info.security_text);
+    let _ = writeln!(out, "\nHost network: {}", info.network_host_text);
     // Only when set, so that the default output keeps the original page's shape.
     if info.cache_limit.is_some() {
         let _ = writeln!(out, "\nCache limit: {}", info.cache_limit_text);

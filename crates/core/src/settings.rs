@@ -171,6 +171,7 @@ mod tests {
             cache_limit: None,
             base_images: Default::default(),
             security: Default::default(),
+            allow_network_host: false,
         }
     }
 
@@ -193,6 +194,7 @@ mod tests {
             cache_limit: Some("20GB".into()),
             base_images: Default::default(),
             security: crate::backend::security::SecurityChoice::Rootless,
+            allow_network_host: true,
         };
         save_to(&file, &settings).unwrap();
         let loaded = load_from(&file);
@@ -200,6 +202,7 @@ mod tests {
         assert_eq!(loaded.settings.ports, vec![6000, 7000]);
         assert_eq!(loaded.settings.cache, CacheSetting::Named("vol".into()));
         assert_eq!(loaded.settings.context.as_deref(), Some("desktop-linux"));
+        assert!(loaded.settings.allow_network_host);
         assert!(loaded.warning.is_none());
     }
 

@@ -38,6 +38,10 @@ pub struct BackendInfo {
     pub cache_limit: Option<u64>,
     /// The limit as buildx prints it (`2GiB`), or "BuildKit's default".
     pub cache_limit_text: String,
+    /// Whether builds may use `--network host` (BuildKit's `network.host` entitlement).
+    pub network_host: bool,
+    /// The same in words, with the way to change it.
+    pub network_host_text: String,
     /// How it was granted its powers.
     pub security: SecurityMode,
     /// Why, in words; `None` on a backend made before reasons were kept.
@@ -99,6 +103,8 @@ pub(super) async fn read(backend: &Backend) -> Result<BackendInfo> {
         cache_volume: container.config.cache_volume,
         cache_limit: container.config.cache_limit,
         cache_limit_text: crate::units::cache_limit_text(container.config.cache_limit),
+        network_host: container.config.network_host,
+        network_host_text: network_host_text(container.config.network_host),
         security: container.config.security,
         security_text: container.config.security.described(container.config.security_reason.as_deref()),
         security_reason: container.config.security_reason,
@@ -113,6 +119,15 @@ pub(super) async fn read(backend: &Backend) -> Result<BackendInfo> {
         cache_by_type: CacheTotals::by_type(&records),
         cache_text: cache_text(&records),
     })
+}
+
+/// What `info` says of the `network.host` grant.
+pub fn network_host_text(granted: bool) -> String {
+    if granted {
+        "allowed: builds may use --network host".to_string()
+    } else {
+        "not allowed (start with --allow-network-host to let builds use --network host)".to_string()
+    }
 }
 
 async fn image_digest(backend: &Backend, reference: &str, image_id: &str) -> String {

@@ -27,6 +27,8 @@ pub const SECURITY_REASON: &str = "com.docker.assemble.backend.security-reason";
 /// On the backend: its cache limit in bytes (BuildKit's GC keeps its cache below it); absent:
 /// BuildKit's own default policy.
 pub const CACHE_LIMIT: &str = "com.docker.assemble.backend.cache-limit";
+/// `true` when BuildKit was started to allow `--network host` (the `network.host` entitlement).
+pub const NETWORK_HOST: &str = "com.docker.assemble.backend.network-host";
 /// On a sidecar: the ID of the backend container it was made for.
 pub const BACKEND: &str = "com.docker.assemble.backend.backend";
 
@@ -106,6 +108,8 @@ pub struct BackendLabels {
     pub security_reason: Option<String>,
     /// The most bytes BuildKit's cache may use; `None`: BuildKit's default policy.
     pub cache_limit: Option<u64>,
+    /// Whether BuildKit grants the `network.host` entitlement (builds may use `--network host`).
+    pub network_host: bool,
 }
 
 /// The labels on everything we create: owner, role and our version.
@@ -129,6 +133,9 @@ pub fn for_backend(names: &Names, config: &BackendLabels) -> HashMap<String, Str
     }
     if let Some(limit) = config.cache_limit {
         labels.insert(CACHE_LIMIT.into(), limit.to_string());
+    }
+    if config.network_host {
+        labels.insert(NETWORK_HOST.into(), "true".into());
     }
     labels
 }
@@ -162,6 +169,7 @@ pub fn read_backend(labels: &HashMap<String, String>) -> Option<BackendLabels> {
         },
         security_reason: labels.get(SECURITY_REASON).cloned(),
         cache_limit: labels.get(CACHE_LIMIT).and_then(|l| l.parse().ok()),
+        network_host: labels.get(NETWORK_HOST).is_some_and(|v| v == "true"),
     })
 }
 
@@ -185,6 +193,7 @@ mod tests {
             security: SecurityMode::Capabilities,
             security_reason: Some("asked for".into()),
             cache_limit: Some(2 * 1024 * 1024 * 1024),
+            network_host: true,
         };
         let labels = for_backend(&names, &config);
         assert!(is_ours(Some(&labels), &names, Role::Backend));
@@ -205,6 +214,7 @@ mod tests {
             security: SecurityMode::Rootless,
             security_reason: None,
             cache_limit: None,
+            network_host: false,
         };
         assert_eq!(read_backend(&for_backend(&names, &config)), Some(config));
     }

@@ -149,6 +149,7 @@ mod tests {
                 security: SecurityMode::Capabilities,
                 security_reason: None,
                 cache_limit: None,
+                network_host: false,
             }
         );
     }

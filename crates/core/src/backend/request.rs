@@ -67,6 +67,8 @@ pub struct Settings {
     pub base_images: BaseImageChoices,
     /// How the backend is granted its powers (`--security` wins over it).
     pub security: SecurityChoice,
+    /// Let builds use `--network host` (BuildKit's `network.host` entitlement); off unless asked.
+    pub allow_network_host: bool,
 }
 
 /// The base images a user chose in the settings file (`base_images`), each in place of ours in
@@ -108,6 +110,7 @@ impl Default for Settings {
             cache_limit: None,
             base_images: Default::default(),
             security: SecurityChoice::Auto,
+            allow_network_host: false,
         }
     }
 }
@@ -159,6 +162,7 @@ impl Settings {
             image: image_for(effective_image(None, self), self.security),
             cache_limit: self.cache_limit_bytes().ok().flatten(),
             security: self.security,
+            network_host: self.allow_network_host,
         }
     }
 }
@@ -201,6 +205,8 @@ pub struct StartFlags {
     pub cache_limit: Option<String>,
     /// `--security`, unparsed.
     pub security: Option<String>,
+    /// `--allow-network-host` (the settings' choice still counts without it).
+    pub allow_network_host: bool,
 }
 
 /// What the user asked for, flags and settings resolved and checked.
@@ -218,6 +224,8 @@ pub struct StartRequest {
     pub cache_limit: Option<u64>,
     /// How the backend is granted its powers.
     pub security: SecurityChoice,
+    /// Whether builds may use `--network host`.
+    pub allow_network_host: bool,
 }
 
 impl StartRequest {
@@ -249,6 +257,7 @@ impl StartRequest {
             ready_timeout: flags.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
             cache_limit,
             security,
+            allow_network_host: flags.allow_network_host || settings.allow_network_host,
         };
         request.validate()?;
         Ok(request)
@@ -268,6 +277,7 @@ impl StartRequest {
             image: self.image.clone(),
             cache_limit: self.cache_limit,
             security: self.security,
+            network_host: self.allow_network_host,
         }
     }
 }
@@ -335,6 +345,8 @@ pub struct Wanted {
     pub cache_limit: Option<u64>,
     /// The security mode asked for.
     pub security: SecurityChoice,
+    /// Whether `--network host` is granted.
+    pub network_host: bool,
 }
 
 /// What in the backend's configuration can differ from a wish.
@@ -351,6 +363,8 @@ pub enum Field {
     CacheLimit,
     /// The security mode.
     Security,
+    /// The `--network host` grant.
+    NetworkHost,
 }
 
 /// Whether applying `differences` needs a restart: anything but the ports (which change live).
@@ -371,6 +385,7 @@ impl Field {
             Field::Image => "image",
             Field::CacheLimit => "cache limit",
             Field::Security => "security mode",
+            Field::NetworkHost => "host network for builds",
         }
     }
 }
@@ -433,6 +448,14 @@ pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> 
             wanted: wanted.security.as_str().to_string(),
         });
     }
+    if wanted.network_host != running.network_host {
+        let words = |granted: bool| if granted { "allowed" } else { "not allowed" }.to_string();
+        differences.push(Difference {
+            field: Field::NetworkHost,
+            running: words(running.network_host),
+            wanted: words(wanted.network_host),
+        });
+    }
     if wanted.image != running.image {
         differences.push(Difference {
             field: Field::Image,
@@ -465,6 +488,7 @@ mod tests {
             image: image.map(String::from),
             ready_timeout: None,
             cache_limit: None,
+            allow_network_host: false,
             security: None,
         }
     }
@@ -478,6 +502,7 @@ mod tests {
             context: None,
             use_builder: false,
             cache_limit: None,
+            allow_network_host: false,
             base_images: Default::default(),
             security: SecurityChoice::Auto,
         };
@@ -497,6 +522,7 @@ mod tests {
             context: None,
             use_builder: false,
             cache_limit: None,
+            allow_network_host: false,
             base_images: Default::default(),
             security: SecurityChoice::Auto,
         };
@@ -531,6 +557,7 @@ mod tests {
             image: "x".into(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
             cache_limit: None,
+            allow_network_host: false,
             security: SecurityChoice::Auto,
         };
         assert_eq!(by_hand.validate().unwrap_err().settings_field(), Some("cache"));
@@ -611,6 +638,7 @@ mod tests {
             security: SecurityMode::Privileged,
             security_reason: None,
             cache_limit: None,
+            network_host: false,
         }
     }
 
@@ -651,6 +679,7 @@ mod tests {
             cache_volume: None,
             image: "img".into(),
             cache_limit: None,
+            network_host: false,
             security: SecurityChoice::Auto,
         };
         assert_eq!(differences(&wanted, &running(&[5000], None, "img")), vec![]);
@@ -701,6 +730,7 @@ mod tests {
             cache_volume: None,
             image: "img".into(),
             cache_limit: None,
+            network_host: false,
             security: Rootless,
         };
         let found = differences(&wanted, &running(&[5000], None, "img"));
@@ -723,11 +753,32 @@ mod tests {
             context: None,
             use_builder: false,
             cache_limit: None,
+            allow_network_host: false,
             base_images: Default::default(),
             security: SecurityChoice::Auto,
         };
         let with_default = settings.wanted(&names, true);
         assert_eq!(with_default.cache_volume.as_deref(), Some("docker-assemble-backend-cache-u"));
         assert_eq!(settings.wanted(&names, false).cache_volume, None);
+    }
+
+    #[test]
+    fn the_host_network_grant_is_off_unless_the_flag_or_the_settings_ask_and_a_change_needs_a_restart() {
+        let off = StartRequest::resolve(&flags(&[], None, None), &Settings::default()).unwrap();
+        assert!(!off.allow_network_host);
+        let flag = StartFlags { allow_network_host: true, ..flags(&[], None, None) };
+        assert!(StartRequest::resolve(&flag, &Settings::default()).unwrap().allow_network_host);
+        let settings = Settings { allow_network_host: true, ..Settings::default() };
+        let from_settings = StartRequest::resolve(&flags(&[], None, None), &settings).unwrap();
+        assert!(from_settings.allow_network_host);
+        let read: Settings = serde_json::from_str(r#"{"allow_network_host": true}"#).unwrap();
+        assert!(read.allow_network_host);
+        let names = Names::for_user("u");
+        let wanted = from_settings.wanted(&names, false);
+        let running = BackendLabels { network_host: false, ..running(&[5000], None, &from_settings.image) };
+        let found = differences(&wanted, &running);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].sentence("asked"), "host network for builds: running not allowed, asked allowed");
+        assert!(needs_restart(&found));
     }
 }

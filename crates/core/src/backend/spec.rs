@@ -39,12 +39,23 @@ pub(in crate::backend) fn restart_unless_stopped() -> Option<RestartPolicy> {
 /// Where the backend's buildkitd config is put (by [`files_tar`], before it starts).
 pub const BUILDKITD_CONFIG: &str = "/etc/assemble-buildkitd.toml";
 
-/// buildkitd's config for a cache limit: the OCI worker's `maxUsedSpace`, in bytes (no unit, so
+/// buildkitd's config: the `network.host` entitlement when asked for (so builds may use
+/// `--network host`), and for a cache limit the OCI worker's `maxUsedSpace`, in bytes (no unit, so
 /// no question of which "GB" is meant), from which BuildKit derives its GC rules. `None` when the
 /// backend runs on BuildKit's defaults.
 pub fn buildkitd_config(config: &BackendLabels) -> Option<String> {
-    let limit = config.cache_limit?;
-    Some(format!("# Made by Assemble Backend.\n[worker.oci]\n  maxUsedSpace = \"{limit}\"\n"))
+    if config.cache_limit.is_none() && !config.network_host {
+        return None;
+    }
+    let mut text = "# Made by Assemble Backend.\n".to_string();
+    // Top-level keys come before any table.
+    if config.network_host {
+        text.push_str("insecure-entitlements = [\"network.host\"]\n");
+    }
+    if let Some(limit) = config.cache_limit {
+        text.push_str(&format!("[worker.oci]\n  maxUsedSpace = \"{limit}\"\n"));
+    }
+    Some(text)
 }
 
 /// Files for the engine's upload (extracted at `/`), each an absolute path and its text.
@@ -138,7 +149,22 @@ mod tests {
             version: labels::OUR_VERSION.into(),
             security,
             security_reason: None,
+            network_host: false,
         }
+    }
+
+    #[test]
+    fn the_host_network_grant_and_the_cache_limit_go_in_buildkitd_s_config() {
+        let mut wanted = config(SecurityMode::Privileged, None);
+        assert_eq!(buildkitd_config(&wanted), None, "BuildKit's defaults: no config, no --config");
+        wanted.network_host = true;
+        let text = buildkitd_config(&wanted).unwrap();
+        assert!(text.contains("insecure-entitlements = [\"network.host\"]"), "{text}");
+        wanted.cache_limit = Some(1 << 30);
+        let text = buildkitd_config(&wanted).unwrap();
+        let (top, worker) = text.split_once("[worker.oci]").unwrap();
+        assert!(top.contains("insecure-entitlements") && worker.contains("maxUsedSpace = \"1073741824\""), "{text}");
+        assert_eq!(backend(&Names::for_user("u"), &wanted).cmd.unwrap(), ["--config", BUILDKITD_CONFIG]);
     }
 
     #[test]

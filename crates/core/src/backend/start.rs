@@ -170,6 +170,7 @@ async fn create_all(
         security: mode,
         security_reason: Some(reason),
         cache_limit: request.cache_limit,
+        network_host: request.allow_network_host,
     };
     cancel.check()?;
     let id = match create_and_run(backend, &config, created).await? {

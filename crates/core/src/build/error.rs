@@ -83,6 +83,90 @@ pub enum BuildError {
         platforms: String,
     },
 
+    /// A `--cache-from`/`--cache-to` value that cannot be used; `reason` ends the sentence.
+    #[error("{flag} {value:?} {reason}")]
+    InvalidCache {
+        /// The flag.
+        flag: &'static str,
+        /// The value as typed.
+        value: String,
+        /// Why, with the way out.
+        reason: String,
+    },
+
+    /// A `--label` without a key.
+    #[error("--label {label:?} has no key; write it as KEY=VALUE (or KEY, for an empty value)")]
+    InvalidLabel {
+        /// The label as typed.
+        label: String,
+    },
+
+    /// A `--provenance` or `--sbom` value that cannot be used.
+    #[error("{flag} {value:?} {reason}")]
+    InvalidAttestation {
+        /// The flag.
+        flag: &'static str,
+        /// The value as typed.
+        value: String,
+        /// Why, with the way out.
+        reason: String,
+    },
+
+    /// A `--network` BuildKit does not have.
+    #[error("--network {mode:?} is not a network BuildKit has; use default, none or host")]
+    InvalidNetwork {
+        /// The mode as typed.
+        mode: String,
+    },
+
+    /// A bad `--add-host`.
+    #[error("--add-host {host:?} {reason}")]
+    InvalidAddHost {
+        /// The value as typed.
+        host: String,
+        /// Why, with the way out.
+        reason: String,
+    },
+
+    /// A bad `--build-context`.
+    #[error("--build-context {value:?} {reason}")]
+    InvalidBuildContext {
+        /// The value as typed.
+        value: String,
+        /// Why, with the way out.
+        reason: String,
+    },
+
+    /// `--network host` on a backend not started with the `network.host` grant.
+    #[error(
+        "--network host needs the backend to allow it, and this backend was started without that; restart it \
+         with `assemble backend start --allow-network-host` (or set allow_network_host in the settings)"
+    )]
+    NetworkHostNotAllowed,
+
+    /// `--sbom` on a backend that cannot pull the scanner image.
+    #[error(
+        "--sbom runs the scanner image {scanner}, and the backend could not pull it ({message}); let the backend \
+         reach its registry, or name a scanner it can pull with --sbom generator=IMAGE"
+    )]
+    SbomScannerUnavailable {
+        /// The scanner image.
+        scanner: String,
+        /// BuildKit's message.
+        message: String,
+    },
+
+    /// `--iidfile` or `--metadata-file` could not be written.
+    #[error("{flag} could not be written to {path}: {reason}; check the folder exists and you may write there")]
+    WriteResultFile {
+        /// The flag.
+        flag: &'static str,
+        /// The file.
+        path: String,
+        /// What the system said.
+        reason: String,
+    },
+
     /// BuildKit ended the build with an error (a failing step, a missing base image).
     #[error("the build failed: {message}")]
     Failed {

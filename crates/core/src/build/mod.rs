@@ -1,9 +1,14 @@
 //! `assemble build` (and the app's Build window): what a folder builds ([`project`], reading
 //! project files with a little XML), the Dockerfile we write for a project without one
 //! ([`dockerfile`]), the checked plan ([`plan`]), and its run on the backend over BuildKit's
-//! session ([`run`]), with `--secret`/`--ssh` ([`session_flags`]) and `-o` ([`outputs`]). Image names are checked by [`crate::reference`].
+//! session ([`run`]), with `--secret`/`--ssh` ([`session_flags`]) and `-o` ([`outputs`]); the
+//! solve's attributes and caches ([`attrs`], [`cache_options`]) and the files a build leaves
+//! ([`metadata`]). Image names are checked by [`crate::reference`].
+pub mod attrs;
+pub mod cache_options;
 pub mod dockerfile;
 pub mod error;
+pub mod metadata;
 pub mod outputs;
 pub mod plan;
 pub mod project;

@@ -10,6 +10,7 @@ use crate::buildkit::{
 };
 use crate::{
     build::{
+        attrs,
         dockerfile::BaseImages,
         error::BuildError,
         project::{self, Project},
@@ -56,6 +57,8 @@ pub struct BuildInput {
     pub outputs: Vec<String>,
     /// Our standard output is a terminal (a tar is not written to one).
     pub stdout_is_terminal: bool,
+    /// The solve's other options as typed (caches, labels, attestations, network, contexts).
+    pub solve: attrs::SolveInput,
 }
 
 /// Where the built image goes.
@@ -114,6 +117,8 @@ pub struct BuildPlan {
     pub ssh: crate::buildkit::ssh::SshAgents,
     /// The `-o` outputs, after the push and load ones.
     pub outputs: Vec<crate::build::outputs::OutputSpec>,
+    /// The solve's other options, checked.
+    pub solve: attrs::SolveOptions,
 }
 
 /// Image names typed in one field (the app's), separated by commas or spaces.
@@ -141,7 +146,7 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
             .into());
         }
     }
-    let build_args = input
+    let build_args: Vec<(String, String)> = input
         .build_args
         .iter()
         .map(|arg| build_arg(arg, &env))
@@ -211,6 +216,7 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
     let secrets = crate::build::session_flags::secrets(&input.secrets, &env)?;
     let ssh = crate::build::session_flags::ssh(&input.ssh, &env)?;
     let outputs = crate::build::outputs::outputs(&input.outputs, &names, platforms.len(), input.stdout_is_terminal)?;
+    let solve = attrs::check(&input.solve, &build_args, output != Output::CacheOnly, &env)?;
     Ok(BuildPlan {
         context: input.context.clone(),
         project,
@@ -225,6 +231,7 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
         secrets,
         ssh,
         outputs,
+        solve,
     })
 }
 

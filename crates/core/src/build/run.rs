@@ -17,6 +17,7 @@ use crate::{
     backend::{error::BackendError, progress::StartEvent},
     backend::{Backend, OurContainer},
     build::{
+        attrs::NetworkMode,
         error::BuildError,
         plan::{BuildPlan, Output},
     },
@@ -53,6 +54,8 @@ pub struct BuildOutcome {
     pub bytes_sent: u64,
     /// What the `-o` outputs wrote, one sentence each.
     pub written: Vec<String>,
+    /// BuildKit's exporter response (digests, names, cache manifest): the metadata file's source.
+    pub exporter_response: HashMap<String, String>,
 }
 
 impl BuildOutcome {
@@ -164,6 +167,7 @@ fn frontend_attrs(plan: &BuildPlan, filename: &str) -> HashMap<String, String> {
     if plan.no_cache {
         attrs.insert("no-cache".to_string(), String::new());
     }
+    attrs.extend(plan.solve.frontend_attrs());
     attrs
 }
 
@@ -220,9 +224,14 @@ pub async fn run(
         available.check(&plan.platforms)?;
         available.labels(&plan.platforms)
     };
+    // Said before anything is sent; BuildKit's own refusal is mapped too (see `failure`).
+    if plan.solve.network == NetworkMode::Host && !container.config.network_host {
+        return Err(BuildError::NetworkHostNotAllowed.into());
+    }
     let client = BuildkitClient::connect_for_build(backend.docker(), &container.id).await?;
     let control = client.control();
-    let (dirs, filename) = offered_dirs(plan);
+    let (mut dirs, filename) = offered_dirs(plan);
+    dirs.extend(plan.solve.folders().map(|(name, path)| (name.to_string(), SyncDir::Folder(path.clone()))));
     let (exporters, load_index) = exporters(plan);
 
     // The -o outputs come after the push and load exporters.
@@ -251,6 +260,8 @@ pub async fn run(
         frontend: "dockerfile.v0".to_string(),
         frontend_attrs: frontend_attrs(plan, &filename),
         exporters,
+        cache: Some(plan.solve.cache.to_proto()).filter(|_| !plan.solve.cache.is_empty()),
+        entitlements: plan.solve.entitlements(),
         ..Default::default()
     };
     let mut status = control
@@ -304,7 +315,7 @@ pub async fn run(
                     return Err(err);
                 }
             }
-            return Err(BuildError::Failed { message }.into());
+            return Err(failure(plan, message).into());
         }
     };
     // The context's own transfers: what a rebuild of a barely changed folder shows.
@@ -335,7 +346,23 @@ pub async fn run(
         files_sent: sent.files_sent.load(Ordering::Relaxed),
         bytes_sent: sent.bytes_sent.load(Ordering::Relaxed),
         written: plan.outputs.iter().filter_map(|o| o.sentence()).collect(),
+        exporter_response: exported.clone(),
     })
+}
+
+/// BuildKit's failure, as our sentence where we know the way out: `--network host` on a backend
+/// without the grant, `--sbom` whose scanner cannot be pulled.
+fn failure(plan: &BuildPlan, message: String) -> BuildError {
+    if message.contains("network.host is not allowed") {
+        return BuildError::NetworkHostNotAllowed;
+    }
+    if let Some(scanner) = plan.solve.sbom_scanner() {
+        let short = scanner.rsplit('/').next().unwrap_or(&scanner).split(':').next().unwrap_or_default().to_string();
+        if message.contains(&short) && !short.is_empty() {
+            return BuildError::SbomScannerUnavailable { scanner, message };
+        }
+    }
+    BuildError::Failed { message }
 }
 
 /// The engine's image load for `--load`; called off when dropped unfinished.
@@ -421,6 +448,29 @@ mod tests {
         assert_ne!(shared_key(&plan), shared_key(&other_plan), "each folder has its own key");
         std::fs::remove_dir_all(dir).unwrap();
         std::fs::remove_dir_all(other).unwrap();
+    }
+
+    #[test]
+    fn buildkit_s_refusals_we_know_become_our_sentences() {
+        let dir = folder_with(&[("Dockerfile", "FROM scratch\n")]);
+        let input = BuildInput {
+            context: dir.clone(),
+            solve: crate::build::attrs::SolveInput { sbom: Some("true".into()), ..Default::default() },
+            ..Default::default()
+        };
+        let plan = plan(&input, |_| None).unwrap();
+        let denied = "granting entitlement network.host is not allowed by build daemon configuration";
+        assert!(matches!(failure(&plan, denied.into()), BuildError::NetworkHostNotAllowed));
+        let pull =
+            "failed to resolve source metadata for docker.io/docker/buildkit-syft-scanner:stable-1: dial tcp: lookup";
+        match failure(&plan, pull.into()) {
+            BuildError::SbomScannerUnavailable { scanner, .. } => {
+                assert_eq!(scanner, "docker/buildkit-syft-scanner:stable-1")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(failure(&plan, "exit code: 1".into()), BuildError::Failed { .. }));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -380,6 +380,8 @@ mod tests {
             ports: PortSet::from_ports(ports.iter().copied()),
             cache_volume: None,
             cache_limit: None,
+            network_host: false,
+            network_host_text: String::new(),
             cache_limit_text: "BuildKit's default".into(),
             security: SecurityMode::Capabilities,
             security_reason: None,
@@ -443,6 +445,7 @@ mod tests {
                 security: SecurityMode::Privileged,
                 security_reason: None,
                 cache_limit: None,
+                network_host: false,
             },
             unrelayed: PortSet::none(),
         }))

@@ -1,0 +1,72 @@
+//! `assemble build`'s flags for what travels with the solve (caches, labels, attestations,
+//! network, named contexts) and the files a build leaves, spelled as buildx spells them. The core
+//! checks them (build/attrs.rs, build/cache_options.rs); here they are only read.
+use std::path::PathBuf;
+
+use assemble_core::build::attrs::SolveInput;
+use clap::Args;
+
+#[derive(Args, Debug, Default)]
+pub struct SolveFlags {
+    /// Import build cache: type=registry,ref=REF (or just REF); repeat for more
+    #[arg(long = "cache-from", value_name = "CACHE")]
+    pub cache_from: Vec<String>,
+    /// Export build cache: type=registry,ref=REF[,mode=min|max][,image-manifest=true|false]
+    /// [,oci-mediatypes=true|false], or type=inline (into the image pushed or loaded)
+    #[arg(long = "cache-to", value_name = "CACHE")]
+    pub cache_to: Vec<String>,
+    /// An image label, KEY=VALUE; repeat for more
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Provenance attestation: true, false, or mode=min|max[,…]. Default, as buildx:
+    /// mode=min,inline-only=true (pushed images carry it; --load leaves it out); --provenance=false
+    /// (or BUILDX_NO_DEFAULT_ATTESTATIONS=1) turns it off
+    #[arg(long, value_name = "VALUE")]
+    pub provenance: Option<String>,
+    /// SBOM attestation: true, false, or generator=IMAGE[,…]; the default scanner
+    /// (docker/buildkit-syft-scanner) must be pullable by the backend
+    #[arg(long, value_name = "VALUE")]
+    pub sbom: Option<String>,
+    /// An attestation, type=provenance[,mode=min|max] or type=sbom[,generator=IMAGE]; repeat for more
+    #[arg(long = "attest", value_name = "ATTRS")]
+    pub attests: Vec<String>,
+    /// Look up every base image in its registry, even when the backend has it
+    #[arg(long)]
+    pub pull: bool,
+    /// The network RUN steps get: default, none, or host (host needs `backend start --allow-network-host`)
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+    /// An extra /etc/hosts line for RUN steps, HOST:IP (HOST=IP for IPv6); repeat for more
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_hosts: Vec<String>,
+    /// A named context, NAME=VALUE: a folder, docker-image://REF, or a git/https URL; repeat for more
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_contexts: Vec<String>,
+    /// Write the image ID (its config digest, else its digest) to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Write the build's result metadata (digests, names, buildx.build.ref) to this JSON file
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+    /// Show no progress; print only the image ID on stdout
+    #[arg(short = 'q', long, conflicts_with = "progress")]
+    pub quiet: bool,
+}
+
+impl SolveFlags {
+    /// The core's input, as typed.
+    pub fn input(&self) -> SolveInput {
+        SolveInput {
+            cache_from: self.cache_from.clone(),
+            cache_to: self.cache_to.clone(),
+            labels: self.labels.clone(),
+            provenance: self.provenance.clone(),
+            sbom: self.sbom.clone(),
+            attests: self.attests.clone(),
+            pull: self.pull,
+            network: self.network.clone(),
+            add_hosts: self.add_hosts.clone(),
+            build_contexts: self.build_contexts.clone(),
+        }
+    }
+}

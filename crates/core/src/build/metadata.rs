@@ -1,0 +1,135 @@
+//! What a finished build leaves in files, as buildx writes them: `--iidfile` (the image ID) and
+//! `--metadata-file` (BuildKit's exporter response, decoded, plus `buildx.build.ref`), and the
+//! ID `-q` prints.
+use std::{collections::HashMap, path::Path};
+
+use base64::Engine as _;
+
+use crate::{build::error::BuildError, Result};
+
+/// The buildx builder and node our backend is registered as (`buildx create --name assemble`
+/// names its only node `assemble0`): the prefix of `buildx.build.ref`.
+pub const BUILDX_NODE: &str = "assemble/assemble0";
+
+/// The image's ID as buildx gives it: the config digest (what `docker images` shows for a loaded
+/// image), else the manifest's (or index's) digest; empty when no image was exported.
+pub fn image_id(exporter_response: &HashMap<String, String>) -> String {
+    exporter_response
+        .get("containerimage.config.digest")
+        .or_else(|| exporter_response.get("containerimage.digest"))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The metadata file's JSON: every exporter response value, decoded as buildx decodes it (base64
+/// of a non-empty JSON object or list of objects becomes that JSON, anything else stays text),
+/// and `buildx.build.ref`.
+pub fn metadata(exporter_response: &HashMap<String, String>, reference: &str) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for (key, value) in exporter_response {
+        map.insert(key.clone(), decode(key, value));
+    }
+    map.insert("buildx.build.ref".into(), format!("{BUILDX_NODE}/{reference}").into());
+    // Sorted, as Go writes a map.
+    let sorted: std::collections::BTreeMap<String, serde_json::Value> = map.into_iter().collect();
+    serde_json::to_value(sorted).unwrap_or_default()
+}
+
+fn decode(key: &str, value: &str) -> serde_json::Value {
+    if key == "result.json" {
+        return serde_json::from_str(value).unwrap_or_else(|_| value.into());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+    match decoded {
+        Some(serde_json::Value::Object(object)) if !object.is_empty() => serde_json::Value::Object(object),
+        Some(serde_json::Value::Array(list)) if !list.is_empty() && list.iter().all(|v| v.is_object()) => {
+            serde_json::Value::Array(list)
+        }
+        _ => value.into(),
+    }
+}
+
+/// Removes an image-ID file left from before, as buildx does before a build, so a failed build
+/// never leaves an old ID behind.
+pub fn clear_iidfile(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(write_error("--iidfile", path, &err)),
+    }
+}
+
+/// Writes the image ID, without a newline (buildx's form).
+pub fn write_iidfile(path: &Path, exporter_response: &HashMap<String, String>) -> Result<()> {
+    std::fs::write(path, image_id(exporter_response)).map_err(|err| write_error("--iidfile", path, &err))
+}
+
+/// Writes the metadata file whole or not at all (a temporary file beside it, renamed).
+pub fn write_metadata_file(path: &Path, exporter_response: &HashMap<String, String>, reference: &str) -> Result<()> {
+    let text = serde_json::to_string_pretty(&metadata(exporter_response, reference)).unwrap_or_default();
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = std::path::PathBuf::from(temporary);
+    std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, path)).map_err(|err| {
+        let _ = std::fs::remove_file(&temporary);
+        write_error("--metadata-file", path, &err)
+    })
+}
+
+fn write_error(flag: &'static str, path: &Path, err: &std::io::Error) -> crate::Error {
+    BuildError::WriteResultFile { flag, path: path.display().to_string(), reason: err.to_string() }.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response() -> HashMap<String, String> {
+        let descriptor = base64::engine::general_purpose::STANDARD
+            .encode(r#"{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:aa","size":1}"#);
+        HashMap::from([
+            ("containerimage.digest".to_string(), "sha256:aa".to_string()),
+            ("containerimage.descriptor".to_string(), descriptor),
+            ("image.name".to_string(), "localhost:5000/app:1".to_string()),
+            ("cache.manifest".to_string(), r#"{"mediaType":"x","digest":"sha256:cc","size":2}"#.to_string()),
+        ])
+    }
+
+    #[test]
+    fn the_metadata_is_buildx_s_decoded_response_and_ref() {
+        let meta = metadata(&response(), "abc123");
+        assert_eq!(meta["containerimage.digest"], "sha256:aa");
+        assert_eq!(meta["containerimage.descriptor"]["digest"], "sha256:aa", "base64 JSON is embedded");
+        assert_eq!(meta["image.name"], "localhost:5000/app:1");
+        assert!(meta["cache.manifest"].is_string(), "plain JSON stays text, as buildx leaves it");
+        assert_eq!(meta["buildx.build.ref"], "assemble/assemble0/abc123");
+        assert_eq!(image_id(&response()), "sha256:aa");
+        let mut loaded = response();
+        loaded.insert("containerimage.config.digest".into(), "sha256:bb".into());
+        assert_eq!(image_id(&loaded), "sha256:bb", "the config digest first");
+        assert_eq!(image_id(&HashMap::new()), "");
+    }
+
+    #[test]
+    fn the_files_are_written_whole_and_an_old_id_is_cleared() {
+        let dir = std::env::temp_dir().join(format!("assemble-metadata-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let iid = dir.join("iid");
+        std::fs::write(&iid, "old").unwrap();
+        clear_iidfile(&iid).unwrap();
+        assert!(!iid.exists());
+        clear_iidfile(&iid).unwrap();
+        write_iidfile(&iid, &response()).unwrap();
+        assert_eq!(std::fs::read_to_string(&iid).unwrap(), "sha256:aa");
+        let meta = dir.join("meta.json");
+        write_metadata_file(&meta, &response(), "r1").unwrap();
+        let read: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap();
+        assert_eq!(read["buildx.build.ref"], "assemble/assemble0/r1");
+        let refused = write_metadata_file(&dir.join("no/such/meta.json"), &response(), "r1").unwrap_err();
+        assert!(refused.to_string().starts_with("--metadata-file could not be written"), "{refused}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
