@@ -120,6 +120,7 @@ async fn an_interrupted_start_removes_what_it_created() {
         ready_timeout: std::time::Duration::from_secs(60),
         cache_limit: None,
         security: Default::default(),
+        local_images: Default::default(),
     };
     // Cancelled in the middle: once the backend exists and start waits for BuildKit.
     let midway = tokio::sync::Notify::new();
@@ -146,6 +147,7 @@ async fn an_interrupted_start_whose_cleanup_fails_says_what_is_left() {
         ready_timeout: std::time::Duration::from_secs(60),
         cache_limit: None,
         security: Default::default(),
+        local_images: Default::default(),
     };
     let midway = tokio::sync::Notify::new();
     let report = notify_when_waiting_for_buildkit(&midway);

@@ -134,6 +134,7 @@ pub fn with_backend<T>(
         ready_timeout: assemble_core::backend::start::DEFAULT_READY_TIMEOUT,
         cache_limit: None,
         security: Default::default(),
+        local_images: Default::default(),
     };
     let result = runtime
         .block_on(backend.start(&request, &assemble_core::backend::progress::silent))

@@ -105,6 +105,7 @@ async fn setup(
         ready_timeout: assemble_core::backend::start::DEFAULT_READY_TIMEOUT,
         cache_limit: None,
         security: Default::default(),
+        local_images: Default::default(),
     };
     backend.start(&request, &assemble_core::backend::progress::silent).await.map_err(|e| e.to_string())?;
     let running = backend.running().await.map_err(|e| e.to_string())?;

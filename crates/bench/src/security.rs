@@ -37,6 +37,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             ready_timeout: assemble_core::backend::start::DEFAULT_READY_TIMEOUT,
             cache_limit: None,
             security: *security,
+            local_images: Default::default(),
         };
         let started = runtime.block_on(backend.start(&request, &assemble_core::backend::progress::silent));
         match started {

@@ -185,6 +185,8 @@ fn docker_run_args(image: &str) -> Result<Vec<String>, String> {
         security: SecurityMode::Capabilities,
         security_reason: None,
         cache_limit: None,
+        // The plain backend: the mirror is separate containers, not flags of this one.
+        local_images: assemble_core::backend::mirror::LocalImages::Off { reason: None },
     };
     let body = spec::backend(&Names::for_user("bench"), &config);
     let host = body.host_config.ok_or("the backend spec has no host config")?;

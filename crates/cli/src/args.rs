@@ -183,6 +183,11 @@ pub struct StartArgs {
     /// moby/buildkit:v0.25.1-rootless)
     #[arg(long = "security", value_name = "MODE")]
     pub security: Option<String>,
+    /// Builds on this backend take base images from registries only: a FROM of an image the
+    /// engine has is not taken from the engine (default: local images are used, as docker build
+    /// does; the settings' `local_images` turns them off for good)
+    #[arg(long = "no-local-images")]
+    pub no_local_images: bool,
     /// Also make the buildx builder "assemble" docker's current builder (`docker buildx use`)
     #[arg(long = "use")]
     pub use_builder: bool,

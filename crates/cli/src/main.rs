@@ -169,6 +169,7 @@ fn start_request(args: &StartArgs, settings: &Settings) -> Result<StartRequest, 
         ready_timeout: Some(Duration::from_secs(args.ready_timeout)),
         cache_limit: args.cache_limit.clone(),
         security: args.security.clone(),
+        no_local_images: args.no_local_images,
     };
     StartRequest::resolve(&flags, settings)
 }
@@ -188,9 +189,10 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
         }
     };
     match backend.start_until(request, &report, interrupted).await? {
-        StartOutcome::Started { id, name, cache, security, security_reason, .. } => {
+        StartOutcome::Started { id, name, cache, security, security_reason, local_images, .. } => {
             println!("Started container {name:?} ({})", &id[..id.len().min(12)]);
             println!("Security: {}", security.described(Some(&security_reason)));
+            println!("Local images: {}", local_images.describe());
             let engine = backend.engine().endpoint().view();
             if !is_local_default(&engine) {
                 println!("{}", render::engine_line(&engine));
@@ -204,9 +206,10 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
                 );
             }
         }
-        StartOutcome::AlreadyRunning { id, name, differences, ports_change, security, security_reason, .. } => {
+        StartOutcome::AlreadyRunning { id, name, differences, ports_change, security, security_reason, local_images, .. } => {
             println!("Container {name:?} ({}) is already running", &id[..id.len().min(12)]);
             println!("Security: {}", security.described(security_reason.as_deref()));
+            println!("Local images: {}", local_images.describe());
             if let Some(change) = ports_change {
                 println!("{}", change.sentence());
             }

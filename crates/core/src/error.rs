@@ -507,6 +507,35 @@ pub enum Error {
         transport: bool,
     },
 
+    /// Local images (backend/mirror): a registry in the settings' list that is not a registry host.
+    #[error(
+        "{0:?} cannot be a registry whose names are taken from the engine: give a registry host and an optional \
+         port, such as registry.example.com or localhost:5000 (Docker Hub is always one)"
+    )]
+    InvalidLocalImageRegistry(String),
+
+    /// The local-image mirror's image could not be made.
+    #[error("could not prepare the local-image mirror's image: {0}")]
+    MirrorImage(String),
+
+    /// The mirror's store could not be given the engine's API (a repair says so; a start goes on
+    /// without local images).
+    #[error("local images are unavailable: {0}")]
+    LocalImagesUnavailable(String),
+
+    /// The mirror's front did not come up in the backend's network namespace.
+    #[error(
+        "the local-image mirror {name:?} did not start listening inside the backend{}; turn local images off \
+         (--no-local-images, or in Settings) to start without them",
+        if logs.is_empty() { String::new() } else { format!(": {logs}") }
+    )]
+    MirrorNotReady {
+        /// The front's container name.
+        name: String,
+        /// What it printed.
+        logs: String,
+    },
+
     /// The sidecar image could not be packed or imported.
     #[error("could not prepare the sidecar proxy image: {0}")]
     ProxyImage(String),
@@ -686,6 +715,7 @@ impl Error {
             Error::InvalidContextName(_) => Some("context"),
             Error::InvalidSize(_) | Error::CacheLimitTooSmall(_) => Some("cache_limit"),
             Error::InvalidSecurity(_) => Some("security"),
+            Error::InvalidLocalImageRegistry(_) => Some("local_image_registries"),
             _ => None,
         }
     }

@@ -128,6 +128,8 @@ mod tests {
             cache_limit: None,
             base_images: Default::default(),
             security: Default::default(),
+            local_images: true,
+            local_image_registries: Vec::new(),
         }
     }
 
@@ -150,6 +152,8 @@ mod tests {
             cache_limit: Some("20GB".into()),
             base_images: Default::default(),
             security: crate::backend::security::SecurityChoice::Rootless,
+            local_images: true,
+            local_image_registries: Vec::new(),
         };
         save_to(&file, &settings).unwrap();
         let loaded = load_from(&file);

@@ -148,6 +148,8 @@ async fn soak(args: Args) -> Result<usize, String> {
         cache_limit: None,
         base_images: Default::default(),
         security: Default::default(),
+        local_images: true,
+        local_image_registries: Vec::new(),
     };
     assemble_core::settings::save_to(&world.user.settings_file(), &wished).map_err(|e| e.to_string())?;
     println!(

@@ -224,6 +224,8 @@ pub async fn change_ports(world: &World, rng: &mut Rng) -> Done {
         cache_limit: None,
         base_images: Default::default(),
         security: Default::default(),
+        local_images: true,
+        local_image_registries: Vec::new(),
     };
     if let Err(err) = settings::save_to(&world.user.settings_file(), &wished) {
         return Done::broken("save settings", format!("saving the settings failed: {err}"));

@@ -13,6 +13,7 @@ pub mod image;
 pub mod info;
 pub mod labels;
 pub mod lock;
+pub mod mirror;
 mod presence;
 pub mod privilege_memo;
 pub mod progress;

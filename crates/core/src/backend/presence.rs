@@ -148,6 +148,7 @@ mod tests {
                 security: SecurityMode::Capabilities,
                 security_reason: None,
                 cache_limit: None,
+                local_images: crate::backend::mirror::LocalImages::Off { reason: None },
             }
         );
     }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     backend::{
         labels::{BackendLabels, SecurityMode},
+        mirror::{config as mirror_config, LocalImages, LocalImagesWish},
         security::SecurityChoice,
     },
     error::{Error, Result},
@@ -65,6 +66,12 @@ pub struct Settings {
     pub base_images: BaseImageChoices,
     /// How the backend is granted its powers (`--security` wins over it).
     pub security: SecurityChoice,
+    /// Builds take the engine's own images (a `FROM` the engine has), as `docker build` does;
+    /// `--no-local-images` turns it off for one start.
+    pub local_images: bool,
+    /// Registries besides Docker Hub whose names are looked for in the engine first
+    /// (`localhost:5000`, `registry.example.com`).
+    pub local_image_registries: Vec<String>,
 }
 
 /// The base images a user chose in the settings file (`base_images`), each in place of ours in
@@ -106,6 +113,8 @@ impl Default for Settings {
             cache_limit: None,
             base_images: Default::default(),
             security: SecurityChoice::Auto,
+            local_images: true,
+            local_image_registries: Vec::new(),
         }
     }
 }
@@ -120,6 +129,7 @@ impl Settings {
             check_image(image)?;
         }
         self.base_images.validate()?;
+        mirror_config::registries(&self.local_image_registries)?;
         // Only the form: a pinned context that was removed since is reported when it is used,
         // and the file keeps the user's choice.
         if let Some(context) = &self.context {
@@ -157,7 +167,19 @@ impl Settings {
             image: image_for(effective_image(None, self), self.security),
             cache_limit: self.cache_limit_bytes().ok().flatten(),
             security: self.security,
+            local_images: self.local_images_wish(false).ok().and_then(|w| w.registries().map(<[String]>::to_vec)),
         }
+    }
+
+    /// What these settings ask of local images; `no_flag` is `--no-local-images`, which wins.
+    pub fn local_images_wish(&self, no_flag: bool) -> Result<LocalImagesWish> {
+        if no_flag {
+            return Ok(LocalImagesWish::Off("--no-local-images".into()));
+        }
+        if !self.local_images {
+            return Ok(LocalImagesWish::Off("turned off in the settings".into()));
+        }
+        Ok(LocalImagesWish::On(mirror_config::registries(&self.local_image_registries)?))
     }
 }
 
@@ -199,6 +221,8 @@ pub struct StartFlags {
     pub cache_limit: Option<String>,
     /// `--security`, unparsed.
     pub security: Option<String>,
+    /// `--no-local-images`.
+    pub no_local_images: bool,
 }
 
 /// What the user asked for, flags and settings resolved and checked.
@@ -216,6 +240,8 @@ pub struct StartRequest {
     pub cache_limit: Option<u64>,
     /// How the backend is granted its powers.
     pub security: SecurityChoice,
+    /// Whether builds take the engine's own images, and for which registries.
+    pub local_images: LocalImagesWish,
 }
 
 impl StartRequest {
@@ -247,6 +273,7 @@ impl StartRequest {
             ready_timeout: flags.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
             cache_limit,
             security,
+            local_images: settings.local_images_wish(flags.no_local_images)?,
         };
         request.validate()?;
         Ok(request)
@@ -266,6 +293,7 @@ impl StartRequest {
             image: self.image.clone(),
             cache_limit: self.cache_limit,
             security: self.security,
+            local_images: self.local_images.registries().map(<[String]>::to_vec),
         }
     }
 }
@@ -329,6 +357,8 @@ pub struct Wanted {
     pub cache_limit: Option<u64>,
     /// The security mode asked for.
     pub security: SecurityChoice,
+    /// The registries served from the engine; `None`: local images off.
+    pub local_images: Option<Vec<String>>,
 }
 
 /// What in the backend's configuration can differ from a wish.
@@ -345,6 +375,8 @@ pub enum Field {
     CacheLimit,
     /// The security mode.
     Security,
+    /// Whether builds take local images, and for which registries.
+    LocalImages,
 }
 
 /// Whether applying `differences` needs a restart: anything but the ports (which change live).
@@ -365,6 +397,7 @@ impl Field {
             Field::Image => "image",
             Field::CacheLimit => "cache limit",
             Field::Security => "security mode",
+            Field::LocalImages => "local images",
         }
     }
 }
@@ -427,6 +460,9 @@ pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> 
             wanted: wanted.security.as_str().to_string(),
         });
     }
+    if let Some((running_text, wanted_text)) = local_images_differ(wanted.local_images.as_deref(), &running.local_images) {
+        differences.push(Difference { field: Field::LocalImages, running: running_text, wanted: wanted_text });
+    }
     if wanted.image != running.image {
         differences.push(Difference {
             field: Field::Image,
@@ -435,6 +471,18 @@ pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> 
         });
     }
     differences
+}
+
+/// How running local images differ from the wish, both sides in words; an engine that could not
+/// give them is not a difference (a restart would not change it).
+fn local_images_differ(wanted: Option<&[String]>, running: &LocalImages) -> Option<(String, String)> {
+    let used = |registries: &[String]| format!("used ({})", registries.join(", "));
+    match (wanted, running) {
+        (Some(wanted), LocalImages::Used { registries }) if wanted != registries.as_slice() => Some((used(registries), used(wanted))),
+        (Some(wanted), LocalImages::Off { .. }) => Some(("off".into(), used(wanted))),
+        (None, LocalImages::Used { registries }) => Some((used(registries), "off".into())),
+        _ => None,
+    }
 }
 
 /// Whether a running mode is what a choice asks for: `auto` takes privileged or its capability
@@ -459,6 +507,7 @@ mod tests {
             ready_timeout: None,
             cache_limit: None,
             security: None,
+            no_local_images: false,
         }
     }
 
@@ -473,6 +522,8 @@ mod tests {
             cache_limit: None,
             base_images: Default::default(),
             security: SecurityChoice::Auto,
+            local_images: true,
+            local_image_registries: Vec::new(),
         };
         let request = StartRequest::resolve(&flags(&["6000"], Some("vol"), Some("flag-img")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![6000]);
@@ -492,6 +543,8 @@ mod tests {
             cache_limit: None,
             base_images: Default::default(),
             security: SecurityChoice::Auto,
+            local_images: true,
+            local_image_registries: Vec::new(),
         };
         let request = StartRequest::resolve(&flags(&[], None, Some("x")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![7000]);
@@ -525,6 +578,7 @@ mod tests {
             ready_timeout: DEFAULT_READY_TIMEOUT,
             cache_limit: None,
             security: SecurityChoice::Auto,
+            local_images: LocalImagesWish::Off("test".into()),
         };
         assert_eq!(by_hand.validate().unwrap_err().settings_field(), Some("cache"));
     }
@@ -571,6 +625,7 @@ mod tests {
             security: SecurityMode::Privileged,
             security_reason: None,
             cache_limit: None,
+            local_images: crate::backend::mirror::LocalImages::Off { reason: None },
         }
     }
 
@@ -612,6 +667,7 @@ mod tests {
             image: "img".into(),
             cache_limit: None,
             security: SecurityChoice::Auto,
+            local_images: None,
         };
         assert_eq!(differences(&wanted, &running(&[5000], None, "img")), vec![]);
 
@@ -662,6 +718,7 @@ mod tests {
             image: "img".into(),
             cache_limit: None,
             security: Rootless,
+            local_images: None,
         };
         let found = differences(&wanted, &running(&[5000], None, "img"));
         assert_eq!(
@@ -685,6 +742,8 @@ mod tests {
             cache_limit: None,
             base_images: Default::default(),
             security: SecurityChoice::Auto,
+            local_images: true,
+            local_image_registries: Vec::new(),
         };
         let with_default = settings.wanted(&names, true);
         assert_eq!(with_default.cache_volume.as_deref(), Some("docker-assemble-backend-cache-u"));

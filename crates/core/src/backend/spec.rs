@@ -7,7 +7,7 @@ use bollard::models::{
 };
 
 use crate::{
-    backend::labels::{self, BackendLabels, SecurityMode},
+    backend::labels::{self, BackendLabels, LocalImages, SecurityMode},
     names::Names,
 };
 
@@ -39,12 +39,19 @@ pub(in crate::backend) fn restart_unless_stopped() -> Option<RestartPolicy> {
 /// Where the backend's buildkitd config is put (by [`files_tar`], before it starts).
 pub const BUILDKITD_CONFIG: &str = "/etc/assemble-buildkitd.toml";
 
-/// buildkitd's config for a cache limit: the OCI worker's `maxUsedSpace`, in bytes (no unit, so
-/// no question of which "GB" is meant), from which BuildKit derives its GC rules. `None` when the
-/// backend runs on BuildKit's defaults.
+/// buildkitd's config: for a cache limit, the OCI worker's `maxUsedSpace`, in bytes (no unit, so
+/// no question of which "GB" is meant), from which BuildKit derives its GC rules; for local images,
+/// the mirror that serves the engine's images (backend/mirror/config.rs). `None` when the backend
+/// runs on BuildKit's defaults.
 pub fn buildkitd_config(config: &BackendLabels) -> Option<String> {
-    let limit = config.cache_limit?;
-    Some(format!("# Made by Assemble Backend.\n[worker.oci]\n  maxUsedSpace = \"{limit}\"\n"))
+    let mut text = String::new();
+    if let Some(limit) = config.cache_limit {
+        text.push_str(&format!("[worker.oci]\n  maxUsedSpace = \"{limit}\"\n"));
+    }
+    if let LocalImages::Used { registries } = &config.local_images {
+        text.push_str(&crate::backend::mirror::config::buildkitd_section(registries));
+    }
+    (!text.is_empty()).then(|| format!("# Made by Assemble Backend.\n{text}"))
 }
 
 /// Files for the engine's upload (extracted at `/`), each an absolute path and its text.
@@ -138,7 +145,25 @@ mod tests {
             version: labels::OUR_VERSION.into(),
             security,
             security_reason: None,
+            local_images: LocalImages::Off { reason: None },
         }
+    }
+
+    #[test]
+    fn buildkitd_is_configured_for_the_cache_limit_and_local_images() {
+        let mut labels = config(SecurityMode::Privileged, None);
+        assert_eq!(buildkitd_config(&labels), None, "BuildKit's defaults");
+        labels.cache_limit = Some(2_147_483_648);
+        assert_eq!(
+            buildkitd_config(&labels).unwrap(),
+            "# Made by Assemble Backend.\n[worker.oci]\n  maxUsedSpace = \"2147483648\"\n"
+        );
+        labels.local_images = LocalImages::Used { registries: vec!["docker.io".into()] };
+        let text = buildkitd_config(&labels).unwrap();
+        assert!(text.contains("maxUsedSpace") && text.contains("[registry.\"docker.io\"]\n  mirrors = [\"127.0.0.2:49500\"]"), "{text}");
+        labels.cache_limit = None;
+        let body = backend(&Names::for_user("u"), &labels);
+        assert_eq!(body.cmd.unwrap(), ["--config", BUILDKITD_CONFIG], "local images alone need the config too");
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub struct Snapshot {
     pub builder: Option<crate::backend::builder::BuilderView>,
     /// How the running backend was granted its powers, and why, as the panel says it.
     pub security_label: Option<String>,
+    /// Whether builds take the engine's own images, in a sentence ("used: …", "off …").
+    pub local_images_label: Option<String>,
     /// "1 of 2 port(s) proxied" while it runs.
     pub ports_line: Option<String>,
     /// A sentence for the user when something is wrong or noteworthy.
@@ -122,6 +124,7 @@ impl Snapshot {
             state,
             state_label: state.label(),
             security_label: info.as_ref().map(|i| i.security_text.clone()),
+            local_images_label: info.as_ref().map(|i| i.local_images_text.clone()),
             builder: None,
             ports_line,
             message,
@@ -380,6 +383,9 @@ mod tests {
             security: SecurityMode::Capabilities,
             security_reason: None,
             security_text: "capabilities".into(),
+            local_images: crate::backend::mirror::LocalImages::Off { reason: None },
+            local_images_text: "off".into(),
+            mirror: vec![],
             unrelayed_ports: vec![],
             port_notices: vec![],
             version: "0".into(),
@@ -437,6 +443,7 @@ mod tests {
                 security: SecurityMode::Privileged,
                 security_reason: None,
                 cache_limit: None,
+                local_images: crate::backend::mirror::LocalImages::Off { reason: None },
             },
             unrelayed: PortSet::none(),
         }))
