@@ -4,11 +4,12 @@
 # buildx-style bootstrap; warm `info` against `docker exec buildctl`, also over unix, TLS and ssh to a
 # second engine (`engines`); logs against `docker logs`; the build history against `docker buildx
 # history ls` (`builds`); `assemble build` against `docker buildx build` (`build`); the same build in
-# the default and the rootless security modes (`security`);
+# the default and the rootless security modes (`security`); a build `FROM` a 500 MiB image only the
+# engine has against push-then-build and `docker save | docker load` (`local-images`);
 # and the app's footprint, cold start and log viewer (scripts/bench-app.sh).
 # Needs root (nsenter into the backend's network namespace) and the test images.
 # Usage: scripts/bench.sh            every benchmark, default sizes (about 20 minutes)
-#        scripts/bench.sh NAME [ARGS] one of relay, start, info, logs, engines, builds, build, security, app
+#        scripts/bench.sh NAME [ARGS] one of relay, start, info, logs, engines, builds, build, security, local-images, app
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test-images
@@ -25,8 +26,10 @@ case "${1:-all}" in
     $bench builds
     $bench build
     $bench security
+    bash scripts/bench-local-images.sh
     bash scripts/bench-app.sh ;;
+  local-images) shift; exec bash scripts/bench-local-images.sh "$@" ;;
   app) shift; exec bash scripts/bench-app.sh "$@" ;;
   relay|start|info|logs|engines|builds|build|security) exec $bench "$@" ;;
-  *) echo "usage: scripts/bench.sh [relay|start|info|logs|engines|builds|build|security|app] [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [relay|start|info|logs|engines|builds|build|security|local-images|app] [ARGS]" >&2; exit 2 ;;
 esac

@@ -70,7 +70,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let _ = backend.docker().remove_container(&id, Some(remove)).await;
         }
         for port in [discard_port, echo_port] {
-            let _ = backend.docker().remove_volume(&pair_volume(&names, port), None::<bollard::query_parameters::RemoveVolumeOptions>).await;
+            let _ = backend
+                .docker()
+                .remove_volume(&pair_volume(&names, port), None::<bollard::query_parameters::RemoveVolumeOptions>)
+                .await;
         }
     });
     result

@@ -26,10 +26,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let engine =
         runtime.block_on(assemble_core::engine::Engine::connect(&Default::default())).map_err(|e| e.to_string())?;
-    let modes = [("default mode (auto)", SecurityChoice::Auto, image.clone()), ("rootless", SecurityChoice::Rootless, rootless_image)];
+    let modes = [
+        ("default mode (auto)", SecurityChoice::Auto, image.clone()),
+        ("rootless", SecurityChoice::Rootless, rootless_image),
+    ];
     let mut backends = Vec::new();
     for (i, (label, security, image)) in modes.iter().enumerate() {
-        let backend = Backend::new(engine.clone(), Names::for_user(&format!("bench-security-{i}-{}", std::process::id())));
+        let backend =
+            Backend::new(engine.clone(), Names::for_user(&format!("bench-security-{i}-{}", std::process::id())));
         let request = StartRequest {
             ports: PortSet::none(),
             cache: CacheSetting::Anonymous,

@@ -96,6 +96,11 @@ pub struct BuildArgs {
     /// Do not use the cache
     #[arg(long = "no-cache")]
     pub no_cache: bool,
+    /// Take every base image from its registry, fresh. Without it, a FROM of an image the engine
+    /// already has (docker images) takes the engine's image, as docker build does: when a name is
+    /// both in the engine and in a registry, the engine's wins
+    #[arg(long)]
+    pub pull: bool,
     /// How to show progress
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: Progress,

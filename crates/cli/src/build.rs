@@ -39,6 +39,7 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         target: args.target.clone(),
         platform: args.platform.clone(),
         no_cache: args.no_cache,
+        pull: args.pull,
         build_image: args.build_image.clone(),
         runtime_image: args.runtime_image.clone(),
         base_images: loaded.settings.base_images.clone(),
@@ -61,6 +62,9 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
     let (container, started) = build_run::running_or_started(&backend, &start_request, &report, interrupted()).await?;
     if started {
         eprintln!("The backend was not running: started container {:?} with your settings.", backend.names().backend());
+    }
+    if let Some(note) = build_run::pull_note(&plan, &container.config.local_images) {
+        eprintln!("Note: {note}.");
     }
     if plan.output == Output::CacheOnly {
         eprintln!("Note: no --push or --load: the result stays in the build cache only.");
@@ -276,6 +280,9 @@ fn describe(plan: &BuildPlan, summary: &build_plan::ContextSummary) -> String {
     }
     if plan.no_cache {
         line("Cache:", "not used (--no-cache)");
+    }
+    if plan.pull {
+        line("Base images:", "from their registries (--pull), never the engine's own");
     }
     out.push_str("--- Dockerfile ---\n");
     out.push_str(&plan.project.dockerfile);

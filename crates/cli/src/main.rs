@@ -206,7 +206,16 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
                 );
             }
         }
-        StartOutcome::AlreadyRunning { id, name, differences, ports_change, security, security_reason, local_images, .. } => {
+        StartOutcome::AlreadyRunning {
+            id,
+            name,
+            differences,
+            ports_change,
+            security,
+            security_reason,
+            local_images,
+            ..
+        } => {
             println!("Container {name:?} ({}) is already running", &id[..id.len().min(12)]);
             println!("Security: {}", security.described(security_reason.as_deref()));
             println!("Local images: {}", local_images.describe());

@@ -196,6 +196,8 @@ async fn soak(args: Args) -> Result<usize, String> {
             Op::RemoveSidecar => ops::remove_sidecar(&world, &mut rng).await,
             Op::RestartEngine => restart_engine(&mut world, engine.as_mut(), serial).await,
             Op::Flood => ops::flood(&world, &mut rng).await,
+            Op::LocalBase => ops::local_base_build(&world, &mut rng, serial).await,
+            Op::RemoveLocalBase => ops::remove_local_base(&world, &mut rng, serial).await,
         };
         // Users' operations must leave the rules true when they return; faults get the time the
         // app's repair and the restart policy need.

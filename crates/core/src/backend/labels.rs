@@ -244,6 +244,10 @@ mod tests {
         assert_eq!(read_backend(&for_backend(&names, &config)), Some(config.clone()));
         let mut older = for_backend(&names, &config);
         older.retain(|key, _| !key.contains("local-image"));
-        assert_eq!(read_backend(&older).unwrap().local_images, LocalImages::Off { reason: None }, "made before local images");
+        assert_eq!(
+            read_backend(&older).unwrap().local_images,
+            LocalImages::Off { reason: None },
+            "made before local images"
+        );
     }
 }

@@ -460,7 +460,9 @@ pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> 
             wanted: wanted.security.as_str().to_string(),
         });
     }
-    if let Some((running_text, wanted_text)) = local_images_differ(wanted.local_images.as_deref(), &running.local_images) {
+    if let Some((running_text, wanted_text)) =
+        local_images_differ(wanted.local_images.as_deref(), &running.local_images)
+    {
         differences.push(Difference { field: Field::LocalImages, running: running_text, wanted: wanted_text });
     }
     if wanted.image != running.image {
@@ -478,7 +480,9 @@ pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> 
 fn local_images_differ(wanted: Option<&[String]>, running: &LocalImages) -> Option<(String, String)> {
     let used = |registries: &[String]| format!("used ({})", registries.join(", "));
     match (wanted, running) {
-        (Some(wanted), LocalImages::Used { registries }) if wanted != registries.as_slice() => Some((used(registries), used(wanted))),
+        (Some(wanted), LocalImages::Used { registries }) if wanted != registries.as_slice() => {
+            Some((used(registries), used(wanted)))
+        }
         (Some(wanted), LocalImages::Off { .. }) => Some(("off".into(), used(wanted))),
         (None, LocalImages::Used { registries }) => Some((used(registries), "off".into())),
         _ => None,

@@ -160,7 +160,11 @@ mod tests {
         );
         labels.local_images = LocalImages::Used { registries: vec!["docker.io".into()] };
         let text = buildkitd_config(&labels).unwrap();
-        assert!(text.contains("maxUsedSpace") && text.contains("[registry.\"docker.io\"]\n  mirrors = [\"127.0.0.2:49500\"]"), "{text}");
+        assert!(
+            text.contains("maxUsedSpace")
+                && text.contains("[registry.\"docker.io\"]\n  mirrors = [\"127.0.0.2:49500\"]"),
+            "{text}"
+        );
         labels.cache_limit = None;
         let body = backend(&Names::for_user("u"), &labels);
         assert_eq!(body.cmd.unwrap(), ["--config", BUILDKITD_CONFIG], "local images alone need the config too");

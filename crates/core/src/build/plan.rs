@@ -40,6 +40,8 @@ pub struct BuildInput {
     pub platform: Option<String>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--pull`: base images from their registries, never the engine's (backend/mirror).
+    pub pull: bool,
     /// `--build-image` and `--runtime-image`: the bases of a generated Dockerfile.
     pub build_image: Option<String>,
     /// See `build_image`.
@@ -94,6 +96,8 @@ pub struct BuildPlan {
     pub platforms: Vec<String>,
     /// Build without the cache.
     pub no_cache: bool,
+    /// Base images from their registries only: fresh, and never the engine's own.
+    pub pull: bool,
     /// The `.dockerignore` used, if any, and its rules.
     pub ignore_file: Option<PathBuf>,
     /// See `ignore_file`.
@@ -190,6 +194,7 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
         target: input.target.clone(),
         platforms,
         no_cache: input.no_cache,
+        pull: input.pull,
         ignore_file,
         ignore,
     })

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::{
+    backend::mirror::{config as mirror_config, LocalImages},
     backend::progress::StartEvent,
     backend::request::StartRequest,
     backend::start::StartOutcome,
@@ -151,7 +152,45 @@ fn frontend_attrs(plan: &BuildPlan, filename: &str) -> HashMap<String, String> {
     if plan.no_cache {
         attrs.insert("no-cache".to_string(), String::new());
     }
+    if plan.pull {
+        // As buildx sends `--pull`: resolve every base image again.
+        attrs.insert("image-resolve-mode".to_string(), "pull".to_string());
+    }
     attrs
+}
+
+/// What `--pull` says about local images on a backend that uses them, before the build.
+pub fn pull_note(plan: &BuildPlan, local_images: &LocalImages) -> Option<String> {
+    (plan.pull && matches!(local_images, LocalImages::Used { .. })).then(|| {
+        format!(
+            "--pull: base images come from their registries, not from the engine (local images are skipped for {})",
+            local_images.registries().join(", ")
+        )
+    })
+}
+
+/// The failure of a build in words: BuildKit's message, and what it means when it names the
+/// local-image mirror or follows `--pull`.
+fn failure_sentence(mut message: String, plan: &BuildPlan, container: &OurContainer) -> String {
+    // The store is named after the backend (names.rs).
+    let store = format!("{}-mirror-store", container.name);
+    if message.contains(&mirror_config::mirror_host()) {
+        message.push_str(&format!(
+            " ({} is the backend's local-image mirror, which serves the engine's own images: the engine's image \
+             could not be read, for example because it was removed during the build. Build again, or pass --pull \
+             to take base images from their registries; `docker logs {store}` says more)",
+            mirror_config::mirror_host()
+        ));
+    } else if plan.pull
+        && matches!(container.config.local_images, LocalImages::Used { .. })
+        && message.contains("failed to resolve source metadata")
+    {
+        message.push_str(
+            " (--pull takes base images from their registries only; without --pull a FROM of an image the engine \
+             has takes the engine's image)",
+        );
+    }
+    message
 }
 
 /// The exporters for the plan's output; the index of the `docker` one (for `--load`) is also the
@@ -209,6 +248,9 @@ pub async fn run(
         frontend: "dockerfile.v0".to_string(),
         frontend_attrs: frontend_attrs(plan, &filename),
         exporters,
+        // `--pull` names each served registry by a host without the mirror (backend/mirror).
+        source_policy: (plan.pull && matches!(container.config.local_images, LocalImages::Used { .. }))
+            .then(|| mirror_config::pull_policy(container.config.local_images.registries())),
         ..Default::default()
     };
     let mut status = control
@@ -262,7 +304,7 @@ pub async fn run(
                     return Err(err);
                 }
             }
-            return Err(Error::BuildFailed { message });
+            return Err(Error::BuildFailed { message: failure_sentence(message, plan, container) });
         }
     };
     // The context's own transfers: what a rebuild of a barely changed folder shows.
@@ -361,6 +403,16 @@ mod tests {
         assert_eq!(attrs["target"], "base");
         assert_eq!(attrs["platform"], "linux/amd64");
         assert!(attrs.contains_key("no-cache"));
+        assert!(!attrs.contains_key("image-resolve-mode"));
+        let used = LocalImages::Used { registries: vec!["docker.io".into()] };
+        assert_eq!(pull_note(&plan, &used), None);
+        let mut pulling = plan.clone();
+        pulling.pull = true;
+        assert_eq!(frontend_attrs(&pulling, &filename)["image-resolve-mode"], "pull");
+        assert!(pull_note(&pulling, &used)
+            .unwrap()
+            .starts_with("--pull: base images come from their registries, not from the engine"));
+        assert_eq!(pull_note(&pulling, &LocalImages::Off { reason: None }), None, "nothing to skip");
         let (list, load) = exporters(&plan);
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].r#type, "image");

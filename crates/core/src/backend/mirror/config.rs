@@ -3,7 +3,9 @@
 //! `assemble build --pull` go around it, and which socket of the engine the store is given.
 use std::collections::HashMap;
 
-use bollard_buildkit_proto::moby::buildkit::v1::sourcepolicy::{MatchType, Policy, PolicyAction, Rule, Selector, Update};
+use bollard_buildkit_proto::moby::buildkit::v1::sourcepolicy::{
+    MatchType, Policy, PolicyAction, Rule, Selector, Update,
+};
 
 use crate::{engine::Address, error::Error};
 
@@ -41,7 +43,12 @@ pub fn is_registry_host(host: &str) -> bool {
         Some((name, port)) => (name, Some(port)),
         None => (host, None),
     };
-    let port_ok = port.is_none_or(|p| p.len() <= 5 && !p.is_empty() && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n)) && p.bytes().all(|b| b.is_ascii_digit()));
+    let port_ok = port.is_none_or(|p| {
+        p.len() <= 5
+            && !p.is_empty()
+            && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+            && p.bytes().all(|b| b.is_ascii_digit())
+    });
     port_ok
         && !name.is_empty()
         && name.len() <= 253
@@ -96,7 +103,9 @@ pub fn buildkitd_section(registries: &[String]) -> String {
         text.push_str(&format!("[registry.\"{registry}\"]\n  mirrors = [\"{mirror}\"]\n"));
     }
     text.push_str(&format!("[registry.\"{mirror}\"]\n  http = true\n"));
-    text.push_str("# `assemble build --pull` names these hosts instead: the registries themselves, never the engine.\n");
+    text.push_str(
+        "# `assemble build --pull` names these hosts instead: the registries themselves, never the engine.\n",
+    );
     for registry in registries.iter().filter(|r| *r != DOCKER_HUB) {
         text.push_str(&format!("[registry.\"{}\"]\n  mirrors = [\"{registry}\"]\n", pull_host(registry)));
     }
@@ -116,7 +125,10 @@ pub fn pull_policy(registries: &[String]) -> Policy {
                 match_type: MatchType::Regex as i32,
                 constraints: Vec::new(),
             }),
-            updates: Some(Update { identifier: format!("docker-image://{}/${{1}}", pull_host(registry)), attrs: HashMap::new() }),
+            updates: Some(Update {
+                identifier: format!("docker-image://{}/${{1}}", pull_host(registry)),
+                attrs: HashMap::new(),
+            }),
         })
         .collect();
     Policy { version: 1, rules }
@@ -146,9 +158,23 @@ mod tests {
     #[test]
     fn docker_hub_always_comes_first_and_typed_registries_are_checked() {
         assert_eq!(registries(&[]).unwrap(), ["docker.io"]);
-        let typed = ["localhost:5000".to_string(), " Registry.Example.com ".into(), "index.docker.io".into(), "localhost:5000".into()];
+        let typed = [
+            "localhost:5000".to_string(),
+            " Registry.Example.com ".into(),
+            "index.docker.io".into(),
+            "localhost:5000".into(),
+        ];
         assert_eq!(registries(&typed).unwrap(), ["docker.io", "localhost:5000", "registry.example.com"]);
-        for bad in ["https://r.example.com", "r.example.com/team", "", "a..b", "r:0", "r:70000", "127.0.0.2:49500", "registry-1.docker.io"] {
+        for bad in [
+            "https://r.example.com",
+            "r.example.com/team",
+            "",
+            "a..b",
+            "r:0",
+            "r:70000",
+            "127.0.0.2:49500",
+            "registry-1.docker.io",
+        ] {
             let refused = registries(&[bad.to_string()]).unwrap_err();
             assert!(matches!(&refused, Error::InvalidLocalImageRegistry(t) if t == bad.trim()), "{bad}: {refused:?}");
         }
@@ -160,7 +186,10 @@ mod tests {
         assert!(text.contains("[registry.\"docker.io\"]\n  mirrors = [\"127.0.0.2:49500\"]\n"), "{text}");
         assert!(text.contains("[registry.\"localhost:5000\"]\n  mirrors = [\"127.0.0.2:49500\"]\n"), "{text}");
         assert!(text.contains("[registry.\"127.0.0.2:49500\"]\n  http = true\n"), "{text}");
-        assert!(text.contains("[registry.\"localhost--5000.pull.assemble.invalid\"]\n  mirrors = [\"localhost:5000\"]\n"), "{text}");
+        assert!(
+            text.contains("[registry.\"localhost--5000.pull.assemble.invalid\"]\n  mirrors = [\"localhost:5000\"]\n"),
+            "{text}"
+        );
         assert!(!text.contains("registry-1.docker.io"), "Docker Hub's own host keeps BuildKit's defaults: {text}");
     }
 
@@ -175,7 +204,10 @@ mod tests {
         assert_eq!(
             rules,
             [
-                ("^docker-image://docker\\.io/(.+)$".to_string(), "docker-image://registry-1.docker.io/${1}".to_string()),
+                (
+                    "^docker-image://docker\\.io/(.+)$".to_string(),
+                    "docker-image://registry-1.docker.io/${1}".to_string()
+                ),
                 (
                     "^docker-image://localhost\\:5000/(.+)$".to_string(),
                     "docker-image://localhost--5000.pull.assemble.invalid/${1}".to_string()
@@ -190,9 +222,17 @@ mod tests {
     #[test]
     fn the_store_mounts_the_engines_own_socket() {
         let unix = |p: &str| Address::Unix(p.into());
-        assert_eq!(engine_socket(&unix("/run/user/1000/docker.sock"), "Debian GNU/Linux 12 (bookworm)"), "/run/user/1000/docker.sock");
-        assert_eq!(engine_socket(&unix("/home/jane/.docker/desktop/docker.sock"), "Docker Desktop"), "/var/run/docker.sock");
-        let ssh = |socket: Option<&str>| Address::Ssh(SshTarget { user: None, host: "h".into(), port: None, socket: socket.map(String::from) });
+        assert_eq!(
+            engine_socket(&unix("/run/user/1000/docker.sock"), "Debian GNU/Linux 12 (bookworm)"),
+            "/run/user/1000/docker.sock"
+        );
+        assert_eq!(
+            engine_socket(&unix("/home/jane/.docker/desktop/docker.sock"), "Docker Desktop"),
+            "/var/run/docker.sock"
+        );
+        let ssh = |socket: Option<&str>| {
+            Address::Ssh(SshTarget { user: None, host: "h".into(), port: None, socket: socket.map(String::from) })
+        };
         assert_eq!(engine_socket(&ssh(None), "Ubuntu"), "/var/run/docker.sock");
         assert_eq!(engine_socket(&ssh(Some("/run/docker-2.sock")), "Ubuntu"), "/run/docker-2.sock");
         assert_eq!(engine_socket(&Address::Tcp { host: "h".into(), port: 2376 }, "Ubuntu"), "/var/run/docker.sock");

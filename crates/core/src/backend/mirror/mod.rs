@@ -25,7 +25,9 @@ use std::{collections::HashMap, time::Duration};
 
 use bollard::{
     models::VolumeCreateRequest,
-    query_parameters::{CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveVolumeOptions},
+    query_parameters::{
+        CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveVolumeOptions,
+    },
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -139,7 +141,9 @@ impl LocalImages {
                  have comes from its registry; `assemble build --pull` skips local images)",
                 registries.join(", ")
             ),
-            LocalImages::Off { reason: Some(reason) } => format!("off ({reason}): every base image comes from its registry"),
+            LocalImages::Off { reason: Some(reason) } => {
+                format!("off ({reason}): every base image comes from its registry")
+            }
             LocalImages::Off { reason: None } => "off: every base image comes from its registry".to_string(),
             LocalImages::Unavailable { reason } => {
                 format!("unavailable: {reason}; every base image comes from its registry")
@@ -193,15 +197,27 @@ pub struct MirrorContainer {
 pub(in crate::backend) async fn list(backend: &Backend) -> Result<Vec<MirrorContainer>> {
     let filters = HashMap::from([("label".to_string(), vec![format!("{}={}", labels::OWNER, backend.names.user())])]);
     let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-    let listed = backend.docker.list_containers(Some(options)).await.map_err(Error::docker("listing the mirror's containers"))?;
+    let listed = backend
+        .docker
+        .list_containers(Some(options))
+        .await
+        .map_err(Error::docker("listing the mirror's containers"))?;
     let mut out: Vec<MirrorContainer> = listed
         .into_iter()
         .filter_map(|c| {
             let labels = c.labels.unwrap_or_default();
-            let role = labels.get(labels::ROLE).filter(|r| *r == Role::Mirror.as_str() || *r == Role::MirrorStore.as_str())?.clone();
+            let role = labels
+                .get(labels::ROLE)
+                .filter(|r| *r == Role::Mirror.as_str() || *r == Role::MirrorStore.as_str())?
+                .clone();
             Some(MirrorContainer {
                 id: c.id.unwrap_or_default(),
-                name: c.names.and_then(|n| n.into_iter().next()).unwrap_or_default().trim_start_matches('/').to_string(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
                 role,
                 state: c.state.map_or(ContainerState::Unknown, |s| ContainerState::from_engine(s.as_ref())),
                 backend_id: labels.get(labels::BACKEND).cloned().unwrap_or_default(),
@@ -244,7 +260,9 @@ pub(in crate::backend) async fn check_names(backend: &Backend) -> Result<()> {
     remove_all(backend).await?;
     for (name, role) in [(backend.names.mirror(), Role::Mirror), (backend.names.mirror_store(), Role::MirrorStore)] {
         match backend.docker.inspect_container(&name, None).await {
-            Ok(inspect) if labels::is_ours(inspect.config.as_ref().and_then(|c| c.labels.as_ref()), &backend.names, role) => {
+            Ok(inspect)
+                if labels::is_ours(inspect.config.as_ref().and_then(|c| c.labels.as_ref()), &backend.names, role) =>
+            {
                 backend.remove_container(&name).await?
             }
             Ok(_) => return Err(Error::ForeignContainer { name }),
@@ -298,7 +316,8 @@ async fn start_store(
         report(StartEvent::MirrorImageBuilt { image: reference.clone() });
     }
     let info = backend.docker.info().await.map_err(Error::docker("asking the engine what it is"))?;
-    let socket = config::engine_socket(&backend.engine.endpoint().address, info.operating_system.as_deref().unwrap_or_default());
+    let socket =
+        config::engine_socket(&backend.engine.endpoint().address, info.operating_system.as_deref().unwrap_or_default());
     let view = backend.engine.endpoint().view();
     let engine_label = format!("{} ({})", view.context, view.host);
 
@@ -322,7 +341,10 @@ async fn start_store(
                     Ok(()) => return Ok(Ok(())),
                     Err(said) => format!("the store could not use the engine's API socket {socket} ({said})"),
                 },
-                Err(err) => format!("the engine could not start the store with its API socket {socket} ({})", engine_message(&err)),
+                Err(err) => format!(
+                    "the engine could not start the store with its API socket {socket} ({})",
+                    engine_message(&err)
+                ),
             }
         }
         Err(err) if is_conflict(&err) => return Err(Error::ForeignContainer { name }),
@@ -349,7 +371,11 @@ fn engine_words(backend: &Backend) -> String {
 }
 
 /// Starts the front in the network namespace of the running backend `backend_id`.
-pub(in crate::backend) async fn start_front(backend: &Backend, backend_id: &str, created: &mut Created) -> Result<String> {
+pub(in crate::backend) async fn start_front(
+    backend: &Backend,
+    backend_id: &str,
+    created: &mut Created,
+) -> Result<String> {
     let (reference, _) = image().ensure(&backend.docker).await.map_err(Error::MirrorImage)?;
     let name = backend.names.mirror();
     let options = CreateContainerOptionsBuilder::default().name(&name).build();
@@ -401,7 +427,10 @@ fn said(printed: &str) -> String {
 /// Makes the mirror match the running backend `container`: when local images are used, one running
 /// store and one running front made for this backend in its current namespace (started after it);
 /// otherwise none. Returns the names removed and the names started.
-pub(in crate::backend) async fn repair_running(backend: &Backend, container: &OurContainer) -> Result<(Vec<String>, Vec<String>)> {
+pub(in crate::backend) async fn repair_running(
+    backend: &Backend,
+    container: &OurContainer,
+) -> Result<(Vec<String>, Vec<String>)> {
     let found = list(backend).await?;
     let (mut removed, mut started) = (Vec::new(), Vec::new());
     let LocalImages::Used { registries } = &container.config.local_images else {
@@ -418,8 +447,18 @@ pub(in crate::backend) async fn repair_running(backend: &Backend, container: &Ou
                 store_kept = true;
                 true
             }
-            "mirror" if !front_kept && candidate.state == ContainerState::Running && candidate.backend_id == container.id => {
-                let started_at = backend.docker.inspect_container(&candidate.id, None).await.ok().and_then(|i| i.state).and_then(|s| s.started_at);
+            "mirror"
+                if !front_kept
+                    && candidate.state == ContainerState::Running
+                    && candidate.backend_id == container.id =>
+            {
+                let started_at = backend
+                    .docker
+                    .inspect_container(&candidate.id, None)
+                    .await
+                    .ok()
+                    .and_then(|i| i.state)
+                    .and_then(|s| s.started_at);
                 let attached = match (started_at.as_deref(), container.started_at.as_deref()) {
                     (Some(front), Some(backend)) => started_after(front, backend),
                     _ => true,
@@ -438,7 +477,9 @@ pub(in crate::backend) async fn repair_running(backend: &Backend, container: &Ou
     let result = async {
         if !store_kept {
             remove_socket_volume(backend).await?;
-            if let Err(reason) = start_store(backend, registries, &crate::backend::progress::silent, &mut created).await? {
+            if let Err(reason) =
+                start_store(backend, registries, &crate::backend::progress::silent, &mut created).await?
+            {
                 return Err(Error::LocalImagesUnavailable(reason));
             }
             started.push(backend.names.mirror_store());
@@ -473,7 +514,10 @@ mod tests {
     #[test]
     fn each_state_is_a_sentence() {
         let used = LocalImages::Used { registries: vec!["docker.io".into()] }.describe();
-        assert!(used.starts_with("used: a FROM of an image the engine has takes the engine's image, for docker.io"), "{used}");
+        assert!(
+            used.starts_with("used: a FROM of an image the engine has takes the engine's image, for docker.io"),
+            "{used}"
+        );
         assert!(used.contains("--pull` skips local images"), "{used}");
         assert_eq!(
             LocalImages::Off { reason: Some("--no-local-images".into()) }.describe(),
@@ -484,7 +528,10 @@ mod tests {
 
     #[test]
     fn a_failure_is_its_error_line() {
-        assert_eq!(said("assemble-mirror: error: the socket belongs to another engine\nusage: …\n"), "the socket belongs to another engine");
+        assert_eq!(
+            said("assemble-mirror: error: the socket belongs to another engine\nusage: …\n"),
+            "the socket belongs to another engine"
+        );
         assert_eq!(said("something\nlast words\n"), "last words");
         assert_eq!(said(""), "it stopped without a word");
     }

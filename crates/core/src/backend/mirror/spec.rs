@@ -93,7 +93,13 @@ pub fn front(names: &Names, backend_id: &str, image: &str) -> ContainerCreateBod
 /// The store, for the backend about to start (`backend_id` is empty until it exists, and the
 /// store serves whichever backend's front connects), given the engine's socket `engine_socket`
 /// (on the engine's host), the engine's name as the user knows it, and the registries served.
-pub fn store(names: &Names, image: &str, engine_socket: &str, engine_label: &str, registries: &[String]) -> ContainerCreateBody {
+pub fn store(
+    names: &Names,
+    image: &str,
+    engine_socket: &str,
+    engine_label: &str,
+    registries: &[String],
+) -> ContainerCreateBody {
     let mut cmd: Vec<String> = vec![
         "back".into(),
         "--engine".into(),
@@ -120,7 +126,10 @@ pub fn store(names: &Names, image: &str, engine_socket: &str, engine_label: &str
         target: Some(CACHE_DIR.into()),
         typ: Some(MountType::VOLUME),
         // No source: an anonymous volume, removed with the container.
-        volume_options: Some(MountVolumeOptions { labels: Some(labels::common(names, Role::MirrorCache)), ..Default::default() }),
+        volume_options: Some(MountVolumeOptions {
+            labels: Some(labels::common(names, Role::MirrorCache)),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let engine = Mount {
@@ -166,7 +175,10 @@ mod tests {
         assert!(host.security_opt.unwrap().contains(&"no-new-privileges".to_string()));
         let mounts = host.mounts.unwrap();
         assert_eq!(mounts.len(), 1);
-        assert_eq!((mounts[0].source.as_deref(), mounts[0].read_only), (Some("docker-assemble-backend-u-mirror-socket"), Some(true)));
+        assert_eq!(
+            (mounts[0].source.as_deref(), mounts[0].read_only),
+            (Some("docker-assemble-backend-u-mirror-socket"), Some(true))
+        );
         assert_eq!((host.pids_limit, host.memory), (Some(96), Some(134_217_728)));
         assert_eq!(body.cmd.unwrap()[..3], ["front", "--listen", "127.0.0.2:49500"]);
         assert_eq!(body.labels.unwrap()[labels::BACKEND], "b1");
@@ -175,7 +187,13 @@ mod tests {
     #[test]
     fn the_store_holds_the_engines_socket_without_a_network() {
         let registries = ["docker.io".to_string(), "localhost:5000".to_string()];
-        let body = store(&Names::for_user("u"), "mirror:1", "/var/run/docker.sock", "default (unix:///var/run/docker.sock)", &registries);
+        let body = store(
+            &Names::for_user("u"),
+            "mirror:1",
+            "/var/run/docker.sock",
+            "default (unix:///var/run/docker.sock)",
+            &registries,
+        );
         let host = body.host_config.unwrap();
         assert_eq!(host.network_mode.as_deref(), Some("none"));
         assert_eq!(host.cap_drop.unwrap(), ["ALL"]);
@@ -183,7 +201,10 @@ mod tests {
         assert_eq!(host.group_add.unwrap(), ["65534"]);
         let mounts = host.mounts.unwrap();
         let engine = &mounts[0];
-        assert_eq!((engine.source.as_deref(), engine.target.as_deref()), (Some("/var/run/docker.sock"), Some("/run/docker.sock")));
+        assert_eq!(
+            (engine.source.as_deref(), engine.target.as_deref()),
+            (Some("/var/run/docker.sock"), Some("/run/docker.sock"))
+        );
         assert_eq!((engine.typ, engine.read_only), (Some(MountType::BIND), Some(true)));
         assert_eq!(mounts[2].source, None, "its cache is an anonymous volume, gone with it");
         let cmd = body.cmd.unwrap();
