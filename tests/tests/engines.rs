@@ -167,6 +167,8 @@ async fn tls_engines_are_reached_with_dockers_certificate_files() {
 
     let started = assemble(&user, &config, &by_env, &["backend", "start", "--allow-host-port", "6091"]).expect_ok();
     assert!(started.stdout.contains(&format!("Context: default ({host}, TLS)")), "{started:#?}");
+    // The machine's default socket is not this engine's: local images are unavailable, and said so.
+    assert!(started.stdout.contains("Local images: unavailable: the Docker Engine default"), "{started:#?}");
     assert_eq!(containers_named(&private, &user.names.backend()).await.len(), 2, "backend and sidecar");
     let info = json(assemble(&user, &config, &by_env, &["backend", "info", "--format", "json"]));
     assert_eq!(info["engine"], serde_json::json!({"context": "default", "host": host, "tls": true}), "{info}");

@@ -352,15 +352,17 @@ async fn start_store(
     };
     // Nothing half-made: what this attempt created goes now, and the start goes on without it.
     let reason = format!("{} cannot give the store its API: {refused}", engine_words(backend));
+    // Recorded in the order they were made, so that the undo (newest first) removes the store
+    // before the volume it holds.
     let mut leftovers = Created::new(&backend.docker);
+    created.forget_volume(&volume);
+    leftovers.volume(&volume);
     if let Ok(store) = backend.docker.inspect_container(&name, None).await {
         if let Some(id) = store.id {
             created.forget_container(&id);
             leftovers.container(&id);
         }
     }
-    created.forget_volume(&volume);
-    leftovers.volume(&volume);
     leftovers.undo(Error::LocalImagesUnavailable(reason.clone())).await?;
     Ok(Err(reason))
 }
