@@ -79,7 +79,8 @@ async fn a_current_context_like_docker_desktops_chooses_the_engine() {
     assert!(started.stdout.contains(&context_line), "{started:#?}");
     let backend = user.names.backend();
     let on_private: Vec<String> = containers_named(&private, &backend).await.into_iter().map(|(_, n)| n).collect();
-    assert_eq!(on_private.len(), 2, "the backend and its sidecar are on the context's engine: {on_private:?}");
+    // The backend, its sidecar and the local-image mirror's front and store.
+    assert_eq!(on_private.len(), 4, "the backend and its containers are on the context's engine: {on_private:?}");
     assert_eq!(containers_named(&machine, &backend).await, vec![], "nothing of ours on the machine's engine");
 
     let info = assemble(&user, &config, &[], &["backend", "info"]).expect_ok().stdout;

@@ -146,7 +146,12 @@ async fn a_port_only_the_backends_record_names_is_never_relayed() {
     let ports = user.run(&["backend", "ports"]).expect_ok().stdout;
     assert!(ports.contains(&format!("Note: {notice}")), "ports says why: {ports}");
     let names: Vec<String> = containers_named(&docker, &backend).await.into_iter().map(|(_, name)| name).collect();
-    assert_eq!(names, vec![backend.clone(), user.names.proxy(allowed.port)], "no sidecar for the planted port");
+    let (mirror, store) = (user.names.mirror(), user.names.mirror_store());
+    assert_eq!(
+        names,
+        vec![backend.clone(), mirror, store, user.names.proxy(allowed.port)],
+        "no sidecar for the planted port"
+    );
     let (code, output) =
         build_and_push(&docker, &backend, &format!("localhost:{}/planted/no:1", planted.port), "planted").await;
     assert!(code != 0 && network::push_was_refused(&output), "the planted port was relayed: {output}");
