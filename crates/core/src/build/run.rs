@@ -444,4 +444,48 @@ mod tests {
         assert!(list.is_empty() && load.is_none(), "neither flag: the cache only");
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn a_failure_that_names_the_mirror_or_follows_pull_says_what_it_means() {
+        let dir = folder_with(&[("Dockerfile", "FROM base:dev\n")]);
+        let mut plan = plan(&BuildInput { context: dir, ..Default::default() }, |_| None).unwrap();
+        let mut container = OurContainer {
+            id: "b1".into(),
+            name: "docker-assemble-backend-u".into(),
+            state: crate::backend::ContainerState::Running,
+            running: true,
+            started_at: None,
+            image_id: "sha256:1".into(),
+            config: crate::backend::labels::BackendLabels {
+                ports: crate::ports::PortSet::none(),
+                cache_volume: None,
+                image: "img".into(),
+                version: "0".into(),
+                security: crate::backend::labels::SecurityMode::Privileged,
+                security_reason: None,
+                cache_limit: None,
+                local_images: LocalImages::Used { registries: vec!["docker.io".into()] },
+            },
+            unrelayed: crate::ports::PortSet::none(),
+        };
+        let gone = failure_sentence(
+            "failed to copy: unexpected status from GET request to http://127.0.0.2:49500/v2/library/base/blobs/sha256:ab: 410 Gone".into(),
+            &plan,
+            &container,
+        );
+        assert!(gone.contains("127.0.0.2:49500 is the backend's local-image mirror"), "{gone}");
+        assert!(gone.contains("`docker logs docker-assemble-backend-u-mirror-store` says more"), "{gone}");
+        let unresolved = "failed to resolve source metadata for registry-1.docker.io/library/base:dev: no such host";
+        assert_eq!(
+            failure_sentence(unresolved.into(), &plan, &container),
+            unresolved,
+            "without --pull: BuildKit's words"
+        );
+        plan.pull = true;
+        assert!(failure_sentence(unresolved.into(), &plan, &container).ends_with(
+            "(--pull takes base images from their registries only; without --pull a FROM of an image the engine has takes the engine's image)"
+        ));
+        container.config.local_images = LocalImages::Off { reason: None };
+        assert_eq!(failure_sentence(unresolved.into(), &plan, &container), unresolved, "nothing was skipped");
+    }
 }
