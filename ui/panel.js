@@ -25,6 +25,7 @@ function render(snapshot) {
   $("cache-volume").textContent = info ? (info.cache_volume || "none (the cache is lost on stop)") : "—";
   $("cache-limit").textContent = info ? info.cache_limit_text : "—";
   $("security").textContent = snapshot.security_label || "—";
+  $("local-images").textContent = snapshot.local_images_label || "—";
   renderBuilder(snapshot.builder);
   renderUptime(snapshot.uptime);
   renderPorts(snapshot);

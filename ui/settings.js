@@ -77,13 +77,16 @@ function updateNoneWarning() {
 }
 
 async function save() {
-  ["context", "ports", "cache", "cache_limit", "image", "security"].forEach((f) => fieldError(f, ""));
+  ["context", "ports", "cache", "cache_limit", "image", "security", "local_image_registries"].forEach((f) => fieldError(f, ""));
   $("saved").textContent = "";
   const image = $("image").value.trim();
   // Fields this form does not show (the file's base_images) are kept as they are.
   const settings = { ...(view ? view.settings : {}), ports, cache: chosenCache(), image: image === "" ? null : image, context: chosenContext(),
     use_builder: $("use-builder").checked, cache_limit: $("cache-limit").value.trim() || null,
-    security: document.querySelector("input[name=security]:checked").value };
+    security: document.querySelector("input[name=security]:checked").value,
+    local_images: $("local-images").checked,
+    // Split only; core checks each host and says which one is wrong.
+    local_image_registries: $("local-image-registries").value.split(/[\s,]+/).filter((r) => r !== "") };
   try {
     await invoke("save_settings", { settings });
     $("saved").textContent = "Saved.";
@@ -111,6 +114,8 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("use-builder").checked = view.settings.use_builder;
   $("cache-limit").value = view.settings.cache_limit || "";
   document.querySelector(`input[name=security][value=${view.settings.security || "auto"}]`).checked = true;
+  $("local-images").checked = view.settings.local_images !== false;
+  $("local-image-registries").value = (view.settings.local_image_registries || []).join(", ");
   if (view.warning) { $("load-warning-text").textContent = view.warning; show($("load-warning"), true); }
   await loadContexts(view.settings.context);
   $("context-list").addEventListener("change", () => { document.querySelector("input[name=engine][value=pinned]").checked = true; });

@@ -21,7 +21,8 @@ async fn concurrent_starts_give_one_backend_and_one_set_of_sidecars() {
 
     let names: Vec<String> =
         containers_named(&docker, &user.names.backend()).await.into_iter().map(|(_, n)| n).collect();
-    assert_eq!(names, vec![user.names.backend(), user.names.proxy(6031), user.names.proxy(6032)]);
+    let (backend, mirror, store) = (user.names.backend(), user.names.mirror(), user.names.mirror_store());
+    assert_eq!(names, vec![backend, mirror, store, user.names.proxy(6031), user.names.proxy(6032)], "one of each");
 
     let stops: Vec<_> = (0..3)
         .map(|_| {

@@ -79,7 +79,8 @@ async fn a_current_context_like_docker_desktops_chooses_the_engine() {
     assert!(started.stdout.contains(&context_line), "{started:#?}");
     let backend = user.names.backend();
     let on_private: Vec<String> = containers_named(&private, &backend).await.into_iter().map(|(_, n)| n).collect();
-    assert_eq!(on_private.len(), 2, "the backend and its sidecar are on the context's engine: {on_private:?}");
+    // The backend, its sidecar and the local-image mirror's front and store.
+    assert_eq!(on_private.len(), 4, "the backend and its containers are on the context's engine: {on_private:?}");
     assert_eq!(containers_named(&machine, &backend).await, vec![], "nothing of ours on the machine's engine");
 
     let info = assemble(&user, &config, &[], &["backend", "info"]).expect_ok().stdout;
@@ -167,6 +168,8 @@ async fn tls_engines_are_reached_with_dockers_certificate_files() {
 
     let started = assemble(&user, &config, &by_env, &["backend", "start", "--allow-host-port", "6091"]).expect_ok();
     assert!(started.stdout.contains(&format!("Context: default ({host}, TLS)")), "{started:#?}");
+    // The machine's default socket is not this engine's: local images are unavailable, and said so.
+    assert!(started.stdout.contains("Local images: unavailable: the Docker Engine default"), "{started:#?}");
     assert_eq!(containers_named(&private, &user.names.backend()).await.len(), 2, "backend and sidecar");
     let info = json(assemble(&user, &config, &by_env, &["backend", "info", "--format", "json"]));
     assert_eq!(info["engine"], serde_json::json!({"context": "default", "host": host, "tls": true}), "{info}");

@@ -132,6 +132,7 @@ async fn an_interrupted_start_removes_what_it_created() {
         cache_limit: None,
         security: Default::default(),
         allow_network_host: false,
+        local_images: Default::default(),
     };
     // Cancelled in the middle: once the backend exists and start waits for BuildKit.
     let midway = tokio::sync::Notify::new();
@@ -159,6 +160,7 @@ async fn an_interrupted_start_whose_cleanup_fails_says_what_is_left() {
         cache_limit: None,
         security: Default::default(),
         allow_network_host: false,
+        local_images: Default::default(),
     };
     let midway = tokio::sync::Notify::new();
     let report = notify_when_waiting_for_buildkit(&midway);

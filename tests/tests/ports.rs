@@ -152,7 +152,11 @@ async fn changes_at_once_give_one_consistent_result_and_no_orphan_sidecar() {
         assert!(run.ok(), "{run:#?}");
     }
     assert_eq!(info_ports(&user), vec![6141, 6142]);
-    assert_eq!(our_containers(&user).await, vec![user.names.backend(), user.names.proxy(6141), user.names.proxy(6142)]);
+    let (backend, mirror, store) = (user.names.backend(), user.names.mirror(), user.names.mirror_store());
+    assert_eq!(
+        our_containers(&user).await,
+        vec![backend, mirror, store, user.names.proxy(6141), user.names.proxy(6142)]
+    );
 
     // An add racing a stop: whichever comes first, nothing of ours is left after both.
     let add = {

@@ -146,7 +146,12 @@ async fn a_port_only_the_backends_record_names_is_never_relayed() {
     let ports = user.run(&["backend", "ports"]).expect_ok().stdout;
     assert!(ports.contains(&format!("Note: {notice}")), "ports says why: {ports}");
     let names: Vec<String> = containers_named(&docker, &backend).await.into_iter().map(|(_, name)| name).collect();
-    assert_eq!(names, vec![backend.clone(), user.names.proxy(allowed.port)], "no sidecar for the planted port");
+    let (mirror, store) = (user.names.mirror(), user.names.mirror_store());
+    assert_eq!(
+        names,
+        vec![backend.clone(), mirror, store, user.names.proxy(allowed.port)],
+        "no sidecar for the planted port"
+    );
     let (code, output) =
         build_and_push(&docker, &backend, &format!("localhost:{}/planted/no:1", planted.port), "planted").await;
     assert!(code != 0 && network::push_was_refused(&output), "the planted port was relayed: {output}");
@@ -176,7 +181,8 @@ async fn a_policy_that_refuses_privileged_containers_is_told_and_never_worked_ar
     for attempt in ["first", "second"] {
         let started = run(&["backend", "start", "--allow-host-port", "0"]);
         assert_eq!(started.code, Some(1), "{attempt} start: {started:#?}");
-        let sentence = started.stderr.trim();
+        // The error's line (the first start also says it made the local-image mirror's image).
+        let sentence = started.stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_default().trim();
         assert!(
             sentence.starts_with("Error: the Docker Engine's policy refused a privileged container for the backend")
                 && sentence.contains("authorization denied by plugin assemble-e2e-authz")
@@ -187,10 +193,14 @@ async fn a_policy_that_refuses_privileged_containers_is_told_and_never_worked_ar
         );
         assert!(!started.stderr.contains("remembered"), "a policy is never remembered as a runtime's refusal");
     }
-    // The engine was asked for one privileged container per start, and for nothing else.
+    // The engine was asked for one privileged container per start, and for nothing else but the
+    // local-image mirror's store (no privilege, made before the backend and removed with it).
     let creates = plugin.creates();
-    assert_eq!(creates.len(), 2, "{creates:?}");
-    assert!(creates.iter().all(|c| c.starts_with("create privileged=true ")), "a fallback was tried: {creates:?}");
+    let store = format!("name={}", user.names.mirror_store());
+    let (stores, backends): (Vec<&String>, Vec<&String>) = creates.iter().partition(|c| c.contains(&store));
+    assert_eq!(backends.len(), 2, "{creates:?}");
+    assert!(backends.iter().all(|c| c.starts_with("create privileged=true ")), "a fallback was tried: {creates:?}");
+    assert!(stores.iter().all(|c| c.starts_with("create privileged=false ")), "{creates:?}");
     let other = engine.docker().await.expect("the engine answers");
     assert!(containers_named(&other, &user.names.backend()).await.is_empty(), "the refused start left something");
 }
@@ -268,7 +278,8 @@ async fn a_rootless_backend_that_cannot_run_is_a_sentence_and_leaves_nothing() {
     let docker = docker().await;
     let user = TestUser::new("rootless-refused");
     let image = assemble_testkit::broken_backend_image();
-    let started = user.run(&["backend", "start", "--security", "rootless", "--image", &image, "--allow-host-port", "0"]);
+    let started =
+        user.run(&["backend", "start", "--security", "rootless", "--image", &image, "--allow-host-port", "0"]);
     assert_eq!(started.code, Some(1), "{started:#?}");
     let sentence = started.stderr.trim();
     assert!(

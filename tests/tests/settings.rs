@@ -12,15 +12,17 @@ async fn the_cli_starts_with_the_settings_ports_and_flags_win() {
     // The names as the README gives them, not as the code under test makes them.
     let backend = format!("docker-assemble-backend-{}", user.user());
     let proxy = |port: u16| format!("docker-assemble-backend-{}-proxy-port-{port}", user.user());
+    // The local-image mirror's front and store (README, "Local images"), used by default.
+    let mirror = [format!("{backend}-mirror"), format!("{backend}-mirror-store")];
 
     user.run(&["backend", "start"]).expect_ok();
     let names: Vec<String> = containers_named(&docker, &backend).await.into_iter().map(|(_, n)| n).collect();
-    assert_eq!(names, vec![backend.clone(), proxy(6061), proxy(6062)]);
+    assert_eq!(names, vec![backend.clone(), mirror[0].clone(), mirror[1].clone(), proxy(6061), proxy(6062)]);
     user.run(&["backend", "stop"]).expect_ok();
 
     user.run(&["backend", "start", "--allow-host-port", "6063"]).expect_ok();
     let names: Vec<String> = containers_named(&docker, &backend).await.into_iter().map(|(_, n)| n).collect();
-    assert_eq!(names, vec![backend.clone(), proxy(6063)]);
+    assert_eq!(names, vec![backend.clone(), mirror[0].clone(), mirror[1].clone(), proxy(6063)]);
     user.run(&["backend", "stop"]).expect_ok();
 
     std::fs::write(&file, "{ broken").unwrap();

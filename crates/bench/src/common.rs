@@ -135,6 +135,7 @@ pub fn with_backend<T>(
         cache_limit: None,
         security: Default::default(),
         allow_network_host: false,
+        local_images: Default::default(),
     };
     let result = runtime
         .block_on(backend.start(&request, &assemble_core::backend::progress::silent))

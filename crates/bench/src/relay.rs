@@ -109,6 +109,7 @@ async fn setup(
         cache_limit: None,
         security: Default::default(),
         allow_network_host: false,
+        local_images: Default::default(),
     };
     backend.start(&request, &assemble_core::backend::progress::silent).await.map_err(|e| e.to_string())?;
     let running = backend.running().await.map_err(|e| e.to_string())?;

@@ -42,6 +42,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             cache_limit: None,
             security: *security,
             allow_network_host: false,
+            local_images: Default::default(),
         };
         let started = runtime.block_on(backend.start(&request, &assemble_core::backend::progress::silent));
         match started {

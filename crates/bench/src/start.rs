@@ -186,6 +186,8 @@ fn docker_run_args(image: &str) -> Result<Vec<String>, String> {
         security_reason: None,
         cache_limit: None,
         network_host: false,
+        // The plain backend: the mirror is separate containers, not flags of this one.
+        local_images: assemble_core::backend::mirror::LocalImages::Off { reason: None },
     };
     let body = spec::backend(&Names::for_user("bench"), &config);
     let host = body.host_config.ok_or("the backend spec has no host config")?;

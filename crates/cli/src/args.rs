@@ -194,6 +194,11 @@ pub struct StartArgs {
     /// Let builds use --network host (BuildKit's network.host entitlement); off unless asked
     #[arg(long = "allow-network-host")]
     pub allow_network_host: bool,
+    /// Builds on this backend take base images from registries only: a FROM of an image the
+    /// engine has is not taken from the engine (default: local images are used, as docker build
+    /// does; the settings' `local_images` turns them off for good)
+    #[arg(long = "no-local-images")]
+    pub no_local_images: bool,
     /// Also make the buildx builder "assemble" docker's current builder (`docker buildx use`)
     #[arg(long = "use")]
     pub use_builder: bool,

@@ -73,6 +73,9 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
     if started && !quiet {
         eprintln!("The backend was not running: started container {:?} with your settings.", backend.names().backend());
     }
+    if let Some(note) = build_run::pull_note(&plan, &container.config.local_images) {
+        eprintln!("Note: {note}.");
+    }
     if plan.output == Output::CacheOnly && plan.outputs.is_empty() && !quiet {
         eprintln!("Note: no --push or --load: the result stays in the build cache only.");
     }

@@ -30,7 +30,9 @@ pub struct SolveFlags {
     /// An attestation, type=provenance[,mode=min|max] or type=sbom[,generator=IMAGE]; repeat for more
     #[arg(long = "attest", value_name = "ATTRS")]
     pub attests: Vec<String>,
-    /// Look up every base image in its registry, even when the backend has it
+    /// Take every base image from its registry, fresh. Without it, a FROM of an image the engine
+    /// already has (docker images) takes the engine's image, as docker build does: when a name is
+    /// both in the engine and in a registry, the engine's wins
     #[arg(long)]
     pub pull: bool,
     /// The network RUN steps get: default, none, or host (host needs `backend start --allow-network-host`)

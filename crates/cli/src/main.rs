@@ -172,6 +172,7 @@ fn start_request(args: &StartArgs, settings: &Settings) -> Result<StartRequest, 
         cache_limit: args.cache_limit.clone(),
         security: args.security.clone(),
         allow_network_host: args.allow_network_host,
+        no_local_images: args.no_local_images,
     };
     StartRequest::resolve(&flags, settings)
 }
@@ -191,12 +192,13 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
         }
     };
     match backend.start_until(request, &report, interrupted).await? {
-        StartOutcome::Started { id, name, cache, security, security_reason, .. } => {
+        StartOutcome::Started { id, name, cache, security, security_reason, local_images, .. } => {
             println!("Started container {name:?} ({})", &id[..id.len().min(12)]);
             println!("Security: {}", security.described(Some(&security_reason)));
             if request.allow_network_host {
                 println!("Host network: {}", assemble_core::backend::info::network_host_text(true));
             }
+            println!("Local images: {}", local_images.describe());
             let engine = backend.engine().endpoint().view();
             if !is_local_default(&engine) {
                 println!("{}", render::engine_line(&engine));
@@ -210,9 +212,19 @@ async fn start(backend: &Backend, request: &StartRequest) -> Result<(), Error> {
                 );
             }
         }
-        StartOutcome::AlreadyRunning { id, name, differences, ports_change, security, security_reason, .. } => {
+        StartOutcome::AlreadyRunning {
+            id,
+            name,
+            differences,
+            ports_change,
+            security,
+            security_reason,
+            local_images,
+            ..
+        } => {
             println!("Container {name:?} ({}) is already running", &id[..id.len().min(12)]);
             println!("Security: {}", security.described(security_reason.as_deref()));
+            println!("Local images: {}", local_images.describe());
             if let Some(change) = ports_change {
                 println!("{}", change.sentence());
             }

@@ -50,6 +50,9 @@ impl StartPrinter {
 
             StartEvent::CacheVolumeCreated { name } => eprintln!("Created cache volume {name:?}"),
             StartEvent::ProxyImageBuilt { image } => eprintln!("Made sidecar image {image}"),
+            StartEvent::MirrorImageBuilt { image } => eprintln!("Made local-image mirror image {image}"),
+            // The outcome prints it once, after the start.
+            StartEvent::LocalImages { .. } | StartEvent::MirrorStarted { .. } => {}
             StartEvent::ImagePresent { .. }
             | StartEvent::BackendCreated { .. }
             | StartEvent::WaitingForBuildkit

@@ -47,6 +47,10 @@ pub fn info(info: &BackendInfo) -> String {
     // After the original page's parts, so that its shape stays.
     let _ = writeln!(out, "\nSecurity: {}", info.security_text);
     let _ = writeln!(out, "\nHost network: {}", info.network_host_text);
+    let _ = writeln!(out, "\nLocal images: {}", info.local_images_text);
+    for container in &info.mirror {
+        let _ = writeln!(out, " - {} {} ({})", short(&container.id), container.name, container.state);
+    }
     // Only when set, so that the default output keeps the original page's shape.
     if info.cache_limit.is_some() {
         let _ = writeln!(out, "\nCache limit: {}", info.cache_limit_text);

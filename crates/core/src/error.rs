@@ -54,6 +54,8 @@ pub enum Remedy {
     NameTheImage,
     /// Push several platforms as one image, or build one platform.
     PushOrOnePlatform,
+    /// Start without local images.
+    NoLocalImages,
 }
 
 impl Remedy {
@@ -95,6 +97,11 @@ impl Remedy {
             Remedy::PushOrOnePlatform => {
                 "push the platforms as one image with --push instead, or give --platform one of them".into()
             }
+            Remedy::NoLocalImages => {
+                "turn local images off (--no-local-images, or local_images: false in the settings) to start without \
+                 them"
+                    .into()
+            }
         }
     }
 
@@ -121,6 +128,7 @@ impl Remedy {
             Remedy::AddDockerfile => "add a Dockerfile to it".into(),
             Remedy::NameTheImage => "type one in Names, for example localhost:5000/app:1".into(),
             Remedy::PushOrOnePlatform => "choose Push instead to push them as one image, or choose one platform".into(),
+            Remedy::NoLocalImages => "turn local images off in Settings to start without them".into(),
         }
     }
 }
@@ -174,6 +182,7 @@ mod tests {
             Remedy::AddDockerfile,
             Remedy::NameTheImage,
             Remedy::PushOrOnePlatform,
+            Remedy::NoLocalImages,
         ]
     }
 

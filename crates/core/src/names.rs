@@ -40,6 +40,21 @@ impl Names {
         format!("{}-proxy-port-{port}", self.backend())
     }
 
+    /// The local-image mirror's front, in the backend's network namespace.
+    pub fn mirror(&self) -> String {
+        format!("{}-mirror", self.backend())
+    }
+
+    /// The local-image mirror's store (its back), which holds the engine's API.
+    pub fn mirror_store(&self) -> String {
+        format!("{}-mirror-store", self.backend())
+    }
+
+    /// The volume of the store's socket, which only the front and the store mount.
+    pub fn mirror_socket_volume(&self) -> String {
+        format!("{}-mirror-socket", self.backend())
+    }
+
     /// The cache volume the automatic rule uses when it exists.
     pub fn default_cache_volume(&self) -> String {
         format!("docker-assemble-backend-cache-{}", self.user)
@@ -86,6 +101,9 @@ mod tests {
         assert_eq!(names.backend(), "docker-assemble-backend-username");
         assert_eq!(names.proxy(5000), "docker-assemble-backend-username-proxy-port-5000");
         assert_eq!(names.default_cache_volume(), "docker-assemble-backend-cache-username");
+        assert_eq!(names.mirror(), "docker-assemble-backend-username-mirror");
+        assert_eq!(names.mirror_store(), "docker-assemble-backend-username-mirror-store");
+        assert_eq!(names.mirror_socket_volume(), "docker-assemble-backend-username-mirror-socket");
     }
 
     #[test]

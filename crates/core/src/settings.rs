@@ -172,6 +172,8 @@ mod tests {
             base_images: Default::default(),
             security: Default::default(),
             allow_network_host: false,
+            local_images: true,
+            local_image_registries: Vec::new(),
         }
     }
 
@@ -195,6 +197,8 @@ mod tests {
             base_images: Default::default(),
             security: crate::backend::security::SecurityChoice::Rootless,
             allow_network_host: true,
+            local_images: true,
+            local_image_registries: Vec::new(),
         };
         save_to(&file, &settings).unwrap();
         let loaded = load_from(&file);

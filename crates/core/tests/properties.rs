@@ -80,6 +80,8 @@ proptest! {
             base_images: Default::default(),
             security: Default::default(),
             allow_network_host: false,
+            local_images: true,
+            local_image_registries: Vec::new(),
         };
                 prop_assert_eq!(loaded.settings, defaults);
                 prop_assert!(warning.contains("Using the default settings"), "{}", warning);
@@ -94,7 +96,7 @@ proptest! {
     #[test]
     fn settings_that_save_load_back_unchanged(ports in prop::collection::vec(1u16..=65535, 0..6), volume in "[a-z][a-z0-9_.-]{1,20}", image in proptest::option::of("[a-z]{1,10}(:[a-z0-9][a-z0-9.]{0,7})?"), context in proptest::option::of("[a-z0-9][a-z0-9_.+-]{1,20}"), use_builder in proptest::bool::ANY) {
         let file = scratch_file("roundtrip");
-        let wanted = settings::Settings { ports, cache: settings::CacheSetting::Named(volume), image, context, use_builder, cache_limit: None, base_images: Default::default(), security: Default::default(), allow_network_host: use_builder };
+        let wanted = settings::Settings { ports, cache: settings::CacheSetting::Named(volume), image, context, use_builder, cache_limit: None, base_images: Default::default(), security: Default::default(), allow_network_host: use_builder, local_images: use_builder, local_image_registries: Vec::new() };
         settings::save_to(&file, &wanted).expect("valid settings save");
         let loaded = settings::load_from(&file);
         prop_assert!(loaded.warning.is_none());

@@ -149,6 +149,8 @@ async fn soak(args: Args) -> Result<usize, String> {
         base_images: Default::default(),
         security: Default::default(),
         allow_network_host: false,
+        local_images: true,
+        local_image_registries: Vec::new(),
     };
     assemble_core::settings::save_to(&world.user.settings_file(), &wished).map_err(|e| e.to_string())?;
     println!(
@@ -195,6 +197,8 @@ async fn soak(args: Args) -> Result<usize, String> {
             Op::RemoveSidecar => ops::remove_sidecar(&world, &mut rng).await,
             Op::RestartEngine => restart_engine(&mut world, engine.as_mut(), serial).await,
             Op::Flood => ops::flood(&world, &mut rng).await,
+            Op::LocalBase => ops::local_base_build(&world, &mut rng, serial).await,
+            Op::RemoveLocalBase => ops::remove_local_base(&world, &mut rng, serial).await,
         };
         // Users' operations must leave the rules true when they return; faults get the time the
         // app's repair and the restart policy need.

@@ -44,10 +44,16 @@ pub enum Op {
     /// Root in the backend plants a port in its record, and a step floods a sidecar with held
     /// connections: no sidecar may exceed its pids limit, and the planted port is never relayed.
     Flood,
+    /// `assemble build --load` of `FROM` an image only the engine has (local images): the result's
+    /// layers must be the engine's image's, read just before; with no such image the build fails.
+    LocalBase,
+    /// Fault: the engine's local base removed, and half the time a different image imported under
+    /// its name (a re-tag).
+    RemoveLocalBase,
 }
 
 impl Op {
-    pub const ALL: [Op; 16] = [
+    pub const ALL: [Op; 18] = [
         Op::Start,
         Op::Stop,
         Op::Restart,
@@ -64,6 +70,8 @@ impl Op {
         Op::RemoveSidecar,
         Op::RestartEngine,
         Op::Flood,
+        Op::LocalBase,
+        Op::RemoveLocalBase,
     ];
 
     /// How often each is drawn, out of the sum. Starts outweigh stops so that the faults mostly
@@ -86,11 +94,16 @@ impl Op {
             Op::RemoveSidecar => 10,
             Op::RestartEngine => 3,
             Op::Flood => 4,
+            Op::LocalBase => 6,
+            Op::RemoveLocalBase => 3,
         }
     }
 
     pub fn is_fault(self) -> bool {
-        matches!(self, Op::KillBackend | Op::StopBackend | Op::RemoveSidecar | Op::RestartEngine | Op::Flood)
+        matches!(
+            self,
+            Op::KillBackend | Op::StopBackend | Op::RemoveSidecar | Op::RestartEngine | Op::Flood | Op::RemoveLocalBase
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -111,6 +124,8 @@ impl Op {
             Op::RemoveSidecar => "docker rm -f sidecar",
             Op::RestartEngine => "dockerd restart",
             Op::Flood => "connection flood + planted port",
+            Op::LocalBase => "build on a local base",
+            Op::RemoveLocalBase => "local base removed",
         }
     }
 }
@@ -225,6 +240,8 @@ pub async fn change_ports(world: &World, rng: &mut Rng) -> Done {
         base_images: Default::default(),
         security: Default::default(),
         allow_network_host: false,
+        local_images: true,
+        local_image_registries: Vec::new(),
     };
     if let Err(err) = settings::save_to(&world.user.settings_file(), &wished) {
         return Done::broken("save settings", format!("saving the settings failed: {err}"));
@@ -478,4 +495,100 @@ pub async fn flood(world: &World, rng: &mut Rng) -> Done {
         }
         Err(err) => Done::note(format!("no flood: {err}")),
     }
+}
+
+/// The soak's local base: one file, `/token`, imported into the engine (no registry has it).
+pub fn local_base(world: &World) -> String {
+    format!("soak-local-base-{}:1", world.user.user())
+}
+
+/// The layers (`RootFS.Layers`) of `image` in the engine; `None` when it has no such image.
+async fn layers_of(world: &World, image: &str) -> Option<Vec<String>> {
+    let run = world.docker_cli(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", image]).await;
+    if !run.ok() {
+        return None;
+    }
+    serde_json::from_str(run.stdout.trim()).ok()
+}
+
+/// Imports a new local base whose `/token` holds `token`.
+async fn import_local_base(world: &World, token: &str) -> Result<(), String> {
+    let dir = world.user.scratch("local-base");
+    std::fs::write(dir.join("token"), token).map_err(|e| format!("writing the base's file: {e}"))?;
+    let tar = dir.join("base.tar");
+    let packed = std::process::Command::new("tar")
+        .args(["-C", &dir.display().to_string(), "-cf", &tar.display().to_string(), "token"])
+        .status()
+        .map_err(|e| format!("running tar: {e}"))?;
+    if !packed.success() {
+        return Err("tar could not pack the base's file".into());
+    }
+    let imported = world.docker_cli(&["import", &tar.display().to_string(), &local_base(world)]).await;
+    if imported.ok() {
+        Ok(())
+    } else {
+        Err(format!("docker import: {}", imported.describe()))
+    }
+}
+
+/// Builds `FROM` the local base with `assemble build --load`. The invariant: a build never uses a
+/// base other than the one the engine has (no registry has this one): its layers are the engine's
+/// base's, read just before; and with no base in the engine it fails. A missing base is imported
+/// anew two times in three, so both cases come up.
+pub async fn local_base_build(world: &World, rng: &mut Rng, serial: usize) -> Done {
+    if running_backend(world).await.is_none() {
+        return Done::note("no backend running: skipped");
+    }
+    let base = local_base(world);
+    let mut before = layers_of(world, &base).await;
+    if before.is_none() && rng.chance(2, 3) {
+        if let Err(err) = import_local_base(world, &format!("step {serial}")).await {
+            return Done::broken("import the local base", err);
+        }
+        before = layers_of(world, &base).await;
+    }
+    let dir = world.user.scratch("local-build");
+    if let Err(err) = std::fs::write(dir.join("Dockerfile"), format!("FROM {base}\n")) {
+        return Done::broken("Dockerfile", format!("writing the Dockerfile: {err}"));
+    }
+    let out = format!("soak-local-out-{}:{serial}", world.user.user());
+    let run = world.cli(&["build", "--load", "-t", &out, "--progress", "plain", &dir.display().to_string()]).await;
+    let built = layers_of(world, &out).await;
+    let _ = world.docker_cli(&["image", "rm", "-f", &out]).await;
+    match (before, run.ok()) {
+        (Some(before), true) if built.as_ref() == Some(&before) => Done::note("built on the engine's base"),
+        (Some(before), true) => Done::broken(
+            "built on another base",
+            format!("a build FROM {base} used layers {built:?}, but the engine's image has {before:?}"),
+        ),
+        // The user's build fails (no registry to fall back on): a violation of its own, since the
+        // engine had the image.
+        (Some(_), false) => {
+            Done::broken("build failed", format!("a build FROM the local base failed: {}", run.describe()))
+        }
+        (None, false) => Done::note("refused: the engine has no such base and no registry does"),
+        (None, true) => Done::broken(
+            "built on a removed base",
+            format!("a build FROM {base} succeeded with layers {built:?} while the engine had no such image"),
+        ),
+    }
+}
+
+/// Fault: the engine's local base is removed; half the time another image takes its name.
+pub async fn remove_local_base(world: &World, rng: &mut Rng, serial: usize) -> Done {
+    let base = local_base(world);
+    if layers_of(world, &base).await.is_none() {
+        return Done::note("no local base");
+    }
+    let removed = world.docker_cli(&["image", "rm", "-f", &base]).await;
+    if !removed.ok() {
+        return Done::note(format!("the engine refused: {}", removed.describe()));
+    }
+    if rng.chance(1, 2) {
+        if let Err(err) = import_local_base(world, &format!("re-tagged at step {serial}")).await {
+            return Done::broken("re-import the local base", err);
+        }
+        return Done { detail: "removed and re-tagged".into(), injected: true, ..Done::default() };
+    }
+    Done { detail: "removed".into(), injected: true, ..Done::default() }
 }

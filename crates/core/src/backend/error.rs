@@ -18,6 +18,31 @@ pub enum BackendError {
     #[error("the backend image {}", .0)]
     InvalidImage(#[source] ReferenceError),
 
+    /// Local images (backend/mirror): a registry in the settings' list that is not a registry host.
+    #[error(
+        "{0:?} cannot be a registry whose names are taken from the engine: give a registry host and an optional \
+         port, such as registry.example.com or localhost:5000 (Docker Hub is always one)"
+    )]
+    InvalidLocalImageRegistry(String),
+
+    /// The local-image mirror's image could not be made.
+    #[error("could not prepare the local-image mirror's image: {0}")]
+    MirrorImage(String),
+
+    /// The mirror's store could not be given the engine's API (a repair says so; a start goes on
+    /// without local images).
+    #[error("local images are unavailable: {0}")]
+    LocalImagesUnavailable(String),
+
+    /// The mirror's front did not come up in the backend's network namespace.
+    #[error("{}", self.sentence(Place::CommandLine))]
+    MirrorNotReady {
+        /// The front's container name.
+        name: String,
+        /// What it printed.
+        logs: String,
+    },
+
     /// A security mode we do not know.
     #[error("{}", self.sentence(Place::CommandLine))]
     InvalidSecurity(String),
@@ -184,6 +209,11 @@ impl BackendError {
     /// The sentence for `place`, its way out in that place's terms.
     pub fn sentence(&self, place: Place) -> String {
         match self {
+            BackendError::MirrorNotReady { name, logs } => format!(
+                "the local-image mirror {name:?} did not start listening inside the backend{}; {}",
+                if logs.is_empty() { String::new() } else { format!(": {logs}") },
+                Remedy::NoLocalImages.words(place)
+            ),
             BackendError::InvalidSecurity(typed) => format!(
                 "{} is not a mode; {}",
                 Input::Security(typed.clone()).words(place),
@@ -248,6 +278,7 @@ impl BackendError {
             // Whatever went wrong, it was in applying the ports.
             BackendError::PortsNotApplied(_) => Some("ports"),
             BackendError::InvalidSecurity(_) => Some("security"),
+            BackendError::InvalidLocalImageRegistry(_) => Some("local_image_registries"),
             _ => None,
         }
     }

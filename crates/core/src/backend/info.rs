@@ -48,6 +48,12 @@ pub struct BackendInfo {
     pub security_reason: Option<String>,
     /// The mode and why ("capabilities: the engine's runtime could not …").
     pub security_text: String,
+    /// Whether builds take the engine's own images (backend/mirror).
+    pub local_images: crate::backend::mirror::LocalImages,
+    /// That in a sentence ("used: a FROM of an image the engine has …").
+    pub local_images_text: String,
+    /// The local-image mirror's containers (the front and the store), running or not.
+    pub mirror: Vec<crate::backend::mirror::MirrorContainer>,
     /// Ports that only the backend's own port record names: never relayed (the host owns the set).
     pub unrelayed_ports: Vec<u16>,
     /// One sentence per such port ("port 7777 is named only inside the backend; not relayed").
@@ -80,13 +86,14 @@ pub(super) async fn read(backend: &Backend) -> Result<BackendInfo> {
         Presence::Foreign => return Err(BackendError::ForeignContainer { name: backend.names.backend() }.into()),
         _ => return Err(BackendError::NotRunning.into()),
     };
-    let (buildkit, sidecars, digest, emulators) = tokio::join!(
+    let (buildkit, sidecars, digest, emulators, mirror) = tokio::join!(
         backend.with_buildkit(&container.id, |client| async move {
             tokio::try_join!(client.workers(), client.disk_usage())
         }),
         backend.sidecars(),
         image_digest(backend, &container.config.image, &container.image_id),
-        super::platforms::emulators(backend, &container.id)
+        super::platforms::emulators(backend, &container.id),
+        crate::backend::mirror::list(backend)
     );
     let (workers, records): (Vec<Worker>, Vec<CacheRecord>) = buildkit?;
     let platforms = Platforms::of(&workers, &emulators);
@@ -108,6 +115,9 @@ pub(super) async fn read(backend: &Backend) -> Result<BackendInfo> {
         security: container.config.security,
         security_text: container.config.security.described(container.config.security_reason.as_deref()),
         security_reason: container.config.security_reason,
+        local_images_text: container.config.local_images.describe(),
+        local_images: container.config.local_images,
+        mirror: mirror?,
         port_notices: crate::backend::sidecars::record::unrelayed_notices(&container.unrelayed),
         unrelayed_ports: container.unrelayed.iter().collect(),
         version: container.config.version,

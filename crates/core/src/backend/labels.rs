@@ -2,6 +2,7 @@
 //! `stop` and the app. A container without the owner label is not ours and is never touched.
 use std::collections::HashMap;
 
+pub use crate::backend::mirror::LocalImages;
 use crate::{names::Names, ports::PortSet};
 
 /// The prefix of all our labels.
@@ -29,8 +30,16 @@ pub const SECURITY_REASON: &str = "com.docker.assemble.backend.security-reason";
 pub const CACHE_LIMIT: &str = "com.docker.assemble.backend.cache-limit";
 /// `true` when BuildKit was started to allow `--network host` (the `network.host` entitlement).
 pub const NETWORK_HOST: &str = "com.docker.assemble.backend.network-host";
-/// On a sidecar: the ID of the backend container it was made for.
+/// On a sidecar and the local-image mirror's containers: the ID of the backend container they
+/// were made for.
 pub const BACKEND: &str = "com.docker.assemble.backend.backend";
+/// On the backend: whether builds take the engine's own images (`used`, `off`, `unavailable`;
+/// absent on a backend made before local images: off). See backend/mirror.
+pub const LOCAL_IMAGES: &str = "com.docker.assemble.backend.local-images";
+/// On the backend: the registries whose names are served from the engine, as `docker.io,localhost:5000`.
+pub const LOCAL_IMAGE_REGISTRIES: &str = "com.docker.assemble.backend.local-image-registries";
+/// On the backend: why local images are off or unavailable, in words.
+pub const LOCAL_IMAGES_REASON: &str = "com.docker.assemble.backend.local-images-reason";
 
 /// This build's version, recorded on every container it creates.
 pub const OUR_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -44,6 +53,14 @@ pub enum Role {
     Proxy,
     /// A cache volume: a named one we created, or the backend's anonymous one.
     Cache,
+    /// The local-image mirror's front, in the backend's network namespace.
+    Mirror,
+    /// The local-image mirror's back (the store), which holds the engine's API.
+    MirrorStore,
+    /// The volume that holds the store's socket, shared by the front and the back only.
+    MirrorSocket,
+    /// The store's anonymous volume of exported blobs.
+    MirrorCache,
 }
 
 impl Role {
@@ -53,6 +70,10 @@ impl Role {
             Role::Backend => "backend",
             Role::Proxy => "proxy",
             Role::Cache => "cache",
+            Role::Mirror => "mirror",
+            Role::MirrorStore => "mirror-store",
+            Role::MirrorSocket => "mirror-socket",
+            Role::MirrorCache => "mirror-cache",
         }
     }
 }
@@ -110,6 +131,8 @@ pub struct BackendLabels {
     pub cache_limit: Option<u64>,
     /// Whether BuildKit grants the `network.host` entitlement (builds may use `--network host`).
     pub network_host: bool,
+    /// Whether builds take the engine's own images, and from which registries' names.
+    pub local_images: LocalImages,
 }
 
 /// The labels on everything we create: owner, role and our version.
@@ -137,6 +160,15 @@ pub fn for_backend(names: &Names, config: &BackendLabels) -> HashMap<String, Str
     if config.network_host {
         labels.insert(NETWORK_HOST.into(), "true".into());
     }
+    labels.extend(config.local_images.labels());
+    labels
+}
+
+/// The labels of a container of the local-image mirror (the front or the store), made for the
+/// backend `backend_id`.
+pub fn for_mirror(names: &Names, role: Role, backend_id: &str) -> HashMap<String, String> {
+    let mut labels = common(names, role);
+    labels.insert(BACKEND.into(), backend_id.to_string());
     labels
 }
 
@@ -170,6 +202,7 @@ pub fn read_backend(labels: &HashMap<String, String>) -> Option<BackendLabels> {
         security_reason: labels.get(SECURITY_REASON).cloned(),
         cache_limit: labels.get(CACHE_LIMIT).and_then(|l| l.parse().ok()),
         network_host: labels.get(NETWORK_HOST).is_some_and(|v| v == "true"),
+        local_images: LocalImages::from_labels(labels),
     })
 }
 
@@ -194,6 +227,7 @@ mod tests {
             security_reason: Some("asked for".into()),
             cache_limit: Some(2 * 1024 * 1024 * 1024),
             network_host: true,
+            local_images: LocalImages::Used { registries: vec!["docker.io".into(), "localhost:5000".into()] },
         };
         let labels = for_backend(&names, &config);
         assert!(is_ours(Some(&labels), &names, Role::Backend));
@@ -215,7 +249,15 @@ mod tests {
             security_reason: None,
             cache_limit: None,
             network_host: false,
+            local_images: LocalImages::Unavailable { reason: "the engine's socket is elsewhere".into() },
         };
-        assert_eq!(read_backend(&for_backend(&names, &config)), Some(config));
+        assert_eq!(read_backend(&for_backend(&names, &config)), Some(config.clone()));
+        let mut older = for_backend(&names, &config);
+        older.retain(|key, _| !key.contains("local-image"));
+        assert_eq!(
+            read_backend(&older).unwrap().local_images,
+            LocalImages::Off { reason: None },
+            "made before local images"
+        );
     }
 }

@@ -15,6 +15,7 @@ pub mod info;
 pub mod labels;
 pub mod lock;
 mod platforms;
+pub mod mirror;
 mod presence;
 pub mod privilege_memo;
 pub mod progress;

@@ -150,6 +150,7 @@ mod tests {
                 security_reason: None,
                 cache_limit: None,
                 network_host: false,
+                local_images: crate::backend::mirror::LocalImages::Off { reason: None },
             }
         );
     }

@@ -33,6 +33,16 @@ pub enum StartEvent {
         /// The sidecar image's reference.
         image: String,
     },
+    /// The local-image mirror's image was made locally from the embedded mirror.
+    MirrorImageBuilt {
+        /// The image's reference.
+        image: String,
+    },
+    /// Whether builds take the engine's own images, in a sentence (backend/mirror).
+    LocalImages {
+        /// "used: …", "off …" or "unavailable: …".
+        text: String,
+    },
     /// A named cache volume was missing, so it was created.
     CacheVolumeCreated {
         /// The volume's name.
@@ -58,6 +68,11 @@ pub enum StartEvent {
     },
     /// Waiting for BuildKit to answer; the sidecars start meanwhile.
     WaitingForBuildkit,
+    /// The local-image mirror's front was started in the backend's network namespace.
+    MirrorStarted {
+        /// Its container ID.
+        id: String,
+    },
     /// A sidecar was started.
     ProxyStarted {
         /// The host port it proxies.

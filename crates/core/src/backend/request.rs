@@ -10,6 +10,7 @@ use crate::{
     backend::{
         error::BackendError,
         labels::{BackendLabels, SecurityMode},
+        mirror::{config as mirror_config, LocalImages, LocalImagesWish},
         security::SecurityChoice,
     },
     engine::error::EngineError,
@@ -69,6 +70,12 @@ pub struct Settings {
     pub security: SecurityChoice,
     /// Let builds use `--network host` (BuildKit's `network.host` entitlement); off unless asked.
     pub allow_network_host: bool,
+    /// Builds take the engine's own images (a `FROM` the engine has), as `docker build` does;
+    /// `--no-local-images` turns it off for one start.
+    pub local_images: bool,
+    /// Registries besides Docker Hub whose names are looked for in the engine first
+    /// (`localhost:5000`, `registry.example.com`).
+    pub local_image_registries: Vec<String>,
 }
 
 /// The base images a user chose in the settings file (`base_images`), each in place of ours in
@@ -111,6 +118,8 @@ impl Default for Settings {
             base_images: Default::default(),
             security: SecurityChoice::Auto,
             allow_network_host: false,
+            local_images: true,
+            local_image_registries: Vec::new(),
         }
     }
 }
@@ -125,6 +134,7 @@ impl Settings {
             check_image(image)?;
         }
         self.base_images.validate()?;
+        mirror_config::registries(&self.local_image_registries)?;
         // Only the form: a pinned context that was removed since is reported when it is used,
         // and the file keeps the user's choice.
         if let Some(context) = &self.context {
@@ -163,7 +173,19 @@ impl Settings {
             cache_limit: self.cache_limit_bytes().ok().flatten(),
             security: self.security,
             network_host: self.allow_network_host,
+            local_images: self.local_images_wish(false).ok().and_then(|w| w.registries().map(<[String]>::to_vec)),
         }
+    }
+
+    /// What these settings ask of local images; `no_flag` is `--no-local-images`, which wins.
+    pub fn local_images_wish(&self, no_flag: bool) -> Result<LocalImagesWish> {
+        if no_flag {
+            return Ok(LocalImagesWish::Off("--no-local-images".into()));
+        }
+        if !self.local_images {
+            return Ok(LocalImagesWish::Off("turned off in the settings".into()));
+        }
+        Ok(LocalImagesWish::On(mirror_config::registries(&self.local_image_registries)?))
     }
 }
 
@@ -207,6 +229,8 @@ pub struct StartFlags {
     pub security: Option<String>,
     /// `--allow-network-host` (the settings' choice still counts without it).
     pub allow_network_host: bool,
+    /// `--no-local-images`.
+    pub no_local_images: bool,
 }
 
 /// What the user asked for, flags and settings resolved and checked.
@@ -226,6 +250,8 @@ pub struct StartRequest {
     pub security: SecurityChoice,
     /// Whether builds may use `--network host`.
     pub allow_network_host: bool,
+    /// Whether builds take the engine's own images, and for which registries.
+    pub local_images: LocalImagesWish,
 }
 
 impl StartRequest {
@@ -258,6 +284,7 @@ impl StartRequest {
             cache_limit,
             security,
             allow_network_host: flags.allow_network_host || settings.allow_network_host,
+            local_images: settings.local_images_wish(flags.no_local_images)?,
         };
         request.validate()?;
         Ok(request)
@@ -278,6 +305,7 @@ impl StartRequest {
             cache_limit: self.cache_limit,
             security: self.security,
             network_host: self.allow_network_host,
+            local_images: self.local_images.registries().map(<[String]>::to_vec),
         }
     }
 }
@@ -347,6 +375,8 @@ pub struct Wanted {
     pub security: SecurityChoice,
     /// Whether `--network host` is granted.
     pub network_host: bool,
+    /// The registries served from the engine; `None`: local images off.
+    pub local_images: Option<Vec<String>>,
 }
 
 /// What in the backend's configuration can differ from a wish.
@@ -365,6 +395,8 @@ pub enum Field {
     Security,
     /// The `--network host` grant.
     NetworkHost,
+    /// Whether builds take local images, and for which registries.
+    LocalImages,
 }
 
 /// Whether applying `differences` needs a restart: anything but the ports (which change live).
@@ -386,6 +418,7 @@ impl Field {
             Field::CacheLimit => "cache limit",
             Field::Security => "security mode",
             Field::NetworkHost => "host network for builds",
+            Field::LocalImages => "local images",
         }
     }
 }
@@ -456,6 +489,11 @@ pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> 
             wanted: words(wanted.network_host),
         });
     }
+    if let Some((running_text, wanted_text)) =
+        local_images_differ(wanted.local_images.as_deref(), &running.local_images)
+    {
+        differences.push(Difference { field: Field::LocalImages, running: running_text, wanted: wanted_text });
+    }
     if wanted.image != running.image {
         differences.push(Difference {
             field: Field::Image,
@@ -464,6 +502,20 @@ pub fn differences(wanted: &Wanted, running: &BackendLabels) -> Vec<Difference> 
         });
     }
     differences
+}
+
+/// How running local images differ from the wish, both sides in words; an engine that could not
+/// give them is not a difference (a restart would not change it).
+fn local_images_differ(wanted: Option<&[String]>, running: &LocalImages) -> Option<(String, String)> {
+    let used = |registries: &[String]| format!("used ({})", registries.join(", "));
+    match (wanted, running) {
+        (Some(wanted), LocalImages::Used { registries }) if wanted != registries.as_slice() => {
+            Some((used(registries), used(wanted)))
+        }
+        (Some(wanted), LocalImages::Off { .. }) => Some(("off".into(), used(wanted))),
+        (None, LocalImages::Used { registries }) => Some((used(registries), "off".into())),
+        _ => None,
+    }
 }
 
 /// Whether a running mode is what a choice asks for: `auto` takes privileged or its capability
@@ -490,6 +542,7 @@ mod tests {
             cache_limit: None,
             allow_network_host: false,
             security: None,
+            no_local_images: false,
         }
     }
 
@@ -505,6 +558,8 @@ mod tests {
             allow_network_host: false,
             base_images: Default::default(),
             security: SecurityChoice::Auto,
+            local_images: true,
+            local_image_registries: Vec::new(),
         };
         let request = StartRequest::resolve(&flags(&["6000"], Some("vol"), Some("flag-img")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![6000]);
@@ -525,6 +580,8 @@ mod tests {
             allow_network_host: false,
             base_images: Default::default(),
             security: SecurityChoice::Auto,
+            local_images: true,
+            local_image_registries: Vec::new(),
         };
         let request = StartRequest::resolve(&flags(&[], None, Some("x")), &settings).unwrap();
         assert_eq!(request.ports.iter().collect::<Vec<_>>(), vec![7000]);
@@ -559,6 +616,7 @@ mod tests {
             cache_limit: None,
             allow_network_host: false,
             security: SecurityChoice::Auto,
+            local_images: LocalImagesWish::Off("test".into()),
         };
         assert_eq!(by_hand.validate().unwrap_err().settings_field(), Some("cache"));
     }
@@ -639,6 +697,7 @@ mod tests {
             security_reason: None,
             cache_limit: None,
             network_host: false,
+            local_images: crate::backend::mirror::LocalImages::Off { reason: None },
         }
     }
 
@@ -681,6 +740,7 @@ mod tests {
             cache_limit: None,
             network_host: false,
             security: SecurityChoice::Auto,
+            local_images: None,
         };
         assert_eq!(differences(&wanted, &running(&[5000], None, "img")), vec![]);
 
@@ -732,6 +792,7 @@ mod tests {
             cache_limit: None,
             network_host: false,
             security: Rootless,
+            local_images: None,
         };
         let found = differences(&wanted, &running(&[5000], None, "img"));
         assert_eq!(
@@ -756,6 +817,8 @@ mod tests {
             allow_network_host: false,
             base_images: Default::default(),
             security: SecurityChoice::Auto,
+            local_images: true,
+            local_image_registries: Vec::new(),
         };
         let with_default = settings.wanted(&names, true);
         assert_eq!(with_default.cache_volume.as_deref(), Some("docker-assemble-backend-cache-u"));
@@ -775,7 +838,11 @@ mod tests {
         assert!(read.allow_network_host);
         let names = Names::for_user("u");
         let wanted = from_settings.wanted(&names, false);
-        let running = BackendLabels { network_host: false, ..running(&[5000], None, &from_settings.image) };
+        let running = BackendLabels {
+            network_host: false,
+            local_images: crate::backend::mirror::LocalImages::Used { registries: vec!["docker.io".into()] },
+            ..running(&[5000], None, &from_settings.image)
+        };
         let found = differences(&wanted, &running);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].sentence("asked"), "host network for builds: running not allowed, asked allowed");

@@ -36,6 +36,23 @@ impl Created {
         self.objects.retain(|o| o != &Leftover::Container(id.to_string()));
     }
 
+    /// Forgets a volume removed by other means.
+    pub(crate) fn forget_volume(&mut self, name: &str) {
+        self.objects.retain(|o| o != &Leftover::Volume(name.to_string()));
+    }
+
+    /// Removes everything now, newest first: a part given up while the operation goes on. A
+    /// removal that fails is [`BackendError::RollbackIncomplete`] with `cause`.
+    pub(crate) async fn undo(mut self, cause: Error) -> Result<(), Error> {
+        let objects = std::mem::take(&mut self.objects);
+        let (failures, left) = remove_all(&self.docker, objects).await;
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(BackendError::RollbackIncomplete { cause: Box::new(cause), failures, left }.into())
+        }
+    }
+
     /// The operation succeeded: everything stays.
     pub(crate) fn keep(mut self) {
         self.objects.clear();

@@ -7,7 +7,7 @@ use bollard::models::{
 };
 
 use crate::{
-    backend::labels::{self, BackendLabels, SecurityMode},
+    backend::labels::{self, BackendLabels, LocalImages, SecurityMode},
     names::Names,
 };
 
@@ -40,14 +40,12 @@ pub(in crate::backend) fn restart_unless_stopped() -> Option<RestartPolicy> {
 pub const BUILDKITD_CONFIG: &str = "/etc/assemble-buildkitd.toml";
 
 /// buildkitd's config: the `network.host` entitlement when asked for (so builds may use
-/// `--network host`), and for a cache limit the OCI worker's `maxUsedSpace`, in bytes (no unit, so
-/// no question of which "GB" is meant), from which BuildKit derives its GC rules. `None` when the
-/// backend runs on BuildKit's defaults.
+/// `--network host`); for a cache limit, the OCI worker's `maxUsedSpace`, in bytes (no unit, so
+/// no question of which "GB" is meant), from which BuildKit derives its GC rules; for local images,
+/// the mirror that serves the engine's images (backend/mirror/config.rs). `None` when the backend
+/// runs on BuildKit's defaults.
 pub fn buildkitd_config(config: &BackendLabels) -> Option<String> {
-    if config.cache_limit.is_none() && !config.network_host {
-        return None;
-    }
-    let mut text = "# Made by Assemble Backend.\n".to_string();
+    let mut text = String::new();
     // Top-level keys come before any table.
     if config.network_host {
         text.push_str("insecure-entitlements = [\"network.host\"]\n");
@@ -55,7 +53,10 @@ pub fn buildkitd_config(config: &BackendLabels) -> Option<String> {
     if let Some(limit) = config.cache_limit {
         text.push_str(&format!("[worker.oci]\n  maxUsedSpace = \"{limit}\"\n"));
     }
-    Some(text)
+    if let LocalImages::Used { registries } = &config.local_images {
+        text.push_str(&crate::backend::mirror::config::buildkitd_section(registries));
+    }
+    (!text.is_empty()).then(|| format!("# Made by Assemble Backend.\n{text}"))
 }
 
 /// Files for the engine's upload (extracted at `/`), each an absolute path and its text.
@@ -150,6 +151,7 @@ mod tests {
             security,
             security_reason: None,
             network_host: false,
+            local_images: LocalImages::Off { reason: None },
         }
     }
 
@@ -165,6 +167,27 @@ mod tests {
         let (top, worker) = text.split_once("[worker.oci]").unwrap();
         assert!(top.contains("insecure-entitlements") && worker.contains("maxUsedSpace = \"1073741824\""), "{text}");
         assert_eq!(backend(&Names::for_user("u"), &wanted).cmd.unwrap(), ["--config", BUILDKITD_CONFIG]);
+    }
+
+    #[test]
+    fn buildkitd_is_configured_for_the_cache_limit_and_local_images() {
+        let mut labels = config(SecurityMode::Privileged, None);
+        assert_eq!(buildkitd_config(&labels), None, "BuildKit's defaults");
+        labels.cache_limit = Some(2_147_483_648);
+        assert_eq!(
+            buildkitd_config(&labels).unwrap(),
+            "# Made by Assemble Backend.\n[worker.oci]\n  maxUsedSpace = \"2147483648\"\n"
+        );
+        labels.local_images = LocalImages::Used { registries: vec!["docker.io".into()] };
+        let text = buildkitd_config(&labels).unwrap();
+        assert!(
+            text.contains("maxUsedSpace")
+                && text.contains("[registry.\"docker.io\"]\n  mirrors = [\"127.0.0.2:49500\"]"),
+            "{text}"
+        );
+        labels.cache_limit = None;
+        let body = backend(&Names::for_user("u"), &labels);
+        assert_eq!(body.cmd.unwrap(), ["--config", BUILDKITD_CONFIG], "local images alone need the config too");
     }
 
     #[test]

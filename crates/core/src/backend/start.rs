@@ -15,9 +15,9 @@ use crate::{
         cache::{self, CacheChoice},
         error::BackendError,
         image,
-        labels::{self, BackendLabels, SecurityMode},
+        labels::{self, BackendLabels, LocalImages, SecurityMode},
         lock::OperationLock,
-        privilege_memo,
+        mirror, privilege_memo,
         progress::{Reporter, StartEvent},
         request::{self, Difference},
         rollback::Created,
@@ -60,6 +60,8 @@ pub enum StartOutcome {
         security_reason: String,
         /// Whether its image had to be pulled.
         pulled: bool,
+        /// Whether builds take the engine's own images.
+        local_images: LocalImages,
     },
     /// It was running already; it was left as it is (missing sidecars are put back).
     AlreadyRunning {
@@ -77,6 +79,8 @@ pub enum StartOutcome {
         security: SecurityMode,
         /// Why, in words (`None`: made before reasons were kept).
         security_reason: Option<String>,
+        /// Whether builds take the engine's own images.
+        local_images: LocalImages,
     },
 }
 
@@ -98,12 +102,14 @@ pub(super) async fn run(
         // Stopped, exited or dead: a leftover of ours. Its cache, if named, stays in its volume.
         Presence::Ours(stale) => {
             sidecars::remove_all(backend).await?;
+            mirror::remove_all(backend).await?;
             backend.remove_container(&stale.id).await?;
             sidecars::record::HostRecord::of(backend.engine.endpoint(), &stale.id).remove();
         }
         Presence::Absent => {}
     }
     sidecars::check_names(backend, &request.ports).await?;
+    mirror::check_names(backend).await?;
 
     let mut created = Created::new(&backend.docker);
     let (cancel_sender, cancelled) = tokio::sync::watch::channel(false);
@@ -162,6 +168,9 @@ async fn create_all(
         }
         (SecurityChoice::Auto, None) => (SecurityMode::Privileged, security::reason::PRIVILEGED.to_string()),
     };
+    // The store first: BuildKit's config names the mirror only when the store serves.
+    let local_images = mirror::prepare(backend, &request.local_images, report, created).await?;
+    cancel.check()?;
     let mut config = BackendLabels {
         ports: request.ports.clone(),
         cache_volume: cache.volume_name().map(String::from),
@@ -171,6 +180,7 @@ async fn create_all(
         security_reason: Some(reason),
         cache_limit: request.cache_limit,
         network_host: request.allow_network_host,
+        local_images,
     };
     cancel.check()?;
     let id = match create_and_run(backend, &config, created).await? {
@@ -204,16 +214,22 @@ async fn create_all(
     });
     report(StartEvent::BackendCreated { id: id.clone() });
     report(StartEvent::WaitingForBuildkit);
-    // The sidecars join the backend's network namespace, which exists as soon as it runs: they
-    // start while BuildKit gets ready. A readiness failure is the one to report.
+    // The sidecars and the mirror's front join the backend's network namespace, which exists as
+    // soon as it runs: they start while BuildKit gets ready. A readiness failure is the one to report.
+    let used = matches!(config.local_images, LocalImages::Used { .. });
     let sidecars = async {
-        match &proxy_image {
-            Some(proxy_image) => {
-                let container = backend.running().await?;
-                sidecars::start(backend, &container, &request.ports, proxy_image, report, created).await
-            }
-            None => Ok(()),
+        if proxy_image.is_none() && !used {
+            return Ok::<(), Error>(());
         }
+        let container = backend.running().await?;
+        if let Some(proxy_image) = &proxy_image {
+            sidecars::start(backend, &container, &request.ports, proxy_image, report, created).await?;
+        }
+        if used {
+            let front = mirror::start_front(backend, &container.id, created).await?;
+            report(StartEvent::MirrorStarted { id: front });
+        }
+        Ok(())
     };
     let ready = cancel.during(wait_until_ready(backend, &id, request.ready_timeout));
     let (ready, sidecars) = tokio::join!(ready, sidecars);
@@ -238,6 +254,7 @@ async fn create_all(
         security: config.security,
         security_reason: config.security_reason.clone().unwrap_or_default(),
         pulled,
+        local_images: config.local_images,
     })
 }
 
@@ -340,6 +357,7 @@ async fn keep_running(backend: &Backend, mut container: OurContainer, request: &
         differences,
         security: container.config.security,
         security_reason: container.config.security_reason,
+        local_images: container.config.local_images,
     })
 }
 

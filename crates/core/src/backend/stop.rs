@@ -1,8 +1,9 @@
-//! `stop`: remove the backend and its sidecars. Named cache volumes always stay.
+//! `stop`: remove the backend, its sidecars and its local-image mirror. Named cache volumes always
+//! stay.
 use serde::Serialize;
 
 use crate::{
-    backend::{error::BackendError, lock::OperationLock, sidecars, Backend, Presence},
+    backend::{error::BackendError, lock::OperationLock, mirror, sidecars, Backend, Presence},
     Result,
 };
 
@@ -37,10 +38,12 @@ pub(super) async fn run(backend: &Backend) -> Result<StopOutcome> {
         Presence::Absent => {
             // Sidecars whose backend vanished (e.g. `docker rm -f` of the backend) are ours to clear.
             let removed = sidecars::remove_all(backend).await?;
+            mirror::remove_all(backend).await?;
             Ok(StopOutcome::NotRunning { removed_sidecars: removed.len() })
         }
         Presence::Ours(container) => {
             let sidecars = sidecars::remove_all(backend).await?;
+            mirror::remove_all(backend).await?;
             backend.remove_container(&container.id).await?;
             sidecars::record::HostRecord::of(backend.engine.endpoint(), &container.id).remove();
             Ok(StopOutcome::Stopped {

@@ -239,7 +239,7 @@ impl SolveOptions {
             lines.push(("Attest:", format!("{kind}: {value}{note}")));
         }
         if self.pull {
-            lines.push(("Pull:", "every base image is looked up in its registry".into()));
+            lines.push(("Pull:", "every base image from its registry, fresh, never the engine's own".into()));
         }
         match self.network {
             NetworkMode::Default => {}

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::{
+    backend::mirror::{config as mirror_config, LocalImages},
     backend::request::StartRequest,
     backend::start::StartOutcome,
     backend::{error::BackendError, progress::StartEvent},
@@ -171,6 +172,40 @@ fn frontend_attrs(plan: &BuildPlan, filename: &str) -> HashMap<String, String> {
     attrs
 }
 
+/// What `--pull` says about local images on a backend that uses them, before the build.
+pub fn pull_note(plan: &BuildPlan, local_images: &LocalImages) -> Option<String> {
+    (plan.solve.pull && matches!(local_images, LocalImages::Used { .. })).then(|| {
+        format!(
+            "--pull: base images come from their registries, not from the engine (local images are skipped for {})",
+            local_images.registries().join(", ")
+        )
+    })
+}
+
+/// The failure of a build in words: BuildKit's message, and what it means when it names the
+/// local-image mirror or follows `--pull`.
+fn failure_sentence(mut message: String, plan: &BuildPlan, container: &OurContainer) -> String {
+    // The store is named after the backend (names.rs).
+    let store = format!("{}-mirror-store", container.name);
+    if message.contains(&mirror_config::mirror_host()) {
+        message.push_str(&format!(
+            " ({} is the backend's local-image mirror, which serves the engine's own images: the engine's image \
+             could not be read, for example because it was removed during the build. Build again, or pass --pull \
+             to take base images from their registries; `docker logs {store}` says more)",
+            mirror_config::mirror_host()
+        ));
+    } else if plan.solve.pull
+        && matches!(container.config.local_images, LocalImages::Used { .. })
+        && message.contains("failed to resolve source metadata")
+    {
+        message.push_str(
+            " (--pull takes base images from their registries only; without --pull a FROM of an image the engine \
+             has takes the engine's image)",
+        );
+    }
+    message
+}
+
 /// The exporters for the plan's output; the index of the `docker` one (for `--load`) is also the
 /// ID its tar arrives under.
 fn exporters(plan: &BuildPlan) -> (Vec<Exporter>, Option<usize>) {
@@ -262,6 +297,9 @@ pub async fn run(
         exporters,
         cache: Some(plan.solve.cache.to_proto()).filter(|_| !plan.solve.cache.is_empty()),
         entitlements: plan.solve.entitlements(),
+        // `--pull` names each served registry by a host without the mirror (backend/mirror).
+        source_policy: (plan.solve.pull && matches!(container.config.local_images, LocalImages::Used { .. }))
+            .then(|| mirror_config::pull_policy(container.config.local_images.registries())),
         ..Default::default()
     };
     let mut status = control
@@ -315,7 +353,7 @@ pub async fn run(
                     return Err(err);
                 }
             }
-            return Err(failure(plan, message).into());
+            return Err(failure(plan, failure_sentence(message, plan, container)).into());
         }
     };
     // The context's own transfers: what a rebuild of a barely changed folder shows.
@@ -436,6 +474,16 @@ mod tests {
         assert_eq!(attrs["target"], "base");
         assert_eq!(attrs["platform"], "linux/amd64");
         assert!(attrs.contains_key("no-cache"));
+        assert!(!attrs.contains_key("image-resolve-mode"));
+        let used = LocalImages::Used { registries: vec!["docker.io".into()] };
+        assert_eq!(pull_note(&plan, &used), None);
+        let mut pulling = plan.clone();
+        pulling.solve.pull = true;
+        assert_eq!(frontend_attrs(&pulling, &filename)["image-resolve-mode"], "pull");
+        assert!(pull_note(&pulling, &used)
+            .unwrap()
+            .starts_with("--pull: base images come from their registries, not from the engine"));
+        assert_eq!(pull_note(&pulling, &LocalImages::Off { reason: None }), None, "nothing to skip");
         let (list, load) = exporters(&plan);
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].r#type, "image");
@@ -489,5 +537,50 @@ mod tests {
         let (list, load) = exporters(&plan);
         assert!(list.is_empty() && load.is_none(), "neither flag: the cache only");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_failure_that_names_the_mirror_or_follows_pull_says_what_it_means() {
+        let dir = folder_with(&[("Dockerfile", "FROM base:dev\n")]);
+        let mut plan = plan(&BuildInput { context: dir, ..Default::default() }, |_| None).unwrap();
+        let mut container = OurContainer {
+            id: "b1".into(),
+            name: "docker-assemble-backend-u".into(),
+            state: crate::backend::ContainerState::Running,
+            running: true,
+            started_at: None,
+            image_id: "sha256:1".into(),
+            config: crate::backend::labels::BackendLabels {
+                ports: crate::ports::PortSet::none(),
+                cache_volume: None,
+                image: "img".into(),
+                version: "0".into(),
+                security: crate::backend::labels::SecurityMode::Privileged,
+                security_reason: None,
+                cache_limit: None,
+                network_host: false,
+                local_images: LocalImages::Used { registries: vec!["docker.io".into()] },
+            },
+            unrelayed: crate::ports::PortSet::none(),
+        };
+        let gone = failure_sentence(
+            "failed to copy: unexpected status from GET request to http://127.0.0.2:49500/v2/library/base/blobs/sha256:ab: 410 Gone".into(),
+            &plan,
+            &container,
+        );
+        assert!(gone.contains("127.0.0.2:49500 is the backend's local-image mirror"), "{gone}");
+        assert!(gone.contains("`docker logs docker-assemble-backend-u-mirror-store` says more"), "{gone}");
+        let unresolved = "failed to resolve source metadata for registry-1.docker.io/library/base:dev: no such host";
+        assert_eq!(
+            failure_sentence(unresolved.into(), &plan, &container),
+            unresolved,
+            "without --pull: BuildKit's words"
+        );
+        plan.solve.pull = true;
+        assert!(failure_sentence(unresolved.into(), &plan, &container).ends_with(
+            "(--pull takes base images from their registries only; without --pull a FROM of an image the engine has takes the engine's image)"
+        ));
+        container.config.local_images = LocalImages::Off { reason: None };
+        assert_eq!(failure_sentence(unresolved.into(), &plan, &container), unresolved, "nothing was skipped");
     }
 }

@@ -77,6 +77,8 @@ pub struct Snapshot {
     pub builder: Option<crate::backend::builder::BuilderView>,
     /// How the running backend was granted its powers, and why, as the panel says it.
     pub security_label: Option<String>,
+    /// Whether builds take the engine's own images, in a sentence ("used: …", "off …").
+    pub local_images_label: Option<String>,
     /// "1 of 2 port(s) proxied" while it runs.
     pub ports_line: Option<String>,
     /// A sentence for the user when something is wrong or noteworthy.
@@ -124,6 +126,7 @@ impl Snapshot {
             state,
             state_label: state.label(),
             security_label: info.as_ref().map(|i| i.security_text.clone()),
+            local_images_label: info.as_ref().map(|i| i.local_images_text.clone()),
             builder: None,
             ports_line,
             message,
@@ -386,6 +389,9 @@ mod tests {
             security: SecurityMode::Capabilities,
             security_reason: None,
             security_text: "capabilities".into(),
+            local_images: crate::backend::mirror::LocalImages::Off { reason: None },
+            local_images_text: "off".into(),
+            mirror: vec![],
             unrelayed_ports: vec![],
             port_notices: vec![],
             version: "0".into(),
@@ -446,6 +452,7 @@ mod tests {
                 security_reason: None,
                 cache_limit: None,
                 network_host: false,
+                local_images: crate::backend::mirror::LocalImages::Off { reason: None },
             },
             unrelayed: PortSet::none(),
         }))

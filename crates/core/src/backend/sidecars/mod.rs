@@ -47,12 +47,15 @@ pub struct Repairs {
     pub removed: Vec<String>,
     /// Ports whose sidecar was (re)created.
     pub started: Vec<u16>,
+    /// The local-image mirror's containers (re)created (backend/mirror).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mirror: Vec<String>,
 }
 
 impl Repairs {
     /// Nothing was changed.
     pub fn is_empty(&self) -> bool {
-        self.removed.is_empty() && self.started.is_empty()
+        self.removed.is_empty() && self.started.is_empty() && self.mirror.is_empty()
     }
 }
 
@@ -117,14 +120,24 @@ pub(in crate::backend) async fn repair(backend: &Backend) -> Result<Repairs> {
         Presence::Foreign => Ok(Repairs::default()),
         Presence::Ours(container) if container.running => repair_running(backend, &container).await,
         Presence::Absent | Presence::Ours(_) => {
-            let removed = remove_all(backend).await?;
-            Ok(Repairs { removed: removed.into_iter().map(|s| s.name).collect(), started: Vec::new() })
+            let mut removed: Vec<String> = remove_all(backend).await?.into_iter().map(|s| s.name).collect();
+            removed.extend(crate::backend::mirror::remove_all(backend).await?);
+            Ok(Repairs { removed, ..Repairs::default() })
         }
     }
 }
 
-/// [`repair`] for the running backend `container`, under the operation lock.
+/// [`repair`] for the running backend `container`, under the operation lock: its sidecars, then
+/// its local-image mirror (backend/mirror), which follows the same rules.
 pub(in crate::backend) async fn repair_running(backend: &Backend, container: &OurContainer) -> Result<Repairs> {
+    let mut repairs = repair_sidecars(backend, container).await?;
+    let (removed, started) = crate::backend::mirror::repair_running(backend, container).await?;
+    repairs.removed.extend(removed);
+    repairs.mirror = started;
+    Ok(repairs)
+}
+
+async fn repair_sidecars(backend: &Backend, container: &OurContainer) -> Result<Repairs> {
     let sidecars = list(backend).await?;
     let mut facts = Vec::with_capacity(sidecars.len());
     for sidecar in &sidecars {

@@ -8,7 +8,7 @@ use crate::{
     backend::progress::{Reporter, StartEvent},
     backend::{error::BackendError, labels},
     engine::is_not_found,
-    Error, Result,
+    Result,
 };
 
 /// The relay, compiled static by build.rs from `crates/proxy`.
@@ -22,15 +22,11 @@ const REPOSITORY: &str = "docker-assemble-backend-proxy";
 /// `docker-assemble-backend-proxy:<version>-<hash of the binary>`: a new relay gets a new tag, an
 /// unchanged one is found again and not rebuilt.
 pub fn reference() -> String {
-    format!("{REPOSITORY}:{}", tag())
-}
-
-fn tag() -> String {
-    tag_for(RELAY_BINARY)
+    format!("{REPOSITORY}:{}", tag_for(RELAY_BINARY))
 }
 
 /// `<version>-<the first 6 bytes of the binary's SHA-256, in hex>`.
-fn tag_for(binary: &[u8]) -> String {
+pub(in crate::backend) fn tag_for(binary: &[u8]) -> String {
     let digest = Sha256::digest(binary);
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("{}-{hex}", labels::OUR_VERSION)
@@ -38,40 +34,69 @@ fn tag_for(binary: &[u8]) -> String {
 
 /// Makes the sidecar image unless the engine has it already; returns its reference.
 pub async fn ensure(docker: &Docker, report: Reporter<'_>) -> Result<String> {
-    let reference = reference();
-    match docker.inspect_image(&reference).await {
-        Ok(_) => return Ok(reference),
-        Err(err) if is_not_found(&err) => {}
-        Err(err) => return Err(Error::docker(format!("inspecting image {reference}"))(err)),
+    let image = OneFileImage { repository: REPOSITORY, binary: RELAY_BINARY, path: RELAY_PATH, role: "proxy-image" };
+    let (reference, built) = image.ensure(docker).await.map_err(BackendError::ProxyImage)?;
+    if built {
+        report(StartEvent::ProxyImageBuilt { image: reference.clone() });
     }
-    let tarball = rootfs_tarball().map_err(|e| BackendError::ProxyImage(format!("packing the relay: {e}")))?;
-    let options = CreateImageOptionsBuilder::default()
-        .from_src("-")
-        .repo(REPOSITORY)
-        .tag(&tag())
-        .changes(vec![
-            format!("ENTRYPOINT [\"{RELAY_PATH}\"]"),
-            format!("LABEL {}={} {}={}", labels::ROLE, "proxy-image", labels::VERSION, labels::OUR_VERSION),
-        ])
-        .build();
-    docker
-        .create_image(Some(options), Some(body_full(tarball.into())), None)
-        .try_collect::<Vec<_>>()
-        .await
-        .map_err(|e| BackendError::ProxyImage(format!("importing {reference}: {e}")))?;
-    report(StartEvent::ProxyImageBuilt { image: reference.clone() });
     Ok(reference)
 }
 
-fn rootfs_tarball() -> std::io::Result<Vec<u8>> {
+/// An image of one static binary of ours and nothing else, imported on the engine on first use:
+/// the relay's (here) and the local-image mirror's (backend/mirror).
+pub(in crate::backend) struct OneFileImage {
+    /// The repository; the tag is our version and the start of the binary's SHA-256.
+    pub repository: &'static str,
+    pub binary: &'static [u8],
+    /// Where the binary sits in the image, which is also its entrypoint.
+    pub path: &'static str,
+    /// Its role label.
+    pub role: &'static str,
+}
+
+impl OneFileImage {
+    /// `repository:<version>-<hash of the binary>`.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.repository, tag_for(self.binary))
+    }
+
+    /// Imports the image unless the engine has it; returns its reference and whether it was made
+    /// now. A failure is a sentence.
+    pub async fn ensure(&self, docker: &Docker) -> std::result::Result<(String, bool), String> {
+        let reference = self.reference();
+        match docker.inspect_image(&reference).await {
+            Ok(_) => return Ok((reference, false)),
+            Err(err) if is_not_found(&err) => {}
+            Err(err) => return Err(format!("inspecting image {reference}: {}", crate::failure::engine_message(&err))),
+        }
+        let tarball = rootfs_tarball(self.binary, self.path).map_err(|e| format!("packing {}: {e}", self.path))?;
+        let options = CreateImageOptionsBuilder::default()
+            .from_src("-")
+            .repo(self.repository)
+            .tag(&tag_for(self.binary))
+            .changes(vec![
+                format!("ENTRYPOINT [\"{}\"]", self.path),
+                format!("LABEL {}={} {}={}", labels::ROLE, self.role, labels::VERSION, labels::OUR_VERSION),
+            ])
+            .build();
+        docker
+            .create_image(Some(options), Some(body_full(tarball.into())), None)
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(|e| format!("importing {reference}: {e}"))?;
+        Ok((reference, true))
+    }
+}
+
+fn rootfs_tarball(binary: &[u8], path: &str) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
-    header.set_size(RELAY_BINARY.len() as u64);
+    header.set_size(binary.len() as u64);
     header.set_mode(0o755);
     header.set_uid(0);
     header.set_gid(0);
     header.set_cksum();
-    builder.append_data(&mut header, RELAY_PATH.trim_start_matches('/'), RELAY_BINARY)?;
+    builder.append_data(&mut header, path.trim_start_matches('/'), binary)?;
     builder.into_inner()
 }
 
