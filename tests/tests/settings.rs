@@ -59,7 +59,8 @@ async fn saving_the_settings_changes_a_running_backends_ports_live_and_a_stopped
     assert_eq!(change.backend_id, backend_id, "the same backend container");
     let names: Vec<String> =
         containers_named(&docker, &user.names.backend()).await.into_iter().map(|(_, n)| n).collect();
-    assert_eq!(names, vec![user.names.backend(), proxy(p2)]);
+    // With the local-image mirror's front and store (used by default), which a port change leaves be.
+    assert_eq!(names, vec![user.names.backend(), user.names.mirror(), user.names.mirror_store(), proxy(p2)]);
     assert_eq!(settings::load_from(&user.settings_file()).settings.ports, vec![p2]);
 
     user.run(&["backend", "stop"]).expect_ok();
