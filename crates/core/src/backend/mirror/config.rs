@@ -37,30 +37,8 @@ pub fn socket_path() -> String {
 }
 
 /// A registry host as an image reference names one: DNS labels and an optional port
-/// (`registry.example.com`, `localhost:5000`). No scheme, no path.
-pub fn is_registry_host(host: &str) -> bool {
-    let (name, port) = match host.rsplit_once(':') {
-        Some((name, port)) => (name, Some(port)),
-        None => (host, None),
-    };
-    let port_ok = port.is_none_or(|p| {
-        p.len() <= 5
-            && !p.is_empty()
-            && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
-            && p.bytes().all(|b| b.is_ascii_digit())
-    });
-    port_ok
-        && !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            let b = label.as_bytes();
-            !b.is_empty()
-                && b.len() <= 63
-                && b[0].is_ascii_alphanumeric()
-                && b[b.len() - 1].is_ascii_alphanumeric()
-                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-        })
-}
+/// (`registry.example.com`, `localhost:5000`). The mirror's own rule, so both agree.
+pub use assemble_mirror::grammar::is_registry_host;
 
 /// The registries whose names the engine serves: Docker Hub first, then `extra` as typed (trimmed,
 /// lower-cased, `index.docker.io` read as Docker Hub, duplicates dropped). A name that is not a
