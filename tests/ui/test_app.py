@@ -120,7 +120,9 @@ def test_settings_ports_are_validated_and_apply_live_with_the_same_backend(app):
              "not saved: " + " | ".join(app.text(f"#{f}-error") for f in ("ports", "cache", "image")))
     # Saved ports apply live: the sidecars follow, the backend is the same container, and nothing
     # asks for a restart.
-    expected = [app.backend, f"{app.backend}-proxy-port-{wanted[0]}", f"{app.backend}-proxy-port-{wanted[1]}"]
+    # With the local-image mirror's front and store (used by default), which a port change leaves be.
+    expected = [app.backend, f"{app.backend}-mirror", f"{app.backend}-mirror-store",
+                f"{app.backend}-proxy-port-{wanted[0]}", f"{app.backend}-proxy-port-{wanted[1]}"]
     app.wait(lambda: container_names(app.backend) == expected, 30, "the sidecars do not follow the saved ports")
     assert docker("inspect", "-f", "{{.Id}}", app.backend).stdout.strip() == backend_id, "the backend was restarted"
     app.wait(lambda: not app.find("#differences").is_displayed(), 10,
