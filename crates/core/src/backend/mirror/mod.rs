@@ -25,14 +25,13 @@ use std::{collections::HashMap, time::Duration};
 
 use bollard::{
     models::VolumeCreateRequest,
-    query_parameters::{
-        CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveVolumeOptions,
-    },
+    query_parameters::{CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveVolumeOptions},
 };
-use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::{
+    backend::error::BackendError,
+    backend::readiness::{wait_for_line, Readiness},
     backend::{
         labels::{self, Role},
         progress::{Reporter, StartEvent},
@@ -41,9 +40,8 @@ use crate::{
         Backend, ContainerState, OurContainer,
     },
     engine::{is_conflict, is_not_found},
-    backend::error::BackendError,
-    Error, Result,
     failure::engine_message,
+    Error, Result,
 };
 
 /// The mirror, compiled static by build.rs from `crates/mirror`.
@@ -395,26 +393,10 @@ pub(in crate::backend) async fn start_front(
 
 /// Waits until container `id` prints `ready`; its last words when it fails or exits first.
 async fn wait_for(backend: &Backend, id: &str, ready: &str) -> std::result::Result<(), String> {
-    let options = LogsOptionsBuilder::default().follow(true).stdout(true).stderr(true).build();
-    let mut logs = backend.docker.logs(id, Some(options));
-    let mut printed = String::new();
-    let outcome = tokio::time::timeout(READY_WAIT, async {
-        while let Some(Ok(chunk)) = logs.next().await {
-            printed.push_str(&chunk.to_string());
-            if printed.contains(ready) {
-                return true;
-            }
-            if printed.contains(FAILED) {
-                return false;
-            }
-        }
-        false
-    })
-    .await;
-    match outcome {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(said(&printed)),
-        Err(_) => Err(format!("it did not answer within {}s", READY_WAIT.as_secs())),
+    match wait_for_line(backend, id, ready, Some(FAILED), READY_WAIT).await {
+        Readiness::Ready => Ok(()),
+        Readiness::Stopped { printed } => Err(said(&printed)),
+        Readiness::TimedOut { .. } => Err(format!("it did not answer within {}s", READY_WAIT.as_secs())),
     }
 }
 

@@ -15,8 +15,7 @@ pub mod status;
 
 use std::collections::HashMap;
 
-use bollard::query_parameters::{CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder};
-use futures_util::StreamExt;
+use bollard::query_parameters::{CreateContainerOptionsBuilder, ListContainersOptionsBuilder};
 use serde::Serialize;
 
 use crate::{
@@ -25,6 +24,7 @@ use crate::{
         labels::{self, Role},
         lock::OperationLock,
         progress::{self, Reporter, StartEvent},
+        readiness::{wait_for_line, Readiness},
         rollback::Created,
         Backend, ContainerState, OurContainer, Presence,
     },
@@ -217,22 +217,9 @@ pub(in crate::backend) async fn start(
 /// entered the engine's. One that exits first (the engine refused its namespace) fails the
 /// start with what it printed.
 async fn wait_relaying(backend: &Backend, id: &str, name: &str, port: u16) -> Result<()> {
-    let options = LogsOptionsBuilder::default().follow(true).stdout(true).stderr(true).build();
-    let mut logs = backend.docker.logs(id, Some(options));
-    let mut printed = String::new();
-    let relaying = tokio::time::timeout(RELAY_READY, async {
-        while let Some(Ok(chunk)) = logs.next().await {
-            printed.push_str(&chunk.to_string());
-            if printed.contains(RELAYING) {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    match relaying {
-        Ok(true) => Ok(()),
-        _ => {
+    match wait_for_line(backend, id, RELAYING, None, RELAY_READY).await {
+        Readiness::Ready => Ok(()),
+        Readiness::Stopped { printed } | Readiness::TimedOut { printed } => {
             Err(BackendError::SidecarNotReady { name: name.to_string(), port, logs: printed.trim().to_string() }.into())
         }
     }
