@@ -41,6 +41,7 @@ function renderDetail(detail) {
   $("detail-title").textContent = [detail.build.name, detail.build.status, detail.build.duration].filter(Boolean).join(" · ");
   $("detail-error").textContent = detail.build.error || "";
   show($("detail-error"), Boolean(detail.build.error));
+  renderTiming(detail.timing);
   const open = new Set([...document.querySelectorAll("details.step[open]")].map((d) => d.dataset.number));
   // A build for several platforms comes in groups, one per platform (core groups and titles
   // them); a build for one is one untitled group.
@@ -48,6 +49,31 @@ function renderDetail(detail) {
     group.title ? el("h3", { class: "platform-group", "data-platform": group.platform || "", text: group.title }) : null,
     ...group.steps.map((s) => stepElement(s, open)),
   ]).filter(Boolean));
+}
+
+// The waterfall: core places every bar (percent of the axis) and words every text; this only draws.
+// Positions are set through the style object: the window's CSP forbids style attributes.
+function placed(node, left, width) {
+  node.style.left = `${left}%`;
+  if (width !== undefined) node.style.width = `${width}%`;
+  return node;
+}
+
+function renderTiming(timing) {
+  show($("timing"), timing.bars.length > 0);
+  $("timing-cached").textContent = timing.cached;
+  $("timing-critical").textContent = timing.critical;
+  $("timing-axis").replaceChildren(...timing.ticks.map((t) => placed(el("span", { class: "tick", text: t.text }), t.left)));
+  $("timing-bars").replaceChildren(...timing.bars.map((b) => {
+    const kind = ["tbar", b.cached ? "cached" : "", b.critical ? "critical" : "", b.running ? "running" : "", b.failed ? "failed" : ""];
+    return el("div", { class: "timing-row" + (b.critical ? " critical" : ""), "data-number": String(b.number), title: b.title },
+      el("span", { class: "timing-label" }, el("span", { class: "step-number", text: "#" + b.number }), " ", b.name),
+      el("div", { class: "timing-track" },
+        placed(el("div", { class: kind.filter(Boolean).join(" ") }), b.left, b.width),
+        b.text_before
+          ? placed(el("span", { class: "tbar-text before", text: b.text }), b.left)
+          : placed(el("span", { class: "tbar-text", text: b.text }), b.left + b.width)));
+  }));
 }
 
 function stepElement(s, open) {

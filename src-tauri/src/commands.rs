@@ -2,11 +2,11 @@
 //! [`CommandError`]s (a sentence in the app's terms and the settings field it is about).
 use assemble_core::{
     buildkit::{
-        history::{self, Build, BuildRow, BuildStatus, StepGroup},
+        history::{self, Build, BuildRow, BuildStatus, StepGroup, Timing},
         prune::CacheFilter,
     },
     settings,
-    time::Uptime,
+    time::{self, Uptime},
     CacheTotals, Settings, Snapshot,
 };
 use serde::Serialize;
@@ -153,6 +153,8 @@ pub async fn list_volumes(connection: State<'_, Connection>) -> Reply<Vec<String
 pub struct BuildDetail {
     build: BuildRow,
     groups: Vec<StepGroup>,
+    /// Its steps on its time axis (the waterfall), the cached share and the critical path.
+    timing: Timing,
 }
 
 /// Streams one build's detail to `channel`: a running build's steps as they progress, then its
@@ -174,6 +176,7 @@ pub async fn follow_build(
         let detail = BuildDetail {
             build: build.row(),
             groups: history::grouped(steps.iter().map(|s| s.row(running)).collect()),
+            timing: history::timing(build, steps, time::now_nanos() as f64 / 1e9),
         };
         channel.send(detail).is_ok()
     });

@@ -1,6 +1,7 @@
 """The Builds window: builds made with buildx on the backend appear live, and a failed build's detail
 shows its steps with the failing step open and highlighted."""
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -103,6 +104,70 @@ def test_an_active_build_shows_its_progress_as_it_runs(app):
         if build.poll() is None:
             build.kill()
             build.wait()
+
+
+def timing_bars(app):
+    """The waterfall's bars, read at once: each step's number, label, classes and place."""
+    return app.driver.execute_script("""
+        return [...document.querySelectorAll('#timing-bars .timing-row')].map((row) => {
+            const bar = row.querySelector('.tbar');
+            return {number: row.dataset.number, label: row.querySelector('.timing-label').textContent,
+                    classes: [...bar.classList], left: bar.style.left, width: bar.getBoundingClientRect().width};
+        });""")
+
+
+def open_build(app, index):
+    app.driver.execute_script(f"document.querySelectorAll('#builds tr.build')[{index}].click();")
+    app.wait(lambda: app.find("#detail").is_displayed() and "completed" in app.text("#detail-title").lower()
+             and app.find("#timing").is_displayed(), 10, "no timing for the chosen build")
+
+
+def test_a_build_s_timing_shows_its_steps_on_one_axis_and_the_cached_share(app):
+    app.running()
+    app.click("#open-builds")
+    app.window("Assemble Backend Builds")
+    app.wait(lambda: app.text("#count") != "", 20, "the Builds window never listed anything")
+    before = len(rows(app))
+    # A run of its own, so that only the rebuild finds it in the cache.
+    context = make_context(app, f"echo timing-{time.time_ns()}; sleep 1; echo built > /out")
+    for built in (1, 2):
+        result = buildx_build(app, context)
+        assert result.returncode == 0, result.stderr
+        app.wait(lambda: len(rows(app)) == before + built and rows(app)[0].startswith("Completed"), 10, f"{rows(app)}")
+
+    def run_bar(bars):
+        runs = [b for b in bars if "RUN" in b["label"] and "timing-" in b["label"]]
+        assert len(runs) == 1, bars
+        return runs[0]
+
+    open_build(app, 1)
+    first = timing_bars(app)
+    steps = app.driver.find_elements(By.CSS_SELECTOR, "#steps details.step")
+    assert [b["number"] for b in first] == [s.get_attribute("data-number") for s in steps], "a bar for every step"
+    assert "cached" not in run_bar(first)["classes"], "the first build ran its RUN"
+    assert any("critical" in b["classes"] for b in first), first
+    assert run_bar(first)["width"] > 3, "the one-second RUN has a bar of some length"
+    app.driver.execute_script("document.querySelector('#detail').scrollIntoView({block: 'start'});")
+    app.screenshot("14a-builds-timing-first")
+
+    open_build(app, 0)
+    app.wait(lambda: timing_bars(app) and "cached" in run_bar(timing_bars(app))["classes"], 10,
+             f"the rebuild's RUN is not marked cached: {timing_bars(app)}")
+    again = timing_bars(app)
+    steps = app.driver.find_elements(By.CSS_SELECTOR, "#steps details.step")
+    assert [b["number"] for b in again] == [s.get_attribute("data-number") for s in steps], "a bar for every step"
+    cached = [b for b in again if "cached" in b["classes"]]
+    share = re.fullmatch(r"(\d+) of (\d+) steps cached \((\d+) %\)", app.text("#timing-cached"))
+    assert share, app.text("#timing-cached")
+    assert (int(share[1]), int(share[2])) == (len(cached), len(again)), (app.text("#timing-cached"), again)
+    assert int(share[3]) == round(100 * len(cached) / len(again))
+    # The steps marked cached in the list are the ones marked in the picture.
+    listed = [s.get_attribute("data-number") for s in steps if "CACHED" in s.text]
+    assert listed == [b["number"] for b in cached], (listed, cached)
+    assert app.text("#timing-critical").startswith("Critical path: #"), app.text("#timing-critical")
+    assert app.find("#timing-axis").text.startswith("0"), app.find("#timing-axis").text
+    app.driver.execute_script("document.querySelector('#detail').scrollIntoView({block: 'start'});")
+    app.screenshot("14b-builds-timing")
 
 
 def saved_cache_limit(app):

@@ -123,6 +123,11 @@ pub struct Step {
     /// (`[linux/arm64 2/3] RUN …`), else its inputs' (see [`platform_in_name`]); `None` for a
     /// step of every platform (the context, the export) or of a build for one.
     pub platform: Option<String>,
+    /// BuildKit's digest for it.
+    pub digest: String,
+    /// The digests of the vertexes it takes in: the steps it waits for (the timing's critical
+    /// path follows them).
+    pub inputs: Vec<String>,
     runs: Vec<Interval>,
     parts: Vec<Part>,
     /// Whether each of `parts` has its line yet.
@@ -135,7 +140,7 @@ pub struct Step {
 
 impl Step {
     fn from_vertex(number: usize, vertex: &Vertex) -> Self {
-        let mut step = Step { number, ..Default::default() };
+        let mut step = Step { number, digest: vertex.digest.clone(), ..Default::default() };
         step.update(vertex);
         step
     }
@@ -147,6 +152,9 @@ impl Step {
         }
         self.name.clone_from(&vertex.name);
         self.cached = vertex.cached;
+        if !vertex.inputs.is_empty() {
+            self.inputs.clone_from(&vertex.inputs);
+        }
         self.error = (!vertex.error.is_empty()).then(|| vertex.error.clone());
         if let Some(start) = seconds(&vertex.started) {
             let stop = seconds(&vertex.completed);
