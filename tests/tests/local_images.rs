@@ -240,3 +240,67 @@ async fn local_wins_over_the_registry_and_pull_takes_the_registrys() {
     assert_eq!(run_image(&out), "from-the-registry\napp\n", "--pull takes the registry's image");
     user.run(&["backend", "stop"]).expect_ok();
 }
+
+/// An image removed while a build takes it from the engine: the build fails with the mirror's
+/// sentence first, never with a stale copy. The removal lands while the mirror exports the image
+/// (it logs when it starts), so the image the build resolved is gone when BuildKit asks again.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_removed_during_the_build_fails_it_with_the_mirrors_sentence() {
+    let _docker = docker().await;
+    let user = TestUser::new("localgone");
+    let base = format!("e2e-local-gone-{}:1", user.user());
+    let _images = Images(vec![base.clone()]);
+    user.run(&["backend", "start", "--allow-host-port", "0"]).expect_ok();
+
+    // A base large enough that its export takes a while (about 200 MB of random bytes).
+    let base_dir = user.scratch("base");
+    copy_busybox_into(&base_dir);
+    write(
+        &base_dir,
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox head -c 200000000 /dev/urandom > /big && echo gone > /base.txt\"]\n",
+    );
+    user.run(&["build", "--load", "-t", &base, "--progress", "plain", &base_dir.display().to_string()]).expect_ok();
+
+    let app_dir = user.scratch("app");
+    write(&app_dir, &format!("FROM {base}\nRUN [\"/bin/busybox\", \"cat\", \"/base.txt\"]\n"));
+    let store = format!("docker-assemble-backend-{}-mirror-store", user.user());
+    let mut logs = docker_cli()
+        .args(["logs", "-f", "--since", "0s", &store])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker logs runs");
+    let build = user.command(&["build", "--progress", "plain", &app_dir.display().to_string()]);
+    let build = std::thread::spawn(move || {
+        let mut build = build;
+        build.output().expect("assemble build runs")
+    });
+
+    // The store writes its lines to stderr; remove the image as soon as its export starts.
+    let exporting = format!("exporting {base}");
+    let stderr = logs.stderr.take().expect("piped");
+    let seen = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr).lines().map_while(Result::ok).any(|line| line.contains(&exporting))
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !seen.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "the mirror never logged the start of {base}'s export");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = logs.kill();
+    let _ = logs.wait();
+    assert!(seen.join().expect("the log reader ends"), "the mirror's log ended before the export of {base} began");
+    let removed = docker_cli().args(["image", "rm", &base]).output().expect("the docker CLI runs");
+    assert!(removed.status.success(), "removing {base}: {}", String::from_utf8_lossy(&removed.stderr));
+
+    let built = build.join().expect("the build thread ends");
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(!built.status.success(), "the build used an image the engine no longer has: {stderr}");
+    assert!(
+        stderr.contains(&format!("Error: the build failed: the engine no longer has the image {base}")),
+        "the mirror's sentence comes first: {stderr}"
+    );
+    assert!(stderr.contains("build again to use what the engine (or the registry) has now"), "{stderr}");
+    assert!(stderr.contains(&format!("`docker logs {store}` says more")), "{stderr}");
+}

@@ -3,7 +3,7 @@
 //! sentence BuildKit shows.
 use std::io::{self, BufRead, Read, Write};
 
-use crate::json::quote;
+use crate::{json::quote, words::MIRROR_SAYS};
 
 /// The most an answer's head may take.
 const MAX_HEAD: u64 = 4096;
@@ -104,7 +104,8 @@ impl Code {
 
 /// A registry's error body: `{"errors":[{"code":…,"message":…}]}`.
 pub fn error_body(code: Code, message: &str) -> String {
-    format!("{{\"errors\":[{{\"code\":\"{}\",\"message\":{}}}]}}", code.as_str(), quote(message))
+    let said = format!("{MIRROR_SAYS}{message}");
+    format!("{{\"errors\":[{{\"code\":\"{}\",\"message\":{}}}]}}", code.as_str(), quote(&said))
 }
 
 /// An error answer: its head and body.
@@ -152,6 +153,6 @@ mod tests {
         let value = crate::json::parse(body.as_bytes()).unwrap();
         let first = &value.get("errors").unwrap().as_array()[0];
         assert_eq!(first.get("code").and_then(|v| v.as_str()), Some("MANIFEST_UNKNOWN"));
-        assert_eq!(first.get("message").and_then(|v| v.as_str()), Some("no \"base\" here"));
+        assert_eq!(first.get("message").and_then(|v| v.as_str()), Some("local images: no \"base\" here"), "said as the mirror");
     }
 }

@@ -147,7 +147,7 @@ impl Back {
         }
         let (reply, head_only) = match Request::parse_line(&line) {
             Some(request) => (self.reply(&request), request.head),
-            None => (Reply::error(400, Code::Unsupported, "local images: a question the store does not answer"), false),
+            None => (Reply::error(400, Code::Unsupported, "a question the store does not answer"), false),
         };
         let mut out = stream;
         let _ = out.set_write_timeout(Some(Duration::from_secs(600)));
@@ -181,7 +181,7 @@ impl Back {
                     404,
                     Code::NameUnknown,
                     &format!(
-                        "local images: {} is not a registry whose images are taken from the engine",
+                        "{} is not a registry whose images are taken from the engine",
                         Named::familiar(registry, name, None)
                     ),
                 )
@@ -260,7 +260,7 @@ impl Back {
                         return Reply::error(
                             500,
                             Code::Unknown,
-                            &format!("local images: the store lost a layer of {} ({err})", record.asked_as),
+                            &format!("the store lost a layer of {} ({err})", record.asked_as),
                         )
                     }
                 }
@@ -272,7 +272,7 @@ impl Back {
             Some(Range { start, end }) => (start, end.unwrap_or(u64::MAX).min(size.saturating_sub(1))),
         };
         if range.is_some() && start >= size {
-            return Reply::error(416, Code::BlobUnknown, &format!("local images: the blob has {size} bytes"));
+            return Reply::error(416, Code::BlobUnknown, &format!("the blob has {size} bytes"));
         }
         let length = if size == 0 { 0 } else { last - start + 1 };
         let mut head = AnswerHead::ok(length, "application/octet-stream", digest);
@@ -317,6 +317,7 @@ impl Back {
             },
             false => image.clone(),
         };
+        eprintln!("assemble-mirror: exporting {asked_as} ({}) from the engine", short(&image.id));
         let stream = self
             .engine
             .export(&image.id)
@@ -373,7 +374,7 @@ impl Back {
     fn unknown(&self, digest: &str, code: Code) -> Reply {
         match self.store.gone(digest) {
             Some(gone) => self.gone_reply(&gone.asked_as, &gone.image_id),
-            None => Reply::error(404, code, &format!("local images: the engine's images hold no {digest}")),
+            None => Reply::error(404, code, &format!("the engine's images hold no {digest}")),
         }
     }
 
@@ -382,7 +383,7 @@ impl Back {
             410,
             Code::BlobUnknown,
             &format!(
-                "local images: the engine no longer has the image {asked_as} ({}) that this build started from: it was removed \
+                "the engine no longer has the image {asked_as} ({}) that this build started from: it was removed \
                  or re-tagged while the build used it; build again to use what the engine (or the registry) has now",
                 short(image_id)
             ),
@@ -393,7 +394,7 @@ impl Back {
         Reply::error(
             502,
             Code::Unknown,
-            &format!("local images: {} could not be asked for {familiar}: {failure}", self.engine_words),
+            &format!("{} could not be asked for {familiar}: {failure}", self.engine_words),
         )
     }
 
@@ -402,7 +403,7 @@ impl Back {
             502,
             Code::Unknown,
             &format!(
-                "local images: {} cannot export {familiar} ({}), so the build cannot take it from the engine: {why}",
+                "{} cannot export {familiar} ({}), so the build cannot take it from the engine: {why}",
                 self.engine_words,
                 short(id)
             ),

@@ -190,7 +190,7 @@ fn answer(head: &RequestHead, writer: &mut TcpStream, socket: &Path) -> io::Resu
             let (answer, body) = error(
                 503,
                 Code::Unknown,
-                &format!("local images: the store of the engine's images does not answer ({err}); the image is looked for in its registry"),
+                &format!("the store of the engine's images does not answer ({err}); the image is looked for in its registry"),
             );
             write_head(writer, &answer, head.close, false)?;
             if !request.head {
@@ -203,7 +203,7 @@ fn answer(head: &RequestHead, writer: &mut TcpStream, socket: &Path) -> io::Resu
         Ok(answer) => answer,
         Err(err) => {
             let (answer, body) =
-                error(502, Code::Unknown, &format!("local images: the store's answer could not be read ({err})"));
+                error(502, Code::Unknown, &format!("the store's answer could not be read ({err})"));
             write_head(writer, &answer, head.close, false)?;
             if !request.head {
                 writer.write_all(&body)?;

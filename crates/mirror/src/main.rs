@@ -23,6 +23,7 @@ mod json;
 mod sha256;
 mod store;
 mod tar;
+mod words;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 

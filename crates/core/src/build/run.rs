@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::{
-    backend::mirror::{config as mirror_config, LocalImages},
+    backend::mirror::{self, config as mirror_config, LocalImages},
     backend::request::StartRequest,
     backend::start::StartOutcome,
     backend::{error::BackendError, progress::StartEvent},
@@ -184,15 +184,25 @@ pub fn pull_note(plan: &BuildPlan, local_images: &LocalImages) -> Option<String>
 
 /// The failure of a build in words: BuildKit's message, and what it means when it names the
 /// local-image mirror or follows `--pull`.
-fn failure_sentence(mut message: String, plan: &BuildPlan, container: &OurContainer) -> String {
+fn failure_sentence(mut message: String, plan: &BuildPlan, container: &OurContainer, engine: &str) -> String {
     // The store is named after the backend (names.rs).
     let store = format!("{}-mirror-store", container.name);
-    if message.contains(&mirror_config::mirror_host()) {
+    let mirror = mirror_config::mirror_host();
+    if message.contains(&mirror) {
+        // The mirror's own sentence (an image removed during the build, an engine that cannot
+        // export) says what happened: it goes first, BuildKit's request after it.
+        if let Some(at) = message.find(mirror_config::MIRROR_SAYS) {
+            let said = message[at + mirror_config::MIRROR_SAYS.len()..].trim().trim_end_matches('.').to_string();
+            let request = message[..at].trim().trim_end_matches("unknown:").trim().trim_end_matches(['-', ':', ' ']);
+            return format!(
+                "{said} (said by the backend's local-image mirror {mirror}, while BuildKit ran: {request}; \
+                 `docker logs {store}` says more)"
+            );
+        }
         message.push_str(&format!(
-            " ({} is the backend's local-image mirror, which serves the engine's own images: the engine's image \
-             could not be read, for example because it was removed during the build. Build again, or pass --pull \
-             to take base images from their registries; `docker logs {store}` says more)",
-            mirror_config::mirror_host()
+            " ({mirror} is the backend's local-image mirror, which serves the images of {engine}: it could not give \
+             this one, because the image was removed during the build or {engine} could not export it. Build again, \
+             or pass --pull to take base images from their registries; `docker logs {store}` says more)"
         ));
     } else if plan.solve.pull
         && matches!(container.config.local_images, LocalImages::Used { .. })
@@ -353,7 +363,7 @@ pub async fn run(
                     return Err(err);
                 }
             }
-            return Err(failure(plan, failure_sentence(message, plan, container)).into());
+            return Err(failure(plan, failure_sentence(message, plan, container, &mirror::engine_words(backend))).into());
         }
     };
     // The context's own transfers: what a rebuild of a barely changed folder shows.
@@ -539,6 +549,8 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    const ENGINE: &str = "the Docker Engine default (unix:///var/run/docker.sock)";
+
     #[test]
     fn a_failure_that_names_the_mirror_or_follows_pull_says_what_it_means() {
         let dir = folder_with(&[("Dockerfile", "FROM base:dev\n")]);
@@ -567,20 +579,40 @@ mod tests {
             "failed to copy: unexpected status from GET request to http://127.0.0.2:49500/v2/library/base/blobs/sha256:ab: 410 Gone".into(),
             &plan,
             &container,
+            ENGINE,
         );
-        assert!(gone.contains("127.0.0.2:49500 is the backend's local-image mirror"), "{gone}");
+        assert!(gone.contains("127.0.0.2:49500 is the backend's local-image mirror, which serves the images of the Docker Engine default (unix:///var/run/docker.sock): it could not give this one"), "{gone}");
+        assert!(gone.contains("or the Docker Engine default (unix:///var/run/docker.sock) could not export it"), "{gone}");
         assert!(gone.contains("`docker logs docker-assemble-backend-u-mirror-store` says more"), "{gone}");
+        // As BuildKit reported an image removed during a build (seen here on 2026-12-03).
+        let removed = failure_sentence(
+            "base:4: failed to resolve source metadata for docker.io/library/base:4: failed to copy: httpReadSeeker: \
+             failed open: unexpected status from GET request to http://127.0.0.2:49500/v2/library/base/manifests/sha256:cc?ns=docker.io: \
+             410 Gone\nunknown: local images: the engine no longer has the image base:4 (sha256:21) that this build started \
+             from: it was removed or re-tagged while the build used it; build again to use what the engine (or the registry) has now"
+                .into(),
+            &plan,
+            &container,
+            ENGINE,
+        );
+        assert!(
+            removed.starts_with("the engine no longer has the image base:4 (sha256:21) that this build started from"),
+            "the mirror's sentence first: {removed}"
+        );
+        assert!(removed.contains("said by the backend's local-image mirror 127.0.0.2:49500, while BuildKit ran: base:4: failed to resolve"), "{removed}");
+        assert!(removed.contains("?ns=docker.io: 410 Gone;"), "{removed}");
+        assert!(!removed.contains("unknown:"), "{removed}");
         let unresolved = "failed to resolve source metadata for registry-1.docker.io/library/base:dev: no such host";
         assert_eq!(
-            failure_sentence(unresolved.into(), &plan, &container),
+            failure_sentence(unresolved.into(), &plan, &container, ENGINE),
             unresolved,
             "without --pull: BuildKit's words"
         );
         plan.solve.pull = true;
-        assert!(failure_sentence(unresolved.into(), &plan, &container).ends_with(
+        assert!(failure_sentence(unresolved.into(), &plan, &container, ENGINE).ends_with(
             "(--pull takes base images from their registries only; without --pull a FROM of an image the engine has takes the engine's image)"
         ));
         container.config.local_images = LocalImages::Off { reason: None };
-        assert_eq!(failure_sentence(unresolved.into(), &plan, &container), unresolved, "nothing was skipped");
+        assert_eq!(failure_sentence(unresolved.into(), &plan, &container, ENGINE), unresolved, "nothing was skipped");
     }
 }

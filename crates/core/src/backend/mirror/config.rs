@@ -38,7 +38,7 @@ pub fn socket_path() -> String {
 
 /// A registry host as an image reference names one: DNS labels and an optional port
 /// (`registry.example.com`, `localhost:5000`). The mirror's own rule, so both agree.
-pub use assemble_mirror::grammar::is_registry_host;
+pub use assemble_mirror::{grammar::is_registry_host, words::MIRROR_SAYS};
 
 /// The registries whose names the engine serves: Docker Hub first, then `extra` as typed (trimmed,
 /// lower-cased, `index.docker.io` read as Docker Hub, duplicates dropped). A name that is not a

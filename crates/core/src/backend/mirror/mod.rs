@@ -366,7 +366,8 @@ async fn start_store(
     Ok(Err(reason))
 }
 
-fn engine_words(backend: &Backend) -> String {
+/// The engine whose images the mirror serves, for sentences.
+pub(crate) fn engine_words(backend: &Backend) -> String {
     let view = backend.engine.endpoint().view();
     format!("the Docker Engine {} ({})", view.context, view.host)
 }
