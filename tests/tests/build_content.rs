@@ -133,7 +133,8 @@ async fn a_local_cache_folder_brings_the_heavy_steps_back_on_a_cold_backend_and_
     // We read the folder buildx wrote (with its own tag).
     let theirs = user.scratch("theirs");
     let theirs_arg = theirs.display().to_string();
-    let buildx_writes = buildx(&user, &context, &["--cache-to", &format!("type=local,dest={theirs_arg},mode=max,tag=v1")]);
+    let buildx_writes =
+        buildx(&user, &context, &["--cache-to", &format!("type=local,dest={theirs_arg},mode=max,tag=v1")]);
     assert!(buildx_writes.ok(), "{buildx_writes:#?}");
     tagged(&theirs, "v1");
     restart_cold(&user);
@@ -175,13 +176,20 @@ async fn an_oci_output_with_tar_false_is_a_layout_folder() {
     let user = TestUser::new("content-oci");
     let context = Folder::new(
         "content-oci",
-        &[("Dockerfile", "FROM scratch\nCOPY busybox /bin/busybox\nCOPY hello.txt /hello.txt\n"), ("hello.txt", "hello")],
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY busybox /bin/busybox\nCOPY hello.txt /hello.txt\n"),
+            ("hello.txt", "hello"),
+        ],
     );
     copy_busybox_into(&context.path);
     user.run(&["backend", "start"]).expect_ok();
     let layout = user.scratch("layout").join("oci");
     let dest = layout.display().to_string();
-    let built = build(&user, &context, &["-t", "localhost:5000/e2e/layout:1", "-o", &format!("type=oci,dest={dest},tar=false")]);
+    let built = build(
+        &user,
+        &context,
+        &["-t", "localhost:5000/e2e/layout:1", "-o", &format!("type=oci,dest={dest},tar=false")],
+    );
     assert!(built.ok(), "{built:#?}");
     assert!(built.stdout.contains(&format!("Wrote the result (oci layout) to the folder {dest}")), "{built:#?}");
     check_blobs(&layout);

@@ -420,10 +420,13 @@ mod tests {
         assert!(said(CacheDirection::To, "type=gha").contains("does not serve"));
         assert!(said(CacheDirection::To, "type=local").contains("has no dest; add dest=FOLDER"));
         assert!(said(CacheDirection::From, "type=local,dest=/tmp/c").contains("has no src"));
-        assert!(said(CacheDirection::To, "type=local,dest=/tmp/c,ref=x").contains("which a local cache export does not take"));
+        assert!(said(CacheDirection::To, "type=local,dest=/tmp/c,ref=x")
+            .contains("which a local cache export does not take"));
         assert!(said(CacheDirection::To, "type=local,dest=/tmp/c,mode=all").ends_with("mode is one of min, max"));
         assert!(said(CacheDirection::From, "type=local,src=/tmp/c,digest=abc").contains("write digest=sha256:HEX"));
-        assert!(said(CacheDirection::From, "type=local,src=/tmp/c,mode=max").contains("a local cache import does not take"));
+        assert!(
+            said(CacheDirection::From, "type=local,src=/tmp/c,mode=max").contains("a local cache import does not take")
+        );
         let file = std::env::temp_dir().join(format!("assemble-cache-file-{}", std::process::id()));
         std::fs::write(&file, "").unwrap();
         assert!(said(CacheDirection::To, &format!("type=local,dest={}", file.display())).contains("which is a file"));
@@ -445,14 +448,24 @@ mod tests {
         assert!(skipped.imports.is_empty(), "left out, as buildx");
         assert!(skipped.warnings[0].starts_with(&format!("local cache import at {src}/none not found")), "{skipped:?}");
         let digest = format!("sha256:{}", "b".repeat(64));
-        let descriptor = serde_json::json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": 1});
-        crate::buildkit::content::put_index(&dir, &descriptor, &[crate::buildkit::content::IndexName::Tag("latest".into())])
-            .unwrap();
-        let cache = plan(&[format!("type=local,src={src}")], &[format!("type=local,dest={src},mode=max")], &[], false).unwrap();
+        let descriptor =
+            serde_json::json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": 1});
+        crate::buildkit::content::put_index(
+            &dir,
+            &descriptor,
+            &[crate::buildkit::content::IndexName::Tag("latest".into())],
+        )
+        .unwrap();
+        let cache =
+            plan(&[format!("type=local,src={src}")], &[format!("type=local,dest={src},mode=max")], &[], false).unwrap();
         assert_eq!(cache.imports[0].attrs["digest"], digest);
         assert!(cache.warnings.is_empty());
         let sent: serde_json::Value = serde_json::from_str(&cache.imports_attr().unwrap()).unwrap();
-        assert_eq!(sent, serde_json::json!([{"Type": "local", "Attrs": {"digest": digest, "src": src}}]), "as Go's client");
+        assert_eq!(
+            sent,
+            serde_json::json!([{"Type": "local", "Attrs": {"digest": digest, "src": src}}]),
+            "as Go's client"
+        );
         assert_eq!(cache.content_stores(), HashMap::from([(format!("local:{src}"), dir.clone())]));
         assert_eq!(cache.local_exports(), [(dir.clone(), "latest".to_string())]);
         let untagged = plan(&[format!("type=local,src={src},tag=v2")], &[], &[], false).unwrap_err();

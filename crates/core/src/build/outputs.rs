@@ -312,7 +312,8 @@ mod tests {
         assert!(one("type=oci,dest=-,tar=false").unwrap_err().contains("not the standard output"));
         assert!(one("type=oci,dest=x,tar=maybe").unwrap_err().contains("not true or false"));
         assert!(one("type=tar,dest=x,tar=false").unwrap_err().contains("always a file"));
-        let layouts = outputs(&["type=oci,dest=a,tar=false".into(), "type=docker,dest=b,tar=false".into()], &[], 1, false);
+        let layouts =
+            outputs(&["type=oci,dest=a,tar=false".into(), "type=docker,dest=b,tar=false".into()], &[], 1, false);
         assert!(layouts.unwrap_err().to_string().contains("BuildKit takes one"));
         assert!(one("type=docker").unwrap_err().contains("--load"));
         assert!(one(&format!("type=tar,dest={}", std::env::temp_dir().display())).unwrap_err().contains("is a folder"));

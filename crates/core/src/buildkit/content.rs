@@ -241,8 +241,7 @@ impl LocalStore {
 
     fn info(&self, digest: &str) -> Result<proto::Info, Status> {
         let path = self.blob_path(digest).ok_or_else(|| invalid_digest(digest))?;
-        let meta = std::fs::metadata(&path)
-            .map_err(|_| Status::not_found(format!("content {digest}: not found")))?;
+        let meta = std::fs::metadata(&path).map_err(|_| Status::not_found(format!("content {digest}: not found")))?;
         let modified = meta.modified().ok().map(timestamp);
         Ok(proto::Info {
             digest: digest.to_string(),
@@ -294,8 +293,8 @@ impl LocalStore {
         if resumed {
             // containerd resumes by hashing what was written so far.
             let mut data = std::fs::File::open(dir.join("data")).map_err(io)?;
-            offset = i64::try_from(std::io::copy(&mut data, &mut HashWriter(&mut hasher)).map_err(io)?)
-                .unwrap_or(i64::MAX);
+            offset =
+                i64::try_from(std::io::copy(&mut data, &mut HashWriter(&mut hasher)).map_err(io)?).unwrap_or(i64::MAX);
             if let Some(saved) = std::fs::read_to_string(dir.join("total")).ok().and_then(|t| t.trim().parse().ok()) {
                 total = saved;
             }
@@ -484,7 +483,9 @@ impl tonic::server::StreamingService<Bytes> for Call {
             }
             let first = inbound.next().await.ok_or_else(|| Status::invalid_argument("no request message"))??;
             let one = |message: Vec<u8>| {
-                Ok(tonic::Response::new(Box::pin(futures_util::stream::once(async move { Ok(Bytes::from(message)) })) as RawStream))
+                Ok(tonic::Response::new(
+                    Box::pin(futures_util::stream::once(async move { Ok(Bytes::from(message)) })) as RawStream
+                ))
             };
             let bad = |e: prost::DecodeError| Status::invalid_argument(e.to_string());
             match method.as_str() {
@@ -537,7 +538,9 @@ impl tonic::server::StreamingService<Bytes> for Call {
                     // containerd answers in blocks of 100.
                     let blocks: Vec<Result<Bytes, Status>> = infos
                         .chunks(100)
-                        .map(|block| Ok(Bytes::from(proto::ListContentResponse { info: block.to_vec() }.encode_to_vec())))
+                        .map(|block| {
+                            Ok(Bytes::from(proto::ListContentResponse { info: block.to_vec() }.encode_to_vec()))
+                        })
                         .collect();
                     Ok(tonic::Response::new(Box::pin(futures_util::stream::iter(blocks)) as RawStream))
                 }
@@ -559,7 +562,8 @@ fn read(store: &LocalStore, request: proto::ReadContentRequest) -> Result<tonic:
     }
     let size = if request.size <= 0 || offset + request.size > info.size { info.size - offset } else { request.size };
     let path = store.blob_path(&request.digest).ok_or_else(|| invalid_digest(&request.digest))?;
-    let mut file = std::fs::File::open(&path).map_err(|e| Status::internal(format!("could not read {}: {e}", path.display())))?;
+    let mut file =
+        std::fs::File::open(&path).map_err(|e| Status::internal(format!("could not read {}: {e}", path.display())))?;
     file.seek(SeekFrom::Start(u64::try_from(offset).unwrap_or(0)))
         .map_err(|e| Status::internal(format!("could not read {}: {e}", path.display())))?;
     let (send, mut receive) = mpsc::channel::<Result<Bytes, Status>>(4);
@@ -597,7 +601,8 @@ async fn write<S>(store: &LocalStore, inbound: &mut S, send: &mpsc::Sender<Resul
 where
     S: Stream<Item = Result<Bytes, Status>> + Unpin,
 {
-    let decode = |bytes: Bytes| proto::WriteContentRequest::decode(bytes).map_err(|e| Status::invalid_argument(e.to_string()));
+    let decode =
+        |bytes: Bytes| proto::WriteContentRequest::decode(bytes).map_err(|e| Status::invalid_argument(e.to_string()));
     let Some(first) = inbound.next().await else { return Ok(()) };
     let mut request = decode(first?)?;
     let reference = request.r#ref.clone();
@@ -608,7 +613,8 @@ where
         total = writer.total;
     }
     loop {
-        let mut answer = proto::WriteContentResponse { action: request.action, offset: writer.offset, ..Default::default() };
+        let mut answer =
+            proto::WriteContentResponse { action: request.action, offset: writer.offset, ..Default::default() };
         if !request.expected.is_empty() {
             expected = request.expected.clone();
             if store.blob_path(&expected).is_some_and(|p| p.exists()) {
@@ -717,7 +723,11 @@ pub fn put_index(dir: &Path, descriptor: &serde_json::Value, names: &[IndexName]
 }
 
 /// The index with `descriptor` put in under each name (ociindex's `insertDesc`), as JSON text.
-fn updated_index(index: &mut serde_json::Value, descriptor: &serde_json::Value, names: &[IndexName]) -> Result<String, String> {
+fn updated_index(
+    index: &mut serde_json::Value,
+    descriptor: &serde_json::Value,
+    names: &[IndexName],
+) -> Result<String, String> {
     let object = index.as_object_mut().ok_or("it is not a JSON object")?;
     if object.get("schemaVersion").and_then(|v| v.as_i64()).unwrap_or(0) == 0 {
         object.insert("schemaVersion".into(), 2.into());
@@ -730,7 +740,8 @@ fn updated_index(index: &mut serde_json::Value, descriptor: &serde_json::Value, 
         None | Some(serde_json::Value::Null) => Vec::new(),
         Some(_) => return Err("its manifests are not a list".into()),
     };
-    let all_names: Vec<Option<&IndexName>> = if names.is_empty() { vec![None] } else { names.iter().map(Some).collect() };
+    let all_names: Vec<Option<&IndexName>> =
+        if names.is_empty() { vec![None] } else { names.iter().map(Some).collect() };
     for name in all_names {
         let mut entry = descriptor.clone();
         if let Some(name) = name {
