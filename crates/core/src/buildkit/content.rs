@@ -928,7 +928,9 @@ mod tests {
         put_index(&dir, &cache, &[IndexName::Name("docker.io/library/app:1".into())]).unwrap();
         let named = lookup_index(&dir, "docker.io/library/app:1").unwrap().unwrap();
         assert_eq!(named["annotations"][REF_NAME], "1");
-        assert!(lookup_index(&temp("empty"), "latest").unwrap_err().contains("could not read"));
+        let empty = temp("empty");
+        assert!(lookup_index(&empty, "latest").unwrap_err().contains("could not read"));
+        std::fs::remove_dir_all(empty).unwrap();
         std::fs::remove_dir_all(dir).unwrap();
     }
 
