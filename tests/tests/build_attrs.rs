@@ -330,7 +330,11 @@ async fn bad_values_are_refused_before_anything_starts() {
     let context = Folder::new("attrs-bad", &[("Dockerfile", "FROM scratch\n")]);
     for (flags, says) in [
         (vec!["--cache-to", "type=registry"], "--cache-to \"type=registry\" has no ref"),
-        (vec!["--cache-from", "type=local,src=/tmp"], "does not serve"),
+        (vec!["--cache-from", "type=gha"], "does not serve"),
+        (vec!["--cache-to", "type=local"], "has no dest; add dest=FOLDER"),
+        (vec!["--cache-to", "type=local,dest=/tmp/x,colour=red"], "which a local cache export does not take"),
+        (vec!["--cache-from", "type=local,src=/tmp,digest=abc"], "write digest=sha256:HEX"),
+        (vec!["-o", "type=oci,tar=false"], "needs dest=FOLDER"),
         (vec!["--cache-to", "type=inline"], "add --push or --load"),
         (vec!["--network", "bridge"], "use default, none or host"),
         (vec!["--add-host", "db"], "is not HOST:IP"),

@@ -50,6 +50,9 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         solve: args.solve.input(),
     };
     let plan = build_plan::plan(&input, |key| std::env::var(key).ok())?;
+    for warning in &plan.solve.cache.warnings {
+        eprintln!("Warning: {warning}.");
+    }
     if args.dry_run {
         let summary = build_plan::summarize(&plan)?;
         print!("{}", describe(&plan, &summary));
@@ -305,6 +308,7 @@ fn describe(plan: &BuildPlan, summary: &build_plan::ContextSummary) -> String {
         let dest = match &output.dest {
             assemble_core::build::outputs::Destination::Folder(p)
             | assemble_core::build::outputs::Destination::File(p) => p.display().to_string(),
+            assemble_core::build::outputs::Destination::Layout(p) => format!("the OCI layout folder {}", p.display()),
             assemble_core::build::outputs::Destination::Stdout => "the standard output".to_string(),
             assemble_core::build::outputs::Destination::None
                 if output.attrs.get("push").is_some_and(|p| p == "true") =>

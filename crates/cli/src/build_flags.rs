@@ -8,11 +8,14 @@ use clap::Args;
 
 #[derive(Args, Debug, Default)]
 pub struct SolveFlags {
-    /// Import build cache: type=registry,ref=REF (or just REF); repeat for more
+    /// Import build cache: type=registry,ref=REF (or just REF), or type=local,src=DIR[,tag=TAG|,digest=D]
+    /// (a folder written by --cache-to type=local or buildx; a missing one is a warning, as in
+    /// buildx); repeat for more
     #[arg(long = "cache-from", value_name = "CACHE")]
     pub cache_from: Vec<String>,
-    /// Export build cache: type=registry,ref=REF[,mode=min|max][,image-manifest=true|false]
-    /// [,oci-mediatypes=true|false], or type=inline (into the image pushed or loaded)
+    /// Export build cache: type=registry,ref=REF or type=local,dest=DIR[,tag=TAG], each with
+    /// [,mode=min|max][,image-manifest=true|false][,oci-mediatypes=true|false]; or type=inline
+    /// (into the image pushed or loaded)
     #[arg(long = "cache-to", value_name = "CACHE")]
     pub cache_to: Vec<String>,
     /// An image label, KEY=VALUE; repeat for more

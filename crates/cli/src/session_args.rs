@@ -10,7 +10,7 @@ pub struct SessionArgs {
     /// An ssh agent for RUN --mount=type=ssh: default (your SSH_AUTH_SOCK), or ID=SOCKET or ID=KEYFILE[,KEYFILE…]; repeat for more
     #[arg(long = "ssh", value_name = "default|ID[=SOCKET|KEY]")]
     pub ssh: Vec<String>,
-    /// Where the result goes: DIR, - (a tar on stdout), type=local,dest=DIR, type=tar|oci|docker,dest=FILE, type=image|registry[,name=…,push=true]; repeat for more
+    /// Where the result goes: DIR, - (a tar on stdout), type=local,dest=DIR, type=tar|oci|docker,dest=FILE, type=oci|docker,dest=DIR,tar=false (an OCI layout folder), type=image|registry[,name=…,push=true]; repeat for more
     #[arg(short = 'o', long = "output", value_name = "[type=TYPE,]dest=PATH")]
     pub outputs: Vec<String>,
 }

@@ -291,7 +291,7 @@ pub fn csv_fields(text: &str) -> std::result::Result<Vec<String>, &'static str> 
 }
 
 /// Go's `strconv.ParseBool`.
-fn parse_bool(text: &str) -> Option<bool> {
+pub(crate) fn parse_bool(text: &str) -> Option<bool> {
     match text {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),

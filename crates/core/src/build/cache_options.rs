@@ -2,7 +2,10 @@
 //! value without `=` is a list of registry refs; otherwise comma-separated `key=value` fields with
 //! a `type`. Checked here, before anything is sent, and turned into the solve's cache options and
 //! the frontend's `cache-imports` attribute (what the BuildKit client library sends).
-use std::collections::BTreeMap;
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::PathBuf,
+};
 
 use bollard_buildkit_proto::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry};
 
@@ -30,7 +33,7 @@ impl CacheDirection {
 /// One cache import or export: its type and attributes (sorted, as buildx sends them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheEntry {
-    /// `registry`, `inline`.
+    /// `registry`, `local`, `inline`.
     pub kind: String,
     /// The attributes, `type` left out.
     pub attrs: BTreeMap<String, String>,
@@ -44,12 +47,14 @@ impl CacheEntry {
     /// How the entry reads in a plan (`registry localhost:5000/app:cache (mode=max)`).
     pub fn describe(&self) -> String {
         let mut text = self.kind.clone();
-        if let Some(reference) = self.attrs.get("ref") {
+        // The place first: a registry's ref, a local cache's folder.
+        let place = ["ref", "dest", "src"].into_iter().find(|k| self.attrs.contains_key(*k));
+        if let Some(reference) = place.and_then(|k| self.attrs.get(k)) {
             text.push(' ');
             text.push_str(reference);
         }
         let rest: Vec<String> =
-            self.attrs.iter().filter(|(k, _)| k.as_str() != "ref").map(|(k, v)| format!("{k}={v}")).collect();
+            self.attrs.iter().filter(|(k, _)| Some(k.as_str()) != place).map(|(k, v)| format!("{k}={v}")).collect();
         if !rest.is_empty() {
             text.push_str(&format!(" ({})", rest.join(", ")));
         }
@@ -64,6 +69,9 @@ pub struct CachePlan {
     pub imports: Vec<CacheEntry>,
     /// `--cache-to`, in order (and `inline` for `--build-arg BUILDKIT_INLINE_CACHE=1`).
     pub exports: Vec<CacheEntry>,
+    /// What was left out, one sentence each: a local cache to import that is not there (buildx
+    /// warns and builds without it).
+    pub warnings: Vec<String>,
 }
 
 /// Attributes a registry cache takes, with the values each allows (`None`: any non-empty text).
@@ -78,6 +86,23 @@ const REGISTRY_KEYS: [(&str, Option<&[&str]>); 9] = [
     ("force-compression", Some(BOOLS)),
     ("registry.insecure", Some(BOOLS)),
 ];
+
+/// Attributes a local cache export takes (`dest` and `tag` stay ours too: BuildKit names the
+/// store by `dest`, and we tag `index.json` with `tag`).
+const LOCAL_EXPORT_KEYS: [(&str, Option<&[&str]>); 9] = [
+    ("dest", None),
+    ("tag", None),
+    ("mode", Some(&["min", "max"])),
+    ("image-manifest", Some(BOOLS)),
+    ("oci-mediatypes", Some(BOOLS)),
+    ("ignore-error", Some(BOOLS)),
+    ("compression", Some(&["uncompressed", "gzip", "estargz", "zstd"])),
+    ("compression-level", None),
+    ("force-compression", Some(BOOLS)),
+];
+
+/// Attributes a local cache import takes.
+const LOCAL_IMPORT_KEYS: [(&str, Option<&[&str]>); 3] = [("src", None), ("tag", None), ("digest", None)];
 
 /// What Go's `strconv.ParseBool` takes, as BuildKit reads these attributes.
 const BOOLS: &[&str] = &["true", "false", "1", "0", "t", "f", "TRUE", "FALSE", "True", "False", "T", "F"];
@@ -132,21 +157,29 @@ fn check(direction: CacheDirection, entry: &CacheEntry) -> std::result::Result<(
                 return Err("has no ref; add ref=REGISTRY/NAME:TAG, for example ref=localhost:5000/app:cache".into());
             };
             check_image_name(reference).map_err(|err| format!("has a ref that {}", err.reason))?;
-            for (key, value) in &entry.attrs {
-                let Some((_, allowed)) = REGISTRY_KEYS.iter().find(|(known, _)| known == key) else {
-                    let known: Vec<&str> = REGISTRY_KEYS.iter().map(|(k, _)| *k).collect();
-                    return Err(format!("has {key}=, which a registry cache does not take (it takes {})", known.join(", ")));
-                };
-                match allowed {
-                    Some(values) if !values.contains(&value.as_str()) => {
-                        let shown: Vec<&str> = values.iter().copied().filter(|v| v.len() > 1 && v.chars().all(|c| c.is_ascii_lowercase())).collect();
-                        return Err(format!("has {key}={value}; {key} is one of {}", shown.join(", ")));
-                    }
-                    None if value.trim().is_empty() => return Err(format!("has an empty {key}")),
-                    _ => {}
-                }
+            check_keys(entry, "a registry cache", &REGISTRY_KEYS)
+        }
+        ("local", CacheDirection::To) => {
+            let Some(dest) = entry.attrs.get("dest").filter(|d| !d.trim().is_empty()) else {
+                return Err("has no dest; add dest=FOLDER (made if missing)".into());
+            };
+            check_keys(entry, "a local cache export", &LOCAL_EXPORT_KEYS)?;
+            if PathBuf::from(dest).exists() && !PathBuf::from(dest).is_dir() {
+                return Err(format!("has dest={dest}, which is a file; give a folder (made if missing)"));
             }
             Ok(())
+        }
+        ("local", CacheDirection::From) => {
+            if entry.attrs.get("src").is_none_or(|s| s.trim().is_empty()) {
+                return Err("has no src; add src=FOLDER (a folder written by --cache-to type=local,dest=FOLDER)".into());
+            }
+            check_keys(entry, "a local cache import", &LOCAL_IMPORT_KEYS)?;
+            match entry.attrs.get("digest") {
+                Some(digest) if !crate::buildkit::content::valid_digest(digest) => {
+                    Err(format!("has digest={digest}, which is not a digest; write digest=sha256:HEX (64 hex digits)"))
+                }
+                _ => Ok(()),
+            }
         }
         ("inline", CacheDirection::From) => Err(
             "is an inline cache, which is imported from the image itself: write --cache-from IMAGE (the image pushed with --cache-to type=inline)".into(),
@@ -159,11 +192,63 @@ fn check(direction: CacheDirection, entry: &CacheEntry) -> std::result::Result<(
             )),
             Some((key, _)) => Err(format!("has {key}=, which an inline cache does not take (it takes no option)")),
         },
-        ("local" | "gha" | "s3" | "azblob", _) => Err(format!(
-            "is a {} cache, which assemble build does not serve; use type=registry,ref=REF (or docker buildx build --builder assemble)",
+        ("gha" | "s3" | "azblob", _) => Err(format!(
+            "is a {} cache, which assemble build does not serve; use type=registry,ref=REF or type=local (or docker buildx build --builder assemble)",
             entry.kind
         )),
-        (other, _) => Err(format!("has type={other}, which is not a cache type; use type=registry or type=inline")),
+        (other, _) => Err(format!(
+            "has type={other}, which is not a cache type; use type=registry, type=local or type=inline"
+        )),
+    }
+}
+
+/// Why an attribute of `entry` is not one `what` takes (`keys`, with the values each allows).
+fn check_keys(entry: &CacheEntry, what: &str, keys: &[(&str, Option<&[&str]>)]) -> std::result::Result<(), String> {
+    for (key, value) in &entry.attrs {
+        let Some((_, allowed)) = keys.iter().find(|(known, _)| known == key) else {
+            let known: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+            return Err(format!("has {key}=, which {what} does not take (it takes {})", known.join(", ")));
+        };
+        match allowed {
+            Some(values) if !values.contains(&value.as_str()) => {
+                let shown: Vec<&str> = values
+                    .iter()
+                    .copied()
+                    .filter(|v| v.len() > 1 && v.chars().all(|c| c.is_ascii_lowercase()))
+                    .collect();
+                return Err(format!("has {key}={value}; {key} is one of {}", shown.join(", ")));
+            }
+            None if value.trim().is_empty() => return Err(format!("has an empty {key}")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A local cache import as BuildKit's Go client prepares it (`parseCacheOptions`): without a
+/// `digest`, the one `index.json` in `src` names by `tag` (default `latest`). `Ok(None)`, with a
+/// warning, when the folder or its index cannot be read: buildx warns and builds without it.
+fn resolve_local_import(mut entry: CacheEntry) -> std::result::Result<(Option<CacheEntry>, Option<String>), String> {
+    if entry.attrs.contains_key("digest") {
+        return Ok((Some(entry), None));
+    }
+    let src = entry.attrs.get("src").cloned().unwrap_or_default();
+    let tag = entry.attrs.get("tag").cloned().unwrap_or_else(|| "latest".to_string());
+    match crate::buildkit::content::lookup_index(&PathBuf::from(&src), &tag) {
+        Err(reason) => Ok((
+            None,
+            Some(format!("local cache import at {src} not found ({reason}); building without it, as buildx does")),
+        )),
+        Ok(None) => Err(format!(
+            "names no digest, and {src}/index.json has no entry tagged {tag:?}; add tag=TAG or digest=sha256:HEX"
+        )),
+        Ok(Some(descriptor)) => match descriptor["digest"].as_str() {
+            Some(digest) => {
+                entry.attrs.insert("digest".into(), digest.to_string());
+                Ok((Some(entry), None))
+            }
+            None => Err(format!("names no digest, and the entry tagged {tag:?} in {src}/index.json has none")),
+        },
     }
 }
 
@@ -173,7 +258,19 @@ fn check(direction: CacheDirection, entry: &CacheEntry) -> std::result::Result<(
 pub fn plan(from: &[String], to: &[String], build_args: &[(String, String)], image_output: bool) -> Result<CachePlan> {
     let mut cache = CachePlan::default();
     for value in from {
-        cache.imports.extend(parse(CacheDirection::From, value)?);
+        for entry in parse(CacheDirection::From, value)? {
+            if entry.kind != "local" {
+                cache.imports.push(entry);
+                continue;
+            }
+            let (entry, warning) = resolve_local_import(entry).map_err(|reason| BuildError::InvalidCache {
+                flag: "--cache-from",
+                value: value.clone(),
+                reason,
+            })?;
+            cache.imports.extend(entry);
+            cache.warnings.extend(warning);
+        }
     }
     for value in to {
         cache.exports.extend(parse(CacheDirection::To, value)?);
@@ -215,6 +312,31 @@ impl CachePlan {
     /// Whether there is nothing to import or export.
     pub fn is_empty(&self) -> bool {
         self.imports.is_empty() && self.exports.is_empty()
+    }
+
+    /// The content stores the session serves for local caches, by the ID BuildKit names them with:
+    /// `local:` and the folder as typed (a relative folder is this process's).
+    pub fn content_stores(&self) -> HashMap<String, PathBuf> {
+        let mut stores = HashMap::new();
+        for entry in self.exports.iter().chain(&self.imports).filter(|e| e.kind == "local") {
+            if let Some(dir) = entry.attrs.get("dest").or(entry.attrs.get("src")) {
+                stores.insert(format!("local:{dir}"), PathBuf::from(dir));
+            }
+        }
+        stores
+    }
+
+    /// The local cache exports: each folder and the tag its `index.json` entry gets (default
+    /// `latest`).
+    pub fn local_exports(&self) -> Vec<(PathBuf, String)> {
+        self.exports
+            .iter()
+            .filter(|e| e.kind == "local")
+            .filter_map(|e| {
+                let dest = e.attrs.get("dest")?;
+                Some((PathBuf::from(dest), e.attrs.get("tag").cloned().unwrap_or_else(|| "latest".to_string())))
+            })
+            .collect()
     }
 
     /// The solve's cache options.
@@ -295,11 +417,61 @@ mod tests {
         assert!(said(CacheDirection::To, "type=registry,ref=Bad:Name").contains("has a ref that"));
         assert!(said(CacheDirection::From, "type=inline").contains("--cache-from IMAGE"));
         assert!(said(CacheDirection::To, "type=inline,mode=max").contains("mode=min"));
-        assert!(said(CacheDirection::To, "type=local,dest=/tmp/c").contains("does not serve"));
+        assert!(said(CacheDirection::To, "type=gha").contains("does not serve"));
+        assert!(said(CacheDirection::To, "type=local").contains("has no dest; add dest=FOLDER"));
+        assert!(said(CacheDirection::From, "type=local,dest=/tmp/c").contains("has no src"));
+        assert!(said(CacheDirection::To, "type=local,dest=/tmp/c,ref=x")
+            .contains("which a local cache export does not take"));
+        assert!(said(CacheDirection::To, "type=local,dest=/tmp/c,mode=all").ends_with("mode is one of min, max"));
+        assert!(said(CacheDirection::From, "type=local,src=/tmp/c,digest=abc").contains("write digest=sha256:HEX"));
+        assert!(
+            said(CacheDirection::From, "type=local,src=/tmp/c,mode=max").contains("a local cache import does not take")
+        );
+        let file = std::env::temp_dir().join(format!("assemble-cache-file-{}", std::process::id()));
+        std::fs::write(&file, "").unwrap();
+        assert!(said(CacheDirection::To, &format!("type=local,dest={}", file.display())).contains("which is a file"));
+        std::fs::remove_file(file).unwrap();
         assert!(said(CacheDirection::To, "type=floppy").contains("not a cache type"));
         assert!(said(CacheDirection::To, "type=registry,ref=x,mode").contains("not key=value"));
         assert!(said(CacheDirection::From, "").contains("is empty"));
         assert!(said(CacheDirection::From, "\"unclosed").contains("quote"));
+    }
+
+    #[test]
+    fn a_local_import_is_resolved_from_index_json_or_left_out_with_buildx_s_warning() {
+        let dir = std::env::temp_dir().join(format!("assemble-cache-local-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = dir.display().to_string();
+        let missing = format!("type=local,src={src}/none");
+        let skipped = plan(&[missing], &[], &[], false).unwrap();
+        assert!(skipped.imports.is_empty(), "left out, as buildx");
+        assert!(skipped.warnings[0].starts_with(&format!("local cache import at {src}/none not found")), "{skipped:?}");
+        let digest = format!("sha256:{}", "b".repeat(64));
+        let descriptor =
+            serde_json::json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": 1});
+        crate::buildkit::content::put_index(
+            &dir,
+            &descriptor,
+            &[crate::buildkit::content::IndexName::Tag("latest".into())],
+        )
+        .unwrap();
+        let cache =
+            plan(&[format!("type=local,src={src}")], &[format!("type=local,dest={src},mode=max")], &[], false).unwrap();
+        assert_eq!(cache.imports[0].attrs["digest"], digest);
+        assert!(cache.warnings.is_empty());
+        let sent: serde_json::Value = serde_json::from_str(&cache.imports_attr().unwrap()).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!([{"Type": "local", "Attrs": {"digest": digest, "src": src}}]),
+            "as Go's client"
+        );
+        assert_eq!(cache.content_stores(), HashMap::from([(format!("local:{src}"), dir.clone())]));
+        assert_eq!(cache.local_exports(), [(dir.clone(), "latest".to_string())]);
+        let untagged = plan(&[format!("type=local,src={src},tag=v2")], &[], &[], false).unwrap_err();
+        assert!(untagged.to_string().contains("has no entry tagged \"v2\""), "{untagged}");
+        assert_eq!(cache.exports[0].describe(), format!("local {src} (mode=max)"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `-o/--output` as buildx reads it: `type=local,dest=DIR`, `type=tar,dest=FILE|-`,
-//! `type=oci|docker,dest=FILE`, `type=image|registry` with its attributes, and the short forms
+//! `type=oci|docker,dest=FILE` (or an OCI layout folder with `tar=false`), `type=image|registry`
+//! with its attributes, and the short forms
 //! `-o DIR` and `-o -`. `dest` stays with us (the files come back through the session); every other
 //! attribute goes to BuildKit's exporter as given.
 use std::{collections::BTreeMap, path::PathBuf};
@@ -15,6 +16,9 @@ pub enum Destination {
     Folder(PathBuf),
     /// A file (`tar`, `oci`, `docker`).
     File(PathBuf),
+    /// An OCI layout folder (`oci`, `docker` with `tar=false`): the session's content store
+    /// `export`, then `index.json`.
+    Layout(PathBuf),
     /// Our standard output (`dest=-`).
     Stdout,
 }
@@ -36,6 +40,9 @@ impl OutputSpec {
         match &self.dest {
             Destination::Folder(dir) => Some(format!("Wrote the result to the folder {}", dir.display())),
             Destination::File(file) => Some(format!("Wrote the result ({}) to {}", self.exporter, file.display())),
+            Destination::Layout(dir) => {
+                Some(format!("Wrote the result ({} layout) to the folder {}", self.exporter, dir.display()))
+            }
             Destination::Stdout | Destination::None => None,
         }
     }
@@ -52,6 +59,13 @@ pub fn outputs(
     let mut specs = Vec::new();
     for text in given {
         specs.push(output(text, names, platforms, stdout_is_terminal)?);
+    }
+    // BuildKit's client has one store for them (`export`).
+    if specs.iter().filter(|s| matches!(s.dest, Destination::Layout(_))).count() > 1 {
+        return Err(BuildError::InvalidOutput {
+            given: given.join(" "),
+            reason: "several outputs write an OCI layout folder (tar=false); BuildKit takes one, so keep one".into(),
+        });
     }
     if specs.iter().filter(|s| s.dest == Destination::Stdout).count() > 1 {
         return Err(BuildError::InvalidOutput {
@@ -122,15 +136,34 @@ fn output(text: &str, names: &[String], platforms: usize, stdout_is_terminal: bo
             Destination::Folder(path)
         }
         "tar" | "oci" | "docker" => {
-            if attrs.get("tar").is_some_and(|t| t == "false") {
-                return Err(invalid(
-                    "tar=false (an OCI layout folder) is not supported yet; leave tar out to get a file",
-                ));
-            }
             if exporter == "docker" && platforms > 1 {
                 return Err(invalid(
                     "docker exporter does not support exporting manifest lists, use the oci exporter instead",
                 ));
+            }
+            let tar = match attrs.get("tar").map(String::as_str) {
+                None => true,
+                Some(value) => crate::build::attrs::parse_bool(value).ok_or_else(|| {
+                    invalid(&format!("tar={value} is not true or false; tar=false writes an OCI layout folder"))
+                })?,
+            };
+            if exporter == "tar" && !tar {
+                return Err(invalid("tar= is an option of oci and docker outputs; a tar output is always a file"));
+            }
+            if !tar {
+                let Some(dir) = dest.filter(|d| !d.is_empty()) else {
+                    return Err(invalid(&format!("a {exporter} output with tar=false needs dest=FOLDER")));
+                };
+                if dir == "-" {
+                    return Err(invalid(&format!(
+                        "a {exporter} output with tar=false writes a folder, not the standard output; give dest=FOLDER"
+                    )));
+                }
+                let path = PathBuf::from(&dir);
+                if path.exists() && !path.is_dir() {
+                    return Err(invalid(&format!("{dir} is a file; give a folder (it is made if missing)")));
+                }
+                return Ok(OutputSpec { exporter, attrs, dest: Destination::Layout(path) });
             }
             match dest.filter(|d| !d.is_empty()) {
                 // A docker output without dest is --load.
@@ -197,7 +230,8 @@ pub(crate) fn targets(
     for (offset, spec) in specs.iter().enumerate() {
         let index = first + offset;
         let sink: Box<dyn tokio::io::AsyncWrite + Send + Unpin> = match &spec.dest {
-            Destination::None => continue,
+            // Written through the session's content store (see run).
+            Destination::None | Destination::Layout(_) => continue,
             Destination::Folder(dir) => {
                 targets.insert(index, ExportTarget::Folder(dir.clone()));
                 continue;
@@ -272,7 +306,15 @@ mod tests {
         assert!(one("type=zip,dest=x").unwrap_err().contains("\"zip\" is not an output type"));
         assert!(one("dest=a,name=b").unwrap_err().contains("it has no type"));
         assert!(one("type=tar,foo").unwrap_err().contains("\"foo\" is not key=value"));
-        assert!(one("type=oci,dest=x,tar=false").unwrap_err().contains("not supported yet"));
+        assert_eq!(one("type=oci,dest=x,tar=false").unwrap().dest, Destination::Layout("x".into()));
+        assert_eq!(one("type=docker,dest=x,tar=false").unwrap().attrs["tar"], "false", "sent to BuildKit");
+        assert!(one("type=oci,tar=false").unwrap_err().contains("needs dest=FOLDER"));
+        assert!(one("type=oci,dest=-,tar=false").unwrap_err().contains("not the standard output"));
+        assert!(one("type=oci,dest=x,tar=maybe").unwrap_err().contains("not true or false"));
+        assert!(one("type=tar,dest=x,tar=false").unwrap_err().contains("always a file"));
+        let layouts =
+            outputs(&["type=oci,dest=a,tar=false".into(), "type=docker,dest=b,tar=false".into()], &[], 1, false);
+        assert!(layouts.unwrap_err().to_string().contains("BuildKit takes one"));
         assert!(one("type=docker").unwrap_err().contains("--load"));
         assert!(one(&format!("type=tar,dest={}", std::env::temp_dir().display())).unwrap_err().contains("is a folder"));
         let to_terminal = outputs(&["-".into()], &[], 1, true).unwrap_err();

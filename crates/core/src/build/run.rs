@@ -17,11 +17,13 @@ use crate::{
     backend::start::StartOutcome,
     backend::{error::BackendError, progress::StartEvent},
     backend::{Backend, OurContainer},
+    build::outputs::Destination,
     build::{
         attrs::NetworkMode,
         error::BuildError,
         plan::{BuildPlan, Output},
     },
+    buildkit::content::{put_index, IndexName, LocalStore},
     buildkit::filesend::ExportTarget,
     buildkit::filesync::SyncDir,
     buildkit::registry_auth::Credentials,
@@ -295,6 +297,7 @@ pub async fn run(
         exports,
         secrets: plan.secrets.clone(),
         ssh: Arc::new(agents),
+        content: content_stores(plan)?,
     };
     let session = Session::open(&control, &shared_key(plan), offer).await?;
 
@@ -384,6 +387,7 @@ pub async fn run(
         () = &mut cancel => return Err(BuildError::Canceled.into()),
     }
     let exported = &response.exporter_response;
+    record_in_indexes(plan, exported)?;
     Ok(BuildOutcome {
         reference,
         pushed: if matches!(plan.output, Output::Push | Output::PushAndLoad) { plan.names.clone() } else { Vec::new() },
@@ -396,6 +400,85 @@ pub async fn run(
         written: plan.outputs.iter().filter_map(|o| o.sentence()).collect(),
         exporter_response: exported.clone(),
     })
+}
+
+/// The session's content stores: the local caches' folders (made now, as BuildKit's client makes
+/// them, and checked writable: a failure mid-export would only say the write broke) and the OCI
+/// layout output's folder, under the store ID BuildKit names (`export` for the output).
+fn content_stores(plan: &BuildPlan) -> Result<HashMap<String, LocalStore>> {
+    let mut stores = HashMap::new();
+    for (id, dir) in plan.solve.cache.content_stores() {
+        if let Some(entry) = plan
+            .solve
+            .cache
+            .exports
+            .iter()
+            .find(|e| e.kind == "local" && e.attrs.get("dest").is_some_and(|d| *d == dir.to_string_lossy()))
+        {
+            writable_folder(&dir).map_err(|reason| BuildError::InvalidCache {
+                flag: "--cache-to",
+                value: entry.describe(),
+                reason,
+            })?;
+        }
+        stores.insert(id, LocalStore::new(dir));
+    }
+    for output in &plan.outputs {
+        if let Destination::Layout(dir) = &output.dest {
+            writable_folder(dir).map_err(|reason| BuildError::OutputFailed {
+                message: format!("the {} output's folder {reason}", output.exporter),
+            })?;
+            stores.insert("export".to_string(), LocalStore::new(dir.clone()));
+        }
+    }
+    Ok(stores)
+}
+
+/// Makes `dir` and checks that a file can be written in it; why not, as the end of a sentence.
+fn writable_folder(dir: &Path) -> std::result::Result<(), String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("{} cannot be made: {e}; give a folder you can write", dir.display()))?;
+    let probe = dir.join(format!(".assemble-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| format!("{} cannot be written: {e}; give a folder you can write", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// After the solve, as BuildKit's client: each local cache's `index.json` gets the cache manifest
+/// under its tag (`cache.manifest`, plain JSON), and an OCI layout output's gets the image under
+/// its names (`containerimage.descriptor`, base64 JSON; `image.name`, else the tag `latest`).
+fn record_in_indexes(plan: &BuildPlan, exported: &HashMap<String, String>) -> Result<()> {
+    let failed = |message: String| BuildError::OutputFailed { message };
+    let exports = plan.solve.cache.local_exports();
+    if let (false, Some(text)) = (exports.is_empty(), exported.get("cache.manifest")) {
+        let descriptor: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| failed(format!("BuildKit's cache manifest could not be read: {e}")))?;
+        for (dir, tag) in exports {
+            put_index(&dir, &descriptor, &[IndexName::Tag(tag)]).map_err(failed)?;
+        }
+    }
+    let layouts: Vec<&Path> = plan
+        .outputs
+        .iter()
+        .filter_map(|o| if let Destination::Layout(dir) = &o.dest { Some(dir.as_path()) } else { None })
+        .collect();
+    if let (false, Some(encoded)) = (layouts.is_empty(), exported.get("containerimage.descriptor")) {
+        use base64::Engine;
+        let descriptor: serde_json::Value = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| failed("BuildKit's image descriptor could not be read".to_string()))?;
+        let names: Vec<IndexName> = match exported.get("image.name") {
+            Some(names) => names.split(',').map(|n| IndexName::Name(n.to_string())).collect(),
+            None => vec![IndexName::Tag("latest".to_string())],
+        };
+        for dir in layouts {
+            put_index(dir, &descriptor, &names).map_err(failed)?;
+        }
+    }
+    Ok(())
 }
 
 /// BuildKit's failure, as our sentence where we know the way out: `--network host` on a backend
@@ -506,6 +589,56 @@ mod tests {
         assert_ne!(shared_key(&plan), shared_key(&other_plan), "each folder has its own key");
         std::fs::remove_dir_all(dir).unwrap();
         std::fs::remove_dir_all(other).unwrap();
+    }
+
+    #[test]
+    fn local_caches_and_a_layout_output_get_their_stores_and_index_entries_as_buildkit_s_client_gives_them() {
+        let dir = folder_with(&[("Dockerfile", "FROM scratch\n")]);
+        let (cache, layout) = (dir.join("cache"), dir.join("layout"));
+        let input = BuildInput {
+            context: dir.clone(),
+            tags: vec!["localhost:5000/app:1".into()],
+            outputs: vec![format!("type=oci,dest={},tar=false", layout.display())],
+            solve: crate::build::attrs::SolveInput {
+                cache_to: vec![format!("type=local,dest={},tag=v2", cache.display())],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let plan = plan(&input, |_| None).unwrap();
+        let stores = content_stores(&plan).unwrap();
+        let mut ids: Vec<&String> = stores.keys().collect();
+        ids.sort();
+        assert_eq!(ids, [&"export".to_string(), &format!("local:{}", cache.display())]);
+        assert!(cache.is_dir() && layout.is_dir(), "made before the build, as BuildKit's client");
+        let manifest = serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:c", "size": 3});
+        let image = serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:i", "size": 4});
+        use base64::Engine;
+        let response = HashMap::from([
+            ("cache.manifest".to_string(), manifest.to_string()),
+            (
+                "containerimage.descriptor".to_string(),
+                base64::engine::general_purpose::STANDARD.encode(image.to_string()),
+            ),
+            ("image.name".to_string(), "localhost:5000/app:1".to_string()),
+        ]);
+        record_in_indexes(&plan, &response).unwrap();
+        let tagged = crate::buildkit::content::lookup_index(&cache, "v2").unwrap().unwrap();
+        assert_eq!(tagged["digest"], "sha256:c");
+        let named = crate::buildkit::content::lookup_index(&layout, "localhost:5000/app:1").unwrap().unwrap();
+        assert_eq!(named["digest"], "sha256:i");
+        assert_eq!(named["annotations"]["org.opencontainers.image.ref.name"], "1");
+        let blocked = BuildInput {
+            solve: crate::build::attrs::SolveInput {
+                cache_to: vec!["type=local,dest=/proc/assemble-no".into()],
+                ..Default::default()
+            },
+            outputs: Vec::new(),
+            ..input
+        };
+        let refused = content_stores(&crate::build::plan::plan(&blocked, |_| None).unwrap()).unwrap_err().to_string();
+        assert!(refused.starts_with("--cache-to") && refused.contains("give a folder you can write"), "{refused}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -300,7 +300,7 @@ fn apply_metadata(file: &File, path: &Path, stat: &Stat) -> Result<(), String> {
 
 /// Messages as they come: the service decodes them per exporter.
 #[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
+pub(crate) struct RawCodec;
 
 impl Codec for RawCodec {
     type Encode = Bytes;

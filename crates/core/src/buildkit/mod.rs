@@ -8,6 +8,7 @@
 //! or through its emulators ([`platform`]). Nothing here knows our backend, names or labels: the
 //! backend hands a client the container to reach.
 pub mod client;
+pub mod content;
 pub mod dockerignore;
 pub mod error;
 pub mod filesend;

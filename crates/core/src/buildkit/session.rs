@@ -1,7 +1,8 @@
 //! A BuildKit session: the `Control.Session` call, over which BuildKit calls *us*. The call's
 //! messages carry the bytes of an HTTP/2 connection on which we are the gRPC server, serving
 //! health checks, the build's folders (FileSync), registry credentials (Auth), the exported files
-//! (FileSend: `--load`'s image, `-o`), `--secret` (Secrets) and `--ssh` (SSH). BuildKit learns what
+//! (FileSend: `--load`'s image, `-o`), `--secret` (Secrets), `--ssh` (SSH) and the content stores
+//! of local caches and OCI layout folders (containerd's Content). BuildKit learns what
 //! we serve from the call's metadata.
 use std::{
     collections::HashMap,
@@ -39,6 +40,7 @@ use tonic::{metadata::MetadataMap, transport::Channel, Request, Response, Status
 
 use crate::buildkit::error::BuildkitError;
 use crate::buildkit::{
+    content::{self, ContentServer, LocalStore},
     filesend::{ExportTarget, FileSendServer},
     filesync::{self, SyncDir, TransferCount, TransferFilter},
     registry_auth::Credentials,
@@ -77,6 +79,9 @@ pub struct SessionOffer {
     pub secrets: SecretStore,
     /// `--ssh`: the agents by ID, kept running as long as the session.
     pub ssh: Arc<RunningAgents>,
+    /// Content stores by the ID BuildKit names them with (`local:DIR` for `type=local` caches,
+    /// `export` for `-o type=oci|docker,tar=false`); none: the service is not offered.
+    pub content: HashMap<String, LocalStore>,
 }
 
 /// An open session; it ends when dropped.
@@ -121,7 +126,8 @@ impl Session {
         insert(metadata, "x-docker-expose-session-uuid", &id)?;
         insert(metadata, "x-docker-expose-session-name", "assemble")?;
         insert(metadata, "x-docker-expose-session-sharedkey", shared_key)?;
-        for method in METHODS {
+        let content_methods = if offer.content.is_empty() { &[][..] } else { &content::METHODS[..] };
+        for method in METHODS.iter().chain(content_methods) {
             let value = method
                 .parse()
                 .map_err(|_| BuildkitError::Unreachable(format!("the method name {method} is not a header value")))?;
@@ -148,6 +154,7 @@ impl Session {
         let secrets = offer.secrets.server();
         let ssh = offer.ssh.server();
         let agents = offer.ssh.clone();
+        let content = ContentServer::new(offer.content);
         let serve = tokio::spawn(async move {
             let router = tonic::transport::Server::builder()
                 .add_service(HealthServer::new(HealthService))
@@ -155,7 +162,8 @@ impl Session {
                 .add_service(AuthServer::new(auth))
                 .add_service(exports)
                 .add_service(secrets)
-                .add_service(ssh);
+                .add_service(ssh)
+                .add_service(content);
             let connection = futures_util::stream::iter([Ok::<_, io::Error>(SessionStream(server_end))]);
             // The connection ends with the session; nothing is left to report then.
             let _ = router.serve_with_incoming(connection).await;
