@@ -230,6 +230,12 @@ impl PrivateEngine {
         Ok(began.elapsed())
     }
 
+    /// Stops the engine as a system shutdown would (SIGTERM), leaving it down until
+    /// [`PrivateEngine::restart`]: an engine that does not answer.
+    pub fn stop(&mut self) -> Result<(), String> {
+        self.terminate()
+    }
+
     fn terminate(&mut self) -> Result<(), String> {
         let Some(mut child) = self.child.take() else { return Ok(()) };
         let pid = child.id().to_string();
