@@ -156,6 +156,20 @@ async fn a_second_engine_over_ssh_becomes_a_node_of_the_builder_and_leaves_nothi
     assert_eq!(info["nodes"][0]["outcome"], "done", "{info:#}");
     assert_eq!(info["nodes"][0]["result"]["workers"][0]["platforms"][0], native_platform(), "{info:#}");
 
+    // The node's engine hangs (its socket accepts, nothing answers): after the node's time
+    // limit it is unreachable, and the local node is not held up past it.
+    engine.pause().expect("pausing the private engine");
+    let began = Instant::now();
+    let listing = assemble(&user, &path, &["backend", "nodes", "ls", "--format", "json"]);
+    let took = began.elapsed();
+    engine.resume().expect("resuming the private engine");
+    let listing = json(listing);
+    println!("$ assemble backend nodes ls --format json   # node engine paused, {took:?}\n{listing:#}");
+    assert_eq!(node(&listing, "default")["state"], "running", "{listing:#}");
+    assert_eq!(node(&listing, NODE)["state"], "unreachable", "{listing:#}");
+    assert!(node(&listing, NODE)["reason"].as_str().unwrap_or_default().contains("did not answer within 10 s"), "{listing:#}");
+    assert!(took < Duration::from_secs(15), "nodes ls took {took:?}");
+
     // The node's engine goes away: it is unreachable, and the local node answers at once.
     engine.stop().expect("stopping the private engine");
     let began = Instant::now();

@@ -64,6 +64,20 @@ pub enum NodeError {
         reason: String,
     },
 
+    /// `nodes add` for a context whose engine does not answer in time.
+    #[error(
+        "the engine of context {context:?} ({host}) did not answer within {seconds} s, so no node was added; start \
+         that engine or check the context (docker context inspect {context}), then add it again"
+    )]
+    Silent {
+        /// The context given.
+        context: String,
+        /// Its address.
+        host: String,
+        /// How long it was given.
+        seconds: u64,
+    },
+
     /// The local builder is someone else's, or buildx refused to add the node.
     #[error("the node {name:?} runs, but it could not be added to the buildx builder \"assemble\": {reason}")]
     Builder {

@@ -216,19 +216,23 @@ pub async fn add(
     let endpoint = resolve(&config, context)?;
     let host = endpoint.host();
     let engine = tokio::time::timeout(REACH_TIMEOUT, Engine::connect_to(endpoint.clone())).await.map_err(|_| {
-        NodeError::Unreachable {
-            name: name.clone(),
-            reason: format!("{host} did not answer within {} s", REACH_TIMEOUT.as_secs()),
-        }
+        NodeError::Silent { context: context.to_string(), host: host.clone(), seconds: REACH_TIMEOUT.as_secs() }
     })??;
     if same_engine(local.engine(), &engine).await {
         return Err(NodeError::SameEngine { context: context.to_string(), host: local_endpoint.host() }.into());
     }
     let node = Backend::new(engine, local.names().clone());
-    if request.cache == CacheSetting::Auto {
-        ensure_cache_volume(&node).await?;
-    }
-    let start = node.start(request, &progress::silent).await?;
+    let made_volume = request.cache == CacheSetting::Auto && ensure_cache_volume(&node).await?;
+    let start = match node.start(request, &progress::silent).await {
+        Ok(start) => start,
+        Err(err) => {
+            // The start took back what it made; the volume made for it goes too.
+            if made_volume {
+                let _ = remove_our_volume(&node, &node.names().default_cache_volume()).await;
+            }
+            return Err(err);
+        }
+    };
     nodes.push(NodeEntry { name: name.clone(), context: context.to_string(), platforms: platforms.to_vec() });
     store::save(file, &nodes)?;
     let Some(node_endpoint) = builder::endpoint_for(&local.names().backend(), &endpoint) else {
@@ -270,11 +274,12 @@ async fn same_engine(a: &Engine, b: &Engine) -> bool {
     }
 }
 
-/// Creates the user's default cache volume on the node's engine, labelled ours, when missing.
-async fn ensure_cache_volume(node: &Backend) -> Result<()> {
+/// Creates the user's default cache volume on the node's engine, labelled ours, when missing;
+/// whether it did.
+async fn ensure_cache_volume(node: &Backend) -> Result<bool> {
     let name = node.names().default_cache_volume();
     if node.docker().inspect_volume(&name).await.is_ok() {
-        return Ok(());
+        return Ok(false);
     }
     let request = bollard::models::VolumeCreateRequest {
         name: Some(name.clone()),
@@ -282,7 +287,7 @@ async fn ensure_cache_volume(node: &Backend) -> Result<()> {
         ..Default::default()
     };
     node.docker().create_volume(request).await.map_err(Error::docker(format!("creating cache volume {name}")))?;
-    Ok(())
+    Ok(true)
 }
 
 /// Removes the node `name`: out of the builder, its containers removed from its engine, and its
