@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use assemble_testkit::{
-    buildx_plugin, containers_named, native_platform,
+    buildx_plugin, containers_named, copy_busybox_into, copy_foreign_busybox_into, native_platform, Folder, Registry,
     private_engine::{EngineSpec, PrivateEngine},
     run_bounded,
     sshd::Sshd,
@@ -13,6 +13,26 @@ use assemble_testkit::{
 
 /// The node's context name in the user's docker config.
 const NODE: &str = "armbox";
+
+/// Each platform's own busybox; the step prints its machine (`x86_64`, `aarch64`), so a node's
+/// build log tells which platform it built.
+const DOCKERFILE: &str = r#"FROM scratch
+ARG TARGETARCH
+COPY busybox-$TARGETARCH /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "arch=built-for-$(uname -m) && echo $arch && echo $arch > /arch"]
+"#;
+
+/// Every build log a backend keeps (`assemble [--context C] backend builds logs` of each build).
+fn build_logs(user: &TestUser, path: &str, context: &[&str]) -> String {
+    let list = assemble(user, path, &[context, &["backend", "builds", "--format", "json"]].concat()).expect_ok();
+    let mut logs = String::new();
+    for line in list.stdout.lines().filter(|l| l.starts_with('{')) {
+        let build: serde_json::Value = serde_json::from_str(line).expect("a build as JSON");
+        let reference = build["ref"].as_str().expect("a ref");
+        logs += &assemble(user, path, &[context, &["backend", "builds", "logs", reference]].concat()).expect_ok().stdout;
+    }
+    logs
+}
 
 /// `assemble ARGS` for `user`, with `path` (our ssh first) so the product and the buildx it drives
 /// reach the node through the tests' sshd.
@@ -139,6 +159,44 @@ async fn a_second_engine_over_ssh_becomes_a_node_of_the_builder_and_leaves_nothi
         inspected.stdout
     );
     assert!(!inspected.stdout.contains("Error:"), "{}", inspected.stdout);
+
+    // buildx splits a two-platform build across the nodes: linux/arm64, declared on the node,
+    // is built there (emulated: both engines are amd64), linux/amd64 on the local node; one
+    // index is pushed. The port reaches the node live through `start`.
+    assert_eq!(native_platform(), "linux/amd64", "the node's arm64 is told apart from the local amd64");
+    let registry = Registry::start();
+    let port = registry.port.to_string();
+    let ported = assemble(&user, &path, &["backend", "start", "--allow-host-port", &port]).expect_ok();
+    assert!(ported.stdout.contains(&format!("Node \"{NODE}\" ({url}): container")), "{ported:#?}");
+    let context = Folder::new("nodes-two-platforms", &[("Dockerfile", DOCKERFILE)]);
+    copy_busybox_into(&context.path);
+    std::fs::rename(context.path.join("busybox"), context.path.join("busybox-amd64")).expect("busybox-amd64");
+    copy_foreign_busybox_into(&context.path, "arm64");
+    let image = format!("localhost:{port}/e2e/nodes:1");
+    let dir = context.path.display().to_string();
+    let built = docker(
+        &user,
+        &path,
+        &["buildx", "build", "--builder", "assemble", "--progress", "plain", "--platform", "linux/amd64,linux/arm64"]
+            .into_iter()
+            .chain(["--push", "-t", &image, &dir])
+            .collect::<Vec<_>>(),
+    );
+    assert!(built.ok(), "{built:#?}");
+    let index = registry.manifest("e2e/nodes", "1");
+    let mut platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("one index: {index:#}"))
+        .iter()
+        .map(|m| format!("{}/{}", m["platform"]["os"].as_str().unwrap_or("?"), m["platform"]["architecture"].as_str().unwrap_or("?")))
+        .filter(|p| p != "unknown/unknown")
+        .collect();
+    platforms.sort();
+    assert_eq!(platforms, vec!["linux/amd64", "linux/arm64"], "{index:#}");
+    let on_local = build_logs(&user, &path, &[]);
+    let on_node = build_logs(&user, &path, &["--context", NODE]);
+    assert!(on_local.contains("built-for-x86_64") && !on_local.contains("built-for-aarch64"), "local:\n{on_local}");
+    assert!(on_node.contains("built-for-aarch64") && !on_node.contains("built-for-x86_64"), "{NODE}:\n{on_node}");
 
     // A start on a running backend keeps the builder ours, with both nodes.
     let again = assemble(&user, &path, &["backend", "start", "--allow-host-port", "0"]).expect_ok();
