@@ -107,6 +107,9 @@ async fn a_second_engine_over_ssh_becomes_a_node_of_the_builder_and_leaves_nothi
         &["\"linux//x\" is not a platform"],
     );
     refused(assemble(&user, &path, &["backend", "nodes", "add", "--context", "default"]), &["is the local node"]);
+    let mut by_address = user.command(&["backend", "nodes", "add", "--context", NODE]);
+    by_address.env("PATH", &path).env("DOCKER_HOST", assemble_testkit::MACHINE_ENGINE);
+    refused(run_bounded(by_address), &["names engines by context", "docker context create NAME"]);
     refused(assemble(&user, &path, &["backend", "nodes", "rm", "default"]), &["is the local node"]);
     refused(assemble(&user, &path, &["backend", "nodes", "rm", NODE]), &["there is no node named \"armbox\""]);
 

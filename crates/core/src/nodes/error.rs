@@ -64,6 +64,17 @@ pub enum NodeError {
         reason: String,
     },
 
+    /// `nodes add` on a local engine chosen by its address, which a builder cannot name.
+    #[error(
+        "nodes join the buildx builder \"assemble\", which names engines by context, and this engine was chosen \
+         by its address ({host}); make a context for it (docker context create NAME --docker host={host}), use it, \
+         and add the node again"
+    )]
+    LocalWithoutContext {
+        /// The local engine's address.
+        host: String,
+    },
+
     /// `nodes add` for a context whose engine does not answer in time.
     #[error(
         "the engine of context {context:?} ({host}) did not answer within {seconds} s, so no node was added; start \

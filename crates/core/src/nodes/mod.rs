@@ -208,6 +208,9 @@ pub async fn add(
     if context == local_endpoint.context {
         return Err(NodeError::Local { name: context.to_string() }.into());
     }
+    if builder::endpoint_for(&local.names().backend(), local_endpoint).is_none() {
+        return Err(NodeError::LocalWithoutContext { host: local_endpoint.host() }.into());
+    }
     let mut nodes = store::load(file)?;
     if let Some(node) = nodes.iter().find(|n| n.name == name || n.context == context) {
         return Err(NodeError::AlreadyExists { name: node.name.clone(), context: node.context.clone() }.into());
