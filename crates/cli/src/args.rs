@@ -143,6 +143,33 @@ pub enum BackendCommand {
     /// Inspect or clean the build cache
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// The backend on other engines (docker contexts), as nodes of the `assemble` buildx builder
+    #[command(subcommand)]
+    Nodes(NodesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodesCommand {
+    /// Start the backend on the engine a docker context reaches (`--context NAME`, required here:
+    /// it names the node's engine, not this command's) and add it to the builder
+    Add {
+        /// Platforms buildx sends to this node first, comma-separated (linux/arm64,linux/arm/v7)
+        #[arg(long, value_name = "PLATFORMS")]
+        platform: Vec<String>,
+    },
+    /// Take a node out of the builder and remove its containers and its cache volume
+    Rm {
+        /// The node's name (`nodes ls` lists them)
+        name: String,
+        /// Keep the node's cache volume, as `docker buildx rm --keep-state`
+        #[arg(long)]
+        keep_state: bool,
+        /// Forget a node whose engine does not answer, leaving whatever runs there
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the nodes: each one's engine, state and platforms
+    Ls(FormatArgs),
 }
 
 #[derive(Args, Debug)]

@@ -9,13 +9,14 @@ mod session_args;
 use std::{io::Write, process::ExitCode, time::Duration};
 
 use args::{
-    BackendCommand, BuildsArgs, BuildsCommand, CacheCommand, Cli, Command, EngineArgs, Format, LogsArgs, PortsArgs,
-    PortsCommand, StartArgs,
+    BackendCommand, BuildsArgs, BuildsCommand, CacheCommand, Cli, Command, EngineArgs, Format, LogsArgs, NodesCommand,
+    PortsArgs, PortsCommand, StartArgs,
 };
 use assemble_core::{
     backend::sidecars::record::PortEdit,
     buildkit::{progress::plain::recorded_log, prune::CacheFilter},
     engine::{self, Engine, EngineChoice, EngineView, Environment},
+    nodes::{self, error::NodeError, NodeReport, Reached},
     plugin, settings, Backend, BuildError, CacheChoice, Error, LogChunk, LogOptions, Names, Place, Remedy, Settings,
     StartFlags, StartOutcome, StartRequest, State, StopOutcome,
 };
@@ -105,19 +106,83 @@ async fn backend(engine_args: &EngineArgs, command: BackendCommand) -> Result<()
         BackendCommand::Logs(args) => Some(log_options(args)?),
         _ => None,
     };
-    let endpoint = engine::resolve(&engine_choice(engine_args, &loaded.settings), &Environment::from_process())?;
+    // `nodes add --context NAME`: the context names the node's engine; this command runs against
+    // the engine chosen as without it (DOCKER_CONTEXT, the current context, …).
+    let mut local_choice = engine_choice(engine_args, &loaded.settings);
+    let node_add = match &command {
+        BackendCommand::Nodes(NodesCommand::Add { platform }) => {
+            let context = engine_args.context.clone().ok_or(NodeError::NoContext)?;
+            let platforms = nodes::parse_platforms(platform)?;
+            local_choice.context = None;
+            Some((context, platforms, StartRequest::resolve(&StartFlags::default(), &loaded.settings)?))
+        }
+        _ => None,
+    };
+    let nodes_file = nodes::store::path();
+    let endpoint = engine::resolve(&local_choice, &Environment::from_process())?;
     if let Some(warning) = &endpoint.warning {
         eprintln!("Warning: {warning}");
     }
     let backend = Backend::new(Engine::connect_to(endpoint).await?, Names::for_current_user());
     match command {
         BackendCommand::Start(args) => {
-            start(&backend, &start_request.expect("parsed above")).await?;
+            let request = start_request.expect("parsed above");
+            start(&backend, &request).await?;
             register_builder(&backend, args.use_builder || loaded.settings.use_builder).await;
+            for report in nodes::start_all(&backend, &request, &nodes_file).await? {
+                print_node_report(&report, |outcome| match outcome {
+                    StartOutcome::Started { id, name, .. } => {
+                        format!("started container {name:?} ({})", &id[..id.len().min(12)])
+                    }
+                    StartOutcome::AlreadyRunning { id, name, .. } => {
+                        format!("container {name:?} ({}) is already running", &id[..id.len().min(12)])
+                    }
+                });
+            }
             Ok(())
         }
-        BackendCommand::Stop => stop(&backend).await,
-        BackendCommand::Info(format) => info(&backend, format.format).await,
+        BackendCommand::Stop => {
+            stop(&backend).await?;
+            for report in nodes::stop_all(&backend, &nodes_file).await? {
+                print_node_report(&report, |outcome| match outcome {
+                    StopOutcome::Stopped { id, name, .. } => {
+                        format!("stopped container {name:?} ({})", &id[..id.len().min(12)])
+                    }
+                    StopOutcome::NotRunning { .. } => "the backend is not running".to_string(),
+                });
+            }
+            Ok(())
+        }
+        BackendCommand::Info(format) => info(&backend, format.format, &nodes_file).await,
+        BackendCommand::Nodes(NodesCommand::Add { .. }) => {
+            let (context, platforms, request) = node_add.expect("parsed above");
+            let added = nodes::add(&backend, &context, &platforms, &request, &nodes_file).await?;
+            let id = match &added.start {
+                StartOutcome::Started { id, .. } | StartOutcome::AlreadyRunning { id, .. } => id.clone(),
+            };
+            println!(
+                "Added node {:?} ({}): container {:?} ({}) runs there, in the buildx builder \"assemble\" as {}",
+                added.name,
+                added.host,
+                backend.names().backend(),
+                &id[..id.len().min(12)],
+                added.endpoint
+            );
+            Ok(())
+        }
+        BackendCommand::Nodes(NodesCommand::Rm { name, keep_state, force }) => {
+            let removed = nodes::remove(&backend, &name, keep_state, force, &nodes_file).await?;
+            println!("{}", render::node_removed(&removed));
+            Ok(())
+        }
+        BackendCommand::Nodes(NodesCommand::Ls(format)) => {
+            let statuses = nodes::list(&backend, &nodes_file).await?;
+            match format.format {
+                Format::Text => print!("{}", render::nodes(&statuses)),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&statuses).unwrap_or_default()),
+            }
+            Ok(())
+        }
         BackendCommand::Logs(_) => logs(&backend, &log_options.expect("parsed above")).await,
         BackendCommand::Cache(CacheCommand::Usage(args)) => {
             cache_usage(&backend, args.format.format, &cache_filter.expect("parsed above")).await
@@ -268,10 +333,55 @@ async fn stop(backend: &Backend) -> Result<(), Error> {
     Ok(())
 }
 
-async fn info(backend: &Backend, format: Format) -> Result<(), Error> {
-    match (backend.info().await, format) {
+/// One node's part of `start` or `stop`: what it did on stdout, why not on stderr.
+fn print_node_report<T>(report: &NodeReport<T>, done: impl Fn(&T) -> String) {
+    let place = format!("Node {:?} ({})", report.name, report.host.as_deref().unwrap_or(report.context.as_str()));
+    match &report.reached {
+        Reached::Done { result } => println!("{place}: {}", done(result)),
+        Reached::Unreachable { reason } => eprintln!("{place}: unreachable: {reason}"),
+        Reached::Failed { reason } => eprintln!("{place}: failed: {reason}"),
+    }
+}
+
+/// `info`: the local backend's, then each node's (asked at the same time as the local one).
+async fn info(backend: &Backend, format: Format, nodes_file: &std::path::Path) -> Result<(), Error> {
+    let (local, nodes) = futures_util::future::join(backend.info(), nodes::info_all(backend, nodes_file)).await;
+    let nodes = nodes?;
+    local_info(backend, local, format, &nodes)?;
+    if format == Format::Text {
+        for report in &nodes {
+            let place =
+                format!("\nNode {:?} ({})", report.name, report.host.as_deref().unwrap_or(report.context.as_str()));
+            match &report.reached {
+                Reached::Done { result } => print!("{place}:\n{}", render::info(result)),
+                Reached::Unreachable { reason } => println!("{place}: unreachable: {reason}"),
+                Reached::Failed { reason } if reason.contains("is not running") => println!("{place}: stopped"),
+                Reached::Failed { reason } => println!("{place}: {reason}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn local_info(
+    backend: &Backend,
+    result: Result<assemble_core::BackendInfo, Error>,
+    format: Format,
+    nodes: &[NodeReport<assemble_core::BackendInfo>],
+) -> Result<(), Error> {
+    // The nodes go in the JSON beside the local backend's fields, only when there are some.
+    let with_nodes = |mut value: serde_json::Value| {
+        if let (false, Some(object)) = (nodes.is_empty(), value.as_object_mut()) {
+            object.insert("nodes".into(), serde_json::to_value(nodes).unwrap_or_default());
+        }
+        value
+    };
+    match (result, format) {
         (Ok(info), Format::Text) => print!("{}", render::info(&info)),
-        (Ok(info), Format::Json) => println!("{}", serde_json::to_string_pretty(&info).unwrap_or_default()),
+        (Ok(info), Format::Json) => {
+            let value = with_nodes(serde_json::to_value(&info).unwrap_or_default());
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default())
+        }
         (Err(err), Format::Text) if err.is_not_running() => {
             println!(
                 "The backend {:?} is not running on {}; {}.",
@@ -284,7 +394,9 @@ async fn info(backend: &Backend, format: Format) -> Result<(), Error> {
             let engine = backend.engine().endpoint().view();
             println!(
                 "{}",
-                serde_json::json!({ "name": backend.names().backend(), "state": State::Stopped, "engine": engine })
+                with_nodes(
+                    serde_json::json!({ "name": backend.names().backend(), "state": State::Stopped, "engine": engine })
+                )
             )
         }
         (Err(err), _) => return Err(err),

@@ -163,3 +163,71 @@ pub fn ports(statuses: &[assemble_core::PortStatus]) -> String {
     }
     out
 }
+
+/// `nodes ls`: one line per node, the local one first; a declared platform is marked `*`, as
+/// `docker buildx ls` marks it.
+pub fn nodes(statuses: &[assemble_core::nodes::NodeStatus]) -> String {
+    let mut rows = vec![["NAME".to_string(), "CONTEXT".into(), "ENDPOINT".into(), "STATE".into(), "PLATFORMS".into()]];
+    for node in statuses {
+        let mut platforms: Vec<String> = node.declared_platforms.iter().map(|p| format!("{p}*")).collect();
+        platforms.extend(node.platforms.iter().filter(|p| !node.declared_platforms.contains(p)).cloned());
+        platforms.extend(
+            node.emulated_platforms
+                .iter()
+                .filter(|p| !node.declared_platforms.contains(p))
+                .map(|p| format!("{p} (emulated)")),
+        );
+        let name = if node.local { format!("{} (local)", node.name) } else { node.name.clone() };
+        let state = match &node.reason {
+            Some(reason) if node.state == assemble_core::nodes::NodeState::Unreachable => {
+                format!("unreachable: {reason}")
+            }
+            _ => node.state.as_str().to_string(),
+        };
+        rows.push([
+            name,
+            node.context.clone(),
+            node.host.clone().unwrap_or_else(|| "-".into()),
+            state,
+            platforms.join(", "),
+        ]);
+    }
+    // The last column (state, then platforms) is not padded: an unreachable node's reason is long.
+    let widths: Vec<usize> = (0..3).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let (state, platforms) = (&row[3], &row[4]);
+        let _ = writeln!(
+            out,
+            "{:w0$}  {:w1$}  {:w2$}  {:11}  {}",
+            row[0],
+            row[1],
+            row[2],
+            state,
+            platforms,
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+    }
+    out
+}
+
+/// What `nodes rm` did, in one sentence.
+pub fn node_removed(removed: &assemble_core::nodes::NodeRemoved) -> String {
+    let mut sentence = format!("Removed node {:?} from the buildx builder \"assemble\"", removed.name);
+    if let Some(id) = &removed.container {
+        sentence.push_str(&format!(" and its container ({})", &id[..id.len().min(12)]));
+    }
+    if let Some(volume) = &removed.removed_volume {
+        sentence.push_str(&format!("; its cache volume {volume:?} was removed"));
+    }
+    if let Some(volume) = &removed.kept_volume {
+        sentence.push_str(&format!("; its cache volume {volume:?} was kept"));
+    }
+    if let Some(reason) = &removed.unreachable {
+        sentence.push_str(&format!("; its engine did not answer ({reason}), so whatever runs there was left"));
+    }
+    sentence.push('.');
+    sentence
+}

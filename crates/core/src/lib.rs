@@ -31,6 +31,7 @@ mod failure;
 pub mod live;
 pub mod logs;
 pub mod names;
+pub mod nodes;
 pub mod plugin;
 pub mod ports;
 pub mod reference;
@@ -102,6 +103,9 @@ pub enum Error {
     /// The Docker CLI plugin cannot be installed.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// Nodes: the backend on other engines, in the one builder.
+    #[error(transparent)]
+    Node(#[from] nodes::error::NodeError),
 
     /// A request to the engine failed.
     #[error("{action}: {source}")]

@@ -230,9 +230,37 @@ impl PrivateEngine {
         Ok(began.elapsed())
     }
 
+    /// Stops the engine as a system shutdown would (SIGTERM), leaving it down until
+    /// [`PrivateEngine::restart`]: an engine that does not answer.
+    pub fn stop(&mut self) -> Result<(), String> {
+        self.terminate()
+    }
+
+    /// Freezes the engine's daemon (SIGSTOP): its socket still accepts, and nothing answers, as
+    /// an engine that hangs. [`PrivateEngine::resume`] thaws it; so does stopping it.
+    pub fn pause(&self) -> Result<(), String> {
+        self.signal("-STOP")
+    }
+
+    /// Thaws an engine that [`PrivateEngine::pause`] froze.
+    pub fn resume(&self) -> Result<(), String> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, which: &str) -> Result<(), String> {
+        let Some(child) = &self.child else { return Err("the engine is not running".into()) };
+        let pid = child.id().to_string();
+        match Command::new("kill").args([which, &pid]).status() {
+            Ok(status) if status.success() => Ok(()),
+            other => Err(format!("kill {which} {pid}: {other:?}")),
+        }
+    }
+
     fn terminate(&mut self) -> Result<(), String> {
         let Some(mut child) = self.child.take() else { return Ok(()) };
         let pid = child.id().to_string();
+        // A paused engine hears SIGTERM only once it runs again.
+        let _ = Command::new("kill").args(["-CONT", &pid]).status();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + UP_TIMEOUT;
         loop {

@@ -141,6 +141,8 @@ struct ListedBuilder {
 #[serde(rename_all = "PascalCase")]
 struct ListedNode {
     #[serde(default)]
+    name: String,
+    #[serde(default)]
     endpoint: String,
 }
 
@@ -166,7 +168,10 @@ pub fn plan(listing: &str, ours: &str) -> Plan {
         None => Plan::Create,
         Some(builder) => {
             let endpoints: Vec<&str> = builder.nodes.iter().map(|n| n.endpoint.as_str()).collect();
-            if builder.driver == "remote" && endpoints == [ours] {
+            // Our backend here, and any others only this backend's nodes (the same backend name on
+            // other contexts, added by `nodes add`): a builder made only of ours stays ours.
+            let all_ours = endpoints.contains(&ours) && endpoints.iter().all(|e| same_backend(e, ours));
+            if builder.driver == "remote" && all_ours {
                 Plan::Keep
             } else {
                 let theirs = match endpoints.as_slice() {
@@ -177,6 +182,57 @@ pub fn plan(listing: &str, ours: &str) -> Plan {
             }
         }
     }
+}
+
+/// Whether `endpoint` names the same backend as `ours` (`docker-container://NAME?context=…`),
+/// whatever its context: a node of ours on another engine.
+fn same_backend(endpoint: &str, ours: &str) -> bool {
+    let backend = |e: &str| {
+        e.strip_prefix("docker-container://")
+            .and_then(|rest| rest.split_once("?context="))
+            .map(|(name, _)| name.to_string())
+    };
+    matches!((backend(endpoint), backend(ours)), (Some(theirs), Some(mine)) if theirs == mine)
+}
+
+/// The node name buildx is given for a node on the context `context`: buildx's node names take
+/// letters, digits, `_`, `.` and `-`, a context's also `+`.
+pub fn node_name(context: &str) -> String {
+    context.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).collect()
+}
+
+/// Adds (or updates) the node `node` of the builder, on `endpoint` (see [`endpoint_for`]),
+/// declared to build `platforms` (none: what its workers list). `config` is the docker config
+/// folder the builder lives in. buildx's own sentence when it refuses.
+pub async fn append_node(
+    config: &std::path::Path,
+    node: &str,
+    endpoint: &str,
+    platforms: &[String],
+) -> Result<(), String> {
+    let docker = Docker { config: config.to_path_buf() };
+    let mut args = vec!["buildx", "create", "--append", "--name", BUILDER_NAME, "--node", node, "--driver", "remote"];
+    let joined = platforms.join(",");
+    if !platforms.is_empty() {
+        args.extend(["--platform", joined.as_str()]);
+    }
+    args.push(endpoint);
+    docker.run(&args).await.map(|_| ())
+}
+
+/// Takes the node `node` out of the builder (`buildx create --leave`); a builder or node that is
+/// not there is not an error.
+pub async fn leave_node(config: &std::path::Path, node: &str) -> Result<(), String> {
+    let docker = Docker { config: config.to_path_buf() };
+    let listing = docker.run(&["buildx", "ls", "--format", "json"]).await?;
+    let present = listing
+        .lines()
+        .filter_map(|line| serde_json::from_str::<ListedBuilder>(line.trim()).ok())
+        .any(|builder| builder.name == BUILDER_NAME && builder.nodes.iter().any(|n| n.name == node));
+    if !present {
+        return Ok(());
+    }
+    docker.run(&["buildx", "create", "--name", BUILDER_NAME, "--leave", "--node", node]).await.map(|_| ())
 }
 
 /// Registers the builder for `backend` on `engine` (see the module doc); `make_current` also makes
@@ -278,6 +334,26 @@ mod tests {
         let other_context = OURS.replace("context=default", "context=desktop-linux");
         let theirs = format!(r#"{{"Driver":"remote","Name":"assemble","Nodes":[{{"Endpoint":"{other_context}"}}]}}"#);
         assert_eq!(plan(&theirs, OURS), Plan::LeaveForeign(other_context));
+    }
+
+    #[test]
+    fn a_builder_whose_other_nodes_are_this_backend_on_other_contexts_stays_ours() {
+        let node = OURS.replace("context=default", "context=armbox");
+        let two = format!(
+            r#"{{"Driver":"remote","Name":"assemble","Nodes":[{{"Endpoint":"{OURS}"}},{{"Name":"armbox","Endpoint":"{node}"}}]}}"#
+        );
+        assert_eq!(plan(&two, OURS), Plan::Keep);
+        // One node that is someone else's makes the whole builder someone else's.
+        let mixed = format!(
+            r#"{{"Driver":"remote","Name":"assemble","Nodes":[{{"Endpoint":"{OURS}"}},{{"Endpoint":"tcp://x:1"}}]}}"#
+        );
+        assert_eq!(plan(&mixed, OURS), Plan::LeaveForeign(format!("{OURS}, tcp://x:1")));
+        let other_user = node.replace("backend-jane", "backend-joe");
+        let theirs = format!(
+            r#"{{"Driver":"remote","Name":"assemble","Nodes":[{{"Endpoint":"{OURS}"}},{{"Endpoint":"{other_user}"}}]}}"#
+        );
+        assert!(matches!(plan(&theirs, OURS), Plan::LeaveForeign(_)));
+        assert_eq!(node_name("arm+box"), "arm-box");
     }
 
     #[test]

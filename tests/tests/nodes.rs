@@ -1,0 +1,265 @@
+//! Nodes: the backend on another engine, reached over ssh through a docker context, joined to the
+//! `assemble` buildx builder beside the local backend. Real parts: the machine's engine, the
+//! tests' private dockerd behind a private sshd (the system ssh), and a real buildx.
+use std::time::{Duration, Instant};
+
+use assemble_testkit::{
+    buildx_plugin, containers_named, copy_busybox_into, copy_foreign_busybox_into, native_platform, Folder, Registry,
+    private_engine::{EngineSpec, PrivateEngine},
+    run_bounded,
+    sshd::Sshd,
+    test_image, volume_exists, Run, TestUser,
+};
+
+/// The node's context name in the user's docker config.
+const NODE: &str = "armbox";
+
+/// Each platform's own busybox; the step prints its machine (`x86_64`, `aarch64`), so a node's
+/// build log tells which platform it built.
+const DOCKERFILE: &str = r#"FROM scratch
+ARG TARGETARCH
+COPY busybox-$TARGETARCH /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "arch=built-for-$(uname -m) && echo $arch && echo $arch > /arch"]
+"#;
+
+/// Every build log a backend keeps (`assemble [--context C] backend builds logs` of each build).
+fn build_logs(user: &TestUser, path: &str, context: &[&str]) -> String {
+    let list = assemble(user, path, &[context, &["backend", "builds", "--format", "json"]].concat()).expect_ok();
+    let mut logs = String::new();
+    for line in list.stdout.lines().filter(|l| l.starts_with('{')) {
+        let build: serde_json::Value = serde_json::from_str(line).expect("a build as JSON");
+        let reference = build["ref"].as_str().expect("a ref");
+        logs += &assemble(user, path, &[context, &["backend", "builds", "logs", reference]].concat()).expect_ok().stdout;
+    }
+    logs
+}
+
+/// `assemble ARGS` for `user`, with `path` (our ssh first) so the product and the buildx it drives
+/// reach the node through the tests' sshd.
+fn assemble(user: &TestUser, path: &str, args: &[&str]) -> Run {
+    let mut command = user.command(args);
+    command.env("PATH", path);
+    run_bounded(command)
+}
+
+/// `docker ARGS` for `user`, with `path` as for [`assemble`].
+fn docker(user: &TestUser, path: &str, args: &[&str]) -> Run {
+    let mut command = user.docker_command(args);
+    command.env("PATH", path);
+    run_bounded(command)
+}
+
+fn json(run: Run) -> serde_json::Value {
+    serde_json::from_str(&run.expect_ok().stdout).expect("JSON output")
+}
+
+/// A refusal: exit code 1 and one sentence on stderr holding each of `expected`.
+fn refused(run: Run, expected: &[&str]) -> String {
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    let message = run.stderr.trim_end().to_string();
+    assert_eq!(message.lines().count(), 1, "one sentence: {run:#?}");
+    for part in expected {
+        assert!(message.contains(part), "expected {part:?} in {message:?}");
+    }
+    message
+}
+
+/// The `assemble` builder as `docker buildx ls --format json` lists it.
+fn listed_builder(user: &TestUser, path: &str) -> serde_json::Value {
+    let listing = docker(user, path, &["buildx", "ls", "--format", "json"]).expect_ok();
+    listing
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|builder| builder["Name"] == "assemble")
+        .unwrap_or_else(|| panic!("buildx lists no builder \"assemble\": {}", listing.stdout))
+}
+
+fn node<'a>(listing: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    listing
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["name"] == name))
+        .unwrap_or_else(|| panic!("no node {name:?} in {listing:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_engine_over_ssh_becomes_a_node_of_the_builder_and_leaves_nothing_when_removed() {
+    assert!(buildx_plugin().exists(), "{} is missing: run scripts/fetch-buildx.sh", buildx_plugin().display());
+    let mut engine = PrivateEngine::start_with_images(EngineSpec::engine_tests(), &[&test_image()])
+        .await
+        .unwrap_or_else(|e| panic!("the private engine with the test image: {e}"));
+    let user = TestUser::new("nodes");
+    user.also_clean_on(&engine.host);
+    let sshd = Sshd::start(&user.scratch("sshd")).unwrap_or_else(|e| panic!("sshd: {e}"));
+    let path = sshd.path_env().to_string_lossy().into_owned();
+    let url = sshd.url(Some(&engine.socket()));
+    docker(&user, &path, &["context", "create", NODE, "--docker", &format!("host={url}")]).expect_ok();
+    let backend = user.names.backend();
+
+    // Bad input first: one sentence each, before anything is made.
+    refused(assemble(&user, &path, &["backend", "nodes", "add"]), &["--context NAME"]);
+    refused(
+        assemble(&user, &path, &["backend", "nodes", "add", "--context", "nosuch"]),
+        &["no docker context named \"nosuch\"", "default", NODE],
+    );
+    refused(
+        assemble(&user, &path, &["backend", "nodes", "add", "--context", NODE, "--platform", "linux//x"]),
+        &["\"linux//x\" is not a platform"],
+    );
+    refused(assemble(&user, &path, &["backend", "nodes", "add", "--context", "default"]), &["is the local node"]);
+    let mut by_address = user.command(&["backend", "nodes", "add", "--context", NODE]);
+    by_address.env("PATH", &path).env("DOCKER_HOST", assemble_testkit::MACHINE_ENGINE);
+    refused(run_bounded(by_address), &["names engines by context", "docker context create NAME"]);
+    refused(assemble(&user, &path, &["backend", "nodes", "rm", "default"]), &["is the local node"]);
+    refused(assemble(&user, &path, &["backend", "nodes", "rm", NODE]), &["there is no node named \"armbox\""]);
+
+    assemble(&user, &path, &["backend", "start", "--allow-host-port", "0"]).expect_ok();
+    let added = assemble(&user, &path, &["backend", "nodes", "add", "--context", NODE, "--platform", "linux/arm64"]);
+    println!("$ assemble backend nodes add --context {NODE} --platform linux/arm64\n{}", added.stdout);
+    let added = added.expect_ok();
+    assert!(added.stdout.contains(&format!("Added node \"{NODE}\" ({url})")), "{added:#?}");
+    let private = engine.docker().await.expect("private engine");
+    let there = containers_named(&private, &backend).await;
+    assert!(there.iter().any(|(_, name)| *name == backend), "the node's backend runs on the private engine: {there:?}");
+    assert!(volume_exists(&private, &user.names.default_cache_volume()).await, "the node has its own cache volume");
+    refused(
+        assemble(&user, &path, &["backend", "nodes", "add", "--context", NODE]),
+        &["the node \"armbox\" already exists"],
+    );
+
+    let listing = json(assemble(&user, &path, &["backend", "nodes", "ls", "--format", "json"]));
+    println!("$ assemble backend nodes ls --format json\n{listing:#}");
+    assert_eq!(listing.as_array().map(Vec::len), Some(2), "{listing:#}");
+    let local = node(&listing, "default");
+    assert_eq!((local["local"].as_bool(), local["state"].as_str()), (Some(true), Some("running")), "{listing:#}");
+    assert_eq!(local["platforms"][0], native_platform(), "{listing:#}");
+    let remote = node(&listing, NODE);
+    assert_eq!(remote["state"], "running", "{listing:#}");
+    assert_eq!(remote["host"], url.as_str(), "{listing:#}");
+    assert_eq!(remote["declared_platforms"], serde_json::json!(["linux/arm64"]), "{listing:#}");
+    assert_eq!(remote["platforms"][0], native_platform(), "ListWorkers on the node: {listing:#}");
+
+    let builder = listed_builder(&user, &path);
+    let endpoints: Vec<&str> =
+        builder["Nodes"].as_array().expect("nodes").iter().filter_map(|n| n["Endpoint"].as_str()).collect();
+    assert_eq!(
+        endpoints,
+        vec![
+            format!("docker-container://{backend}?context=default"),
+            format!("docker-container://{backend}?context={NODE}")
+        ],
+        "{builder:#}"
+    );
+    // buildx itself reaches both nodes (the second through ssh) and sees the declared platform.
+    let inspected = docker(&user, &path, &["buildx", "inspect", "--bootstrap", "assemble"]).expect_ok();
+    println!("$ docker buildx inspect --bootstrap assemble\n{}", inspected.stdout);
+    let lines: Vec<Vec<&str>> = inspected.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert!(lines.contains(&vec!["Name:", NODE]), "{}", inspected.stdout);
+    assert_eq!(lines.iter().filter(|l| l.as_slice() == ["Status:", "running"]).count(), 2, "{}", inspected.stdout);
+    assert!(
+        lines.iter().any(|l| l.first() == Some(&"Platforms:") && l.get(1) == Some(&"linux/arm64*,")),
+        "{}",
+        inspected.stdout
+    );
+    assert!(!inspected.stdout.contains("Error:"), "{}", inspected.stdout);
+
+    // buildx splits a two-platform build across the nodes: linux/arm64, declared on the node,
+    // is built there (emulated: both engines are amd64), linux/amd64 on the local node; one
+    // index is pushed. The port reaches the node live through `start`.
+    assert_eq!(native_platform(), "linux/amd64", "the node's arm64 is told apart from the local amd64");
+    let registry = Registry::start();
+    let port = registry.port.to_string();
+    let ported = assemble(&user, &path, &["backend", "start", "--allow-host-port", &port]).expect_ok();
+    assert!(ported.stdout.contains(&format!("Node \"{NODE}\" ({url}): container")), "{ported:#?}");
+    let context = Folder::new("nodes-two-platforms", &[("Dockerfile", DOCKERFILE)]);
+    copy_busybox_into(&context.path);
+    std::fs::rename(context.path.join("busybox"), context.path.join("busybox-amd64")).expect("busybox-amd64");
+    copy_foreign_busybox_into(&context.path, "arm64");
+    let image = format!("localhost:{port}/e2e/nodes:1");
+    let dir = context.path.display().to_string();
+    let built = docker(
+        &user,
+        &path,
+        &["buildx", "build", "--builder", "assemble", "--progress", "plain", "--platform", "linux/amd64,linux/arm64"]
+            .into_iter()
+            .chain(["--push", "-t", &image, &dir])
+            .collect::<Vec<_>>(),
+    );
+    assert!(built.ok(), "{built:#?}");
+    let index = registry.manifest("e2e/nodes", "1");
+    let mut platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("one index: {index:#}"))
+        .iter()
+        .map(|m| format!("{}/{}", m["platform"]["os"].as_str().unwrap_or("?"), m["platform"]["architecture"].as_str().unwrap_or("?")))
+        .filter(|p| p != "unknown/unknown")
+        .collect();
+    platforms.sort();
+    assert_eq!(platforms, vec!["linux/amd64", "linux/arm64"], "{index:#}");
+    let on_local = build_logs(&user, &path, &[]);
+    let on_node = build_logs(&user, &path, &["--context", NODE]);
+    assert!(on_local.contains("built-for-x86_64") && !on_local.contains("built-for-aarch64"), "local:\n{on_local}");
+    assert!(on_node.contains("built-for-aarch64") && !on_node.contains("built-for-x86_64"), "{NODE}:\n{on_node}");
+
+    // A start on a running backend keeps the builder ours, with both nodes.
+    let again = assemble(&user, &path, &["backend", "start", "--allow-host-port", "0"]).expect_ok();
+    assert!(again.stdout.contains("The buildx builder \"assemble\" builds here"), "{again:#?}");
+    assert!(again.stdout.contains(&format!("Node \"{NODE}\" ({url}): container")), "{again:#?}");
+
+    // stop and start act on every node and say which did what.
+    let stopped = assemble(&user, &path, &["backend", "stop"]).expect_ok();
+    assert!(stopped.stdout.contains(&format!("Node \"{NODE}\" ({url}): stopped container")), "{stopped:#?}");
+    assert_eq!(containers_named(&private, &backend).await, vec![]);
+    let started = assemble(&user, &path, &["backend", "start", "--allow-host-port", "0"]).expect_ok();
+    assert!(started.stdout.contains(&format!("Node \"{NODE}\" ({url}): started container")), "{started:#?}");
+    let info = json(assemble(&user, &path, &["backend", "info", "--format", "json"]));
+    assert_eq!(info["nodes"][0]["name"], NODE, "{info:#}");
+    assert_eq!(info["nodes"][0]["outcome"], "done", "{info:#}");
+    assert_eq!(info["nodes"][0]["result"]["workers"][0]["platforms"][0], native_platform(), "{info:#}");
+
+    // The node's engine hangs (its socket accepts, nothing answers): after the node's time
+    // limit it is unreachable, and the local node is not held up past it.
+    engine.pause().expect("pausing the private engine");
+    let began = Instant::now();
+    let listing = assemble(&user, &path, &["backend", "nodes", "ls", "--format", "json"]);
+    let took = began.elapsed();
+    engine.resume().expect("resuming the private engine");
+    let listing = json(listing);
+    println!("$ assemble backend nodes ls --format json   # node engine paused, {took:?}\n{listing:#}");
+    assert_eq!(node(&listing, "default")["state"], "running", "{listing:#}");
+    assert_eq!(node(&listing, NODE)["state"], "unreachable", "{listing:#}");
+    assert!(node(&listing, NODE)["reason"].as_str().unwrap_or_default().contains("did not answer within 10 s"), "{listing:#}");
+    assert!(took < Duration::from_secs(15), "nodes ls took {took:?}");
+
+    // The node's engine goes away: it is unreachable, and the local node answers at once.
+    engine.stop().expect("stopping the private engine");
+    let began = Instant::now();
+    let listing = json(assemble(&user, &path, &["backend", "nodes", "ls", "--format", "json"]));
+    let took = began.elapsed();
+    println!("$ assemble backend nodes ls --format json   # node engine stopped, {took:?}\n{listing:#}");
+    assert_eq!(node(&listing, "default")["state"], "running", "{listing:#}");
+    assert_eq!(node(&listing, NODE)["state"], "unreachable", "{listing:#}");
+    assert!(took < Duration::from_secs(15), "nodes ls took {took:?}");
+    let began = Instant::now();
+    let info = assemble(&user, &path, &["backend", "info"]).expect_ok();
+    let took = began.elapsed();
+    println!("$ assemble backend info   # node engine stopped, {took:?}\n{}", info.stdout);
+    assert!(info.stdout.starts_with("ID: "), "the local backend's info comes first: {info:#?}");
+    assert!(info.stdout.contains(&format!("Node \"{NODE}\" ({url}): unreachable")), "{info:#?}");
+    assert!(took < Duration::from_secs(15), "info took {took:?}");
+    refused(assemble(&user, &path, &["backend", "nodes", "rm", NODE]), &["does not answer", "--force"]);
+
+    // Back up: removing the node leaves no container of ours there, and its cache volume goes too.
+    engine.restart().await.expect("restarting the private engine");
+    let private = engine.docker().await.expect("private engine");
+    let removed = assemble(&user, &path, &["backend", "nodes", "rm", NODE]).expect_ok();
+    println!("$ assemble backend nodes rm {NODE}\n{}", removed.stdout);
+    assert!(removed.stdout.contains("Removed node \"armbox\" from the buildx builder"), "{removed:#?}");
+    assert_eq!(containers_named(&private, &backend).await, vec![], "no node container is left on its engine");
+    assert!(!volume_exists(&private, &user.names.default_cache_volume()).await, "its cache volume was removed");
+    let builder = listed_builder(&user, &path);
+    assert_eq!(builder["Nodes"].as_array().map(Vec::len), Some(1), "{builder:#}");
+    let listing = json(assemble(&user, &path, &["backend", "nodes", "ls", "--format", "json"]));
+    assert_eq!(listing.as_array().map(Vec::len), Some(1), "{listing:#}");
+    assemble(&user, &path, &["backend", "stop"]).expect_ok();
+}
