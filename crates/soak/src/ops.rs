@@ -50,10 +50,16 @@ pub enum Op {
     /// Fault: the engine's local base removed, and half the time a different image imported under
     /// its name (a re-tag).
     RemoveLocalBase,
+    /// `assemble build --secret id=soak,src=FILE --load` of a `RUN --mount=type=secret`: the
+    /// secret reaches the step, and never a history record, a log line or an exported layer.
+    SecretBuild,
+    /// `--cache-to type=registry,…,mode=max`, `cache purge`, then `--cache-from` with
+    /// `-o type=local,dest=DIR`: the step comes back CACHED and its file arrives in the folder.
+    CacheRoundTrip,
 }
 
 impl Op {
-    pub const ALL: [Op; 18] = [
+    pub const ALL: [Op; 20] = [
         Op::Start,
         Op::Stop,
         Op::Restart,
@@ -72,6 +78,8 @@ impl Op {
         Op::Flood,
         Op::LocalBase,
         Op::RemoveLocalBase,
+        Op::SecretBuild,
+        Op::CacheRoundTrip,
     ];
 
     /// How often each is drawn, out of the sum. Starts outweigh stops so that the faults mostly
@@ -96,6 +104,8 @@ impl Op {
             Op::Flood => 4,
             Op::LocalBase => 6,
             Op::RemoveLocalBase => 3,
+            Op::SecretBuild => 4,
+            Op::CacheRoundTrip => 3,
         }
     }
 
@@ -126,6 +136,8 @@ impl Op {
             Op::Flood => "connection flood + planted port",
             Op::LocalBase => "build on a local base",
             Op::RemoveLocalBase => "local base removed",
+            Op::SecretBuild => "build with a secret",
+            Op::CacheRoundTrip => "cache to registry and back",
         }
     }
 }
@@ -142,11 +154,11 @@ pub struct Done {
 }
 
 impl Done {
-    fn note(detail: impl Into<String>) -> Self {
+    pub fn note(detail: impl Into<String>) -> Self {
         Self { detail: detail.into(), ..Self::default() }
     }
 
-    fn broken(detail: impl Into<String>, violation: String) -> Self {
+    pub fn broken(detail: impl Into<String>, violation: String) -> Self {
         Self { detail: detail.into(), violations: vec![violation], ..Self::default() }
     }
 
@@ -375,6 +387,18 @@ pub async fn buildx_push(world: &World, serial: usize) -> Done {
 /// A multi-stage Dockerfile with a `RUN` step that differs per build (so each one runs), on
 /// BuildKit's own busybox: no registry serves base images here.
 async fn buildx_context(world: &World, dir: &std::path::Path, serial: usize) -> Result<(), String> {
+    busybox_into(world, dir).await?;
+    let dockerfile = format!(
+        "FROM scratch AS tools\nCOPY busybox /bin/busybox\n\
+         RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo soak step {serial} > /out\"]\n\
+         FROM scratch\nCOPY --from=tools /out /out\n"
+    );
+    std::fs::write(dir.join("Dockerfile"), dockerfile).map_err(|e| format!("writing the Dockerfile: {e}"))
+}
+
+/// BuildKit's busybox, copied from the backend into `dir` (once): the one tool the soak's
+/// Dockerfiles run, `FROM scratch`, since no registry serves base images here.
+pub async fn busybox_into(world: &World, dir: &std::path::Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     if !dir.join("busybox").exists() {
         let source = format!("{}:/bin/busybox", world.user.names.backend());
@@ -383,12 +407,7 @@ async fn buildx_context(world: &World, dir: &std::path::Path, serial: usize) -> 
             return Err(format!("copying BuildKit's busybox: {}", copy.describe()));
         }
     }
-    let dockerfile = format!(
-        "FROM scratch AS tools\nCOPY busybox /bin/busybox\n\
-         RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo soak step {serial} > /out\"]\n\
-         FROM scratch\nCOPY --from=tools /out /out\n"
-    );
-    std::fs::write(dir.join("Dockerfile"), dockerfile).map_err(|e| format!("writing the Dockerfile: {e}"))
+    Ok(())
 }
 
 /// The history listing: it must work while a backend runs, and refuse plainly when none does.
@@ -541,7 +560,9 @@ pub async fn local_base_build(world: &World, rng: &mut Rng, serial: usize) -> Do
     }
     let base = local_base(world);
     let mut before = layers_of(world, &base).await;
-    if before.is_none() && rng.chance(2, 3) {
+    // The run's first local-base build always has one (so a short run builds on it for real).
+    let first = !world.local_base_made.swap(true, std::sync::atomic::Ordering::SeqCst);
+    if before.is_none() && (first || rng.chance(2, 3)) {
         if let Err(err) = import_local_base(world, &format!("step {serial}")).await {
             return Done::broken("import the local base", err);
         }
