@@ -1,6 +1,7 @@
 //! Builds with buildx's flags (issue 24): a secret mount, a cache exported to the registry and
 //! imported on an empty cache, an output to a folder. Each checks its own result; the secret's
 //! invariant (crate::leaks) reads everything the build left behind.
+use assemble_core::PortSet;
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -9,13 +10,31 @@ use crate::{
     world::World,
 };
 
-/// The vertex (`#N`) of the first plain-progress line that names `marker`, and whether that
-/// vertex says `CACHED`; `None` when no line names it.
-fn step_cached(output: &str, marker: &str) -> Option<bool> {
+/// How a build's step (its plain-progress lines name `marker`) got its result.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Step {
+    /// It ran.
+    Ran,
+    /// `#N CACHED`: BuildKit had it.
+    Cached,
+    /// Its layers were fetched and extracted (`#N extracting sha256:…`) instead of running it: an
+    /// imported cache served it.
+    Fetched,
+}
+
+/// How the step whose plain-progress line names `marker` got its result; `None` when no line
+/// names it.
+fn step(output: &str, marker: &str) -> Option<Step> {
     let line = output.lines().find(|line| line.starts_with('#') && line.contains(marker))?;
-    let vertex = line.split_whitespace().next()?;
-    let cached = format!("{vertex} CACHED");
-    Some(output.lines().any(|line| line.trim() == cached))
+    let vertex = format!("{} ", line.split_whitespace().next()?);
+    let lines = || output.lines().filter_map(|line| line.strip_prefix(vertex.as_str()));
+    Some(if lines().any(|rest| rest.trim() == "CACHED") {
+        Step::Cached
+    } else if lines().any(|rest| rest.starts_with("extracting sha256:")) {
+        Step::Fetched
+    } else {
+        Step::Ran
+    })
 }
 
 /// `assemble build --secret id=soak,src=FILE --load` of a `RUN --mount=type=secret` that writes
@@ -24,9 +43,7 @@ fn step_cached(output: &str, marker: &str) -> Option<bool> {
 /// image as `docker save` exports it, and not in the history, the logs, BuildKit's state or the
 /// registry (crate::leaks).
 pub async fn secret_build(world: &World, serial: usize) -> Done {
-    if running_backend(world).await.is_none() {
-        return Done::note("no backend running: skipped");
-    }
+    let Some((_, ports)) = running_backend(world).await else { return Done::note("no backend running: skipped") };
     let dir = world.user.scratch("secret-build");
     if let Err(err) = busybox_into(world, &dir).await {
         return Done::broken("busybox", err);
@@ -45,22 +62,19 @@ pub async fn secret_build(world: &World, serial: usize) -> Done {
     let secret = format!("id={SECRET_ID},src={}", world.secret_file.display());
     let image = format!("soak-secret-{}:{serial}", world.user.user());
     let context = dir.display().to_string();
-    let run = world
-        .cli(&[
-            "build",
-            "--secret",
-            &secret,
-            "--load",
-            "-t",
-            &image,
-            "--progress",
-            "plain",
-            "--metadata-file",
-            &metadata,
-            &context,
-        ])
-        .await;
-    let mut done = Done::note("built with the secret");
+    let mut args = vec!["build", "--secret", &secret, "--load", "-t", &image, "--progress", "plain"];
+    args.extend(["--metadata-file", &metadata]);
+    // Every layer of the build, exported to the registry too when its port is proxied: the
+    // registry scan then reads them.
+    let cache_to = format!("type=registry,ref=localhost:{}/soak/secret-cache,mode=max", world.registry_port);
+    let exported = ports.contains(&world.registry_port);
+    if exported {
+        args.extend(["--cache-to", &cache_to]);
+    }
+    args.push(&context);
+    let run = world.cli(&args).await;
+    let mut done =
+        Done::note(if exported { "built with the secret, its cache exported" } else { "built with the secret" });
     done.violations.extend(leaks::in_text(world, "the build's progress output", run.stdout.as_bytes()));
     done.violations.extend(leaks::in_text(world, "the build's progress output", run.stderr.as_bytes()));
     if !run.ok() {
@@ -102,9 +116,10 @@ pub async fn secret_build(world: &World, serial: usize) -> Done {
 }
 
 /// A cache round trip through the registry, and an output to a folder: a build with a step new to
-/// this run exports its cache (`--cache-to type=registry,…,mode=max`), the backend's cache is
-/// purged, and the same build with `--cache-from` must find that step CACHED and write its file
-/// into `-o type=local,dest=DIR`. When the registry's port is not proxied, the export must fail.
+/// this run exports its cache (`--cache-to type=registry,…,mode=max`), the backend moves to the
+/// other named cache volume (one that never had the step), and the same build with `--cache-from`
+/// must get that step's layers from the registry (not run it) and write its file into
+/// `-o type=local,dest=DIR`. When the registry's port is not proxied, the export must fail.
 pub async fn cache_round_trip(world: &World, serial: usize) -> Done {
     let Some((_, ports)) = running_backend(world).await else { return Done::note("no backend running: skipped") };
     let dir = world.user.scratch("cache-build");
@@ -139,12 +154,24 @@ pub async fn cache_round_trip(world: &World, serial: usize) -> Done {
     }
     let mut done = Done::note("");
     let progress = format!("{}{}", export.stdout, export.stderr);
-    if step_cached(&progress, &made) != Some(false) {
+    if step(&progress, &made) != Some(Step::Ran) {
         done.violations.push(format!("the new step `{made}` was not run by the export build: {progress}"));
     }
-    let purge = world.cli(&["backend", "cache", "purge"]).await;
-    if !purge.ok() {
-        done.violations.push(format!("purge between the export and the import failed: {}", purge.describe()));
+    // A cache that never saw the step: the backend moves to the other named cache volume (a purge
+    // leaves records BuildKit still holds, so it proves less), with the same ports.
+    let Some(other) = other_volume(world).await else {
+        done.violations.push("the running backend's cache volume is none of the soak's".into());
+        return done;
+    };
+    let live = World::ports_argument(&PortSet::from_ports(ports.iter().copied()));
+    let stop = world.cli(&["backend", "stop"]).await;
+    let start = world.cli(&["backend", "start", "--cache-volume", &other, "--allow-host-port", &live]).await;
+    if !stop.ok() || !start.ok() {
+        done.violations.push(format!(
+            "moving the backend to volume {other} failed: {} / {}",
+            stop.describe(),
+            start.describe()
+        ));
         return done;
     }
     let out = world.user.scratch("cache-out");
@@ -154,14 +181,17 @@ pub async fn cache_round_trip(world: &World, serial: usize) -> Done {
         world.cli(&["build", "--cache-from", &cache_from, "-o", &output, "--progress", "plain", &context]).await;
     if !import.ok() {
         done.detail = "import failed".into();
-        done.violations.push(format!("a build with --cache-from after a purge failed: {}", import.describe()));
+        done.violations.push(format!("a build with --cache-from on a fresh cache failed: {}", import.describe()));
         return done;
     }
     let progress = format!("{}{}", import.stdout, import.stderr);
-    match step_cached(&progress, &made) {
-        Some(true) => {}
+    // That cache never had the step: it must come from the registry's cache (shown CACHED, or
+    // its layers fetched and extracted), not from a run.
+    match step(&progress, &made) {
+        Some(Step::Cached | Step::Fetched) => {}
         other => done.violations.push(format!(
-            "after a purge, --cache-from {reference} did not serve the step `{made}` (cached: {other:?}): {progress}"
+            "on a cache volume that never had it, --cache-from {reference} did not serve the step `{made}` \
+             ({other:?}): {progress}"
         )),
     }
     match std::fs::read_to_string(out.join("made")) {
@@ -172,8 +202,19 @@ pub async fn cache_round_trip(world: &World, serial: usize) -> Done {
     if !out.join("bin/busybox").is_file() {
         done.violations.push(format!("-o {output} did not deliver bin/busybox"));
     }
-    done.detail = "exported, purged, imported CACHED into a folder".into();
+    done.detail = format!("exported; on volume {other} its layers imported, the result in a folder");
     done.violations.extend(leaks::in_output(world, &out));
     done.violations.extend(leaks::everywhere(world).await);
     done
+}
+
+/// The soak's named cache volume the running backend does not use.
+async fn other_volume(world: &World) -> Option<String> {
+    let inspect = world.docker.inspect_container(&world.user.names.backend(), None).await.ok()?;
+    let current = inspect
+        .mounts?
+        .into_iter()
+        .find(|m| m.destination.as_deref() == Some(assemble_core::backend::spec::STATE_DIR))
+        .and_then(|m| m.name)?;
+    world.named_volumes.contains(&current).then(|| world.named_volumes.iter().find(|v| **v != current).cloned())?
 }

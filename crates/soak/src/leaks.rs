@@ -25,6 +25,9 @@ pub struct Scans {
     blobs: BTreeSet<PathBuf>,
     /// The history refs of builds that had the secret: their records are read at every scan.
     pub secret_refs: Vec<String>,
+    /// Leaks already reported: one that stays (a history record) is reported once, not after
+    /// every later operation.
+    reported: BTreeSet<String>,
 }
 
 /// Where `needle` occurs in `haystack` (the first time).
@@ -55,15 +58,14 @@ fn plain(bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
-/// The evidence: where, and the line around the hit.
+/// The evidence: where, and up to 40 bytes either side of the hit on its line (other control
+/// bytes, a tar's padding among them, as dots).
 fn evidence(place: &str, bytes: &[u8], at: usize) -> String {
-    let start = bytes[..at]
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .map_or(at.saturating_sub(80), |n| n + 1)
-        .max(at.saturating_sub(80));
-    let end = bytes[at..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |n| at + n).min(at + 120);
-    format!("the secret appears in {place}: {:?}", String::from_utf8_lossy(&bytes[start..end]))
+    let start = bytes[..at].iter().rposition(|b| *b == b'\n').map_or(0, |n| n + 1).max(at.saturating_sub(40));
+    let end = bytes[at..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |n| at + n).min(at + 72);
+    let excerpt: String =
+        String::from_utf8_lossy(&bytes[start..end]).chars().map(|c| if c.is_control() { '.' } else { c }).collect();
+    format!("the secret appears in {place}: \"{excerpt}\"")
 }
 
 /// A hit in `text` (named `place`) as a violation.
@@ -156,17 +158,18 @@ pub async fn everywhere(world: &World) -> Vec<String> {
             format!("grep -rlF -e \"$SOAK_SECRET\" {} 2>/dev/null; true", assemble_core::backend::spec::STATE_DIR);
         let env = vec![format!("SOAK_SECRET={}", world.secret)];
         match crate::flood::exec_env(world, &world.user.names.backend(), &script, env).await {
-            Ok(files) if !files.trim().is_empty() => found.push(format!(
-                "the secret appears in BuildKit's state in the backend, in: {}",
-                files.split_whitespace().take(8).collect::<Vec<_>>().join(", ")
-            )),
-            Ok(_) => {}
+            Ok(files) => found.extend(
+                files
+                    .split_whitespace()
+                    .map(|file| format!("the secret appears in BuildKit's state in the backend: {file}")),
+            ),
             Err(err) => found.push(format!("cannot search BuildKit's state for the secret: {err}")),
         }
     }
     found.extend(in_container_logs(world).await);
     let mut scans = world.scans.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     found.extend(in_folder(world, "the registry's blobs", &world.registry_blobs, Some(&mut scans.blobs)));
+    found.retain(|leak| scans.reported.insert(leak.clone()));
     found
 }
 

@@ -137,7 +137,7 @@ impl Op {
             Op::LocalBase => "build on a local base",
             Op::RemoveLocalBase => "local base removed",
             Op::SecretBuild => "build with a secret",
-            Op::CacheRoundTrip => "cache to registry and back",
+            Op::CacheRoundTrip => "cache to/from registry",
         }
     }
 }
