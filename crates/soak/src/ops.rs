@@ -530,10 +530,12 @@ async fn layers_of(world: &World, image: &str) -> Option<Vec<String>> {
     serde_json::from_str(run.stdout.trim()).ok()
 }
 
-/// Imports a new local base whose `/token` holds `token`.
+/// Imports a new local base whose `/token` holds `token` and a random marker (so no two bases of
+/// a run, or of two runs, are alike).
 async fn import_local_base(world: &World, token: &str) -> Result<(), String> {
     let dir = world.user.scratch("local-base");
-    std::fs::write(dir.join("token"), token).map_err(|e| format!("writing the base's file: {e}"))?;
+    std::fs::write(dir.join("token"), format!("{token} {}\n", crate::world::random_hex()?))
+        .map_err(|e| format!("writing the base's file: {e}"))?;
     let tar = dir.join("base.tar");
     let packed = std::process::Command::new("tar")
         .args(["-C", &dir.display().to_string(), "-cf", &tar.display().to_string(), "token"])
@@ -550,44 +552,115 @@ async fn import_local_base(world: &World, token: &str) -> Result<(), String> {
     }
 }
 
+/// Builds a new local base, as a user makes one: `assemble build --load` of a Dockerfile that puts
+/// `/token` (with a random marker) into an image only the engine then has.
+async fn build_local_base(world: &World, token: &str) -> Result<(), String> {
+    let dir = world.user.scratch("local-base");
+    std::fs::write(dir.join("token"), format!("{token} {}\n", crate::world::random_hex()?))
+        .and_then(|()| std::fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY token /token\n"))
+        .map_err(|e| format!("writing the base's files: {e}"))?;
+    let base = local_base(world);
+    let run = world.cli(&["build", "--load", "-t", &base, "--progress", "plain", &dir.display().to_string()]).await;
+    if run.ok() {
+        Ok(())
+    } else {
+        Err(format!("building the local base: {}", run.describe()))
+    }
+}
+
 /// Builds `FROM` the local base with `assemble build --load`. The invariant: a build never uses a
 /// base other than the one the engine has (no registry has this one): its layers are the engine's
-/// base's, read just before; and with no base in the engine it fails. A missing base is imported
-/// anew two times in three, so both cases come up.
+/// base's, read just before; and with no base in the engine it fails. A missing base is built
+/// anew (`assemble build --load`) two times in three, so both cases come up. One build in three
+/// on a base has the base removed while it runs (`docker image rm -f` after 0–1.5 s): it may
+/// succeed, on the base the engine had when it began and no other, or fail with a sentence.
 pub async fn local_base_build(world: &World, rng: &mut Rng, serial: usize) -> Done {
     if running_backend(world).await.is_none() {
         return Done::note("no backend running: skipped");
     }
     let base = local_base(world);
     let mut before = layers_of(world, &base).await;
-    // The run's first local-base build always has one (so a short run builds on it for real).
+    // The run's first local-base build always makes a new one (the engine keeps images across
+    // runs), so a short run builds on a base of its own for real.
     let first = !world.local_base_made.swap(true, std::sync::atomic::Ordering::SeqCst);
-    if before.is_none() && (first || rng.chance(2, 3)) {
-        if let Err(err) = import_local_base(world, &format!("step {serial}")).await {
-            return Done::broken("import the local base", err);
+    let mut made = "";
+    if first || (before.is_none() && rng.chance(2, 3)) {
+        if let Err(err) = build_local_base(world, &format!("step {serial}")).await {
+            return Done::broken("build the local base", err);
         }
+        made = "base built with --load; ";
         before = layers_of(world, &base).await;
     }
+    let during = before.is_some() && !first && rng.chance(1, 3);
+    let mut done = build_on_base(world, rng, serial, before.clone(), during).await;
+    done.detail = format!("{made}{}", done.detail);
+    // The run's first one also has its base removed while a second build runs, so even a short
+    // run meets that fault.
+    if first && before.is_some() && done.violations.is_empty() {
+        let again = build_on_base(world, rng, serial, before, true).await;
+        done.detail = format!("{}; then {}", done.detail, again.detail);
+        done.violations = again.violations;
+    }
+    done
+}
+
+/// One build `FROM` the local base, whose layers were `before` just before (`None`: the engine
+/// had none); `during`: the base is removed while it runs.
+async fn build_on_base(world: &World, rng: &mut Rng, serial: usize, before: Option<Vec<String>>, during: bool) -> Done {
+    let base = local_base(world);
     let dir = world.user.scratch("local-build");
     if let Err(err) = std::fs::write(dir.join("Dockerfile"), format!("FROM {base}\n")) {
         return Done::broken("Dockerfile", format!("writing the Dockerfile: {err}"));
     }
     let out = format!("soak-local-out-{}:{serial}", world.user.user());
-    let run = world.cli(&["build", "--load", "-t", &out, "--progress", "plain", &dir.display().to_string()]).await;
+    let context = dir.display().to_string();
+    let args = ["build", "--load", "-t", &out, "--progress", "plain", &context];
+    let build = world.cli(&args);
+    let run = if during {
+        let delay = std::time::Duration::from_millis(rng.below(1500));
+        let remove = async {
+            tokio::time::sleep(delay).await;
+            world.docker_cli(&["image", "rm", "-f", &base]).await
+        };
+        let (run, removed) = tokio::join!(build, remove);
+        if !removed.ok() {
+            return Done::broken(
+                "remove during the build",
+                format!("removing the base failed: {}", removed.describe()),
+            );
+        }
+        run
+    } else {
+        build.await
+    };
     let built = layers_of(world, &out).await;
     let _ = world.docker_cli(&["image", "rm", "-f", &out]).await;
+    let sentence = run.stderr.lines().rev().find(|line| line.starts_with("Error: ")).unwrap_or_default().to_string();
     match (before, run.ok()) {
+        (Some(before), true) if built.as_ref() == Some(&before) && during => {
+            Done::note("base removed during the build; built on the base the engine had")
+        }
         (Some(before), true) if built.as_ref() == Some(&before) => Done::note("built on the engine's base"),
         (Some(before), true) => Done::broken(
             "built on another base",
-            format!("a build FROM {base} used layers {built:?}, but the engine's image has {before:?}"),
+            format!("a build FROM {base} used layers {built:?}, but the engine's image had {before:?}"),
+        ),
+        (Some(_), false) if during && !sentence.is_empty() => {
+            Done::note(format!("base removed during the build; it failed: {sentence}"))
+        }
+        (Some(_), false) if during => Done::broken(
+            "failed without a sentence",
+            format!(
+                "a build whose base was removed while it ran failed without an `Error: ` sentence: {}",
+                run.describe()
+            ),
         ),
         // The user's build fails (no registry to fall back on): a violation of its own, since the
         // engine had the image.
         (Some(_), false) => {
             Done::broken("build failed", format!("a build FROM the local base failed: {}", run.describe()))
         }
-        (None, false) => Done::note("refused: the engine has no such base and no registry does"),
+        (None, false) => Done::note(format!("refused: the engine has no such base and no registry does: {sentence}")),
         (None, true) => Done::broken(
             "built on a removed base",
             format!("a build FROM {base} succeeded with layers {built:?} while the engine had no such image"),
