@@ -44,8 +44,10 @@ pub enum Op {
     /// Root in the backend plants a port in its record, and a step floods a sidecar with held
     /// connections: no sidecar may exceed its pids limit, and the planted port is never relayed.
     Flood,
-    /// `assemble build --load` of `FROM` an image only the engine has (local images): the result's
-    /// layers must be the engine's image's, read just before; with no such image the build fails.
+    /// `assemble build --load` of `FROM` an image only the engine has (local images; made with
+    /// `assemble build --load`, a random marker in it): the result's layers must be the engine's
+    /// image's, read just before; with no such image the build fails; with the image removed while
+    /// the build runs, it is built on the image the engine had, or fails with a sentence.
     LocalBase,
     /// Fault: the engine's local base removed, and half the time a different image imported under
     /// its name (a re-tag).
@@ -600,6 +602,10 @@ pub async fn local_base_build(world: &World, rng: &mut Rng, serial: usize) -> Do
         let again = build_on_base(world, rng, serial, before, true).await;
         done.detail = format!("{}; then {}", done.detail, again.detail);
         done.violations = again.violations;
+        // A base again, imported, for the fault "local base removed" to meet.
+        if let Err(err) = import_local_base(world, &format!("imported at step {serial}")).await {
+            done.violations.push(err);
+        }
     }
     done
 }
