@@ -167,10 +167,17 @@ pub async fn everywhere(world: &World) -> Vec<String> {
         }
     }
     found.extend(in_container_logs(world).await);
+    found.extend(in_registry(world));
     let mut scans = world.scans.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    found.extend(in_folder(world, "the registry's blobs", &world.registry_blobs, Some(&mut scans.blobs)));
     found.retain(|leak| scans.reported.insert(leak.clone()));
     found
+}
+
+/// Every blob the registry holds that no scan read yet (blobs are content-addressed: one read
+/// is enough), gunzipped.
+pub fn in_registry(world: &World) -> Vec<String> {
+    let mut scans = world.scans.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    in_folder(world, "the registry's blobs", &world.registry_blobs, Some(&mut scans.blobs))
 }
 
 /// Every container of ours (backend, sidecars, mirror), its whole log.
