@@ -34,4 +34,4 @@ stage UI xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- \
 echo "UI screenshots: target/ui-screenshots/"
 # The chaos soak, short: every kind of operation and fault at least once (dockerd restart included,
 # on the soak's own engine), invariants after each. `target/debug/assemble-soak --ops 1000` on demand.
-stage soak target/debug/assemble-soak --ops 40 --seed 1
+stage soak target/debug/assemble-soak --ops 35 --seed 1

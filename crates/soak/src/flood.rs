@@ -22,8 +22,15 @@ pub struct Seen {
 /// Runs `sh -c script` in `container` as its default user (root in the backend); its output, or
 /// why it failed.
 pub async fn exec(world: &World, container: &str, script: &str) -> Result<String, String> {
+    exec_env(world, container, script, Vec::new()).await
+}
+
+/// [`exec`] with environment variables (`NAME=VALUE`): a value the script reads from its
+/// environment is not on its command line.
+pub async fn exec_env(world: &World, container: &str, script: &str, env: Vec<String>) -> Result<String, String> {
     let options = CreateExecOptions {
         cmd: Some(vec!["sh".to_string(), "-c".to_string(), script.to_string()]),
+        env: Some(env),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         ..Default::default()

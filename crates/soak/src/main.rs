@@ -8,9 +8,11 @@
 //! where a second dockerd cannot run) uses the machine's engine (docker's default socket, as the
 //! tests do), without engine restarts. The engine, the user, the registry and the ports come from
 //! the test kit (crates/testkit); the operations and the invariants are the soak's own.
+mod buildflags;
 mod flood;
 mod invariants;
 mod keeper;
+mod leaks;
 mod ops;
 mod rng;
 mod world;
@@ -121,6 +123,9 @@ async fn soak(args: Args) -> Result<usize, String> {
         user.own_volume(volume);
     }
     let buildx_context = user.scratch("buildx-context");
+    let secret = world::random_hex()?;
+    let secret_file = user.scratch("secret").join("token");
+    std::fs::write(&secret_file, &secret).map_err(|e| format!("writing the secret's file: {e}"))?;
     let mut world = World {
         engine: connected,
         docker,
@@ -131,6 +136,12 @@ async fn soak(args: Args) -> Result<usize, String> {
         buildx_context,
         panics: Default::default(),
         history: Default::default(),
+        secret,
+        secret_file,
+        nonce: world::random_hex()?,
+        registry_blobs: registry.blobs_dir(),
+        scans: Default::default(),
+        local_base_made: Default::default(),
     };
     // Leftovers of an interrupted run are ours: clear them, then make the volumes a user would.
     world.cli(&["backend", "stop"]).await;
@@ -199,6 +210,8 @@ async fn soak(args: Args) -> Result<usize, String> {
             Op::Flood => ops::flood(&world, &mut rng).await,
             Op::LocalBase => ops::local_base_build(&world, &mut rng, serial).await,
             Op::RemoveLocalBase => ops::remove_local_base(&world, &mut rng, serial).await,
+            Op::SecretBuild => buildflags::secret_build(&world, serial).await,
+            Op::CacheRoundTrip => buildflags::cache_round_trip(&world, serial).await,
         };
         // Users' operations must leave the rules true when they return; faults get the time the
         // app's repair and the restart policy need.
@@ -230,6 +243,12 @@ async fn soak(args: Args) -> Result<usize, String> {
         }
         tally.add(op, &done);
     }
+    // The secret's invariant once more over everything, as the last operation left it.
+    let leaked = leaks::everywhere(&world).await;
+    for violation in &leaked {
+        println!("           VIOLATION (end of soak, secret scan): {violation}");
+    }
+    tally.violations += leaked.len();
     let elapsed = began.elapsed();
     let repairs = keeper.counts.repairs.load(std::sync::atomic::Ordering::SeqCst);
     keeper.stop().await;
@@ -270,13 +289,19 @@ fn interruption() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     flag
 }
 
-/// Every kind once first (so even a short run covers them all), starting with a start, then
-/// weighted draws.
+/// Builds that only mean something on a running backend: the first of each runs right after the
+/// first start, so even a short run does each one for real.
+const BUILDS_FIRST: [Op; 3] = [Op::SecretBuild, Op::CacheRoundTrip, Op::LocalBase];
+
+/// Every kind once first (so even a short run covers them all), starting with a start and the
+/// builds, then weighted draws.
 fn schedule(rng: &mut Rng, count: usize, engine_restarts: bool) -> Vec<Op> {
     let allowed: Vec<Op> = Op::ALL.into_iter().filter(|op| engine_restarts || *op != Op::RestartEngine).collect();
-    let mut cover: Vec<Op> = allowed.iter().copied().filter(|op| *op != Op::Start).collect();
+    let mut cover: Vec<Op> =
+        allowed.iter().copied().filter(|op| *op != Op::Start && !BUILDS_FIRST.contains(op)).collect();
     rng.shuffle(&mut cover);
     let mut schedule = vec![Op::Start];
+    schedule.extend(BUILDS_FIRST);
     schedule.extend(cover);
     let total: u32 = allowed.iter().map(|op| op.weight()).sum();
     while schedule.len() < count {

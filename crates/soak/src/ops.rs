@@ -44,16 +44,24 @@ pub enum Op {
     /// Root in the backend plants a port in its record, and a step floods a sidecar with held
     /// connections: no sidecar may exceed its pids limit, and the planted port is never relayed.
     Flood,
-    /// `assemble build --load` of `FROM` an image only the engine has (local images): the result's
-    /// layers must be the engine's image's, read just before; with no such image the build fails.
+    /// `assemble build --load` of `FROM` an image only the engine has (local images; made with
+    /// `assemble build --load`, a random marker in it): the result's layers must be the engine's
+    /// image's, read just before; with no such image the build fails; with the image removed while
+    /// the build runs, it is built on the image the engine had, or fails with a sentence.
     LocalBase,
     /// Fault: the engine's local base removed, and half the time a different image imported under
     /// its name (a re-tag).
     RemoveLocalBase,
+    /// `assemble build --secret id=soak,src=FILE --load` of a `RUN --mount=type=secret`: the
+    /// secret reaches the step, and never a history record, a log line or an exported layer.
+    SecretBuild,
+    /// `--cache-to type=registry,…,mode=max`, `cache purge`, then `--cache-from` with
+    /// `-o type=local,dest=DIR`: the step comes back CACHED and its file arrives in the folder.
+    CacheRoundTrip,
 }
 
 impl Op {
-    pub const ALL: [Op; 18] = [
+    pub const ALL: [Op; 20] = [
         Op::Start,
         Op::Stop,
         Op::Restart,
@@ -72,6 +80,8 @@ impl Op {
         Op::Flood,
         Op::LocalBase,
         Op::RemoveLocalBase,
+        Op::SecretBuild,
+        Op::CacheRoundTrip,
     ];
 
     /// How often each is drawn, out of the sum. Starts outweigh stops so that the faults mostly
@@ -96,6 +106,8 @@ impl Op {
             Op::Flood => 4,
             Op::LocalBase => 6,
             Op::RemoveLocalBase => 3,
+            Op::SecretBuild => 4,
+            Op::CacheRoundTrip => 3,
         }
     }
 
@@ -126,6 +138,8 @@ impl Op {
             Op::Flood => "connection flood + planted port",
             Op::LocalBase => "build on a local base",
             Op::RemoveLocalBase => "local base removed",
+            Op::SecretBuild => "build with a secret",
+            Op::CacheRoundTrip => "cache to/from registry",
         }
     }
 }
@@ -142,11 +156,11 @@ pub struct Done {
 }
 
 impl Done {
-    fn note(detail: impl Into<String>) -> Self {
+    pub fn note(detail: impl Into<String>) -> Self {
         Self { detail: detail.into(), ..Self::default() }
     }
 
-    fn broken(detail: impl Into<String>, violation: String) -> Self {
+    pub fn broken(detail: impl Into<String>, violation: String) -> Self {
         Self { detail: detail.into(), violations: vec![violation], ..Self::default() }
     }
 
@@ -375,6 +389,18 @@ pub async fn buildx_push(world: &World, serial: usize) -> Done {
 /// A multi-stage Dockerfile with a `RUN` step that differs per build (so each one runs), on
 /// BuildKit's own busybox: no registry serves base images here.
 async fn buildx_context(world: &World, dir: &std::path::Path, serial: usize) -> Result<(), String> {
+    busybox_into(world, dir).await?;
+    let dockerfile = format!(
+        "FROM scratch AS tools\nCOPY busybox /bin/busybox\n\
+         RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo soak step {serial} > /out\"]\n\
+         FROM scratch\nCOPY --from=tools /out /out\n"
+    );
+    std::fs::write(dir.join("Dockerfile"), dockerfile).map_err(|e| format!("writing the Dockerfile: {e}"))
+}
+
+/// BuildKit's busybox, copied from the backend into `dir` (once): the one tool the soak's
+/// Dockerfiles run, `FROM scratch`, since no registry serves base images here.
+pub async fn busybox_into(world: &World, dir: &std::path::Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     if !dir.join("busybox").exists() {
         let source = format!("{}:/bin/busybox", world.user.names.backend());
@@ -383,12 +409,7 @@ async fn buildx_context(world: &World, dir: &std::path::Path, serial: usize) -> 
             return Err(format!("copying BuildKit's busybox: {}", copy.describe()));
         }
     }
-    let dockerfile = format!(
-        "FROM scratch AS tools\nCOPY busybox /bin/busybox\n\
-         RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo soak step {serial} > /out\"]\n\
-         FROM scratch\nCOPY --from=tools /out /out\n"
-    );
-    std::fs::write(dir.join("Dockerfile"), dockerfile).map_err(|e| format!("writing the Dockerfile: {e}"))
+    Ok(())
 }
 
 /// The history listing: it must work while a backend runs, and refuse plainly when none does.
@@ -511,10 +532,12 @@ async fn layers_of(world: &World, image: &str) -> Option<Vec<String>> {
     serde_json::from_str(run.stdout.trim()).ok()
 }
 
-/// Imports a new local base whose `/token` holds `token`.
+/// Imports a new local base whose `/token` holds `token` and a random marker (so no two bases of
+/// a run, or of two runs, are alike).
 async fn import_local_base(world: &World, token: &str) -> Result<(), String> {
     let dir = world.user.scratch("local-base");
-    std::fs::write(dir.join("token"), token).map_err(|e| format!("writing the base's file: {e}"))?;
+    std::fs::write(dir.join("token"), format!("{token} {}\n", crate::world::random_hex()?))
+        .map_err(|e| format!("writing the base's file: {e}"))?;
     let tar = dir.join("base.tar");
     let packed = std::process::Command::new("tar")
         .args(["-C", &dir.display().to_string(), "-cf", &tar.display().to_string(), "token"])
@@ -531,42 +554,119 @@ async fn import_local_base(world: &World, token: &str) -> Result<(), String> {
     }
 }
 
+/// Builds a new local base, as a user makes one: `assemble build --load` of a Dockerfile that puts
+/// `/token` (with a random marker) into an image only the engine then has.
+async fn build_local_base(world: &World, token: &str) -> Result<(), String> {
+    let dir = world.user.scratch("local-base");
+    std::fs::write(dir.join("token"), format!("{token} {}\n", crate::world::random_hex()?))
+        .and_then(|()| std::fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY token /token\n"))
+        .map_err(|e| format!("writing the base's files: {e}"))?;
+    let base = local_base(world);
+    let run = world.cli(&["build", "--load", "-t", &base, "--progress", "plain", &dir.display().to_string()]).await;
+    if run.ok() {
+        Ok(())
+    } else {
+        Err(format!("building the local base: {}", run.describe()))
+    }
+}
+
 /// Builds `FROM` the local base with `assemble build --load`. The invariant: a build never uses a
 /// base other than the one the engine has (no registry has this one): its layers are the engine's
-/// base's, read just before; and with no base in the engine it fails. A missing base is imported
-/// anew two times in three, so both cases come up.
+/// base's, read just before; and with no base in the engine it fails. A missing base is built
+/// anew (`assemble build --load`) two times in three, so both cases come up. One build in three
+/// on a base has the base removed while it runs (`docker image rm -f` after 0–1.5 s): it may
+/// succeed, on the base the engine had when it began and no other, or fail with a sentence.
 pub async fn local_base_build(world: &World, rng: &mut Rng, serial: usize) -> Done {
     if running_backend(world).await.is_none() {
         return Done::note("no backend running: skipped");
     }
     let base = local_base(world);
     let mut before = layers_of(world, &base).await;
-    if before.is_none() && rng.chance(2, 3) {
-        if let Err(err) = import_local_base(world, &format!("step {serial}")).await {
-            return Done::broken("import the local base", err);
+    // The run's first local-base build always makes a new one (the engine keeps images across
+    // runs), so a short run builds on a base of its own for real.
+    let first = !world.local_base_made.swap(true, std::sync::atomic::Ordering::SeqCst);
+    let mut made = "";
+    if first || (before.is_none() && rng.chance(2, 3)) {
+        if let Err(err) = build_local_base(world, &format!("step {serial}")).await {
+            return Done::broken("build the local base", err);
         }
+        made = "base built with --load; ";
         before = layers_of(world, &base).await;
     }
+    let during = before.is_some() && !first && rng.chance(1, 3);
+    let mut done = build_on_base(world, rng, serial, before.clone(), during).await;
+    done.detail = format!("{made}{}", done.detail);
+    // The run's first one also has its base removed while a second build runs, so even a short
+    // run meets that fault.
+    if first && before.is_some() && done.violations.is_empty() {
+        let again = build_on_base(world, rng, serial, before, true).await;
+        done.detail = format!("{}; then {}", done.detail, again.detail);
+        done.violations = again.violations;
+        // A base again, imported, for the fault "local base removed" to meet.
+        if let Err(err) = import_local_base(world, &format!("imported at step {serial}")).await {
+            done.violations.push(err);
+        }
+    }
+    done
+}
+
+/// One build `FROM` the local base, whose layers were `before` just before (`None`: the engine
+/// had none); `during`: the base is removed while it runs.
+async fn build_on_base(world: &World, rng: &mut Rng, serial: usize, before: Option<Vec<String>>, during: bool) -> Done {
+    let base = local_base(world);
     let dir = world.user.scratch("local-build");
     if let Err(err) = std::fs::write(dir.join("Dockerfile"), format!("FROM {base}\n")) {
         return Done::broken("Dockerfile", format!("writing the Dockerfile: {err}"));
     }
     let out = format!("soak-local-out-{}:{serial}", world.user.user());
-    let run = world.cli(&["build", "--load", "-t", &out, "--progress", "plain", &dir.display().to_string()]).await;
+    let context = dir.display().to_string();
+    let args = ["build", "--load", "-t", &out, "--progress", "plain", &context];
+    let build = world.cli(&args);
+    let run = if during {
+        let delay = std::time::Duration::from_millis(rng.below(1500));
+        let remove = async {
+            tokio::time::sleep(delay).await;
+            world.docker_cli(&["image", "rm", "-f", &base]).await
+        };
+        let (run, removed) = tokio::join!(build, remove);
+        if !removed.ok() {
+            return Done::broken(
+                "remove during the build",
+                format!("removing the base failed: {}", removed.describe()),
+            );
+        }
+        run
+    } else {
+        build.await
+    };
     let built = layers_of(world, &out).await;
     let _ = world.docker_cli(&["image", "rm", "-f", &out]).await;
+    let sentence = run.stderr.lines().rev().find(|line| line.starts_with("Error: ")).unwrap_or_default().to_string();
     match (before, run.ok()) {
+        (Some(before), true) if built.as_ref() == Some(&before) && during => {
+            Done::note("base removed during the build; built on the base the engine had")
+        }
         (Some(before), true) if built.as_ref() == Some(&before) => Done::note("built on the engine's base"),
         (Some(before), true) => Done::broken(
             "built on another base",
-            format!("a build FROM {base} used layers {built:?}, but the engine's image has {before:?}"),
+            format!("a build FROM {base} used layers {built:?}, but the engine's image had {before:?}"),
+        ),
+        (Some(_), false) if during && !sentence.is_empty() => {
+            Done::note(format!("base removed during the build; it failed: {sentence}"))
+        }
+        (Some(_), false) if during => Done::broken(
+            "failed without a sentence",
+            format!(
+                "a build whose base was removed while it ran failed without an `Error: ` sentence: {}",
+                run.describe()
+            ),
         ),
         // The user's build fails (no registry to fall back on): a violation of its own, since the
         // engine had the image.
         (Some(_), false) => {
             Done::broken("build failed", format!("a build FROM the local base failed: {}", run.describe()))
         }
-        (None, false) => Done::note("refused: the engine has no such base and no registry does"),
+        (None, false) => Done::note(format!("refused: the engine has no such base and no registry does: {sentence}")),
         (None, true) => Done::broken(
             "built on a removed base",
             format!("a build FROM {base} succeeded with layers {built:?} while the engine had no such image"),

@@ -41,6 +41,20 @@ pub struct World {
     pub panics: AtomicUsize,
     /// Finished builds seen in the history, by the cache volume that holds them.
     pub history: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// The run's secret, random per run: builds get it only through `--secret`, and it must never
+    /// appear in a history record, a log line or an exported layer (crate::leaks).
+    pub secret: String,
+    /// The file `--secret id=soak,src=…` names, outside every build context.
+    pub secret_file: PathBuf,
+    /// A random word of this run (no secret) that makes its cache builds' steps new.
+    pub nonce: String,
+    /// The registry's blob storage, scanned for the secret.
+    pub registry_blobs: PathBuf,
+    /// What the leak scan already read and what it found: registry blobs never change, so each is
+    /// read once; the history records of the secret's builds, read again every scan.
+    pub scans: Mutex<crate::leaks::Scans>,
+    /// A build on the local base ran already (the first one always imports the base).
+    pub local_base_made: std::sync::atomic::AtomicBool,
 }
 
 impl World {
@@ -72,6 +86,17 @@ impl World {
     }
 }
 
+/// 16 random bytes from the kernel, in hex: the secret and the nonce differ in every run (a seed
+/// replays the operations, not these).
+pub fn random_hex() -> Result<String, String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| format!("reading /dev/urandom: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// A port the soak never asks for: the flood fault plants it in the backend's record, as root in the
 /// backend could, and it must never be relayed.
 pub const PLANTED_PORT: u16 = 7777;
@@ -86,7 +111,11 @@ pub fn universe(world: &World) -> Vec<u16> {
 
 /// The live set as the host decides it: the backend's record (read by the kit, not the core),
 /// else its label, narrowed to the ports the soak asks for ([`universe`]).
-pub async fn live_ports(world: &World, id: &str, label: Option<&str>) -> Result<std::collections::BTreeSet<u16>, String> {
+pub async fn live_ports(
+    world: &World,
+    id: &str,
+    label: Option<&str>,
+) -> Result<std::collections::BTreeSet<u16>, String> {
     let universe = universe(world);
     let recorded = assemble_testkit::port_record::read_live_ports(&world.docker, id, label).await?;
     Ok(recorded.into_iter().filter(|port| universe.contains(port)).collect())

@@ -37,6 +37,12 @@ impl Registry {
         self.dir.path().join("data/docker/registry/v2/repositories").join(name)
     }
 
+    /// Where the registry keeps every blob (layers, configs, manifests, cache records), by digest:
+    /// what a scan of everything ever pushed reads.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.dir.path().join("data/docker/registry/v2/blobs")
+    }
+
     fn start_with(address: &str, login: Option<(&str, &str)>) -> Self {
         let port = free_port();
         let folder = scratch_dir("registry");
