@@ -350,6 +350,8 @@ def test_each_bad_option_is_a_sentence_beside_its_own_field(app):
     assert not app.find("#error").is_displayed(), app.text("#error")
     assert not app.find("#progress-card").is_displayed(), "nothing was sent to BuildKit"
     app.x_screenshot("30-build-window-option-errors")
+    app.driver.execute_script("document.getElementById('output-error').scrollIntoView({block: 'end'});")
+    app.x_screenshot("31-build-window-option-errors-output")
     # Fixed, the sentences go: the next refusal shows only what is still wrong.
     app.click(f"#{no_id} .secret-remove")
     app.click(f"#{twice} .secret-remove")

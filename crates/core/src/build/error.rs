@@ -339,7 +339,7 @@ impl BuildError {
                 capitalized(&reason.replace("it has no id", "this secret has no id"))
             ),
             BuildError::SecretWithoutFile { id } if place == Place::App => {
-                format!("Secret {id} has no file; choose its file with Choose…")
+                format!("Secret {id} has no file; choose its file with Choose file…")
             }
             BuildError::SecretUnreadable { path, reason, .. } if place == Place::App => {
                 format!("Cannot read {path} ({reason}); choose the secret's file again")
@@ -375,8 +375,7 @@ impl BuildError {
             | BuildError::DockerfileMissing { .. }
             | BuildError::NothingToBuild { .. } => Some("folder"),
             BuildError::InvalidName(_) | BuildError::PushNeedsAName => Some("names"),
-            BuildError::InvalidPlatform { .. }
-            | BuildError::LoadOfSeveralPlatforms { .. } => Some("platforms"),
+            BuildError::InvalidPlatform { .. } | BuildError::LoadOfSeveralPlatforms { .. } => Some("platforms"),
             BuildError::InvalidSecret { .. }
             | BuildError::SecretUnreadable { .. }
             | BuildError::SecretTooBig { .. }
@@ -387,9 +386,8 @@ impl BuildError {
             | BuildError::SshPathUnusable { .. }
             | BuildError::InvalidSsh { .. } => Some("ssh"),
             BuildError::InvalidOutput { .. } | BuildError::OutputFolderUnusable { .. } => Some("output"),
-            BuildError::InvalidCache { flag: "--cache-to", .. } | BuildError::InvalidCacheRef { flag: "--cache-to", .. } => {
-                Some("cache_to")
-            }
+            BuildError::InvalidCache { flag: "--cache-to", .. }
+            | BuildError::InvalidCacheRef { flag: "--cache-to", .. } => Some("cache_to"),
             BuildError::InvalidCache { .. } | BuildError::InvalidCacheRef { .. } => Some("cache_from"),
             _ => None,
         }

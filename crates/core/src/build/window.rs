@@ -219,10 +219,7 @@ mod tests {
         std::fs::write(&secret, "s3cret").unwrap();
         let out = dir.join("out/new");
         let entries = WindowEntries {
-            secrets: vec![
-                SecretRow { id: " tok ".into(), file: secret.display().to_string() },
-                SecretRow::default(),
-            ],
+            secrets: vec![SecretRow { id: " tok ".into(), file: secret.display().to_string() }, SecretRow::default()],
             ssh: false,
             cache_to: "localhost:5000/app:cache".into(),
             cache_from: "localhost:5000/app:cache".into(),
@@ -268,7 +265,11 @@ mod tests {
         assert!(at("secret-0").starts_with("This secret has no id"), "{}", at("secret-0"));
         assert!(!got.iter().any(|(f, _)| *f == Some("secret-1")));
         assert_eq!(at("secret-2"), "The id tok is given twice; give each secret its own id");
-        assert!(at("secret-3").starts_with("Cannot read /nowhere/token (No such file or directory)"), "{}", at("secret-3"));
+        assert!(
+            at("secret-3").starts_with("Cannot read /nowhere/token (No such file or directory)"),
+            "{}",
+            at("secret-3")
+        );
         assert!(at("secret-4").starts_with("Secret nofile has no file"));
         assert!(at("ssh").contains("SSH_AUTH_SOCK") && !at("ssh").contains("--ssh"), "{}", at("ssh"));
         assert!(at("cache_to").starts_with("\"Bad Ref\" is not a valid image name"), "{}", at("cache_to"));
