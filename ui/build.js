@@ -48,7 +48,7 @@ function addSecret() {
   const id = el("input", { type: "text", class: "secret-id", placeholder: "id", spellcheck: "false" });
   const file = el("span", { class: "secret-file muted", text: "no file chosen" });
   const choose = el("button", { class: "secret-choose", text: "Choose file…", onclick: async () => {
-    const path = await invoke("choose_folder", { pick: "secret-file" });
+    const path = await invoke("choose_path", { pick: "secret-file" });
     if (path) { file.textContent = path; file.dataset.path = path; file.classList.remove("muted"); }
   } });
   const row = el("div", { id: "secret-" + n, class: "secret" },
@@ -155,11 +155,11 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("build").addEventListener("click", build);
   $("cancel").addEventListener("click", () => invoke("cancel_build"));
   $("choose").addEventListener("click", async () => {
-    const folder = await invoke("choose_folder", { pick: "context" });
+    const folder = await invoke("choose_path", { pick: "context" });
     if (folder) $("folder").value = folder;
   });
   $("choose-output").addEventListener("click", async () => {
-    const folder = await invoke("choose_folder", { pick: "output" });
+    const folder = await invoke("choose_path", { pick: "output" });
     if (folder) $("output").value = folder;
   });
   $("add-secret").addEventListener("click", addSecret);

@@ -167,7 +167,7 @@ pub enum Pick {
 /// permission); `None` when the user closed it. Only the path comes back: a secret's file is
 /// never read here.
 #[tauri::command]
-pub async fn choose_folder<R: Runtime>(app: AppHandle<R>, pick: Option<Pick>) -> Option<String> {
+pub async fn choose_path<R: Runtime>(app: AppHandle<R>, pick: Option<Pick>) -> Option<String> {
     use tauri_plugin_dialog::DialogExt;
     let (send, receive) = tokio::sync::oneshot::channel();
     let answer = move |path: Option<tauri_plugin_dialog::FilePath>| {
