@@ -299,6 +299,14 @@ def test_a_build_with_a_secret_ssh_a_registry_cache_and_an_output_folder(app):
                     assert value.encode() not in written.read(), f"the secret's value is in {name}"
         app.driver.execute_script("document.getElementById('result-card').scrollIntoView({block: 'end'});")
         app.x_screenshot("29-build-window-options-built")
+
+        # Cache from the same ref: BuildKit reads the cache's manifest from the registry.
+        app.type_into("#cache_to", "")
+        app.type_into("#cache_from", cache)
+        app.click("#build")
+        app.wait(lambda: "Wrote the result to the folder" in app.text("#result"), 180,
+                 f"no result: {app.text('#error')!r} {app.text('#progress')[-600:]!r}")
+        assert f"importing cache manifest from {cache}" in app.text("#progress"), app.text("#progress")
     finally:
         app.cli("backend", "ports", "rm", str(registry.port))
         registry.stop()
