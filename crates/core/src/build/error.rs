@@ -277,6 +277,13 @@ pub enum BuildError {
         reason: String,
     },
 
+    /// A `--secret` (or a secret row of the Build window) without an id.
+    #[error("--secret {given:?}: it has no id; write it as id=ID,src=FILE or id=ID,env=VARIABLE")]
+    SecretWithoutId {
+        /// The value as given.
+        given: String,
+    },
+
     /// A secret row of the Build window with an id and no file.
     #[error("--secret {id} has no file; give it as id={id},src=FILE")]
     SecretWithoutFile {
@@ -334,10 +341,9 @@ impl BuildError {
                 Remedy::PushOrOnePlatform.words(place)
             ),
             // In the app these stand beside their own field, so they name the value, not a flag.
-            BuildError::InvalidSecret { reason, .. } if place == Place::App => format!(
-                "{}; type the id that the Dockerfile's RUN --mount=type=secret,id=ID names",
-                capitalized(&reason.replace("it has no id", "this secret has no id"))
-            ),
+            BuildError::SecretWithoutId { .. } if place == Place::App => {
+                "This secret has no id; type the id that the Dockerfile's RUN --mount=type=secret,id=ID names".into()
+            }
             BuildError::SecretWithoutFile { id } if place == Place::App => {
                 format!("Secret {id} has no file; choose its file with Choose file…")
             }
@@ -380,6 +386,7 @@ impl BuildError {
             | BuildError::SecretUnreadable { .. }
             | BuildError::SecretTooBig { .. }
             | BuildError::DuplicateSecret { .. }
+            | BuildError::SecretWithoutId { .. }
             | BuildError::SecretWithoutFile { .. } => Some("secrets"),
             BuildError::DuplicateSsh { .. }
             | BuildError::NoSshAgent { .. }
