@@ -42,8 +42,9 @@ done
 # What WebKitGTK and the tray need at run time beyond their dependencies: Mesa's software renderer
 # (WebKit opens EGL even without compositing) and GTK's SVG icon loader.
 [ $APP = 1 ] && PACKAGES+=(build-essential pkg-config file libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev libgl1-mesa-dri librsvg2-common)
-# x11-utils: xwininfo for the app benchmark; python3-dev is not needed (the venv's wheels are pure).
-[ $UI = 1 ] && PACKAGES+=(xvfb xauth x11-utils webkit2gtk-driver dbus-x11 at-spi2-core)
+# x11-utils: xwininfo for the app benchmark; xdotool answers the system's file chooser in the Build
+# window's tests; python3-dev is not needed (the venv's wheels are pure).
+[ $UI = 1 ] && PACKAGES+=(xvfb xauth x11-utils xdotool webkit2gtk-driver dbus-x11 at-spi2-core)
 
 install_packages() {
   local missing=()

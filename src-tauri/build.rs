@@ -32,7 +32,7 @@ fn main() {
         "run_build",
         "cancel_build",
         "build_under_way",
-        "choose_folder",
+        "choose_path",
     ]);
     // src-tauri/tauri.conf.json links to the root config; its paths are relative to src-tauri, which
     // is what both this build and `cargo tauri` expect.

@@ -1,5 +1,8 @@
-// The Build window: a folder, names, push or load, and one build at a time. The core plans and
-// runs it; this page sends the form and shows the `#N` lines and the result as text.
+// The Build window: a folder, names, push or load, platforms, secrets, ssh forwarding, registry
+// caches, an output folder, and one build at a time. The core checks and plans it, and runs it;
+// this page sends the form, shows each bad entry's sentence beside its field, and shows the `#N`
+// lines and the result as text. A secret travels as its id and its file's path: this page never
+// reads the file.
 "use strict";
 
 // Lines kept on screen: the Builds window has every step's whole output.
@@ -37,18 +40,63 @@ function chosenPlatforms() {
   return [...document.querySelectorAll("#platforms input:checked")].map((box) => box.value);
 }
 
+// The secret rows: an id typed, a file chosen with the system's chooser (its path shown, never
+// its contents).
+let secretCount = 0;
+function addSecret() {
+  const n = secretCount++;
+  const id = el("input", { type: "text", class: "secret-id", placeholder: "id", spellcheck: "false" });
+  const file = el("span", { class: "secret-file muted", text: "no file chosen" });
+  const choose = el("button", { class: "secret-choose", text: "Choose file…", onclick: async () => {
+    const path = await invoke("choose_path", { pick: "secret-file" });
+    if (path) { file.textContent = path; file.dataset.path = path; file.classList.remove("muted"); }
+  } });
+  const row = el("div", { id: "secret-" + n, class: "secret" },
+    el("div", { class: "row secret-row" }, id, choose, file,
+      el("button", { class: "secret-remove", title: "Remove this secret", text: "Remove", onclick: () => row.remove() })),
+    el("div", { id: "secret-" + n + "-error", class: "field-error" }));
+  $("secrets").append(row);
+  id.focus();
+}
+
+// Each row as the core reads it; its number is its place in the list sent (errors name it).
+function secretRows() {
+  return [...document.querySelectorAll("#secrets .secret")].map((row) => ({
+    id: row.querySelector(".secret-id").value,
+    file: row.querySelector(".secret-file").dataset.path || "",
+  }));
+}
+
+const CONTROLS = ["folder", "names", "push", "load", "choose", "ssh", "cache_to", "cache_from", "output",
+  "choose-output", "add-secret"];
 function setRunning(running) {
   $("build").disabled = running;
   show($("cancel"), running);
-  for (const id of ["folder", "names", "push", "load", "choose"]) $(id).disabled = running;
-  document.querySelectorAll("#platforms input").forEach((box) => { box.disabled = running; });
+  for (const id of CONTROLS) $(id).disabled = running;
+  document.querySelectorAll("#platforms input, #secrets input, #secrets button").forEach((c) => { c.disabled = running; });
 }
 
-function fieldError(field, text) {
-  for (const name of ["folder", "names", "platforms"]) {
-    $(name + "-error").textContent = name === field ? text : "";
-    $(name).classList.toggle("invalid", name === field);
+// The field of the Nth row sent is that row's element (rows may have been removed in between).
+function fieldNode(field) {
+  const row = /^secret-(\d+)$/.exec(field || "");
+  if (row) return document.querySelectorAll("#secrets .secret")[Number(row[1])] || null;
+  return field ? $(field) : null;
+}
+
+// Shows each {field, message} beside its field; a sentence without a field goes to the global box.
+function fieldErrors(errors) {
+  document.querySelectorAll(".field-error").forEach((node) => { node.textContent = ""; });
+  document.querySelectorAll(".invalid").forEach((node) => node.classList.remove("invalid"));
+  const loose = [];
+  for (const { field, message } of errors) {
+    const node = fieldNode(field);
+    const box = node && (node.classList.contains("secret") ? node.querySelector(".field-error") : $(field + "-error"));
+    if (!box) { loose.push(message); continue; }
+    box.textContent = box.textContent ? box.textContent + " " + message : message;
+    const input = node.classList.contains("secret") ? node.querySelector(".secret-id") : node;
+    input.classList.add("invalid");
   }
+  return loose;
 }
 
 function addLines(more) {
@@ -60,7 +108,7 @@ function addLines(more) {
 }
 
 async function build() {
-  fieldError(null, "");
+  fieldErrors([]);
   show($("error"), false);
   show($("result-card"), false);
   show($("failure-card"), false);
@@ -78,16 +126,20 @@ async function build() {
     else if (news.kind === "failed") { $("failure").textContent = news.report; show($("failure-card"), true); }
   };
   const form = { folder: $("folder").value, names: $("names").value, push: $("push").checked, load: $("load").checked,
-    platforms: chosenPlatforms() };
+    platforms: chosenPlatforms(),
+    entries: { secrets: secretRows(), ssh: $("ssh").checked, cache_to: $("cache_to").value,
+      cache_from: $("cache_from").value, output_folder: $("output").value } };
   try {
     const result = await invoke("run_build", { form, channel });
     $("result").replaceChildren(...result.sentences.map((s) => el("div", { text: s })));
     show($("result-card"), true);
     $("progress-state").textContent = "· done";
   } catch (error) {
-    // A field's error shows under its field (a platform the backend lacks: under the platforms).
-    if (error && error.field) fieldError(error.field, sentence(error));
-    else { $("error").textContent = sentence(error); show($("error"), true); }
+    // Each field's error shows under its field (a platform the backend lacks: under the platforms).
+    const errors = error && error.fields ? error.fields
+      : [{ field: error && error.field, message: sentence(error) }];
+    const loose = fieldErrors(errors);
+    if (loose.length) { $("error").textContent = loose.join(" "); show($("error"), true); }
     // Refused before anything ran: no progress to show.
     if (!lines.length) show($("progress-card"), false);
     $("progress-state").textContent = lines.length ? "· failed" : "";
@@ -103,9 +155,14 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("build").addEventListener("click", build);
   $("cancel").addEventListener("click", () => invoke("cancel_build"));
   $("choose").addEventListener("click", async () => {
-    const folder = await invoke("choose_folder");
+    const folder = await invoke("choose_path", { pick: "context" });
     if (folder) $("folder").value = folder;
   });
+  $("choose-output").addEventListener("click", async () => {
+    const folder = await invoke("choose_path", { pick: "output" });
+    if (folder) $("output").value = folder;
+  });
+  $("add-secret").addEventListener("click", addSecret);
   outputNote();
   // Opened again while a build of the app runs: it can be canceled from here, and ends here too.
   await listen("build-ended", () => { if (!ownBuild) { setRunning(false); $("progress-state").textContent = ""; } });

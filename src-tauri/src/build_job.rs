@@ -5,6 +5,7 @@ use assemble_core::{
     build::{
         plan::{self as build_plan, BuildInput},
         run as build_run,
+        window::{self as build_window, WindowEntries},
     },
     buildkit::progress::PlainPrinter,
     engine::Environment,
@@ -30,6 +31,9 @@ pub struct BuildForm {
     /// The platforms ticked (none: the backend's own).
     #[serde(default)]
     platforms: Vec<String>,
+    /// Secrets, ssh forwarding, the registry caches and the output folder.
+    #[serde(default)]
+    entries: WindowEntries,
 }
 
 /// What the Build window hears while a build runs.
@@ -52,8 +56,10 @@ pub struct BuildResult {
     sentences: Vec<String>,
 }
 
-/// Plans and runs a build of the form's folder. Checks come first, so a bad name or folder is
-/// refused before anything starts; a stopped backend is started as Start would.
+/// Plans and runs a build of the form's folder. Checks come first, so a bad entry (a name, the
+/// folder, a secret's file, no ssh agent, a cache ref, the output folder) is refused, each beside
+/// its field, before anything starts; a stopped backend is started as Start would. A secret's file
+/// is read by the core when BuildKit asks for it: its value never comes to the window.
 #[tauri::command]
 pub async fn run_build<R: Runtime>(
     app: AppHandle<R>,
@@ -71,7 +77,9 @@ pub async fn run_build<R: Runtime>(
         base_images: settings.base_images.clone(),
         ..Default::default()
     };
-    let plan = build_plan::plan(&input, |_| None).map_err(CommandError::in_build_form)?;
+    // The app's own environment: SSH_AUTH_SOCK for ssh forwarding.
+    let plan = build_window::plan(&input, &form.entries, |name| std::env::var(name).ok())
+        .map_err(CommandError::in_build_fields)?;
     let Some(_running) = job.begin() else {
         return Err(CommandError::plain("A build is under way; wait for it to end, or cancel it"));
     };
@@ -143,13 +151,37 @@ pub fn cancel_build(job: tauri::State<'_, BuildJob>) {
     job.cancel();
 }
 
-/// The folder picker; `None` when the user closed it.
+/// What a picker of the Build window chooses.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pick {
+    /// The folder to build.
+    Context,
+    /// A folder for the result's files.
+    Output,
+    /// A secret's file.
+    SecretFile,
+}
+
+/// The system's file chooser, opened from Rust (the window's capability holds no dialog
+/// permission); `None` when the user closed it. Only the path comes back: a secret's file is
+/// never read here.
 #[tauri::command]
-pub async fn choose_folder<R: Runtime>(app: AppHandle<R>) -> Option<String> {
+pub async fn choose_path<R: Runtime>(app: AppHandle<R>, pick: Option<Pick>) -> Option<String> {
     use tauri_plugin_dialog::DialogExt;
     let (send, receive) = tokio::sync::oneshot::channel();
-    app.dialog().file().set_title("Choose the folder to build").pick_folder(move |folder| {
-        let _ = send.send(folder.and_then(|f| f.into_path().ok()).map(|p| p.display().to_string()));
-    });
+    let answer = move |path: Option<tauri_plugin_dialog::FilePath>| {
+        let _ = send.send(path.and_then(|f| f.into_path().ok()).map(|p| p.display().to_string()));
+    };
+    let mut dialog = app.dialog().file();
+    // GTK opens on its Recent list otherwise, where a typed folder path cannot be entered.
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        dialog = dialog.set_directory(home);
+    }
+    match pick.unwrap_or(Pick::Context) {
+        Pick::Context => dialog.set_title("Choose the folder to build").pick_folder(answer),
+        Pick::Output => dialog.set_title("Choose the folder for the result's files").pick_folder(answer),
+        Pick::SecretFile => dialog.set_title("Choose the secret's file").pick_file(answer),
+    }
     receive.await.ok().flatten()
 }

@@ -82,7 +82,7 @@ fn build_app<R: Runtime>(
             build_job::run_build,
             build_job::cancel_build,
             build_job::build_under_way,
-            build_job::choose_folder,
+            build_job::choose_path,
         ])
         .setup(|app| {
             tray::create(app.handle())?;

@@ -49,7 +49,7 @@ impl Kind {
             Kind::Settings => (700.0, 720.0),
             Kind::Logs => (980.0, 640.0),
             Kind::Builds => (1000.0, 700.0),
-            Kind::Build => (760.0, 640.0),
+            Kind::Build => (760.0, 820.0),
         }
     }
 }

@@ -13,6 +13,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.file_detector import UselessFileDetector
 from selenium.webdriver.support.ui import WebDriverWait
 
 from sni import Tray
@@ -340,8 +341,10 @@ def app():
     # them), so that a test can choose another image in the settings window.
     with open(os.path.join(config, "settings.json"), "w") as settings:
         json.dump({"image": TEST_IMAGE}, settings)
+    # The app's ssh agent is one a test starts at this socket (until then, none answers there).
+    ssh_socket = os.path.join(config, "ssh-agent.sock")
     env = dict(os.environ, ASSEMBLE_BACKEND_USER=user, ASSEMBLE_CONFIG_DIR=config, XDG_DOWNLOAD_DIR=config,
-               DOCKER_CONFIG=docker_config, HOME=home)
+               DOCKER_CONFIG=docker_config, HOME=home, SSH_AUTH_SOCK=ssh_socket)
     env.pop("ASSEMBLE_BACKEND_IMAGE", None)
     for name in ("DOCKER_HOST", "DOCKER_CONTEXT"):
         env.pop(name, None)
@@ -350,7 +353,11 @@ def app():
     driver = None
     try:
         driver = connect(port, APP)
-        yield App(driver, user, tray, docker_config, home, config)
+        # Typed text is typed, even a path to a file (not uploaded, as Selenium would by default).
+        driver.file_detector = UselessFileDetector()
+        app = App(driver, user, tray, docker_config, home, config)
+        app.ssh_socket = ssh_socket
+        yield app
     finally:
         if driver is not None:
             driver.quit()

@@ -277,6 +277,38 @@ pub enum BuildError {
         reason: String,
     },
 
+    /// A `--secret` (or a secret row of the Build window) without an id.
+    #[error("--secret {given:?}: it has no id; write it as id=ID,src=FILE or id=ID,env=VARIABLE")]
+    SecretWithoutId {
+        /// The value as given.
+        given: String,
+    },
+
+    /// A secret row of the Build window with an id and no file.
+    #[error("--secret {id} has no file; give it as id={id},src=FILE")]
+    SecretWithoutFile {
+        /// The secret's ID.
+        id: String,
+    },
+
+    /// A cache ref (the Build window's Cache to or Cache from) that is not an image name.
+    #[error("{flag} {error}")]
+    InvalidCacheRef {
+        /// The flag it stands for.
+        flag: &'static str,
+        /// What is wrong with the ref.
+        error: ReferenceError,
+    },
+
+    /// The Build window's output folder, which cannot take the result's files.
+    #[error("-o type=local,dest={path}: {reason}; give a folder you may write to")]
+    OutputFolderUnusable {
+        /// The folder as given.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+
     /// The build's files could not be written where `-o` says.
     #[error("the build's output could not be written: {message}")]
     OutputFailed {
@@ -308,6 +340,36 @@ impl BuildError {
                 Input::Load.words(place),
                 Remedy::PushOrOnePlatform.words(place)
             ),
+            // In the app these stand beside their own field, so they name the value, not a flag.
+            BuildError::SecretWithoutId { .. } if place == Place::App => {
+                "This secret has no id; type the id that the Dockerfile's RUN --mount=type=secret,id=ID names".into()
+            }
+            BuildError::SecretWithoutFile { id } if place == Place::App => {
+                format!("Secret {id} has no file; choose its file with Choose file…")
+            }
+            BuildError::SecretUnreadable { path, reason, .. } if place == Place::App => {
+                format!("Cannot read {path} ({reason}); choose the secret's file again")
+            }
+            BuildError::SecretTooBig { size, .. } if place == Place::App => format!(
+                "This file is {size} bytes, more than BuildKit takes for a secret (500 KiB, 512000 bytes); choose a \
+                 smaller file (a token, a config), not a bundle"
+            ),
+            BuildError::DuplicateSecret { id } if place == Place::App => {
+                format!("The id {id} is given twice; give each secret its own id")
+            }
+            BuildError::NoSshAgent { .. } if place == Place::App => "SSH forwarding needs a running ssh-agent, and \
+                 the app sees no SSH_AUTH_SOCK; start one and add your key (eval \"$(ssh-agent)\" && ssh-add) in the \
+                 session that starts the app, or turn SSH forwarding off"
+                .into(),
+            BuildError::SshPathUnusable { path, reason, .. } if place == Place::App => format!(
+                "SSH forwarding uses the ssh-agent at {path} (SSH_AUTH_SOCK), which cannot be used ({reason}); start \
+                 the agent and add your key (ssh-add), or turn SSH forwarding off"
+            ),
+            BuildError::InvalidCacheRef { error, .. } if place == Place::App => error.to_string(),
+            BuildError::InvalidOutput { reason, .. } if place == Place::App => capitalized(reason),
+            BuildError::OutputFolderUnusable { path, reason } if place == Place::App => {
+                format!("The output folder {path} cannot be used: {reason}; choose a folder you may write to")
+            }
             other => other.to_string(),
         }
     }
@@ -319,20 +381,30 @@ impl BuildError {
             | BuildError::DockerfileMissing { .. }
             | BuildError::NothingToBuild { .. } => Some("folder"),
             BuildError::InvalidName(_) | BuildError::PushNeedsAName => Some("names"),
-            BuildError::InvalidPlatform { .. }
-            | BuildError::LoadOfSeveralPlatforms { .. } => Some("platforms"),
+            BuildError::InvalidPlatform { .. } | BuildError::LoadOfSeveralPlatforms { .. } => Some("platforms"),
             BuildError::InvalidSecret { .. }
             | BuildError::SecretUnreadable { .. }
             | BuildError::SecretTooBig { .. }
-            | BuildError::DuplicateSecret { .. } => Some("secrets"),
+            | BuildError::DuplicateSecret { .. }
+            | BuildError::SecretWithoutId { .. }
+            | BuildError::SecretWithoutFile { .. } => Some("secrets"),
             BuildError::DuplicateSsh { .. }
             | BuildError::NoSshAgent { .. }
             | BuildError::SshPathUnusable { .. }
             | BuildError::InvalidSsh { .. } => Some("ssh"),
-            BuildError::InvalidOutput { .. } => Some("output"),
+            BuildError::InvalidOutput { .. } | BuildError::OutputFolderUnusable { .. } => Some("output"),
+            BuildError::InvalidCache { flag: "--cache-to", .. }
+            | BuildError::InvalidCacheRef { flag: "--cache-to", .. } => Some("cache_to"),
+            BuildError::InvalidCache { .. } | BuildError::InvalidCacheRef { .. } => Some("cache_from"),
             _ => None,
         }
     }
+}
+
+/// `text` with its first letter upper-case (a sentence that stands alone beside its field).
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 #[cfg(test)]

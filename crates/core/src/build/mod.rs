@@ -3,7 +3,7 @@
 //! ([`dockerfile`]), the checked plan ([`plan`]), and its run on the backend over BuildKit's
 //! session ([`run`]), with `--secret`/`--ssh` ([`session_flags`]) and `-o` ([`outputs`]); the
 //! solve's attributes and caches ([`attrs`], [`cache_options`]) and the files a build leaves
-//! ([`metadata`]). Image names are checked by [`crate::reference`].
+//! ([`metadata`]); the Build window's own entries ([`window`]). Image names are checked by [`crate::reference`].
 pub mod attrs;
 pub mod cache_options;
 pub mod dockerfile;
@@ -14,6 +14,7 @@ pub mod plan;
 pub mod project;
 pub mod run;
 pub mod session_flags;
+pub mod window;
 mod xml;
 
 /// The kinds of folder we build.

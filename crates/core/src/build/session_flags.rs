@@ -82,7 +82,7 @@ fn secret(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<(String, 
         var = std::mem::take(&mut src);
     }
     if id.is_empty() {
-        return Err(invalid("it has no id".into()));
+        return Err(BuildError::SecretWithoutId { given: text.to_string() });
     }
     if src.is_empty() && var.is_empty() {
         // Neither: the variable named like the ID if there is one, else the file.
