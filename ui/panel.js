@@ -147,6 +147,63 @@ async function askPurge() {
   }
 }
 
+// The nodes: each engine's backend in the builder, its state and platforms, as core lists them.
+let nodeNames = [];
+
+function renderNodes(view) {
+  nodeNames = view.nodes.map((n) => n.context);
+  $("nodes").replaceChildren(...view.nodes.map((n) => {
+    const platforms = n.platforms.length ? n.platforms.join(", ") : "—";
+    const declared = n.declared_platforms.length ? ` (first: ${n.declared_platforms.join(", ")})` : "";
+    const state = n.state + (n.reason && n.state === "unreachable" ? `: ${n.reason}` : "");
+    const remove = n.local ? el("span", { class: "muted", text: "this engine" })
+      : el("button", { class: "link remove-node", "data-node": n.name, text: "Remove", onclick: () => removeNode(n.name) });
+    return el("tr", { class: "node", "data-node": n.name },
+      el("td", { text: n.name }), el("td", { text: n.host || n.context }),
+      el("td", { class: "state-" + n.state, text: state }), el("td", { text: platforms + declared }), el("td", {}, remove));
+  }));
+  const up = view.nodes.filter((n) => n.state === "running").length;
+  $("nodes-line").textContent = `· ${up} of ${view.nodes.length} up`;
+  $("nodes-problems").replaceChildren(...view.problems.map((p) => el("div", { class: "warning", text: p })));
+}
+
+function loadNodes() {
+  invoke("list_nodes").then(renderNodes).catch((e) => { $("node-result").textContent = sentence(e); });
+}
+
+async function openAddNode() {
+  $("node-error").textContent = "";
+  const picker = await invoke("list_contexts");
+  // Docker's contexts that are not a node yet.
+  const free = picker.contexts.filter((c) => !nodeNames.includes(c.name));
+  $("node-context").replaceChildren(...free.map((c) => el("option", { value: c.name, text: `${c.name} (${c.host})` })));
+  show($("add-node-form"), true);
+}
+
+async function addNode() {
+  $("node-error").textContent = "";
+  $("add-node-ok").disabled = true;
+  $("node-result").textContent = "Adding the node…";
+  try {
+    $("node-result").textContent = await invoke("add_node", { context: $("node-context").value, platforms: $("node-platforms").value });
+    show($("add-node-form"), false);
+  } catch (error) {
+    $("node-result").textContent = "";
+    $("node-error").textContent = sentence(error);
+  } finally {
+    $("add-node-ok").disabled = false;
+  }
+}
+
+async function removeNode(name) {
+  $("node-result").textContent = `Removing ${name}…`;
+  try {
+    $("node-result").textContent = await invoke("remove_node", { name });
+  } catch (error) {
+    $("node-result").textContent = sentence(error);
+  }
+}
+
 async function purge() {
   show($("confirm"), false);
   try {
@@ -191,5 +248,10 @@ window.addEventListener("DOMContentLoaded", async () => {
   await listen("action-error", (event) => showActionError(event.payload));
   showActionError(await invoke("action_error"));
   await listen("start-progress", (event) => pullProgress(event.payload));
+  $("add-node").addEventListener("click", openAddNode);
+  $("add-node-cancel").addEventListener("click", () => show($("add-node-form"), false));
+  $("add-node-ok").addEventListener("click", addNode);
+  await listen("nodes", (event) => renderNodes(event.payload));
   render(await invoke("snapshot"));
+  loadNodes();
 });

@@ -1,12 +1,12 @@
 //! Start, stop and restart, shared by the tray and the windows: one at a time, the transient
 //! state shown while they run, progress forwarded as `start-progress` events, and a failure shown
 //! in every window (`action-error`) and, when no window asked, as a desktop notification.
-use assemble_core::{Error, StartEvent, StartFlags, StartRequest, State};
+use assemble_core::{nodes as core_nodes, Error, StartEvent, StartFlags, StartRequest, State};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::{
     errors::CommandError,
-    live, notify,
+    live, nodes, notify,
     state::{Connection, Operations, Shown},
 };
 
@@ -74,13 +74,25 @@ async fn perform<R: Runtime>(
     };
     let request = || StartRequest::resolve(&StartFlags::default(), &connection.settings());
     let mut quit = operations.shutdown();
+    let nodes_file = core_nodes::store::path();
     match action {
         Action::Start => backend.start_until(&request()?, &report, quit.recv()).await?,
-        Action::Stop => return backend.stop().await.map(|_| ()),
+        Action::Stop => {
+            backend.stop().await?;
+            // As `assemble backend stop`: every node too; one that does not answer holds none up.
+            let reports = core_nodes::stop_all(&backend, &nodes_file).await?;
+            let _ = nodes::refresh(app, nodes::problems(&reports)).await;
+            return Ok(());
+        }
         Action::Restart => backend.restart_until(&request()?, &report, quit.recv()).await?,
         Action::Apply => backend.apply_until(&request()?, &report, quit.recv()).await?,
     };
     // As `assemble backend start` does: the backend is also the buildx builder "assemble".
     live::register_builder(connection, &backend, connection.settings().use_builder).await;
+    let problems = match action {
+        Action::Start | Action::Restart => nodes::problems(&core_nodes::start_all(&backend, &request()?, &nodes_file).await?),
+        Action::Stop | Action::Apply => Vec::new(),
+    };
+    let _ = nodes::refresh(app, problems).await;
     Ok(())
 }

@@ -6,6 +6,7 @@ mod commands;
 mod errors;
 mod live;
 mod log_view;
+mod nodes;
 mod notify;
 mod state;
 mod tray;
@@ -79,6 +80,9 @@ fn build_app<R: Runtime>(
             commands::follow_build,
             commands::follow_builds,
             commands::open_window,
+            nodes::list_nodes,
+            nodes::add_node,
+            nodes::remove_node,
             build_job::run_build,
             build_job::cancel_build,
             build_job::build_under_way,
@@ -87,6 +91,11 @@ fn build_app<R: Runtime>(
         .setup(|app| {
             tray::create(app.handle())?;
             live::spawn(app.handle().clone());
+            // The tray's nodes line, before any window asks for the nodes.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                let _ = nodes::refresh(&handle, Vec::new()).await;
+            });
             // Launched by a person: show the panel, as Docker Desktop shows its dashboard.
             // `--hidden` (autostart) keeps only the tray.
             if !std::env::args().any(|a| a == "--hidden") {

@@ -20,6 +20,7 @@ const TRAY_ID: &str = "main";
 pub struct TrayItems<R: Runtime> {
     status: MenuItem<R>,
     engine: MenuItem<R>,
+    nodes: MenuItem<R>,
     start: MenuItem<R>,
     stop: MenuItem<R>,
     restart: MenuItem<R>,
@@ -28,6 +29,7 @@ pub struct TrayItems<R: Runtime> {
 pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let status = MenuItem::with_id(app, "status", "Backend: …", false, None::<&str>)?;
     let engine = MenuItem::with_id(app, "engine", "Engine: …", false, None::<&str>)?;
+    let nodes = MenuItem::with_id(app, "nodes", "Nodes: …", false, None::<&str>)?;
     let start = MenuItem::with_id(app, "start", "Start", false, None::<&str>)?;
     let stop = MenuItem::with_id(app, "stop", "Stop", false, None::<&str>)?;
     let restart = MenuItem::with_id(app, "restart", "Restart", false, None::<&str>)?;
@@ -41,6 +43,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         &[
             &status,
             &engine,
+            &nodes,
             &PredefinedMenuItem::separator(app)?,
             &start,
             &stop,
@@ -61,7 +64,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         .show_menu_on_left_click(true)
         .on_menu_event(|app, event| on_menu(app, event.id().as_ref()))
         .build(app)?;
-    app.manage(TrayItems { status, engine, start, stop, restart });
+    app.manage(TrayItems { status, engine, nodes, start, stop, restart });
     // The tray follows the snapshots the app shows, so that what publishes them needs no tray.
     let mut shown = app.state::<Shown>().follow_shown();
     let app = app.clone();
@@ -120,6 +123,13 @@ fn quit<R: Runtime>(app: &AppHandle<R>) {
             app.exit(1);
         }
     });
+}
+
+/// The nodes line ("Nodes: 1 of 2 up"), from the latest listing of the nodes.
+pub fn set_nodes<R: Runtime>(app: &AppHandle<R>, line: &str) {
+    if let Some(items) = app.try_state::<TrayItems<R>>() {
+        let _ = items.nodes.set_text(line);
+    }
 }
 
 fn update<R: Runtime>(app: &AppHandle<R>, snapshot: &Snapshot) {

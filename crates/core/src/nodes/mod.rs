@@ -148,6 +148,20 @@ pub struct NodeRemoved {
     pub unreachable: Option<String>,
 }
 
+/// The tray's line for the nodes, the local backend among them: how many run ("Nodes: 1 of 2 up").
+pub fn tray_line(statuses: &[NodeStatus]) -> String {
+    let up = statuses.iter().filter(|s| s.state == NodeState::Running).count();
+    format!("Nodes: {up} of {} up", statuses.len())
+}
+
+/// The platforms the panel's "Add node" field holds (commas between them; empty is none).
+pub fn parse_typed_platforms(typed: &str) -> Result<Vec<String>> {
+    match typed.trim() {
+        "" => Ok(Vec::new()),
+        typed => parse_platforms(&[typed.to_string()]),
+    }
+}
+
 /// The docker config folder the local engine was resolved from: the nodes' contexts and the
 /// builder live there.
 fn config_of(local: &Backend) -> PathBuf {
@@ -542,6 +556,27 @@ pub async fn info_all(local: &Backend, file: &Path) -> Result<Vec<NodeReport<Bac
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_tray_counts_the_nodes_up_and_the_panel_s_platforms_field_may_be_empty() {
+        let node = |name: &str, local: bool, state: NodeState| NodeStatus {
+            name: name.into(),
+            local,
+            context: name.into(),
+            host: None,
+            state,
+            declared_platforms: Vec::new(),
+            platforms: Vec::new(),
+            emulated_platforms: Vec::new(),
+            reason: None,
+        };
+        assert_eq!(tray_line(&[node("default", true, NodeState::Stopped)]), "Nodes: 0 of 1 up");
+        let two = [node("default", true, NodeState::Running), node("arm", false, NodeState::Unreachable)];
+        assert_eq!(tray_line(&two), "Nodes: 1 of 2 up");
+        assert_eq!(parse_typed_platforms("  ").unwrap(), Vec::<String>::new());
+        assert_eq!(parse_typed_platforms("linux/arm64, linux/arm64").unwrap(), ["linux/arm64"]);
+        assert!(parse_typed_platforms("linux/").is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -1,0 +1,82 @@
+"""Nodes in the app: the panel's Nodes section lists the backend on each engine of the builder,
+"Add node…" offers docker's contexts and starts the backend on the one chosen, the tray counts the
+nodes up, Stop acts on every node, and Remove takes the node away with nothing of ours left."""
+import subprocess
+
+from selenium.webdriver.common.by import By
+
+from conftest import TEST_IMAGE, docker
+
+
+def node_rows(app):
+    return {row.get_attribute("data-node"): row.text for row in app.driver.find_elements(By.CSS_SELECTOR, "#nodes tr.node")}
+
+
+def ours_on(engine, backend):
+    out = subprocess.run(["docker", "-H", engine, "ps", "-a", "--filter", f"name={backend}", "--format", "{{.Names}}"],
+                         check=True, capture_output=True, text=True, timeout=60).stdout.split()
+    return sorted(n for n in out if n == backend or n.startswith(backend + "-"))
+
+
+def load_image_into(engine, image):
+    """The backend image in the second engine, as a user's other machine would have it."""
+    save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+    loaded = subprocess.run(["docker", "-H", engine, "load"], stdin=save.stdout, capture_output=True, text=True,
+                            timeout=300)
+    save.stdout.close()
+    assert save.wait(300) == 0 and loaded.returncode == 0, loaded.stderr
+
+
+def test_a_node_added_from_the_panel_joins_the_builder_and_is_removed_with_nothing_left(app, second_engine):
+    app.running()
+    load_image_into(second_engine, TEST_IMAGE)
+    app.docker_context("create", "other-box", "--docker", f"host={second_engine}")
+    try:
+        app.window("Assemble Backend")
+        app.wait(lambda: "default" in node_rows(app), 30, f"the local node is not listed: {node_rows(app)}")
+        assert "running" in node_rows(app)["default"], node_rows(app)
+        assert app.text("#nodes-line") == "· 1 of 1 up", app.text("#nodes-line")
+        app.wait(lambda: app.tray.item("Nodes:")["label"] == "Nodes: 1 of 1 up", 10, app.tray.menu())
+
+        # A bad platform is said beside the form, and nothing is started.
+        app.click("#add-node")
+        app.wait(lambda: app.find("#add-node-form").is_displayed(), 10, "the form did not open")
+        options = [o.get_attribute("value") for o in app.driver.find_elements(By.CSS_SELECTOR, "#node-context option")]
+        assert options == ["other-box"], f"the contexts offered: {options}"
+        app.type_into("#node-platforms", "linux/")
+        app.click("#add-node-ok")
+        app.wait(lambda: app.text("#node-error") != "", 10, "no sentence for a bad platform")
+        assert "linux/" in app.text("#node-error"), app.text("#node-error")
+        assert ours_on(second_engine, app.backend) == []
+
+        app.type_into("#node-platforms", "linux/arm64")
+        app.click("#add-node-ok")
+        app.wait(lambda: app.text("#node-result").startswith("Added node other-box"), 240,
+                 f"the node was not added: {app.text('#node-error')!r} {app.text('#node-result')!r}")
+        app.wait(lambda: "other-box" in node_rows(app) and "running" in node_rows(app)["other-box"], 30, node_rows(app))
+        assert "(first: linux/arm64)" in node_rows(app)["other-box"], node_rows(app)
+        assert app.backend in ours_on(second_engine, app.backend)
+        assert app.text("#nodes-line") == "· 2 of 2 up", app.text("#nodes-line")
+        app.wait(lambda: app.tray.item("Nodes:")["label"] == "Nodes: 2 of 2 up", 10, app.tray.menu())
+        nodes = app.buildx_builders()["assemble"]["Nodes"]
+        assert len(nodes) == 2, nodes
+        app.screenshot("44-panel-nodes")
+
+        # Stop acts on every node; the nodes stay in the builder, stopped.
+        app.click("#stop")
+        app.wait(lambda: app.text("#state") == "Stopped", 90, app.text("#state"))
+        app.wait(lambda: "stopped" in node_rows(app).get("other-box", ""), 60, node_rows(app))
+        assert ours_on(second_engine, app.backend) == [], ours_on(second_engine, app.backend)
+        app.wait(lambda: app.tray.item("Nodes:")["label"] == "Nodes: 0 of 2 up", 10, app.tray.menu())
+        app.running()
+        app.wait(lambda: "running" in node_rows(app).get("other-box", ""), 120, node_rows(app))
+
+        app.find(f"#nodes button.remove-node[data-node='other-box']").click()
+        app.wait(lambda: app.text("#node-result").startswith("Removed node other-box"), 120, app.text("#node-result"))
+        app.wait(lambda: "other-box" not in node_rows(app), 30, node_rows(app))
+        assert ours_on(second_engine, app.backend) == [], ours_on(second_engine, app.backend)
+        assert len(app.buildx_builders()["assemble"]["Nodes"]) == 1
+        app.wait(lambda: app.tray.item("Nodes:")["label"] == "Nodes: 1 of 1 up", 10, app.tray.menu())
+    finally:
+        app.cli("backend", "nodes", "rm", "other-box", "--force")
+        app.docker_context("rm", "-f", "other-box")
