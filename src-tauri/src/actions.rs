@@ -90,7 +90,9 @@ async fn perform<R: Runtime>(
     // As `assemble backend start` does: the backend is also the buildx builder "assemble".
     live::register_builder(connection, &backend, connection.settings().use_builder).await;
     let problems = match action {
-        Action::Start | Action::Restart => nodes::problems(&core_nodes::start_all(&backend, &request()?, &nodes_file).await?),
+        Action::Start | Action::Restart => {
+            nodes::problems(&core_nodes::start_all(&backend, &request()?, &nodes_file).await?)
+        }
         Action::Stop | Action::Apply => Vec::new(),
     };
     let _ = nodes::refresh(app, problems).await;

@@ -4,7 +4,7 @@
 //! flags and named contexts. Bad values are refused before anything starts.
 use std::process::Stdio;
 
-use assemble_testkit::{copy_busybox_into, Folder, Registry, TestUser};
+use assemble_testkit::{copy_busybox_into, step_cached, step_said, Folder, Registry, TestUser};
 
 /// Two steps worth caching: a file written by a slow `RUN`, and one more on top of it.
 const HEAVY_DOCKERFILE: &str = r#"FROM scratch
@@ -15,22 +15,6 @@ RUN ["/bin/busybox", "sh", "-c", "/bin/busybox echo second-step-ran; /bin/busybo
 
 fn docker(args: &[&str]) -> std::process::Output {
     assemble_testkit::docker_cli().args(args).stdin(Stdio::null()).output().expect("docker runs")
-}
-
-/// Whether the plain progress shows the step whose name contains `needle` as `CACHED`.
-fn step_cached(stderr: &str, needle: &str) -> bool {
-    let Some(number) = stderr.lines().find_map(|line| {
-        let (number, rest) = line.split_once(' ')?;
-        (number.starts_with('#') && rest.starts_with('[') && rest.contains(needle)).then_some(number)
-    }) else {
-        return false;
-    };
-    stderr.lines().any(|line| line == format!("{number} CACHED"))
-}
-
-/// Whether a step printed `word` (its output, not its command line).
-fn step_said(stderr: &str, word: &str) -> bool {
-    stderr.lines().any(|line| line.ends_with(word) && !line.contains("RUN ["))
 }
 
 /// The backend's container ID (a restart makes a new one).
@@ -171,6 +155,14 @@ async fn labels_ids_metadata_and_the_default_provenance_are_buildx_s() {
     let reference = meta["buildx.build.ref"].as_str().expect("buildx.build.ref");
     assert!(reference.starts_with("assemble/assemble0/"), "{meta}");
     assert!(pushed.stderr.contains("exporting attestation manifest"), "the attestation is pushed: {}", pushed.stderr);
+    // buildx's `buildx.build.provenance`: the recorded SLSA provenance, min (no buildConfig, no metadata).
+    let provenance = &meta["buildx.build.provenance"];
+    assert!(
+        provenance["buildType"].as_str().is_some_and(|t| t.starts_with("https://mobyproject.org/buildkit")),
+        "{meta}"
+    );
+    assert!(provenance["invocation"]["parameters"]["frontend"] == "dockerfile.v0", "{meta}");
+    assert!(provenance.get("buildConfig").is_none() && provenance.get("metadata").is_none(), "min: {meta}");
     // buildx's ref names the build in our history too.
     user.run(&["backend", "builds", "logs", reference]).expect_ok();
 
@@ -194,19 +186,23 @@ async fn labels_ids_metadata_and_the_default_provenance_are_buildx_s() {
     assert!(meta["containerimage.config.digest"].is_string(), "{meta}");
 
     // --attest is the long form: a max provenance makes an index again.
-    let attested = user.run(&[
-        "build",
-        &context.arg(),
-        "--progress",
-        "quiet",
-        "-t",
-        &image,
-        "--push",
-        "--attest",
-        "type=provenance,mode=max",
-        "--metadata-file",
-        &metadata_file.to_string_lossy(),
-    ]);
+    let metadata_path = metadata_file.to_string_lossy().to_string();
+    let max_attested = || {
+        user.command(&[
+            "build",
+            &context.arg(),
+            "--progress",
+            "quiet",
+            "-t",
+            &image,
+            "--push",
+            "--attest",
+            "type=provenance,mode=max",
+            "--metadata-file",
+            &metadata_path,
+        ])
+    };
+    let attested = assemble_testkit::run_bounded(max_attested());
     assert!(attested.ok(), "{attested:#?}");
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&metadata_file).expect("the metadata file")).expect("JSON");
@@ -216,6 +212,16 @@ async fn labels_ids_metadata_and_the_default_provenance_are_buildx_s() {
         meta["containerimage.digest"],
         "--progress quiet prints the digest: {attested:#?}"
     );
+    let attested_meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata_file).expect("the metadata file")).expect("JSON");
+    assert!(attested_meta["buildx.build.provenance"].get("buildConfig").is_none(), "min by default: {attested_meta}");
+    // BUILDX_METADATA_PROVENANCE=max keeps what the max attestation recorded.
+    let mut max = max_attested();
+    max.env("BUILDX_METADATA_PROVENANCE", "max");
+    assert!(assemble_testkit::run_bounded(max).ok());
+    let max_meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata_file).expect("the metadata file")).expect("JSON");
+    assert!(max_meta["buildx.build.provenance"]["buildConfig"].is_object(), "max keeps buildConfig: {max_meta}");
     user.run(&["backend", "stop"]).expect_ok();
 }
 
@@ -384,5 +390,66 @@ async fn host_network_is_granted_only_when_the_backend_was_started_to_allow_it()
     assert!(host.ok(), "{host:#?}");
     let lines = host.stderr.lines().find_map(|l| l.split("lines=").nth(1)?.trim().parse::<u32>().ok());
     assert!(lines.is_some_and(|n| n > 3), "the backend's own interfaces, not loopback alone: {}", host.stderr);
+    user.run(&["backend", "stop"]).expect_ok();
+}
+
+/// `--shm-size` and `--ulimit` reach the `RUN` steps, `--no-cache-filter` runs one stage again
+/// while the others stay cached, and `--annotation` lands on the pushed manifest, as buildx sends
+/// them; a bad value is one sentence before anything is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn step_limits_stage_cache_filters_and_annotations_are_buildx_s() {
+    let registry = Registry::start();
+    let user = TestUser::new("attrs-steps");
+    let port = registry.port.to_string();
+    user.run(&["backend", "start", "--allow-host-port", &port]).expect_ok();
+    let dockerfile = r#"FROM scratch AS tools
+COPY busybox /bin/busybox
+FROM tools AS probe
+RUN ["/bin/busybox", "sh", "-c", "echo shm-kib=$(/bin/busybox df -k /dev/shm | /bin/busybox tail -1 | /bin/busybox awk '{print $2}') nofile=$(ulimit -n) > /probe; /bin/busybox cat /probe"]
+FROM tools
+COPY --from=probe /probe /probe
+"#;
+    let context = Folder::new("attrs-steps", &[("Dockerfile", dockerfile)]);
+    copy_busybox_into(&context.path);
+    let steps = ["--shm-size", "128m", "--ulimit", "nofile=1024:2048"];
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", context.path.to_str().expect("UTF-8"), "--progress", "plain"];
+        args.extend_from_slice(&steps);
+        args.extend_from_slice(extra);
+        user.run(&args)
+    };
+    let first = build(&[]);
+    assert!(first.ok(), "{first:#?}");
+    assert!(step_said(&first.stderr, "shm-kib=131072 nofile=1024"), "the step's limits: {}", first.stderr);
+
+    // The probe stage again, the tools stage from the cache.
+    let again = build(&["--no-cache-filter", "probe"]);
+    assert!(again.ok(), "{again:#?}");
+    assert!(step_said(&again.stderr, "shm-kib=131072 nofile=1024"), "the probe ran again: {}", again.stderr);
+    assert!(step_cached(&again.stderr, "[tools 1/1] COPY busybox"), "the other stages stay cached: {}", again.stderr);
+    assert!(!step_cached(&again.stderr, "[probe 1/1] RUN"), "{}", again.stderr);
+    let cached = build(&[]);
+    assert!(
+        step_cached(&cached.stderr, "[probe 1/1] RUN") && !step_said(&cached.stderr, "shm-kib=131072 nofile=1024"),
+        "without the filter the probe is cached: {}",
+        cached.stderr
+    );
+
+    let image = format!("localhost:{port}/e2e/annotated:1");
+    let pushed =
+        build(&["-t", &image, "--push", "--provenance=false", "--annotation", "org.example.note=from the flag"]);
+    assert!(pushed.ok(), "{pushed:#?}");
+    let manifest = registry.manifest("e2e/annotated", "1");
+    assert_eq!(manifest["annotations"]["org.example.note"], "from the flag", "{manifest}");
+
+    for (flag, value, words) in [
+        ("--shm-size", "12q", "has a unit Docker does not know"),
+        ("--ulimit", "files=1", "names no limit"),
+        ("--annotation", "layer:k=v", "the types are manifest"),
+    ] {
+        let refused = user.run(&["build", context.path.to_str().expect("UTF-8"), flag, value]);
+        assert!(!refused.ok() && refused.stderr.contains(words), "{flag} {value}: {refused:#?}");
+        assert!(!refused.stderr.contains("#1 "), "nothing was sent: {refused:#?}");
+    }
     user.run(&["backend", "stop"]).expect_ok();
 }

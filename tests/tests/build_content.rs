@@ -5,7 +5,7 @@
 //! and `-o type=oci,dest=DIR,tar=false` writes an OCI layout folder buildx takes as a context.
 use std::path::Path;
 
-use assemble_testkit::{buildx_plugin, copy_busybox_into, Folder, Run, TestUser};
+use assemble_testkit::{buildx_plugin, copy_busybox_into, step_cached, step_said, Folder, Run, TestUser};
 
 /// Two steps worth caching: a file written by a slow `RUN`, and one more on top of it.
 const HEAVY_DOCKERFILE: &str = r#"FROM scratch
@@ -13,22 +13,6 @@ COPY busybox /bin/busybox
 RUN ["/bin/busybox", "sh", "-c", "/bin/busybox echo heavy-step-ran; /bin/busybox sleep 3; /bin/busybox head -c 2000000 /dev/urandom > /heavy.bin"]
 RUN ["/bin/busybox", "sh", "-c", "/bin/busybox echo second-step-ran; /bin/busybox wc -c /heavy.bin > /size"]
 "#;
-
-/// Whether the plain progress shows the step whose name contains `needle` as `CACHED`.
-fn step_cached(stderr: &str, needle: &str) -> bool {
-    let Some(number) = stderr.lines().find_map(|line| {
-        let (number, rest) = line.split_once(' ')?;
-        (number.starts_with('#') && rest.starts_with('[') && rest.contains(needle)).then_some(number)
-    }) else {
-        return false;
-    };
-    stderr.lines().any(|line| line == format!("{number} CACHED"))
-}
-
-/// Whether a step printed `word` (its output, not its command line).
-fn step_said(stderr: &str, word: &str) -> bool {
-    stderr.lines().any(|line| line.ends_with(word) && !line.contains("RUN ["))
-}
 
 fn backend_id(user: &TestUser) -> String {
     let inspect = user.docker(&["inspect", "--format", "{{.Id}}", &user.names.backend()]).expect_ok();

@@ -6,7 +6,7 @@ use std::{path::Path, process::Command};
 use assemble_testkit::{
     build_and_push, containers_named, docker, native_platform,
     private_engine::{Certificates, EngineSpec, PrivateEngine},
-    run_bounded,
+    json, refused, run_bounded,
     sshd::Sshd,
     test_image, Registry, Run, TestUser, MACHINE_ENGINE,
 };
@@ -43,21 +43,6 @@ fn assemble(user: &TestUser, config: &Path, env: &[(&str, &str)], args: &[&str])
         command.env(name, value);
     }
     run_bounded(command)
-}
-
-#[track_caller]
-fn refused(run: Run, expected: &[&str]) -> String {
-    assert_eq!(run.code, Some(1), "{run:#?}");
-    let message = run.stderr.trim_end().to_string();
-    assert_eq!(message.lines().count(), 1, "one sentence: {run:#?}");
-    for part in expected {
-        assert!(message.contains(part), "expected {part:?} in {message:?}");
-    }
-    message
-}
-
-fn json(run: Run) -> serde_json::Value {
-    serde_json::from_str(&run.expect_ok().stdout).expect("JSON output")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use assemble_testkit::{
     buildx_plugin, containers_named, copy_busybox_into, copy_foreign_busybox_into, native_platform, Folder, Registry,
     private_engine::{EngineSpec, PrivateEngine},
-    run_bounded,
+    json, refused, run_bounded,
     sshd::Sshd,
     test_image, volume_exists, Run, TestUser,
 };
@@ -47,21 +47,6 @@ fn docker(user: &TestUser, path: &str, args: &[&str]) -> Run {
     let mut command = user.docker_command(args);
     command.env("PATH", path);
     run_bounded(command)
-}
-
-fn json(run: Run) -> serde_json::Value {
-    serde_json::from_str(&run.expect_ok().stdout).expect("JSON output")
-}
-
-/// A refusal: exit code 1 and one sentence on stderr holding each of `expected`.
-fn refused(run: Run, expected: &[&str]) -> String {
-    assert_eq!(run.code, Some(1), "{run:#?}");
-    let message = run.stderr.trim_end().to_string();
-    assert_eq!(message.lines().count(), 1, "one sentence: {run:#?}");
-    for part in expected {
-        assert!(message.contains(part), "expected {part:?} in {message:?}");
-    }
-    message
 }
 
 /// The `assemble` builder as `docker buildx ls --format json` lists it.

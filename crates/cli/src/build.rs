@@ -115,6 +115,20 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
     if let Some(ticker) = ticker {
         ticker.abort();
     }
+    // As buildx: the provenance BuildKit recorded goes into the metadata file too
+    // (BUILDX_METADATA_PROVENANCE), read before the progress view is taken.
+    let with_provenance = match (&result, &args.solve.metadata_file) {
+        (Ok(outcome), Some(_)) => Some(
+            backend
+                .exporter_response_with_provenance(
+                    &outcome.exporter_response,
+                    &outcome.reference,
+                    metadata::MetadataProvenance::from_env(),
+                )
+                .await,
+        ),
+        _ => None,
+    };
     let Ok(mut view) = view.lock() else { return result.map(|_| ()) };
     view.finish();
     match result {
@@ -122,8 +136,11 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
             if let Some(path) = &args.solve.iidfile {
                 metadata::write_iidfile(path, &outcome.exporter_response)?;
             }
-            if let Some(path) = &args.solve.metadata_file {
-                metadata::write_metadata_file(path, &outcome.exporter_response, &outcome.reference)?;
+            if let (Some(path), Some((response, warning))) = (&args.solve.metadata_file, &with_provenance) {
+                if let Some(warning) = warning {
+                    eprintln!("Warning: {warning}");
+                }
+                metadata::write_metadata_file(path, response, &outcome.reference)?;
             }
             if args.progress == Progress::None {
                 // buildx's `--progress none`: nothing at all.

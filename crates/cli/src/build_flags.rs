@@ -3,7 +3,7 @@
 //! checks them (build/attrs.rs, build/cache_options.rs); here they are only read.
 use std::path::PathBuf;
 
-use assemble_core::build::attrs::SolveInput;
+use assemble_core::build::{attrs::SolveInput, step_options::StepInput};
 use clap::Args;
 
 #[derive(Args, Debug, Default)]
@@ -47,6 +47,22 @@ pub struct SolveFlags {
     /// A named context, NAME=VALUE: a folder, docker-image://REF, or a git/https URL; repeat for more
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     pub build_contexts: Vec<String>,
+    /// The size of /dev/shm for RUN steps, such as 128m or 1g (powers of 1024, as docker)
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// A resource limit for RUN steps, NAME=SOFT[:HARD] (such as nofile=1024:2048); repeat for more
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub ulimits: Vec<String>,
+    /// The cgroup parent of RUN steps
+    #[arg(long = "cgroup-parent", value_name = "CGROUP")]
+    pub cgroup_parent: Option<String>,
+    /// Build this stage without the cache (the others may use it); repeat or use commas
+    #[arg(long = "no-cache-filter", value_name = "STAGE")]
+    pub no_cache_filter: Vec<String>,
+    /// An annotation of the image, [TYPE[PLATFORM]:]KEY=VALUE, TYPE one of manifest (the default),
+    /// manifest-descriptor, index, index-descriptor; repeat for more
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
     /// Write the image ID (its config digest, else its digest) to this file
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
@@ -72,6 +88,13 @@ impl SolveFlags {
             network: self.network.clone(),
             add_hosts: self.add_hosts.clone(),
             build_contexts: self.build_contexts.clone(),
+            steps: StepInput {
+                shm_size: self.shm_size.clone(),
+                ulimits: self.ulimits.clone(),
+                cgroup_parent: self.cgroup_parent.clone(),
+                no_cache_filter: self.no_cache_filter.clone(),
+                annotations: self.annotations.clone(),
+            },
         }
     }
 }

@@ -153,6 +153,10 @@ mod tests {
         let value = crate::json::parse(body.as_bytes()).unwrap();
         let first = &value.get("errors").unwrap().as_array()[0];
         assert_eq!(first.get("code").and_then(|v| v.as_str()), Some("MANIFEST_UNKNOWN"));
-        assert_eq!(first.get("message").and_then(|v| v.as_str()), Some("local images: no \"base\" here"), "said as the mirror");
+        assert_eq!(
+            first.get("message").and_then(|v| v.as_str()),
+            Some("local images: no \"base\" here"),
+            "said as the mirror"
+        );
     }
 }

@@ -391,11 +391,7 @@ impl Back {
     }
 
     fn engine_failed(&self, familiar: &str, failure: &Failure) -> Reply {
-        Reply::error(
-            502,
-            Code::Unknown,
-            &format!("{} could not be asked for {familiar}: {failure}", self.engine_words),
-        )
+        Reply::error(502, Code::Unknown, &format!("{} could not be asked for {familiar}: {failure}", self.engine_words))
     }
 
     fn export_failed(&self, familiar: &str, id: &str, why: &str) -> Reply {

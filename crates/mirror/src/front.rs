@@ -190,7 +190,9 @@ fn answer(head: &RequestHead, writer: &mut TcpStream, socket: &Path) -> io::Resu
             let (answer, body) = error(
                 503,
                 Code::Unknown,
-                &format!("the store of the engine's images does not answer ({err}); the image is looked for in its registry"),
+                &format!(
+                    "the store of the engine's images does not answer ({err}); the image is looked for in its registry"
+                ),
             );
             write_head(writer, &answer, head.close, false)?;
             if !request.head {
@@ -202,8 +204,7 @@ fn answer(head: &RequestHead, writer: &mut TcpStream, socket: &Path) -> io::Resu
     let answer = match AnswerHead::read_from(&mut back) {
         Ok(answer) => answer,
         Err(err) => {
-            let (answer, body) =
-                error(502, Code::Unknown, &format!("the store's answer could not be read ({err})"));
+            let (answer, body) = error(502, Code::Unknown, &format!("the store's answer could not be read ({err})"));
             write_head(writer, &answer, head.close, false)?;
             if !request.head {
                 writer.write_all(&body)?;

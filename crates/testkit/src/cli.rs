@@ -167,6 +167,25 @@ pub async fn run_bounded_async(command: Command, limit: Duration) -> Run {
     }
 }
 
+/// A successful run's stdout as JSON (`--format json`).
+#[track_caller]
+pub fn json(run: Run) -> serde_json::Value {
+    let stdout = run.expect_ok().stdout;
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+/// A refusal: exit code 1 and one sentence on stderr holding each of `expected`; the sentence.
+#[track_caller]
+pub fn refused(run: Run, expected: &[&str]) -> String {
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    let message = run.stderr.trim_end().to_string();
+    assert_eq!(message.lines().count(), 1, "one sentence: {run:#?}");
+    for part in expected {
+        assert!(message.contains(part), "expected {part:?} in {message:?}");
+    }
+    message
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,13 +26,14 @@ mod free_port;
 pub mod images;
 pub mod machine;
 pub mod network;
+pub mod plain;
 pub mod port_record;
 pub mod private_engine;
 pub mod registry;
 pub mod sshd;
 pub mod user;
 
-pub use cli::{assemble_binary, buildx_plugin, run_bounded, run_bounded_async, Run};
+pub use cli::{assemble_binary, buildx_plugin, json, refused, run_bounded, run_bounded_async, Run};
 pub use containers::{
     build_and_push, containers_named, exec, remove_containers_named, volume_exists, wait_for_buildkit,
 };
@@ -43,5 +44,6 @@ pub use images::{
     test_image, test_image_repository,
 };
 pub use machine::{clear_engine_environment, docker, docker_cli, engine, MACHINE_ENGINE};
+pub use plain::{step_cached, step_said};
 pub use registry::Registry;
 pub use user::TestUser;

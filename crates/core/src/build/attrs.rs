@@ -8,6 +8,7 @@ use std::{collections::BTreeMap, net::IpAddr, path::PathBuf};
 use crate::{
     build::cache_options::{self, CachePlan},
     build::error::BuildError,
+    build::step_options::{self, StepInput, StepOptions},
     reference::check_image_name,
     Result,
 };
@@ -47,6 +48,8 @@ pub struct SolveInput {
     pub add_hosts: Vec<String>,
     /// `--build-context NAME=VALUE`.
     pub build_contexts: Vec<String>,
+    /// `--shm-size`, `--ulimit`, `--cgroup-parent`, `--no-cache-filter`, `--annotation`.
+    pub steps: StepInput,
 }
 
 /// The network the build's `RUN` steps get.
@@ -105,6 +108,8 @@ pub struct SolveOptions {
     pub add_hosts: Vec<(String, String)>,
     /// `--build-context`.
     pub contexts: Vec<NamedContext>,
+    /// What `RUN` steps get, the stages without cache, and the image's annotations.
+    pub steps: StepOptions,
 }
 
 /// Checks the flags. `build_args` are the checked build arguments (for buildx's inline-cache
@@ -166,7 +171,18 @@ pub fn check(
         }
         contexts.push(context);
     }
-    Ok(SolveOptions { cache, labels, attestations, default_provenance, pull: input.pull, network, add_hosts, contexts })
+    let steps = step_options::check(&input.steps)?;
+    Ok(SolveOptions {
+        cache,
+        labels,
+        attestations,
+        default_provenance,
+        pull: input.pull,
+        network,
+        add_hosts,
+        contexts,
+        steps,
+    })
 }
 
 impl SolveOptions {
@@ -200,6 +216,7 @@ impl SolveOptions {
         if !self.contexts.is_empty() {
             attrs.push(("frontend.caps".into(), CONTEXTS_CAP.into()));
         }
+        attrs.extend(self.steps.frontend_attrs());
         attrs
     }
 
@@ -254,6 +271,7 @@ impl SolveOptions {
             };
             lines.push(("Named context:", format!("{} = {from}", context.name)));
         }
+        lines.extend(self.steps.describe());
         lines
     }
 }

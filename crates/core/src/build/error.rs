@@ -112,6 +112,17 @@ pub enum BuildError {
         reason: String,
     },
 
+    /// A bad `--shm-size`, `--ulimit` or `--annotation` (build/step_options.rs).
+    #[error("{flag} {value:?} {reason}")]
+    InvalidStepOption {
+        /// The flag.
+        flag: &'static str,
+        /// The value as typed.
+        value: String,
+        /// What is wrong, and the form it takes.
+        reason: String,
+    },
+
     /// A `--network` BuildKit does not have.
     #[error("--network {mode:?} is not a network BuildKit has; use default, none or host")]
     InvalidNetwork {

@@ -52,6 +52,86 @@ fn decode(key: &str, value: &str) -> serde_json::Value {
     }
 }
 
+/// How much of the recorded provenance the metadata file gets, from buildx's
+/// `BUILDX_METADATA_PROVENANCE`: `min` (the default), `max`, or `disabled` (also any false value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataProvenance {
+    /// No provenance in the file.
+    Disabled,
+    /// The provenance without its build configuration and metadata (buildx's default).
+    Min,
+    /// The whole provenance.
+    Max,
+}
+
+impl MetadataProvenance {
+    /// As buildx reads the variable: an unknown value is the default, `min`.
+    pub fn parse(value: Option<&str>) -> Self {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            Some("max") => Self::Max,
+            Some("disabled" | "false" | "0" | "f") => Self::Disabled,
+            _ => Self::Min,
+        }
+    }
+
+    /// The mode `BUILDX_METADATA_PROVENANCE` asks for.
+    pub fn from_env() -> Self {
+        Self::parse(std::env::var("BUILDX_METADATA_PROVENANCE").ok().as_deref())
+    }
+}
+
+/// A recorded provenance predicate as buildx puts it in the exporter response: a builder with
+/// no ID dropped, and for `min` no `buildConfig` and no `metadata`; base64 of the JSON.
+pub fn provenance_value(predicate: &[u8], mode: MetadataProvenance) -> std::result::Result<String, String> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(predicate).map_err(|e| format!("the recorded provenance is not JSON: {e}"))?;
+    let object = value.as_object_mut().ok_or("the recorded provenance is not a JSON object")?;
+    let builder_without_id =
+        object.get("builder").is_some_and(|b| b.get("id").and_then(|id| id.as_str()).is_none_or(|id| id.is_empty()));
+    if builder_without_id {
+        object.remove("builder");
+    }
+    if mode == MetadataProvenance::Min {
+        object.remove("buildConfig");
+        object.remove("metadata");
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(value.to_string()))
+}
+
+/// The exporter response with `buildx.build.provenance` (or `…/PLATFORM` per platform) added from
+/// build `reference`'s record on `client`'s backend, as buildx adds it before writing the metadata
+/// file. A provenance that cannot be read is left out and said in the returned warning.
+pub async fn with_provenance(
+    client: &crate::buildkit::BuildkitClient,
+    exporter_response: &HashMap<String, String>,
+    reference: &str,
+    mode: MetadataProvenance,
+) -> (HashMap<String, String>, Option<String>) {
+    let mut response = exporter_response.clone();
+    if mode == MetadataProvenance::Disabled {
+        return (response, None);
+    }
+    let recorded = match client.recorded_provenance(reference).await {
+        Ok(recorded) => recorded,
+        Err(err) => {
+            return (response, Some(format!("the build's provenance was not read for the metadata file: {err}")))
+        }
+    };
+    for entry in recorded {
+        let key = match &entry.platform {
+            Some(platform) => format!("buildx.build.provenance/{platform}"),
+            None => "buildx.build.provenance".to_string(),
+        };
+        match provenance_value(&entry.predicate, mode) {
+            Ok(value) => {
+                response.insert(key, value);
+            }
+            Err(why) => return (response, Some(why)),
+        }
+    }
+    (response, None)
+}
+
 /// Removes an image-ID file left from before, as buildx does before a build, so a failed build
 /// never leaves an old ID behind.
 pub fn clear_iidfile(path: &Path) -> Result<()> {
@@ -86,6 +166,30 @@ fn write_error(flag: &'static str, path: &Path, err: &std::io::Error) -> crate::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provenance_for_the_metadata_file_is_trimmed_as_buildx_trims_it() {
+        let predicate = br#"{"builder":{"id":""},"buildType":"https://mobyproject.org/buildkit@v1","invocation":{"configSource":{}},"buildConfig":{"llbDefinition":[]},"metadata":{"buildInvocationID":"x"},"materials":[]}"#;
+        let decode = |text: String| -> serde_json::Value {
+            serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(text).unwrap()).unwrap()
+        };
+        let min = decode(provenance_value(predicate, MetadataProvenance::Min).unwrap());
+        assert_eq!(min["buildType"], "https://mobyproject.org/buildkit@v1");
+        for gone in ["builder", "buildConfig", "metadata"] {
+            assert!(min.get(gone).is_none(), "{gone} stays out in min: {min}");
+        }
+        let max = decode(provenance_value(predicate, MetadataProvenance::Max).unwrap());
+        assert!(
+            max.get("buildConfig").is_some() && max.get("metadata").is_some() && max.get("builder").is_none(),
+            "{max}"
+        );
+        assert!(provenance_value(b"[1]", MetadataProvenance::Min).is_err());
+        assert_eq!(MetadataProvenance::parse(None), MetadataProvenance::Min);
+        assert_eq!(MetadataProvenance::parse(Some("MAX")), MetadataProvenance::Max);
+        assert_eq!(MetadataProvenance::parse(Some("false")), MetadataProvenance::Disabled);
+        assert_eq!(MetadataProvenance::parse(Some("disabled")), MetadataProvenance::Disabled);
+        assert_eq!(MetadataProvenance::parse(Some("what")), MetadataProvenance::Min);
+    }
 
     fn response() -> HashMap<String, String> {
         let descriptor = base64::engine::general_purpose::STANDARD

@@ -229,6 +229,14 @@ fn exporters(plan: &BuildPlan) -> (Vec<Exporter>, Option<usize>) {
         }
         attrs
     };
+    // `--annotation` goes to every exporter that writes an image, as buildx sends it.
+    let annotated = |kind: &str, attrs: &mut HashMap<String, String>| {
+        if matches!(kind, "image" | "oci" | "docker") {
+            for (key, value) in &plan.solve.steps.annotations {
+                attrs.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+        }
+    };
     // --push with an image output of -o pushes that one, as buildx.
     let pushed_by_output = plan.outputs.iter().any(|o| o.exporter == "image");
     if matches!(plan.output, Output::Push | Output::PushAndLoad) && !pushed_by_output {
@@ -245,6 +253,9 @@ fn exporters(plan: &BuildPlan) -> (Vec<Exporter>, Option<usize>) {
             attrs.insert("push".to_string(), "true".to_string());
         }
         list.push(Exporter { r#type: output.exporter.clone(), attrs });
+    }
+    for exporter in &mut list {
+        annotated(&exporter.r#type, &mut exporter.attrs);
     }
     (list, load_index)
 }

@@ -133,6 +133,8 @@ impl CacheTotals {
 #[derive(Clone)]
 pub struct BuildkitClient {
     control: ControlClient<Channel>,
+    /// The same connection, for the daemon's other services (its content store).
+    channel: Channel,
 }
 
 impl BuildkitClient {
@@ -156,12 +158,17 @@ impl BuildkitClient {
         }
         let channel =
             endpoint.connect_with_connector(connector).await.map_err(|e| BuildkitError::Unreachable(describe(&e)))?;
-        Ok(Self { control: ControlClient::new(channel).max_decoding_message_size(64 * 1024 * 1024) })
+        Ok(Self { control: ControlClient::new(channel.clone()).max_decoding_message_size(64 * 1024 * 1024), channel })
     }
 
     /// The control API, for calls made in other modules (one module per concern).
     pub(crate) fn control(&self) -> ControlClient<Channel> {
         self.control.clone()
+    }
+
+    /// The connection, for the daemon's services beside the control API.
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// The daemon's workers; BuildKit is ready once it lists one.

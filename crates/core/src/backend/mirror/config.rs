@@ -154,7 +154,10 @@ mod tests {
             "registry-1.docker.io",
         ] {
             let refused = registries(&[bad.to_string()]).unwrap_err();
-            assert!(matches!(&refused, Error::Backend(BackendError::InvalidLocalImageRegistry(t)) if t == bad.trim()), "{bad}: {refused:?}");
+            assert!(
+                matches!(&refused, Error::Backend(BackendError::InvalidLocalImageRegistry(t)) if t == bad.trim()),
+                "{bad}: {refused:?}"
+            );
         }
     }
 

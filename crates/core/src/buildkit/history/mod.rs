@@ -8,6 +8,7 @@
 pub mod build;
 mod calls;
 pub mod follow;
+pub mod provenance;
 pub mod rows;
 pub mod timing;
 
