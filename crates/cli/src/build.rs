@@ -119,13 +119,13 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
     // (BUILDX_METADATA_PROVENANCE), read before the progress view is taken.
     let with_provenance = match (&result, &args.solve.metadata_file) {
         (Ok(outcome), Some(_)) => Some(
-            backend
-                .exporter_response_with_provenance(
-                    &outcome.exporter_response,
-                    &outcome.reference,
-                    metadata::MetadataProvenance::from_env(),
-                )
-                .await,
+            metadata::exporter_response_with_provenance(
+                &backend,
+                &outcome.exporter_response,
+                &outcome.reference,
+                metadata::MetadataProvenance::from_env(),
+            )
+            .await,
         ),
         _ => None,
     };

@@ -368,27 +368,6 @@ impl Backend {
         history::follow_builds(&client, on_list).await
     }
 
-    /// The exporter response of finished build `reference` with the provenance BuildKit recorded
-    /// for it (`buildx.build.provenance`), for `--metadata-file`; a warning when it was not read.
-    pub async fn exporter_response_with_provenance(
-        &self,
-        exporter_response: &std::collections::HashMap<String, String>,
-        reference: &str,
-        mode: crate::build::metadata::MetadataProvenance,
-    ) -> (std::collections::HashMap<String, String>, Option<String>) {
-        let client = match self.running().await {
-            Ok(container) => BuildkitClient::connect(&self.docker, &container.id).await,
-            Err(err) => Err(err),
-        };
-        match client {
-            Ok(client) => crate::build::metadata::with_provenance(&client, exporter_response, reference, mode).await,
-            Err(err) => (
-                exporter_response.clone(),
-                Some(format!("the build's provenance was not read for the metadata file: {err}")),
-            ),
-        }
-    }
-
     /// Follows one build of the running backend: calls `on_detail` with the build and its steps
     /// as far as they got, again after every burst of progress while it runs, and once more, with
     /// its final record, when it ends; until `on_detail` returns false. A finished build is

@@ -98,6 +98,28 @@ pub fn provenance_value(predicate: &[u8], mode: MetadataProvenance) -> std::resu
     Ok(base64::engine::general_purpose::STANDARD.encode(value.to_string()))
 }
 
+/// The exporter response of finished build `reference` on the running `backend`, with the
+/// provenance BuildKit recorded for it (`buildx.build.provenance`), for `--metadata-file`; a
+/// warning when it was not read.
+pub async fn exporter_response_with_provenance(
+    backend: &crate::Backend,
+    exporter_response: &HashMap<String, String>,
+    reference: &str,
+    mode: MetadataProvenance,
+) -> (HashMap<String, String>, Option<String>) {
+    let client = match backend.running().await {
+        Ok(container) => crate::buildkit::BuildkitClient::connect(backend.docker(), &container.id).await,
+        Err(err) => Err(err),
+    };
+    match client {
+        Ok(client) => with_provenance(&client, exporter_response, reference, mode).await,
+        Err(err) => (
+            exporter_response.clone(),
+            Some(format!("the build's provenance was not read for the metadata file: {err}")),
+        ),
+    }
+}
+
 /// The exporter response with `buildx.build.provenance` (or `…/PLATFORM` per platform) added from
 /// build `reference`'s record on `client`'s backend, as buildx adds it before writing the metadata
 /// file. A provenance that cannot be read is left out and said in the returned warning.
