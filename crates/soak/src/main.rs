@@ -464,3 +464,21 @@ impl Tally {
         println!("soak: invariant violations: {}", self.violations);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_story_comes_right_after_the_builds_and_only_with_a_second_engine() {
+        let with = schedule(&mut Rng::new(1), 35, true, true);
+        assert_eq!(&with[..4], &[Op::Start, Op::SecretBuild, Op::CacheRoundTrip, Op::LocalBase]);
+        assert_eq!(&with[4..4 + NODES_FIRST.len()], &NODES_FIRST);
+        // Every other kind still comes once before the weighted draws.
+        let covered: std::collections::BTreeSet<Op> = with[..4 + NODES_FIRST.len() + 16].iter().copied().collect();
+        assert_eq!(covered.len(), Op::ALL.len(), "{with:?}");
+
+        let without = schedule(&mut Rng::new(1), 200, false, false);
+        assert!(without.iter().all(|op| !Op::NODE_OPS.contains(op) && *op != Op::RestartEngine), "{without:?}");
+    }
+}
