@@ -33,5 +33,5 @@ stage UI xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- \
   target/ui-venv/bin/python -m pytest tests/ui -v -p no:cacheprovider
 echo "UI screenshots: target/ui-screenshots/"
 # The chaos soak, short: every kind of operation and fault at least once (dockerd restart included,
-# on the soak's own engine), invariants after each. `target/debug/assemble-soak --ops 1000` on demand.
+# on the soak's own engine; a node on a second dockerd of its own), invariants after each. `target/debug/assemble-soak --ops 1000` on demand.
 stage soak target/debug/assemble-soak --ops 35 --seed 1

@@ -6,13 +6,15 @@
 //! By default it runs its own dockerd (own socket, data root and bridge), so that it may stop and
 //! restart the engine without touching anyone else's containers. `--shared-engine` (or a machine
 //! where a second dockerd cannot run) uses the machine's engine (docker's default socket, as the
-//! tests do), without engine restarts. The engine, the user, the registry and the ports come from
+//! tests do), without engine restarts. Beside its own dockerd it runs a second one, the engine of
+//! its node (crate::nodes), which it kills as a fault. The engine, the user, the registry and the ports come from
 //! the test kit (crates/testkit); the operations and the invariants are the soak's own.
 mod buildflags;
 mod flood;
 mod invariants;
 mod keeper;
 mod leaks;
+mod nodes;
 mod ops;
 mod rng;
 mod world;
@@ -178,10 +180,21 @@ async fn soak(args: Args) -> Result<usize, String> {
         );
     }
 
+    // The node's engine: a second private dockerd, only beside the soak's own.
+    let mut node = match &engine {
+        Some(_) => match nodes::Node::start(&world, &args.image).await {
+            Ok(node) => Some(node),
+            Err(reason) => {
+                println!("soak: no second engine here ({reason}); node operations are skipped");
+                None
+            }
+        },
+        None => None,
+    };
     let keeper = keeper::Keeper::spawn(world.user.names.clone(), host.clone());
     let interrupted = interruption();
     let mut rng = Rng::new(args.seed);
-    let schedule = schedule(&mut rng, args.ops, engine.is_some());
+    let schedule = schedule(&mut rng, args.ops, engine.is_some(), node.is_some());
     let mut tally = Tally::default();
     let began = Instant::now();
     for (serial, op) in schedule.into_iter().enumerate() {
@@ -212,6 +225,15 @@ async fn soak(args: Args) -> Result<usize, String> {
             Op::RemoveLocalBase => ops::remove_local_base(&world, &mut rng, serial).await,
             Op::SecretBuild => buildflags::secret_build(&world, serial).await,
             Op::CacheRoundTrip => buildflags::cache_round_trip(&world, serial).await,
+            Op::AddNode | Op::RemoveNode | Op::TwoPlatforms | Op::KillNodeEngine => match node.as_mut() {
+                None => Done::note("no second engine: skipped"),
+                Some(node) => match op {
+                    Op::AddNode => nodes::add(&world, node).await,
+                    Op::RemoveNode => nodes::remove(&world, node).await,
+                    Op::TwoPlatforms => nodes::two_platforms(&world, node, &registry, &mut rng, serial).await,
+                    _ => nodes::kill_engine(&world, node).await,
+                },
+            },
         };
         // Users' operations must leave the rules true when they return; faults get the time the
         // app's repair and the restart policy need.
@@ -223,6 +245,9 @@ async fn soak(args: Args) -> Result<usize, String> {
             }
         } else {
             done.violations.extend(invariants::broken(&world).await);
+        }
+        if let Some(node) = &node {
+            done.violations.extend(nodes::leftovers(&world, node).await);
         }
         if world.panics.load(std::sync::atomic::Ordering::SeqCst) != panics_before {
             done.violations.push("a CLI run panicked or hung (see the lines above)".into());
@@ -249,6 +274,19 @@ async fn soak(args: Args) -> Result<usize, String> {
         println!("           VIOLATION (end of soak, secret scan): {violation}");
     }
     tally.violations += leaked.len();
+    // The node's engine back for the end (a forced removal's leftovers cleared as a user would),
+    // so its rule is checked once more and the user's cleanup reaches it.
+    if let Some(node) = node.as_mut() {
+        let mut end = match node.bring_up(&world).await {
+            Ok(_) => Vec::new(),
+            Err(err) => vec![err],
+        };
+        end.extend(nodes::leftovers(&world, node).await);
+        for violation in &end {
+            println!("           VIOLATION (end of soak, node): {violation}");
+        }
+        tally.violations += end.len();
+    }
     let elapsed = began.elapsed();
     let repairs = keeper.counts.repairs.load(std::sync::atomic::Ordering::SeqCst);
     keeper.stop().await;
@@ -262,6 +300,7 @@ async fn soak(args: Args) -> Result<usize, String> {
     // then the registry, then the engine.
     drop(world);
     drop(registry);
+    drop(node);
     drop(engine);
     tally.print(elapsed, repairs);
     println!(
@@ -293,15 +332,31 @@ fn interruption() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
 /// first start, so even a short run does each one for real.
 const BUILDS_FIRST: [Op; 3] = [Op::SecretBuild, Op::CacheRoundTrip, Op::LocalBase];
 
+/// The node's story, right after: joined, a build across both nodes, a removal its engine sees,
+/// joined again, its engine killed (unreachable), a removal that needs `--force`, and a build on
+/// the local node alone. Each node operation thus runs for real in even a short run.
+const NODES_FIRST: [Op; 7] =
+    [Op::AddNode, Op::TwoPlatforms, Op::RemoveNode, Op::AddNode, Op::KillNodeEngine, Op::RemoveNode, Op::TwoPlatforms];
+
 /// Every kind once first (so even a short run covers them all), starting with a start and the
 /// builds, then weighted draws.
-fn schedule(rng: &mut Rng, count: usize, engine_restarts: bool) -> Vec<Op> {
-    let allowed: Vec<Op> = Op::ALL.into_iter().filter(|op| engine_restarts || *op != Op::RestartEngine).collect();
-    let mut cover: Vec<Op> =
-        allowed.iter().copied().filter(|op| *op != Op::Start && !BUILDS_FIRST.contains(op)).collect();
+fn schedule(rng: &mut Rng, count: usize, engine_restarts: bool, node: bool) -> Vec<Op> {
+    let allowed: Vec<Op> = Op::ALL
+        .into_iter()
+        .filter(|op| engine_restarts || *op != Op::RestartEngine)
+        .filter(|op| node || !Op::NODE_OPS.contains(op))
+        .collect();
+    let mut cover: Vec<Op> = allowed
+        .iter()
+        .copied()
+        .filter(|op| *op != Op::Start && !BUILDS_FIRST.contains(op) && !Op::NODE_OPS.contains(op))
+        .collect();
     rng.shuffle(&mut cover);
     let mut schedule = vec![Op::Start];
     schedule.extend(BUILDS_FIRST);
+    if node {
+        schedule.extend(NODES_FIRST);
+    }
     schedule.extend(cover);
     let total: u32 = allowed.iter().map(|op| op.weight()).sum();
     while schedule.len() < count {
@@ -407,5 +462,23 @@ impl Tally {
         }
         println!("soak: pushes through the proxy: {} ok, {} failed", self.pushes.0, self.pushes.1);
         println!("soak: invariant violations: {}", self.violations);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_story_comes_right_after_the_builds_and_only_with_a_second_engine() {
+        let with = schedule(&mut Rng::new(1), 35, true, true);
+        assert_eq!(&with[..4], &[Op::Start, Op::SecretBuild, Op::CacheRoundTrip, Op::LocalBase]);
+        assert_eq!(&with[4..4 + NODES_FIRST.len()], &NODES_FIRST);
+        // Every other kind still comes once before the weighted draws.
+        let covered: std::collections::BTreeSet<Op> = with[..4 + NODES_FIRST.len() + 16].iter().copied().collect();
+        assert_eq!(covered.len(), Op::ALL.len(), "{with:?}");
+
+        let without = schedule(&mut Rng::new(1), 200, false, false);
+        assert!(without.iter().all(|op| !Op::NODE_OPS.contains(op) && *op != Op::RestartEngine), "{without:?}");
     }
 }

@@ -58,10 +58,21 @@ pub enum Op {
     /// `--cache-to type=registry,…,mode=max`, `cache purge`, then `--cache-from` with
     /// `-o type=local,dest=DIR`: the step comes back CACHED and its file arrives in the folder.
     CacheRoundTrip,
+    /// `assemble backend nodes add --context soak2 --platform linux/arm64`: the backend on the
+    /// second engine joins the builder (crate::nodes).
+    AddNode,
+    /// `assemble backend nodes rm soak2` (`--force` when its engine is dead): nothing of ours may
+    /// stay on that engine.
+    RemoveNode,
+    /// linux/amd64 and linux/arm64 pushed as one index: buildx across both nodes, or
+    /// `assemble build` on the local one.
+    TwoPlatforms,
+    /// Fault: the second engine's dockerd is killed (SIGKILL); node operations start it again.
+    KillNodeEngine,
 }
 
 impl Op {
-    pub const ALL: [Op; 20] = [
+    pub const ALL: [Op; 24] = [
         Op::Start,
         Op::Stop,
         Op::Restart,
@@ -82,7 +93,14 @@ impl Op {
         Op::RemoveLocalBase,
         Op::SecretBuild,
         Op::CacheRoundTrip,
+        Op::AddNode,
+        Op::RemoveNode,
+        Op::TwoPlatforms,
+        Op::KillNodeEngine,
     ];
+
+    /// The operations on the second engine (none without one).
+    pub const NODE_OPS: [Op; 4] = [Op::AddNode, Op::RemoveNode, Op::TwoPlatforms, Op::KillNodeEngine];
 
     /// How often each is drawn, out of the sum. Starts outweigh stops so that the faults mostly
     /// meet a running backend.
@@ -108,13 +126,23 @@ impl Op {
             Op::RemoveLocalBase => 3,
             Op::SecretBuild => 4,
             Op::CacheRoundTrip => 3,
+            Op::AddNode => 4,
+            Op::RemoveNode => 3,
+            Op::TwoPlatforms => 4,
+            Op::KillNodeEngine => 2,
         }
     }
 
     pub fn is_fault(self) -> bool {
         matches!(
             self,
-            Op::KillBackend | Op::StopBackend | Op::RemoveSidecar | Op::RestartEngine | Op::Flood | Op::RemoveLocalBase
+            Op::KillBackend
+                | Op::StopBackend
+                | Op::RemoveSidecar
+                | Op::RestartEngine
+                | Op::Flood
+                | Op::RemoveLocalBase
+                | Op::KillNodeEngine
         )
     }
 
@@ -140,6 +168,10 @@ impl Op {
             Op::RemoveLocalBase => "local base removed",
             Op::SecretBuild => "build with a secret",
             Op::CacheRoundTrip => "cache to/from registry",
+            Op::AddNode => "nodes add",
+            Op::RemoveNode => "nodes rm",
+            Op::TwoPlatforms => "build for two platforms",
+            Op::KillNodeEngine => "node's dockerd killed",
         }
     }
 }

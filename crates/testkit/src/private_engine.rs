@@ -55,6 +55,18 @@ impl EngineSpec {
         }
     }
 
+    /// The soak's second engine: the engine of its node (`nodes add --context soak2`).
+    pub fn soak_node() -> Self {
+        Self {
+            root: "/run/assemble-soak2".into(),
+            data_root: "/var/lib/assemble-soak2".into(),
+            fresh: false,
+            bridge: "asoak1",
+            tls: None,
+            authorization_plugin: None,
+        }
+    }
+
     /// The engine tests' engine ("another engine": Docker Desktop's, a remote one).
     pub fn engine_tests() -> Self {
         Self {
@@ -240,6 +252,18 @@ impl PrivateEngine {
     /// an engine that hangs. [`PrivateEngine::resume`] thaws it; so does stopping it.
     pub fn pause(&self) -> Result<(), String> {
         self.signal("-STOP")
+    }
+
+    /// Kills the engine's daemon outright (SIGKILL, as a crash or a power cut would): nothing is
+    /// stopped in order, and its socket refuses from then on. [`PrivateEngine::restart`] starts
+    /// it again.
+    pub fn kill(&mut self) -> Result<(), String> {
+        self.signal("-KILL")?;
+        // Reaped and forgotten, so no later signal can reach another process given its PID.
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+        Ok(())
     }
 
     /// Thaws an engine that [`PrivateEngine::pause`] froze.

@@ -108,6 +108,19 @@ impl Registry {
         }
     }
 
+    /// [`Registry::manifest`], for a caller that reports a missing or broken one itself (the
+    /// soak, which must not stop on it): the index or manifest, or what the registry answered.
+    pub fn try_manifest(&self, name: &str, reference: &str) -> Result<serde_json::Value, String> {
+        const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+             application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+        match self.get_bytes(&format!("/v2/{name}/manifests/{reference}"), ACCEPT) {
+            Some((200, body)) => serde_json::from_slice(&body).map_err(|e| {
+                format!("{name}:{reference}'s manifest is not JSON ({e}): {}", String::from_utf8_lossy(&body))
+            }),
+            other => Err(format!("the registry has no manifest {name}:{reference}: {:?}", other.map(|(s, _)| s))),
+        }
+    }
+
     /// A blob of repository `name`, by digest; a missing one fails the test.
     pub fn blob(&self, name: &str, digest: &str) -> Vec<u8> {
         match self.get_bytes(&format!("/v2/{name}/blobs/{digest}"), "*/*") {
