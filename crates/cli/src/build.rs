@@ -216,7 +216,8 @@ async fn run_split(
             // The live view of one build does not show several; a split build writes lines.
             Progress::Plain | Progress::Tty | Progress::Auto => {
                 for line in lines {
-                    let _ = writeln!(err, "{} {line}", prefix(share));
+                    // A step's closing blank line stays blank, as buildx leaves it.
+                    let _ = if line.is_empty() { writeln!(err) } else { writeln!(err, "{} {line}", prefix(share)) };
                 }
             }
             Progress::Rawjson => {
