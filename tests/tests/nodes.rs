@@ -4,11 +4,11 @@
 use std::time::{Duration, Instant};
 
 use assemble_testkit::{
-    buildx_plugin, containers_named, copy_busybox_into, copy_foreign_busybox_into, native_platform, Folder, Registry,
+    buildx_plugin, containers_named, copy_busybox_into, copy_foreign_busybox_into, native_platform,
     private_engine::{EngineSpec, PrivateEngine},
     json, refused, run_bounded,
     sshd::Sshd,
-    test_image, volume_exists, Run, TestUser,
+    test_image, volume_exists, Folder, Registry, Run, TestUser,
 };
 
 /// The node's context name in the user's docker config.
@@ -29,7 +29,8 @@ fn build_logs(user: &TestUser, path: &str, context: &[&str]) -> String {
     for line in list.stdout.lines().filter(|l| l.starts_with('{')) {
         let build: serde_json::Value = serde_json::from_str(line).expect("a build as JSON");
         let reference = build["ref"].as_str().expect("a ref");
-        logs += &assemble(user, path, &[context, &["backend", "builds", "logs", reference]].concat()).expect_ok().stdout;
+        logs +=
+            &assemble(user, path, &[context, &["backend", "builds", "logs", reference]].concat()).expect_ok().stdout;
     }
     logs
 }
@@ -176,7 +177,13 @@ async fn a_second_engine_over_ssh_becomes_a_node_of_the_builder_and_leaves_nothi
         .as_array()
         .unwrap_or_else(|| panic!("one index: {index:#}"))
         .iter()
-        .map(|m| format!("{}/{}", m["platform"]["os"].as_str().unwrap_or("?"), m["platform"]["architecture"].as_str().unwrap_or("?")))
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap_or("?"),
+                m["platform"]["architecture"].as_str().unwrap_or("?")
+            )
+        })
         .filter(|p| p != "unknown/unknown")
         .collect();
     platforms.sort();
@@ -185,6 +192,58 @@ async fn a_second_engine_over_ssh_becomes_a_node_of_the_builder_and_leaves_nothi
     let on_node = build_logs(&user, &path, &["--context", NODE]);
     assert!(on_local.contains("built-for-x86_64") && !on_local.contains("built-for-aarch64"), "local:\n{on_local}");
     assert!(on_node.contains("built-for-aarch64") && !on_node.contains("built-for-x86_64"), "{NODE}:\n{on_node}");
+
+    // `assemble build` splits the same way: each node pushes its platform by digest, then one
+    // index goes to the tag. Its step prints other words, so each node's history shows our build.
+    let ours =
+        Folder::new("nodes-assemble-split", &[("Dockerfile", &DOCKERFILE.replace("built-for-", "assembled-for-"))]);
+    copy_busybox_into(&ours.path);
+    std::fs::rename(ours.path.join("busybox"), ours.path.join("busybox-amd64")).expect("busybox-amd64");
+    copy_foreign_busybox_into(&ours.path, "arm64");
+    let tagged = format!("localhost:{port}/e2e/nodes:2");
+    let ours_dir = ours.path.display().to_string();
+    let split = assemble(
+        &user,
+        &path,
+        &["build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--push", "-t", &tagged, &ours_dir],
+    );
+    println!("$ assemble build --progress plain --platform linux/amd64,linux/arm64 --push -t {tagged}\n{split:#?}");
+    let split = split.expect_ok();
+    assert!(split.stdout.contains("Node default built linux/amd64\n"), "{split:#?}");
+    assert!(split.stdout.contains(&format!("Node {NODE} built linux/arm64 (emulated)\n")), "{split:#?}");
+    assert!(split.stdout.contains(&format!("Pushed {tagged}")), "{split:#?}");
+    assert!(split.stderr.contains(&format!("[linux/arm64 @ {NODE}] #")), "each line says whose it is: {split:#?}");
+    assert!(split.stderr.contains("[linux/amd64 @ default] #"), "{split:#?}");
+    assert!(
+        split.stderr.lines().filter(|l| l.starts_with('#')).count() == 0,
+        "no line of a split build goes without its node: {split:#?}"
+    );
+    let index = registry.manifest("e2e/nodes", "2");
+    let mut platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("one index: {index:#}"))
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap_or("?"),
+                m["platform"]["architecture"].as_str().unwrap_or("?")
+            )
+        })
+        .filter(|p| p != "unknown/unknown")
+        .collect();
+    platforms.sort();
+    assert_eq!(platforms, vec!["linux/amd64", "linux/arm64"], "{index:#}");
+    let on_local = build_logs(&user, &path, &[]);
+    let on_node = build_logs(&user, &path, &["--context", NODE]);
+    assert!(
+        on_local.contains("assembled-for-x86_64") && !on_local.contains("assembled-for-aarch64"),
+        "local:\n{on_local}"
+    );
+    assert!(
+        on_node.contains("assembled-for-aarch64") && !on_node.contains("assembled-for-x86_64"),
+        "{NODE}:\n{on_node}"
+    );
 
     // A start on a running backend keeps the builder ours, with both nodes.
     let again = assemble(&user, &path, &["backend", "start", "--allow-host-port", "0"]).expect_ok();
@@ -213,7 +272,10 @@ async fn a_second_engine_over_ssh_becomes_a_node_of_the_builder_and_leaves_nothi
     println!("$ assemble backend nodes ls --format json   # node engine paused, {took:?}\n{listing:#}");
     assert_eq!(node(&listing, "default")["state"], "running", "{listing:#}");
     assert_eq!(node(&listing, NODE)["state"], "unreachable", "{listing:#}");
-    assert!(node(&listing, NODE)["reason"].as_str().unwrap_or_default().contains("did not answer within 10 s"), "{listing:#}");
+    assert!(
+        node(&listing, NODE)["reason"].as_str().unwrap_or_default().contains("did not answer within 10 s"),
+        "{listing:#}"
+    );
     assert!(took < Duration::from_secs(15), "nodes ls took {took:?}");
 
     // The node's engine goes away: it is unreachable, and the local node answers at once.

@@ -7,13 +7,16 @@ use std::{
 };
 
 use assemble_core::{
+    backend::OurContainer,
     build::{
         metadata,
         plan::{self as build_plan, BuildInput, BuildPlan, Output},
         run::{self as build_run, BuildOutcome},
+        split::{self, NodeRun},
     },
     buildkit::progress::{plain, rawjson, PlainPrinter, StatusResponse, Step},
     engine::{self, Engine, Environment},
+    nodes::{self, choice::Share, error::NodeError},
     settings, units, Backend, Error, Names, StartFlags, StartRequest,
 };
 
@@ -93,6 +96,9 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         Progress::Auto => Progress::Plain,
         other => other,
     };
+    if let Some(shares) = split_shares(&backend, &plan).await? {
+        return run_split(&backend, container, &plan, shares, &config_dir, mode, args).await;
+    }
     let view = Arc::new(Mutex::new(View::new(mode)));
     let ticker = (mode == Progress::Tty).then(|| {
         let view = view.clone();
@@ -155,6 +161,127 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         Err(err) => {
             if let Some(report) = view.printer.failure_report() {
                 eprintln!("{report}");
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The nodes' shares when this build splits across the builder's nodes (several platforms,
+/// pushed, and more than one node with work); `None` builds on the local backend as always.
+async fn split_shares(backend: &Backend, plan: &BuildPlan) -> Result<Option<Vec<Share>>, Error> {
+    if plan.platforms.len() < 2 || plan.output != Output::Push || !plan.outputs.is_empty() {
+        return Ok(None);
+    }
+    let file = nodes::store::path();
+    if nodes::entries(&file)?.is_empty() {
+        return Ok(None);
+    }
+    let statuses = nodes::list(backend, &file).await?;
+    let shares = nodes::choice::split(&statuses, &plan.platforms);
+    Ok(split::is_split(plan, &shares).then_some(shares))
+}
+
+/// A build split across nodes: each node's progress prefixed with its platforms and name, then
+/// which node built what, and the index pushed.
+async fn run_split(
+    backend: &Backend,
+    container: OurContainer,
+    plan: &BuildPlan,
+    shares: Vec<Share>,
+    config_dir: &std::path::Path,
+    mode: Progress,
+    args: &BuildArgs,
+) -> Result<(), Error> {
+    let file = nodes::store::path();
+    let local_name = backend.engine().endpoint().context.clone();
+    // Each other node's backend, reached and running, before anything is built.
+    let mut others: Vec<(String, Backend, OurContainer)> = Vec::new();
+    for share in shares.iter().filter(|s| s.node != local_name) {
+        let node = nodes::backend_of(backend, &share.node, &file).await?;
+        let running = node
+            .running()
+            .await
+            .map_err(|err| NodeError::NotReady { name: share.node.clone(), reason: err.to_string() })?;
+        others.push((share.node.clone(), node, running));
+    }
+    let runs: Vec<NodeRun> = shares
+        .iter()
+        .map(|share| {
+            let (node, running) = match others.iter().find(|(name, ..)| *name == share.node) {
+                Some((_, node, running)) => (node, running.clone()),
+                None => (backend, container.clone()),
+            };
+            NodeRun { share: share.clone(), backend: node, container: running, reference: build_run::new_reference() }
+        })
+        .collect();
+    if mode != Progress::Quiet {
+        for run in &runs {
+            eprintln!("Node {} builds {} (build {})", run.share.node, run.share.platforms.join(", "), run.reference);
+        }
+    }
+    // One reading of the progress per node; each line says whose it is.
+    let printers: Mutex<Vec<(Share, PlainPrinter)>> =
+        Mutex::new(shares.iter().map(|s| (s.clone(), PlainPrinter::new())).collect());
+    let prefix = |share: &Share| format!("[{} @ {}]", share.platforms.join(","), share.node);
+    let on_status = |share: &Share, status: &StatusResponse| {
+        let Ok(mut printers) = printers.lock() else { return };
+        let Some((_, printer)) = printers.iter_mut().find(|(s, _)| s == share) else { return };
+        let lines = printer.apply(status);
+        let mut err = std::io::stderr().lock();
+        match mode {
+            // The live view of one build does not show several; a split build writes lines.
+            Progress::Plain | Progress::Tty | Progress::Auto => {
+                for line in lines {
+                    // A step's closing blank line stays blank, as buildx leaves it.
+                    let _ = if line.is_empty() { writeln!(err) } else { writeln!(err, "{} {line}", prefix(share)) };
+                }
+            }
+            Progress::Rawjson => {
+                let _ = writeln!(err, "{}", rawjson::raw_json(status));
+            }
+            _ => {}
+        }
+    };
+    let result = split::run_split(runs, plan, config_dir, &on_status, interrupted()).await;
+    let Ok(mut printers) = printers.lock() else { return result.map(|_| ()) };
+    if matches!(mode, Progress::Plain | Progress::Tty | Progress::Auto) {
+        for (share, printer) in printers.iter_mut() {
+            for line in printer.finish() {
+                eprintln!("{} {line}", prefix(share));
+            }
+        }
+    }
+    match result {
+        Ok(outcome) => {
+            let response = std::collections::HashMap::from([
+                ("containerimage.digest".to_string(), outcome.digest.clone()),
+                ("image.name".to_string(), outcome.pushed.join(",")),
+            ]);
+            if let Some(path) = &args.solve.iidfile {
+                metadata::write_iidfile(path, &response)?;
+            }
+            if let Some(path) = &args.solve.metadata_file {
+                let references: Vec<&str> = outcome.parts.iter().map(|(_, o)| o.reference.as_str()).collect();
+                metadata::write_metadata_file(path, &response, &references.join(","))?;
+            }
+            if args.progress == Progress::None {
+            } else if mode == Progress::Quiet {
+                println!("{}", outcome.digest);
+            } else {
+                for line in outcome.sentences() {
+                    println!("{line}");
+                }
+            }
+            Ok(())
+        }
+        Err(err) => {
+            for (share, printer) in printers.iter_mut() {
+                if let Some(report) = printer.failure_report() {
+                    for line in report.lines() {
+                        eprintln!("{} {line}", prefix(share));
+                    }
+                }
             }
             Err(err)
         }

@@ -185,6 +185,28 @@ pub enum BuildError {
         message: String,
     },
 
+    /// One node of a build split across nodes failed; the others were canceled.
+    #[error("the build failed on the node {node:?} ({platforms}): {message}; the other nodes' builds were canceled")]
+    NodeFailed {
+        /// The node's name.
+        node: String,
+        /// The platforms it built, comma-separated.
+        platforms: String,
+        /// Its error (BuildKit's message, with the failing step).
+        message: String,
+    },
+
+    /// The nodes pushed their parts, and the image index joining them could not be made or pushed.
+    #[error("the nodes pushed their images, but the image index for {name} could not be {doing}: {message}; check that the registry answers and that you may push to it (docker login)")]
+    IndexFailed {
+        /// The image name.
+        name: String,
+        /// `read`, `pushed`.
+        doing: &'static str,
+        /// What the registry (or the reading) said.
+        message: String,
+    },
+
     /// The user interrupted the build; BuildKit was told to cancel it.
     #[error("the build was canceled")]
     Canceled,

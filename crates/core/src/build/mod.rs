@@ -14,6 +14,7 @@ pub mod plan;
 pub mod project;
 pub mod run;
 pub mod session_flags;
+pub mod split;
 pub mod step_options;
 pub mod window;
 mod xml;

@@ -64,6 +64,18 @@ pub enum NodeError {
         reason: String,
     },
 
+    /// A node chosen for part of a split build that cannot take it now.
+    #[error(
+        "the node {name:?} cannot take its share of the build ({reason}); start it with `assemble backend start` \
+         (which starts every node), or remove it with `assemble backend nodes rm {name}`"
+    )]
+    NotReady {
+        /// The node's name.
+        name: String,
+        /// Why not.
+        reason: String,
+    },
+
     /// `nodes add` on a local engine chosen by its address, which a builder cannot name.
     #[error(
         "nodes join the buildx builder \"assemble\", which names engines by context, and this engine was chosen \

@@ -4,6 +4,7 @@
 //! backend does carries over; this module adds the list ([`store`]), the builder's nodes, and
 //! running an operation on every node at once, where a node whose engine does not answer is
 //! reported as unreachable and never holds the others up.
+pub mod choice;
 pub mod error;
 pub mod store;
 
@@ -20,12 +21,14 @@ use crate::{
         builder, info::BackendInfo, labels, progress, request::StartRequest, start::StartOutcome, stop::StopOutcome,
         Backend, Presence,
     },
-    buildkit::platform::Platform,
     engine::{self, Endpoint, Engine, EngineChoice, Environment},
     names::Names,
     settings::CacheSetting,
     Error, Result,
 };
+// Its own line: mod-cycles.py reads a `crate::{…}` entry by its prefixes, so `buildkit` there
+// would count as `build` (which uses this module).
+use crate::buildkit::platform::Platform;
 use error::NodeError;
 use store::NodeEntry;
 
@@ -429,6 +432,22 @@ async fn connect(
     let host = endpoint.host();
     let engine = reach(endpoint).await.map_err(|reason| (Some(host), reason))?;
     Ok(Backend::new(engine, names.clone()))
+}
+
+/// The backend of the node `name` in the list at `file`, its engine reached (a split build's
+/// node); unreachable, it is the node's own sentence.
+pub async fn backend_of(local: &Backend, name: &str, file: &Path) -> Result<Backend> {
+    let entries = store::load(file)?;
+    let Some(entry) = entries.iter().find(|e| e.name == name) else {
+        return Err(NodeError::Unknown {
+            name: name.to_string(),
+            known: entries.iter().map(|e| e.name.clone()).collect(),
+        }
+        .into());
+    };
+    connect(&config_of(local), entry, local.names())
+        .await
+        .map_err(|(_, reason)| NodeError::NotReady { name: name.to_string(), reason }.into())
 }
 
 /// What one backend is now: running (with its platforms), stopped, or unreachable.
