@@ -5,9 +5,12 @@ use assemble_core::{
     StartFlags, StartRequest,
 };
 use serde::Serialize;
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tauri::{menu::MenuItem, AppHandle, Emitter, Manager, Runtime};
 
-use crate::{errors::Reply, state::Connection, tray};
+use crate::{errors::Reply, state::Connection};
+
+/// The tray menu's nodes line ("Nodes: 1 of 2 up"); the tray makes it, each listing writes it.
+pub struct NodesItem<R: Runtime>(pub MenuItem<R>);
 
 /// The nodes as the panel shows them, and what went wrong on some of them in the last start or stop.
 #[derive(Clone, Serialize)]
@@ -20,7 +23,9 @@ pub struct NodesView {
 pub async fn refresh<R: Runtime>(app: &AppHandle<R>, problems: Vec<String>) -> assemble_core::Result<NodesView> {
     let backend = app.state::<Connection>().backend().await?;
     let statuses = nodes::list(&backend, &nodes::store::path()).await?;
-    tray::set_nodes(app, &nodes::tray_line(&statuses));
+    if let Some(item) = app.try_state::<NodesItem<R>>() {
+        let _ = item.0.set_text(nodes::tray_line(&statuses));
+    }
     let view = NodesView { nodes: statuses, problems };
     let _ = app.emit("nodes", &view);
     Ok(view)

@@ -20,7 +20,6 @@ const TRAY_ID: &str = "main";
 pub struct TrayItems<R: Runtime> {
     status: MenuItem<R>,
     engine: MenuItem<R>,
-    nodes: MenuItem<R>,
     start: MenuItem<R>,
     stop: MenuItem<R>,
     restart: MenuItem<R>,
@@ -64,7 +63,9 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         .show_menu_on_left_click(true)
         .on_menu_event(|app, event| on_menu(app, event.id().as_ref()))
         .build(app)?;
-    app.manage(TrayItems { status, engine, nodes, start, stop, restart });
+    app.manage(TrayItems { status, engine, start, stop, restart });
+    // The nodes line is written by the nodes module whenever it lists them.
+    app.manage(crate::nodes::NodesItem(nodes));
     // The tray follows the snapshots the app shows, so that what publishes them needs no tray.
     let mut shown = app.state::<Shown>().follow_shown();
     let app = app.clone();
@@ -123,13 +124,6 @@ fn quit<R: Runtime>(app: &AppHandle<R>) {
             app.exit(1);
         }
     });
-}
-
-/// The nodes line ("Nodes: 1 of 2 up"), from the latest listing of the nodes.
-pub fn set_nodes<R: Runtime>(app: &AppHandle<R>, line: &str) {
-    if let Some(items) = app.try_state::<TrayItems<R>>() {
-        let _ = items.nodes.set_text(line);
-    }
 }
 
 fn update<R: Runtime>(app: &AppHandle<R>, snapshot: &Snapshot) {
