@@ -108,6 +108,27 @@ impl Registry {
         }
     }
 
+    /// The platforms image index `name:reference` lists, `os/architecture`, sorted, without the
+    /// attestation manifests (`unknown/unknown`); a missing index fails the test.
+    pub fn index_platforms(&self, name: &str, reference: &str) -> Vec<String> {
+        let index = self.manifest(name, reference);
+        let mut platforms: Vec<String> = index["manifests"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}:{reference} is not an index: {index:#}"))
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}/{}",
+                    m["platform"]["os"].as_str().unwrap_or("?"),
+                    m["platform"]["architecture"].as_str().unwrap_or("?")
+                )
+            })
+            .filter(|p| p != "unknown/unknown")
+            .collect();
+        platforms.sort();
+        platforms
+    }
+
     /// [`Registry::manifest`], for a caller that reports a missing or broken one itself (the
     /// soak, which must not stop on it): the index or manifest, or what the registry answered.
     pub fn try_manifest(&self, name: &str, reference: &str) -> Result<serde_json::Value, String> {
