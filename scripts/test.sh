@@ -22,6 +22,20 @@ report() {
 }
 trap report EXIT
 
+# A one-off build never reuses incremental state, and it is a third of target/ on disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+# A first build needs room: say so before a compiler dies of a full disk half way through.
+if [ ! -x target/debug/assemble ]; then
+  need_gb=12
+  free_gb=$(df -BG --output=avail . | tail -n 1 | tr -dc 0-9)
+  if [ "$free_gb" -lt "$need_gb" ]; then
+    echo "test: the build and the tests need about ${need_gb} GB free on $(df --output=target . | tail -n 1), and it has ${free_gb} GB." >&2
+    echo "test: free some space (old clones' target/ folders, 'docker system prune' for what you no longer need), then run this again." >&2
+    exit 1
+  fi
+fi
+
 stage set-up bash scripts/setup.sh --ui-tests --engine-tests
 stage images bash scripts/setup.sh --test-images
 stage build cargo build --workspace --bins --locked
