@@ -22,7 +22,12 @@ function renderList(builds) {
 // The detail follows the chosen build: a running build's steps arrive as they progress, then its
 // end. Choosing another build ends the follow before (the app keeps one).
 function select(ref, scroll = true) {
-  if (selected !== ref) $("steps").replaceChildren();
+  if (selected !== ref) {
+    // Nothing of the build chosen before stays on show under this one while its detail comes.
+    $("steps").replaceChildren();
+    $("detail-title").textContent = "";
+    show($("timing"), false);
+  }
   selected = ref;
   document.querySelectorAll("tr.build").forEach((r) => r.classList.toggle("selected", r.dataset.ref === ref));
   const channel = new tauri.core.Channel();
