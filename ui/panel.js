@@ -160,7 +160,8 @@ function renderNodes(view) {
       : el("button", { class: "link remove-node", "data-node": n.name, text: "Remove", onclick: () => removeNode(n.name) });
     return el("tr", { class: "node", "data-node": n.name },
       el("td", { text: n.name }), el("td", { text: n.host || n.context }),
-      el("td", { class: "state-" + n.state, text: state }), el("td", { text: platforms + declared }), el("td", {}, remove));
+      el("td", { class: "state-" + n.state, text: state }), el("td", { text: platforms + declared }),
+      el("td", { class: "node-cache", text: n.cache_text || "—" }), el("td", {}, remove));
   }));
   const up = view.nodes.filter((n) => n.state === "running").length;
   $("nodes-line").textContent = `· ${up} of ${view.nodes.length} up`;

@@ -167,7 +167,14 @@ pub fn ports(statuses: &[assemble_core::PortStatus]) -> String {
 /// `nodes ls`: one line per node, the local one first; a declared platform is marked `*`, as
 /// `docker buildx ls` marks it.
 pub fn nodes(statuses: &[assemble_core::nodes::NodeStatus]) -> String {
-    let mut rows = vec![["NAME".to_string(), "CONTEXT".into(), "ENDPOINT".into(), "STATE".into(), "PLATFORMS".into()]];
+    let mut rows = vec![[
+        "NAME".to_string(),
+        "CONTEXT".into(),
+        "ENDPOINT".into(),
+        "CACHE".into(),
+        "STATE".into(),
+        "PLATFORMS".into(),
+    ]];
     for node in statuses {
         let mut platforms: Vec<String> = node.declared_platforms.iter().map(|p| format!("{p}*")).collect();
         platforms.extend(node.platforms.iter().filter(|p| !node.declared_platforms.contains(p)).cloned());
@@ -188,26 +195,29 @@ pub fn nodes(statuses: &[assemble_core::nodes::NodeStatus]) -> String {
             name,
             node.context.clone(),
             node.host.clone().unwrap_or_else(|| "-".into()),
+            node.cache_text.clone().unwrap_or_else(|| "-".into()),
             state,
             platforms.join(", "),
         ]);
     }
     // The last column (state, then platforms) is not padded: an unreachable node's reason is long.
-    let widths: Vec<usize> = (0..3).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..4).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for row in rows {
-        let (state, platforms) = (&row[3], &row[4]);
+        let (state, platforms) = (&row[4], &row[5]);
         let _ = writeln!(
             out,
-            "{:w0$}  {:w1$}  {:w2$}  {:11}  {}",
+            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {:11}  {}",
             row[0],
             row[1],
             row[2],
+            row[3],
             state,
             platforms,
             w0 = widths[0],
             w1 = widths[1],
-            w2 = widths[2]
+            w2 = widths[2],
+            w3 = widths[3]
         );
     }
     out

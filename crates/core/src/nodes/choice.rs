@@ -57,6 +57,8 @@ mod tests {
             declared_platforms: strings(declared),
             platforms: strings(native),
             emulated_platforms: strings(emulated),
+            cache_bytes: None,
+            cache_text: None,
             reason: None,
         }
     }

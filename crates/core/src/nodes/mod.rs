@@ -28,7 +28,7 @@ use crate::{
 };
 // Its own line: mod-cycles.py reads a `crate::{…}` entry by its prefixes, so `buildkit` there
 // would count as `build` (which uses this module).
-use crate::buildkit::platform::Platform;
+use crate::buildkit::{platform::Platform, prune::CacheFilter, CacheTotals};
 use error::NodeError;
 use store::NodeEntry;
 
@@ -81,6 +81,10 @@ pub struct NodeStatus {
     pub platforms: Vec<String>,
     /// The platforms its emulators add, when it runs.
     pub emulated_platforms: Vec<String>,
+    /// Bytes its build cache holds (BuildKit's DiskUsage), when it runs.
+    pub cache_bytes: Option<i64>,
+    /// The same as the panel and `nodes ls` show it (`1.2GB`).
+    pub cache_text: Option<String>,
     /// Why it is unreachable, or what else is worth saying.
     pub reason: Option<String>,
 }
@@ -403,6 +407,8 @@ pub async fn list(local: &Backend, file: &Path) -> Result<Vec<NodeStatus>> {
             declared_platforms: entry.platforms.clone(),
             platforms: Vec::new(),
             emulated_platforms: Vec::new(),
+            cache_bytes: None,
+            cache_text: None,
             reason: None,
         };
         match connect(&config_of(local), entry, local.names()).await {
@@ -462,22 +468,29 @@ async fn probe(backend: &Backend) -> NodeStatus {
         declared_platforms: Vec::new(),
         platforms: Vec::new(),
         emulated_platforms: Vec::new(),
+        cache_bytes: None,
+        cache_text: None,
         reason: None,
     };
     let asked = async {
         match backend.presence().await? {
             Presence::Ours(container) if container.running => {
-                Ok::<_, Error>(Some(backend.platforms(&container.id).await?))
+                let platforms = backend.platforms(&container.id).await?;
+                // The cache's size is worth showing, not worth failing the node's status for.
+                let cache = backend.cache_usage(&CacheFilter::default()).await.ok().map(|r| CacheTotals::of(&r).total);
+                Ok::<_, Error>(Some((platforms, cache)))
             }
             Presence::Foreign => Err(crate::BackendError::ForeignContainer { name: backend.names().backend() }.into()),
             _ => Ok(None),
         }
     };
     match tokio::time::timeout(QUERY_TIMEOUT, asked).await {
-        Ok(Ok(Some(platforms))) => {
+        Ok(Ok(Some((platforms, cache)))) => {
             status.state = NodeState::Running;
             status.platforms = platforms.native;
             status.emulated_platforms = platforms.emulated;
+            status.cache_bytes = cache;
+            status.cache_text = cache.map(crate::units::human_size);
         }
         Ok(Ok(None)) => {}
         Ok(Err(err)) if err.is_engine_unavailable() => {
@@ -586,6 +599,8 @@ mod tests {
             declared_platforms: Vec::new(),
             platforms: Vec::new(),
             emulated_platforms: Vec::new(),
+            cache_bytes: None,
+            cache_text: None,
             reason: None,
         };
         assert_eq!(tray_line(&[node("default", true, NodeState::Stopped)]), "Nodes: 0 of 1 up");
