@@ -1,14 +1,19 @@
 //! "Build…": the Build window's commands. One build at a time, planned and run by the core
 //! (`build::plan`, `build::run`); its `#N` lines stream to the window, and the Builds window is told
 //! which build to follow, so it shows the steps live.
+use std::sync::Mutex;
+
 use assemble_core::{
     build::{
-        plan::{self as build_plan, BuildInput},
+        plan::{self as build_plan, BuildInput, BuildPlan},
         run as build_run,
+        split::{self, NodeRun},
         window::{self as build_window, WindowEntries},
     },
-    buildkit::progress::PlainPrinter,
+    buildkit::progress::{PlainPrinter, StatusResponse},
     engine::Environment,
+    nodes::{self, choice::Share},
+    Backend,
 };
 use serde::{Deserialize, Serialize};
 use tauri::{ipc::Channel, AppHandle, Emitter, Manager, Runtime};
@@ -92,6 +97,20 @@ pub async fn run_build<R: Runtime>(
         let _ = channel.send(BuildNews::BackendStarted);
     }
     let container = backend.running().await?;
+    let config_dir = Environment::from_process().config_dir(None).path().to_path_buf();
+    let mut quit = app.state::<Operations>().shutdown();
+    let canceled = async move {
+        tokio::select! {
+            () = cancel.wait() => {},
+            () = quit.recv() => {},
+        }
+    };
+    let nodes_file = nodes::store::path();
+    if let Some(shares) = split::shares_for(&backend, &plan, &nodes_file).await.map_err(CommandError::in_build_form)? {
+        let runs =
+            split::node_runs(&backend, &container, &shares, &nodes_file).await.map_err(CommandError::in_build_form)?;
+        return run_split_build(&app, &backend, runs, &plan, &config_dir, &channel, canceled).await;
+    }
     let reference = build_run::new_reference();
     let _ = channel.send(BuildNews::Started { reference: reference.clone() });
 
@@ -107,14 +126,6 @@ pub async fn run_build<R: Runtime>(
         }
         if !lines.is_empty() {
             let _ = channel.send(BuildNews::Lines { lines });
-        }
-    };
-    let config_dir = Environment::from_process().config_dir(None).path().to_path_buf();
-    let mut quit = app.state::<Operations>().shutdown();
-    let canceled = async move {
-        tokio::select! {
-            () = cancel.wait() => {},
-            () = quit.recv() => {},
         }
     };
     let result = build_run::run(&backend, &container, &plan, &config_dir, &reference, on_status, canceled).await;
@@ -137,6 +148,74 @@ pub async fn run_build<R: Runtime>(
             Err(CommandError::in_build_form(err))
         }
     }
+}
+
+/// A build split across the builder's nodes, as `assemble build` splits it: each node's lines
+/// come prefixed with its platforms and name, the Builds window follows this engine's part, and
+/// the end says which node built what and the index pushed.
+async fn run_split_build<R: Runtime>(
+    app: &AppHandle<R>,
+    local: &Backend,
+    runs: Vec<NodeRun>,
+    plan: &BuildPlan,
+    config_dir: &std::path::Path,
+    channel: &Channel<BuildNews>,
+    canceled: impl std::future::Future<Output = ()>,
+) -> Reply<BuildResult> {
+    let local_name = local.engine().endpoint().context.clone();
+    let local_part = runs.iter().find(|run| run.share.node == local_name).map(|run| run.reference.clone());
+    let first = local_part.clone().or_else(|| runs.first().map(|run| run.reference.clone())).unwrap_or_default();
+    let _ = channel.send(BuildNews::Started { reference: first });
+    let lines = runs.iter().map(NodeRun::announcement).collect();
+    let _ = channel.send(BuildNews::Lines { lines });
+    // One printer per node; the Builds window is shown once this engine's part has begun.
+    let printers: Mutex<(Vec<(Share, PlainPrinter)>, bool)> =
+        Mutex::new((runs.iter().map(|run| (run.share.clone(), PlainPrinter::new())).collect(), false));
+    let on_status = |share: &Share, status: &StatusResponse| {
+        let Ok(mut guard) = printers.lock() else { return };
+        let (printers, announced) = &mut *guard;
+        if !*announced && share.node == local_name {
+            if let Some(reference) = &local_part {
+                *announced = true;
+                windows::show_build(app, reference);
+            }
+        }
+        let Some((_, printer)) = printers.iter_mut().find(|(s, _)| s == share) else { return };
+        let lines = prefixed(share, printer.apply(status));
+        if !lines.is_empty() {
+            let _ = channel.send(BuildNews::Lines { lines });
+        }
+    };
+    let result = split::run_split(runs, plan, config_dir, &on_status, canceled).await;
+    let _ = app.emit_to(windows::Kind::Build.label(), "build-ended", ());
+    // A printer poisoned by a panic loses its last lines, not the build's result.
+    let mut guard = printers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (printers, _) = &mut *guard;
+    let finished: Vec<String> =
+        printers.iter_mut().flat_map(|(share, printer)| prefixed(share, printer.finish())).collect();
+    if !finished.is_empty() {
+        let _ = channel.send(BuildNews::Lines { lines: finished });
+    }
+    match result {
+        Ok(outcome) => Ok(BuildResult { sentences: outcome.sentences() }),
+        Err(err) => {
+            let report: Vec<String> = printers
+                .iter()
+                .filter_map(|(share, printer)| printer.failure_report().map(|r| (share, r)))
+                .flat_map(|(share, report)| prefixed(share, report.lines().map(str::to_string).collect()))
+                .collect();
+            if !report.is_empty() {
+                let _ = channel.send(BuildNews::Failed { report: report.join("\n") });
+            }
+            Err(CommandError::in_build_form(err))
+        }
+    }
+}
+
+/// `lines` of one node's part, each led by whose it is (a blank line stays blank).
+fn prefixed(share: &Share, lines: Vec<String>) -> Vec<String> {
+    let prefix = split::prefix(share);
+    lines.into_iter().map(|line| if line.is_empty() { line } else { format!("{prefix} {line}") }).collect()
 }
 
 /// Whether a build of the app runs now (a Build window opened during one offers its Cancel).

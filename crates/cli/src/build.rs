@@ -12,11 +12,11 @@ use assemble_core::{
         metadata,
         plan::{self as build_plan, BuildInput, BuildPlan, Output},
         run::{self as build_run, BuildOutcome},
-        split::{self, NodeRun},
+        split,
     },
     buildkit::progress::{plain, rawjson, PlainPrinter, StatusResponse, Step},
     engine::{self, Engine, Environment},
-    nodes::{self, choice::Share, error::NodeError},
+    nodes::{self, choice::Share},
     settings, units, Backend, Error, Names, StartFlags, StartRequest,
 };
 
@@ -96,7 +96,7 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         Progress::Auto => Progress::Plain,
         other => other,
     };
-    if let Some(shares) = split_shares(&backend, &plan).await? {
+    if let Some(shares) = split::shares_for(&backend, &plan, &nodes::store::path()).await? {
         return run_split(&backend, container, &plan, shares, &config_dir, mode, args).await;
     }
     let view = Arc::new(Mutex::new(View::new(mode)));
@@ -167,21 +167,6 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
     }
 }
 
-/// The nodes' shares when this build splits across the builder's nodes (several platforms,
-/// pushed, and more than one node with work); `None` builds on the local backend as always.
-async fn split_shares(backend: &Backend, plan: &BuildPlan) -> Result<Option<Vec<Share>>, Error> {
-    if plan.platforms.len() < 2 || plan.output != Output::Push || !plan.outputs.is_empty() {
-        return Ok(None);
-    }
-    let file = nodes::store::path();
-    if nodes::entries(&file)?.is_empty() {
-        return Ok(None);
-    }
-    let statuses = nodes::list(backend, &file).await?;
-    let shares = nodes::choice::split(&statuses, &plan.platforms);
-    Ok(split::is_split(plan, &shares).then_some(shares))
-}
-
 /// A build split across nodes: each node's progress prefixed with its platforms and name, then
 /// which node built what, and the index pushed.
 async fn run_split(
@@ -193,37 +178,16 @@ async fn run_split(
     mode: Progress,
     args: &BuildArgs,
 ) -> Result<(), Error> {
-    let file = nodes::store::path();
-    let local_name = backend.engine().endpoint().context.clone();
-    // Each other node's backend, reached and running, before anything is built.
-    let mut others: Vec<(String, Backend, OurContainer)> = Vec::new();
-    for share in shares.iter().filter(|s| s.node != local_name) {
-        let node = nodes::backend_of(backend, &share.node, &file).await?;
-        let running = node
-            .running()
-            .await
-            .map_err(|err| NodeError::NotReady { name: share.node.clone(), reason: err.to_string() })?;
-        others.push((share.node.clone(), node, running));
-    }
-    let runs: Vec<NodeRun> = shares
-        .iter()
-        .map(|share| {
-            let (node, running) = match others.iter().find(|(name, ..)| *name == share.node) {
-                Some((_, node, running)) => (node, running.clone()),
-                None => (backend, container.clone()),
-            };
-            NodeRun { share: share.clone(), backend: node, container: running, reference: build_run::new_reference() }
-        })
-        .collect();
+    let runs = split::node_runs(backend, &container, &shares, &nodes::store::path()).await?;
     if mode != Progress::Quiet {
         for run in &runs {
-            eprintln!("Node {} builds {} (build {})", run.share.node, run.share.platforms.join(", "), run.reference);
+            eprintln!("{}", run.announcement());
         }
     }
     // One reading of the progress per node; each line says whose it is.
     let printers: Mutex<Vec<(Share, PlainPrinter)>> =
         Mutex::new(shares.iter().map(|s| (s.clone(), PlainPrinter::new())).collect());
-    let prefix = |share: &Share| format!("[{} @ {}]", share.platforms.join(","), share.node);
+    let prefix = split::prefix;
     let on_status = |share: &Share, status: &StatusResponse| {
         let Ok(mut printers) = printers.lock() else { return };
         let Some((_, printer)) = printers.iter_mut().find(|(s, _)| s == share) else { return };
@@ -254,16 +218,12 @@ async fn run_split(
     }
     match result {
         Ok(outcome) => {
-            let response = std::collections::HashMap::from([
-                ("containerimage.digest".to_string(), outcome.digest.clone()),
-                ("image.name".to_string(), outcome.pushed.join(",")),
-            ]);
+            let response = outcome.exporter_response();
             if let Some(path) = &args.solve.iidfile {
                 metadata::write_iidfile(path, &response)?;
             }
             if let Some(path) = &args.solve.metadata_file {
-                let references: Vec<&str> = outcome.parts.iter().map(|(_, o)| o.reference.as_str()).collect();
-                metadata::write_metadata_file(path, &response, &references.join(","))?;
+                metadata::write_metadata_file(path, &response, &outcome.references())?;
             }
             if args.progress == Progress::None {
             } else if mode == Progress::Quiet {

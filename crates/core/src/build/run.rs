@@ -377,7 +377,9 @@ pub async fn run(
                     return Err(err);
                 }
             }
-            return Err(failure(plan, failure_sentence(message, plan, container, &mirror::engine_words(backend))).into());
+            return Err(
+                failure(plan, failure_sentence(message, plan, container, &mirror::engine_words(backend))).into()
+            );
         }
     };
     // The context's own transfers: what a rebuild of a barely changed folder shows.
@@ -726,7 +728,10 @@ mod tests {
             ENGINE,
         );
         assert!(gone.contains("127.0.0.2:49500 is the backend's local-image mirror, which serves the images of the Docker Engine default (unix:///var/run/docker.sock): it could not give this one"), "{gone}");
-        assert!(gone.contains("or the Docker Engine default (unix:///var/run/docker.sock) could not export it"), "{gone}");
+        assert!(
+            gone.contains("or the Docker Engine default (unix:///var/run/docker.sock) could not export it"),
+            "{gone}"
+        );
         assert!(gone.contains("`docker logs docker-assemble-backend-u-mirror-store` says more"), "{gone}");
         // As BuildKit reported an image removed during a build (seen here on 2026-12-03).
         let removed = failure_sentence(

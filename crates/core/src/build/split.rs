@@ -2,7 +2,12 @@
 //! builds its platforms ([`crate::nodes::choice`]) and pushes them by digest, all at once; then one
 //! image index, made from the manifests the nodes pushed, goes to every tag. One node failing
 //! cancels the others (their solves are dropped, which cancels them on BuildKit).
-use std::{collections::BTreeMap, future::Future, path::Path, str::FromStr};
+use std::{
+    collections::{BTreeMap, HashMap},
+    future::Future,
+    path::Path,
+    str::FromStr,
+};
 
 use bollard_buildkit_proto::moby::buildkit::v1::StatusResponse;
 use oci_client::{
@@ -22,7 +27,7 @@ use crate::{
         run::{self, BuildOutcome},
     },
     buildkit::{platform::Platform, registry_auth::Credentials},
-    nodes::choice::Share,
+    nodes::{self, choice::Share, error::NodeError},
     Result,
 };
 
@@ -37,16 +42,70 @@ pub fn is_split(plan: &BuildPlan, shares: &[Share]) -> bool {
     plan.platforms.len() > 1 && plan.output == Output::Push && plan.outputs.is_empty() && shares.len() > 1
 }
 
+/// The nodes' shares when this build splits across the builder's nodes (several platforms,
+/// pushed, and more than one node with work); `None` builds on the local backend as always.
+/// `nodes_file` is the list of nodes ([`crate::nodes::store::path`]).
+pub async fn shares_for(local: &Backend, plan: &BuildPlan, nodes_file: &Path) -> Result<Option<Vec<Share>>> {
+    if plan.platforms.len() < 2 || plan.output != Output::Push || !plan.outputs.is_empty() {
+        return Ok(None);
+    }
+    if nodes::entries(nodes_file)?.is_empty() {
+        return Ok(None);
+    }
+    let statuses = nodes::list(local, nodes_file).await?;
+    let shares = nodes::choice::split(&statuses, &plan.platforms);
+    Ok(is_split(plan, &shares).then_some(shares))
+}
+
 /// One node's part, ready to run.
-pub struct NodeRun<'a> {
+pub struct NodeRun {
     /// Its share of the platforms.
     pub share: Share,
     /// Its backend.
-    pub backend: &'a Backend,
+    pub backend: Backend,
     /// Its running backend container.
     pub container: OurContainer,
     /// Its build's reference (its history entry there).
     pub reference: String,
+}
+
+impl NodeRun {
+    /// The line saying, before it starts, what this node builds: `Node armbox builds linux/arm64 (build REF)`.
+    pub fn announcement(&self) -> String {
+        format!("Node {} builds {} (build {})", self.share.node, self.share.platforms.join(", "), self.reference)
+    }
+}
+
+/// What each progress line of a node's part starts with: `[linux/arm64 @ armbox]`.
+pub fn prefix(share: &Share) -> String {
+    format!("[{} @ {}]", share.platforms.join(","), share.node)
+}
+
+/// Each share's node reached, its backend running, before anything is built: a node that is
+/// not ready stops the build with its own sentence. The local node (`local`, whose running
+/// container is `container`) runs its share itself.
+pub async fn node_runs(
+    local: &Backend,
+    container: &OurContainer,
+    shares: &[Share],
+    nodes_file: &Path,
+) -> Result<Vec<NodeRun>> {
+    let local_name = local.engine().endpoint().context.clone();
+    let mut runs = Vec::new();
+    for share in shares {
+        let (backend, container) = if share.node == local_name {
+            (local.clone(), container.clone())
+        } else {
+            let node = nodes::backend_of(local, &share.node, nodes_file).await?;
+            let running = node
+                .running()
+                .await
+                .map_err(|err| NodeError::NotReady { name: share.node.clone(), reason: err.to_string() })?;
+            (node, running)
+        };
+        runs.push(NodeRun { share: share.clone(), backend, container, reference: run::new_reference() });
+    }
+    Ok(runs)
 }
 
 /// What a split build did: each node's own outcome, and the index pushed.
@@ -61,6 +120,20 @@ pub struct SplitOutcome {
 }
 
 impl SplitOutcome {
+    /// The keys `--iidfile` and `--metadata-file` read, as one build's exporter would give them:
+    /// the index's digest and the names it went to.
+    pub fn exporter_response(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("containerimage.digest".to_string(), self.digest.clone()),
+            ("image.name".to_string(), self.pushed.join(",")),
+        ])
+    }
+
+    /// Each node's build reference, comma-separated (`buildx.build.ref`).
+    pub fn references(&self) -> String {
+        self.parts.iter().map(|(_, outcome)| outcome.reference.as_str()).collect::<Vec<_>>().join(",")
+    }
+
     /// What the build gave, one sentence a line: which node built which platform, the names
     /// pushed and the index's digest.
     pub fn sentences(&self) -> Vec<String> {
@@ -191,7 +264,7 @@ fn auth_for(credentials: &Credentials, registry: &str) -> RegistryAuth {
 /// Runs each node's part at once, each node's progress to `on_status` with its share; the first
 /// failure cancels the others and names its node. Then the index goes to every name.
 pub async fn run_split(
-    runs: Vec<NodeRun<'_>>,
+    runs: Vec<NodeRun>,
     plan: &BuildPlan,
     config_dir: &Path,
     on_status: &(dyn Fn(&Share, &StatusResponse) + Sync),
@@ -200,7 +273,7 @@ pub async fn run_split(
     let builds = runs.iter().map(|node| async move {
         let part = node_plan(plan, &node.share)?;
         let outcome = run::run(
-            node.backend,
+            &node.backend,
             &node.container,
             &part,
             config_dir,
