@@ -4,9 +4,9 @@
 use std::{path::Path, process::Command};
 
 use assemble_testkit::{
-    build_and_push, containers_named, docker, native_platform,
+    build_and_push, containers_named, docker, json, native_platform,
     private_engine::{Certificates, EngineSpec, PrivateEngine},
-    json, refused, run_bounded,
+    refused, run_bounded,
     sshd::Sshd,
     test_image, Registry, Run, TestUser, MACHINE_ENGINE,
 };

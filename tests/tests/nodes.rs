@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use assemble_testkit::{
-    buildx_plugin, containers_named, copy_busybox_into, copy_foreign_busybox_into, native_platform,
+    buildx_plugin, containers_named, copy_busybox_into, copy_foreign_busybox_into, json, native_platform,
     private_engine::{EngineSpec, PrivateEngine},
-    json, refused, run_bounded,
+    refused, run_bounded,
     sshd::Sshd,
     test_image, volume_exists, Folder, Registry, Run, TestUser,
 };
@@ -20,6 +20,14 @@ const DOCKERFILE: &str = r#"FROM scratch
 ARG TARGETARCH
 COPY busybox-$TARGETARCH /bin/busybox
 RUN ["/bin/busybox", "sh", "-c", "arch=built-for-$(uname -m) && echo $arch && echo $arch > /arch"]
+"#;
+
+/// The arm64 step fails (after 5 s); the amd64 step sleeps for 300 s unless it is canceled. Busybox
+/// applets only, run by its shell: under the emulator, only the step's first program is emulated.
+const FAILING_DOCKERFILE: &str = r#"FROM scratch
+ARG TARGETARCH
+COPY busybox-$TARGETARCH /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "if [ $(uname -m) = aarch64 ]; then sleep 5; echo broken-on-aarch64; exit 3; fi; echo waiting-on-x86_64; sleep 300"]
 "#;
 
 /// Every build log a backend keeps (`assemble [--context C] backend builds logs` of each build).
@@ -206,6 +214,13 @@ async fn a_second_engine_over_ssh_becomes_a_node_of_the_builder_and_leaves_nothi
     );
     let platforms = registry.index_platforms("e2e/nodes", "2");
     assert_eq!(platforms, vec!["linux/amd64", "linux/arm64"]);
+    // Each node's own cache holds what it built: `nodes ls` reads it on each node.
+    let listing = json(assemble(&user, &path, &["backend", "nodes", "ls", "--format", "json"]));
+    for name in ["default", NODE] {
+        let bytes = node(&listing, name)["cache_bytes"].as_i64().unwrap_or_default();
+        assert!(bytes > 0, "{name} lists no cache after building its part: {listing:#}");
+        assert!(node(&listing, name)["cache_text"].as_str().is_some_and(|t| t.ends_with('B')), "{listing:#}");
+    }
     let on_local = build_logs(&user, &path, &[]);
     let on_node = build_logs(&user, &path, &["--context", NODE]);
     assert!(
@@ -216,6 +231,56 @@ async fn a_second_engine_over_ssh_becomes_a_node_of_the_builder_and_leaves_nothi
         on_node.contains("assembled-for-aarch64") && !on_node.contains("assembled-for-x86_64"),
         "{NODE}:\n{on_node}"
     );
+
+    // One node failing fails the build with that node's step and error, and cancels the other
+    // node's part: the local node's step would sleep for 300 s; the node's fails after 5 s (time
+    // for the local solve to begin, so that its record exists to show the cancel).
+    let failing = Folder::new("nodes-assemble-split-fails", &[("Dockerfile", FAILING_DOCKERFILE)]);
+    copy_busybox_into(&failing.path);
+    std::fs::rename(failing.path.join("busybox"), failing.path.join("busybox-amd64")).expect("busybox-amd64");
+    copy_foreign_busybox_into(&failing.path, "arm64");
+    let failing_dir = failing.path.display().to_string();
+    let began = Instant::now();
+    let failed = assemble(
+        &user,
+        &path,
+        &["build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--push", "-t", &tagged]
+            .into_iter()
+            .chain([failing_dir.as_str()])
+            .collect::<Vec<_>>(),
+    );
+    let took = began.elapsed();
+    println!(
+        "$ assemble build --platform linux/amd64,linux/arm64 --push (the arm64 step fails)   # {took:?}\n{failed:#?}"
+    );
+    assert_eq!(failed.code, Some(1), "{failed:#?}");
+    let sentence = failed.stderr.lines().last().unwrap_or_default();
+    for part in [
+        &format!("the build failed on the node \"{NODE}\" (linux/arm64)"),
+        "exit code: 3",
+        "the other nodes' builds were canceled",
+    ] {
+        assert!(sentence.contains(part), "expected {part:?} in the last line, {sentence:?}");
+    }
+    assert!(failed.stderr.contains(&format!("[linux/arm64 @ {NODE}] ")), "{failed:#?}");
+    assert!(failed.stderr.contains("broken-on-aarch64"), "the failing step's output is shown: {failed:#?}");
+    assert!(took < Duration::from_secs(200), "the local node's 300 s step was not canceled: the build took {took:?}");
+    let statuses = |context: &[&str]| -> Vec<(String, String)> {
+        let list = assemble(&user, &path, &[context, &["backend", "builds", "--format", "json"]].concat()).expect_ok();
+        list.stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .map(|b| (b["status"].as_str().unwrap_or_default().to_string(), b["error"].to_string()))
+            .collect()
+    };
+    let local_records = statuses(&[]);
+    assert!(local_records.iter().any(|(status, _)| status == "Canceled"), "local records: {local_records:?}");
+    let node_records = statuses(&["--context", NODE]);
+    assert!(
+        node_records.iter().any(|(status, error)| status == "Error" && error.contains("exit code: 3")),
+        "{NODE}'s records: {node_records:?}"
+    );
+    assert_eq!(registry.index_platforms("e2e/nodes", "2"), vec!["linux/amd64", "linux/arm64"], "the tag is as before");
 
     // A start on a running backend keeps the builder ours, with both nodes.
     let again = assemble(&user, &path, &["backend", "start", "--allow-host-port", "0"]).expect_ok();
