@@ -106,9 +106,8 @@ pub async fn run_build<R: Runtime>(
         }
     };
     let nodes_file = nodes::store::path();
-    if let Some(shares) = split::shares_for(&backend, &plan, &nodes_file).await.map_err(CommandError::in_build_form)? {
-        let runs =
-            split::node_runs(&backend, &container, &shares, &nodes_file).await.map_err(CommandError::in_build_form)?;
+    if let Some(split) = split::shares_for(&backend, &plan, &nodes_file).await.map_err(CommandError::in_build_form)? {
+        let runs = split::node_runs(&backend, &container, split).await.map_err(CommandError::in_build_form)?;
         return run_split_build(&app, &backend, runs, &plan, &config_dir, &channel, canceled).await;
     }
     let reference = build_run::new_reference();

@@ -26,6 +26,10 @@
 //!   assemble-bench platforms [--rounds R] [--loops N] [--image REF]
 //!       what emulation costs: one RUN step (a shell loop) for linux/arm64 through the backend's
 //!       qemu emulator against the same step for linux/amd64, natively.
+//!   assemble-bench nodes [--rounds R] [--loops N] [--image REF]
+//!       several machines as one builder: a two-platform build pushed as one index, on one node and
+//!       on two (the second on a private dockerd, declared linux/arm64), (A) `assemble build`
+//!       against (B) `docker buildx build --builder assemble`.
 //!   assemble-bench build-cache [--rounds R] [--seconds S] [--mib M] [--image REF]
 //!       a registry cache import on a cold backend: (A) `assemble build --cache-from`, (B) `docker
 //!       buildx build --builder assemble --cache-from`, (C) no import.
@@ -34,14 +38,15 @@
 //! start, info and logs need `assemble` (the CLI) next to this binary, and use only the default
 //! engine socket.
 mod build;
-mod build_session;
 mod build_cache;
+mod build_session;
 mod builds;
 mod common;
 mod engines;
 mod info;
 mod logs;
 mod net;
+mod nodes;
 mod platforms;
 mod relay;
 mod security;
@@ -60,7 +65,8 @@ const USAGE: &str = "usage: assemble-bench relay [--gib N] [--rounds R] [--image
        assemble-bench build [--rounds R (3)] [--files N (20000)] [--mib M (200)] [--image REF] [--parts all|context|session]
        assemble-bench build-cache [--rounds R (3)] [--seconds S (5)] [--mib M (64)] [--image REF]
        assemble-bench security [--rounds R (5)] [--image REF] [--rootless-image REF]
-       assemble-bench platforms [--rounds R (3)] [--loops N (200000)] [--image REF]";
+       assemble-bench platforms [--rounds R (3)] [--loops N (200000)] [--image REF]
+       assemble-bench nodes [--rounds R (3)] [--loops N (200000)] [--image REF]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -68,6 +74,11 @@ fn main() -> ExitCode {
         Some("client") => client(&args[1..]),
         Some("relay") => relay::run(&args[1..]),
         Some("engines") => engines::run(&args[1..]),
+        // The local node on the default engine; the second node's engine is named by its context.
+        Some("nodes") => {
+            common::use_default_engine();
+            nodes::run(&args[1..])
+        }
         Some(name @ ("start" | "info" | "logs" | "builds" | "build" | "build-cache" | "security" | "platforms")) => {
             common::use_default_engine();
             match name {

@@ -19,16 +19,32 @@ fn dockerfile(loops: usize) -> String {
     )
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let flags = Flags::parse(args, &["--rounds", "--loops", "--image"])?;
-    let rounds: usize = flags.number("--rounds", 3)?;
-    let loops: usize = flags.number("--loops", 200_000)?;
-    let image = flags.image();
-    common::require_image(&image)?;
-    let foreign = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/foreign/busybox-arm64");
-    if !foreign.is_file() {
-        return Err(format!("{} is missing: run scripts/fetch-foreign-busybox.sh arm64", foreign.display()));
+/// The flags of a benchmark of the shell-loop step (`platforms`, `nodes`), checked: the image is
+/// there, and so is the arm64 busybox.
+pub struct LoopBench {
+    pub rounds: usize,
+    pub loops: usize,
+    pub image: String,
+    /// The arm64 busybox the tests fetch (scripts/fetch-foreign-busybox.sh arm64).
+    pub foreign: std::path::PathBuf,
+}
+
+impl LoopBench {
+    pub fn from_args(args: &[String]) -> Result<Self, String> {
+        let flags = Flags::parse(args, &["--rounds", "--loops", "--image"])?;
+        let image = flags.image();
+        common::require_image(&image)?;
+        Ok(Self {
+            rounds: flags.number("--rounds", 3)?,
+            loops: flags.number("--loops", 200_000)?,
+            image,
+            foreign: foreign_busybox()?,
+        })
     }
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let LoopBench { rounds, loops, image, foreign } = LoopBench::from_args(args)?;
     let cli = OurCli::new("platforms")?;
     let work = std::env::temp_dir().join(format!("assemble-bench-platforms-{}", std::process::id()));
     let result = make_context(&work, &foreign, loops, &image)
@@ -37,8 +53,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
     result
 }
 
-/// The context: the Dockerfile and each platform's busybox (the amd64 one from the image).
-fn make_context(work: &Path, foreign: &Path, loops: usize, image: &str) -> Result<(), String> {
+fn foreign_busybox() -> Result<std::path::PathBuf, String> {
+    let foreign = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/foreign/busybox-arm64");
+    if !foreign.is_file() {
+        return Err(format!("{} is missing: run scripts/fetch-foreign-busybox.sh arm64", foreign.display()));
+    }
+    Ok(foreign)
+}
+
+/// The context: the Dockerfile (one RUN step, a shell loop of `loops` iterations) and each
+/// platform's busybox (the amd64 one from the image).
+pub fn make_context(work: &Path, foreign: &Path, loops: usize, image: &str) -> Result<(), String> {
     std::fs::create_dir_all(work).map_err(|e| format!("making {}: {e}", work.display()))?;
     std::fs::write(work.join("Dockerfile"), dockerfile(loops)).map_err(|e| format!("writing the Dockerfile: {e}"))?;
     std::fs::copy(foreign, work.join("busybox-arm64")).map_err(|e| format!("copying {}: {e}", foreign.display()))?;

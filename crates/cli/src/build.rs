@@ -96,8 +96,8 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         Progress::Auto => Progress::Plain,
         other => other,
     };
-    if let Some(shares) = split::shares_for(&backend, &plan, &nodes::store::path()).await? {
-        return run_split(&backend, container, &plan, shares, &config_dir, mode, args).await;
+    if let Some(split) = split::shares_for(&backend, &plan, &nodes::store::path()).await? {
+        return run_split(&backend, container, &plan, split, &config_dir, mode, args).await;
     }
     let view = Arc::new(Mutex::new(View::new(mode)));
     let ticker = (mode == Progress::Tty).then(|| {
@@ -173,12 +173,13 @@ async fn run_split(
     backend: &Backend,
     container: OurContainer,
     plan: &BuildPlan,
-    shares: Vec<Share>,
+    split: split::Split,
     config_dir: &std::path::Path,
     mode: Progress,
     args: &BuildArgs,
 ) -> Result<(), Error> {
-    let runs = split::node_runs(backend, &container, &shares, &nodes::store::path()).await?;
+    let shares = split.shares.clone();
+    let runs = split::node_runs(backend, &container, split).await?;
     if mode != Progress::Quiet {
         for run in &runs {
             eprintln!("{}", run.announcement());

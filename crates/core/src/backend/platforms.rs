@@ -11,8 +11,13 @@ use crate::{backend::Backend, Result};
 
 /// The running container `container_id`'s platforms, native and emulated.
 pub(super) async fn read(backend: &Backend, container_id: &str) -> Result<Platforms> {
-    let workers = backend.with_buildkit(container_id, |client| async move { client.workers().await }).await?;
-    Ok(Platforms::of(&workers, &emulators(backend, container_id).await))
+    // Two round trips into the container (BuildKit's channel, a shell): at once, not one after the other.
+    let (workers, emulators) = futures_util::future::join(
+        backend.with_buildkit(container_id, |client| async move { client.workers().await }),
+        emulators(backend, container_id),
+    )
+    .await;
+    Ok(Platforms::of(&workers?, &emulators))
 }
 
 /// The emulators' file names in container `container_id`, looked for once.

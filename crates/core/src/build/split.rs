@@ -42,19 +42,30 @@ pub fn is_split(plan: &BuildPlan, shares: &[Share]) -> bool {
     plan.platforms.len() > 1 && plan.output == Output::Push && plan.outputs.is_empty() && shares.len() > 1
 }
 
-/// The nodes' shares when this build splits across the builder's nodes (several platforms,
-/// pushed, and more than one node with work); `None` builds on the local backend as always.
-/// `nodes_file` is the list of nodes ([`crate::nodes::store::path`]).
-pub async fn shares_for(local: &Backend, plan: &BuildPlan, nodes_file: &Path) -> Result<Option<Vec<Share>>> {
+/// How a build splits across the builder's nodes: each node's share, and the backends of the
+/// nodes as the survey reached them (reached once: over ssh, each reach is a connection).
+pub struct Split {
+    /// Each node's share, in the nodes' order.
+    pub shares: Vec<Share>,
+    reached: Vec<(String, Backend)>,
+}
+
+/// How this build splits across the builder's nodes (several platforms, pushed, and more than one
+/// node with work); `None` builds on the local backend as always. `nodes_file` is the list of
+/// nodes ([`crate::nodes::store::path`]).
+pub async fn shares_for(local: &Backend, plan: &BuildPlan, nodes_file: &Path) -> Result<Option<Split>> {
     if plan.platforms.len() < 2 || plan.output != Output::Push || !plan.outputs.is_empty() {
         return Ok(None);
     }
     if nodes::entries(nodes_file)?.is_empty() {
         return Ok(None);
     }
-    let statuses = nodes::list(local, nodes_file).await?;
+    let surveyed = nodes::survey(local, nodes_file, nodes::CacheUse::Skip).await?;
+    let statuses: Vec<_> = surveyed.iter().map(|(status, _)| status.clone()).collect();
     let shares = nodes::choice::split(&statuses, &plan.platforms);
-    Ok(is_split(plan, &shares).then_some(shares))
+    let reached =
+        surveyed.into_iter().filter_map(|(status, backend)| backend.map(|backend| (status.name, backend))).collect();
+    Ok(is_split(plan, &shares).then_some(Split { shares, reached }))
 }
 
 /// One node's part, ready to run.
@@ -81,29 +92,27 @@ pub fn prefix(share: &Share) -> String {
     format!("[{} @ {}]", share.platforms.join(","), share.node)
 }
 
-/// Each share's node reached, its backend running, before anything is built: a node that is
-/// not ready stops the build with its own sentence. The local node (`local`, whose running
-/// container is `container`) runs its share itself.
-pub async fn node_runs(
-    local: &Backend,
-    container: &OurContainer,
-    shares: &[Share],
-    nodes_file: &Path,
-) -> Result<Vec<NodeRun>> {
+/// Each share's node running, before anything is built: a node that is not ready stops the
+/// build with its own sentence. The local node (`local`, whose running container is
+/// `container`) runs its share itself.
+pub async fn node_runs(local: &Backend, container: &OurContainer, split: Split) -> Result<Vec<NodeRun>> {
     let local_name = local.engine().endpoint().context.clone();
     let mut runs = Vec::new();
-    for share in shares {
+    for share in split.shares {
         let (backend, container) = if share.node == local_name {
             (local.clone(), container.clone())
         } else {
-            let node = nodes::backend_of(local, &share.node, nodes_file).await?;
-            let running = node
-                .running()
-                .await
-                .map_err(|err| NodeError::NotReady { name: share.node.clone(), reason: err.to_string() })?;
+            let not_ready = |reason: String| NodeError::NotReady { name: share.node.clone(), reason };
+            let node = split
+                .reached
+                .iter()
+                .find(|(name, _)| *name == share.node)
+                .map(|(_, backend)| backend.clone())
+                .ok_or_else(|| not_ready("its engine did not answer".to_string()))?;
+            let running = node.running().await.map_err(|err| not_ready(err.to_string()))?;
             (node, running)
         };
-        runs.push(NodeRun { share: share.clone(), backend, container, reference: run::new_reference() });
+        runs.push(NodeRun { share, backend, container, reference: run::new_reference() });
     }
     Ok(runs)
 }

@@ -386,16 +386,32 @@ async fn remove_our_volume(node: &Backend, volume: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// Every node's status, the local one first, all asked at once; an engine that does not answer
-/// is unreachable after [`REACH_TIMEOUT`] at most.
+/// Every node's status, the local one first, all asked at once, with each running node's cache
+/// use (`nodes ls`, the panel); an engine that does not answer is unreachable after
+/// [`REACH_TIMEOUT`] at most.
 pub async fn list(local: &Backend, file: &Path) -> Result<Vec<NodeStatus>> {
+    Ok(survey(local, file, CacheUse::Read).await?.into_iter().map(|(status, _)| status).collect())
+}
+
+/// Whether a survey reads each node's cache use (a DiskUsage call there, which a build does not need).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    /// Read it on each running node.
+    Read,
+    /// Leave it out (`cache_bytes` stays `None`).
+    Skip,
+}
+
+/// Every node's status as [`list`] gives it, each with its backend when its engine was reached
+/// (a split build then runs there without reaching it again: over ssh, each reach costs a connection).
+pub async fn survey(local: &Backend, file: &Path, cache: CacheUse) -> Result<Vec<(NodeStatus, Option<Backend>)>> {
     let entries = store::load(file)?;
     let endpoint = local.engine().endpoint();
     let local_status = async {
-        let mut status = probe(local).await;
+        let mut status = probe(local, cache).await;
         status.name = endpoint.context.clone();
         status.local = true;
-        status
+        (status, Some(local.clone()))
     };
     let others = entries.iter().map(|entry| async {
         let mut status = NodeStatus {
@@ -413,13 +429,13 @@ pub async fn list(local: &Backend, file: &Path) -> Result<Vec<NodeStatus>> {
         };
         match connect(&config_of(local), entry, local.names()).await {
             Ok(node) => {
-                let probed = probe(&node).await;
-                NodeStatus { name: status.name, declared_platforms: status.declared_platforms, ..probed }
+                let probed = probe(&node, cache).await;
+                (NodeStatus { name: status.name, declared_platforms: status.declared_platforms, ..probed }, Some(node))
             }
             Err((host, reason)) => {
                 status.host = host;
                 status.reason = Some(reason);
-                status
+                (status, None)
             }
         }
     });
@@ -440,24 +456,8 @@ async fn connect(
     Ok(Backend::new(engine, names.clone()))
 }
 
-/// The backend of the node `name` in the list at `file`, its engine reached (a split build's
-/// node); unreachable, it is the node's own sentence.
-pub async fn backend_of(local: &Backend, name: &str, file: &Path) -> Result<Backend> {
-    let entries = store::load(file)?;
-    let Some(entry) = entries.iter().find(|e| e.name == name) else {
-        return Err(NodeError::Unknown {
-            name: name.to_string(),
-            known: entries.iter().map(|e| e.name.clone()).collect(),
-        }
-        .into());
-    };
-    connect(&config_of(local), entry, local.names())
-        .await
-        .map_err(|(_, reason)| NodeError::NotReady { name: name.to_string(), reason }.into())
-}
-
 /// What one backend is now: running (with its platforms), stopped, or unreachable.
-async fn probe(backend: &Backend) -> NodeStatus {
+async fn probe(backend: &Backend, cache: CacheUse) -> NodeStatus {
     let endpoint = backend.engine().endpoint();
     let mut status = NodeStatus {
         name: builder::node_name(&endpoint.context),
@@ -477,7 +477,12 @@ async fn probe(backend: &Backend) -> NodeStatus {
             Presence::Ours(container) if container.running => {
                 let platforms = backend.platforms(&container.id).await?;
                 // The cache's size is worth showing, not worth failing the node's status for.
-                let cache = backend.cache_usage(&CacheFilter::default()).await.ok().map(|r| CacheTotals::of(&r).total);
+                let cache = match cache {
+                    CacheUse::Read => {
+                        backend.cache_usage(&CacheFilter::default()).await.ok().map(|r| CacheTotals::of(&r).total)
+                    }
+                    CacheUse::Skip => None,
+                };
                 Ok::<_, Error>(Some((platforms, cache)))
             }
             Presence::Foreign => Err(crate::BackendError::ForeignContainer { name: backend.names().backend() }.into()),
