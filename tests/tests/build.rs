@@ -279,3 +279,156 @@ async fn a_registry_that_asks_for_a_password_gets_the_one_in_the_docker_config()
     assert!(registry.repository_dir("e2e/private").exists(), "nothing reached the registry");
     user.run(&["backend", "stop"]).expect_ok();
 }
+
+/// Files served over HTTP on the host's loopback, recording the paths asked for: a remote context
+/// the backend fetches itself, through its sidecars, as `localhost:PORT`.
+struct FileServer {
+    port: u16,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FileServer {
+    fn start(files: Vec<(&'static str, Vec<u8>)>) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let port = assemble_testkit::free_port();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("the file server listens");
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = asked.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(&stream);
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    continue;
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or_default().to_string();
+                // The rest of the head, up to the empty line.
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0 && line != "\r\n") {
+                    line.clear();
+                }
+                record.lock().expect("the record").push(path.clone());
+                let mut stream = &stream;
+                let _ = match files.iter().find(|(name, _)| *name == path) {
+                    Some((_, body)) => stream
+                        .write_all(
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+                                .as_bytes(),
+                        )
+                        .and_then(|_| stream.write_all(body)),
+                    None => {
+                        stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    }
+                };
+            }
+        });
+        Self { port, asked }
+    }
+
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().expect("the record").clone()
+    }
+}
+
+/// A gzip tar of `folder`'s contents, made by the system's tar.
+fn gzip_tar_of(folder: &Folder) -> Vec<u8> {
+    let made = Command::new("tar").args(["-C", &folder.arg(), "-czf", "-", "."]).output().expect("tar runs");
+    assert!(made.status.success(), "{made:?}");
+    made.stdout
+}
+
+/// PATH and -f as buildx reads them: `-` with a Dockerfile (no context) or a tar of the context on
+/// standard input, `-f -` with a folder, and HTTP URLs (a tar, a bare Dockerfile) that the backend
+/// fetches itself through the sidecars, never the CLI.
+#[tokio::test(flavor = "multi_thread")]
+async fn standard_input_and_urls_are_build_contexts_as_in_buildx() {
+    let user = TestUser::new("build-inputs");
+    let remote = Folder::new(
+        "inputs-remote",
+        &[("Dockerfile", "FROM scratch\nCOPY . /ctx/\n"), ("remote.txt", "fetched-by-the-backend")],
+    );
+    let bare_dockerfile = "FROM scratch\nCOPY <<EOF /bare.txt\nbare-dockerfile-from-a-url\nEOF\n";
+    let server = FileServer::start(vec![
+        ("/ctx.tgz", gzip_tar_of(&remote)),
+        ("/Dockerfile", bare_dockerfile.as_bytes().to_vec()),
+    ]);
+    user.run(&["backend", "start", "--allow-host-port", &server.port.to_string()]).expect_ok();
+    let inputs = user.scratch("stdin");
+    let with_stdin = |what: &str, args: &[&str], bytes: &[u8]| {
+        let file = inputs.join(what);
+        std::fs::write(&file, bytes).expect("standard input's file");
+        let mut command = user.command(args);
+        command.stdin(std::fs::File::open(&file).expect("standard input"));
+        assemble_testkit::run_bounded(command)
+    };
+    // Each output's folder, made once (scratch empties it).
+    let outs: std::collections::HashMap<&str, std::path::PathBuf> =
+        ["piped", "tar", "file-piped", "url", "bare"].into_iter().map(|what| (what, user.scratch(what))).collect();
+    let out = |what: &str| format!("type=local,dest={}", outs[what].display());
+    let read = |what: &str, file: &str| std::fs::read_to_string(outs[what].join(file));
+
+    // `-`: a Dockerfile and an empty context.
+    let piped = with_stdin(
+        "piped",
+        &["build", "-", "--progress", "plain", "-o", &out("piped")],
+        b"FROM scratch\nCOPY . /ctx/\nCOPY <<EOF /from-stdin.txt\npiped-dockerfile\nEOF\n",
+    );
+    assert!(piped.ok(), "{piped:#?}");
+    assert_eq!(read("piped", "from-stdin.txt").expect("the file"), "piped-dockerfile\n");
+    let sent = std::fs::read_dir(outs["piped"].join("ctx")).expect("the context's copy").count();
+    assert_eq!(sent, 0, "no context was sent");
+
+    // `-`: a gzip tar of the context, its .dockerignore obeyed.
+    let tarred = Folder::new(
+        "inputs-tar",
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY . /ctx/\n"),
+            (".dockerignore", "secret.txt\n"),
+            ("secret.txt", "stays home"),
+            ("sub/in.txt", "from-the-tar"),
+        ],
+    );
+    let from_tar = with_stdin("tar", &["build", "-", "-o", &out("tar")], &gzip_tar_of(&tarred));
+    assert!(from_tar.ok(), "{from_tar:#?}");
+    assert_eq!(read("tar", "ctx/sub/in.txt").expect("the file"), "from-the-tar");
+    assert!(!outs["tar"].join("ctx/secret.txt").exists(), "the tar's .dockerignore is obeyed");
+
+    // `-f -`: standard input's Dockerfile, the folder's files (its own Dockerfile would fail).
+    let folder = Folder::new(
+        "inputs-folder",
+        &[("Dockerfile", "FROM scratch\nCOPY not-here.txt /\n"), ("a.txt", "from-the-folder")],
+    );
+    let file_piped = with_stdin(
+        "file-piped",
+        &["build", &folder.arg(), "-f", "-", "-o", &out("file-piped")],
+        b"FROM scratch\nCOPY a.txt /a.txt\n",
+    );
+    assert!(file_piped.ok(), "{file_piped:#?}");
+    assert_eq!(read("file-piped", "a.txt").expect("the file"), "from-the-folder");
+
+    // A URL: the backend fetches the tar (or the bare Dockerfile); the CLI sends no files.
+    let url = format!("http://localhost:{}/ctx.tgz", server.port);
+    let fetched = user.run(&["build", &url, "--progress", "plain", "-o", &out("url")]);
+    assert!(fetched.ok(), "{fetched:#?}");
+    assert_eq!(read("url", "ctx/remote.txt").expect("the file"), "fetched-by-the-backend");
+    let bare = user.run(&["build", &format!("http://localhost:{}/Dockerfile", server.port), "-o", &out("bare")]);
+    assert!(bare.ok(), "{bare:#?}");
+    assert_eq!(read("bare", "bare.txt").expect("the file"), "bare-dockerfile-from-a-url\n");
+    let asked = server.asked();
+    assert!(asked.iter().any(|p| p == "/ctx.tgz") && asked.iter().any(|p| p == "/Dockerfile"), "{asked:?}");
+    let missing = user.run(&["build", &format!("http://localhost:{}/nothing.tgz", server.port)]);
+    assert_eq!(missing.code, Some(1), "{missing:#?}");
+    let last = missing.stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(last.starts_with("Error: ") && last.contains("404"), "{last}");
+
+    // Bad uses of standard input: one sentence, nothing built.
+    let both = with_stdin("both", &["build", "-", "-f", "-"], b"FROM scratch\n");
+    assert_eq!(both.code, Some(1), "{both:#?}");
+    assert!(both
+        .stderr
+        .contains("standard input can be the build context (PATH -) or the Dockerfile (-f -), not both"));
+    let empty = with_stdin("empty", &["build", "-"], b"");
+    assert_eq!(empty.code, Some(1), "{empty:#?}");
+    assert!(empty.stderr.contains("PATH - reads standard input, but it is empty"), "{}", empty.stderr);
+    user.run(&["backend", "stop"]).expect_ok();
+}

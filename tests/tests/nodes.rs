@@ -22,12 +22,13 @@ COPY busybox-$TARGETARCH /bin/busybox
 RUN ["/bin/busybox", "sh", "-c", "arch=built-for-$(uname -m) && echo $arch && echo $arch > /arch"]
 "#;
 
-/// The arm64 step fails (after 5 s); the amd64 step sleeps for 300 s unless it is canceled. Busybox
-/// applets only, run by its shell: under the emulator, only the step's first program is emulated.
+/// The arm64 step fails after a while (a loop of the shell's own: under the emulator only the step's
+/// first program is emulated, so `sleep`, which busybox runs as a new process, is not found there);
+/// the amd64 step sleeps for 300 s unless it is canceled.
 const FAILING_DOCKERFILE: &str = r#"FROM scratch
 ARG TARGETARCH
 COPY busybox-$TARGETARCH /bin/busybox
-RUN ["/bin/busybox", "sh", "-c", "if [ $(uname -m) = aarch64 ]; then sleep 5; echo broken-on-aarch64; exit 3; fi; echo waiting-on-x86_64; sleep 300"]
+RUN ["/bin/busybox", "sh", "-c", "if [ $(uname -m) = aarch64 ]; then i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo broken-on-aarch64; exit 3; fi; echo waiting-on-x86_64; sleep 300"]
 "#;
 
 /// Every build log a backend keeps (`assemble [--context C] backend builds logs` of each build).
@@ -273,7 +274,15 @@ async fn a_second_engine_over_ssh_becomes_a_node_of_the_builder_and_leaves_nothi
             .map(|b| (b["status"].as_str().unwrap_or_default().to_string(), b["error"].to_string()))
             .collect()
     };
-    let local_records = statuses(&[]);
+    // BuildKit ends a canceled build's record after its stream is reset, which may come after our
+    // exit: wait (bounded) for it to leave Running, then it must say Canceled.
+    let waited = Instant::now();
+    let mut local_records = statuses(&[]);
+    while local_records.iter().any(|(status, _)| status == "Running") && waited.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(250));
+        local_records = statuses(&[]);
+    }
+    println!("the local record left Running after {:?}", waited.elapsed());
     assert!(local_records.iter().any(|(status, _)| status == "Canceled"), "local records: {local_records:?}");
     let node_records = statuses(&["--context", NODE]);
     assert!(

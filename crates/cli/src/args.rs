@@ -66,10 +66,10 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
-    /// The folder to build (the build context)
+    /// The build context: a folder, a git or HTTP(S) URL (the backend fetches it), or - (standard input: a tar of the context, or a Dockerfile and no context)
     #[arg(default_value = ".", value_name = "PATH")]
     pub path: std::path::PathBuf,
-    /// The Dockerfile (default: PATH/Dockerfile; without one, a project we know gets one written)
+    /// The Dockerfile (default: PATH/Dockerfile; without one, a project we know gets one written; - reads it from standard input)
     #[arg(short = 'f', long = "file", value_name = "DOCKERFILE")]
     pub file: Option<std::path::PathBuf>,
     /// An image name, such as localhost:5000/app:1 (repeat for more)

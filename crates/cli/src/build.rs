@@ -32,9 +32,10 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
     if let Some(warning) = &loaded.warning {
         eprintln!("Warning: {warning}");
     }
-    let input = BuildInput {
+    let mut input = BuildInput {
         context: args.path.clone(),
         dockerfile: args.file.clone(),
+        stdin: None,
         tags: args.tags.clone(),
         name: args.name.clone(),
         push: args.push,
@@ -52,6 +53,12 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         stdout_is_terminal: std::io::stdout().is_terminal(),
         solve: args.solve.input(),
     };
+    if input.reads_stdin() && !std::io::stdin().is_terminal() {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .map_err(|err| Error::Io { action: "reading standard input".into(), source: err })?;
+        input.stdin = Some(bytes);
+    }
     let plan = build_plan::plan(&input, |key| std::env::var(key).ok())?;
     for warning in &plan.solve.cache.warnings {
         eprintln!("Warning: {warning}.");
@@ -390,21 +397,19 @@ fn describe(plan: &BuildPlan, summary: &build_plan::ContextSummary) -> String {
     let mut out = String::new();
     let mut line = |label: &str, value: &str| out.push_str(&format!("{label:<12}{value}\n"));
     line("Kind:", plan.project.kind.label());
-    line(
-        "Context:",
-        &format!(
+    let context = match plan.context.folder() {
+        Some(_) => format!(
             "{} ({} files, {}; {} left out by {})",
-            plan.context.display(),
+            plan.context.describe(),
             summary.files,
             units::binary_size(summary.bytes),
             summary.left_out,
             plan.ignore_file.as_ref().map_or("no .dockerignore".to_string(), |p| p.display().to_string())
         ),
-    );
-    line(
-        "Dockerfile:",
-        &plan.project.dockerfile_path.as_ref().map_or("generated (below)".to_string(), |p| p.display().to_string()),
-    );
+        None => plan.context.describe(),
+    };
+    line("Context:", &context);
+    line("Dockerfile:", &plan.project.dockerfile_source.describe());
     line("Image:", &if plan.names.is_empty() { "none (no -t)".to_string() } else { plan.names.join(", ") });
     if plan.output != Output::CacheOnly || plan.outputs.is_empty() {
         line("Output:", plan.output.describe());
@@ -457,10 +462,13 @@ fn describe(plan: &BuildPlan, summary: &build_plan::ContextSummary) -> String {
     for (label, value) in plan.solve.describe() {
         line(label, &value);
     }
-    out.push_str("--- Dockerfile ---\n");
-    out.push_str(&plan.project.dockerfile);
-    if !plan.project.dockerfile.ends_with('\n') {
-        out.push('\n');
+    // A Dockerfile in a remote context is the backend's to read: there is no text to show.
+    if !plan.project.dockerfile.is_empty() {
+        out.push_str("--- Dockerfile ---\n");
+        out.push_str(&plan.project.dockerfile);
+        if !plan.project.dockerfile.ends_with('\n') {
+            out.push('\n');
+        }
     }
     out
 }

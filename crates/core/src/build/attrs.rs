@@ -404,6 +404,12 @@ fn extra_host(text: &str) -> Result<(String, String)> {
     Ok((host.trim().to_string(), ip.to_string()))
 }
 
+/// A git repository or an HTTP(S) URL, which the backend fetches itself: buildx's test for a build's
+/// PATH and for a `--build-context` value alike.
+pub fn is_remote_url(text: &str) -> bool {
+    ["http://", "https://", "git://", "github.com/", "git@"].iter().any(|prefix| text.starts_with(prefix))
+}
+
 /// `NAME=VALUE` of `--build-context`.
 fn named_context(text: &str) -> Result<NamedContext> {
     let bad = |reason: String| BuildError::InvalidBuildContext { value: text.to_string(), reason };
@@ -431,7 +437,7 @@ fn named_context(text: &str) -> Result<NamedContext> {
                 .into(),
         )
         .into());
-    } else if value.starts_with("https://") || value.starts_with("http://") || value.starts_with("git@") {
+    } else if is_remote_url(value) {
         ContextSource::Url(value.to_string())
     } else if value.is_empty() {
         return Err(bad("has no value; give a folder, docker-image://REF or a git or https URL".into()).into());

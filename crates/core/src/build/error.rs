@@ -21,6 +21,42 @@ pub enum BuildError {
         path: String,
     },
 
+    /// `-` as PATH and `-f -` together: standard input cannot be both.
+    #[error(
+        "standard input can be the build context (PATH -) or the Dockerfile (-f -), not both; give a folder as PATH, \
+         or a file to -f"
+    )]
+    StdinTwice,
+
+    /// `-` or `-f -` with nothing to read on standard input.
+    #[error("{flag} reads standard input, but {why}; pipe it in, for example: {example}")]
+    StdinEmpty {
+        /// `PATH -` or `-f -`.
+        flag: &'static str,
+        /// What standard input was.
+        why: &'static str,
+        /// A command that works.
+        example: &'static str,
+    },
+
+    /// A Dockerfile on standard input (PATH `-`) while `-f` names another.
+    #[error(
+        "standard input holds a Dockerfile and -f names another; drop -f, or give a folder (or a tar on standard \
+         input) as the context"
+    )]
+    TwoDockerfiles,
+
+    /// A Dockerfile on standard input that is not text.
+    #[error("the Dockerfile on standard input is not UTF-8 text; pipe in a Dockerfile, or a tar of the context")]
+    StdinNotText,
+
+    /// A tar on standard input (PATH `-`) that could not be unpacked.
+    #[error("the tar on standard input could not be unpacked ({reason}); check the archive (tar -tf FILE)")]
+    StdinTarUnreadable {
+        /// Why.
+        reason: String,
+    },
+
     /// A folder with neither a Dockerfile nor a project we can build without one.
     #[error("{}", self.sentence(Place::CommandLine))]
     NothingToBuild {

@@ -1,7 +1,8 @@
 //! `assemble build` (and the app's Build window): what a folder builds ([`project`], reading
 //! project files with a little XML), the Dockerfile we write for a project without one
 //! ([`dockerfile`]), the checked plan ([`plan`]), and its run on the backend over BuildKit's
-//! session ([`run`]), with `--secret`/`--ssh` ([`session_flags`]) and `-o` ([`outputs`]); the
+//! session ([`run`]), with `--secret`/`--ssh` ([`session_flags`]) and `-o` ([`outputs`]); standard input as the
+//! context or the Dockerfile ([`stdin`]); the
 //! solve's attributes and caches ([`attrs`], [`cache_options`]) and the files a build leaves
 //! ([`metadata`]); the Build window's own entries ([`window`]). Image names are checked by [`crate::reference`].
 pub mod attrs;
@@ -15,6 +16,7 @@ pub mod project;
 pub mod run;
 pub mod session_flags;
 pub mod split;
+pub mod stdin;
 pub mod step_options;
 pub mod window;
 mod xml;

@@ -1,7 +1,10 @@
 //! `assemble build`'s plan: what it builds (the project, its Dockerfile and its `.dockerignore`),
 //! under which names, with which arguments, and where the result goes. Everything the user typed
 //! is checked here, before a byte is sent; `--dry-run` prints the plan.
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use crate::buildkit::{
     dockerignore::IgnoreRules,
@@ -13,7 +16,8 @@ use crate::{
         attrs,
         dockerfile::BaseImages,
         error::BuildError,
-        project::{self, Project},
+        project::{self, DockerfileSource, Project},
+        stdin::{self, StdinContent, UnpackedContext},
         ProjectKind,
     },
     reference::{check_image_name, ReferenceError},
@@ -23,10 +27,14 @@ use crate::{
 /// What the user asked for, as typed.
 #[derive(Debug, Clone, Default)]
 pub struct BuildInput {
-    /// The folder to build (the context).
+    /// PATH as typed: a folder, a git or HTTP(S) URL, or `-` (standard input: a tar of the context,
+    /// or a Dockerfile and no context).
     pub context: PathBuf,
-    /// `-f`: the Dockerfile, when not the context's own.
+    /// `-f`: the Dockerfile, when not the context's own (`-`: standard input).
     pub dockerfile: Option<PathBuf>,
+    /// Standard input, read by the caller when [`BuildInput::reads_stdin`] says so; `None` when it
+    /// has none to give (a terminal).
+    pub stdin: Option<Vec<u8>>,
     /// `-t`: full image names.
     pub tags: Vec<String>,
     /// `--name`: the image's name without its tag, in place of the project's.
@@ -61,6 +69,48 @@ pub struct BuildInput {
     pub solve: attrs::SolveInput,
 }
 
+impl BuildInput {
+    /// Whether PATH or `-f` is `-`, so the caller reads standard input into `stdin`.
+    pub fn reads_stdin(&self) -> bool {
+        self.context == Path::new("-") || self.dockerfile.as_deref() == Some(Path::new("-"))
+    }
+}
+
+/// Where a build's files come from.
+#[derive(Debug, Clone)]
+pub enum BuildContext {
+    /// A folder here, sent through the session.
+    Folder(PathBuf),
+    /// A tar from standard input, unpacked into a folder of ours and sent like a folder.
+    Unpacked(Arc<UnpackedContext>),
+    /// A git repository or an HTTP(S) URL (a tar, or a Dockerfile), which the backend fetches: the
+    /// Dockerfile frontend's `context`, as buildx sends it.
+    Remote(String),
+    /// None: `-` as PATH with a Dockerfile on standard input.
+    Empty,
+}
+
+impl BuildContext {
+    /// The folder sent, when the context is one.
+    pub fn folder(&self) -> Option<&Path> {
+        match self {
+            BuildContext::Folder(path) => Some(path),
+            BuildContext::Unpacked(unpacked) => Some(unpacked.path()),
+            BuildContext::Remote(_) | BuildContext::Empty => None,
+        }
+    }
+
+    /// The context in words.
+    pub fn describe(&self) -> String {
+        match self {
+            BuildContext::Folder(path) => path.display().to_string(),
+            BuildContext::Unpacked(_) => "the tar on standard input".into(),
+            BuildContext::Remote(url) => format!("{url} (the backend fetches it)"),
+            BuildContext::Empty => "none (the Dockerfile came on standard input)".into(),
+        }
+    }
+}
+
 /// Where the built image goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
@@ -91,8 +141,8 @@ impl Output {
 /// A checked build.
 #[derive(Debug, Clone)]
 pub struct BuildPlan {
-    /// The context folder.
-    pub context: PathBuf,
+    /// Where the build's files come from.
+    pub context: BuildContext,
     /// What it builds.
     pub project: Project,
     /// The image names (none: the result stays unnamed).
@@ -161,19 +211,13 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
             platforms.push(platform);
         }
     }
-    // Only the bases of the kind found are replaced, so the project comes first.
-    let probe = project::detect(&input.context, input.dockerfile.as_deref(), &BaseImages::default())?;
-    let bases = BaseImages::chosen(&input.base_images).with_overrides(
-        probe.kind,
-        input.build_image.as_deref(),
-        input.runtime_image.as_deref(),
-    );
-    let project =
-        if probe.kind == ProjectKind::Dockerfile { probe } else { project::detect(&input.context, None, &bases)? };
+    let (context, project) = context_and_project(input)?;
     if project.kind == ProjectKind::Dockerfile && (input.build_image.is_some() || input.runtime_image.is_some()) {
         return Err(BuildError::BaseImageForADockerfile.into());
     }
-    if let Some(target) = &input.target {
+    // A Dockerfile in a remote context is read by the backend alone: the frontend checks the target.
+    let dockerfile_known = !matches!(project.dockerfile_source, DockerfileSource::InRemoteContext(_));
+    if let Some(target) = input.target.as_ref().filter(|_| dockerfile_known) {
         let stages = stages(&project.dockerfile);
         if !stages.iter().any(|s| s.eq_ignore_ascii_case(target)) {
             return Err(BuildError::UnknownTarget {
@@ -212,13 +256,22 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
     if input.load && platforms.len() > 1 {
         return Err(BuildError::LoadOfSeveralPlatforms { platforms: platforms.join(", ") }.into());
     }
-    let (ignore_file, ignore) = ignore_rules(&input.context, project.dockerfile_path.as_deref())?;
+    let (ignore_file, ignore) = match context.folder() {
+        Some(folder) => {
+            let beside = match &project.dockerfile_source {
+                DockerfileSource::File(path) => Some(path.as_path()),
+                _ => None,
+            };
+            ignore_rules(folder, beside)?
+        }
+        None => (None, IgnoreRules::default()),
+    };
     let secrets = crate::build::session_flags::secrets(&input.secrets, &env)?;
     let ssh = crate::build::session_flags::ssh(&input.ssh, &env)?;
     let outputs = crate::build::outputs::outputs(&input.outputs, &names, platforms.len(), input.stdout_is_terminal)?;
     let solve = attrs::check(&input.solve, &build_args, output != Output::CacheOnly, &env)?;
     Ok(BuildPlan {
-        context: input.context.clone(),
+        context,
         project,
         names,
         output,
@@ -233,6 +286,77 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
         outputs,
         solve,
     })
+}
+
+/// PATH and `-f` as buildx reads them: where the files come from, and what they build.
+fn context_and_project(input: &BuildInput) -> Result<(BuildContext, Project)> {
+    let dockerfile_on_stdin = input.dockerfile.as_deref() == Some(Path::new("-"));
+    let typed = input.context.to_string_lossy();
+    if typed == "-" {
+        if dockerfile_on_stdin {
+            return Err(BuildError::StdinTwice.into());
+        }
+        let bytes = stdin_bytes(input, "PATH -", "assemble build - < Dockerfile")?;
+        return match stdin::context_or_dockerfile(bytes)? {
+            StdinContent::Dockerfile(_) if input.dockerfile.is_some() => Err(BuildError::TwoDockerfiles.into()),
+            StdinContent::Dockerfile(text) => Ok((BuildContext::Empty, project::from_text(text))),
+            StdinContent::Context(unpacked) => {
+                // `-f` names a file inside the tar, as BuildKit reads it from the uploaded context.
+                let dockerfile = input.dockerfile.as_ref().map(|path| unpacked.path().join(path));
+                let project = detect_in_folder(unpacked.path(), dockerfile.as_deref(), input)?;
+                Ok((BuildContext::Unpacked(Arc::new(unpacked)), project))
+            }
+        };
+    }
+    let from_stdin = if dockerfile_on_stdin {
+        let bytes = stdin_bytes(input, "-f -", "assemble build -f - . < Dockerfile")?;
+        Some(project::from_text(stdin::dockerfile(bytes)?))
+    } else {
+        None
+    };
+    if attrs::is_remote_url(&typed) {
+        // As buildx: a relative -f lies in the remote context, an absolute one is a file here.
+        let project = match (from_stdin, input.dockerfile.as_deref()) {
+            (Some(project), _) => project,
+            (None, Some(path)) if path.is_absolute() => project::named_dockerfile(path)?,
+            (None, path) => project::in_remote_context(&path.map_or("Dockerfile".into(), |p| p.display().to_string())),
+        };
+        return Ok((BuildContext::Remote(typed.into_owned()), project));
+    }
+    let folder = input.context.clone();
+    let project = match from_stdin {
+        Some(_) if !folder.is_dir() => {
+            return Err(BuildError::ContextNotAFolder { path: folder.display().to_string() }.into())
+        }
+        Some(project) => project,
+        None => detect_in_folder(&folder, input.dockerfile.as_deref(), input)?,
+    };
+    Ok((BuildContext::Folder(folder), project))
+}
+
+/// What a folder builds, with the base images the settings and flags choose for a project without
+/// a Dockerfile.
+fn detect_in_folder(folder: &Path, dockerfile: Option<&Path>, input: &BuildInput) -> Result<Project> {
+    // Only the bases of the kind found are replaced, so the project comes first.
+    let probe = project::detect(folder, dockerfile, &BaseImages::default())?;
+    if probe.kind == ProjectKind::Dockerfile {
+        return Ok(probe);
+    }
+    let bases = BaseImages::chosen(&input.base_images).with_overrides(
+        probe.kind,
+        input.build_image.as_deref(),
+        input.runtime_image.as_deref(),
+    );
+    project::detect(folder, None, &bases)
+}
+
+/// Standard input for `flag`, which must hold something.
+fn stdin_bytes<'a>(input: &'a BuildInput, flag: &'static str, example: &'static str) -> Result<&'a [u8]> {
+    match input.stdin.as_deref() {
+        None => Err(BuildError::StdinEmpty { flag, why: "it is a terminal", example }.into()),
+        Some([]) => Err(BuildError::StdinEmpty { flag, why: "it is empty", example }.into()),
+        Some(bytes) => Ok(bytes),
+    }
 }
 
 /// `KEY=VALUE`, or `KEY` with its value from the environment (left out when unset, as docker does).
@@ -322,7 +446,10 @@ pub struct ContextSummary {
 /// same sentence, and counts what a build sends.
 pub fn summarize(plan: &BuildPlan) -> Result<ContextSummary> {
     let filter = TransferFilter { exclude: plan.ignore.patterns(), ..Default::default() };
-    let walk = filesync::walk_counting(&SyncDir::Folder(plan.context.clone()), &filter)?;
+    let Some(folder) = plan.context.folder() else {
+        return Ok(ContextSummary::default());
+    };
+    let walk = filesync::walk_counting(&SyncDir::Folder(folder.to_path_buf()), &filter)?;
     let sent = walk.entries.iter().filter(|entry| !entry.is_dir());
     Ok(ContextSummary {
         files: sent.clone().count() as u64,
@@ -365,6 +492,83 @@ mod tests {
     }
 
     const DOCKERFILE: &str = "FROM busybox AS base\nRUN true\nFROM base as final\n";
+
+    #[test]
+    fn standard_input_is_the_dockerfile_or_the_context_as_buildx_reads_it() {
+        let dir = context(&[("Dockerfile", "FROM scratch AS own\n"), (".dockerignore", "x\n")]);
+        let stdin = |context: &str, dockerfile: Option<&str>, bytes: Option<&[u8]>| BuildInput {
+            context: context.into(),
+            dockerfile: dockerfile.map(PathBuf::from),
+            stdin: bytes.map(<[u8]>::to_vec),
+            ..Default::default()
+        };
+        // `-`: a Dockerfile and no context.
+        let piped = plan(&stdin("-", None, Some(b"FROM scratch AS piped\n")), |_| None).unwrap();
+        assert!(matches!(piped.context, BuildContext::Empty) && piped.ignore_file.is_none());
+        assert_eq!(piped.project.dockerfile_source, DockerfileSource::StandardInput);
+        assert_eq!(stages(&piped.project.dockerfile), ["piped"]);
+        // `-f -` with a folder: the folder's .dockerignore, standard input's Dockerfile.
+        let folder = dir.display().to_string();
+        let with_folder = plan(&stdin(&folder, Some("-"), Some(b"FROM scratch AS piped\n")), |_| None).unwrap();
+        assert_eq!(with_folder.context.folder(), Some(dir.as_path()));
+        assert_eq!(with_folder.ignore_file, Some(dir.join(".dockerignore")));
+        assert_eq!(with_folder.project.dockerfile, "FROM scratch AS piped\n");
+        // A tar: unpacked, its own Dockerfile (or the one -f names inside it); removed with the plan.
+        let tar =
+            stdin::tar_of(&[("Dockerfile", "FROM scratch AS tarred\n"), ("sub/Other", "FROM scratch AS other\n")]);
+        let tarred = plan(&stdin("-", None, Some(&tar)), |_| None).unwrap();
+        let unpacked = tarred.context.folder().unwrap().to_path_buf();
+        assert_eq!(stages(&tarred.project.dockerfile), ["tarred"]);
+        assert_eq!(summarize(&tarred).unwrap().files, 2);
+        let other = plan(&stdin("-", Some("sub/Other"), Some(&tar)), |_| None).unwrap();
+        assert_eq!(stages(&other.project.dockerfile), ["other"]);
+        drop((tarred, other));
+        assert!(!unpacked.exists(), "the unpacked context goes with its plan");
+
+        let refused = |input: BuildInput| plan(&input, |_| None).unwrap_err().to_string();
+        assert!(refused(stdin("-", Some("-"), Some(b"FROM scratch\n")))
+            .starts_with("standard input can be the build context"));
+        assert_eq!(
+            refused(stdin("-", None, None)),
+            "PATH - reads standard input, but it is a terminal; pipe it in, for example: assemble build - < Dockerfile"
+        );
+        assert_eq!(
+            refused(stdin(&folder, Some("-"), Some(b""))),
+            "-f - reads standard input, but it is empty; pipe it in, for example: assemble build -f - . < Dockerfile"
+        );
+        assert!(refused(stdin("-", Some("Dockerfile"), Some(b"FROM scratch\n")))
+            .starts_with("standard input holds a Dockerfile and -f names another"));
+        assert!(refused(stdin("/nowhere", Some("-"), Some(b"FROM scratch\n"))).starts_with("/nowhere is not a folder"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_url_is_a_remote_context_that_the_backend_reads() {
+        let remote = |dockerfile: Option<&str>| BuildInput {
+            context: "https://example.com/app.tar".into(),
+            dockerfile: dockerfile.map(PathBuf::from),
+            target: Some("any".into()),
+            ..Default::default()
+        };
+        let plan_of = |input: BuildInput| plan(&input, |_| None).unwrap();
+        let default = plan_of(remote(None));
+        assert!(matches!(&default.context, BuildContext::Remote(url) if url == "https://example.com/app.tar"));
+        assert_eq!(default.project.dockerfile_source, DockerfileSource::InRemoteContext("Dockerfile".into()));
+        assert_eq!(default.target.as_deref(), Some("any"), "the frontend checks the stage, as it reads the file");
+        assert_eq!(
+            plan_of(remote(Some("sub/Dockerfile.dev"))).project.dockerfile_source,
+            DockerfileSource::InRemoteContext("sub/Dockerfile.dev".into())
+        );
+        let dir = context(&[("Dockerfile.here", "FROM scratch AS any\n")]);
+        let here = dir.join("Dockerfile.here");
+        let local = plan_of(remote(Some(here.to_str().unwrap())));
+        assert_eq!(local.project.dockerfile_source, DockerfileSource::File(here), "an absolute -f is a file here");
+        for git in ["git@example.com:app.git", "github.com/moby/buildkit", "git://example.com/app"] {
+            let input = BuildInput { context: git.into(), ..Default::default() };
+            assert!(matches!(plan_of(input).context, BuildContext::Remote(_)), "{git}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn a_dockerfile_build_with_names_args_and_a_target() {
@@ -480,7 +684,8 @@ mod tests {
     /// patterns of the `.dockerignore`): the entries, or the sentence it refuses with.
     fn transfer(plan: &BuildPlan) -> std::result::Result<Vec<filesync::WalkedEntry>, String> {
         let filter = TransferFilter { exclude: plan.ignore.patterns(), ..Default::default() };
-        filesync::walk(&SyncDir::Folder(plan.context.clone()), &filter).map_err(|e| e.to_string())
+        let folder = plan.context.folder().expect("a folder context").to_path_buf();
+        filesync::walk(&SyncDir::Folder(folder), &filter).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -20,14 +20,62 @@ use crate::{
 pub struct Project {
     /// Its kind.
     pub kind: ProjectKind,
-    /// The Dockerfile found (`None`: generated).
-    pub dockerfile_path: Option<PathBuf>,
-    /// The Dockerfile's text: the file's, or the one we wrote.
+    /// Where the Dockerfile comes from.
+    pub dockerfile_source: DockerfileSource,
+    /// The Dockerfile's text: the file's, standard input's, or the one we wrote (empty when it lies
+    /// in a remote context, which only the backend reads).
     pub dockerfile: String,
     /// The image name the project gives (`artifactId:version`; none for a plain Dockerfile).
     pub image: Option<String>,
     /// The port the service listens on (generated Dockerfiles expose it).
     pub port: Option<u16>,
+}
+
+/// Where a build's Dockerfile comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerfileSource {
+    /// A file here (`PATH/Dockerfile`, or `-f`).
+    File(PathBuf),
+    /// Written by us for a project we know.
+    Generated,
+    /// Read from standard input (`-f -`, or `-` as PATH).
+    StandardInput,
+    /// At this path inside a remote context (a git or HTTP(S) URL), which the backend fetches.
+    InRemoteContext(String),
+}
+
+impl DockerfileSource {
+    /// Where it comes from, in words.
+    pub fn describe(&self) -> String {
+        match self {
+            DockerfileSource::File(path) => path.display().to_string(),
+            DockerfileSource::Generated => "generated (below)".into(),
+            DockerfileSource::StandardInput => "standard input (below)".into(),
+            DockerfileSource::InRemoteContext(path) => format!("{path} in the remote context (the backend reads it)"),
+        }
+    }
+}
+
+/// A Dockerfile given as text (standard input).
+pub fn from_text(text: String) -> Project {
+    Project {
+        kind: ProjectKind::Dockerfile,
+        dockerfile_source: DockerfileSource::StandardInput,
+        dockerfile: text,
+        image: None,
+        port: None,
+    }
+}
+
+/// A Dockerfile at `path` inside a remote context: the backend reads it, so its text is unknown here.
+pub fn in_remote_context(path: &str) -> Project {
+    Project {
+        kind: ProjectKind::Dockerfile,
+        dockerfile_source: DockerfileSource::InRemoteContext(path.to_string()),
+        dockerfile: String::new(),
+        image: None,
+        port: None,
+    }
 }
 
 /// The port a Spring Boot or ASP.NET Core service listens on when nothing says otherwise.
@@ -40,10 +88,7 @@ pub fn detect(dir: &Path, dockerfile: Option<&Path>, bases: &BaseImages) -> Resu
         return Err(BuildError::ContextNotAFolder { path: dir.display().to_string() }.into());
     }
     if let Some(path) = dockerfile {
-        if !path.is_file() {
-            return Err(BuildError::DockerfileMissing { path: path.display().to_string() }.into());
-        }
-        return found_dockerfile(path);
+        return named_dockerfile(path);
     }
     let default = dir.join("Dockerfile");
     if default.is_file() {
@@ -77,6 +122,14 @@ pub fn detect(dir: &Path, dockerfile: Option<&Path>, bases: &BaseImages) -> Resu
     Err(BuildError::NothingToBuild { path: dir.display().to_string() }.into())
 }
 
+/// The Dockerfile `-f` names (relative to where the command runs).
+pub fn named_dockerfile(path: &Path) -> Result<Project> {
+    if !path.is_file() {
+        return Err(BuildError::DockerfileMissing { path: path.display().to_string() }.into());
+    }
+    found_dockerfile(path)
+}
+
 fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|err| {
         BuildError::ProjectUnreadable { path: path.display().to_string(), reason: err.to_string() }.into()
@@ -86,7 +139,7 @@ fn read(path: &Path) -> Result<String> {
 fn found_dockerfile(path: &Path) -> Result<Project> {
     Ok(Project {
         kind: ProjectKind::Dockerfile,
-        dockerfile_path: Some(path.to_path_buf()),
+        dockerfile_source: DockerfileSource::File(path.to_path_buf()),
         dockerfile: read(path)?,
         image: None,
         port: None,
@@ -112,7 +165,7 @@ fn maven(pom: &str, dir: &Path, bases: &BaseImages) -> Project {
     let dockerfile = dockerfile::maven(bases, port);
     Project {
         kind: ProjectKind::SpringBootMaven,
-        dockerfile_path: None,
+        dockerfile_source: DockerfileSource::Generated,
         dockerfile,
         image: Some(image_name(&artifact, version.as_deref())),
         port: Some(port),
@@ -128,7 +181,7 @@ fn gradle(build: &str, settings: Option<&str>, dir: &Path, bases: &BaseImages) -
     let dockerfile = dockerfile::gradle(bases, port);
     Project {
         kind: ProjectKind::SpringBootGradle,
-        dockerfile_path: None,
+        dockerfile_source: DockerfileSource::Generated,
         dockerfile,
         image: Some(image_name(&name, version.as_deref())),
         port: Some(port),
@@ -210,7 +263,7 @@ fn aspnet(file: &Path, text: &str, bases: &BaseImages) -> Project {
     let dockerfile = dockerfile::aspnet(bases, framework.as_deref(), &file_name, &assembly, DEFAULT_PORT);
     Project {
         kind: ProjectKind::AspNetCore,
-        dockerfile_path: None,
+        dockerfile_source: DockerfileSource::Generated,
         dockerfile,
         image: Some(image_name(&assembly, version.as_deref())),
         port: Some(DEFAULT_PORT),
@@ -293,7 +346,7 @@ mod tests {
         assert_eq!(project.kind, ProjectKind::SpringBootMaven);
         assert_eq!(project.image.as_deref(), Some("hello-boot:1.0.2"));
         assert_eq!(project.port, Some(9090));
-        assert!(project.dockerfile_path.is_none());
+        assert_eq!(project.dockerfile_source, DockerfileSource::Generated);
         let d = &project.dockerfile;
         assert!(d.contains("FROM maven:3.9-eclipse-temurin-21 AS build"), "{d}");
         assert!(d.contains("RUN --mount=type=cache,target=/cache/maven mvn"), "{d}");

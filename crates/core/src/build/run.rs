@@ -21,7 +21,8 @@ use crate::{
     build::{
         attrs::NetworkMode,
         error::BuildError,
-        plan::{BuildPlan, Output},
+        plan::{BuildContext, BuildPlan, Output},
+        project::DockerfileSource,
     },
     buildkit::content::{put_index, IndexName, LocalStore},
     buildkit::filesend::ExportTarget,
@@ -119,22 +120,32 @@ pub async fn running_or_started(
     }
 }
 
-/// The folders the Dockerfile frontend asks for: `context`, and `dockerfile` (the Dockerfile's own
-/// folder, or the generated one), with the name of the file in it.
+/// The folders the Dockerfile frontend asks for: `context` (none for a remote context, which the
+/// backend fetches), and `dockerfile` (the Dockerfile's own folder, or one made in memory for a
+/// generated Dockerfile or standard input's), with the name of the file the frontend reads.
 fn offered_dirs(plan: &BuildPlan) -> (HashMap<String, SyncDir>, String) {
     let mut dirs = HashMap::new();
-    dirs.insert("context".to_string(), SyncDir::Folder(plan.context.clone()));
-    let filename = match &plan.project.dockerfile_path {
-        Some(path) => {
+    match (&plan.context, plan.context.folder()) {
+        (_, Some(folder)) => {
+            dirs.insert("context".to_string(), SyncDir::Folder(folder.to_path_buf()));
+        }
+        (BuildContext::Empty, None) => {
+            dirs.insert("context".to_string(), SyncDir::Files(Vec::new()));
+        }
+        (_, None) => {}
+    }
+    let filename = match &plan.project.dockerfile_source {
+        DockerfileSource::File(path) => {
             let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             dirs.insert("dockerfile".to_string(), SyncDir::Folder(folder.to_path_buf()));
             path.file_name().map_or("Dockerfile".to_string(), |n| n.to_string_lossy().into_owned())
         }
-        None => {
+        DockerfileSource::Generated | DockerfileSource::StandardInput => {
             let text: Arc<[u8]> = plan.project.dockerfile.as_bytes().into();
             dirs.insert("dockerfile".to_string(), SyncDir::Files(vec![("Dockerfile".to_string(), text)]));
             "Dockerfile".to_string()
         }
+        DockerfileSource::InRemoteContext(path) => path.clone(),
     };
     (dirs, filename)
 }
@@ -142,14 +153,21 @@ fn offered_dirs(plan: &BuildPlan) -> (HashMap<String, SyncDir>, String) {
 /// The session's shared key: the same folders give the same key, so BuildKit compares against what
 /// it received for them last time (as buildx keys it by the context's path).
 fn shared_key(plan: &BuildPlan) -> String {
+    let canonical = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let mut hash = Sha256::new();
     hash.update(b"assemble-build\0");
-    hash.update(
-        std::fs::canonicalize(&plan.context).unwrap_or_else(|_| plan.context.clone()).as_os_str().as_encoded_bytes(),
-    );
+    match &plan.context {
+        BuildContext::Remote(url) => hash.update(url.as_bytes()),
+        BuildContext::Empty => hash.update(b"-"),
+        other => {
+            if let Some(folder) = other.folder() {
+                hash.update(canonical(folder).as_os_str().as_encoded_bytes())
+            }
+        }
+    }
     hash.update(b"\0");
-    if let Some(path) = &plan.project.dockerfile_path {
-        hash.update(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()).as_os_str().as_encoded_bytes());
+    if let DockerfileSource::File(path) = &plan.project.dockerfile_source {
+        hash.update(canonical(path).as_os_str().as_encoded_bytes());
     }
     hash.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
@@ -158,6 +176,13 @@ fn shared_key(plan: &BuildPlan) -> String {
 fn frontend_attrs(plan: &BuildPlan, filename: &str) -> HashMap<String, String> {
     let mut attrs = HashMap::new();
     attrs.insert("filename".to_string(), filename.to_string());
+    if let BuildContext::Remote(url) = &plan.context {
+        attrs.insert("context".to_string(), url.clone());
+        // A Dockerfile from here goes with a remote context through the `dockerfile` folder.
+        if !matches!(plan.project.dockerfile_source, DockerfileSource::InRemoteContext(_)) {
+            attrs.insert("dockerfilekey".to_string(), "dockerfile".to_string());
+        }
+    }
     if let Some(target) = &plan.target {
         attrs.insert("target".to_string(), target.clone());
     }
@@ -693,6 +718,42 @@ mod tests {
         let (list, load) = exporters(&plan);
         assert!(list.is_empty() && load.is_none(), "neither flag: the cache only");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_remote_context_is_the_frontends_to_fetch_and_standard_input_is_offered_from_memory() {
+        let remote = |dockerfile: Option<&str>, stdin: Option<&[u8]>| {
+            let input = BuildInput {
+                context: "https://example.com/app.tar".into(),
+                dockerfile: dockerfile.map(Into::into),
+                stdin: stdin.map(<[u8]>::to_vec),
+                ..Default::default()
+            };
+            let plan = plan(&input, |_| None).unwrap();
+            let (dirs, filename) = offered_dirs(&plan);
+            let attrs = frontend_attrs(&plan, &filename);
+            let mut names: Vec<_> = dirs.keys().cloned().collect();
+            names.sort();
+            (names, attrs)
+        };
+        let (dirs, attrs) = remote(Some("sub/Dockerfile"), None);
+        assert!(dirs.is_empty(), "the backend fetches it all: {dirs:?}");
+        assert_eq!(attrs["context"], "https://example.com/app.tar");
+        assert_eq!(attrs["filename"], "sub/Dockerfile");
+        assert!(!attrs.contains_key("dockerfilekey"));
+        let (dirs, attrs) = remote(Some("-"), Some(b"FROM scratch\n"));
+        assert_eq!(dirs, ["dockerfile"]);
+        assert_eq!((attrs["dockerfilekey"].as_str(), attrs["filename"].as_str()), ("dockerfile", "Dockerfile"));
+
+        let piped = plan(
+            &BuildInput { context: "-".into(), stdin: Some(b"FROM scratch\n".to_vec()), ..Default::default() },
+            |_| None,
+        )
+        .unwrap();
+        let (dirs, filename) = offered_dirs(&piped);
+        assert!(matches!(&dirs["context"], SyncDir::Files(files) if files.is_empty()), "an empty context");
+        assert!(matches!(&dirs["dockerfile"], SyncDir::Files(files) if &*files[0].1 == b"FROM scratch\n"));
+        assert!(!frontend_attrs(&piped, &filename).contains_key("context"));
     }
 
     const ENGINE: &str = "the Docker Engine default (unix:///var/run/docker.sock)";

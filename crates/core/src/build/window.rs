@@ -14,6 +14,7 @@ use std::path::Path;
 
 use crate::{
     build::{
+        attrs::is_remote_url,
         cache_options::{self, CacheDirection},
         error::BuildError,
         outputs,
@@ -84,6 +85,12 @@ pub fn plan(
 ) -> Result<BuildPlan, Vec<FieldError>> {
     let mut input = base.clone();
     let mut errors = Vec::new();
+    // The window builds a folder; standard input and URLs are the command line's.
+    let typed = base.context.to_string_lossy();
+    let not_a_folder = base.reads_stdin() || is_remote_url(&typed);
+    if not_a_folder {
+        errors.push(FieldError::at("folder", BuildError::ContextNotAFolder { path: typed.into_owned() }));
+    }
 
     let mut ids: Vec<&str> = Vec::new();
     for (row, secret) in entries.secrets.iter().enumerate() {
@@ -156,7 +163,7 @@ pub fn plan(
 
     if !errors.is_empty() {
         // The folder, names and platforms too, so every bad entry shows at once.
-        if let Err(error) = plan::plan(base, &env) {
+        if let Some(error) = plan::plan(base, &env).err().filter(|_| !not_a_folder) {
             errors.insert(0, FieldError::of(error));
         }
         return Err(errors);
@@ -232,6 +239,18 @@ mod tests {
         assert_eq!(plan.outputs[0].dest, outputs::Destination::Folder(out.clone()));
         assert!(!out.exists(), "the check does not make the folder");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_window_builds_folders_not_standard_input_or_urls() {
+        for typed in ["-", "https://example.com/app.git", "git@example.com:app.git"] {
+            let input = BuildInput { context: typed.into(), ..Default::default() };
+            let errors = plan(&input, &WindowEntries::default(), |_| None).unwrap_err();
+            assert_eq!(
+                fields(&errors),
+                [(Some("folder"), format!("{typed} is not a folder; choose the folder to build (the build context)"))]
+            );
+        }
     }
 
     #[test]
