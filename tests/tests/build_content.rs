@@ -199,23 +199,33 @@ async fn an_oci_output_with_tar_false_is_a_layout_folder() {
     assert_eq!(layers.len(), 2, "{manifest}");
     assert!(layers.iter().all(|l| blob(&l["digest"]).exists()), "{manifest}");
 
-    // buildx takes the folder as an oci-layout:// context by the tag we gave it.
-    assert!(buildx_plugin().exists(), "{} is missing: run scripts/fetch-buildx.sh", buildx_plugin().display());
+    // A cold backend (no blob of the image in BuildKit's store) builds FROM the folder as an
+    // oci-layout:// context, by the tag we gave it: ours through the session's content store, then
+    // buildx's, which reads our folder too.
     let from_layout = Folder::new(
         "content-oci-from",
         &[("Dockerfile", "FROM base\nRUN [\"/bin/busybox\", \"cp\", \"/hello.txt\", \"/copied.txt\"]\n")],
     );
+    let from_layout_to = |out: &Path| {
+        [
+            "--build-context".to_string(),
+            format!("base=oci-layout://{dest}:1"),
+            "-o".into(),
+            format!("type=local,dest={}", out.display()),
+        ]
+    };
+    restart_cold(&user);
+    let ours_out = user.scratch("from-layout-ours");
+    let ours = build(&user, &from_layout, &from_layout_to(&ours_out).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ours.ok(), "{ours:#?}");
+    assert_eq!(std::fs::read_to_string(ours_out.join("copied.txt")).expect("the copied file"), "hello");
+    let untagged = build(&user, &from_layout, &["--build-context", &format!("base=oci-layout://{dest}:2")]);
+    assert_eq!(untagged.code, Some(1), "{untagged:#?}");
+    assert!(untagged.stderr.contains("names the tag 2, which"), "{untagged:#?}");
+    assert!(buildx_plugin().exists(), "{} is missing: run scripts/fetch-buildx.sh", buildx_plugin().display());
+    restart_cold(&user);
     let out = user.scratch("from-layout");
-    let read = buildx(
-        &user,
-        &from_layout,
-        &[
-            "--build-context",
-            &format!("base=oci-layout://{dest}:1"),
-            "-o",
-            &format!("type=local,dest={}", out.display()),
-        ],
-    );
+    let read = buildx(&user, &from_layout, &from_layout_to(&out).iter().map(String::as_str).collect::<Vec<_>>());
     assert!(read.ok(), "{read:#?}");
     assert_eq!(std::fs::read_to_string(out.join("copied.txt")).expect("the copied file"), "hello");
 

@@ -44,7 +44,7 @@ pub struct SolveFlags {
     /// An extra /etc/hosts line for RUN steps, HOST:IP (HOST=IP for IPv6); repeat for more
     #[arg(long = "add-host", value_name = "HOST:IP")]
     pub add_hosts: Vec<String>,
-    /// A named context, NAME=VALUE: a folder, docker-image://REF, or a git/https URL; repeat for more
+    /// A named context, NAME=VALUE: a folder, docker-image://REF, oci-layout://PATH[:TAG][@DIGEST], or a git/https URL; repeat for more
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     pub build_contexts: Vec<String>,
     /// The size of /dev/shm for RUN steps, such as 128m or 1g (powers of 1024, as docker)

@@ -5,6 +5,8 @@
 //! sent, and turned into the frontend's attributes and the solve's entitlements.
 use std::{collections::BTreeMap, net::IpAddr, path::PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use crate::{
     build::cache_options::{self, CachePlan},
     build::error::BuildError,
@@ -71,6 +73,18 @@ pub enum ContextSource {
     Image(String),
     /// A git or HTTP(S) URL, sent as typed.
     Url(String),
+    /// An image in an OCI layout folder (`oci-layout://PATH[:TAG][@DIGEST]`), served on the
+    /// session's content store `oci:STORE`, as buildx serves it.
+    OciLayout {
+        /// The layout folder.
+        path: PathBuf,
+        /// The tag looked up in its `index.json` (`latest` when none is given).
+        tag: String,
+        /// The image's digest: given, or the tag's in `index.json`.
+        digest: String,
+        /// The content store's name on the session.
+        store: String,
+    },
     /// A local folder, served on the session under `dir_name`.
     Folder {
         /// The folder.
@@ -209,6 +223,7 @@ impl SolveOptions {
         for context in &self.contexts {
             let value = match &context.source {
                 ContextSource::Image(text) | ContextSource::Url(text) => text.clone(),
+                ContextSource::OciLayout { tag, digest, store, .. } => format!("oci-layout://{store}:{tag}@{digest}"),
                 ContextSource::Folder { dir_name, .. } => format!("local:{dir_name}"),
             };
             attrs.push((format!("context:{}", context.name), value));
@@ -233,6 +248,14 @@ impl SolveOptions {
     pub fn folders(&self) -> impl Iterator<Item = (&str, &PathBuf)> {
         self.contexts.iter().filter_map(|c| match &c.source {
             ContextSource::Folder { path, dir_name } => Some((dir_name.as_str(), path)),
+            _ => None,
+        })
+    }
+
+    /// The named contexts' OCI layouts, by the session content store's key (`oci:STORE`).
+    pub fn oci_layouts(&self) -> impl Iterator<Item = (String, &PathBuf)> {
+        self.contexts.iter().filter_map(|c| match &c.source {
+            ContextSource::OciLayout { path, store, .. } => Some((format!("oci:{store}"), path)),
             _ => None,
         })
     }
@@ -267,6 +290,9 @@ impl SolveOptions {
         for context in &self.contexts {
             let from = match &context.source {
                 ContextSource::Image(text) | ContextSource::Url(text) => text.clone(),
+                ContextSource::OciLayout { path, tag, digest, .. } => {
+                    format!("the OCI layout {} ({tag}, {digest})", path.display())
+                }
                 ContextSource::Folder { path, .. } => path.display().to_string(),
             };
             lines.push(("Named context:", format!("{} = {from}", context.name)));
@@ -431,12 +457,8 @@ fn named_context(text: &str) -> Result<NamedContext> {
              in the Dockerfile, name the stage itself (FROM {stage} or COPY --from={stage})"
         ))
         .into());
-    } else if value.starts_with("oci-layout://") {
-        return Err(bad(
-            "is an OCI layout, which assemble build does not serve; push it to a registry and use docker-image://REF"
-                .into(),
-        )
-        .into());
+    } else if let Some(layout) = value.strip_prefix("oci-layout://") {
+        oci_layout(layout).map_err(bad)?
     } else if is_remote_url(value) {
         ContextSource::Url(value.to_string())
     } else if value.is_empty() {
@@ -454,6 +476,43 @@ fn named_context(text: &str) -> Result<NamedContext> {
         ContextSource::Folder { path, dir_name }
     };
     Ok(NamedContext { name, source })
+}
+
+/// `PATH[:TAG][@DIGEST]` of an `oci-layout://` context, read as buildx reads it: the tag defaults
+/// to `latest`, and a missing digest is the tag's in the folder's `index.json`.
+fn oci_layout(text: &str) -> std::result::Result<ContextSource, String> {
+    let (rest, digest) = match text.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (text, None),
+    };
+    let (path, tag) = rest.split_once(':').unwrap_or((rest, "latest"));
+    let path = PathBuf::from(path);
+    if !path.join("index.json").is_file() {
+        return Err(format!(
+            "names {}, which is not an OCI layout folder (it has no index.json); give a folder that \
+             -o type=oci,dest=DIR,tar=false or buildx wrote",
+            path.display()
+        ));
+    }
+    let digest = match digest {
+        Some(digest) if crate::buildkit::content::valid_digest(digest) => digest.to_string(),
+        Some(digest) => return Err(format!("has @{digest}, which is not a digest; write @sha256:HEX (64 hex digits)")),
+        None => match crate::buildkit::content::lookup_index(&path, tag) {
+            Ok(Some(descriptor)) => descriptor["digest"].as_str().unwrap_or_default().to_string(),
+            Ok(None) => {
+                return Err(format!(
+                    "names the tag {tag}, which {}/index.json does not list; give a tag it lists, or @DIGEST",
+                    path.display()
+                ))
+            }
+            Err(reason) => return Err(reason),
+        },
+    };
+    // The store's name on the session: the folder's, so the same folder is one store.
+    let mut hash = Sha256::new();
+    hash.update(std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone()).as_os_str().as_encoded_bytes());
+    let store: String = hash.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+    Ok(ContextSource::OciLayout { path, tag: tag.to_string(), digest, store })
 }
 
 /// A context name as buildx normalizes it (Docker Hub's prefixes and `:latest` dropped), which
@@ -480,6 +539,33 @@ mod tests {
 
     fn attrs(options: &SolveOptions) -> BTreeMap<String, String> {
         options.frontend_attrs().into_iter().collect()
+    }
+
+    #[test]
+    fn an_oci_layout_context_is_served_from_its_folder_by_the_tag_s_digest() {
+        let dir = std::env::temp_dir().join(format!("assemble-attrs-layout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": 1,
+            "annotations": {"org.opencontainers.image.ref.name": "1"}}]});
+        std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+        let with = |value: String| checked(SolveInput { build_contexts: vec![value], ..Default::default() });
+        let options = with(format!("base=oci-layout://{}:1", dir.display())).unwrap();
+        let (key, folder) = options.oci_layouts().next().expect("one layout");
+        assert_eq!(folder, &dir);
+        let store = key.strip_prefix("oci:").expect("an oci: store");
+        assert_eq!(attrs(&options)["context:base"], format!("oci-layout://{store}:1@{digest}"));
+        assert_eq!(attrs(&options)["frontend.caps"], CONTEXTS_CAP);
+        // A digest given is taken as given; a tag the index does not list is refused.
+        let other = format!("sha256:{}", "b".repeat(64));
+        let pinned = with(format!("base=oci-layout://{}@{other}", dir.display())).unwrap();
+        assert_eq!(attrs(&pinned)["context:base"], format!("oci-layout://{store}:latest@{other}"));
+        let missing = with(format!("base=oci-layout://{}:2", dir.display())).unwrap_err().to_string();
+        assert!(missing.contains("names the tag 2, which") && missing.contains("does not list"), "{missing}");
+        let bad = with(format!("base=oci-layout://{}@sha256:x", dir.display())).unwrap_err().to_string();
+        assert!(bad.contains("which is not a digest"), "{bad}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

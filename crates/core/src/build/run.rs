@@ -461,6 +461,10 @@ fn content_stores(plan: &BuildPlan) -> Result<HashMap<String, LocalStore>> {
         }
         stores.insert(id, LocalStore::new(dir));
     }
+    // Named contexts from OCI layouts are only read (BuildKit's content store asks, it never writes).
+    for (key, dir) in plan.solve.oci_layouts() {
+        stores.insert(key, LocalStore::new(dir.clone()));
+    }
     for output in &plan.outputs {
         if let Destination::Layout(dir) = &output.dest {
             writable_folder(dir).map_err(|reason| BuildError::OutputFailed {
