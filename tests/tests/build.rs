@@ -432,3 +432,66 @@ async fn standard_input_and_urls_are_build_contexts_as_in_buildx() {
     assert!(empty.stderr.contains("PATH - reads standard input, but it is empty"), "{}", empty.stderr);
     user.run(&["backend", "stop"]).expect_ok();
 }
+
+/// `--check` and `--call` ask the Dockerfile frontend instead of building, through BuildKit's
+/// gateway as buildx asks it: the answer on stdout is the same as real buildx's on the same
+/// backend, a check with warnings fails (unless ignorestatus), a clean one says so, a call builds
+/// nothing and leaves no history record, and a call with an output is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_and_call_answer_as_buildx_does_and_build_nothing() {
+    let user = TestUser::new("build-call");
+    assert!(
+        user.has_buildx(),
+        "{} is missing: run scripts/fetch-buildx.sh",
+        assemble_testkit::buildx_plugin().display()
+    );
+    let warned = Folder::new(
+        "call-warned",
+        &[
+            ("Dockerfile", "FROM scratch as base\nCOPY a.txt /\nFROM base AS final\nCOPY a.txt /b.txt\n"),
+            ("a.txt", "a"),
+        ],
+    );
+    let clean = Folder::new("call-clean", &[("Dockerfile", "FROM scratch\nCOPY a.txt /\n"), ("a.txt", "a")]);
+    user.run(&["backend", "start"]).expect_ok();
+    let ours = |folder: &Folder, call: &[&str]| user.run(&[&["build", &folder.arg()], call].concat());
+    let theirs = |folder: &Folder, call: &[&str]| {
+        user.docker(&[&["buildx", "build", "--builder", "assemble"], call, &[&folder.arg()]].concat())
+    };
+
+    let checked = ours(&warned, &["--check"]);
+    assert_eq!(checked.code, Some(1), "{checked:#?}");
+    assert!(checked.stdout.starts_with("Check complete, 1 warning has been found!\n"), "{checked:#?}");
+    assert!(checked.stdout.contains("WARNING: FromAsCasing"), "{checked:#?}");
+    let buildx_checked = theirs(&warned, &["--check"]);
+    assert_eq!(buildx_checked.code, Some(1), "{buildx_checked:#?}");
+    assert_eq!(checked.stdout, buildx_checked.stdout, "the same answer as buildx's");
+    let last = checked.stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("Error: --call check answered with status 1") && last.contains("ignorestatus=true"),
+        "{last}"
+    );
+    let ignored = ours(&warned, &["--call", "check,ignorestatus=true"]);
+    assert!(ignored.ok() && ignored.stdout == checked.stdout, "{ignored:#?}");
+    let as_json = ours(&warned, &["--call", "check,format=json"]);
+    let json: serde_json::Value = serde_json::from_str(&as_json.stdout).expect("the check's JSON");
+    assert_eq!(json["warnings"][0]["ruleName"], "FromAsCasing", "{json}");
+
+    let clean_check = ours(&clean, &["--check"]);
+    assert!(clean_check.ok(), "{clean_check:#?}");
+    assert_eq!(clean_check.stdout, "Check complete, no warnings found.\n");
+    let targets = ours(&warned, &["--call", "targets"]);
+    assert!(targets.ok(), "{targets:#?}");
+    assert!(targets.stdout.contains("base") && targets.stdout.contains("final (default)"), "{targets:#?}");
+    assert_eq!(targets.stdout, theirs(&warned, &["--call", "targets"]).expect_ok().stdout);
+
+    // Nothing was built or recorded: calls are internal, as buildx's.
+    let history = user.run(&["backend", "builds", "--format", "json"]).expect_ok();
+    assert_eq!(history.stdout.lines().filter(|l| l.starts_with('{')).count(), 0, "{history:#?}");
+    let refused = ours(&clean, &["--check", "--load"]);
+    assert_eq!(refused.code, Some(1), "{refused:#?}");
+    assert!(refused.stderr.contains("builds nothing, so it has no image to push or load"), "{refused:#?}");
+    let unknown = ours(&clean, &["--call", "tests"]);
+    assert!(unknown.stderr.contains("give build, check, outline or targets"), "{unknown:#?}");
+    user.run(&["backend", "stop"]).expect_ok();
+}

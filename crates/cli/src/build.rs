@@ -9,6 +9,8 @@ use std::{
 use assemble_core::{
     backend::OurContainer,
     build::{
+        call,
+        error::BuildError,
         metadata,
         plan::{self as build_plan, BuildInput, BuildPlan, Output},
         run::{self as build_run, BuildOutcome},
@@ -52,6 +54,7 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
         outputs: args.session.outputs.clone(),
         stdout_is_terminal: std::io::stdout().is_terminal(),
         solve: args.solve.input(),
+        call: args.solve.call(),
     };
     if input.reads_stdin() && !std::io::stdin().is_terminal() {
         let mut bytes = Vec::new();
@@ -89,7 +92,7 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
     if let Some(note) = build_run::pull_note(&plan, &container.config.local_images) {
         eprintln!("Note: {note}.");
     }
-    if plan.output == Output::CacheOnly && plan.outputs.is_empty() && !quiet {
+    if plan.output == Output::CacheOnly && plan.outputs.is_empty() && plan.call.is_none() && !quiet {
         eprintln!("Note: no --push or --load: the result stays in the build cache only.");
     }
     if let Some(path) = &args.solve.iidfile {
@@ -144,6 +147,16 @@ pub async fn run(engine_args: &EngineArgs, args: &BuildArgs) -> Result<(), Error
     };
     let Ok(mut view) = view.lock() else { return result.map(|_| ()) };
     view.finish();
+    // A question's answer goes to standard output, as buildx prints it.
+    if let (Ok(outcome), Some(call)) = (&result, &plan.call) {
+        let name = plan.project.dockerfile_source.shown_name();
+        let answer = call::answer(call, &outcome.exporter_response, name.as_deref())?;
+        print!("{}", answer.text);
+        if answer.status != 0 {
+            return Err(BuildError::CallStatus { call: call.name(), status: answer.status }.into());
+        }
+        return Ok(());
+    }
     match result {
         Ok(outcome) => {
             if let Some(path) = &args.solve.iidfile {

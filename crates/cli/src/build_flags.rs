@@ -72,9 +72,26 @@ pub struct SolveFlags {
     /// Show no progress; print only the image ID on stdout
     #[arg(short = 'q', long, conflicts_with = "progress")]
     pub quiet: bool,
+    /// Ask the Dockerfile frontend instead of building: build (the default), check (lint the
+    /// Dockerfile), outline (its arguments and secrets), targets (its stages); with
+    /// [,format=json][,ignorestatus=true]
+    #[arg(long, value_name = "NAME")]
+    pub call: Option<String>,
+    /// Shorthand for --call check
+    #[arg(long, conflicts_with = "call")]
+    pub check: bool,
 }
 
 impl SolveFlags {
+    /// `--call` as typed (`--check` is `--call check`).
+    pub fn call(&self) -> Option<String> {
+        if self.check {
+            Some("check".into())
+        } else {
+            self.call.clone()
+        }
+    }
+
     /// The core's input, as typed.
     pub fn input(&self) -> SolveInput {
         SolveInput {

@@ -57,6 +57,42 @@ pub enum BuildError {
         reason: String,
     },
 
+    /// A `--call` value that is not one buildx takes.
+    #[error("--call {value:?} {reason}")]
+    InvalidCall {
+        /// The value as given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// `--call` (or `--check`) with an output: a call builds nothing.
+    #[error("--call {call} asks the Dockerfile frontend a question and builds nothing, so it has no image to {what}; drop {what_flag}")]
+    CallWithOutput {
+        /// The question.
+        call: &'static str,
+        /// What the output would do.
+        what: &'static str,
+        /// The flags to drop.
+        what_flag: &'static str,
+    },
+
+    /// The Dockerfile check could not read the Dockerfile.
+    #[error("the Dockerfile check could not read the Dockerfile: {message}")]
+    CheckFailed {
+        /// The frontend's message and the place.
+        message: String,
+    },
+
+    /// A `--call` whose answer fails the command (a check that found warnings), printed above.
+    #[error("--call {call} answered with status {status} (above); add ignorestatus=true to --call to succeed anyway")]
+    CallStatus {
+        /// The question.
+        call: &'static str,
+        /// The frontend's status.
+        status: i32,
+    },
+
     /// A folder with neither a Dockerfile nor a project we can build without one.
     #[error("{}", self.sentence(Place::CommandLine))]
     NothingToBuild {

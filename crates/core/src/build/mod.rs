@@ -2,11 +2,12 @@
 //! project files with a little XML), the Dockerfile we write for a project without one
 //! ([`dockerfile`]), the checked plan ([`plan`]), and its run on the backend over BuildKit's
 //! session ([`run`]), with `--secret`/`--ssh` ([`session_flags`]) and `-o` ([`outputs`]); standard input as the
-//! context or the Dockerfile ([`stdin`]); the
+//! context or the Dockerfile ([`stdin`]); `--call`/`--check` questions for the frontend ([`call`]); the
 //! solve's attributes and caches ([`attrs`], [`cache_options`]) and the files a build leaves
 //! ([`metadata`]); the Build window's own entries ([`window`]). Image names are checked by [`crate::reference`].
 pub mod attrs;
 pub mod cache_options;
+pub mod call;
 pub mod dockerfile;
 pub mod error;
 pub mod metadata;

@@ -13,7 +13,7 @@ use crate::buildkit::{
 };
 use crate::{
     build::{
-        attrs,
+        attrs, call,
         dockerfile::BaseImages,
         error::BuildError,
         project::{self, DockerfileSource, Project},
@@ -67,6 +67,8 @@ pub struct BuildInput {
     pub stdout_is_terminal: bool,
     /// The solve's other options as typed (caches, labels, attestations, network, contexts).
     pub solve: attrs::SolveInput,
+    /// `--call` (`--check` is `--call check`): a question for the frontend instead of a build.
+    pub call: Option<String>,
 }
 
 impl BuildInput {
@@ -169,6 +171,8 @@ pub struct BuildPlan {
     pub outputs: Vec<crate::build::outputs::OutputSpec>,
     /// The solve's other options, checked.
     pub solve: attrs::SolveOptions,
+    /// A question for the frontend instead of a build (`--call`, `--check`).
+    pub call: Option<call::Call>,
 }
 
 /// Image names typed in one field (the app's), separated by commas or spaces.
@@ -270,6 +274,16 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
     let ssh = crate::build::session_flags::ssh(&input.ssh, &env)?;
     let outputs = crate::build::outputs::outputs(&input.outputs, &names, platforms.len(), input.stdout_is_terminal)?;
     let solve = attrs::check(&input.solve, &build_args, output != Output::CacheOnly, &env)?;
+    let call = input.call.as_deref().map(call::parse).transpose()?.flatten();
+    if let Some(call) = &call {
+        let refuse = |what, what_flag| BuildError::CallWithOutput { call: call.name(), what, what_flag };
+        if input.push || input.load {
+            return Err(refuse("push or load", "--push and --load").into());
+        }
+        if !outputs.is_empty() {
+            return Err(refuse("write", "-o").into());
+        }
+    }
     Ok(BuildPlan {
         context,
         project,
@@ -285,6 +299,7 @@ pub fn plan(input: &BuildInput, env: impl Fn(&str) -> Option<String>) -> Result<
         ssh,
         outputs,
         solve,
+        call,
     })
 }
 
@@ -539,6 +554,22 @@ mod tests {
         assert!(refused(stdin("-", Some("Dockerfile"), Some(b"FROM scratch\n")))
             .starts_with("standard input holds a Dockerfile and -f names another"));
         assert!(refused(stdin("/nowhere", Some("-"), Some(b"FROM scratch\n"))).starts_with("/nowhere is not a folder"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_call_builds_nothing_so_outputs_are_refused() {
+        let dir = context(&[("Dockerfile", "FROM scratch\n")]);
+        let with = |change: &dyn Fn(&mut BuildInput)| {
+            let mut i = BuildInput { call: Some("check".into()), ..input(&dir) };
+            change(&mut i);
+            plan(&i, |_| None)
+        };
+        assert_eq!(with(&|_| {}).unwrap().call.map(|c| c.request_id()), Some("frontend.lint"));
+        assert_eq!(with(&|i| i.call = Some("build".into())).unwrap().call, None);
+        let said = |change: &dyn Fn(&mut BuildInput)| with(change).unwrap_err().to_string();
+        assert!(said(&|i| i.load = true).ends_with("drop --push and --load"));
+        assert!(said(&|i| i.outputs = vec!["type=local,dest=/tmp/x".into()]).ends_with("to write; drop -o"));
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -45,6 +45,16 @@ pub enum DockerfileSource {
 }
 
 impl DockerfileSource {
+    /// The name buildx gives the Dockerfile when it shows its lines (a check's warnings): the path
+    /// as typed (cleaned of a leading `./`), or `stdin`; `None` where the frontend's own name stays.
+    pub fn shown_name(&self) -> Option<String> {
+        match self {
+            DockerfileSource::File(path) => Some(path.strip_prefix(".").unwrap_or(path).display().to_string()),
+            DockerfileSource::StandardInput => Some("stdin".into()),
+            DockerfileSource::Generated | DockerfileSource::InRemoteContext(_) => None,
+        }
+    }
+
     /// Where it comes from, in words.
     pub fn describe(&self) -> String {
         match self {

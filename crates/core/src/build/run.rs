@@ -5,11 +5,16 @@
 use std::{collections::HashMap, future::Future, path::Path, sync::atomic::Ordering, sync::Arc};
 
 use bollard::query_parameters::ImportImageOptionsBuilder;
-use bollard_buildkit_proto::moby::buildkit::v1::{Exporter, SolveRequest, StatusRequest, StatusResponse};
+use bollard_buildkit_proto::moby::buildkit::v1::{
+    control_client::ControlClient,
+    frontend::{self, llb_bridge_client::LlbBridgeClient},
+    Exporter, SolveRequest, StatusRequest, StatusResponse,
+};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
+use tonic::transport::Channel;
 
 use crate::{
     backend::mirror::{self, config as mirror_config, LocalImages},
@@ -20,6 +25,7 @@ use crate::{
     build::outputs::Destination,
     build::{
         attrs::NetworkMode,
+        call::{Call, SUBREQUESTS_CAP},
         error::BuildError,
         plan::{BuildContext, BuildPlan, Output},
         project::DockerfileSource,
@@ -118,6 +124,67 @@ pub async fn running_or_started(
         }
         Err(other) => Err(other),
     }
+}
+
+/// The metadata that names the build a gateway call is for (BuildKit's `buildid` package).
+const BUILD_ID_HEADER: &str = "buildkit-controlapi-buildid";
+
+/// The solve: the Dockerfile frontend's build, answered with the exporters' response; or, for
+/// `--call`, the frontend's answer to a question, through BuildKit's gateway as buildx asks it: a
+/// control solve without a frontend holds the build open (internal: no history record) while the
+/// gateway's bridge asks the frontend, and the bridge's Return ends it. The answer's metadata
+/// (`result.txt`, `result.json`, `result.statuscode`) stands in for the exporters' response.
+async fn solve_or_ask(
+    mut control: ControlClient<Channel>,
+    channel: Channel,
+    request: SolveRequest,
+    call: Option<Call>,
+) -> std::result::Result<HashMap<String, String>, tonic::Status> {
+    let Some(call) = call else {
+        return control.solve(request).await.map(|answer| answer.into_inner().exporter_response);
+    };
+    let reference = request.r#ref.clone();
+    let mut question = request.frontend_attrs.clone();
+    question.insert("requestid".into(), call.request_id().into());
+    let caps =
+        question.remove("frontend.caps").map_or(SUBREQUESTS_CAP.to_string(), |c| format!("{c},{SUBREQUESTS_CAP}"));
+    question.insert("frontend.caps".into(), caps);
+    let held = SolveRequest { frontend: String::new(), exporters: Vec::new(), cache: None, internal: true, ..request };
+    let ask = async {
+        let mut bridge = LlbBridgeClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+        let asked = frontend::SolveRequest {
+            frontend: "dockerfile.v0".into(),
+            frontend_opt: question,
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            ..Default::default()
+        };
+        let answer = bridge.solve(for_build(&reference, asked)).await?.into_inner();
+        let metadata = answer.result.map(|result| result.metadata).unwrap_or_default();
+        // As BuildKit's gateway client ends a build that returns no image: an empty ref.
+        let done = frontend::ReturnRequest {
+            result: Some(frontend::Result {
+                result: Some(frontend::result::Result::Ref(frontend::Ref::default())),
+                ..Default::default()
+            }),
+            error: None,
+        };
+        bridge.r#return(for_build(&reference, done)).await?;
+        Ok::<_, tonic::Status>(metadata)
+    };
+    let (held, asked) = tokio::join!(control.solve(held), ask);
+    let metadata = asked?;
+    held?;
+    Ok(metadata.into_iter().map(|(key, value)| (key, String::from_utf8_lossy(&value).into_owned())).collect())
+}
+
+/// A gateway call for build `reference`.
+fn for_build<T>(reference: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = reference.parse() {
+        request.metadata_mut().insert(BUILD_ID_HEADER, value);
+    }
+    request
 }
 
 /// The folders the Dockerfile frontend asks for: `context` (none for a remote context, which the
@@ -357,8 +424,7 @@ pub async fn run(
         .await
         .map_err(status_error("report the build's progress"))?
         .into_inner();
-    let mut solve_control = control.clone();
-    let solve = solve_control.solve(request);
+    let solve = solve_or_ask(control.clone(), client.channel(), request, plan.call);
     tokio::pin!(solve);
     tokio::pin!(cancel);
     let mut status_open = true;
@@ -388,8 +454,8 @@ pub async fn run(
         () = &mut cancel => return Err(BuildError::Canceled.into()),
     }
 
-    let response = match solved {
-        Ok(response) => response.into_inner(),
+    let exported = match solved {
+        Ok(exported) => exported,
         Err(status) => {
             let mut message = status.message().trim().to_string();
             for failure in session.failures() {
@@ -424,7 +490,7 @@ pub async fn run(
         written = writers.finish() => written?,
         () = &mut cancel => return Err(BuildError::Canceled.into()),
     }
-    let exported = &response.exporter_response;
+    let exported = &exported;
     record_in_indexes(plan, exported)?;
     Ok(BuildOutcome {
         reference,
