@@ -491,6 +491,16 @@ async fn check_and_call_answer_as_buildx_does_and_build_nothing() {
     let refused = ours(&clean, &["--check", "--load"]);
     assert_eq!(refused.code, Some(1), "{refused:#?}");
     assert!(refused.stderr.contains("builds nothing, so it has no image to push or load"), "{refused:#?}");
+    // A Dockerfile the frontend cannot read: one sentence, not a hang (the held build is dropped).
+    let broken = Folder::new("call-broken", &[("Dockerfile", "FROM scratch\nFORM x\n")]);
+    let broken_check = ours(&broken, &["--check"]);
+    let last = broken_check.stderr.trim_end().lines().last().unwrap_or_default();
+    assert_eq!(broken_check.code, Some(1), "{broken_check:#?}");
+    assert!(last.contains("could not read the Dockerfile") && last.contains("unknown instruction: FORM"), "{last}");
+    let broken_targets = ours(&broken, &["--call", "targets"]);
+    let last = broken_targets.stderr.trim_end().lines().last().unwrap_or_default();
+    assert_eq!(broken_targets.code, Some(1), "{broken_targets:#?}");
+    assert!(last.contains("unknown instruction: FORM"), "{last}");
     let unknown = ours(&clean, &["--call", "tests"]);
     assert!(unknown.stderr.contains("give build, check, outline or targets"), "{unknown:#?}");
     user.run(&["backend", "stop"]).expect_ok();

@@ -150,31 +150,37 @@ async fn solve_or_ask(
         question.remove("frontend.caps").map_or(SUBREQUESTS_CAP.to_string(), |c| format!("{c},{SUBREQUESTS_CAP}"));
     question.insert("frontend.caps".into(), caps);
     let held = SolveRequest { frontend: String::new(), exporters: Vec::new(), cache: None, internal: true, ..request };
-    let ask = async {
-        let mut bridge = LlbBridgeClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
-        let asked = frontend::SolveRequest {
-            frontend: "dockerfile.v0".into(),
-            frontend_opt: question,
-            allow_result_return: true,
-            allow_result_array_ref: true,
-            ..Default::default()
-        };
-        let answer = bridge.solve(for_build(&reference, asked)).await?.into_inner();
-        let metadata = answer.result.map(|result| result.metadata).unwrap_or_default();
-        // As BuildKit's gateway client ends a build that returns no image: an empty ref.
-        let done = frontend::ReturnRequest {
-            result: Some(frontend::Result {
-                result: Some(frontend::result::Result::Ref(frontend::Ref::default())),
-                ..Default::default()
-            }),
-            error: None,
-        };
-        bridge.r#return(for_build(&reference, done)).await?;
-        Ok::<_, tonic::Status>(metadata)
+    let mut bridge = LlbBridgeClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+    let asked = frontend::SolveRequest {
+        frontend: "dockerfile.v0".into(),
+        frontend_opt: question,
+        allow_result_return: true,
+        allow_result_array_ref: true,
+        ..Default::default()
     };
-    let (held, asked) = tokio::join!(control.solve(held), ask);
-    let metadata = asked?;
-    held?;
+    let held = control.solve(held);
+    tokio::pin!(held);
+    let answer = tokio::select! {
+        // A question that fails drops the held solve, which cancels the build on BuildKit.
+        answer = bridge.solve(for_build(&reference, asked)) => answer?.into_inner(),
+        ended = &mut held => {
+            ended?;
+            return Err(tonic::Status::internal("the build ended before the Dockerfile frontend answered"));
+        }
+    };
+    let metadata = answer.result.map(|result| result.metadata).unwrap_or_default();
+    // As BuildKit's gateway client ends a build that returns no image: an empty ref. The held
+    // solve ends with it, in either order.
+    let done = frontend::ReturnRequest {
+        result: Some(frontend::Result {
+            result: Some(frontend::result::Result::Ref(frontend::Ref::default())),
+            ..Default::default()
+        }),
+        error: None,
+    };
+    let (returned, ended) = tokio::join!(bridge.r#return(for_build(&reference, done)), held);
+    returned?;
+    ended?;
     Ok(metadata.into_iter().map(|(key, value)| (key, String::from_utf8_lossy(&value).into_owned())).collect())
 }
 
