@@ -220,7 +220,7 @@ class App:
         if self.find("#stop").is_enabled():
             self.click("#stop")
         for name in container_names(self.backend):  # left by a test that removed the backend by hand
-            docker("rm", "-f", name, check=False)
+            docker("rm", "-f", "-v", name, check=False)
         self.wait(lambda: self.text("#state") == "Stopped" and container_names(self.backend) == [], 60,
                   f"not stopped: {self.text('#state')!r}, {container_names(self.backend)}")
 
@@ -368,6 +368,11 @@ def app():
             tauri_driver.kill()
         for name in container_names(f"docker-assemble-backend-{user}"):
             docker("rm", "-f", "-v", name, check=False)
+        # The volumes the product made for this user (its owner label), such as the caches.
+        labelled = docker("volume", "ls", "-q", "--filter", f"label=com.docker.assemble.backend.owner={user}",
+                          check=False).stdout.split()
+        for volume in labelled:
+            docker("volume", "rm", volume, check=False)
         driver_log.close()
         log = os.path.join(config, "tauri-driver.log")
         os.makedirs(SCREENSHOTS, exist_ok=True)

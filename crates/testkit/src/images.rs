@@ -66,7 +66,8 @@ pub fn copy_busybox_into(dir: &Path) {
         .args(["cp", &format!("{id}:/bin/busybox"), &dir.join("busybox").to_string_lossy()])
         .output()
         .expect("the docker CLI runs");
-    let _ = docker_cli().args(["rm", "-f", &id]).output();
+    // With its anonymous volume (the image declares /var/lib/buildkit one), which would stay behind.
+    let _ = docker_cli().args(["rm", "-f", "-v", &id]).output();
     assert!(copied.status.success(), "docker cp: {}", String::from_utf8_lossy(&copied.stderr));
 }
 

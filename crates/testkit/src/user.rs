@@ -198,6 +198,7 @@ impl TestUser {
 impl Drop for TestUser {
     fn drop(&mut self) {
         let prefix = self.names.backend();
+        let owner = format!("{}={}", assemble_core::backend::labels::OWNER, self.names.user());
         let volumes = self.volumes.lock().map(|v| v.clone()).unwrap_or_default();
         let engines = self.engines.lock().map(|e| e.clone()).unwrap_or_default();
         // Drop may run while a test's runtime unwinds: clean up on a runtime of our own.
@@ -207,9 +208,16 @@ impl Drop for TestUser {
                 for host in engines {
                     let Some(docker) = connect_unix(&host).await else { continue };
                     remove_containers_named(&docker, &prefix).await;
-                    for volume in &volumes {
+                    // The ones the test named, and the ones the product made for this user (its
+                    // owner label), which a test that ends without `backend stop` leaves behind.
+                    let filters = std::collections::HashMap::from([("label", vec![owner.as_str()])]);
+                    let options =
+                        bollard::query_parameters::ListVolumesOptionsBuilder::default().filters(&filters).build();
+                    let labelled = docker.list_volumes(Some(options)).await.ok().and_then(|list| list.volumes);
+                    let labelled = labelled.unwrap_or_default().into_iter().map(|v| v.name);
+                    for volume in volumes.iter().cloned().chain(labelled) {
                         let _ =
-                            docker.remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
+                            docker.remove_volume(&volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
                     }
                 }
             });
