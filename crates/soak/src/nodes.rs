@@ -330,22 +330,7 @@ pub async fn two_platforms(world: &World, node: &mut Node, registry: &Registry, 
         Ok(index) => index,
         Err(err) => return Done::broken(format!("{detail}no index"), err),
     };
-    let mut found: Vec<String> = index["manifests"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|m| {
-                    format!(
-                        "{}/{}",
-                        m["platform"]["os"].as_str().unwrap_or("?"),
-                        m["platform"]["architecture"].as_str().unwrap_or("?")
-                    )
-                })
-                .filter(|p| p != "unknown/unknown")
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
+    let found = assemble_testkit::registry::listed_platforms(&index);
     if found != ["linux/amd64", "linux/arm64"] {
         return Done::broken(
             format!("{detail}pushed"),

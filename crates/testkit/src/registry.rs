@@ -112,21 +112,8 @@ impl Registry {
     /// attestation manifests (`unknown/unknown`); a missing index fails the test.
     pub fn index_platforms(&self, name: &str, reference: &str) -> Vec<String> {
         let index = self.manifest(name, reference);
-        let mut platforms: Vec<String> = index["manifests"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{name}:{reference} is not an index: {index:#}"))
-            .iter()
-            .map(|m| {
-                format!(
-                    "{}/{}",
-                    m["platform"]["os"].as_str().unwrap_or("?"),
-                    m["platform"]["architecture"].as_str().unwrap_or("?")
-                )
-            })
-            .filter(|p| p != "unknown/unknown")
-            .collect();
-        platforms.sort();
-        platforms
+        assert!(index["manifests"].is_array(), "{name}:{reference} is not an index: {index:#}");
+        listed_platforms(&index)
     }
 
     /// [`Registry::manifest`], for a caller that reports a missing or broken one itself (the
@@ -174,4 +161,24 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The platforms an image index lists (`os/arch`), sorted, without BuildKit's attestation
+/// manifests (`unknown/unknown`); none when it is not an index.
+pub fn listed_platforms(index: &serde_json::Value) -> Vec<String> {
+    let mut platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap_or("?"),
+                m["platform"]["architecture"].as_str().unwrap_or("?")
+            )
+        })
+        .filter(|p| p != "unknown/unknown")
+        .collect();
+    platforms.sort();
+    platforms
 }
